@@ -1,0 +1,1 @@
+"""I/O at the edges: log backends, connectors, clocks. Each implements a port of sitroom.application."""

@@ -1,0 +1,184 @@
+"""GDELT inputs: local files, the .zip archives GDELT publishes, and the live feed.
+
+GDELT 2.0 publishes an event export every 15 minutes and lists the newest files in
+``lastupdate.txt`` ("size md5 url" per line). :func:`open_inputs` turns whatever the user named —
+a path, a .zip, a URL of a file, or a lastupdate list — into the raw bytes of each export file;
+:func:`chunks` parses them (parse.py, vectorised) into records for the one append path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+import polars as pl
+
+from sitroom.adapters.gdelt.lookups import Lookups
+from sitroom.adapters.gdelt.parse import parse_gdelt
+from sitroom.application.ingest import Chunk
+from sitroom.domain.kinds import CURRENT_VERSION, GDELT_EVENT, QUARANTINED, SOURCE_DECLARED
+from sitroom.domain.records import Record, RecordBatch, feed_item_id
+from sitroom.domain.timeutil import MS_PER_DAY, MS_PER_MIN
+from sitroom.errors import SourceError
+
+GDELT_V2 = "gdelt-v2"
+GDELT_V1 = "gdelt-v1"
+LASTUPDATE_URL = "http://data.gdeltproject.org/gdeltv2/lastupdate.txt"
+
+
+def declarations() -> list[Record]:
+    """GDELT 2.0 publishes every 15 minutes, GDELT 1.0 once a day."""
+    specs = [
+        (GDELT_V2, "GDELT 2.0 Event Database (15-minute exports)", 15 * MS_PER_MIN),
+        (GDELT_V1, "GDELT 1.0 Event Database (daily files)", MS_PER_DAY),
+    ]
+    return [
+        Record(id=f"{SOURCE_DECLARED}:{name}:cadence={cadence}", kind=SOURCE_DECLARED,
+               kind_version=CURRENT_VERSION[SOURCE_DECLARED], source=name,
+               payload={"source": name, "title": title, "cadence_ms": cadence,
+                        "publisher": "The GDELT Project", "url": "https://www.gdeltproject.org/",
+                        "licence": "GDELT terms of use: unrestricted use; cite the GDELT Project"})
+        for name, title, cadence in specs
+    ]
+
+
+@dataclass(frozen=True)
+class Input:
+    label: str      # what a person recognises: the file name or URL
+    data: bytes
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()[:16]
+
+
+def is_url(spec: str) -> bool:
+    return urlparse(spec).scheme in ("http", "https")
+
+
+def open_inputs(spec: str, client: httpx.Client | None = None) -> Iterator[Input]:
+    """The export files named by ``spec``: a path (.CSV/.txt/.tsv or .zip), a URL of such a file,
+    or a GDELT ``lastupdate.txt`` URL (only its event export is taken; size and md5 are checked)."""
+    if is_url(spec):
+        with _client(client) as http:
+            name = urlparse(spec).path.rsplit("/", 1)[-1]
+            body = _fetch(http, spec)
+            if name.endswith(".txt") and _looks_like_update_list(body):
+                for size, md5, url in _export_entries(body, spec):
+                    data = _fetch(http, url)
+                    if len(data) != size or hashlib.md5(data).hexdigest() != md5:
+                        raise SourceError(f"{url}: size or md5 differs from {spec} "
+                                          "(truncated or changed download)")
+                    yield from _unpack(url.rsplit("/", 1)[-1], data)
+            else:
+                yield from _unpack(name or spec, body)
+        return
+    path = Path(spec)
+    if not path.exists():
+        raise SourceError(f"no such file: {spec}")
+    if path.is_dir():
+        raise SourceError(f"{spec} is a directory; name the GDELT files in it (e.g. {spec}/*.CSV)")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise SourceError(f"cannot read {spec}: {e.strerror}") from None
+    yield from _unpack(str(path), data)
+
+
+class _client:
+    """Use the caller's HTTP client, or a short-lived one of our own."""
+
+    def __init__(self, client: httpx.Client | None) -> None:
+        self.given = client
+        self.own: httpx.Client | None = None
+
+    def __enter__(self) -> httpx.Client:
+        if self.given is not None:
+            return self.given
+        self.own = httpx.Client(timeout=60.0, follow_redirects=True)
+        return self.own
+
+    def __exit__(self, *exc: object) -> None:
+        if self.own is not None:
+            self.own.close()
+
+
+def _fetch(http: httpx.Client, url: str) -> bytes:
+    try:
+        r = http.get(url)
+        r.raise_for_status()
+    except httpx.HTTPStatusError as e:
+        raise SourceError(f"{url}: HTTP {e.response.status_code}") from None
+    except httpx.HTTPError as e:
+        raise SourceError(f"{url}: {e.__class__.__name__}: {e}") from None
+    return r.content
+
+
+def _looks_like_update_list(body: bytes) -> bool:
+    first = body.split(b"\n", 1)[0].split()
+    return len(first) == 3 and first[0].isdigit() and len(first[1]) == 32
+
+
+def _export_entries(body: bytes, spec: str) -> Iterator[tuple[int, str, str]]:
+    found = False
+    for line in body.decode("utf-8", "replace").splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2].lower().endswith(".export.csv.zip"):
+            found = True
+            yield int(parts[0]), parts[1].lower(), parts[2]
+    if not found:
+        raise SourceError(f"{spec} lists no event export file")
+
+
+def _unpack(label: str, data: bytes) -> Iterator[Input]:
+    if label.lower().endswith(".zip") or data[:4] == b"PK\x03\x04":
+        try:
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                members = [m for m in z.infolist() if not m.is_dir()]
+                if not members:
+                    raise SourceError(f"{label}: the archive is empty")
+                for m in members:
+                    yield Input(f"{label}!{m.filename}", z.read(m))
+        except zipfile.BadZipFile:
+            raise SourceError(f"{label}: not a valid zip archive") from None
+    else:
+        yield Input(label, data)
+
+
+def chunks(inp: Input, lookups: Lookups, *, chunk_rows: int = 100_000) -> Iterator[Chunk]:
+    """Records for each chunk of one export file: its events, and its quarantined rows with file,
+    line, raw text and reason. Ids come from GDELT's own GLOBALEVENTID (events) and from the
+    file's content hash and line (quarantine), so re-ingesting adds nothing."""
+    source = GDELT_V2
+    for parsed in parse_gdelt(inp.data, lookups, chunk_rows=chunk_rows):
+        ev = parsed.events
+        if ev.height:
+            source = ev["source"][0]
+        parts = []
+        if ev.height:
+            ids = ev.select((pl.col("source") + ":" + pl.col("source_id")).alias("id"))["id"]
+            parts.append(RecordBatch.from_columns(
+                id=ids.to_arrow(), kind=GDELT_EVENT, kind_version=CURRENT_VERSION[GDELT_EVENT],
+                valid_from=ev["valid_from"].to_arrow(), valid_to=ev["valid_to"].to_arrow(),
+                source=ev["source"].to_arrow(), compartment="", payload=ev["payload"].to_arrow(),
+            ))
+        if parsed.quarantined:
+            parts.append(RecordBatch.from_records(
+                Record(id=feed_item_id(source, f"quarantine:{inp.digest}:{q.line}"),
+                       kind=QUARANTINED, kind_version=CURRENT_VERSION[QUARANTINED], source=source,
+                       payload={"connector": "gdelt", "file": inp.label, "line": q.line,
+                                "raw": q.raw, "reason": q.reason})
+                for q in parsed.quarantined))
+        yield Chunk(RecordBatch.concat(parts), parsed.lines)
+
+
+def count_lines(inp: Input) -> int:
+    """Rows in a file, for progress bars (a C-speed count of newlines)."""
+    n = inp.data.count(b"\n")
+    return n + (0 if inp.data.endswith(b"\n") or not inp.data else 1)

@@ -1,0 +1,250 @@
+"""The embedded log: SQLite in WAL mode, one writer.
+
+Envelopes are rows of ``records`` (seq is the INTEGER PRIMARY KEY, id is UNIQUE so re-ingesting is
+a no-op); payloads live in ``blocks`` (see payload_blocks). Each append is one IMMEDIATE
+transaction, so after a crash — a SIGKILL, or power loss with ``durability='full'`` — an append is
+wholly present or wholly absent. Reads use their own connection and see committed data only.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from sitroom.adapters.logbase import prepare_append, valid_overlap_sql
+from sitroom.adapters.payload_blocks import BLOCK_ROWS, decode_block, encode_blocks
+from sitroom.application.ports import AppendResult, Snapshot
+from sitroom.domain.records import ENVELOPE, SCHEMA, RecordBatch
+from sitroom.errors import LogError, WorkspaceError
+
+# Named migrations, applied in order and recorded (the sqlite-utils habit).
+MIGRATIONS: list[tuple[str, str]] = [
+    ("0001_log", """
+        CREATE TABLE blocks (
+            block INTEGER PRIMARY KEY,
+            codec TEXT NOT NULL,
+            rows INTEGER NOT NULL,
+            data BLOB NOT NULL
+        );
+        CREATE TABLE records (
+            seq INTEGER PRIMARY KEY,
+            id TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            kind_version INTEGER NOT NULL CHECK (kind_version >= 1),
+            valid_from INTEGER,
+            valid_to INTEGER,
+            recorded_time INTEGER NOT NULL,
+            source TEXT NOT NULL,
+            confidence INTEGER CHECK (confidence BETWEEN 0 AND 100),
+            compartment TEXT NOT NULL,
+            origin TEXT NOT NULL,
+            block INTEGER NOT NULL,
+            block_row INTEGER NOT NULL
+        );
+        CREATE INDEX records_recorded ON records (recorded_time);
+        CREATE INDEX records_kind ON records (kind, seq);
+        CREATE TABLE snapshots (
+            projection TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            seq INTEGER NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (projection, version, seq)
+        );
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """),
+]
+
+_ENV_COLS = ", ".join(ENVELOPE)
+_DECODED_CACHE = 24
+_ID_CHUNK = 50_000
+
+
+class SqliteLog:
+    def __init__(self, path: Path | str, *, durability: str = "full", create: bool = False) -> None:
+        self.path = Path(path)
+        if not create and not self.path.exists():
+            raise WorkspaceError(f"no log at {self.path}")
+        if durability not in ("full", "normal"):
+            raise LogError(f"durability must be 'full' or 'normal', got {durability!r}")
+        try:
+            self._w = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._w.execute("PRAGMA page_size = 16384")
+            self._w.execute("PRAGMA journal_mode = WAL")
+            self._w.execute(f"PRAGMA synchronous = {durability.upper()}")
+            self._w.execute("PRAGMA busy_timeout = 10000")
+            self._migrate()
+            self._r = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._r.execute("PRAGMA busy_timeout = 10000")
+        except sqlite3.DatabaseError as e:
+            raise WorkspaceError(f"{self.path} is not a sitroom log ({e})") from None
+        self._blocks: OrderedDict[int, pa.Array] = OrderedDict()
+        self._last_seq, self._last_rt = self._w.execute(
+            "SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(recorded_time), 0) FROM records"
+        ).fetchone()
+
+    def _migrate(self) -> None:
+        self._w.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+        done = {r[0] for r in self._w.execute("SELECT name FROM migrations")}
+        for name, sql in MIGRATIONS:
+            if name not in done:
+                self._w.execute("BEGIN IMMEDIATE")
+                for stmt in filter(str.strip, sql.split(";")):
+                    self._w.execute(stmt)
+                self._w.execute("INSERT INTO migrations VALUES (?, datetime('now'))", (name,))
+                self._w.execute("COMMIT")
+
+    # writing ------------------------------------------------------------------------------
+    def _known(self, ids: list[str]) -> Iterable[str]:
+        for off in range(0, len(ids), _ID_CHUNK):
+            chunk = orjson.dumps(ids[off:off + _ID_CHUNK]).decode()
+            yield from (r[0] for r in self._w.execute(
+                "SELECT id FROM records WHERE id IN (SELECT value FROM json_each(?))", (chunk,)))
+
+    def append(self, batch: RecordBatch) -> AppendResult:
+        w = self._w
+        w.execute("BEGIN IMMEDIATE")
+        try:
+            fresh, dups = prepare_append(batch, self._last_seq, self._known)
+            if len(fresh):
+                blocks: list[np.ndarray] = []
+                for codec, rows, data in encode_blocks(fresh.column("payload")):
+                    cur = w.execute("INSERT INTO blocks (codec, rows, data) VALUES (?, ?, ?)",
+                                    (codec, rows, data))
+                    blocks.append(np.full(rows, cur.lastrowid, dtype=np.int64))
+                block = np.concatenate(blocks).tolist()
+                block_row = (np.arange(len(fresh)) % BLOCK_ROWS).tolist()
+                cols = [fresh.column(c).to_pylist() for c in ENVELOPE]
+                w.executemany(
+                    f"INSERT INTO records ({_ENV_COLS}, block, block_row) "
+                    f"VALUES ({', '.join('?' * (len(ENVELOPE) + 2))})",
+                    zip(*cols, block, block_row, strict=True),
+                )
+            w.execute("COMMIT")
+        except BaseException:
+            w.execute("ROLLBACK")
+            raise
+        if len(fresh):
+            self._last_seq = fresh.column("seq")[-1].as_py()
+            self._last_rt = fresh.column("recorded_time")[-1].as_py()
+        return AppendResult(fresh, dups)
+
+    # reading ------------------------------------------------------------------------------
+    def _where(
+        self, after_seq: int, upto_seq: int | None, kinds: Sequence[str] | None,
+        sources: Sequence[str] | None = None,
+        valid_overlaps: tuple[int | None, int | None] | None = None,
+        ids: Sequence[str] | None = None,
+    ) -> tuple[str, list[object]]:
+        parts: list[str] = ["seq > ?"]
+        args: list[object] = [after_seq]
+        if upto_seq is not None:
+            parts.append("seq <= ?")
+            args.append(upto_seq)
+        for col, values in (("kind", kinds), ("source", sources), ("id", ids)):
+            if values is not None:
+                parts.append(f"{col} IN (SELECT value FROM json_each(?))")
+                args.append(orjson.dumps(list(values)).decode())
+        if valid_overlaps is not None:
+            sql, vargs = valid_overlap_sql(*valid_overlaps)
+            parts.append(sql)
+            args += vargs
+        return " AND ".join(parts), args
+
+    def read(
+        self, *, after_seq: int = 0, upto_seq: int | None = None,
+        kinds: Sequence[str] | None = None, sources: Sequence[str] | None = None,
+        valid_overlaps: tuple[int | None, int | None] | None = None,
+        ids: Sequence[str] | None = None, page_size: int = 50_000,
+    ) -> Iterator[RecordBatch]:
+        cursor = after_seq
+        while True:
+            where, args = self._where(cursor, upto_seq, kinds, sources, valid_overlaps, ids)
+            rows = self._r.execute(
+                f"SELECT {_ENV_COLS}, block, block_row FROM records WHERE {where} "
+                "ORDER BY seq LIMIT ?", (*args, page_size),
+            ).fetchall()
+            if not rows:
+                return
+            yield self._batch(rows)
+            if len(rows) < page_size:
+                return
+            cursor = rows[-1][0]
+
+    def _batch(self, rows: list[tuple[object, ...]]) -> RecordBatch:
+        cols = list(zip(*rows, strict=True))
+        arrays = [pa.array(cols[i], SCHEMA.field(name).type) for i, name in enumerate(ENVELOPE)]
+        block = np.asarray(cols[len(ENVELOPE)], dtype=np.int64)
+        block_row = np.asarray(cols[len(ENVELOPE) + 1], dtype=np.int64)
+        # Rows come in seq order, and within an append seq order is block order: take runs.
+        starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]])
+        ends = np.r_[starts[1:], len(block)]
+        parts = [self._decoded(int(block[s])).take(pa.array(block_row[s:e]))
+                 for s, e in zip(starts, ends, strict=True)]
+        payload = pa.concat_arrays(parts)
+        return RecordBatch(pa.Table.from_arrays([*arrays, payload], schema=SCHEMA))
+
+    def _decoded(self, block: int) -> pa.Array:
+        hit = self._blocks.get(block)
+        if hit is not None:
+            self._blocks.move_to_end(block)
+            return hit
+        row = self._r.execute("SELECT codec, data FROM blocks WHERE block = ?", (block,)).fetchone()
+        if row is None:
+            raise LogError(f"payload block {block} is missing from {self.path}")
+        arr = decode_block(row[0], row[1])
+        self._blocks[block] = arr
+        if len(self._blocks) > _DECODED_CACHE:
+            self._blocks.popitem(last=False)
+        return arr
+
+    def count(self, *, after_seq: int = 0, upto_seq: int | None = None,
+              kinds: Sequence[str] | None = None) -> int:
+        where, args = self._where(after_seq, upto_seq, kinds)
+        return int(self._r.execute(f"SELECT COUNT(*) FROM records WHERE {where}", args).fetchone()[0])
+
+    def last_seq(self) -> int:
+        return int(self._last_seq)
+
+    def last_recorded_time(self) -> int:
+        return int(self._last_rt)
+
+    def seq_as_of(self, recorded_time: int) -> int:
+        row = self._r.execute(
+            "SELECT seq FROM records WHERE recorded_time <= ? ORDER BY recorded_time DESC, seq DESC "
+            "LIMIT 1", (recorded_time,)).fetchone()
+        return int(row[0]) if row else 0
+
+    # snapshots and metadata ---------------------------------------------------------------
+    def save_snapshots(self, snapshots: Sequence[tuple[str, int, int, bytes]]) -> None:
+        if not snapshots:
+            return
+        self._w.execute("BEGIN IMMEDIATE")
+        self._w.executemany("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)", snapshots)
+        self._w.execute("COMMIT")
+
+    def load_snapshot(self, projection: str, version: int, max_seq: int) -> Snapshot | None:
+        row = self._r.execute(
+            "SELECT seq, data FROM snapshots WHERE projection = ? AND version = ? AND seq <= ? "
+            "ORDER BY seq DESC LIMIT 1", (projection, version, max_seq)).fetchone()
+        return None if row is None else Snapshot(int(row[0]), bytes(row[1]))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self._r.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._w.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def integrity_check(self) -> str:
+        return str(self._r.execute("PRAGMA integrity_check").fetchone()[0])
+
+    def close(self) -> None:
+        self._r.close()
+        self._w.close()
+

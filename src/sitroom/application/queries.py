@@ -1,0 +1,141 @@
+"""Read-side use cases: every answer is computed as of a recorded time and carries provenance."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import polars as pl
+
+from sitroom.application.engine import Engine
+from sitroom.domain import hlc
+from sitroom.domain.geo import Point, Radius, haversine_m
+from sitroom.domain.kinds import ALERT, GDELT_EVENT, QUARANTINED
+from sitroom.domain.provenance import Answer, Provenance
+from sitroom.domain.sources import overdue_since
+from sitroom.domain.summary import QUAD_CLASS_NAMES
+from sitroom.domain.timeutil import iso
+
+
+@dataclass(frozen=True)
+class AsOf:
+    wall: int     # the wall time the question is about
+    seq: int      # the last record recorded at or before it
+
+
+def resolve_as_of(engine: Engine, as_of_ms: int | None) -> AsOf:
+    if as_of_ms is None:
+        return AsOf(engine.clock.now_ms(), engine.log.last_seq())
+    return AsOf(as_of_ms, engine.log.seq_as_of(hlc.upper_bound(as_of_ms)))
+
+
+def _provenance(engine: Engine, at: AsOf, newest: int | None,
+                kinds: Sequence[str] | None) -> Provenance:
+    newer = engine.log.count(after_seq=at.seq, kinds=kinds)
+    return Provenance(at.wall, at.seq, newest, newer)
+
+
+def state(engine: Engine, as_of_ms: int | None = None, *, top: int = 10) -> Answer[dict[str, Any]]:
+    """What the workspace knew at a time: records by kind and source, events by QuadClass and
+    country, quarantined rows, alerts, and each source's freshness against its cadence."""
+    at = resolve_as_of(engine, as_of_ms)
+    summary = engine.view("summary", at.seq)
+    sources = engine.view("sources", at.seq)
+    grace = next((d.grace for d in engine.detectors if hasattr(d, "grace")), 1.0)
+    ev = summary["events"]
+    countries = sorted(ev["countries"].items(), key=lambda kv: (-kv[1], kv[0]))
+    value = {
+        "records": summary["records"],
+        "by_kind": dict(sorted(summary["by_kind"].items())),
+        "by_source": dict(sorted(summary["by_source"].items())),
+        "quarantined": dict(sorted(summary["quarantined"].items())),
+        "alerts": dict(sorted(summary["alerts"].items())),
+        "valid_span": [iso(t) for t in summary["valid_span"]],
+        "events": {
+            "count": ev["count"],
+            "valid_span": [iso(t) for t in ev["valid_span"]],
+            "quad_class": {QUAD_CLASS_NAMES[k]: ev["quad_class"][k]
+                           for k in sorted(ev["quad_class"])},
+            "top_countries": dict(countries[:top]),
+        },
+        "sources": {
+            name: {
+                "title": s["title"], "records": s["records"], "cadence_ms": s["cadence_ms"],
+                "last_arrival": iso(hlc.wall_ms(s["last_arrival"])) if s["last_arrival"] else None,
+                "newest_valid": iso(s["newest_valid"]),
+                "status": _status(s, at.wall, grace),
+            }
+            for name, s in sorted(sources.items())
+        },
+    }
+    return Answer(value, _provenance(engine, at, summary["valid_span"][1], None))
+
+
+def _status(s: dict[str, Any], now: int, grace: float) -> str:
+    due = overdue_since(s, grace)
+    if s["last_arrival"] is None:
+        return "never received"
+    if due is None:
+        return "no cadence declared"
+    return "overdue" if now > due else "on time"
+
+
+def events(
+    engine: Engine, *, near: Point | None = None, radius: Radius | None = None,
+    since: int | None = None, until: int | None = None, as_of_ms: int | None = None,
+    limit: int | None = 50,
+) -> Answer[dict[str, Any]]:
+    """Events known as of a time, filtered by valid time and by great-circle distance."""
+    at = resolve_as_of(engine, as_of_ms)
+    window = None if since is None and until is None else (since, until)
+    frames = []
+    for batch in engine.log.read(upto_seq=at.seq, kinds=[GDELT_EVENT], valid_overlaps=window):
+        frame = pl.from_arrow(batch.table.select(["seq", "id", "valid_from", "payload"]))
+        assert isinstance(frame, pl.DataFrame)
+        frames.append(frame.with_columns(
+            pl.col("payload").str.json_path_match("$.action_geo.lat").cast(pl.Float64).alias("lat"),
+            pl.col("payload").str.json_path_match("$.action_geo.lon").cast(pl.Float64).alias("lon"),
+        ))
+    df = pl.concat(frames) if frames else pl.DataFrame(
+        schema={"seq": pl.Int64, "id": pl.Utf8, "valid_from": pl.Int64, "payload": pl.Utf8,
+                "lat": pl.Float64, "lon": pl.Float64})
+    if near is not None and radius is not None:
+        df = df.filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null())
+        dist = haversine_m(df["lat"].to_numpy(), df["lon"].to_numpy(), near)
+        df = df.with_columns(pl.Series("distance_m", dist)).filter(
+            pl.col("distance_m") <= radius.meters).sort(["distance_m", "seq"])
+    else:
+        df = df.with_columns(pl.lit(None, pl.Float64).alias("distance_m")).sort(
+            ["valid_from", "seq"], descending=[True, False])
+    matched = df.height
+    shown = df if not limit else df.head(limit)
+    items = []
+    for row in shown.iter_rows(named=True):
+        p = orjson.loads(row["payload"])
+        items.append({"id": row["id"], "seq": row["seq"], "date": p.get("date"),
+                      "distance_m": row["distance_m"], **p})
+    newest = df["valid_from"].max() if df.height else None
+    value = {"matched": matched, "shown": len(items), "items": items,
+             "near": None if near is None else [near.lat, near.lon],
+             "radius": None if radius is None else radius.text}
+    return Answer(value, _provenance(engine, at, newest, [GDELT_EVENT]))  # type: ignore[arg-type]
+
+
+def _records(engine: Engine, kind: str, as_of_ms: int | None) -> Answer[list[dict[str, Any]]]:
+    """Every record of one kind known as of a time, oldest first."""
+    at = resolve_as_of(engine, as_of_ms)
+    rows = [r for b in engine.log.read(upto_seq=at.seq, kinds=[kind]) for r in b.rows()]
+    items = [{"id": r.id, "seq": r.seq, "recorded_at": iso(hlc.wall_ms(r.recorded_time or 0)),
+              "valid_from": iso(r.valid_from), **r.payload} for r in rows]
+    newest = max((r.valid_from for r in rows if r.valid_from is not None), default=None)
+    return Answer(items, _provenance(engine, at, newest, [kind]))
+
+
+def alerts(engine: Engine, as_of_ms: int | None = None) -> Answer[list[dict[str, Any]]]:
+    return _records(engine, ALERT, as_of_ms)
+
+
+def quarantine(engine: Engine, as_of_ms: int | None = None) -> Answer[list[dict[str, Any]]]:
+    return _records(engine, QUARANTINED, as_of_ms)

@@ -1,0 +1,343 @@
+"""The `sitroom` command: a thin shell over the library. It parses arguments, calls the use
+cases, prints their answers (tables for people, --json for scripts) and turns sitroom's errors
+into one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from sitroom import render
+from sitroom.adapters.clock import ManualClock, SystemClock
+from sitroom.adapters.gdelt import connector as gdelt
+from sitroom.adapters.gdelt.lookups import load_lookups
+from sitroom.application import queries
+from sitroom.application.export import export_jsonl
+from sitroom.application.ingest import IngestReport, declare, ingest
+from sitroom.application.replay import replay as replay_log
+from sitroom.domain.geo import parse_point, parse_radius
+from sitroom.domain.timeutil import parse_duration, parse_time
+from sitroom.errors import SitroomError, SourceError, UserInputError
+from sitroom.workspace import LOG_FILE, Workspace
+
+app = typer.Typer(
+    name="sitroom", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+    help="sitroom: a real-time situation room for concurrent negotiation tracks.",
+)
+ingest_app = typer.Typer(no_args_is_help=True, help="Bring data into the workspace.")
+app.add_typer(ingest_app, name="ingest")
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+WorkspaceOpt = Annotated[Path, typer.Option(
+    "--workspace", "-w", envvar="SITROOM_WORKSPACE", help="Workspace directory.",
+    show_default="current directory")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+AsOfOpt = Annotated[str | None, typer.Option(
+    "--as-of", help="Answer with what was known at this time (ISO 8601, or -2h).")]
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+    sys.stdout.buffer.write(b"\n")
+
+
+def _time(text: str | None) -> int | None:
+    return None if text is None else parse_time(text, now_ms=SystemClock().now_ms())
+
+
+@contextmanager
+def _workspace(path: Path) -> Iterator[Workspace]:
+    ws = Workspace.open(path)
+    try:
+        yield ws
+    finally:
+        ws.close()
+
+
+# commands ---------------------------------------------------------------------------------
+@app.command()
+def init(
+    workspace: WorkspaceOpt = Path("."),
+    site: Annotated[str | None, typer.Option(help="Site id stamped on every record.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Create a workspace (a directory with sitroom.toml and the log)."""
+    ws = Workspace.init(workspace, site=site)
+    with ws:
+        info = {"workspace": str(ws.path.resolve()), "site": ws.settings.site,
+                "log": str((ws.path / LOG_FILE).resolve())}
+    if json:
+        _emit_json(info)
+    else:
+        out.print(f"Created workspace {info['workspace']} (site {info['site']})")
+
+
+@ingest_app.command("gdelt")
+def ingest_gdelt(
+    inputs: Annotated[list[str], typer.Argument(
+        help="GDELT export files (.CSV, .zip), URLs of them, or a lastupdate.txt URL.",
+        metavar="PATH|URL...")],
+    workspace: WorkspaceOpt = Path("."),
+    follow: Annotated[bool, typer.Option(
+        "--follow", help="Keep polling URLs (GDELT's lastupdate list) every --interval.")] = False,
+    interval: Annotated[str, typer.Option(help="Polling interval with --follow.")] = "15m",
+    polls: Annotated[int, typer.Option(help="Stop after this many polls (0: never).")] = 0,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on long inputs.")] = True,
+    json: JsonOpt = False,
+) -> None:
+    """Ingest GDELT 2.0 / 1.0 event files, archives or the live feed."""
+    every = parse_duration(interval)
+    if follow and not all(gdelt.is_url(i) for i in inputs):
+        raise UserInputError("--follow polls URLs; name a URL such as GDELT's lastupdate.txt")
+    lookups = load_lookups()
+    with _workspace(workspace) as ws:
+        declare(ws.engine, gdelt.declarations())
+        reports: list[IngestReport] = []
+        n = 0
+        while True:
+            n += 1
+            for spec in inputs:
+                for inp in gdelt.open_inputs(spec):
+                    reports.append(_ingest_one(ws, inp, lookups, progress and not json, json))
+            ticked = ws.engine.tick()
+            if ticked and reports:
+                reports[-1].alerts += [{"id": a.id, **a.payload} for a in ticked]
+            if not follow or (polls and n >= polls):
+                break
+            time.sleep(every / 1000)
+    if json:
+        _emit_json({"files": [r.as_dict() for r in reports], "totals": _totals(reports)})
+
+
+def _ingest_one(ws: Workspace, inp: gdelt.Input, lookups: Any, show: bool, quiet: bool) -> IngestReport:
+    total = gdelt.count_lines(inp)
+    if show and total >= 50_000 and err.is_terminal:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=err, transient=True) as bar:
+            task = bar.add_task(Path(inp.label).name, total=total)
+            report = ingest(ws.engine, inp.label, gdelt.chunks(inp, lookups),
+                            progress=lambda k: bar.advance(task, k))
+    else:
+        report = ingest(ws.engine, inp.label, gdelt.chunks(inp, lookups))
+    if not quiet:
+        out.print(f"{inp.label}: {report.rows:,} rows → {report.accepted:,} accepted, "
+                  f"{report.duplicates:,} duplicate, {report.quarantined:,} quarantined "
+                  f"({report.seconds:.2f}s)")
+        for a in report.alerts:
+            err.print(f"[yellow]alert[/yellow] {a['title']}")
+    return report
+
+
+def _totals(reports: list[IngestReport]) -> dict[str, int]:
+    return {k: sum(getattr(r, k) for r in reports)
+            for k in ("rows", "accepted", "duplicates", "quarantined")}
+
+
+@app.command()
+def state(workspace: WorkspaceOpt = Path("."), as_of: AsOfOpt = None,
+          top: Annotated[int, typer.Option(help="Countries to list.")] = 10,
+          json: JsonOpt = False) -> None:
+    """Summarise what the workspace knows (or knew --as-of a time)."""
+    at = _time(as_of)
+    with _workspace(workspace) as ws:
+        answer = queries.state(ws.engine, at, top=top)
+    if json:
+        _emit_json({"state": answer.value, "provenance": answer.provenance.as_dict()})
+    else:
+        render.state(out, answer.value, answer.provenance)
+
+
+@app.command()
+def events(
+    workspace: WorkspaceOpt = Path("."),
+    near: Annotated[str | None, typer.Option(help="LAT,LON centre of a radius search.")] = None,
+    radius: Annotated[str | None, typer.Option(help="e.g. 500mi, 800km (miles by default).")] = None,
+    since: Annotated[str | None, typer.Option(help="Events happening at or after this time.")] = None,
+    until: Annotated[str | None, typer.Option(help="Events happening before this time.")] = None,
+    as_of: AsOfOpt = None,
+    limit: Annotated[int, typer.Option(help="Rows to show (0: all).")] = 50,
+    json: JsonOpt = False,
+) -> None:
+    """List events, optionally within a radius of a point and a window of time."""
+    if (near is None) != (radius is None):
+        raise UserInputError("--near and --radius go together: give both, or neither")
+    point = parse_point(near) if near else None
+    rad = parse_radius(radius) if radius else None
+    lo, hi = _time(since), _time(until)
+    if lo is not None and hi is not None and hi <= lo:
+        raise UserInputError("--until must be after --since")
+    with _workspace(workspace) as ws:
+        answer = queries.events(ws.engine, near=point, radius=rad, since=lo, until=hi,
+                                as_of_ms=_time(as_of), limit=limit or None)
+    if json:
+        _emit_json({**answer.value, "provenance": answer.provenance.as_dict()})
+    else:
+        render.events(out, answer.value, answer.provenance)
+
+
+@app.command()
+def alerts(workspace: WorkspaceOpt = Path("."), as_of: AsOfOpt = None,
+           json: JsonOpt = False) -> None:
+    """List alerts. Without --as-of, clock-driven detectors (overdue sources) check first."""
+    at = _time(as_of)
+    with _workspace(workspace) as ws:
+        if at is None:
+            ws.engine.tick()
+        answer = queries.alerts(ws.engine, at)
+    if json:
+        _emit_json({"alerts": answer.value, "provenance": answer.provenance.as_dict()})
+    else:
+        render.alerts(out, answer.value, answer.provenance)
+
+
+@app.command()
+def quarantine(workspace: WorkspaceOpt = Path("."), as_of: AsOfOpt = None,
+               json: JsonOpt = False) -> None:
+    """List input rows that could not be accepted, with file, line, raw text and reason."""
+    with _workspace(workspace) as ws:
+        answer = queries.quarantine(ws.engine, _time(as_of))
+    if json:
+        _emit_json({"quarantined": answer.value, "provenance": answer.provenance.as_dict()})
+    else:
+        render.quarantine(out, answer.value, answer.provenance)
+
+
+@app.command()
+def export(
+    workspace: WorkspaceOpt = Path("."),
+    output: Annotated[Path | None, typer.Option("--output", "-o",
+                      help="File to write (default: standard output).")] = None,
+    as_of: AsOfOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Write the log as JSON Lines, one record per line, in log order."""
+    at = _time(as_of)
+    with _workspace(workspace) as ws:
+        if output is None:
+            n = export_jsonl(ws.engine, sys.stdout.buffer, at)
+        else:
+            try:
+                with output.open("wb") as f:
+                    n = export_jsonl(ws.engine, f, at)
+            except OSError as e:
+                raise UserInputError(f"cannot write {output}: {e.strerror}") from None
+    if output is not None:
+        if json:
+            _emit_json({"records": n, "output": str(output)})
+        else:
+            out.print(f"Exported {n:,} records to {output}")
+
+
+@app.command()
+def replay(
+    logfile: Annotated[Path, typer.Argument(help="A log exported with `sitroom export`.")],
+    workspace: WorkspaceOpt = Path("."),
+    speed: Annotated[float, typer.Option(
+        help="Times real time (e.g. 60: an hour a minute); 0 replays as fast as possible.")] = 0.0,
+    json: JsonOpt = False,
+) -> None:
+    """Replay an exported log into a fresh workspace; alerts fire as they would have."""
+    if speed < 0:
+        raise UserInputError("--speed must be 0 (as fast as possible) or more")
+    if not logfile.is_file():
+        raise SourceError(f"no such file: {logfile}")
+    rows = _read_jsonl(logfile)
+    clock = ManualClock(0)
+    ws = (Workspace.open(workspace, clock=clock) if (workspace / LOG_FILE).exists()
+          else Workspace.init(workspace, clock=clock))
+    with ws:
+        def show(a: dict[str, Any]) -> None:
+            if not json:
+                out.print(f"[yellow]alert[/yellow] at {a['detail'].get('due_at') or a['at']}: "
+                          f"{a['title']}")
+        report = replay_log(ws.engine, clock, rows, speed=speed, sleep=time.sleep, on_alert=show)
+    result = report.as_dict()
+    if json:
+        _emit_json(result)
+    else:
+        out.print(f"Replayed {result['records']:,} records; {len(result['alerts_raised'])} alerts "
+                  f"raised ({result['reproduced']} of {result['original_alerts']} original "
+                  "alerts reproduced)")
+
+
+def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open("rb") as f:
+        for i, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = orjson.loads(line)
+            except orjson.JSONDecodeError as e:
+                raise SourceError(f"{path}:{i}: not a JSON line ({e})") from None
+            if not isinstance(row, dict) or "kind" not in row or "id" not in row:
+                raise SourceError(f"{path}:{i}: not a sitroom record (no id or kind)")
+            yield row
+
+
+@app.command()
+def demo(
+    workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Demo workspace directory.")]
+    = Path("sitroom-demo"),
+    json: JsonOpt = False,
+) -> None:
+    """Create a workspace, ingest the real GDELT sample files shipped with sitroom, show state."""
+    if not (workspace / LOG_FILE).exists():
+        Workspace.init(workspace).close()
+    files = sorted(p for p in resources.files("sitroom").joinpath("data", "demo").iterdir()
+                   if p.name.endswith((".CSV", ".tsv", ".txt")))
+    lookups = load_lookups()
+    with _workspace(workspace) as ws:
+        declare(ws.engine, gdelt.declarations())
+        reports = [_ingest_one(ws, inp, lookups, False, json)
+                   for f in files for inp in gdelt.open_inputs(str(f))]
+        answer = queries.state(ws.engine)
+    if json:
+        _emit_json({"files": [r.as_dict() for r in reports], "state": answer.value,
+                    "provenance": answer.provenance.as_dict()})
+    else:
+        out.print()
+        render.state(out, answer.value, answer.provenance)
+        out.print(f"\nWorkspace: {workspace.resolve()}  —  try: sitroom events -w {workspace} "
+                  "--near 33.89,35.50 --radius 500mi")
+
+
+# entry point ------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; user mistakes become one line on stderr and a non-zero exit."""
+    code = run(argv)
+    sys.exit(code)
+
+
+def run(argv: list[str] | None = None) -> int:
+    try:
+        result = app(args=argv, prog_name="sitroom", standalone_mode=False)
+    except click.exceptions.UsageError as e:
+        err.print(f"sitroom: error: {e.format_message()}", markup=False)
+        return 2
+    except click.exceptions.Abort:
+        err.print("sitroom: aborted", markup=False)
+        return 130
+    except SitroomError as e:
+        err.print(f"sitroom: error: {e}", markup=False)
+        return e.exit_code
+    except KeyboardInterrupt:
+        err.print("sitroom: interrupted", markup=False)
+        return 130
+    except BrokenPipeError:
+        return 0
+    return result if isinstance(result, int) else 0
+
+

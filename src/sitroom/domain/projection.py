@@ -1,0 +1,60 @@
+"""Projections: pure folds over the log, and the detectors that read them.
+
+A projection turns the records of a batch into a new state: ``apply(state, batch) -> state``.
+A batch is a run of consecutive records in log order, so folding batch by batch is the same fold
+as record by record, only vectorised. The engine owns every state it passes in and never uses it
+again, so ``apply`` may update it in place and return it (a linear fold): still a function of
+(state, records), without copying a large state for each record.
+
+States encode to bytes for snapshots; snapshots are a cache from which "as of T" is rebuilt
+without replaying from the first record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from sitroom.domain.records import RecordBatch
+
+
+class Projection(Protocol):
+    name: str
+    version: int
+    kinds: tuple[str, ...] | None   # the kinds it folds; None for every record
+
+    def initial(self) -> Any: ...
+
+    def apply(self, state: Any, batch: RecordBatch) -> Any: ...
+
+    def encode(self, state: Any) -> bytes: ...
+
+    def decode(self, data: bytes) -> Any: ...
+
+
+@dataclass(frozen=True)
+class AlertDraft:
+    """What a detector found. ``key`` identifies the finding, so raising it again is a no-op."""
+
+    detector: str
+    key: str
+    title: str
+    severity: str                          # info | warning | critical
+    evidence: Sequence[str]                # ids of the records that show it
+    triggered_by: Sequence[str] = ()       # ids of the records whose arrival raised it
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    compartment: str = ""
+
+
+class Detector(Protocol):
+    """Reads projection states and reports findings. It never reads the clock: ``now_ms`` is
+    passed in, on every append (``on_records``) and on every clock tick (``on_tick``)."""
+
+    name: str
+    reads: tuple[str, ...]     # the projections it needs
+
+    def on_records(self, views: Mapping[str, Any], batch: RecordBatch,
+                   now_ms: int) -> list[AlertDraft]: ...
+
+    def on_tick(self, views: Mapping[str, Any], now_ms: int) -> list[AlertDraft]: ...

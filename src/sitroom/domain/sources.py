@@ -1,0 +1,125 @@
+"""The ``sources`` projection and the overdue-source detector.
+
+Each source declares itself (kind ``source.declared``) with its cadence: GDELT 2.0 publishes every
+15 minutes, GDELT 1.0 daily. The projection follows, per source, when this workspace last received
+anything from it (its last *arrival*, in recorded time) and how new the newest thing it said is (in
+valid time). The detector raises an alert once per silence: when no arrival came for the cadence
+plus a grace, measured on the workspace clock that ``now_ms`` gives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+import polars as pl
+
+from sitroom.domain import hlc
+from sitroom.domain.kinds import ALERT, SOURCE_DECLARED
+from sitroom.domain.projection import AlertDraft
+from sitroom.domain.records import RecordBatch
+from sitroom.domain.timeutil import human_age, iso
+
+OVERDUE = "source-overdue"
+
+
+def _blank() -> dict[str, Any]:
+    return {"cadence_ms": None, "title": None, "records": 0, "last_arrival": None,
+            "last_arrival_id": None, "newest_valid": None, "newest_valid_id": None,
+            "alerted_for": None}
+
+
+class SourcesProjection:
+    name = "sources"
+    version = 1
+    kinds = None
+
+    def initial(self) -> dict[str, dict[str, Any]]:
+        return {}
+
+    def apply(self, state: dict[str, dict[str, Any]], batch: RecordBatch) -> dict[str, dict[str, Any]]:
+        if not len(batch):
+            return state
+        df = pl.from_arrow(batch.table.select(
+            ["id", "kind", "source", "recorded_time", "valid_from", "valid_to", "payload"]))
+        assert isinstance(df, pl.DataFrame)
+        for row in df.filter(pl.col("kind") == SOURCE_DECLARED).iter_rows(named=True):
+            p = orjson.loads(row["payload"])
+            s = state.setdefault(p["source"], _blank())
+            s["cadence_ms"] = p.get("cadence_ms")
+            s["title"] = p.get("title")
+        for row in df.filter(pl.col("kind") == ALERT).iter_rows(named=True):
+            p = orjson.loads(row["payload"])
+            if p.get("detector") == OVERDUE:
+                state.setdefault(p["detail"]["source"], _blank())["alerted_for"] = \
+                    p["detail"]["last_arrival"]
+        arrivals = df.filter(~pl.col("kind").is_in([SOURCE_DECLARED, ALERT]))
+        if arrivals.height:
+            agg = arrivals.with_columns(
+                pl.coalesce("valid_to", "valid_from").alias("valid_end")
+            ).group_by("source").agg(
+                pl.len().alias("n"),
+                pl.col("recorded_time").last().alias("rt"),
+                pl.col("id").last().alias("id"),
+                pl.col("valid_end").max().alias("newest"),
+                pl.col("id").sort_by("valid_end", nulls_last=False).last().alias("newest_id"),
+            )
+            for row in agg.iter_rows(named=True):
+                s = state.setdefault(row["source"], _blank())
+                s["records"] += row["n"]
+                s["last_arrival"], s["last_arrival_id"] = row["rt"], row["id"]
+                if row["newest"] is not None and (s["newest_valid"] is None
+                                                  or row["newest"] > s["newest_valid"]):
+                    s["newest_valid"], s["newest_valid_id"] = row["newest"], row["newest_id"]
+        return state
+
+    def encode(self, state: dict[str, dict[str, Any]]) -> bytes:
+        return orjson.dumps(state)
+
+    def decode(self, data: bytes) -> dict[str, dict[str, Any]]:
+        result: dict[str, dict[str, Any]] = orjson.loads(data)
+        return result
+
+
+def overdue_since(s: Mapping[str, Any], grace: float) -> int | None:
+    """The wall time (ms) after which the source counts as overdue, or None if it has no cadence
+    or never delivered."""
+    if not s.get("cadence_ms") or s.get("last_arrival") is None:
+        return None
+    return int(hlc.wall_ms(s["last_arrival"]) + s["cadence_ms"] * (1 + grace))
+
+
+class OverdueSourceDetector:
+    """A source that has been silent for longer than its cadence allows."""
+
+    name = OVERDUE
+    reads = ("sources",)
+
+    def __init__(self, grace: float = 1.0) -> None:
+        self.grace = grace   # in cadences: 1.0 means "a whole update was missed"
+
+    def on_records(self, views: Mapping[str, Any], batch: RecordBatch,
+                   now_ms: int) -> list[AlertDraft]:
+        return []
+
+    def on_tick(self, views: Mapping[str, Any], now_ms: int) -> list[AlertDraft]:
+        drafts = []
+        for name, s in sorted(views["sources"].items()):
+            due = overdue_since(s, self.grace)
+            if due is None or now_ms <= due or s["alerted_for"] == s["last_arrival"]:
+                continue
+            last = hlc.wall_ms(s["last_arrival"])
+            silent = now_ms - last
+            drafts.append(AlertDraft(
+                detector=self.name,
+                key=f"{name}:{s['last_arrival']}",
+                severity="warning",
+                title=(f"{name} is overdue: nothing received for {human_age(silent)}, "
+                       f"expected every {human_age(s['cadence_ms'])}"),
+                evidence=[s["last_arrival_id"]],
+                detail={"source": name, "cadence_ms": s["cadence_ms"],
+                        "last_arrival": s["last_arrival"], "last_arrival_at": iso(last),
+                        "silent_ms": silent, "due_at": iso(due), "late_ms": now_ms - due},
+            ))
+        return drafts

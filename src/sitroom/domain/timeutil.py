@@ -1,0 +1,88 @@
+"""Times as integers: milliseconds since the Unix epoch, UTC.
+
+Integers keep comparisons exact and columns vectorisable; conversion to datetimes happens only
+for display and parsing. Parsing never reads the clock: relative forms take ``now`` explicitly.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+from sitroom.errors import UserInputError
+
+MS_PER_S = 1000
+MS_PER_MIN = 60 * MS_PER_S
+MS_PER_H = 60 * MS_PER_MIN
+MS_PER_DAY = 24 * MS_PER_H
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)\s*$", re.IGNORECASE)
+_UNIT_MS = {"ms": 1, "s": MS_PER_S, "m": MS_PER_MIN, "min": MS_PER_MIN, "h": MS_PER_H,
+            "d": MS_PER_DAY, "w": 7 * MS_PER_DAY}
+
+
+def to_ms(dt: datetime) -> int:
+    """A datetime as epoch milliseconds; a naive datetime is taken as UTC."""
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int((dt - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1))
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+
+
+def iso(ms: int | None) -> str | None:
+    """ISO 8601 in UTC with a Z, to the millisecond when it has one."""
+    if ms is None:
+        return None
+    dt = from_ms(ms)
+    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    if ms % 1000:
+        text += f".{ms % 1000:03d}"
+    return text + "Z"
+
+
+def parse_duration(text: str) -> int:
+    """'15m', '2h', '7d', '1.5h' as milliseconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise UserInputError(
+            f"cannot read duration {text!r}: expected a number and a unit (ms, s, m, h, d, w), "
+            "such as 15m or 7d"
+        )
+    return round(float(m.group(1)) * _UNIT_MS[m.group(2).lower()])
+
+
+def parse_time(text: str, *, now_ms: int) -> int:
+    """A time the user typed: ISO 8601 (date or date-time; UTC unless an offset is given),
+    'now', or a duration back from now such as '-2h' or '2h ago'."""
+    s = text.strip()
+    if s.lower() == "now":
+        return now_ms
+    rel = s[1:] if s.startswith("-") else s[:-4] if s.lower().endswith(" ago") else None
+    if rel is not None:
+        return now_ms - parse_duration(rel)
+    try:
+        dt = datetime.fromisoformat(s.replace("z", "Z"))
+    except ValueError:
+        raise UserInputError(
+            f"cannot read time {text!r}: expected ISO 8601 such as 2026-11-25 or "
+            "2026-11-25T14:30:00Z, 'now', or a duration back such as -2h"
+        ) from None
+    return to_ms(dt)
+
+
+def human_age(ms: int) -> str:
+    """A duration for people: '42s', '15m', '3h 20m', '7.1y'."""
+    sign = "-" if ms < 0 else ""
+    ms = abs(ms)
+    if ms < MS_PER_MIN:
+        return f"{sign}{ms / MS_PER_S:.0f}s"
+    if ms < MS_PER_H:
+        return f"{sign}{ms // MS_PER_MIN}m"
+    if ms < MS_PER_DAY:
+        return f"{sign}{ms // MS_PER_H}h {ms % MS_PER_H // MS_PER_MIN}m"
+    if ms < 365 * MS_PER_DAY:
+        return f"{sign}{ms / MS_PER_DAY:.1f}d"
+    return f"{sign}{ms / (365.25 * MS_PER_DAY):.1f}y"

@@ -1,0 +1,63 @@
+"""One typed, frozen settings object, built once at start-up from the workspace's
+``sitroom.toml`` and ``SITROOM_*`` environment variables (the environment wins)."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from sitroom.errors import WorkspaceError
+
+CONFIG_FILE = "sitroom.toml"
+
+
+@dataclass(frozen=True)
+class Settings:
+    site: str = "local"
+    """This workspace's site id: the origin stamped on every record it writes."""
+    durability: str = "full"
+    """'full' survives power loss (fsync on every commit); 'normal' survives process crashes."""
+    snapshot_every: int = 10_000
+    """Projection snapshots every this many records: bounds the work of an as-of rebuild."""
+    overdue_grace: float = 1.0
+    """A source is overdue after its cadence times (1 + grace) without anything new."""
+    poll_interval_s: float = 900.0
+    """How often `ingest --follow` polls a live feed (GDELT publishes every 15 minutes)."""
+
+    @classmethod
+    def load(cls, workspace: Path, environ: dict[str, str] | None = None) -> Settings:
+        environ = dict(os.environ) if environ is None else environ
+        values: dict[str, Any] = {}
+        path = workspace / CONFIG_FILE
+        if path.exists():
+            try:
+                values.update(tomllib.loads(path.read_text()).get("sitroom", {}))
+            except tomllib.TOMLDecodeError as e:
+                raise WorkspaceError(f"{path} is not valid TOML: {e}") from None
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(values) - set(known)
+        if unknown:
+            raise WorkspaceError(f"{path}: unknown settings {sorted(unknown)}")
+        for name, f in known.items():
+            env = environ.get(f"SITROOM_{name.upper()}")
+            if env is not None:
+                values[name] = env
+        settings = cls()
+        try:
+            settings = replace(settings, **{
+                k: type(getattr(settings, k))(v) for k, v in values.items()})
+        except ValueError as e:
+            raise WorkspaceError(f"bad setting: {e}") from None
+        if settings.durability not in ("full", "normal"):
+            raise WorkspaceError(f"durability must be 'full' or 'normal', not {settings.durability!r}")
+        return settings
+
+    def to_toml(self) -> str:
+        lines = ["[sitroom]"]
+        for f in fields(self):
+            v = getattr(self, f.name)
+            lines.append(f"{f.name} = {v!r}" if not isinstance(v, str) else f'{f.name} = "{v}"')
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,11 @@
+from typing import Any
+
+from log_contract import LogContract
+
+from sitroom.adapters.log_memory import MemoryLog
+from sitroom.application.ports import LogStore
+
+
+class TestMemoryLog(LogContract):
+    def make_log(self, tmp_path: Any) -> LogStore:
+        return MemoryLog()

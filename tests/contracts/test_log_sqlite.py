@@ -1,0 +1,66 @@
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from log_contract import DurableLogContract
+
+from sitroom.adapters.log_sqlite import SqliteLog
+from sitroom.application.ports import LogStore
+
+
+class TestSqliteLog(DurableLogContract):
+    def make_log(self, tmp_path: Any) -> LogStore:
+        return SqliteLog(Path(tmp_path) / "log.db", create=True)
+
+    def reopen(self, log: LogStore, tmp_path: Any) -> LogStore:
+        return SqliteLog(Path(tmp_path) / "log.db")
+
+
+WRITER = textwrap.dedent("""
+    import sys, numpy as np
+    from sitroom.adapters.log_sqlite import SqliteLog
+    from sitroom.domain.records import RecordBatch
+    from sitroom.testing import make_record
+    log = SqliteLog(sys.argv[1], create=True)
+    k = 0
+    while True:
+        recs = [make_record(i, source=f"b{k}", payload={"k": k, "pad": "x" * 200})
+                for i in range(1000)]
+        batch = RecordBatch.from_records(recs)
+        batch = batch.with_column("recorded_time", np.arange(k * 1000 + 1, k * 1000 + 1001))
+        batch = batch.with_column("origin", ["s"] * 1000)
+        log.append(batch)
+        print(k, flush=True)   # acknowledged: the append has committed
+        k += 1
+""")
+
+
+def test_sigkill_mid_append_loses_no_acknowledged_batch(tmp_path: Path) -> None:
+    """A writer killed with SIGKILL leaves every batch wholly present or wholly absent, and every
+    batch it acknowledged is there."""
+    db = tmp_path / "log.db"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout is not None
+    acked = []
+    for line in proc.stdout:
+        acked.append(int(line))
+        if len(acked) >= 6:
+            break
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    proc.stdout.close()
+    log = SqliteLog(db)
+    assert log.integrity_check() == "ok"
+    per_batch: dict[str, int] = {}
+    for b in log.read():
+        for s in b.column("source").to_pylist():
+            per_batch[s] = per_batch.get(s, 0) + 1
+    assert set(per_batch.values()) == {1000}
+    assert {f"b{k}" for k in acked} <= set(per_batch)
+    assert log.last_seq() == 1000 * len(per_batch)
+    log.close()
