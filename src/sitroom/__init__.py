@@ -10,7 +10,12 @@ from sitroom.errors import SitroomError
 from sitroom.workspace import Workspace
 
 __all__ = [
-    "AppendOutcome", "Engine", "Record", "RecordBatch", "SitroomError", "Workspace",
+    "AppendOutcome",
+    "Engine",
+    "Record",
+    "RecordBatch",
+    "SitroomError",
+    "Workspace",
     "feed_item_id",
 ]
 __version__ = "0.1.0"

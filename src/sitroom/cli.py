@@ -32,7 +32,10 @@ from sitroom.errors import SitroomError, SourceError, UserInputError
 from sitroom.workspace import LOG_FILE, Workspace
 
 app = typer.Typer(
-    name="sitroom", no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+    name="sitroom",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
     help="sitroom: a real-time situation room for concurrent negotiation tracks.",
 )
 ingest_app = typer.Typer(no_args_is_help=True, help="Bring data into the workspace.")
@@ -41,16 +44,27 @@ app.add_typer(ingest_app, name="ingest")
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False)
 
-WorkspaceOpt = Annotated[Path, typer.Option(
-    "--workspace", "-w", envvar="SITROOM_WORKSPACE", help="Workspace directory.",
-    show_default="current directory")]
+WorkspaceOpt = Annotated[
+    Path,
+    typer.Option(
+        "--workspace",
+        "-w",
+        envvar="SITROOM_WORKSPACE",
+        help="Workspace directory.",
+        show_default="current directory",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-AsOfOpt = Annotated[str | None, typer.Option(
-    "--as-of", help="Answer with what was known at this time (ISO 8601, or -2h).")]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Answer with what was known at this time (ISO 8601, or -2h)."),
+]
 
 
 def _emit_json(data: Any) -> None:
-    sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+    sys.stdout.buffer.write(
+        orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    )
     sys.stdout.buffer.write(b"\n")
 
 
@@ -77,8 +91,11 @@ def init(
     """Create a workspace (a directory with sitroom.toml and the log)."""
     ws = Workspace.init(workspace, site=site)
     with ws:
-        info = {"workspace": str(ws.path.resolve()), "site": ws.settings.site,
-                "log": str((ws.path / LOG_FILE).resolve())}
+        info = {
+            "workspace": str(ws.path.resolve()),
+            "site": ws.settings.site,
+            "log": str((ws.path / LOG_FILE).resolve()),
+        }
     if json:
         _emit_json(info)
     else:
@@ -87,12 +104,20 @@ def init(
 
 @ingest_app.command("gdelt")
 def ingest_gdelt(
-    inputs: Annotated[list[str], typer.Argument(
-        help="GDELT export files (.CSV, .zip), URLs of them, or a lastupdate.txt URL.",
-        metavar="PATH|URL...")],
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="GDELT export files (.CSV, .zip), URLs of them, or a lastupdate.txt URL.",
+            metavar="PATH|URL...",
+        ),
+    ],
     workspace: WorkspaceOpt = Path("."),
-    follow: Annotated[bool, typer.Option(
-        "--follow", help="Keep polling URLs (GDELT's lastupdate list) every --interval.")] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow", help="Keep polling URLs (GDELT's lastupdate list) every --interval."
+        ),
+    ] = False,
     interval: Annotated[str, typer.Option(help="Polling interval with --follow.")] = "15m",
     polls: Annotated[int, typer.Option(help="Stop after this many polls (0: never).")] = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on long inputs.")] = True,
@@ -122,34 +147,53 @@ def ingest_gdelt(
         _emit_json({"files": [r.as_dict() for r in reports], "totals": _totals(reports)})
 
 
-def _ingest_one(ws: Workspace, inp: gdelt.Input, lookups: Any, show: bool, quiet: bool) -> IngestReport:
+def _ingest_one(
+    ws: Workspace, inp: gdelt.Input, lookups: Any, show: bool, quiet: bool
+) -> IngestReport:
     total = gdelt.count_lines(inp)
     if show and total >= 50_000 and err.is_terminal:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=err, transient=True) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
             task = bar.add_task(Path(inp.label).name, total=total)
-            report = ingest(ws.engine, inp.label, gdelt.chunks(inp, lookups),
-                            progress=lambda k: bar.advance(task, k))
+            report = ingest(
+                ws.engine,
+                inp.label,
+                gdelt.chunks(inp, lookups),
+                progress=lambda k: bar.advance(task, k),
+            )
     else:
         report = ingest(ws.engine, inp.label, gdelt.chunks(inp, lookups))
     if not quiet:
-        out.print(f"{inp.label}: {report.rows:,} rows → {report.accepted:,} accepted, "
-                  f"{report.duplicates:,} duplicate, {report.quarantined:,} quarantined "
-                  f"({report.seconds:.2f}s)")
+        out.print(
+            f"{inp.label}: {report.rows:,} rows → {report.accepted:,} accepted, "
+            f"{report.duplicates:,} duplicate, {report.quarantined:,} quarantined "
+            f"({report.seconds:.2f}s)"
+        )
         for a in report.alerts:
             err.print(f"[yellow]alert[/yellow] {a['title']}")
     return report
 
 
 def _totals(reports: list[IngestReport]) -> dict[str, int]:
-    return {k: sum(getattr(r, k) for r in reports)
-            for k in ("rows", "accepted", "duplicates", "quarantined")}
+    return {
+        k: sum(getattr(r, k) for r in reports)
+        for k in ("rows", "accepted", "duplicates", "quarantined")
+    }
 
 
 @app.command()
-def state(workspace: WorkspaceOpt = Path("."), as_of: AsOfOpt = None,
-          top: Annotated[int, typer.Option(help="Countries to list.")] = 10,
-          json: JsonOpt = False) -> None:
+def state(
+    workspace: WorkspaceOpt = Path("."),
+    as_of: AsOfOpt = None,
+    top: Annotated[int, typer.Option(help="Countries to list.")] = 10,
+    json: JsonOpt = False,
+) -> None:
     """Summarise what the workspace knows (or knew --as-of a time)."""
     at = _time(as_of)
     with _workspace(workspace) as ws:
@@ -164,8 +208,12 @@ def state(workspace: WorkspaceOpt = Path("."), as_of: AsOfOpt = None,
 def events(
     workspace: WorkspaceOpt = Path("."),
     near: Annotated[str | None, typer.Option(help="LAT,LON centre of a radius search.")] = None,
-    radius: Annotated[str | None, typer.Option(help="e.g. 500mi, 800km (miles by default).")] = None,
-    since: Annotated[str | None, typer.Option(help="Events happening at or after this time.")] = None,
+    radius: Annotated[
+        str | None, typer.Option(help="e.g. 500mi, 800km (miles by default).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Events happening at or after this time.")
+    ] = None,
     until: Annotated[str | None, typer.Option(help="Events happening before this time.")] = None,
     as_of: AsOfOpt = None,
     limit: Annotated[int, typer.Option(help="Rows to show (0: all).")] = 50,
@@ -180,8 +228,15 @@ def events(
     if lo is not None and hi is not None and hi <= lo:
         raise UserInputError("--until must be after --since")
     with _workspace(workspace) as ws:
-        answer = queries.events(ws.engine, near=point, radius=rad, since=lo, until=hi,
-                                as_of_ms=_time(as_of), limit=limit or None)
+        answer = queries.events(
+            ws.engine,
+            near=point,
+            radius=rad,
+            since=lo,
+            until=hi,
+            as_of_ms=_time(as_of),
+            limit=limit or None,
+        )
     if json:
         _emit_json({**answer.value, "provenance": answer.provenance.as_dict()})
     else:
@@ -189,8 +244,9 @@ def events(
 
 
 @app.command()
-def alerts(workspace: WorkspaceOpt = Path("."), as_of: AsOfOpt = None,
-           json: JsonOpt = False) -> None:
+def alerts(
+    workspace: WorkspaceOpt = Path("."), as_of: AsOfOpt = None, json: JsonOpt = False
+) -> None:
     """List alerts. Without --as-of, clock-driven detectors (overdue sources) check first."""
     at = _time(as_of)
     with _workspace(workspace) as ws:
@@ -204,8 +260,9 @@ def alerts(workspace: WorkspaceOpt = Path("."), as_of: AsOfOpt = None,
 
 
 @app.command()
-def quarantine(workspace: WorkspaceOpt = Path("."), as_of: AsOfOpt = None,
-               json: JsonOpt = False) -> None:
+def quarantine(
+    workspace: WorkspaceOpt = Path("."), as_of: AsOfOpt = None, json: JsonOpt = False
+) -> None:
     """List input rows that could not be accepted, with file, line, raw text and reason."""
     with _workspace(workspace) as ws:
         answer = queries.quarantine(ws.engine, _time(as_of))
@@ -218,8 +275,10 @@ def quarantine(workspace: WorkspaceOpt = Path("."), as_of: AsOfOpt = None,
 @app.command()
 def export(
     workspace: WorkspaceOpt = Path("."),
-    output: Annotated[Path | None, typer.Option("--output", "-o",
-                      help="File to write (default: standard output).")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="File to write (default: standard output)."),
+    ] = None,
     as_of: AsOfOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -245,8 +304,12 @@ def export(
 def replay(
     logfile: Annotated[Path, typer.Argument(help="A log exported with `sitroom export`.")],
     workspace: WorkspaceOpt = Path("."),
-    speed: Annotated[float, typer.Option(
-        help="Times real time (e.g. 60: an hour a minute); 0 replays as fast as possible.")] = 0.0,
+    speed: Annotated[
+        float,
+        typer.Option(
+            help="Times real time (e.g. 60: an hour a minute); 0 replays as fast as possible."
+        ),
+    ] = 0.0,
     json: JsonOpt = False,
 ) -> None:
     """Replay an exported log into a fresh workspace; alerts fire as they would have."""
@@ -256,21 +319,30 @@ def replay(
         raise SourceError(f"no such file: {logfile}")
     rows = _read_jsonl(logfile)
     clock = ManualClock(0)
-    ws = (Workspace.open(workspace, clock=clock) if (workspace / LOG_FILE).exists()
-          else Workspace.init(workspace, clock=clock))
+    ws = (
+        Workspace.open(workspace, clock=clock)
+        if (workspace / LOG_FILE).exists()
+        else Workspace.init(workspace, clock=clock)
+    )
     with ws:
+
         def show(a: dict[str, Any]) -> None:
             if not json:
-                out.print(f"[yellow]alert[/yellow] at {a['detail'].get('due_at') or a['at']}: "
-                          f"{a['title']}")
+                out.print(
+                    f"[yellow]alert[/yellow] at {a['detail'].get('due_at') or a['at']}: "
+                    f"{a['title']}"
+                )
+
         report = replay_log(ws.engine, clock, rows, speed=speed, sleep=time.sleep, on_alert=show)
     result = report.as_dict()
     if json:
         _emit_json(result)
     else:
-        out.print(f"Replayed {result['records']:,} records; {len(result['alerts_raised'])} alerts "
-                  f"raised ({result['reproduced']} of {result['original_alerts']} original "
-                  "alerts reproduced)")
+        out.print(
+            f"Replayed {result['records']:,} records; {len(result['alerts_raised'])} alerts "
+            f"raised ({result['reproduced']} of {result['original_alerts']} original "
+            "alerts reproduced)"
+        )
 
 
 def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -289,29 +361,43 @@ def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 @app.command()
 def demo(
-    workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Demo workspace directory.")]
-    = Path("sitroom-demo"),
+    workspace: Annotated[
+        Path, typer.Option("--workspace", "-w", help="Demo workspace directory.")
+    ] = Path("sitroom-demo"),
     json: JsonOpt = False,
 ) -> None:
     """Create a workspace, ingest the real GDELT sample files shipped with sitroom, show state."""
     if not (workspace / LOG_FILE).exists():
         Workspace.init(workspace).close()
-    files = sorted(p for p in resources.files("sitroom").joinpath("data", "demo").iterdir()
-                   if p.name.endswith((".CSV", ".tsv", ".txt")))
+    files = sorted(
+        p
+        for p in resources.files("sitroom").joinpath("data", "demo").iterdir()
+        if p.name.endswith((".CSV", ".tsv", ".txt"))
+    )
     lookups = load_lookups()
     with _workspace(workspace) as ws:
         declare(ws.engine, gdelt.declarations())
-        reports = [_ingest_one(ws, inp, lookups, False, json)
-                   for f in files for inp in gdelt.open_inputs(str(f))]
+        reports = [
+            _ingest_one(ws, inp, lookups, False, json)
+            for f in files
+            for inp in gdelt.open_inputs(str(f))
+        ]
         answer = queries.state(ws.engine)
     if json:
-        _emit_json({"files": [r.as_dict() for r in reports], "state": answer.value,
-                    "provenance": answer.provenance.as_dict()})
+        _emit_json(
+            {
+                "files": [r.as_dict() for r in reports],
+                "state": answer.value,
+                "provenance": answer.provenance.as_dict(),
+            }
+        )
     else:
         out.print()
         render.state(out, answer.value, answer.provenance)
-        out.print(f"\nWorkspace: {workspace.resolve()}  —  try: sitroom events -w {workspace} "
-                  "--near 33.89,35.50 --radius 500mi")
+        out.print(
+            f"\nWorkspace: {workspace.resolve()}  —  try: sitroom events -w {workspace} "
+            "--near 33.89,35.50 --radius 500mi"
+        )
 
 
 # entry point ------------------------------------------------------------------------------
@@ -339,5 +425,3 @@ def run(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     return result if isinstance(result, int) else 0
-
-

@@ -31,19 +31,29 @@ def state(console: Console, value: dict[str, Any], p: Provenance) -> None:
             t.add_column(col)
         for name, s in value["sources"].items():
             status = s["status"]
-            t.add_row(name, f"{s['records']:,}",
-                      human_age(s["cadence_ms"]) if s["cadence_ms"] else "—",
-                      s["last_arrival"] or "—", s["newest_valid"] or "—",
-                      f"[red]{status}[/red]" if status == "overdue" else status)
+            t.add_row(
+                name,
+                f"{s['records']:,}",
+                human_age(s["cadence_ms"]) if s["cadence_ms"] else "—",
+                s["last_arrival"] or "—",
+                s["newest_valid"] or "—",
+                f"[red]{status}[/red]" if status == "overdue" else status,
+            )
         console.print(t)
     ev = value["events"]
     if ev["count"]:
         lo, hi = ev["valid_span"]
         console.print(f"Events: {ev['count']:,} dated {lo[:10]} to {hi[:10]}", highlight=False)
-        console.print("  by QuadClass: " + " · ".join(
-            f"{k} {_pct(n, ev['count'])}" for k, n in ev["quad_class"].items()), highlight=False)
-        console.print("  top countries (action location): " + " · ".join(
-            f"{k} {n:,}" for k, n in ev["top_countries"].items()), highlight=False)
+        console.print(
+            "  by QuadClass: "
+            + " · ".join(f"{k} {_pct(n, ev['count'])}" for k, n in ev["quad_class"].items()),
+            highlight=False,
+        )
+        console.print(
+            "  top countries (action location): "
+            + " · ".join(f"{k} {n:,}" for k, n in ev["top_countries"].items()),
+            highlight=False,
+        )
     q = sum(value["quarantined"].values())
     console.print(f"Quarantined rows: {q:,}" + (" (see `sitroom quarantine`)" if q else ""))
     a = sum(value["alerts"].values())
@@ -51,10 +61,15 @@ def state(console: Console, value: dict[str, Any], p: Provenance) -> None:
 
 
 def events(console: Console, value: dict[str, Any], p: Provenance) -> None:
-    where = (f" within {value['radius']} of {value['near'][0]},{value['near'][1]}"
-             if value["near"] else "")
-    console.print(f"[bold]{value['matched']:,} events[/bold]{where}"
-                  + (f", showing {value['shown']:,}" if value["shown"] < value["matched"] else ""))
+    where = (
+        f" within {value['radius']} of {value['near'][0]},{value['near'][1]}"
+        if value["near"]
+        else ""
+    )
+    console.print(
+        f"[bold]{value['matched']:,} events[/bold]{where}"
+        + (f", showing {value['shown']:,}" if value["shown"] < value["matched"] else "")
+    )
     provenance_line(console, p)
     if not value["items"]:
         return
@@ -63,16 +78,24 @@ def events(console: Console, value: dict[str, Any], p: Provenance) -> None:
         t.add_column(col, overflow="fold")
     for e in value["items"]:
         ev, geo = e["event"], e.get("action_geo") or {}
-        last = (f"{e['distance_m'] / 1609.344:,.0f}" if value["near"] else e["id"])
-        t.add_row(e.get("date") or "", f"{ev['code']} {ev['description']}",
-                  _actor(e.get("actor1")), _actor(e.get("actor2")), geo.get("name") or "", last)
+        last = f"{e['distance_m'] / 1609.344:,.0f}" if value["near"] else e["id"]
+        t.add_row(
+            e.get("date") or "",
+            f"{ev['code']} {ev['description']}",
+            _actor(e.get("actor1")),
+            _actor(e.get("actor2")),
+            geo.get("name") or "",
+            last,
+        )
     console.print(t)
 
 
 def _actor(a: dict[str, Any] | None) -> str:
     if not a:
         return ""
-    return " ".join(x for x in (a.get("name"), f"({a['country']})" if a.get("country") else None) if x)
+    return " ".join(
+        x for x in (a.get("name"), f"({a['country']})" if a.get("country") else None) if x
+    )
 
 
 def alerts(console: Console, items: list[dict[str, Any]], p: Provenance) -> None:
@@ -80,10 +103,15 @@ def alerts(console: Console, items: list[dict[str, Any]], p: Provenance) -> None
     provenance_line(console, p)
     for a in items:
         colour = {"critical": "red", "warning": "yellow"}.get(a["severity"], "cyan")
-        console.print(f"[{colour}]{a['severity'].upper():8}[/{colour}] {a['recorded_at']}  "
-                      f"{a['title']}", highlight=False)
-        console.print(f"          {a['detector']} · evidence: {', '.join(a['evidence'])}",
-                      style="dim", highlight=False)
+        console.print(
+            f"[{colour}]{a['severity'].upper():8}[/{colour}] {a['recorded_at']}  {a['title']}",
+            highlight=False,
+        )
+        console.print(
+            f"          {a['detector']} · evidence: {', '.join(a['evidence'])}",
+            style="dim",
+            highlight=False,
+        )
 
 
 def quarantine(console: Console, items: list[dict[str, Any]], p: Provenance) -> None:

@@ -41,18 +41,21 @@ class Settings:
         unknown = set(values) - set(known)
         if unknown:
             raise WorkspaceError(f"{path}: unknown settings {sorted(unknown)}")
-        for name, f in known.items():
+        for name in known:
             env = environ.get(f"SITROOM_{name.upper()}")
             if env is not None:
                 values[name] = env
         settings = cls()
         try:
-            settings = replace(settings, **{
-                k: type(getattr(settings, k))(v) for k, v in values.items()})
+            settings = replace(
+                settings, **{k: type(getattr(settings, k))(v) for k, v in values.items()}
+            )
         except ValueError as e:
             raise WorkspaceError(f"bad setting: {e}") from None
         if settings.durability not in ("full", "normal"):
-            raise WorkspaceError(f"durability must be 'full' or 'normal', not {settings.durability!r}")
+            raise WorkspaceError(
+                f"durability must be 'full' or 'normal', not {settings.durability!r}"
+            )
         return settings
 
     def to_toml(self) -> str:

@@ -58,17 +58,22 @@ class Workspace:
         if not (path / LOG_FILE).exists():
             raise WorkspaceError(
                 f"no sitroom workspace in {path.resolve()} (create one with `sitroom init`, "
-                "or pass --workspace DIR)")
+                "or pass --workspace DIR)"
+            )
         return cls._open(path, clock, create=False)
 
     @classmethod
     def _open(cls, path: Path, clock: Clock | None, *, create: bool) -> Workspace:
         settings = Settings.load(path)
         log = SqliteLog(path / LOG_FILE, durability=settings.durability, create=create)
-        engine = Engine(log, clock or SystemClock(), site=settings.site,
-                        projections=default_projections(),
-                        detectors=default_detectors(settings),
-                        snapshot_every=settings.snapshot_every)
+        engine = Engine(
+            log,
+            clock or SystemClock(),
+            site=settings.site,
+            projections=default_projections(),
+            detectors=default_detectors(settings),
+            snapshot_every=settings.snapshot_every,
+        )
         return cls(path, settings, log, engine)
 
     def close(self) -> None:

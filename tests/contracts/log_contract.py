@@ -40,27 +40,52 @@ class LogContract:
     # append and read ----------------------------------------------------------------------
     def test_append_assigns_dense_seq_and_reads_back_everything(self, log: LogStore) -> None:
         """Records come back in order with seq 1..n and every field, payload included."""
-        recs = [make_record(i, confidence=i % 101, compartment="t1" if i % 2 else "",
-                            payload={"n": i, "text": "é\n\"x\"", "nested": {"v": [i, None]}})
-                for i in range(5)]
+        recs = [
+            make_record(
+                i,
+                confidence=i % 101,
+                compartment="t1" if i % 2 else "",
+                payload={"n": i, "text": 'é\n"x"', "nested": {"v": [i, None]}},
+            )
+            for i in range(5)
+        ]
         result = log.append(stamp(recs, 100))
         assert result.duplicates == 0
         assert result.appended.column("seq").to_pylist() == [1, 2, 3, 4, 5]
         back = [r for b in log.read() for r in b.rows()]
         assert [r.seq for r in back] == [1, 2, 3, 4, 5]
         for orig, got in zip(recs, back, strict=True):
-            assert (got.id, got.kind, got.kind_version, got.source, got.payload, got.valid_from,
-                    got.valid_to, got.confidence, got.compartment) == (
-                orig.id, orig.kind, orig.kind_version, orig.source, orig.payload,
-                orig.valid_from, orig.valid_to, orig.confidence, orig.compartment)
+            assert (
+                got.id,
+                got.kind,
+                got.kind_version,
+                got.source,
+                got.payload,
+                got.valid_from,
+                got.valid_to,
+                got.confidence,
+                got.compartment,
+            ) == (
+                orig.id,
+                orig.kind,
+                orig.kind_version,
+                orig.source,
+                orig.payload,
+                orig.valid_from,
+                orig.valid_to,
+                orig.confidence,
+                orig.compartment,
+            )
         assert [r.recorded_time for r in back] == [100, 101, 102, 103, 104]
         assert {r.origin for r in back} == {"site-a"}
         assert log.last_seq() == 5 and log.last_recorded_time() == 104
 
     def test_read_by_seq_range_kind_source_and_id(self, log: LogStore) -> None:
         """Filters select exactly the matching records, in log order."""
-        recs = [make_record(i, kind="a.x" if i % 3 else "b.y", source="s1" if i < 5 else "s2")
-                for i in range(10)]
+        recs = [
+            make_record(i, kind="a.x" if i % 3 else "b.y", source="s1" if i < 5 else "s2")
+            for i in range(10)
+        ]
         log.append(stamp(recs, 1))
         assert ids(log, after_seq=3, upto_seq=6) == ["s1:3", "s1:4", "s2:5"]
         assert ids(log, kinds=["b.y"]) == ["s1:0", "s1:3", "s2:6", "s2:9"]
@@ -72,8 +97,8 @@ class LogContract:
     def test_valid_time_overlap_rule(self, log: LogStore) -> None:
         """Intervals are half-open, points closed, unknown valid time never matches a filter."""
         recs = [
-            make_record(0, valid_from=0, valid_to=100),      # [0, 100)
-            make_record(1, valid_from=100, valid_to=100),    # point at 100
+            make_record(0, valid_from=0, valid_to=100),  # [0, 100)
+            make_record(1, valid_from=100, valid_to=100),  # point at 100
             make_record(2, valid_from=None, valid_to=None),  # unknown
             make_record(3, valid_from=150, valid_to=300),
         ]
@@ -93,8 +118,9 @@ class LogContract:
     def test_large_batch_keeps_payload_order_across_blocks(self, log: LogStore) -> None:
         """Twenty thousand records in one append come back with their own payloads."""
         n = 20_000
-        log.append(stamp([make_record(i, payload={"n": i, "pad": "x" * (i % 17)})
-                          for i in range(n)], 1))
+        log.append(
+            stamp([make_record(i, payload={"n": i, "pad": "x" * (i % 17)}) for i in range(n)], 1)
+        )
         got = [r.payload["n"] for b in log.read(after_seq=8000, upto_seq=12_000) for r in b.rows()]
         assert got == list(range(8000, 12_000))
 
@@ -115,15 +141,23 @@ class LogContract:
         assert result.appended.column("seq").to_pylist() == [7, 8, 9]
 
     def test_repeated_id_within_a_batch_keeps_the_first(self, log: LogStore) -> None:
-        recs = [make_record(1, payload={"v": "first"}), make_record(2),
-                make_record(1, payload={"v": "second"})]
+        recs = [
+            make_record(1, payload={"v": "first"}),
+            make_record(2),
+            make_record(1, payload={"v": "second"}),
+        ]
         result = log.append(stamp(recs, 1))
         assert result.duplicates == 1
         assert [r.payload for b in log.read(ids=["test:1"]) for r in b.rows()] == [{"v": "first"}]
 
-    @settings(max_examples=25, deadline=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                     HealthCheck.differing_executors])
+    @settings(
+        max_examples=25,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.function_scoped_fixture,
+            HealthCheck.differing_executors,
+        ],
+    )
     @given(st.lists(st.lists(st.integers(0, 30), max_size=12), max_size=6))
     def test_any_sequence_of_appends_keeps_first_occurrences(
         self, tmp_path_factory: Any, appends: list[list[int]]
@@ -136,14 +170,15 @@ class LogContract:
             rt += len(numbers) + 1
         expected = list(dict.fromkeys(f"test:{i}" for batch in appends for i in batch))
         assert ids(log) == expected
-        assert [s for b in log.read() for s in b.column("seq").to_pylist()] == \
-            list(range(1, len(expected) + 1))
+        assert [s for b in log.read() for s in b.column("seq").to_pylist()] == list(
+            range(1, len(expected) + 1)
+        )
         log.close()
 
     # as-of --------------------------------------------------------------------------------
     def test_seq_as_of_recorded_time(self, log: LogStore) -> None:
         """As of T is the prefix of the log recorded at or before T."""
-        log.append(stamp([make_record(i) for i in range(3)], 100))   # rt 100..102
+        log.append(stamp([make_record(i) for i in range(3)], 100))  # rt 100..102
         log.append(stamp([make_record(i) for i in range(3, 5)], 200))  # rt 200..201
         assert log.seq_as_of(99) == 0
         assert log.seq_as_of(101) == 2

@@ -1,9 +1,9 @@
 from typing import Any
 
-from log_contract import LogContract
-
 from sitroom.adapters.log_memory import MemoryLog
 from sitroom.application.ports import LogStore
+
+from log_contract import LogContract
 
 
 class TestMemoryLog(LogContract):

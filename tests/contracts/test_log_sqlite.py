@@ -6,10 +6,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from log_contract import DurableLogContract
-
 from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.application.ports import LogStore
+
+from log_contract import DurableLogContract
 
 
 class TestSqliteLog(DurableLogContract):
@@ -43,8 +43,9 @@ def test_sigkill_mid_append_loses_no_acknowledged_batch(tmp_path: Path) -> None:
     """A writer killed with SIGKILL leaves every batch wholly present or wholly absent, and every
     batch it acknowledged is there."""
     db = tmp_path / "log.db"
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     acked = []
     for line in proc.stdout:

@@ -1,1 +1,3 @@
-"""I/O at the edges: log backends, connectors, clocks. Each implements a port of sitroom.application."""
+"""I/O at the edges: log backends, connectors, clocks.
+
+Each implements a port of sitroom.application."""

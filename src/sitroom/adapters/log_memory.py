@@ -17,12 +17,14 @@ class MemoryLog:
     def __init__(self) -> None:
         self._batches: list[pa.Table] = []
         self._ids: set[str] = set()
-        self._recorded: list[int] = []   # recorded_time by seq-1, for as-of
+        self._recorded: list[int] = []  # recorded_time by seq-1, for as-of
         self._snapshots: dict[tuple[str, int], dict[int, bytes]] = {}
         self._meta: dict[str, str] = {}
 
     def append(self, batch: RecordBatch) -> AppendResult:
-        fresh, dups = prepare_append(batch, self.last_seq(), lambda ids: self._ids.intersection(ids))
+        fresh, dups = prepare_append(
+            batch, self.last_seq(), lambda ids: self._ids.intersection(ids)
+        )
         if len(fresh):
             self._batches.append(fresh.table)
             self._ids.update(fresh.column("id").to_pylist())
@@ -37,10 +39,15 @@ class MemoryLog:
         return self._batches[0]
 
     def read(
-        self, *, after_seq: int = 0, upto_seq: int | None = None,
-        kinds: Sequence[str] | None = None, sources: Sequence[str] | None = None,
+        self,
+        *,
+        after_seq: int = 0,
+        upto_seq: int | None = None,
+        kinds: Sequence[str] | None = None,
+        sources: Sequence[str] | None = None,
         valid_overlaps: tuple[int | None, int | None] | None = None,
-        ids: Sequence[str] | None = None, page_size: int = 50_000,
+        ids: Sequence[str] | None = None,
+        page_size: int = 50_000,
     ) -> Iterator[RecordBatch]:
         t = self._all()
         hi = self.last_seq() if upto_seq is None else min(upto_seq, self.last_seq())
@@ -64,8 +71,9 @@ class MemoryLog:
         for off in range(0, t.num_rows, page_size):
             yield RecordBatch(t.slice(off, page_size))
 
-    def count(self, *, after_seq: int = 0, upto_seq: int | None = None,
-              kinds: Sequence[str] | None = None) -> int:
+    def count(
+        self, *, after_seq: int = 0, upto_seq: int | None = None, kinds: Sequence[str] | None = None
+    ) -> int:
         return sum(len(b) for b in self.read(after_seq=after_seq, upto_seq=upto_seq, kinds=kinds))
 
     def last_seq(self) -> int:

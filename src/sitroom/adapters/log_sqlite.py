@@ -25,7 +25,9 @@ from sitroom.errors import LogError, WorkspaceError
 
 # Named migrations, applied in order and recorded (the sqlite-utils habit).
 MIGRATIONS: list[tuple[str, str]] = [
-    ("0001_log", """
+    (
+        "0001_log",
+        """
         CREATE TABLE blocks (
             block INTEGER PRIMARY KEY,
             codec TEXT NOT NULL,
@@ -57,7 +59,8 @@ MIGRATIONS: list[tuple[str, str]] = [
             PRIMARY KEY (projection, version, seq)
         );
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    """),
+    """,
+    ),
 ]
 
 _ENV_COLS = ", ".join(ENVELOPE)
@@ -89,7 +92,9 @@ class SqliteLog:
         ).fetchone()
 
     def _migrate(self) -> None:
-        self._w.execute("CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)")
+        self._w.execute(
+            "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+        )
         done = {r[0] for r in self._w.execute("SELECT name FROM migrations")}
         for name, sql in MIGRATIONS:
             if name not in done:
@@ -102,9 +107,13 @@ class SqliteLog:
     # writing ------------------------------------------------------------------------------
     def _known(self, ids: list[str]) -> Iterable[str]:
         for off in range(0, len(ids), _ID_CHUNK):
-            chunk = orjson.dumps(ids[off:off + _ID_CHUNK]).decode()
-            yield from (r[0] for r in self._w.execute(
-                "SELECT id FROM records WHERE id IN (SELECT value FROM json_each(?))", (chunk,)))
+            chunk = orjson.dumps(ids[off : off + _ID_CHUNK]).decode()
+            yield from (
+                r[0]
+                for r in self._w.execute(
+                    "SELECT id FROM records WHERE id IN (SELECT value FROM json_each(?))", (chunk,)
+                )
+            )
 
     def append(self, batch: RecordBatch) -> AppendResult:
         w = self._w
@@ -114,8 +123,10 @@ class SqliteLog:
             if len(fresh):
                 blocks: list[np.ndarray] = []
                 for codec, rows, data in encode_blocks(fresh.column("payload")):
-                    cur = w.execute("INSERT INTO blocks (codec, rows, data) VALUES (?, ?, ?)",
-                                    (codec, rows, data))
+                    cur = w.execute(
+                        "INSERT INTO blocks (codec, rows, data) VALUES (?, ?, ?)",
+                        (codec, rows, data),
+                    )
                     blocks.append(np.full(rows, cur.lastrowid, dtype=np.int64))
                 block = np.concatenate(blocks).tolist()
                 block_row = (np.arange(len(fresh)) % BLOCK_ROWS).tolist()
@@ -136,7 +147,10 @@ class SqliteLog:
 
     # reading ------------------------------------------------------------------------------
     def _where(
-        self, after_seq: int, upto_seq: int | None, kinds: Sequence[str] | None,
+        self,
+        after_seq: int,
+        upto_seq: int | None,
+        kinds: Sequence[str] | None,
         sources: Sequence[str] | None = None,
         valid_overlaps: tuple[int | None, int | None] | None = None,
         ids: Sequence[str] | None = None,
@@ -157,17 +171,23 @@ class SqliteLog:
         return " AND ".join(parts), args
 
     def read(
-        self, *, after_seq: int = 0, upto_seq: int | None = None,
-        kinds: Sequence[str] | None = None, sources: Sequence[str] | None = None,
+        self,
+        *,
+        after_seq: int = 0,
+        upto_seq: int | None = None,
+        kinds: Sequence[str] | None = None,
+        sources: Sequence[str] | None = None,
         valid_overlaps: tuple[int | None, int | None] | None = None,
-        ids: Sequence[str] | None = None, page_size: int = 50_000,
+        ids: Sequence[str] | None = None,
+        page_size: int = 50_000,
     ) -> Iterator[RecordBatch]:
         cursor = after_seq
         while True:
             where, args = self._where(cursor, upto_seq, kinds, sources, valid_overlaps, ids)
             rows = self._r.execute(
                 f"SELECT {_ENV_COLS}, block, block_row FROM records WHERE {where} "
-                "ORDER BY seq LIMIT ?", (*args, page_size),
+                "ORDER BY seq LIMIT ?",
+                (*args, page_size),
             ).fetchall()
             if not rows:
                 return
@@ -184,8 +204,10 @@ class SqliteLog:
         # Rows come in seq order, and within an append seq order is block order: take runs.
         starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]])
         ends = np.r_[starts[1:], len(block)]
-        parts = [self._decoded(int(block[s])).take(pa.array(block_row[s:e]))
-                 for s, e in zip(starts, ends, strict=True)]
+        parts = [
+            self._decoded(int(block[s])).take(pa.array(block_row[s:e]))
+            for s, e in zip(starts, ends, strict=True)
+        ]
         payload = pa.concat_arrays(parts)
         return RecordBatch(pa.Table.from_arrays([*arrays, payload], schema=SCHEMA))
 
@@ -203,10 +225,13 @@ class SqliteLog:
             self._blocks.popitem(last=False)
         return arr
 
-    def count(self, *, after_seq: int = 0, upto_seq: int | None = None,
-              kinds: Sequence[str] | None = None) -> int:
+    def count(
+        self, *, after_seq: int = 0, upto_seq: int | None = None, kinds: Sequence[str] | None = None
+    ) -> int:
         where, args = self._where(after_seq, upto_seq, kinds)
-        return int(self._r.execute(f"SELECT COUNT(*) FROM records WHERE {where}", args).fetchone()[0])
+        return int(
+            self._r.execute(f"SELECT COUNT(*) FROM records WHERE {where}", args).fetchone()[0]
+        )
 
     def last_seq(self) -> int:
         return int(self._last_seq)
@@ -216,8 +241,10 @@ class SqliteLog:
 
     def seq_as_of(self, recorded_time: int) -> int:
         row = self._r.execute(
-            "SELECT seq FROM records WHERE recorded_time <= ? ORDER BY recorded_time DESC, seq DESC "
-            "LIMIT 1", (recorded_time,)).fetchone()
+            "SELECT seq FROM records WHERE recorded_time <= ? "
+            "ORDER BY recorded_time DESC, seq DESC LIMIT 1",
+            (recorded_time,),
+        ).fetchone()
         return int(row[0]) if row else 0
 
     # snapshots and metadata ---------------------------------------------------------------
@@ -231,7 +258,9 @@ class SqliteLog:
     def load_snapshot(self, projection: str, version: int, max_seq: int) -> Snapshot | None:
         row = self._r.execute(
             "SELECT seq, data FROM snapshots WHERE projection = ? AND version = ? AND seq <= ? "
-            "ORDER BY seq DESC LIMIT 1", (projection, version, max_seq)).fetchone()
+            "ORDER BY seq DESC LIMIT 1",
+            (projection, version, max_seq),
+        ).fetchone()
         return None if row is None else Snapshot(int(row[0]), bytes(row[1]))
 
     def get_meta(self, key: str) -> str | None:
@@ -247,4 +276,3 @@ class SqliteLog:
     def close(self) -> None:
         self._r.close()
         self._w.close()
-

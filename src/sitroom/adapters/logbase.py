@@ -19,11 +19,14 @@ def prepare_append(
     """Validate, drop ids already in the log (``known`` returns which of the given ids are) or
     repeated within the batch (first wins), and number the rest from ``last_seq + 1``."""
     batch.validate()
-    if pc.any(pc.is_null(batch.column("recorded_time"))).as_py() or pc.any(
-        pc.is_null(batch.column("origin"))
-    ).as_py():
-        raise LogError("records reach the log through the engine, which stamps recorded_time "
-                       "and origin; this batch has neither")
+    if (
+        pc.any(pc.is_null(batch.column("recorded_time"))).as_py()
+        or pc.any(pc.is_null(batch.column("origin"))).as_py()
+    ):
+        raise LogError(
+            "records reach the log through the engine, which stamps recorded_time "
+            "and origin; this batch has neither"
+        )
     n = len(batch)
     if n == 0:
         return batch, 0
@@ -47,7 +50,9 @@ def valid_overlap_mask(
     if until is not None:
         mask = pc.and_(mask, pc.less(valid_from, until))
     if since is not None:
-        mask = pc.and_(mask, pc.or_(pc.greater(valid_to, since), pc.greater_equal(valid_from, since)))
+        mask = pc.and_(
+            mask, pc.or_(pc.greater(valid_to, since), pc.greater_equal(valid_from, since))
+        )
     return pc.fill_null(mask, False)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import pyarrow as pa
 
 BLOCK_ROWS = 8192
-SMALL = 32          # up to this many rows, plain JSON lines beat Arrow's framing
+SMALL = 32  # up to this many rows, plain JSON lines beat Arrow's framing
 JSONL = "jsonl"
 ARROW_ZSTD = "arrow-ipc-zstd"
 _SCHEMA = pa.schema([pa.field("payload", pa.string())])

@@ -1,7 +1,7 @@
 """The engine: the one append path, live projections with snapshots, detectors and alerts.
 
     commands ─> Engine.append ─> LogStore.append (atomic, idempotent)
-                                  └─> fold into live projections ─> detectors ─> alerts (appended too)
+                        └─> fold into live projections ─> detectors ─> alerts (appended too)
 
 Every record gets its recorded time here, from a hybrid logical clock fed by the injected physical
 clock, and this site's origin. Alerts are records: a replay shows when each was raised and why.
@@ -11,6 +11,7 @@ the commit of the alert.
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,8 +32,8 @@ SITROOM_SOURCE = "sitroom"
 
 @dataclass(frozen=True)
 class AppendOutcome:
-    records: RecordBatch            # what was new, with seq and recorded_time
-    duplicates: int                 # records the log already held
+    records: RecordBatch  # what was new, with seq and recorded_time
+    duplicates: int  # records the log already held
     alerts: list[Record] = field(default_factory=list)
 
     @property
@@ -74,7 +75,8 @@ class Engine:
         self.metrics = Metrics()
         self._hlc = Hlc(log.last_recorded_time())
         self.states: dict[str, Any] = {
-            p.name: self.rebuild(p.name, log.last_seq()) for p in projections}
+            p.name: self.rebuild(p.name, log.last_seq()) for p in projections
+        }
 
     # the append path ----------------------------------------------------------------------
     def append(self, batch: RecordBatch | Iterable[Record]) -> AppendOutcome:
@@ -85,8 +87,11 @@ class Engine:
         committed = time.perf_counter_ns()
         alerts: list[Record] = []
         if len(result.appended):
-            drafts = [d for det in self.detectors
-                      for d in det.on_records(self.states, result.appended, now)]
+            drafts = [
+                d
+                for det in self.detectors
+                for d in det.on_records(self.states, result.appended, now)
+            ]
             alerts = self._raise(drafts, now, committed)
         return AppendOutcome(result.appended, result.duplicates, alerts)
 
@@ -113,11 +118,20 @@ class Engine:
         started = time.perf_counter_ns()
         records = [
             Record(
-                id=f"alert:{d.detector}:{d.key}", kind=ALERT, kind_version=CURRENT_VERSION[ALERT],
-                source=SITROOM_SOURCE, valid_from=now, valid_to=now, compartment=d.compartment,
+                id=f"alert:{d.detector}:{d.key}",
+                kind=ALERT,
+                kind_version=CURRENT_VERSION[ALERT],
+                source=SITROOM_SOURCE,
+                valid_from=now,
+                valid_to=now,
+                compartment=d.compartment,
                 payload={
-                    "detector": d.detector, "key": d.key, "severity": d.severity, "title": d.title,
-                    "evidence": list(d.evidence), "triggered_by": list(d.triggered_by),
+                    "detector": d.detector,
+                    "key": d.key,
+                    "severity": d.severity,
+                    "title": d.title,
+                    "evidence": list(d.evidence),
+                    "triggered_by": list(d.triggered_by),
                     "detail": dict(d.detail),
                     "detect_ms": round((started - (trigger_ns or started)) / 1e6, 3),
                 },
@@ -127,8 +141,7 @@ class Engine:
         result = self._append(RecordBatch.from_records(records), now)
         done = time.perf_counter_ns()
         if trigger_ns is not None and len(result.appended):
-            self.metrics.alert_latency_ms.extend(
-                [(done - trigger_ns) / 1e6] * len(result.appended))
+            self.metrics.alert_latency_ms.extend([(done - trigger_ns) / 1e6] * len(result.appended))
         return list(result.appended.rows())
 
     # projections --------------------------------------------------------------------------
@@ -138,20 +151,23 @@ class Engine:
         if not len(batch):
             return
         seqs = batch.column("seq").to_numpy()
-        ends = np.flatnonzero(seqs % self.snapshot_every == 0) + 1   # seqs are dense in a batch
+        ends = np.flatnonzero(seqs % self.snapshot_every == 0) + 1  # seqs are dense in a batch
         bounds = sorted({0, *ends.tolist(), len(seqs)})
         snapshots = []
-        for lo, hi in zip(bounds, bounds[1:], strict=False):
+        for lo, hi in itertools.pairwise(bounds):
             if hi <= lo:
                 continue
             part = batch.slice(lo, hi - lo)
             for name, p in self.projections.items():
-                self.states[name] = p.apply(self.states[name],
-                                            part if p.kinds is None else part.of_kinds(p.kinds))
+                self.states[name] = p.apply(
+                    self.states[name], part if p.kinds is None else part.of_kinds(p.kinds)
+                )
             end = int(seqs[hi - 1])
             if end % self.snapshot_every == 0:
-                snapshots += [(name, p.version, end, p.encode(self.states[name]))
-                              for name, p in self.projections.items()]
+                snapshots += [
+                    (name, p.version, end, p.encode(self.states[name]))
+                    for name, p in self.projections.items()
+                ]
         self.log.save_snapshots(snapshots)
 
     def rebuild(self, name: str, upto_seq: int) -> Any:
@@ -160,8 +176,9 @@ class Engine:
         p = self.projections[name]
         snap = self.log.load_snapshot(p.name, p.version, upto_seq)
         state = p.decode(snap.data) if snap else p.initial()
-        for batch in self.log.read(after_seq=snap.seq if snap else 0, upto_seq=upto_seq,
-                                   kinds=p.kinds):
+        for batch in self.log.read(
+            after_seq=snap.seq if snap else 0, upto_seq=upto_seq, kinds=p.kinds
+        ):
             state = p.apply(state, batch)
         return state
 

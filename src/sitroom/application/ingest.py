@@ -16,7 +16,7 @@ from sitroom.domain.kinds import QUARANTINED
 from sitroom.domain.records import Record, RecordBatch
 
 T = TypeVar("T")
-Progress = Callable[[int], None]   # called with the number of input rows just processed
+Progress = Callable[[int], None]  # called with the number of input rows just processed
 
 
 @dataclass(frozen=True)
@@ -24,23 +24,29 @@ class Chunk:
     """A connector's unit of work: records for some input rows, appended atomically."""
 
     records: RecordBatch
-    rows: int           # input rows (lines) this chunk covers, accepted and quarantined
+    rows: int  # input rows (lines) this chunk covers, accepted and quarantined
 
 
 @dataclass
 class IngestReport:
     input: str
-    rows: int = 0           # input rows read
-    accepted: int = 0       # new records from them
-    duplicates: int = 0     # records the workspace already held
-    quarantined: int = 0    # rows that could not be accepted (see `sitroom quarantine`)
+    rows: int = 0  # input rows read
+    accepted: int = 0  # new records from them
+    duplicates: int = 0  # records the workspace already held
+    quarantined: int = 0  # rows that could not be accepted (see `sitroom quarantine`)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return {"input": self.input, "rows": self.rows, "accepted": self.accepted,
-                "duplicates": self.duplicates, "quarantined": self.quarantined,
-                "alerts": self.alerts, "seconds": round(self.seconds, 3)}
+        return {
+            "input": self.input,
+            "rows": self.rows,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "quarantined": self.quarantined,
+            "alerts": self.alerts,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def declare(engine: Engine, declarations: Iterable[Record]) -> None:
@@ -48,15 +54,18 @@ def declare(engine: Engine, declarations: Iterable[Record]) -> None:
     engine.append(list(declarations))
 
 
-def ingest(engine: Engine, label: str, chunks: Iterable[Chunk],
-           progress: Progress | None = None) -> IngestReport:
+def ingest(
+    engine: Engine, label: str, chunks: Iterable[Chunk], progress: Progress | None = None
+) -> IngestReport:
     report = IngestReport(label)
     started = time.perf_counter()
     for chunk in prefetch(chunks):
         kinds = chunk.records.column("kind")
         quarantined = int(pc.sum(pc.equal(kinds, QUARANTINED)).as_py() or 0)
         outcome = engine.append(chunk.records)
-        new_quarantined = int(pc.sum(pc.equal(outcome.records.column("kind"), QUARANTINED)).as_py() or 0)
+        new_quarantined = int(
+            pc.sum(pc.equal(outcome.records.column("kind"), QUARANTINED)).as_py() or 0
+        )
         report.rows += chunk.rows
         report.quarantined += quarantined
         report.accepted += outcome.appended - new_quarantined
@@ -81,7 +90,7 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
                     return
                 q.put(("item", item))
             q.put(("done", None))
-        except BaseException as e:   # handed to the consumer, re-raised there
+        except BaseException as e:  # handed to the consumer, re-raised there
             q.put(("error", e))
 
     worker = threading.Thread(target=work, daemon=True, name="sitroom-prefetch")

@@ -12,13 +12,13 @@ from sitroom.domain.records import RecordBatch
 
 @dataclass(frozen=True)
 class AppendResult:
-    appended: RecordBatch   # the records that were new, with their seq
-    duplicates: int         # records whose id the log already held (or repeated in the batch)
+    appended: RecordBatch  # the records that were new, with their seq
+    duplicates: int  # records whose id the log already held (or repeated in the batch)
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    seq: int        # the snapshot holds the fold of every record with seq <= this
+    seq: int  # the snapshot holds the fold of every record with seq <= this
     data: bytes
 
 
@@ -51,7 +51,10 @@ class LogStore(Protocol):
     ) -> Iterator[RecordBatch]: ...
 
     def count(
-        self, *, after_seq: int = 0, upto_seq: int | None = None,
+        self,
+        *,
+        after_seq: int = 0,
+        upto_seq: int | None = None,
         kinds: Sequence[str] | None = None,
     ) -> int: ...
 

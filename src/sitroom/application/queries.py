@@ -21,8 +21,8 @@ from sitroom.domain.timeutil import iso
 
 @dataclass(frozen=True)
 class AsOf:
-    wall: int     # the wall time the question is about
-    seq: int      # the last record recorded at or before it
+    wall: int  # the wall time the question is about
+    seq: int  # the last record recorded at or before it
 
 
 def resolve_as_of(engine: Engine, as_of_ms: int | None) -> AsOf:
@@ -31,8 +31,9 @@ def resolve_as_of(engine: Engine, as_of_ms: int | None) -> AsOf:
     return AsOf(as_of_ms, engine.log.seq_as_of(hlc.upper_bound(as_of_ms)))
 
 
-def _provenance(engine: Engine, at: AsOf, newest: int | None,
-                kinds: Sequence[str] | None) -> Provenance:
+def _provenance(
+    engine: Engine, at: AsOf, newest: int | None, kinds: Sequence[str] | None
+) -> Provenance:
     newer = engine.log.count(after_seq=at.seq, kinds=kinds)
     return Provenance(at.wall, at.seq, newest, newer)
 
@@ -56,13 +57,16 @@ def state(engine: Engine, as_of_ms: int | None = None, *, top: int = 10) -> Answ
         "events": {
             "count": ev["count"],
             "valid_span": [iso(t) for t in ev["valid_span"]],
-            "quad_class": {QUAD_CLASS_NAMES[k]: ev["quad_class"][k]
-                           for k in sorted(ev["quad_class"])},
+            "quad_class": {
+                QUAD_CLASS_NAMES[k]: ev["quad_class"][k] for k in sorted(ev["quad_class"])
+            },
             "top_countries": dict(countries[:top]),
         },
         "sources": {
             name: {
-                "title": s["title"], "records": s["records"], "cadence_ms": s["cadence_ms"],
+                "title": s["title"],
+                "records": s["records"],
+                "cadence_ms": s["cadence_ms"],
                 "last_arrival": iso(hlc.wall_ms(s["last_arrival"])) if s["last_arrival"] else None,
                 "newest_valid": iso(s["newest_valid"]),
                 "status": _status(s, at.wall, grace),
@@ -83,8 +87,13 @@ def _status(s: dict[str, Any], now: int, grace: float) -> str:
 
 
 def events(
-    engine: Engine, *, near: Point | None = None, radius: Radius | None = None,
-    since: int | None = None, until: int | None = None, as_of_ms: int | None = None,
+    engine: Engine,
+    *,
+    near: Point | None = None,
+    radius: Radius | None = None,
+    since: int | None = None,
+    until: int | None = None,
+    as_of_ms: int | None = None,
     limit: int | None = 50,
 ) -> Answer[dict[str, Any]]:
     """Events known as of a time, filtered by valid time and by great-circle distance."""
@@ -94,32 +103,66 @@ def events(
     for batch in engine.log.read(upto_seq=at.seq, kinds=[GDELT_EVENT], valid_overlaps=window):
         frame = pl.from_arrow(batch.table.select(["seq", "id", "valid_from", "payload"]))
         assert isinstance(frame, pl.DataFrame)
-        frames.append(frame.with_columns(
-            pl.col("payload").str.json_path_match("$.action_geo.lat").cast(pl.Float64).alias("lat"),
-            pl.col("payload").str.json_path_match("$.action_geo.lon").cast(pl.Float64).alias("lon"),
-        ))
-    df = pl.concat(frames) if frames else pl.DataFrame(
-        schema={"seq": pl.Int64, "id": pl.Utf8, "valid_from": pl.Int64, "payload": pl.Utf8,
-                "lat": pl.Float64, "lon": pl.Float64})
+        frames.append(
+            frame.with_columns(
+                pl.col("payload")
+                .str.json_path_match("$.action_geo.lat")
+                .cast(pl.Float64)
+                .alias("lat"),
+                pl.col("payload")
+                .str.json_path_match("$.action_geo.lon")
+                .cast(pl.Float64)
+                .alias("lon"),
+            )
+        )
+    df = (
+        pl.concat(frames)
+        if frames
+        else pl.DataFrame(
+            schema={
+                "seq": pl.Int64,
+                "id": pl.Utf8,
+                "valid_from": pl.Int64,
+                "payload": pl.Utf8,
+                "lat": pl.Float64,
+                "lon": pl.Float64,
+            }
+        )
+    )
     if near is not None and radius is not None:
         df = df.filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null())
         dist = haversine_m(df["lat"].to_numpy(), df["lon"].to_numpy(), near)
-        df = df.with_columns(pl.Series("distance_m", dist)).filter(
-            pl.col("distance_m") <= radius.meters).sort(["distance_m", "seq"])
+        df = (
+            df.with_columns(pl.Series("distance_m", dist))
+            .filter(pl.col("distance_m") <= radius.meters)
+            .sort(["distance_m", "seq"])
+        )
     else:
         df = df.with_columns(pl.lit(None, pl.Float64).alias("distance_m")).sort(
-            ["valid_from", "seq"], descending=[True, False])
+            ["valid_from", "seq"], descending=[True, False]
+        )
     matched = df.height
     shown = df if not limit else df.head(limit)
     items = []
     for row in shown.iter_rows(named=True):
         p = orjson.loads(row["payload"])
-        items.append({"id": row["id"], "seq": row["seq"], "date": p.get("date"),
-                      "distance_m": row["distance_m"], **p})
+        items.append(
+            {
+                "id": row["id"],
+                "seq": row["seq"],
+                "date": p.get("date"),
+                "distance_m": row["distance_m"],
+                **p,
+            }
+        )
     newest = df["valid_from"].max() if df.height else None
-    value = {"matched": matched, "shown": len(items), "items": items,
-             "near": None if near is None else [near.lat, near.lon],
-             "radius": None if radius is None else radius.text}
+    value = {
+        "matched": matched,
+        "shown": len(items),
+        "items": items,
+        "near": None if near is None else [near.lat, near.lon],
+        "radius": None if radius is None else radius.text,
+    }
     return Answer(value, _provenance(engine, at, newest, [GDELT_EVENT]))  # type: ignore[arg-type]
 
 
@@ -127,8 +170,16 @@ def _records(engine: Engine, kind: str, as_of_ms: int | None) -> Answer[list[dic
     """Every record of one kind known as of a time, oldest first."""
     at = resolve_as_of(engine, as_of_ms)
     rows = [r for b in engine.log.read(upto_seq=at.seq, kinds=[kind]) for r in b.rows()]
-    items = [{"id": r.id, "seq": r.seq, "recorded_at": iso(hlc.wall_ms(r.recorded_time or 0)),
-              "valid_from": iso(r.valid_from), **r.payload} for r in rows]
+    items = [
+        {
+            "id": r.id,
+            "seq": r.seq,
+            "recorded_at": iso(hlc.wall_ms(r.recorded_time or 0)),
+            "valid_from": iso(r.valid_from),
+            **r.payload,
+        }
+        for r in rows
+    ]
     newest = max((r.valid_from for r in rows if r.valid_from is not None), default=None)
     return Answer(items, _provenance(engine, at, newest, [kind]))
 

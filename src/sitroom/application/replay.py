@@ -31,22 +31,45 @@ class ReplayReport:
 
     def as_dict(self) -> dict[str, Any]:
         raised_ids = {a["id"] for a in self.raised}
-        return {"records": self.records, "alerts_raised": self.raised,
-                "original_alerts": len(self.original_alerts),
-                "reproduced": len(raised_ids & set(self.original_alerts)),
-                "missing": sorted(set(self.original_alerts) - raised_ids),
-                "new": sorted(raised_ids - set(self.original_alerts))}
+        return {
+            "records": self.records,
+            "alerts_raised": self.raised,
+            "original_alerts": len(self.original_alerts),
+            "reproduced": len(raised_ids & set(self.original_alerts)),
+            "missing": sorted(set(self.original_alerts) - raised_ids),
+            "new": sorted(raised_ids - set(self.original_alerts)),
+        }
 
 
 def record_from_export(row: Mapping[str, Any]) -> Record:
-    keep = {k: row[k] for k in ("id", "kind", "kind_version", "source", "payload", "valid_from",
-                                "valid_to", "confidence", "compartment", "recorded_time", "origin")}
+    keep = {
+        k: row[k]
+        for k in (
+            "id",
+            "kind",
+            "kind_version",
+            "source",
+            "payload",
+            "valid_from",
+            "valid_to",
+            "confidence",
+            "compartment",
+            "recorded_time",
+            "origin",
+        )
+    }
     return Record(**keep)
 
 
-def replay(engine: Engine, clock: SettableClock, rows: Iterable[Mapping[str, Any]], *,
-           speed: float = 0.0, sleep: Callable[[float], None] | None = None,
-           on_alert: Callable[[dict[str, Any]], None] | None = None) -> ReplayReport:
+def replay(
+    engine: Engine,
+    clock: SettableClock,
+    rows: Iterable[Mapping[str, Any]],
+    *,
+    speed: float = 0.0,
+    sleep: Callable[[float], None] | None = None,
+    on_alert: Callable[[dict[str, Any]], None] | None = None,
+) -> ReplayReport:
     """Append ``rows`` (as written by export) in their original order. Alert records are not
     copied: the detectors raise them again, and the report compares both sets. ``speed`` > 0
     waits (virtual gap / speed) seconds between appends; 0 replays as fast as possible."""
@@ -77,7 +100,9 @@ def replay(engine: Engine, clock: SettableClock, rows: Iterable[Mapping[str, Any
         clock.set(to_wall)
         last_wall = to_wall
 
-    for wall, group in groupby(_records(rows, report), key=lambda r: hlc.wall_ms(r.recorded_time or 0)):
+    for wall, group in groupby(
+        _records(rows, report), key=lambda r: hlc.wall_ms(r.recorded_time or 0)
+    ):
         batch = [_fresh(r) for r in group]
         advance(wall)
         outcome = engine.append(batch)
@@ -97,22 +122,35 @@ def _records(rows: Iterable[Mapping[str, Any]], report: ReplayReport) -> Iterato
 
 def _fresh(r: Record) -> Record:
     """The record as new to this workspace: its own clock stamps it again."""
-    return Record(id=r.id, kind=r.kind, kind_version=r.kind_version, source=r.source,
-                  payload=r.payload, valid_from=r.valid_from, valid_to=r.valid_to,
-                  confidence=r.confidence, compartment=r.compartment, origin=r.origin)
+    return Record(
+        id=r.id,
+        kind=r.kind,
+        kind_version=r.kind_version,
+        source=r.source,
+        payload=r.payload,
+        valid_from=r.valid_from,
+        valid_to=r.valid_to,
+        confidence=r.confidence,
+        compartment=r.compartment,
+        origin=r.origin,
+    )
 
 
 def _next_due(engine: Engine, now: int) -> int | None:
     grace = next((d.grace for d in engine.detectors if hasattr(d, "grace")), None)
     if grace is None:
         return None
-    dues = [overdue_since(s, grace) for s in engine.states["sources"].values()
-            if s["alerted_for"] != s["last_arrival"]]
+    dues = [
+        overdue_since(s, grace)
+        for s in engine.states["sources"].values()
+        if s["alerted_for"] != s["last_arrival"]
+    ]
     future = [d + 1 for d in dues if d is not None and d + 1 > now]
     return min(future, default=None)
 
 
-def _wait(to_wall: int, last_wall: int | None, speed: float,
-          sleep: Callable[[float], None] | None) -> None:
+def _wait(
+    to_wall: int, last_wall: int | None, speed: float, sleep: Callable[[float], None] | None
+) -> None:
     if speed > 0 and sleep is not None and last_wall is not None and to_wall > last_wall:
         sleep((to_wall - last_wall) / 1000 / speed)

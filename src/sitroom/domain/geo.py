@@ -10,7 +10,7 @@ import numpy.typing as npt
 
 from sitroom.errors import UserInputError
 
-EARTH_RADIUS_M = 6_371_008.8     # IUGG mean radius
+EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius
 UNIT_M = {"mi": 1609.344, "km": 1000.0, "nm": 1852.0, "m": 1.0}
 _RADIUS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(mi|miles?|km|nm|nmi|m)?\s*$", re.IGNORECASE)
 _ALIASES = {"mile": "mi", "miles": "mi", "nmi": "nm"}
@@ -25,7 +25,7 @@ class Point:
 @dataclass(frozen=True)
 class Radius:
     meters: float
-    text: str        # as the user wrote it, normalised: "500mi"
+    text: str  # as the user wrote it, normalised: "500mi"
 
 
 def parse_point(text: str) -> Point:
@@ -38,10 +38,13 @@ def parse_point(text: str) -> Point:
     except ValueError:
         raise UserInputError(
             f"cannot read location {text!r}: expected LAT,LON in decimal degrees, "
-            "such as 33.89,35.50") from None
+            "such as 33.89,35.50"
+        ) from None
     if not (-90 <= lat <= 90 and -180 <= lon <= 180) or np.isnan(lat) or np.isnan(lon):
-        raise UserInputError(f"location {text!r} is off the globe: latitude must be within ±90 "
-                             "and longitude within ±180")
+        raise UserInputError(
+            f"location {text!r} is off the globe: latitude must be within ±90 "
+            "and longitude within ±180"
+        )
     return Point(lat, lon)
 
 
@@ -49,8 +52,10 @@ def parse_radius(text: str) -> Radius:
     """'500mi', '800km', '250nm' or a bare number of miles."""
     m = _RADIUS.match(text)
     if not m:
-        raise UserInputError(f"cannot read radius {text!r}: expected a distance such as 500mi, "
-                             "800km or 250nm (miles when no unit is given)")
+        raise UserInputError(
+            f"cannot read radius {text!r}: expected a distance such as 500mi, "
+            "800km or 250nm (miles when no unit is given)"
+        )
     unit = (m.group(2) or "mi").lower()
     unit = _ALIASES.get(unit, unit)
     value = float(m.group(1))
@@ -59,13 +64,13 @@ def parse_radius(text: str) -> Radius:
     return Radius(value * UNIT_M[unit], f"{m.group(1)}{unit}")
 
 
-def haversine_m(
-    lat: npt.ArrayLike, lon: npt.ArrayLike, center: Point
-) -> npt.NDArray[np.float64]:
+def haversine_m(lat: npt.ArrayLike, lon: npt.ArrayLike, center: Point) -> npt.NDArray[np.float64]:
     """Great-circle distance in metres from ``center`` to each (lat, lon)."""
     phi1, lam1 = np.radians(center.lat), np.radians(center.lon)
     phi2 = np.radians(np.asarray(lat, dtype=np.float64))
     lam2 = np.radians(np.asarray(lon, dtype=np.float64))
-    a = (np.sin((phi2 - phi1) / 2) ** 2
-         + np.cos(phi1) * np.cos(phi2) * np.sin((lam2 - lam1) / 2) ** 2)
+    a = (
+        np.sin((phi2 - phi1) / 2) ** 2
+        + np.cos(phi1) * np.cos(phi2) * np.sin((lam2 - lam1) / 2) ** 2
+    )
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))

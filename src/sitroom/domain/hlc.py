@@ -41,7 +41,7 @@ class Hlc:
     last: int = 0
 
     def tick(self, physical_ms: int, n: int = 1) -> tuple[Hlc, int]:
-        """Issue ``n`` consecutive timestamps for local events; returns the new clock and the first."""
+        """Issue ``n`` consecutive timestamps for local events: (new clock, first timestamp)."""
         first = max(self.last + 1, pack(physical_ms))
         return Hlc(first + n - 1), first
 

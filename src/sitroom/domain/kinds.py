@@ -6,10 +6,10 @@ gets a new version and an upcaster, never a renamed Python class.
 
 from __future__ import annotations
 
-GDELT_EVENT = "gdelt.event"          # a GDELT 1.0/2.0 event, normalised (adapters.gdelt.parse)
+GDELT_EVENT = "gdelt.event"  # a GDELT 1.0/2.0 event, normalised (adapters.gdelt.parse)
 SOURCE_DECLARED = "source.declared"  # a source announces itself and its cadence
-QUARANTINED = "ingest.quarantined"   # an input row that could not be accepted, with its reason
-ALERT = "alert"                      # a detector's finding, naming the records that caused it
+QUARANTINED = "ingest.quarantined"  # an input row that could not be accepted, with its reason
+ALERT = "alert"  # a detector's finding, naming the records that caused it
 
 CURRENT_VERSION = {GDELT_EVENT: 1, SOURCE_DECLARED: 1, QUARANTINED: 1, ALERT: 1}
 

@@ -22,7 +22,7 @@ from sitroom.domain.records import RecordBatch
 class Projection(Protocol):
     name: str
     version: int
-    kinds: tuple[str, ...] | None   # the kinds it folds; None for every record
+    kinds: tuple[str, ...] | None  # the kinds it folds; None for every record
 
     def initial(self) -> Any: ...
 
@@ -40,9 +40,9 @@ class AlertDraft:
     detector: str
     key: str
     title: str
-    severity: str                          # info | warning | critical
-    evidence: Sequence[str]                # ids of the records that show it
-    triggered_by: Sequence[str] = ()       # ids of the records whose arrival raised it
+    severity: str  # info | warning | critical
+    evidence: Sequence[str]  # ids of the records that show it
+    triggered_by: Sequence[str] = ()  # ids of the records whose arrival raised it
     detail: Mapping[str, Any] = field(default_factory=dict)
     compartment: str = ""
 
@@ -52,9 +52,10 @@ class Detector(Protocol):
     passed in, on every append (``on_records``) and on every clock tick (``on_tick``)."""
 
     name: str
-    reads: tuple[str, ...]     # the projections it needs
+    reads: tuple[str, ...]  # the projections it needs
 
-    def on_records(self, views: Mapping[str, Any], batch: RecordBatch,
-                   now_ms: int) -> list[AlertDraft]: ...
+    def on_records(
+        self, views: Mapping[str, Any], batch: RecordBatch, now_ms: int
+    ) -> list[AlertDraft]: ...
 
     def on_tick(self, views: Mapping[str, Any], now_ms: int) -> list[AlertDraft]: ...

@@ -18,10 +18,10 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Provenance:
-    as_of: int                       # wall time (ms) the answer describes
-    as_of_seq: int                   # the last log position it includes
-    newest_evidence: int | None      # valid time (ms) of the newest evidence used
-    newer_records: int               # relevant records recorded after as_of
+    as_of: int  # wall time (ms) the answer describes
+    as_of_seq: int  # the last log position it includes
+    newest_evidence: int | None  # valid time (ms) of the newest evidence used
+    newer_records: int  # relevant records recorded after as_of
 
     @property
     def evidence_age_ms(self) -> int | None:
@@ -33,16 +33,20 @@ class Provenance:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "as_of": iso(self.as_of), "as_of_seq": self.as_of_seq,
+            "as_of": iso(self.as_of),
+            "as_of_seq": self.as_of_seq,
             "newest_evidence": iso(self.newest_evidence),
             "evidence_age_ms": self.evidence_age_ms,
-            "newer_records": self.newer_records, "stale": self.stale,
+            "newer_records": self.newer_records,
+            "stale": self.stale,
         }
 
     def describe(self) -> str:
         age = self.evidence_age_ms
-        parts = [f"as of {iso(self.as_of)} (log position {self.as_of_seq})",
-                 "no evidence" if age is None else f"newest evidence {human_age(age)} old"]
+        parts = [
+            f"as of {iso(self.as_of)} (log position {self.as_of_seq})",
+            "no evidence" if age is None else f"newest evidence {human_age(age)} old",
+        ]
         if self.stale:
             parts.append(f"STALE: {self.newer_records} newer relevant records exist")
         return "; ".join(parts)

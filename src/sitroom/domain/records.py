@@ -69,8 +69,9 @@ class Record:
     seq: int | None = None
 
     def __post_init__(self) -> None:
-        check_envelope(self.id, self.kind, self.kind_version, self.confidence,
-                       self.valid_from, self.valid_to)
+        check_envelope(
+            self.id, self.kind, self.kind_version, self.confidence, self.valid_from, self.valid_to
+        )
 
     @property
     def valid_time(self) -> tuple[int | None, int | None]:
@@ -81,8 +82,12 @@ class Record:
 
 
 def check_envelope(
-    id: str, kind: str, kind_version: int, confidence: int | None,
-    valid_from: int | None, valid_to: int | None,
+    id: str,
+    kind: str,
+    kind_version: int,
+    confidence: int | None,
+    valid_from: int | None,
+    valid_to: int | None,
 ) -> None:
     if not id or len(id) > MAX_ID_LENGTH:
         raise RecordError(f"record id must be 1-{MAX_ID_LENGTH} characters, got {id!r}")
@@ -130,9 +135,12 @@ class RecordBatch:
         defaults (null seq, recorded_time and origin; "" compartment). Validates in bulk."""
         n = len(columns["id"])
         defaults: dict[str, Any] = {
-            "seq": pa.nulls(n, pa.int64()), "valid_from": pa.nulls(n, pa.int64()),
-            "valid_to": pa.nulls(n, pa.int64()), "recorded_time": pa.nulls(n, pa.int64()),
-            "confidence": pa.nulls(n, pa.int8()), "origin": pa.nulls(n, pa.string()),
+            "seq": pa.nulls(n, pa.int64()),
+            "valid_from": pa.nulls(n, pa.int64()),
+            "valid_to": pa.nulls(n, pa.int64()),
+            "recorded_time": pa.nulls(n, pa.int64()),
+            "confidence": pa.nulls(n, pa.int8()),
+            "origin": pa.nulls(n, pa.string()),
         }
         arrays = []
         for f in SCHEMA:
@@ -141,7 +149,11 @@ class RecordBatch:
                 raise RecordError(f"column {f.name!r} is required")
             if isinstance(value, str | int):
                 value = pa.array([value] * n, f.type) if n else pa.array([], f.type)
-            arrays.append(pa.array(value, f.type) if not isinstance(value, pa.Array | pa.ChunkedArray) else value.cast(f.type))
+            arrays.append(
+                pa.array(value, f.type)
+                if not isinstance(value, pa.Array | pa.ChunkedArray)
+                else value.cast(f.type)
+            )
         batch = cls(pa.Table.from_arrays(arrays, schema=SCHEMA))
         batch.validate()
         return batch
@@ -169,7 +181,9 @@ class RecordBatch:
 
     def with_column(self, name: str, values: Any) -> RecordBatch:
         i = SCHEMA.get_field_index(name)
-        return RecordBatch(self.table.set_column(i, SCHEMA.field(i), pa.array(values, SCHEMA.field(i).type)))
+        return RecordBatch(
+            self.table.set_column(i, SCHEMA.field(i), pa.array(values, SCHEMA.field(i).type))
+        )
 
     @staticmethod
     def concat(batches: Sequence[RecordBatch]) -> RecordBatch:
@@ -183,18 +197,23 @@ class RecordBatch:
         t = self.table
         if not len(t):
             return
-        bad = pc.or_(pc.equal(pc.utf8_length(t["id"]), 0),
-                     pc.greater(pc.utf8_length(t["id"]), MAX_ID_LENGTH))
+        bad = pc.or_(
+            pc.equal(pc.utf8_length(t["id"]), 0), pc.greater(pc.utf8_length(t["id"]), MAX_ID_LENGTH)
+        )
         self._reject(bad, "record id must be 1-512 characters")
         kinds = pc.unique(t["kind"]).to_pylist()
         for k in kinds:
             if not KIND_PATTERN.match(k) or len(k) > 64:
-                raise RecordError(f"record kind {k!r} is not a stable kind name "
-                                  "(lower-case dotted words such as 'gdelt.event')")
+                raise RecordError(
+                    f"record kind {k!r} is not a stable kind name "
+                    "(lower-case dotted words such as 'gdelt.event')"
+                )
         self._reject(pc.less(t["kind_version"], 1), "kind_version must be >= 1")
         conf = t["confidence"]
-        self._reject(pc.or_(pc.less(conf, 0), pc.greater(conf, 100)),
-                     "confidence must be 0-100 (STIX 2.1 scale)")
+        self._reject(
+            pc.or_(pc.less(conf, 0), pc.greater(conf, 100)),
+            "confidence must be 0-100 (STIX 2.1 scale)",
+        )
         self._reject(pc.less(t["valid_to"], t["valid_from"]), "valid time ends before it starts")
 
     def _reject(self, mask: pa.ChunkedArray, reason: str) -> None:

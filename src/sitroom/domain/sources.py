@@ -25,9 +25,16 @@ OVERDUE = "source-overdue"
 
 
 def _blank() -> dict[str, Any]:
-    return {"cadence_ms": None, "title": None, "records": 0, "last_arrival": None,
-            "last_arrival_id": None, "newest_valid": None, "newest_valid_id": None,
-            "alerted_for": None}
+    return {
+        "cadence_ms": None,
+        "title": None,
+        "records": 0,
+        "last_arrival": None,
+        "last_arrival_id": None,
+        "newest_valid": None,
+        "newest_valid_id": None,
+        "alerted_for": None,
+    }
 
 
 class SourcesProjection:
@@ -38,11 +45,16 @@ class SourcesProjection:
     def initial(self) -> dict[str, dict[str, Any]]:
         return {}
 
-    def apply(self, state: dict[str, dict[str, Any]], batch: RecordBatch) -> dict[str, dict[str, Any]]:
+    def apply(
+        self, state: dict[str, dict[str, Any]], batch: RecordBatch
+    ) -> dict[str, dict[str, Any]]:
         if not len(batch):
             return state
-        df = pl.from_arrow(batch.table.select(
-            ["id", "kind", "source", "recorded_time", "valid_from", "valid_to", "payload"]))
+        df = pl.from_arrow(
+            batch.table.select(
+                ["id", "kind", "source", "recorded_time", "valid_from", "valid_to", "payload"]
+            )
+        )
         assert isinstance(df, pl.DataFrame)
         for row in df.filter(pl.col("kind") == SOURCE_DECLARED).iter_rows(named=True):
             p = orjson.loads(row["payload"])
@@ -52,25 +64,29 @@ class SourcesProjection:
         for row in df.filter(pl.col("kind") == ALERT).iter_rows(named=True):
             p = orjson.loads(row["payload"])
             if p.get("detector") == OVERDUE:
-                state.setdefault(p["detail"]["source"], _blank())["alerted_for"] = \
-                    p["detail"]["last_arrival"]
+                state.setdefault(p["detail"]["source"], _blank())["alerted_for"] = p["detail"][
+                    "last_arrival"
+                ]
         arrivals = df.filter(~pl.col("kind").is_in([SOURCE_DECLARED, ALERT]))
         if arrivals.height:
-            agg = arrivals.with_columns(
-                pl.coalesce("valid_to", "valid_from").alias("valid_end")
-            ).group_by("source").agg(
-                pl.len().alias("n"),
-                pl.col("recorded_time").last().alias("rt"),
-                pl.col("id").last().alias("id"),
-                pl.col("valid_end").max().alias("newest"),
-                pl.col("id").sort_by("valid_end", nulls_last=False).last().alias("newest_id"),
+            agg = (
+                arrivals.with_columns(pl.coalesce("valid_to", "valid_from").alias("valid_end"))
+                .group_by("source")
+                .agg(
+                    pl.len().alias("n"),
+                    pl.col("recorded_time").last().alias("rt"),
+                    pl.col("id").last().alias("id"),
+                    pl.col("valid_end").max().alias("newest"),
+                    pl.col("id").sort_by("valid_end", nulls_last=False).last().alias("newest_id"),
+                )
             )
             for row in agg.iter_rows(named=True):
                 s = state.setdefault(row["source"], _blank())
                 s["records"] += row["n"]
                 s["last_arrival"], s["last_arrival_id"] = row["rt"], row["id"]
-                if row["newest"] is not None and (s["newest_valid"] is None
-                                                  or row["newest"] > s["newest_valid"]):
+                if row["newest"] is not None and (
+                    s["newest_valid"] is None or row["newest"] > s["newest_valid"]
+                ):
                     s["newest_valid"], s["newest_valid_id"] = row["newest"], row["newest_id"]
         return state
 
@@ -97,10 +113,11 @@ class OverdueSourceDetector:
     reads = ("sources",)
 
     def __init__(self, grace: float = 1.0) -> None:
-        self.grace = grace   # in cadences: 1.0 means "a whole update was missed"
+        self.grace = grace  # in cadences: 1.0 means "a whole update was missed"
 
-    def on_records(self, views: Mapping[str, Any], batch: RecordBatch,
-                   now_ms: int) -> list[AlertDraft]:
+    def on_records(
+        self, views: Mapping[str, Any], batch: RecordBatch, now_ms: int
+    ) -> list[AlertDraft]:
         return []
 
     def on_tick(self, views: Mapping[str, Any], now_ms: int) -> list[AlertDraft]:
@@ -111,15 +128,25 @@ class OverdueSourceDetector:
                 continue
             last = hlc.wall_ms(s["last_arrival"])
             silent = now_ms - last
-            drafts.append(AlertDraft(
-                detector=self.name,
-                key=f"{name}:{s['last_arrival']}",
-                severity="warning",
-                title=(f"{name} is overdue: nothing received for {human_age(silent)}, "
-                       f"expected every {human_age(s['cadence_ms'])}"),
-                evidence=[s["last_arrival_id"]],
-                detail={"source": name, "cadence_ms": s["cadence_ms"],
-                        "last_arrival": s["last_arrival"], "last_arrival_at": iso(last),
-                        "silent_ms": silent, "due_at": iso(due), "late_ms": now_ms - due},
-            ))
+            drafts.append(
+                AlertDraft(
+                    detector=self.name,
+                    key=f"{name}:{s['last_arrival']}",
+                    severity="warning",
+                    title=(
+                        f"{name} is overdue: nothing received for {human_age(silent)}, "
+                        f"expected every {human_age(s['cadence_ms'])}"
+                    ),
+                    evidence=[s["last_arrival_id"]],
+                    detail={
+                        "source": name,
+                        "cadence_ms": s["cadence_ms"],
+                        "last_arrival": s["last_arrival"],
+                        "last_arrival_at": iso(last),
+                        "silent_ms": silent,
+                        "due_at": iso(due),
+                        "late_ms": now_ms - due,
+                    },
+                )
+            )
         return drafts

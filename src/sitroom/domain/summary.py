@@ -16,8 +16,12 @@ import polars as pl
 from sitroom.domain.kinds import ALERT, GDELT_EVENT, QUARANTINED
 from sitroom.domain.records import RecordBatch
 
-QUAD_CLASS_NAMES = {"1": "Verbal Cooperation", "2": "Material Cooperation",
-                    "3": "Verbal Conflict", "4": "Material Conflict"}
+QUAD_CLASS_NAMES = {
+    "1": "Verbal Cooperation",
+    "2": "Material Cooperation",
+    "3": "Verbal Conflict",
+    "4": "Material Conflict",
+}
 
 
 def _add(counts: dict[str, int], frame: pl.DataFrame, key: str) -> None:
@@ -40,16 +44,25 @@ class SummaryProjection:
     kinds = None
 
     def initial(self) -> dict[str, Any]:
-        return {"records": 0, "by_kind": {}, "by_source": {}, "by_compartment": {},
-                "quarantined": {}, "alerts": {}, "valid_span": [None, None],
-                "events": {"count": 0, "quad_class": {}, "countries": {},
-                           "valid_span": [None, None]}}
+        return {
+            "records": 0,
+            "by_kind": {},
+            "by_source": {},
+            "by_compartment": {},
+            "quarantined": {},
+            "alerts": {},
+            "valid_span": [None, None],
+            "events": {"count": 0, "quad_class": {}, "countries": {}, "valid_span": [None, None]},
+        }
 
     def apply(self, state: dict[str, Any], batch: RecordBatch) -> dict[str, Any]:
         if not len(batch):
             return state
-        df = pl.from_arrow(batch.table.select(
-            ["kind", "source", "compartment", "valid_from", "valid_to", "payload"]))
+        df = pl.from_arrow(
+            batch.table.select(
+                ["kind", "source", "compartment", "valid_from", "valid_to", "payload"]
+            )
+        )
         assert isinstance(df, pl.DataFrame)
         state["records"] += df.height
         _add(state["by_kind"], df, "kind")
@@ -58,8 +71,13 @@ class SummaryProjection:
         _add(state["quarantined"], df.filter(pl.col("kind") == QUARANTINED), "source")
         alerts = df.filter(pl.col("kind") == ALERT)
         if alerts.height:
-            _add(state["alerts"], alerts.select(
-                pl.col("payload").str.json_path_match("$.detector").alias("detector")), "detector")
+            _add(
+                state["alerts"],
+                alerts.select(
+                    pl.col("payload").str.json_path_match("$.detector").alias("detector")
+                ),
+                "detector",
+            )
         world = df.filter(~pl.col("kind").is_in([ALERT, QUARANTINED]))
         if world.height:
             _widen(state, "valid_span", world["valid_from"].min(), world["valid_from"].max())  # type: ignore[arg-type]

@@ -17,8 +17,15 @@ MS_PER_H = 60 * MS_PER_MIN
 MS_PER_DAY = 24 * MS_PER_H
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)\s*$", re.IGNORECASE)
-_UNIT_MS = {"ms": 1, "s": MS_PER_S, "m": MS_PER_MIN, "min": MS_PER_MIN, "h": MS_PER_H,
-            "d": MS_PER_DAY, "w": 7 * MS_PER_DAY}
+_UNIT_MS = {
+    "ms": 1,
+    "s": MS_PER_S,
+    "m": MS_PER_MIN,
+    "min": MS_PER_MIN,
+    "h": MS_PER_H,
+    "d": MS_PER_DAY,
+    "w": 7 * MS_PER_DAY,
+}
 
 
 def to_ms(dt: datetime) -> int:

@@ -39,18 +39,27 @@ def declarations() -> list[Record]:
         (GDELT_V1, "GDELT 1.0 Event Database (daily files)", MS_PER_DAY),
     ]
     return [
-        Record(id=f"{SOURCE_DECLARED}:{name}:cadence={cadence}", kind=SOURCE_DECLARED,
-               kind_version=CURRENT_VERSION[SOURCE_DECLARED], source=name,
-               payload={"source": name, "title": title, "cadence_ms": cadence,
-                        "publisher": "The GDELT Project", "url": "https://www.gdeltproject.org/",
-                        "licence": "GDELT terms of use: unrestricted use; cite the GDELT Project"})
+        Record(
+            id=f"{SOURCE_DECLARED}:{name}:cadence={cadence}",
+            kind=SOURCE_DECLARED,
+            kind_version=CURRENT_VERSION[SOURCE_DECLARED],
+            source=name,
+            payload={
+                "source": name,
+                "title": title,
+                "cadence_ms": cadence,
+                "publisher": "The GDELT Project",
+                "url": "https://www.gdeltproject.org/",
+                "licence": "GDELT terms of use: unrestricted use; cite the GDELT Project",
+            },
+        )
         for name, title, cadence in specs
     ]
 
 
 @dataclass(frozen=True)
 class Input:
-    label: str      # what a person recognises: the file name or URL
+    label: str  # what a person recognises: the file name or URL
     data: bytes
 
     @property
@@ -73,8 +82,10 @@ def open_inputs(spec: str, client: httpx.Client | None = None) -> Iterator[Input
                 for size, md5, url in _export_entries(body, spec):
                     data = _fetch(http, url)
                     if len(data) != size or hashlib.md5(data).hexdigest() != md5:
-                        raise SourceError(f"{url}: size or md5 differs from {spec} "
-                                          "(truncated or changed download)")
+                        raise SourceError(
+                            f"{url}: size or md5 differs from {spec} "
+                            "(truncated or changed download)"
+                        )
                     yield from _unpack(url.rsplit("/", 1)[-1], data)
             else:
                 yield from _unpack(name or spec, body)
@@ -163,18 +174,37 @@ def chunks(inp: Input, lookups: Lookups, *, chunk_rows: int = 100_000) -> Iterat
         parts = []
         if ev.height:
             ids = ev.select((pl.col("source") + ":" + pl.col("source_id")).alias("id"))["id"]
-            parts.append(RecordBatch.from_columns(
-                id=ids.to_arrow(), kind=GDELT_EVENT, kind_version=CURRENT_VERSION[GDELT_EVENT],
-                valid_from=ev["valid_from"].to_arrow(), valid_to=ev["valid_to"].to_arrow(),
-                source=ev["source"].to_arrow(), compartment="", payload=ev["payload"].to_arrow(),
-            ))
+            parts.append(
+                RecordBatch.from_columns(
+                    id=ids.to_arrow(),
+                    kind=GDELT_EVENT,
+                    kind_version=CURRENT_VERSION[GDELT_EVENT],
+                    valid_from=ev["valid_from"].to_arrow(),
+                    valid_to=ev["valid_to"].to_arrow(),
+                    source=ev["source"].to_arrow(),
+                    compartment="",
+                    payload=ev["payload"].to_arrow(),
+                )
+            )
         if parsed.quarantined:
-            parts.append(RecordBatch.from_records(
-                Record(id=feed_item_id(source, f"quarantine:{inp.digest}:{q.line}"),
-                       kind=QUARANTINED, kind_version=CURRENT_VERSION[QUARANTINED], source=source,
-                       payload={"connector": "gdelt", "file": inp.label, "line": q.line,
-                                "raw": q.raw, "reason": q.reason})
-                for q in parsed.quarantined))
+            parts.append(
+                RecordBatch.from_records(
+                    Record(
+                        id=feed_item_id(source, f"quarantine:{inp.digest}:{q.line}"),
+                        kind=QUARANTINED,
+                        kind_version=CURRENT_VERSION[QUARANTINED],
+                        source=source,
+                        payload={
+                            "connector": "gdelt",
+                            "file": inp.label,
+                            "line": q.line,
+                            "raw": q.raw,
+                            "reason": q.reason,
+                        },
+                    )
+                    for q in parsed.quarantined
+                )
+            )
         yield Chunk(RecordBatch.concat(parts), parsed.lines)
 
 

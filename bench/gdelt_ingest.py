@@ -1,0 +1,125 @@
+"""GDELT 2.0 ingest, end to end (read, parse, normalise, durable append into the SQLite log),
+on a 1,000,000-row file resampled from the real rows (see _data.py).
+
+Baseline, measured in the same run on the same file: pandas.read_csv with GDELT's documented
+column types, then DataFrame.to_sql into SQLite.
+Goals: at least 5x the baseline and at least 200,000 events/s.
+
+    python bench/gdelt_ingest.py [--rows 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+from sitroom.adapters.gdelt import connector as gdelt
+from sitroom.adapters.gdelt.lookups import load_lookups
+from sitroom.application.ingest import declare, ingest
+from sitroom.workspace import Workspace
+
+from _data import GDELT_V2_COLUMNS, resampled_v2
+
+# GDELT 2.0 event codebook types: codes are strings (leading zeros), counts ints, scores floats.
+INT = [
+    "GLOBALEVENTID",
+    "SQLDATE",
+    "MonthYear",
+    "Year",
+    "IsRootEvent",
+    "QuadClass",
+    "NumMentions",
+    "NumSources",
+    "NumArticles",
+    "Actor1Geo_Type",
+    "Actor2Geo_Type",
+    "ActionGeo_Type",
+    "DATEADDED",
+]
+FLOAT = [
+    "FractionDate",
+    "GoldsteinScale",
+    "AvgTone",
+    "Actor1Geo_Lat",
+    "Actor1Geo_Long",
+    "Actor2Geo_Lat",
+    "Actor2Geo_Long",
+    "ActionGeo_Lat",
+    "ActionGeo_Long",
+]
+DTYPES = {
+    c: ("Int64" if c in INT else "float64" if c in FLOAT else "string") for c in GDELT_V2_COLUMNS
+}
+
+
+def run_sitroom(path: Path, workdir: Path) -> tuple[float, int]:
+    lookups = load_lookups()
+    ws = Workspace.init(workdir / "ws")
+    try:
+        declare(ws.engine, gdelt.declarations())
+        started = time.perf_counter()
+        accepted = 0
+        for inp in gdelt.open_inputs(str(path)):
+            accepted += ingest(ws.engine, inp.label, gdelt.chunks(inp, lookups)).accepted
+        return time.perf_counter() - started, accepted
+    finally:
+        ws.close()
+
+
+def run_baseline(path: Path, workdir: Path) -> tuple[float, int]:
+    import pandas as pd
+
+    started = time.perf_counter()
+    df = pd.read_csv(
+        path,
+        sep="\t",
+        header=None,
+        names=GDELT_V2_COLUMNS,
+        dtype=DTYPES,
+        quoting=3,
+        keep_default_na=False,
+        na_values={c: [""] for c in INT + FLOAT},
+    )
+    con = sqlite3.connect(workdir / "baseline.db")
+    con.execute("PRAGMA journal_mode = WAL")
+    df.to_sql("events", con, index=False)
+    con.commit()
+    con.close()
+    return time.perf_counter() - started, len(df)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--rows", type=int, default=1_000_000)
+    args = ap.parse_args()
+    path = resampled_v2(args.rows)
+    work = Path(tempfile.mkdtemp(prefix="sitroom-bench-"))
+    try:
+        s_time, s_rows = run_sitroom(path, work)
+        b_time, b_rows = run_baseline(path, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    assert s_rows == b_rows == args.rows, (s_rows, b_rows)
+    print(
+        f"input: {path.name} ({path.stat().st_size / 1e6:.0f} MB, {args.rows:,} rows resampled "
+        "from the real GDELT 2.0 files)"
+    )
+    print(
+        f"sitroom ingest (parse, normalise, durable append): {s_time:.2f} s, "
+        f"{s_rows / s_time:,.0f} events/s   [goal >= 200,000/s]"
+    )
+    print(
+        f"baseline pandas.read_csv + to_sql:                 {b_time:.2f} s, "
+        f"{b_rows / b_time:,.0f} rows/s"
+    )
+    print(f"ratio sitroom / baseline: {b_time / s_time:.1f}x   [goal >= 5x]")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The live GDELT feed, against a local HTTP server serving the real files (never the internet)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conftest import V2_FILES
+from helpers import sitroom
+
+
+class Feed:
+    """A directory served over HTTP on localhost, laid out like data.gdeltproject.org/gdeltv2."""
+
+    def __init__(self, root: Path, base: str) -> None:
+        self.root, self.base = root, base
+
+    def publish(self, export: Path, *, corrupt: bool = False) -> None:
+        name = export.name + ".zip"
+        with zipfile.ZipFile(self.root / name, "w", zipfile.ZIP_DEFLATED) as z:
+            z.write(export, export.name)
+        data = (self.root / name).read_bytes()
+        md5 = hashlib.md5(data + (b"x" if corrupt else b"")).hexdigest()
+        stamp = export.name.split(".")[0]
+        (self.root / "lastupdate.txt").write_text(
+            f"{len(data)} {md5} {self.base}/{name}\n"
+            f"12345 {'0' * 32} {self.base}/{stamp}.mentions.CSV.zip\n"
+            f"67890 {'1' * 32} {self.base}/{stamp}.gkg.csv.zip\n"
+        )
+
+    @property
+    def lastupdate(self) -> str:
+        return f"{self.base}/lastupdate.txt"
+
+
+@pytest.fixture
+def feed(tmp_path: Path) -> Iterator[Feed]:
+    root = tmp_path / "gdeltv2"
+    root.mkdir()
+    handler = functools.partial(_Quiet, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield Feed(root, f"http://127.0.0.1:{server.server_address[1]}")
+    server.shutdown()
+    server.server_close()
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def ws(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> str:
+    assert sitroom(capfd, "init", "-w", str(tmp_path / "ws")).code == 0
+    return str(tmp_path / "ws")
+
+
+def lines(path: Path) -> int:
+    return sum(1 for _ in path.open("rb"))
+
+
+def test_polling_lastupdate_ingests_each_new_export_once(
+    feed: Feed, ws: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    feed.publish(V2_FILES[0])
+    first = sitroom(capfd, "ingest", "gdelt", "-w", ws, feed.lastupdate, "--json")
+    assert first.code == 0, first.err
+    assert first.json()["totals"]["accepted"] == lines(V2_FILES[0])
+    again = sitroom(capfd, "ingest", "gdelt", "-w", ws, feed.lastupdate, "--json").json()
+    assert again["totals"]["accepted"] == 0  # re-polling adds nothing
+    feed.publish(V2_FILES[1])  # fifteen minutes later...
+    nxt = sitroom(capfd, "ingest", "gdelt", "-w", ws, feed.lastupdate, "--json").json()
+    assert nxt["totals"]["accepted"] == lines(V2_FILES[1])
+    assert nxt["files"][0]["input"].endswith(
+        "20190121220000.export.CSV.zip!20190121220000.export.CSV"
+    )
+
+
+def test_follow_polls_repeatedly(feed: Feed, ws: str, capfd: pytest.CaptureFixture[str]) -> None:
+    feed.publish(V2_FILES[2])
+    r = sitroom(
+        capfd,
+        "ingest",
+        "gdelt",
+        "-w",
+        ws,
+        feed.lastupdate,
+        "--follow",
+        "--polls",
+        "3",
+        "--interval",
+        "10ms",
+        "--json",
+    )
+    assert r.code == 0, r.err
+    files = r.json()["files"]
+    assert [f["accepted"] for f in files] == [lines(V2_FILES[2]), 0, 0]
+
+
+def test_a_download_that_fails_its_md5_is_refused(
+    feed: Feed, ws: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    feed.publish(V2_FILES[0], corrupt=True)
+    r = sitroom(capfd, "ingest", "gdelt", "-w", ws, feed.lastupdate)
+    assert r.code == 1 and "md5" in r.err and len(r.err.strip().splitlines()) == 1
+    state = sitroom(capfd, "state", "-w", ws, "--json").json()["state"]
+    assert "gdelt.event" not in state["by_kind"]
+
+
+def test_unreachable_and_missing_urls_are_one_line(
+    feed: Feed, ws: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    r = sitroom(capfd, "ingest", "gdelt", "-w", ws, f"{feed.base}/nothing.export.CSV.zip")
+    assert r.code == 1 and "HTTP 404" in r.err
+    r = sitroom(capfd, "ingest", "gdelt", "-w", ws, "http://127.0.0.1:9/lastupdate.txt")
+    assert r.code == 1 and "ConnectError" in r.err and "Traceback" not in r.err
+
+
+def test_a_zip_file_on_disk(tmp_path: Path, ws: str, capfd: pytest.CaptureFixture[str]) -> None:
+    z = tmp_path / "x.export.CSV.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        f.write(V2_FILES[0], V2_FILES[0].name)
+    r = sitroom(capfd, "ingest", "gdelt", "-w", ws, str(z), "--json").json()
+    assert r["totals"]["accepted"] == lines(V2_FILES[0])
+    bad = tmp_path / "broken.zip"
+    bad.write_bytes(b"PK\x03\x04 not really")
+    r2 = sitroom(capfd, "ingest", "gdelt", "-w", ws, str(bad))
+    assert r2.code == 1 and "not a valid zip" in r2.err

@@ -1,0 +1,176 @@
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sitroom.adapters.log_memory import MemoryLog
+from sitroom.adapters.log_sqlite import SqliteLog
+from sitroom.application.engine import Engine
+from sitroom.domain import hlc
+from sitroom.domain.kinds import ALERT, SOURCE_DECLARED
+from sitroom.domain.projection import AlertDraft
+from sitroom.domain.records import Record, RecordBatch
+from sitroom.domain.sources import OverdueSourceDetector, SourcesProjection
+from sitroom.domain.summary import SummaryProjection
+from sitroom.domain.timeutil import MS_PER_MIN
+from sitroom.testing import T0, ManualClock, make_record
+
+
+def event(i: int, source: str = "feed", **kw: Any) -> Record:
+    payload = {
+        "event": {"quad_class": i % 4 + 1},
+        "action_geo": {"country_iso": "LBN" if i % 3 else "ISR"},
+    }
+    return make_record(i, kind="gdelt.event", source=source, payload=payload, **kw)
+
+
+def declare(source: str, cadence_ms: int) -> Record:
+    return Record(
+        id=f"{SOURCE_DECLARED}:{source}",
+        kind=SOURCE_DECLARED,
+        kind_version=1,
+        source=source,
+        payload={"source": source, "cadence_ms": cadence_ms},
+    )
+
+
+def engine(
+    log: Any = None, clock: Any = None, every: int = 7, detectors: Sequence[Any] = ()
+) -> Engine:
+    return Engine(
+        log or MemoryLog(),
+        clock or ManualClock(T0),
+        site="s1",
+        projections=[SummaryProjection(), SourcesProjection()],
+        detectors=list(detectors),
+        snapshot_every=every,
+    )
+
+
+class CountingLog(MemoryLog):
+    """The in-memory log, counting the records that reads hand out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handed = 0
+
+    def read(self, **kw: Any) -> Iterator[RecordBatch]:
+        for b in super().read(**kw):
+            self.handed += len(b)
+            yield b
+
+
+def test_as_of_rebuild_from_snapshots_equals_folding_one_record_at_a_time() -> None:
+    """At every log position, snapshot + tail gives the state a record-by-record fold gives."""
+    clock = ManualClock(T0)
+    e = engine(CountingLog(), clock, every=7)
+    sizes = [1, 5, 13, 2, 30, 9, 1, 40]
+    n = 0
+    e.append([declare("feed", 60_000)])
+    for size in sizes:
+        clock.advance(1000)
+        e.append([event(i) for i in range(n, n + size)])
+        n += size
+    records = [r for b in e.log.read() for r in b.rows()]
+    reference = {name: p.initial() for name, p in e.projections.items()}
+    for seq, rec in enumerate(records, 1):
+        for name, p in e.projections.items():
+            reference[name] = p.apply(reference[name], RecordBatch.from_records([rec]))
+        for name in e.projections:
+            e.log.handed = 0  # type: ignore[attr-defined]
+            assert e.rebuild(name, seq) == reference[name], (name, seq)
+            assert e.log.handed < 7  # type: ignore[attr-defined]  # only the tail after a snapshot
+
+
+def test_state_does_not_depend_on_how_records_were_batched() -> None:
+    a, b = engine(), engine()
+    recs = [event(i) for i in range(50)]
+    a.append(recs)
+    for i in range(0, 50, 3):
+        b.append(recs[i : i + 3])
+    assert a.states["summary"] == b.states["summary"]
+
+
+def test_overdue_source_alert_is_a_record_naming_its_evidence_and_raised_once() -> None:
+    clock = ManualClock(T0)
+    e = engine(clock=clock, detectors=[OverdueSourceDetector(grace=1.0)])
+    e.append([declare("feed", 15 * MS_PER_MIN)])
+    e.append([event(1), event(2)])
+    clock.advance(29 * MS_PER_MIN)
+    assert e.tick() == []  # within two cadences: fine
+    clock.advance(2 * MS_PER_MIN)
+    (alert,) = e.tick()
+    assert alert.kind == ALERT
+    assert alert.payload["evidence"] == ["feed:2"]
+    assert alert.payload["detail"]["silent_ms"] == 31 * MS_PER_MIN
+    assert "feed is overdue" in alert.payload["title"]
+    assert e.tick() == []  # the same silence alerts once
+    stored = [r for b in e.log.read(kinds=[ALERT]) for r in b.rows()]
+    assert [r.id for r in stored] == [alert.id]
+    clock.advance(MS_PER_MIN)
+    e.append([event(3)])  # the source is back
+    assert e.tick() == []
+    clock.advance(31 * MS_PER_MIN)
+    (again,) = e.tick()  # a new silence, a new alert
+    assert again.id != alert.id and again.payload["evidence"] == ["feed:3"]
+
+
+def test_a_source_without_a_declared_cadence_is_never_overdue() -> None:
+    clock = ManualClock(T0)
+    e = engine(clock=clock, detectors=[OverdueSourceDetector()])
+    e.append([event(1, source="quiet")])
+    clock.advance(10**9)
+    assert e.tick() == []
+
+
+class FlagDetector:
+    """Alerts on any record whose payload says flag: a record-driven detector for tests."""
+
+    name = "flag"
+    reads = ("summary",)
+
+    def on_records(
+        self, views: Mapping[str, Any], batch: RecordBatch, now_ms: int
+    ) -> list[AlertDraft]:
+        return [
+            AlertDraft(self.name, r.id, f"flag on {r.id}", "critical", [r.id], [r.id])
+            for r in batch.rows()
+            if r.payload.get("flag")
+        ]
+
+    def on_tick(self, views: Mapping[str, Any], now_ms: int) -> list[AlertDraft]:
+        return []
+
+
+def test_record_driven_alert_measures_latency_and_names_its_trigger() -> None:
+    e = engine(detectors=[FlagDetector()])
+    out = e.append([make_record(1), make_record(2, payload={"flag": True})])
+    (alert,) = out.alerts
+    assert alert.payload["triggered_by"] == ["test:2"]
+    assert alert.recorded_time is not None
+    assert alert.recorded_time > max(out.records.column("recorded_time").to_pylist())
+    assert len(e.metrics.alert_latency_ms) == 1 and e.metrics.alert_latency_ms[0] > 0
+    assert e.states["summary"]["alerts"] == {"flag": 1}
+
+
+def test_unknown_projection_in_a_detector_is_refused() -> None:
+    class Needy(FlagDetector):
+        reads = ("nope",)
+
+    with pytest.raises(Exception, match="unknown projections"):
+        engine(detectors=[Needy()])
+
+
+def test_reopening_resumes_state_and_clock(tmp_path: Path) -> None:
+    clock = ManualClock(T0)
+    e = engine(SqliteLog(tmp_path / "l.db", create=True), clock, every=5)
+    e.append([event(i) for i in range(12)])
+    state, last = e.states["summary"], e.log.last_recorded_time()
+    e.log.close()
+    clock.set(T0 - 60_000)  # the physical clock went backwards
+    e2 = engine(SqliteLog(tmp_path / "l.db"), clock, every=5)
+    assert e2.states["summary"] == state
+    out = e2.append([event(100)])
+    (rt,) = out.records.column("recorded_time").to_pylist()
+    assert rt > last and hlc.wall_ms(rt) == hlc.wall_ms(last)

@@ -1,0 +1,52 @@
+import pyarrow as pa
+import pytest
+
+from sitroom.domain.records import Record, RecordBatch, feed_item_id
+from sitroom.errors import RecordError
+from sitroom.testing import make_record
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("kind", "sitroom.domain.records.Record", "stable kind"),
+        ("kind", "", "stable kind"),
+        ("kind_version", 0, "kind_version"),
+        ("confidence", 101, "confidence"),
+        ("confidence", -1, "confidence"),
+        ("id", "", "id"),
+    ],
+)
+def test_record_envelope_rules(field: str, value: object, message: str) -> None:
+    with pytest.raises(RecordError, match=message):
+        make_record(1, **{field: value})
+
+
+def test_valid_time_must_not_end_before_it_starts() -> None:
+    with pytest.raises(RecordError, match="ends before"):
+        make_record(1, valid_from=10, valid_to=5)
+
+
+def test_batch_validation_names_the_offending_record() -> None:
+    batch = RecordBatch.from_records([make_record(1), make_record(2)])
+    bad = batch.with_column("confidence", pa.array([50, 120], pa.int8()))
+    with pytest.raises(RecordError, match="test:2"):
+        bad.validate()
+
+
+def test_rows_round_trip_through_a_batch() -> None:
+    recs = [make_record(i, payload={"x": [i, "ü"]}, confidence=i) for i in range(3)]
+    back = list(RecordBatch.from_records(recs).rows())
+    assert back == recs
+
+
+def test_feed_item_id_is_stable_and_distinguishes_sources() -> None:
+    assert feed_item_id("gdelt-v2", "881990832") == "gdelt-v2:881990832"
+    assert feed_item_id("gdelt-v1", "881990832") != feed_item_id("gdelt-v2", "881990832")
+
+
+def test_record_is_immutable() -> None:
+    r = make_record(1)
+    with pytest.raises(AttributeError):
+        r.id = "other"  # type: ignore[misc]
+    assert isinstance(r, Record)
