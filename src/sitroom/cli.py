@@ -369,10 +369,10 @@ def demo(
     """Create a workspace, ingest the real GDELT sample files shipped with sitroom, show state."""
     if not (workspace / LOG_FILE).exists():
         Workspace.init(workspace).close()
+    demo_dir = resources.files("sitroom").joinpath("data", "demo")
     files = sorted(
-        p
-        for p in resources.files("sitroom").joinpath("data", "demo").iterdir()
-        if p.name.endswith((".CSV", ".tsv", ".txt"))
+        (p for p in demo_dir.iterdir() if p.name.endswith((".CSV", ".tsv", ".txt"))),
+        key=lambda p: p.name,
     )
     lookups = load_lookups()
     with _workspace(workspace) as ws:

@@ -160,7 +160,7 @@ class RecordBatch:
 
     # access -------------------------------------------------------------------------------
     def __len__(self) -> int:
-        return self.table.num_rows
+        return int(self.table.num_rows)
 
     def column(self, name: str) -> pa.ChunkedArray:
         return self.table.column(name)

@@ -40,7 +40,7 @@ def _blank() -> dict[str, Any]:
 class SourcesProjection:
     name = "sources"
     version = 1
-    kinds = None
+    kinds: tuple[str, ...] | None = None
 
     def initial(self) -> dict[str, dict[str, Any]]:
         return {}
@@ -110,7 +110,7 @@ class OverdueSourceDetector:
     """A source that has been silent for longer than its cadence allows."""
 
     name = OVERDUE
-    reads = ("sources",)
+    reads: tuple[str, ...] = ("sources",)
 
     def __init__(self, grace: float = 1.0) -> None:
         self.grace = grace  # in cadences: 1.0 means "a whole update was missed"

@@ -41,7 +41,7 @@ def _widen(state: dict[str, Any], key: str, lo: int | None, hi: int | None) -> N
 class SummaryProjection:
     name = "summary"
     version = 1
-    kinds = None
+    kinds: tuple[str, ...] | None = None
 
     def initial(self) -> dict[str, Any]:
         return {
