@@ -12,11 +12,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import orjson
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from typer.exceptions import TyperException
 
 from sitroom import render
 from sitroom.adapters.clock import ManualClock, SystemClock
@@ -41,8 +41,8 @@ app = typer.Typer(
 ingest_app = typer.Typer(no_args_is_help=True, help="Bring data into the workspace.")
 app.add_typer(ingest_app, name="ingest")
 
-out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 WorkspaceOpt = Annotated[
     Path,
@@ -345,6 +345,9 @@ def replay(
         )
 
 
+EXPORT_FIELDS = {"id", "kind", "kind_version", "source", "payload", "recorded_time"}
+
+
 def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     with path.open("rb") as f:
         for i, line in enumerate(f, 1):
@@ -354,8 +357,12 @@ def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 row = orjson.loads(line)
             except orjson.JSONDecodeError as e:
                 raise SourceError(f"{path}:{i}: not a JSON line ({e})") from None
-            if not isinstance(row, dict) or "kind" not in row or "id" not in row:
-                raise SourceError(f"{path}:{i}: not a sitroom record (no id or kind)")
+            missing = EXPORT_FIELDS - set(row) if isinstance(row, dict) else EXPORT_FIELDS
+            if missing:
+                raise SourceError(
+                    f"{path}:{i}: not a record exported by sitroom "
+                    f"(missing {', '.join(sorted(missing))})"
+                )
             yield row
 
 
@@ -407,20 +414,26 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code)
 
 
+def _fail(message: str) -> None:
+    # Plain stderr, not rich: an error is one line, never wrapped to the terminal's width.
+    sys.stderr.write(message + "\n")
+
+
 def run(argv: list[str] | None = None) -> int:
     try:
         result = app(args=argv, prog_name="sitroom", standalone_mode=False)
-    except click.exceptions.UsageError as e:
-        err.print(f"sitroom: error: {e.format_message()}", markup=False)
-        return 2
-    except click.exceptions.Abort:
-        err.print("sitroom: aborted", markup=False)
+    except typer.Abort:
+        _fail("sitroom: aborted")
         return 130
     except SitroomError as e:
-        err.print(f"sitroom: error: {e}", markup=False)
+        _fail(f"sitroom: error: {e}")
         return e.exit_code
+    except TyperException as e:  # usage errors: unknown option, missing argument, bad value
+        message = e.format_message() if hasattr(e, "format_message") else str(e)
+        _fail(f"sitroom: error: {message}")
+        return int(getattr(e, "exit_code", 2))
     except KeyboardInterrupt:
-        err.print("sitroom: interrupted", markup=False)
+        _fail("sitroom: interrupted")
         return 130
     except BrokenPipeError:
         return 0

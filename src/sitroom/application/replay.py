@@ -4,7 +4,7 @@ records it stops at every moment a clock-driven detector was due."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any, Protocol
@@ -100,24 +100,22 @@ def replay(
         clock.set(to_wall)
         last_wall = to_wall
 
-    for wall, group in groupby(
-        _records(rows, report), key=lambda r: hlc.wall_ms(r.recorded_time or 0)
-    ):
-        batch = [_fresh(r) for r in group]
+    rows_by_time = groupby(rows, key=lambda r: hlc.wall_ms(int(r["recorded_time"])))
+    for wall, group in rows_by_time:
+        batch = []
+        for row in group:
+            if row["kind"] == ALERT:  # raised again by the detectors, not copied
+                report.original_alerts.append(str(row["id"]))
+            else:
+                batch.append(_fresh(record_from_export(row)))
+        # Alert rows still mark moments of the original timeline: the clock passes them too.
         advance(wall)
-        outcome = engine.append(batch)
-        report.records += outcome.appended
-        raised(outcome.alerts)
+        if batch:
+            outcome = engine.append(batch)
+            report.records += outcome.appended
+            raised(outcome.alerts)
         raised(engine.tick())
     return report
-
-
-def _records(rows: Iterable[Mapping[str, Any]], report: ReplayReport) -> Iterator[Record]:
-    for row in rows:
-        if row["kind"] == ALERT:
-            report.original_alerts.append(row["id"])
-            continue
-        yield record_from_export(row)
 
 
 def _fresh(r: Record) -> Record:

@@ -44,11 +44,11 @@ class Provenance:
     def describe(self) -> str:
         age = self.evidence_age_ms
         parts = [
-            f"as of {iso(self.as_of)} (log position {self.as_of_seq})",
+            f"as of {iso(self.as_of)} (log position {self.as_of_seq:,})",
             "no evidence" if age is None else f"newest evidence {human_age(age)} old",
         ]
         if self.stale:
-            parts.append(f"STALE: {self.newer_records} newer relevant records exist")
+            parts.append(f"STALE: {self.newer_records:,} newer relevant records exist")
         return "; ".join(parts)
 
 
