@@ -1,0 +1,173 @@
+"""The GDELT parser on the real files, checked against an independent parse with the csv module,
+and on real rows with injected faults."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import orjson
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sitroom.adapters.gdelt.lookups import load_lookups
+from sitroom.adapters.gdelt.parse import ParsedChunk, parse_gdelt
+
+from conftest import V1_FILE, V2_FILES
+
+LOOKUPS = load_lookups()
+
+
+def parse(data: bytes, chunk_rows: int = 100_000) -> tuple[pl.DataFrame, list, int]:
+    chunks: list[ParsedChunk] = list(parse_gdelt(data, LOOKUPS, chunk_rows=chunk_rows))
+    events = pl.concat([c.events for c in chunks]) if chunks else pl.DataFrame()
+    return events, [q for c in chunks for q in c.quarantined], sum(c.lines for c in chunks)
+
+
+def csv_rows(path: Path) -> list[list[str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+@pytest.mark.parametrize("path", [*V2_FILES, V1_FILE], ids=lambda p: p.name)
+def test_every_real_row_is_accepted_or_quarantined_with_a_reason(path: Path) -> None:
+    rows = csv_rows(path)
+    events, quarantined, lines = parse(path.read_bytes())
+    assert lines == len(rows)
+    assert events.height + len(quarantined) == len(rows)
+    assert all(q.reason for q in quarantined)
+    assert (
+        events["source_id"].to_list()
+        == [r[0] for r in rows if len(r) in (57, 58, 61)][: events.height]
+    )
+
+
+def test_gdelt_1_formats_are_routed_by_field_count() -> None:
+    rows = csv_rows(V1_FILE)
+    events, _, _ = parse(V1_FILE.read_bytes())
+    formats = [orjson.loads(p)["format"] for p in events["payload"]]
+    assert formats.count("1.0") == sum(1 for r in rows if len(r) == 58) == 509
+    assert formats.count("1.0-backfile") == sum(1 for r in rows if len(r) == 57) == 201
+    assert set(events["source"]) == {"gdelt-v1"}
+    backfile = [orjson.loads(p) for p in events["payload"] if '"1.0-backfile"' in p]
+    assert all(e["source_url"] is None for e in backfile)
+
+
+def test_real_rows_field_by_field() -> None:
+    """Spot checks against the raw columns of the 2019 file."""
+    path = V2_FILES[2]
+    rows = {r[0]: r for r in csv_rows(path)}
+    events, _, _ = parse(path.read_bytes())
+    checked = 0
+    for source_id, payload in events.select("source_id", "payload").iter_rows():
+        raw, p = rows[source_id], orjson.loads(payload)
+        assert p["global_event_id"] == int(raw[0])
+        assert p["date"] == f"{raw[1][:4]}-{raw[1][4:6]}-{raw[1][6:]}"
+        assert p["event"]["code"] == raw[26]
+        assert p["event"]["description"] == LOOKUPS.event_codes[raw[26]]
+        assert p["event"]["goldstein"] == float(raw[30]) == LOOKUPS.goldstein[raw[26]]
+        assert p["event"]["quad_class"] == int(raw[29])
+        assert p["avg_tone"] == float(raw[34])
+        assert p["source_url"] == raw[60]
+        assert p["date_added"] == "2019-10-24T14:30:00Z"
+        geo = p["action_geo"]
+        if raw[51] in ("", "0"):
+            assert geo is None
+        else:
+            lat, lon = (float(raw[56]), float(raw[57])) if raw[56] else (None, None)
+            assert (geo["lat"], geo["lon"]) == (lat, lon)
+            assert geo["country_fips"] == raw[53]
+        actor = p["actor1"]
+        assert (actor is None) == (raw[5] == "")
+        checked += 1
+    assert checked == len(rows)
+
+
+@pytest.mark.parametrize(
+    ("fips", "iso"),
+    [("IS", "ISR"), ("IR", "IRN"), ("LE", "LBN"), ("SZ", "CHE"), ("GZ", "PSE"), ("WE", "PSE")],
+)
+def test_fips_geography_maps_to_iso(fips: str, iso: str) -> None:
+    assert LOOKUPS.fips_to_iso[fips] == iso
+
+
+def test_south_sudan_is_accepted_though_the_old_cameo_list_lacks_it() -> None:
+    path = next(p for p in V2_FILES if b"\tSSD\t" in p.read_bytes())
+    events, quarantined, _ = parse(path.read_bytes())
+    assert quarantined == []
+    assert any('"country":"SSD"' in p for p in events["payload"])
+
+
+def faulty_file() -> tuple[bytes, dict[int, str]]:
+    good = V2_FILES[2].read_bytes().split(b"\n")[:6]
+
+    def field(line: bytes, i: int, value: bytes) -> bytes:
+        parts = line.split(b"\t")
+        parts[i] = value
+        return b"\t".join(parts)
+
+    lines = [
+        good[0],
+        good[1][: good[1].rfind(b"\t")],  # 60 fields
+        field(good[2], 1, b"20191341"),  # month 13
+        field(good[3], 56, b"abc"),  # ActionGeo_Lat
+        field(good[4], 56, b"95.5"),  # out of range
+        field(good[5], 26, b"999"),  # unknown event code
+        field(good[0].replace(b"\t881990832\t", b"\t"), 17, b"XYZ"),  # unknown actor country
+        b"",  # empty line in the middle
+        b"\xff\xfe broken \x80",  # not UTF-8
+        field(good[1], 0, b"-4"),  # bad GLOBALEVENTID
+        good[2] + b"\r",  # CRLF ending: fine
+    ]
+    expected = {
+        2: "expected 61 fields",
+        3: "SQLDATE",
+        4: "ActionGeo_Lat",
+        5: "ActionGeo_Lat",
+        6: "unknown CAMEO event code in EventCode: '999'",
+        7: "unknown actor country code in Actor2CountryCode: 'XYZ'",
+        8: "empty line",
+        9: "not valid UTF-8",
+        10: "GLOBALEVENTID",
+    }
+    return b"\n".join(lines) + b"\n", expected
+
+
+def test_injected_faults_are_quarantined_with_line_and_reason() -> None:
+    data, expected = faulty_file()
+    events, quarantined, lines = parse(data)
+    assert lines == 11
+    assert {q.line: q.reason for q in quarantined}.keys() == expected.keys()
+    for q in quarantined:
+        assert expected[q.line] in q.reason, (q.line, q.reason)
+    assert events.height == 2
+    raw_lines = data.split(b"\n")
+    assert next(q for q in quarantined if q.line == 4).raw == raw_lines[3].decode()
+
+
+def test_chunking_changes_nothing() -> None:
+    data = V2_FILES[0].read_bytes() + faulty_file()[0]
+    one = parse(data)
+    many = parse(data, chunk_rows=500)
+    assert one[0].equals(many[0])
+    assert [(q.line, q.reason) for q in one[1]] == [(q.line, q.reason) for q in many[1]]
+    assert one[2] == many[2]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(blacklist_characters="\n\r"), max_size=80).map(
+            lambda s: s.replace("\x00", "")
+        ),
+        min_size=1,
+        max_size=20,
+    )
+)
+def test_garbage_never_raises_and_every_line_is_accounted_for(lines: list[str]) -> None:
+    data = ("\n".join(lines) + "\n").encode()
+    events, quarantined, n = parse(data)
+    assert n == len(lines)
+    assert events.height + len(quarantined) == n
