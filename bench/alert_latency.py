@@ -136,6 +136,9 @@ def run(
                 arrival_to_alert += [(done - a) * 1000 for _, a, _ in pending]
                 pending.clear()
         i = j
+    if pending:  # the poller's last look, after the stream ends
+        done = time.perf_counter() - start
+        commit_to_alert += [(done - c) * 1000 for _, _, c in pending]
     if mode == "engine":
         commit_to_alert = list(engine.metrics.alert_latency_ms)
     alerts = len(commit_to_alert)
