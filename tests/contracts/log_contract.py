@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import polars as pl
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,6 +23,11 @@ def stamp(records: list[Record], first_rt: int, origin: str = "site-a") -> Recor
     batch = RecordBatch.from_records(records)
     batch = batch.with_column("recorded_time", np.arange(first_rt, first_rt + len(records)))
     return batch.with_column("origin", [origin] * len(records))
+
+
+def stamp_batch(batch: RecordBatch, first_rt: int, origin: str = "site-a") -> RecordBatch:
+    batch = batch.with_column("recorded_time", np.arange(first_rt, first_rt + len(batch)))
+    return batch.with_column("origin", [origin] * len(batch))
 
 
 def ids(log: LogStore, **kw: Any) -> list[str]:
@@ -123,6 +130,36 @@ class LogContract:
         )
         got = [r.payload["n"] for b in log.read(after_seq=8000, upto_seq=12_000) for r in b.rows()]
         assert got == list(range(8000, 12_000))
+
+    def test_typed_payloads_read_back_as_the_same_objects(self, log: LogStore) -> None:
+        """A struct payload column and JSON text are the same JSON objects to a reader, also when
+        one page mixes both."""
+        n = 40
+        payload = pa.array(
+            [{"n": i, "geo": {"lat": i / 2, "name": None if i % 3 else "x"}} for i in range(n)]
+        )
+        typed = RecordBatch.from_columns(
+            id=[f"t:{i}" for i in range(n)],
+            kind="test.typed",
+            kind_version=1,
+            source="t",
+            compartment="",
+            payload=payload,
+        )
+        assert typed.typed
+        log.append(stamp([make_record(0)], 1))
+        log.append(stamp_batch(typed, 2))
+        log.append(stamp([make_record(1)], 100))
+        back = [r for b in log.read() for r in b.rows()]
+        assert [r.payload for r in back[1:-1]] == payload.to_pylist()
+        assert back[0].payload == {"n": 0} and back[-1].payload == {"n": 1}
+        (only_typed,) = list(log.read(kinds=["test.typed"]))
+        assert only_typed.payload_field("geo.lat", pl.Float64).to_list() == [
+            i / 2 for i in range(n)
+        ]
+        assert only_typed.as_json().payload_field("geo.lat", pl.Float64).to_list() == [
+            i / 2 for i in range(n)
+        ]
 
     # ordering and idempotency -------------------------------------------------------------
     def test_reappending_is_a_no_op(self, log: LogStore) -> None:

@@ -35,7 +35,8 @@ class MemoryLog:
         if not self._batches:
             return RecordBatch.empty().table
         if len(self._batches) > 1:
-            self._batches = [pa.concat_tables(self._batches).combine_chunks()]
+            merged = RecordBatch.concat([RecordBatch(t) for t in self._batches])
+            self._batches = [merged.table.combine_chunks()]
         return self._batches[0]
 
     def read(

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from sitroom.adapters.logbase import prepare_append, valid_overlap_sql
 from sitroom.adapters.payload_blocks import BLOCK_ROWS, decode_block, encode_blocks
+from sitroom.adapters.payload_blocks import join as join_payloads
 from sitroom.application.ports import AppendResult, Snapshot
 from sitroom.domain.records import ENVELOPE, SCHEMA, RecordBatch
 from sitroom.errors import LogError, WorkspaceError
@@ -208,8 +209,9 @@ class SqliteLog:
             self._decoded(int(block[s])).take(pa.array(block_row[s:e]))
             for s, e in zip(starts, ends, strict=True)
         ]
-        payload = pa.concat_arrays(parts)
-        return RecordBatch(pa.Table.from_arrays([*arrays, payload], schema=SCHEMA))
+        payload = join_payloads(parts)
+        schema = SCHEMA.set(len(ENVELOPE), pa.field("payload", payload.type, nullable=False))
+        return RecordBatch(pa.Table.from_arrays([*arrays, payload], schema=schema))
 
     def _decoded(self, block: int) -> pa.Array:
         hit = self._blocks.get(block)

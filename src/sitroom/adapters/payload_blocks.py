@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import polars as pl
 import pyarrow as pa
 
 BLOCK_ROWS = 8192
 SMALL = 32  # up to this many rows, plain JSON lines beat Arrow's framing
 JSONL = "jsonl"
 ARROW_LZ4 = "arrow-ipc-lz4"
-_SCHEMA = pa.schema([pa.field("payload", pa.string())])
 
 
 def encode_blocks(payloads: pa.ChunkedArray | pa.Array) -> Iterator[tuple[str, int, bytes]]:
@@ -29,15 +29,32 @@ def encode_blocks(payloads: pa.ChunkedArray | pa.Array) -> Iterator[tuple[str, i
         part = payloads.slice(off, BLOCK_ROWS)
         rows = len(part)
         if rows <= SMALL:
+            if pa.types.is_struct(part.type):
+                part = _json(part)
             # Compact JSON never holds a raw newline (it is escaped inside strings).
             yield JSONL, rows, "\n".join(part.to_pylist()).encode()
             continue
+        # Typed (struct) payloads are stored typed: the schema travels in the IPC stream.
+        schema = pa.schema([pa.field("payload", part.type)])
         sink = pa.BufferOutputStream()
         opts = pa.ipc.IpcWriteOptions(compression="lz4")
-        table = pa.Table.from_arrays([part], schema=_SCHEMA)
-        with pa.ipc.new_stream(sink, _SCHEMA, options=opts) as w:
+        table = pa.Table.from_arrays([part], schema=schema)
+        with pa.ipc.new_stream(sink, schema, options=opts) as w:
             w.write_table(table)
         yield ARROW_LZ4, rows, sink.getvalue().to_pybytes()
+
+
+def _json(part: pa.Array | pa.ChunkedArray) -> pa.Array:
+    series = pl.from_arrow(part)
+    assert isinstance(series, pl.Series)
+    return series.struct.json_encode().to_arrow().cast(pa.string())
+
+
+def join(parts: list[pa.Array]) -> pa.Array:
+    """Concatenate payload arrays; mixed types (JSON text and typed structs) become JSON text."""
+    if len({p.type for p in parts}) > 1:
+        parts = [_json(p) if pa.types.is_struct(p.type) else p for p in parts]
+    return pa.concat_arrays(parts)
 
 
 def decode_block(codec: str, data: bytes) -> pa.Array:

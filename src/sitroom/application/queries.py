@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 import polars as pl
 
 from sitroom.application.engine import Engine
@@ -101,34 +100,22 @@ def events(
     window = None if since is None and until is None else (since, until)
     frames = []
     for batch in engine.log.read(upto_seq=at.seq, kinds=[GDELT_EVENT], valid_overlaps=window):
-        frame = pl.from_arrow(batch.table.select(["seq", "id", "valid_from", "payload"]))
+        frame = pl.from_arrow(batch.table.select(["seq", "id", "valid_from"]))
         assert isinstance(frame, pl.DataFrame)
         frames.append(
             frame.with_columns(
-                pl.col("payload")
-                .str.json_path_match("$.action_geo.lat")
-                .cast(pl.Float64)
-                .alias("lat"),
-                pl.col("payload")
-                .str.json_path_match("$.action_geo.lon")
-                .cast(pl.Float64)
-                .alias("lon"),
+                batch.payload_field("action_geo.lat", pl.Float64).alias("lat"),
+                batch.payload_field("action_geo.lon", pl.Float64).alias("lon"),
             )
         )
-    df = (
-        pl.concat(frames)
-        if frames
-        else pl.DataFrame(
-            schema={
-                "seq": pl.Int64,
-                "id": pl.Utf8,
-                "valid_from": pl.Int64,
-                "payload": pl.Utf8,
-                "lat": pl.Float64,
-                "lon": pl.Float64,
-            }
-        )
-    )
+    schema = {
+        "seq": pl.Int64,
+        "id": pl.Utf8,
+        "valid_from": pl.Int64,
+        "lat": pl.Float64,
+        "lon": pl.Float64,
+    }
+    df = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
     if near is not None and radius is not None:
         df = df.filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null())
         dist = haversine_m(df["lat"].to_numpy(), df["lon"].to_numpy(), near)
@@ -143,18 +130,21 @@ def events(
         )
     matched = df.height
     shown = df if not limit else df.head(limit)
-    items = []
-    for row in shown.iter_rows(named=True):
-        p = orjson.loads(row["payload"])
-        items.append(
-            {
-                "id": row["id"],
-                "seq": row["seq"],
-                "date": p.get("date"),
-                "distance_m": row["distance_m"],
-                **p,
-            }
-        )
+    payloads = {
+        r.id: r.payload
+        for b in engine.log.read(ids=shown["id"].to_list(), upto_seq=at.seq)
+        for r in b.rows()
+    }
+    items = [
+        {
+            "id": row["id"],
+            "seq": row["seq"],
+            "date": payloads[row["id"]].get("date"),
+            "distance_m": row["distance_m"],
+            **payloads[row["id"]],
+        }
+        for row in shown.iter_rows(named=True)
+    ]
     newest = df["valid_from"].max() if df.height else None
     value = {
         "matched": matched,

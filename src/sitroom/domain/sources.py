@@ -51,18 +51,15 @@ class SourcesProjection:
         if not len(batch):
             return state
         df = pl.from_arrow(
-            batch.table.select(
-                ["id", "kind", "source", "recorded_time", "valid_from", "valid_to", "payload"]
-            )
+            batch.table.select(["id", "kind", "source", "recorded_time", "valid_from", "valid_to"])
         )
         assert isinstance(df, pl.DataFrame)
-        for row in df.filter(pl.col("kind") == SOURCE_DECLARED).iter_rows(named=True):
-            p = orjson.loads(row["payload"])
-            s = state.setdefault(p["source"], _blank())
-            s["cadence_ms"] = p.get("cadence_ms")
-            s["title"] = p.get("title")
-        for row in df.filter(pl.col("kind") == ALERT).iter_rows(named=True):
-            p = orjson.loads(row["payload"])
+        for r in batch.of_kinds([SOURCE_DECLARED]).rows():
+            s = state.setdefault(r.payload["source"], _blank())
+            s["cadence_ms"] = r.payload.get("cadence_ms")
+            s["title"] = r.payload.get("title")
+        for r in batch.of_kinds([ALERT]).rows():
+            p = r.payload
             if p.get("detector") == OVERDUE:
                 state.setdefault(p["detail"]["source"], _blank())["alerted_for"] = p["detail"][
                     "last_arrival"

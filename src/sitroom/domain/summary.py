@@ -16,11 +16,6 @@ import polars as pl
 from sitroom.domain.kinds import ALERT, GDELT_EVENT, QUARANTINED
 from sitroom.domain.records import RecordBatch
 
-# Two payload fields read by pattern rather than by JSON path: 20x faster on a million events,
-# and exact for gdelt.event v1 payloads, where "quad_class" occurs once and action_geo holds no
-# nested object before "country_iso". A payload that does not match counts as unknown.
-QUAD_CLASS_FIELD = r'"quad_class":([1-4])\b'
-ACTION_COUNTRY_FIELD = r'"action_geo":\{[^{}]*?"country_iso":"([A-Z]{3})"'
 QUAD_CLASS_NAMES = {
     "1": "Verbal Cooperation",
     "2": "Material Cooperation",
@@ -64,9 +59,7 @@ class SummaryProjection:
         if not len(batch):
             return state
         df = pl.from_arrow(
-            batch.table.select(
-                ["kind", "source", "compartment", "valid_from", "valid_to", "payload"]
-            )
+            batch.table.select(["kind", "source", "compartment", "valid_from", "valid_to"])
         )
         assert isinstance(df, pl.DataFrame)
         state["records"] += df.height
@@ -74,26 +67,24 @@ class SummaryProjection:
         _add(state["by_source"], df, "source")
         _add(state["by_compartment"], df.filter(pl.col("compartment") != ""), "compartment")
         _add(state["quarantined"], df.filter(pl.col("kind") == QUARANTINED), "source")
-        alerts = df.filter(pl.col("kind") == ALERT)
-        if alerts.height:
-            _add(
-                state["alerts"],
-                alerts.select(
-                    pl.col("payload").str.json_path_match("$.detector").alias("detector")
-                ),
-                "detector",
-            )
+        alerts = batch.of_kinds([ALERT])
+        if len(alerts):
+            _add(state["alerts"], alerts.payload_field("detector").to_frame(), "detector")
         world = df.filter(~pl.col("kind").is_in([ALERT, QUARANTINED]))
         if world.height:
             _widen(state, "valid_span", world["valid_from"].min(), world["valid_from"].max())  # type: ignore[arg-type]
-        events = df.filter(pl.col("kind") == GDELT_EVENT)
-        if events.height:
+        events = batch.of_kinds([GDELT_EVENT])
+        if len(events):
             ev = state["events"]
-            ev["count"] += events.height
-            _widen(ev, "valid_span", events["valid_from"].min(), events["valid_from"].max())  # type: ignore[arg-type]
-            fields = events.select(
-                pl.col("payload").str.extract(QUAD_CLASS_FIELD).alias("q"),
-                pl.col("payload").str.extract(ACTION_COUNTRY_FIELD).alias("c"),
+            ev["count"] += len(events)
+            starts = pl.from_arrow(events.column("valid_from"))
+            assert isinstance(starts, pl.Series)
+            _widen(ev, "valid_span", starts.min(), starts.max())  # type: ignore[arg-type]
+            fields = pl.DataFrame(
+                [
+                    events.payload_field("event.quad_class", pl.Utf8).alias("q"),
+                    events.payload_field("action_geo.country_iso", pl.Utf8).alias("c"),
+                ]
             )
             _add(ev["quad_class"], fields, "q")
             _add(ev["countries"], fields, "c")

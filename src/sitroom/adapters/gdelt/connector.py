@@ -171,23 +171,23 @@ def chunks(inp: Input, lookups: Lookups, *, chunk_rows: int = 100_000) -> Iterat
         ev = parsed.events
         if ev.height:
             source = ev["source"][0]
-        parts = []
-        if ev.height:
             ids = ev.select((pl.col("source") + ":" + pl.col("source_id")).alias("id"))["id"]
-            parts.append(
-                RecordBatch.from_columns(
-                    id=ids.to_arrow(),
-                    kind=GDELT_EVENT,
-                    kind_version=CURRENT_VERSION[GDELT_EVENT],
-                    valid_from=ev["valid_from"].to_arrow(),
-                    valid_to=ev["valid_to"].to_arrow(),
-                    source=ev["source"].to_arrow(),
-                    compartment="",
-                    payload=ev["payload"].to_arrow(),
-                )
+            events = RecordBatch.from_columns(
+                id=ids.to_arrow(),
+                kind=GDELT_EVENT,
+                kind_version=CURRENT_VERSION[GDELT_EVENT],
+                valid_from=ev["valid_from"].to_arrow(),
+                valid_to=ev["valid_to"].to_arrow(),
+                source=ev["source"].to_arrow(),
+                compartment="",
+                payload=ev["payload"].to_arrow(),
             )
+            yield Chunk(events, parsed.lines)
+        else:
+            yield Chunk(RecordBatch.empty(), parsed.lines)
         if parsed.quarantined:
-            parts.append(
+            # Their own append: typed events and JSON quarantine records keep their own form.
+            yield Chunk(
                 RecordBatch.from_records(
                     Record(
                         id=feed_item_id(source, f"quarantine:{inp.digest}:{q.line}"),
@@ -203,9 +203,9 @@ def chunks(inp: Input, lookups: Lookups, *, chunk_rows: int = 100_000) -> Iterat
                         },
                     )
                     for q in parsed.quarantined
-                )
+                ),
+                0,
             )
-        yield Chunk(RecordBatch.concat(parts), parsed.lines)
 
 
 def count_lines(inp: Input) -> int:

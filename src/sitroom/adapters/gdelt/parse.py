@@ -115,7 +115,8 @@ class Quarantined:
 
 @dataclass(frozen=True)
 class ParsedChunk:
-    events: pl.DataFrame  # source, source_id, valid_from, valid_to, lat, lon, payload
+    # source, source_id, valid_from, valid_to, lat, lon, payload (a struct: the typed payload)
+    events: pl.DataFrame
     quarantined: list[Quarantined]
     lines: int  # lines this chunk covered: accepted + quarantined
 
@@ -413,5 +414,5 @@ def _events(df: pl.DataFrame, lk: Lookups) -> pl.DataFrame:
         (valid_from + MS_PER_DAY).alias("valid_to"),
         pl.col("_ActionGeo_Lat").alias("lat"),
         pl.col("_ActionGeo_Long").alias("lon"),
-        payload.struct.json_encode().alias("payload"),
+        payload.alias("payload"),
     )
