@@ -173,19 +173,38 @@ class Engine:
     def rebuild(self, name: str, upto_seq: int) -> Any:
         """The state of projection ``name`` after record ``upto_seq``: from the newest snapshot at
         or before it, folding only the records since."""
-        p = self.projections[name]
-        snap = self.log.load_snapshot(p.name, p.version, upto_seq)
-        state = p.decode(snap.data) if snap else p.initial()
-        for batch in self.log.read(
-            after_seq=snap.seq if snap else 0, upto_seq=upto_seq, kinds=p.kinds
-        ):
-            state = p.apply(state, batch)
-        return state
+        return self.rebuild_many([name], upto_seq)[name]
+
+    def rebuild_many(self, names: Sequence[str], upto_seq: int) -> dict[str, Any]:
+        """Several projections as of ``upto_seq``, reading the log's tail once for all of those
+        whose snapshots sit at the same position (they are taken together)."""
+        start: dict[str, int] = {}
+        states: dict[str, Any] = {}
+        for name in names:
+            p = self.projections[name]
+            snap = self.log.load_snapshot(p.name, p.version, upto_seq)
+            states[name] = p.decode(snap.data) if snap else p.initial()
+            start[name] = snap.seq if snap else 0
+        for after in sorted(set(start.values())):
+            group = [self.projections[n] for n in names if start[n] == after]
+            kinds = (
+                None
+                if any(p.kinds is None for p in group)
+                else sorted({k for p in group for k in p.kinds or ()})
+            )
+            for batch in self.log.read(after_seq=after, upto_seq=upto_seq, kinds=kinds):
+                for p in group:
+                    part = batch if p.kinds is None else batch.of_kinds(p.kinds)
+                    states[p.name] = p.apply(states[p.name], part)
+        return states
 
     def view(self, name: str, as_of_seq: int | None = None) -> Any:
+        return self.view_many([name], as_of_seq)[name]
+
+    def view_many(self, names: Sequence[str], as_of_seq: int | None = None) -> dict[str, Any]:
         if as_of_seq is None or as_of_seq >= self.log.last_seq():
-            return self.states[name]
-        return self.rebuild(name, as_of_seq)
+            return {n: self.states[n] for n in names}
+        return self.rebuild_many(names, as_of_seq)
 
     def views(self) -> Mapping[str, Any]:
         return self.states

@@ -41,8 +41,8 @@ def state(engine: Engine, as_of_ms: int | None = None, *, top: int = 10) -> Answ
     """What the workspace knew at a time: records by kind and source, events by QuadClass and
     country, quarantined rows, alerts, and each source's freshness against its cadence."""
     at = resolve_as_of(engine, as_of_ms)
-    summary = engine.view("summary", at.seq)
-    sources = engine.view("sources", at.seq)
+    views = engine.view_many(["summary", "sources"], at.seq)
+    summary, sources = views["summary"], views["sources"]
     grace = next((d.grace for d in engine.detectors if hasattr(d, "grace")), 1.0)
     ev = summary["events"]
     countries = sorted(ev["countries"].items(), key=lambda kv: (-kv[1], kv[0]))
