@@ -41,7 +41,8 @@ app = typer.Typer(
 ingest_app = typer.Typer(no_args_is_help=True, help="Bring data into the workspace.")
 app.add_typer(ingest_app, name="ingest")
 
-out = Console(highlight=False, soft_wrap=True)
+# Piped output is for logs and files, not an 80-column terminal: give tables room.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 WorkspaceOpt = Annotated[

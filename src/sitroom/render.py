@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -35,8 +36,8 @@ def state(console: Console, value: dict[str, Any], p: Provenance) -> None:
                 name,
                 f"{s['records']:,}",
                 human_age(s["cadence_ms"]) if s["cadence_ms"] else "—",
-                s["last_arrival"] or "—",
-                s["newest_valid"] or "—",
+                _short(s["last_arrival"]),
+                _short(s["newest_valid"]),
                 f"[red]{status}[/red]" if status == "overdue" else status,
             )
         console.print(t)
@@ -73,21 +74,30 @@ def events(console: Console, value: dict[str, Any], p: Provenance) -> None:
     provenance_line(console, p)
     if not value["items"]:
         return
-    t = Table()
-    for col in ("date", "event", "actor 1", "actor 2", "place", "miles" if value["near"] else "id"):
-        t.add_column(col, overflow="fold")
+    t = Table(box=box.SIMPLE_HEAD)
+    t.add_column("date", no_wrap=True)
+    t.add_column("code", no_wrap=True)
+    for col, width in (("event", 26), ("actor 1", 16), ("actor 2", 16), ("place", 24)):
+        t.add_column(col, max_width=width, no_wrap=True, overflow="ellipsis")
+    t.add_column("miles" if value["near"] else "id", justify="right", no_wrap=True)
     for e in value["items"]:
         ev, geo = e["event"], e.get("action_geo") or {}
         last = f"{e['distance_m'] / 1609.344:,.0f}" if value["near"] else e["id"]
         t.add_row(
             e.get("date") or "",
-            f"{ev['code']} {ev['description']}",
+            ev["code"],
+            ev["description"] or "",
             _actor(e.get("actor1")),
             _actor(e.get("actor2")),
             geo.get("name") or "",
             last,
         )
     console.print(t)
+
+
+def _short(iso_time: str | None) -> str:
+    """'2026-11-25T04:25:44.551Z' as '2026-11-25 04:25', for tables."""
+    return "—" if not iso_time else iso_time[:16].replace("T", " ")
 
 
 def _actor(a: dict[str, Any] | None) -> str:

@@ -67,7 +67,7 @@ class SourcesProjection:
         arrivals = df.filter(~pl.col("kind").is_in([SOURCE_DECLARED, ALERT]))
         if arrivals.height:
             agg = (
-                arrivals.with_columns(pl.coalesce("valid_to", "valid_from").alias("valid_end"))
+                arrivals.with_columns(pl.col("valid_from").alias("valid_end"))
                 .group_by("source")
                 .agg(
                     pl.len().alias("n"),
