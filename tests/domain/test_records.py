@@ -1,3 +1,4 @@
+import polars as pl
 import pyarrow as pa
 import pytest
 
@@ -50,3 +51,21 @@ def test_record_is_immutable() -> None:
     with pytest.raises(AttributeError):
         r.id = "other"  # type: ignore[misc]
     assert isinstance(r, Record)
+
+
+def test_payload_field_reads_typed_and_json_payloads_alike() -> None:
+    payloads = [{"a": {"b": 1, "c": "x"}}, {"a": {"b": None, "c": "y"}}]
+    typed = RecordBatch.from_columns(
+        id=["t:1", "t:2"],
+        kind="t.k",
+        kind_version=1,
+        source="t",
+        compartment="",
+        payload=pa.array(payloads),
+    )
+    plain = RecordBatch.from_records([make_record(i, payload=p) for i, p in enumerate(payloads)])
+    for batch in (typed, plain):
+        assert batch.payload_field("a.b", pl.Int64).to_list() == [1, None]
+        assert batch.payload_field("a.c").to_list() == ["x", "y"]
+        assert batch.payload_field("a.nope").to_list() == [None, None]
+    assert [r.payload for r in typed.rows()] == payloads == [r.payload for r in plain.rows()]

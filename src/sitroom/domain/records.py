@@ -208,21 +208,20 @@ class RecordBatch:
 
     def payload_field(self, path: str, dtype: Any = None) -> pl.Series:
         """One field of every payload, by dotted path ("event.quad_class"): null where absent."""
-        series = pl.from_arrow(self.table.column("payload"))
-        assert isinstance(series, pl.Series)
+        col = self.table.column("payload")
         if self.typed:
-            frame = series.to_frame("p")
-            expr = pl.col("p")
-            dtype_now = series.dtype
+            # Walk down the struct in Arrow, so only the one child column is converted.
             for part in path.split("."):
-                fields = {f.name: f.dtype for f in getattr(dtype_now, "fields", [])}
-                if part not in fields:
-                    return pl.Series(path, [None] * len(series), dtype or pl.Utf8)
-                dtype_now = fields[part]
-                expr = expr.struct.field(part)
-            out = frame.select(expr.alias(path)).to_series()
+                if not pa.types.is_struct(col.type) or col.type.get_field_index(part) < 0:
+                    return pl.Series(path, [None] * len(col), dtype or pl.Utf8)
+                col = pc.struct_field(col, part)
+            out = pl.from_arrow(col)
         else:
-            out = series.str.json_path_match("$." + path).alias(path)
+            series = pl.from_arrow(col)
+            assert isinstance(series, pl.Series)
+            out = series.str.json_path_match("$." + path)
+        assert isinstance(out, pl.Series)
+        out = out.alias(path)
         return out if dtype is None else out.cast(dtype, strict=False)
 
     def slice(self, offset: int, length: int | None = None) -> RecordBatch:
@@ -232,7 +231,11 @@ class RecordBatch:
         return RecordBatch(self.table.filter(mask))
 
     def of_kinds(self, kinds: Sequence[str]) -> RecordBatch:
-        return self.filter(pc.is_in(self.table["kind"], pa.array(list(kinds), pa.string())))
+        mask = pc.is_in(self.table["kind"], pa.array(list(kinds), pa.string()))
+        selected = pc.sum(mask).as_py() or 0
+        if selected == len(self):
+            return self
+        return self.slice(0, 0) if selected == 0 else self.filter(mask)
 
     def with_column(self, name: str, values: Any) -> RecordBatch:
         i = SCHEMA.get_field_index(name)
