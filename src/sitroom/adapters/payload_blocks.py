@@ -19,11 +19,14 @@ BLOCK_ROWS = 32_768
 SMALL = 32  # up to this many rows, plain JSON lines beat Arrow's framing
 JSONL = "jsonl"
 ARROW_ZSTD = "arrow-ipc-zstd"
+_ZSTD_FAST = pa.Codec("zstd", compression_level=1)  # as small as level 3 here, and faster
 
 
 def encode_blocks(payloads: pa.ChunkedArray | pa.Array) -> Iterator[tuple[str, int, bytes]]:
     """Yield (codec, rows, data) for consecutive blocks covering ``payloads`` in order."""
     n = len(payloads)
+    if isinstance(payloads, pa.ChunkedArray):
+        payloads = payloads.combine_chunks()
     for off in range(0, n, BLOCK_ROWS):
         part = payloads.slice(off, BLOCK_ROWS)
         rows = len(part)
@@ -36,7 +39,7 @@ def encode_blocks(payloads: pa.ChunkedArray | pa.Array) -> Iterator[tuple[str, i
         # Typed (struct) payloads are stored typed: the schema travels in the IPC stream.
         schema = pa.schema([pa.field("payload", part.type)])
         sink = pa.BufferOutputStream()
-        opts = pa.ipc.IpcWriteOptions(compression="zstd")
+        opts = pa.ipc.IpcWriteOptions(compression=_ZSTD_FAST)
         table = pa.Table.from_arrays([part], schema=schema)
         with pa.ipc.new_stream(sink, schema, options=opts) as w:
             w.write_table(table)
