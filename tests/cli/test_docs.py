@@ -1,0 +1,25 @@
+"""Every CLI command is documented in the README (the sqlite-utils habit)."""
+
+from pathlib import Path
+
+import pytest
+
+from sitroom.cli import app, ingest_app
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+COMMANDS = [c.name or c.callback.__name__ for c in app.registered_commands if c.callback] + [
+    f"ingest {c.name}" for c in ingest_app.registered_commands
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_is_in_the_readme(command: str) -> None:
+    assert f"sitroom {command}" in README
+
+
+def test_readme_opens_with_the_two_commands_and_ci_runs_the_second() -> None:
+    blocks = [b.split("```", 1)[0].strip() for b in README.split("```bash\n")[1:3]]
+    assert blocks == ["pip install . && sitroom demo",
+                      "pip install -e '.[test]' && python -m pytest"]
+    ci = (Path(__file__).resolve().parents[2] / ".ci" / "run").read_text()
+    assert blocks[1] in ci
