@@ -133,19 +133,34 @@ def ingest_gdelt(
         declare(ws.engine, gdelt.declarations())
         reports: list[IngestReport] = []
         n = 0
+        failures: list[str] = []
         while True:
             n += 1
             for spec in inputs:
-                for inp in gdelt.open_inputs(spec):
-                    reports.append(_ingest_one(ws, inp, lookups, progress and not json, json))
+                try:
+                    for inp in gdelt.open_inputs(spec):
+                        reports.append(_ingest_one(ws, inp, lookups, progress and not json, json))
+                except SourceError as e:
+                    if not follow:
+                        raise
+                    # A live feed that fails one poll is retried at the next; if it stays
+                    # silent, the overdue-source detector says so.
+                    failures.append(str(e))
+                    _fail(f"sitroom: warning: poll {n}: {e}")
             ticked = ws.engine.tick()
-            if ticked and reports:
-                reports[-1].alerts += [{"id": a.id, **a.payload} for a in ticked]
+            for a in ticked:
+                _fail(f"sitroom: alert: {a.payload['title']}")
             if not follow or (polls and n >= polls):
                 break
             time.sleep(every / 1000)
     if json:
-        _emit_json({"files": [r.as_dict() for r in reports], "totals": _totals(reports)})
+        _emit_json(
+            {
+                "files": [r.as_dict() for r in reports],
+                "totals": _totals(reports),
+                "failed_polls": failures,
+            }
+        )
 
 
 def _ingest_one(

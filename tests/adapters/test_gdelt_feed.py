@@ -135,3 +135,39 @@ def test_a_zip_file_on_disk(tmp_path: Path, ws: str, capfd: pytest.CaptureFixtur
     bad.write_bytes(b"PK\x03\x04 not really")
     r2 = sitroom(capfd, "ingest", "gdelt", "-w", ws, str(bad))
     assert r2.code == 1 and "not a valid zip" in r2.err
+
+
+def test_follow_survives_a_failed_poll(
+    feed: Feed, ws: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """With --follow a failed poll is a warning, and the next poll takes the file."""
+    missing = f"{feed.base}/20191024143000.export.CSV.zip"
+    (feed.root / "lastupdate.txt").write_text(f"1 {'0' * 32} {missing}\n")
+    capfd.readouterr()
+
+    def publish_after_first_poll() -> None:
+        import time
+
+        time.sleep(0.3)
+        feed.publish(V2_FILES[2])
+
+    threading.Thread(target=publish_after_first_poll, daemon=True).start()
+    r = sitroom(
+        capfd,
+        "ingest",
+        "gdelt",
+        "-w",
+        ws,
+        feed.lastupdate,
+        "--follow",
+        "--polls",
+        "2",
+        "--interval",
+        "1s",
+        "--json",
+    )
+    assert r.code == 0, r.err
+    out = r.json()
+    assert len(out["failed_polls"]) == 1 and "HTTP 404" in out["failed_polls"][0]
+    assert out["totals"]["accepted"] == lines(V2_FILES[2])
+    assert "warning: poll 1" in r.err
