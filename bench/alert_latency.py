@@ -41,18 +41,17 @@ RADIUS_M = 500 * 1609.344
 
 def matches(batch: RecordBatch) -> list[str]:
     """Ids of material-conflict events within 500 miles of Beirut (vectorised)."""
-    df = pl.from_arrow(batch.table.select(["id", "kind", "payload"]))
-    assert isinstance(df, pl.DataFrame)
-    df = (
-        df.filter(pl.col("kind") == "gdelt.event")
-        .select(
-            "id",
-            pl.col("payload").str.json_path_match("$.event.quad_class").cast(pl.Int8).alias("q"),
-            pl.col("payload").str.json_path_match("$.action_geo.lat").cast(pl.Float64).alias("lat"),
-            pl.col("payload").str.json_path_match("$.action_geo.lon").cast(pl.Float64).alias("lon"),
-        )
-        .filter((pl.col("q") == 4) & pl.col("lat").is_not_null())
-    )
+    events = batch.of_kinds(["gdelt.event"])
+    if not len(events):
+        return []
+    df = pl.DataFrame(
+        [
+            pl.from_arrow(events.column("id")).alias("id"),
+            events.payload_field("event.quad_class", pl.Int8).alias("q"),
+            events.payload_field("action_geo.lat", pl.Float64).alias("lat"),
+            events.payload_field("action_geo.lon", pl.Float64).alias("lon"),
+        ]
+    ).filter((pl.col("q") == 4) & pl.col("lat").is_not_null())
     if not df.height:
         return []
     d = haversine_m(df["lat"].to_numpy(), df["lon"].to_numpy(), BEIRUT)

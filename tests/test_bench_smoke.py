@@ -1,0 +1,32 @@
+"""Every benchmark runs, at a small size, and prints its figures against its baseline: so the
+scripts in bench/ keep working as the code changes. (Speed goals are judged by running them at
+full size, never here.)"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("script", "args", "expect"),
+    [
+        ("gdelt_ingest.py", ["--rows", "20000"], "ratio sitroom / baseline"),
+        ("alert_latency.py", ["--rate", "500", "--seconds", "2"], "ratio p99 baseline / sitroom"),
+        (
+            "asof_rebuild.py",
+            ["--rows", "30000", "--samples", "5", "--baseline-samples", "2"],
+            "ratio on the same T",
+        ),
+    ],
+)
+def test_benchmark_runs_and_reports(script: str, args: list[str], expect: str) -> None:
+    r = subprocess.run(
+        [sys.executable, script, *args], cwd=BENCH, capture_output=True, text=True, timeout=600
+    )
+    assert r.returncode == 0, r.stderr
+    assert expect in r.stdout
