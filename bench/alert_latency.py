@@ -73,6 +73,9 @@ class ConflictNearBeirut:
     def on_tick(self, views: Mapping[str, Any], now_ms: int) -> list[AlertDraft]:
         return []
 
+    def next_due(self, views: Mapping[str, Any], now_ms: int) -> int | None:
+        return None
+
 
 def stream(rows: int) -> RecordBatch:
     lookups = load_lookups()

@@ -142,6 +142,9 @@ class FlagDetector:
     def on_tick(self, views: Mapping[str, Any], now_ms: int) -> list[AlertDraft]:
         return []
 
+    def next_due(self, views: Mapping[str, Any], now_ms: int) -> int | None:
+        return None
+
 
 def test_record_driven_alert_measures_latency_and_names_its_trigger() -> None:
     e = engine(detectors=[FlagDetector()])
@@ -174,3 +177,16 @@ def test_reopening_resumes_state_and_clock(tmp_path: Path) -> None:
     out = e2.append([event(100)])
     (rt,) = out.records.column("recorded_time").to_pylist()
     assert rt > last and hlc.wall_ms(rt) == hlc.wall_ms(last)
+
+
+def test_next_due_is_when_the_overdue_detector_would_fire() -> None:
+    clock = ManualClock(T0)
+    e = engine(clock=clock, detectors=[OverdueSourceDetector(grace=1.0)])
+    assert e.next_due(T0) is None  # nothing received, nothing to wait for
+    e.append([declare("feed", 15 * MS_PER_MIN)])
+    e.append([event(1)])
+    due = e.next_due(T0)
+    assert due == T0 + 30 * MS_PER_MIN + 1
+    assert e.tick(due - 1) == []
+    assert len(e.tick(due)) == 1
+    assert e.next_due(due) is None  # alerted: nothing pending until new data

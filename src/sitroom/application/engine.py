@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from sitroom.application.ports import Clock, LogStore
+from sitroom.application.ports import AppendResult, Clock, LogStore
 from sitroom.domain.hlc import Hlc
 from sitroom.domain.kinds import ALERT, CURRENT_VERSION
 from sitroom.domain.projection import AlertDraft, Detector, Projection
@@ -101,7 +101,15 @@ class Engine:
         drafts = [d for det in self.detectors for d in det.on_tick(self.states, now)]
         return self._raise(drafts, now, None)
 
-    def _append(self, batch: RecordBatch, now: int) -> Any:
+    def next_due(self, now_ms: int) -> int | None:
+        """When a clock-driven detector next wants a tick (None: no detector is waiting)."""
+        dues = [d.next_due(self.states, now_ms) for d in self.detectors]
+        return min((d for d in dues if d is not None), default=None)
+
+    def detector(self, name: str) -> Detector | None:
+        return next((d for d in self.detectors if d.name == name), None)
+
+    def _append(self, batch: RecordBatch, now: int) -> AppendResult:
         n = len(batch)
         self._hlc, first = self._hlc.tick(now, max(n, 1))
         stamped = batch.with_column("recorded_time", np.arange(first, first + n, dtype=np.int64))

@@ -13,7 +13,7 @@ from sitroom.domain import hlc
 from sitroom.domain.geo import Point, Radius, haversine_m
 from sitroom.domain.kinds import ALERT, GDELT_EVENT, QUARANTINED
 from sitroom.domain.provenance import Answer, Provenance
-from sitroom.domain.sources import overdue_since
+from sitroom.domain.sources import OVERDUE, OverdueSourceDetector
 from sitroom.domain.summary import QUAD_CLASS_NAMES
 from sitroom.domain.timeutil import iso
 
@@ -43,7 +43,12 @@ def state(engine: Engine, as_of_ms: int | None = None, *, top: int = 10) -> Answ
     at = resolve_as_of(engine, as_of_ms)
     views = engine.view_many(["summary", "sources"], at.seq)
     summary, sources = views["summary"], views["sources"]
-    grace = next((d.grace for d in engine.detectors if hasattr(d, "grace")), 1.0)
+    overdue = engine.detector(OVERDUE)
+    status = (
+        overdue.status
+        if isinstance(overdue, OverdueSourceDetector)
+        else OverdueSourceDetector().status
+    )
     ev = summary["events"]
     countries = sorted(ev["countries"].items(), key=lambda kv: (-kv[1], kv[0]))
     value = {
@@ -68,21 +73,12 @@ def state(engine: Engine, as_of_ms: int | None = None, *, top: int = 10) -> Answ
                 "cadence_ms": s["cadence_ms"],
                 "last_arrival": iso(hlc.wall_ms(s["last_arrival"])) if s["last_arrival"] else None,
                 "newest_valid": iso(s["newest_valid"]),
-                "status": _status(s, at.wall, grace),
+                "status": status(s, at.wall),
             }
             for name, s in sorted(sources.items())
         },
     }
     return Answer(value, _provenance(engine, at, summary["valid_span"][1], None))
-
-
-def _status(s: dict[str, Any], now: int, grace: float) -> str:
-    due = overdue_since(s, grace)
-    if s["last_arrival"] is None:
-        return "never received"
-    if due is None:
-        return "no cadence declared"
-    return "overdue" if now > due else "on time"
 
 
 def events(

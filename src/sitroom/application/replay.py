@@ -13,7 +13,6 @@ from sitroom.application.engine import Engine
 from sitroom.domain import hlc
 from sitroom.domain.kinds import ALERT
 from sitroom.domain.records import Record
-from sitroom.domain.sources import overdue_since
 from sitroom.errors import WorkspaceError
 
 
@@ -89,7 +88,7 @@ def replay(
         nonlocal last_wall
         # Stop at each due moment before ``to_wall``, as a live workspace ticking would.
         while True:
-            due = _next_due(engine, clock.now_ms())
+            due = engine.next_due(clock.now_ms())
             if due is None or due >= to_wall:
                 break
             _wait(due, last_wall, speed, sleep)
@@ -132,19 +131,6 @@ def _fresh(r: Record) -> Record:
         compartment=r.compartment,
         origin=r.origin,
     )
-
-
-def _next_due(engine: Engine, now: int) -> int | None:
-    grace = next((d.grace for d in engine.detectors if hasattr(d, "grace")), None)
-    if grace is None:
-        return None
-    dues = [
-        overdue_since(s, grace)
-        for s in engine.states["sources"].values()
-        if s["alerted_for"] != s["last_arrival"]
-    ]
-    future = [d + 1 for d in dues if d is not None and d + 1 > now]
-    return min(future, default=None)
 
 
 def _wait(

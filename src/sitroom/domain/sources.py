@@ -117,6 +117,25 @@ class OverdueSourceDetector:
     ) -> list[AlertDraft]:
         return []
 
+    def status(self, s: Mapping[str, Any], now_ms: int) -> str:
+        """A source's freshness at ``now_ms``, for people."""
+        if s.get("last_arrival") is None:
+            return "never received"
+        due = overdue_since(s, self.grace)
+        if due is None:
+            return "no cadence declared"
+        return "overdue" if now_ms > due else "on time"
+
+    def next_due(self, views: Mapping[str, Any], now_ms: int) -> int | None:
+        dues = [
+            due + 1
+            for s in views["sources"].values()
+            if s["alerted_for"] != s["last_arrival"]
+            and (due := overdue_since(s, self.grace)) is not None
+            and due + 1 > now_ms
+        ]
+        return min(dues, default=None)
+
     def on_tick(self, views: Mapping[str, Any], now_ms: int) -> list[AlertDraft]:
         drafts = []
         for name, s in sorted(views["sources"].items()):
