@@ -147,12 +147,10 @@ def ingest_gdelt(
                     # silent, the overdue-source detector says so.
                     failures.append(str(e))
                     _fail(f"sitroom: warning: poll {n}: {e}")
-            ticked = ws.engine.tick()
-            for a in ticked:
-                _fail(f"sitroom: alert: {a.payload['title']}")
+            _tick(ws)
             if not follow or (polls and n >= polls):
                 break
-            time.sleep(every / 1000)
+            _wait_for_next_poll(ws, every)
     if json:
         _emit_json(
             {
@@ -161,6 +159,24 @@ def ingest_gdelt(
                 "failed_polls": failures,
             }
         )
+
+
+def _tick(ws: Workspace) -> None:
+    for a in ws.engine.tick():
+        _fail(f"sitroom: alert: {a.payload['title']}")
+
+
+def _wait_for_next_poll(ws: Workspace, every_ms: int) -> None:
+    """Sleep until the next poll, waking to tick whenever a detector is due in between, so an
+    overdue feed is reported when it becomes overdue rather than at the next poll."""
+    clock = ws.engine.clock
+    next_poll = clock.now_ms() + every_ms
+    while (now := clock.now_ms()) < next_poll:
+        due = ws.engine.next_due(now)
+        wake = next_poll if due is None else min(due, next_poll)
+        time.sleep(max(0, wake - now) / 1000)
+        if due is not None and due <= next_poll:
+            _tick(ws)
 
 
 def _ingest_one(

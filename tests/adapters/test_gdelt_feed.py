@@ -171,3 +171,31 @@ def test_follow_survives_a_failed_poll(
     assert len(out["failed_polls"]) == 1 and "HTTP 404" in out["failed_polls"][0]
     assert out["totals"]["accepted"] == lines(V2_FILES[2])
     assert "warning: poll 1" in r.err
+
+
+def test_follow_reports_a_silent_feed_when_it_becomes_overdue(
+    feed: Feed, ws: str, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between polls the follower wakes when the feed becomes overdue, not at the next poll.
+    A grace of -0.999 makes GDELT's 15-minute cadence due after 0.9 s instead of 30 minutes."""
+    monkeypatch.setenv("SITROOM_OVERDUE_GRACE", "-0.999")
+    feed.publish(V2_FILES[0])
+    r = sitroom(
+        capfd,
+        "ingest",
+        "gdelt",
+        "-w",
+        ws,
+        feed.lastupdate,
+        "--follow",
+        "--polls",
+        "2",
+        "--interval",
+        "2s",
+        "--json",
+    )
+    assert r.code == 0, r.err
+    assert r.err.count("gdelt-v2 is overdue") == 1  # raised once, before the second poll
+    alerts = sitroom(capfd, "alerts", "-w", ws, "--json").json()["alerts"]
+    (alert,) = [a for a in alerts if a["detector"] == "source-overdue"]
+    assert 0 <= alert["detail"]["late_ms"] < 500  # raised when due, not at the next poll
