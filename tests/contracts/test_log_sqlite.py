@@ -6,6 +6,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.application.ports import LogStore
 
@@ -64,4 +66,26 @@ def test_sigkill_mid_append_loses_no_acknowledged_batch(tmp_path: Path) -> None:
     assert set(per_batch.values()) == {1000}
     assert {f"b{k}" for k in acked} <= set(per_batch)
     assert log.last_seq() == 1000 * len(per_batch)
+    log.close()
+
+
+def test_a_second_writer_gets_a_clear_error_not_a_traceback(tmp_path: Path) -> None:
+    """While one process holds the write lock, another's append fails with a LogError."""
+    import sqlite3
+
+    from sitroom.errors import LogError
+    from sitroom.testing import make_record
+
+    from log_contract import stamp
+
+    log = SqliteLog(tmp_path / "log.db", create=True, busy_timeout_ms=50)
+    holder = sqlite3.connect(tmp_path / "log.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(LogError, match="another sitroom process"):
+            log.append(stamp([make_record(1)], 1))
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert len(log.append(stamp([make_record(1)], 2)).appended) == 1
     log.close()

@@ -70,7 +70,14 @@ _ID_CHUNK = 50_000
 
 
 class SqliteLog:
-    def __init__(self, path: Path | str, *, durability: str = "full", create: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        durability: str = "full",
+        create: bool = False,
+        busy_timeout_ms: int = 5000,
+    ) -> None:
         self.path = Path(path)
         if not create and not self.path.exists():
             raise WorkspaceError(f"no log at {self.path}")
@@ -81,7 +88,7 @@ class SqliteLog:
             self._w.execute("PRAGMA page_size = 16384")
             self._w.execute("PRAGMA journal_mode = WAL")
             self._w.execute(f"PRAGMA synchronous = {durability.upper()}")
-            self._w.execute("PRAGMA busy_timeout = 10000")
+            self._w.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             self._migrate()
             self._r = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._r.execute("PRAGMA busy_timeout = 10000")
@@ -117,6 +124,19 @@ class SqliteLog:
             )
 
     def append(self, batch: RecordBatch) -> AppendResult:
+        try:
+            return self._append(batch)
+        except sqlite3.OperationalError as e:
+            if "locked" in str(e) or "busy" in str(e):
+                raise LogError(
+                    f"{self.path} is busy: another sitroom process is writing to this "
+                    "workspace; try again when it has finished"
+                ) from None
+            raise LogError(f"cannot write the log at {self.path}: {e}") from None
+        except sqlite3.DatabaseError as e:
+            raise LogError(f"cannot write the log at {self.path}: {e}") from None
+
+    def _append(self, batch: RecordBatch) -> AppendResult:
         w = self._w
         w.execute("BEGIN IMMEDIATE")
         try:
@@ -139,7 +159,8 @@ class SqliteLog:
                 )
             w.execute("COMMIT")
         except BaseException:
-            w.execute("ROLLBACK")
+            if w.in_transaction:
+                w.execute("ROLLBACK")
             raise
         if len(fresh):
             self._last_seq = fresh.column("seq")[-1].as_py()
