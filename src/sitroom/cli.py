@@ -462,6 +462,9 @@ def run(argv: list[str] | None = None) -> int:
         return e.exit_code
     except TyperException as e:  # usage errors: unknown option, missing argument, bad value
         message = e.format_message() if hasattr(e, "format_message") else str(e)
+        if type(e).__name__ == "NoArgsIsHelpError":  # a bare `sitroom`: help, not an error
+            sys.stdout.write(message + "\n")
+            return 0
         _fail(f"sitroom: error: {message}")
         return int(getattr(e, "exit_code", 2))
     except KeyboardInterrupt:
