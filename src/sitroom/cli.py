@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -27,6 +27,7 @@ from sitroom.application.export import export_jsonl
 from sitroom.application.ingest import IngestReport, declare, ingest
 from sitroom.application.replay import replay as replay_log
 from sitroom.domain.geo import parse_point, parse_radius
+from sitroom.domain.provenance import Answer, Provenance
 from sitroom.domain.timeutil import parse_duration, parse_time
 from sitroom.errors import SitroomError, SourceError, UserInputError
 from sitroom.workspace import LOG_FILE, Workspace
@@ -67,6 +68,20 @@ def _emit_json(data: Any) -> None:
         orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
     )
     sys.stdout.buffer.write(b"\n")
+
+
+def _show(
+    answer: Answer[Any],
+    json: bool,
+    key: str | None,
+    renderer: Callable[[Console, Any, Provenance], None],
+) -> None:
+    """An answer with its provenance: JSON for scripts, or rendered for people."""
+    if json:
+        body = {key: answer.value} if key else dict(answer.value)
+        _emit_json({**body, "provenance": answer.provenance.as_dict()})
+    else:
+        renderer(out, answer.value, answer.provenance)
 
 
 def _time(text: str | None) -> int | None:
@@ -230,10 +245,7 @@ def state(
     at = _time(as_of)
     with _workspace(workspace) as ws:
         answer = queries.state(ws.engine, at, top=top)
-    if json:
-        _emit_json({"state": answer.value, "provenance": answer.provenance.as_dict()})
-    else:
-        render.state(out, answer.value, answer.provenance)
+    _show(answer, json, "state", render.state)
 
 
 @app.command()
@@ -269,10 +281,7 @@ def events(
             as_of_ms=_time(as_of),
             limit=limit or None,
         )
-    if json:
-        _emit_json({**answer.value, "provenance": answer.provenance.as_dict()})
-    else:
-        render.events(out, answer.value, answer.provenance)
+    _show(answer, json, None, render.events)
 
 
 @app.command()
@@ -285,10 +294,7 @@ def alerts(
         if at is None:
             ws.engine.tick()
         answer = queries.alerts(ws.engine, at)
-    if json:
-        _emit_json({"alerts": answer.value, "provenance": answer.provenance.as_dict()})
-    else:
-        render.alerts(out, answer.value, answer.provenance)
+    _show(answer, json, "alerts", render.alerts)
 
 
 @app.command()
@@ -298,10 +304,7 @@ def quarantine(
     """List input rows that could not be accepted, with file, line, raw text and reason."""
     with _workspace(workspace) as ws:
         answer = queries.quarantine(ws.engine, _time(as_of))
-    if json:
-        _emit_json({"quarantined": answer.value, "provenance": answer.provenance.as_dict()})
-    else:
-        render.quarantine(out, answer.value, answer.provenance)
+    _show(answer, json, "quarantined", render.quarantine)
 
 
 @app.command()

@@ -152,20 +152,8 @@ def test_follow_survives_a_failed_poll(
         feed.publish(V2_FILES[2])
 
     threading.Thread(target=publish_after_first_poll, daemon=True).start()
-    r = sitroom(
-        capfd,
-        "ingest",
-        "gdelt",
-        "-w",
-        ws,
-        feed.lastupdate,
-        "--follow",
-        "--polls",
-        "2",
-        "--interval",
-        "1s",
-        "--json",
-    )
+    args = f"ingest gdelt -w {ws} {feed.lastupdate} --follow --polls 2 --interval 1s --json"
+    r = sitroom(capfd, *args.split())
     assert r.code == 0, r.err
     out = r.json()
     assert len(out["failed_polls"]) == 1 and "HTTP 404" in out["failed_polls"][0]
@@ -180,20 +168,8 @@ def test_follow_reports_a_silent_feed_when_it_becomes_overdue(
     A grace of -0.999 makes GDELT's 15-minute cadence due after 0.9 s instead of 30 minutes."""
     monkeypatch.setenv("SITROOM_OVERDUE_GRACE", "-0.999")
     feed.publish(V2_FILES[0])
-    r = sitroom(
-        capfd,
-        "ingest",
-        "gdelt",
-        "-w",
-        ws,
-        feed.lastupdate,
-        "--follow",
-        "--polls",
-        "2",
-        "--interval",
-        "2s",
-        "--json",
-    )
+    args = f"ingest gdelt -w {ws} {feed.lastupdate} --follow --polls 2 --interval 2s --json"
+    r = sitroom(capfd, *args.split())
     assert r.code == 0, r.err
     assert r.err.count("gdelt-v2 is overdue") == 1  # raised once, before the second poll
     alerts = sitroom(capfd, "alerts", "-w", ws, "--json").json()["alerts"]

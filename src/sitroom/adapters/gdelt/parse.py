@@ -139,20 +139,9 @@ def _lines(data: bytes) -> tuple[pl.Series, set[int]]:
     in the data) falls back to splitting in Python."""
     if not data:
         return pl.Series("raw", [], pl.Utf8), set()
-    try:
-        frame = pl.read_csv(
-            data,
-            has_header=False,
-            separator="\x01",
-            quote_char=None,
-            schema={"raw": pl.Utf8},
-            encoding="utf8",
-        )
-        expected = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-        if frame.height == expected:
-            return frame["raw"].fill_null(""), set()
-    except pl.exceptions.PolarsError:
-        pass
+    frame = _fast_lines(data)
+    if frame is not None:
+        return frame, set()
     bad: set[int] = set()
     parts = data.split(b"\n")
     if parts and parts[-1] == b"":
@@ -165,6 +154,22 @@ def _lines(data: bytes) -> tuple[pl.Series, set[int]]:
             bad.add(i)
             decoded.append(raw.decode("utf-8", "replace"))
     return pl.Series("raw", decoded, pl.Utf8).str.strip_suffix("\r"), bad
+
+
+def _fast_lines(data: bytes) -> pl.Series | None:
+    try:
+        frame = pl.read_csv(
+            data,
+            has_header=False,
+            separator="\x01",
+            quote_char=None,
+            schema={"raw": pl.Utf8},
+            encoding="utf8",
+        )
+    except pl.exceptions.PolarsError:
+        return None  # invalid UTF-8, or the separator in the data: the careful path handles it
+    expected = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    return frame["raw"].fill_null("") if frame.height == expected else None
 
 
 def _names(fmt: int) -> list[str]:
