@@ -116,6 +116,24 @@ class LogContract:
         assert ids(log, valid_overlaps=(200, None)) == ["test:3"]
         assert len(ids(log)) == 4
 
+    def test_uniform_and_mixed_columns_with_awkward_text(self, log: LogStore) -> None:
+        """Values shared by a whole batch, quotes and NULLs included, are stored as given."""
+        odd = 'o\'brien "x"; DROP TABLE records; --'
+        same = [make_record(i, source=odd, compartment=odd, confidence=None) for i in range(3)]
+        mixed = [
+            make_record(
+                i,
+                source="s",
+                compartment=("a" if i % 2 else odd),
+                confidence=(i if i % 2 else None),
+            )
+            for i in range(3, 6)
+        ]
+        log.append(stamp(same, 1))
+        log.append(stamp(mixed, 10))
+        back = [(r.source, r.compartment, r.confidence) for b in log.read() for r in b.rows()]
+        assert back == [(r.source, r.compartment, r.confidence) for r in same + mixed]
+
     def test_paging_returns_the_same_records(self, log: LogStore) -> None:
         log.append(stamp([make_record(i) for i in range(23)], 1))
         pages = list(log.read(page_size=5))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sitroom.adapters.logbase import prepare_append, valid_overlap_sql
 from sitroom.adapters.payload_blocks import BLOCK_ROWS, decode_block, encode_blocks
@@ -65,6 +66,7 @@ MIGRATIONS: list[tuple[str, str]] = [
 ]
 
 _ENV_COLS = ", ".join(ENVELOPE)
+_UNIFORM = ("kind", "kind_version", "source", "confidence", "compartment", "origin")
 _DECODED_CACHE = 24
 _ID_CHUNK = 50_000
 
@@ -151,12 +153,7 @@ class SqliteLog:
                     blocks.append(np.full(rows, cur.lastrowid, dtype=np.int64))
                 block = np.concatenate(blocks).tolist()
                 block_row = (np.arange(len(fresh)) % BLOCK_ROWS).tolist()
-                cols = [fresh.column(c).to_pylist() for c in ENVELOPE]
-                w.executemany(
-                    f"INSERT INTO records ({_ENV_COLS}, block, block_row) "
-                    f"VALUES ({', '.join('?' * (len(ENVELOPE) + 2))})",
-                    zip(*cols, block, block_row, strict=True),
-                )
+                self._insert_records(fresh, block, block_row)
             w.execute("COMMIT")
         except BaseException:
             if w.in_transaction:
@@ -166,6 +163,25 @@ class SqliteLog:
             self._last_seq = fresh.column("seq")[-1].as_py()
             self._last_rt = fresh.column("recorded_time")[-1].as_py()
         return AppendResult(fresh, dups)
+
+    def _insert_records(self, fresh: RecordBatch, block: list[int], block_row: list[int]) -> None:
+        """One row per record. Columns that hold one value for the whole batch (a bulk feed's
+        kind, source, origin...) go into the statement as SQL literals, quoted by SQLite itself:
+        binding fewer parameters per row is a fifth of the insert's cost."""
+        values, params = [], []
+        for c in ENVELOPE:
+            column = fresh.column(c)
+            if c in _UNIFORM and pc.count_distinct(column, mode="all").as_py() == 1:
+                literal = self._w.execute("SELECT quote(?)", (column[0].as_py(),)).fetchone()[0]
+                values.append(str(literal))
+            else:
+                values.append("?")
+                params.append(column.to_pylist())
+        self._w.executemany(
+            f"INSERT INTO records ({_ENV_COLS}, block, block_row) "
+            f"VALUES ({', '.join(values)}, ?, ?)",
+            zip(*params, block, block_row, strict=True),
+        )
 
     # reading ------------------------------------------------------------------------------
     def _where(

@@ -168,7 +168,7 @@ class RecordBatch:
             if value is None:
                 raise RecordError(f"column {f.name!r} is required")
             if isinstance(value, str | int):
-                value = pa.array([value] * n, f.type) if n else pa.array([], f.type)
+                value = pa.repeat(pa.scalar(value, f.type), n)
             elif not isinstance(value, pa.Array | pa.ChunkedArray):
                 value = pa.array(value, f.type)
             elif f.name != "payload" or not pa.types.is_struct(value.type):

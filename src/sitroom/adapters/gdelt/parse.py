@@ -200,9 +200,11 @@ def _split(df: pl.DataFrame) -> pl.DataFrame:
                 )
             )
     other = df.filter(~pl.col("_nf").is_in([V2, V1, V1_BACKFILE]))
-    parts.append(other.with_columns(pl.lit(None, pl.Utf8).alias(c) for c in COLUMNS))
-    out = pl.concat(parts, how="diagonal_relaxed")
-    return out if len(parts) == 1 else out.sort("_line")
+    if other.height or not parts:
+        parts.append(other.with_columns(pl.lit(None, pl.Utf8).alias(c) for c in COLUMNS))
+    out = parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal_relaxed").sort("_line")
+    missing = [c for c in COLUMNS if c not in out.columns]  # ADM2, SOURCEURL in 1.0 rows
+    return out.with_columns(pl.lit(None, pl.Utf8).alias(c) for c in missing) if missing else out
 
 
 def _nz(col: str) -> pl.Expr:
