@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +20,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from sitroom.adapters.logbase import prepare_append, valid_overlap_sql
-from sitroom.adapters.payload_blocks import BLOCK_ROWS, decode_block, encode_blocks
+from sitroom.adapters.payload_blocks import BLOCK_ROWS, decode_block, encode_block
 from sitroom.adapters.payload_blocks import join as join_payloads
+from sitroom.adapters.payload_blocks import split as split_blocks
 from sitroom.application.ports import AppendResult, Snapshot
 from sitroom.domain.records import ENVELOPE, SCHEMA, RecordBatch
 from sitroom.errors import LogError, WorkspaceError
@@ -100,6 +102,10 @@ class SqliteLog:
         self._last_seq, self._last_rt = self._w.execute(
             "SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(recorded_time), 0) FROM records"
         ).fetchone()
+        self._last_block = self._w.execute("SELECT COALESCE(MAX(block), 0) FROM blocks").fetchone()[
+            0
+        ]
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sitroom-blocks")
 
     def _migrate(self) -> None:
         self._w.execute(
@@ -144,22 +150,25 @@ class SqliteLog:
         try:
             fresh, dups = prepare_append(batch, self._last_seq, self._known)
             if len(fresh):
-                blocks: list[np.ndarray] = []
-                for codec, rows, data in encode_blocks(fresh.column("payload")):
-                    cur = w.execute(
-                        "INSERT INTO blocks (codec, rows, data) VALUES (?, ?, ?)",
-                        (codec, rows, data),
-                    )
-                    blocks.append(np.full(rows, cur.lastrowid, dtype=np.int64))
-                block = np.concatenate(blocks).tolist()
+                parts = split_blocks(fresh.column("payload"))
+                encoded = self._encoder.map(encode_block, parts)  # overlaps the row inserts
+                first = self._last_block + 1
+                block = np.repeat(
+                    np.arange(first, first + len(parts)), [len(p) for p in parts]
+                ).tolist()
                 block_row = (np.arange(len(fresh)) % BLOCK_ROWS).tolist()
                 self._insert_records(fresh, block, block_row)
+                w.executemany(
+                    "INSERT INTO blocks (block, codec, rows, data) VALUES (?, ?, ?, ?)",
+                    ((first + i, *enc) for i, enc in enumerate(encoded)),
+                )
             w.execute("COMMIT")
         except BaseException:
             if w.in_transaction:
                 w.execute("ROLLBACK")
             raise
         if len(fresh):
+            self._last_block += len(parts)
             self._last_seq = fresh.column("seq")[-1].as_py()
             self._last_rt = fresh.column("recorded_time")[-1].as_py()
         return AppendResult(fresh, dups)
@@ -313,5 +322,6 @@ class SqliteLog:
         return str(self._r.execute("PRAGMA integrity_check").fetchone()[0])
 
     def close(self) -> None:
+        self._encoder.shutdown()
         self._r.close()
         self._w.close()

@@ -10,8 +10,6 @@ old blocks stay readable when a new codec is added.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import polars as pl
 import pyarrow as pa
 
@@ -22,28 +20,29 @@ ARROW_ZSTD = "arrow-ipc-zstd"
 _ZSTD_FAST = pa.Codec("zstd", compression_level=1)  # as small as level 3 here, and faster
 
 
-def encode_blocks(payloads: pa.ChunkedArray | pa.Array) -> Iterator[tuple[str, int, bytes]]:
-    """Yield (codec, rows, data) for consecutive blocks covering ``payloads`` in order."""
-    n = len(payloads)
+def split(payloads: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
+    """The payloads of one append, cut into consecutive blocks of at most BLOCK_ROWS."""
     if isinstance(payloads, pa.ChunkedArray):
         payloads = payloads.combine_chunks()
-    for off in range(0, n, BLOCK_ROWS):
-        part = payloads.slice(off, BLOCK_ROWS)
-        rows = len(part)
-        if rows <= SMALL:
-            if pa.types.is_struct(part.type):
-                part = _json(part)
-            # Compact JSON never holds a raw newline (it is escaped inside strings).
-            yield JSONL, rows, "\n".join(part.to_pylist()).encode()
-            continue
-        # Typed (struct) payloads are stored typed: the schema travels in the IPC stream.
-        schema = pa.schema([pa.field("payload", part.type)])
-        sink = pa.BufferOutputStream()
-        opts = pa.ipc.IpcWriteOptions(compression=_ZSTD_FAST)
-        table = pa.Table.from_arrays([part], schema=schema)
-        with pa.ipc.new_stream(sink, schema, options=opts) as w:
-            w.write_table(table)
-        yield ARROW_ZSTD, rows, sink.getvalue().to_pybytes()
+    return [payloads.slice(off, BLOCK_ROWS) for off in range(0, len(payloads), BLOCK_ROWS)]
+
+
+def encode_block(part: pa.Array) -> tuple[str, int, bytes]:
+    """(codec, rows, data) for one block. Arrow's compression releases the GIL, so blocks can
+    be encoded on another thread while the records' rows are written."""
+    rows = len(part)
+    if rows <= SMALL:
+        if pa.types.is_struct(part.type):
+            part = _json(part)
+        # Compact JSON never holds a raw newline (it is escaped inside strings).
+        return JSONL, rows, "\n".join(part.to_pylist()).encode()
+    # Typed (struct) payloads are stored typed: the schema travels in the IPC stream.
+    schema = pa.schema([pa.field("payload", part.type)])
+    sink = pa.BufferOutputStream()
+    opts = pa.ipc.IpcWriteOptions(compression=_ZSTD_FAST)
+    with pa.ipc.new_stream(sink, schema, options=opts) as w:
+        w.write_table(pa.Table.from_arrays([part], schema=schema))
+    return ARROW_ZSTD, rows, sink.getvalue().to_pybytes()
 
 
 def _json(part: pa.Array | pa.ChunkedArray) -> pa.Array:
