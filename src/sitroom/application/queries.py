@@ -11,10 +11,9 @@ import polars as pl
 from sitroom.application.engine import Engine
 from sitroom.domain import hlc
 from sitroom.domain.geo import Point, Radius, haversine_m
-from sitroom.domain.kinds import ALERT, GDELT_EVENT, QUARANTINED
+from sitroom.domain.kinds import ALERT, GDELT_EVENT, QUAD_CLASS_NAMES, QUARANTINED
 from sitroom.domain.provenance import Answer, Provenance
 from sitroom.domain.sources import OVERDUE, OverdueSourceDetector
-from sitroom.domain.summary import QUAD_CLASS_NAMES
 from sitroom.domain.timeutil import iso
 
 
@@ -62,7 +61,7 @@ def state(engine: Engine, as_of_ms: int | None = None, *, top: int = 10) -> Answ
             "count": ev["count"],
             "valid_span": [iso(t) for t in ev["valid_span"]],
             "quad_class": {
-                QUAD_CLASS_NAMES[k]: ev["quad_class"][k] for k in sorted(ev["quad_class"])
+                QUAD_CLASS_NAMES[int(k)]: ev["quad_class"][k] for k in sorted(ev["quad_class"])
             },
             "top_countries": dict(countries[:top]),
         },

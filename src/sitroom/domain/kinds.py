@@ -15,3 +15,11 @@ CURRENT_VERSION = {GDELT_EVENT: 1, SOURCE_DECLARED: 1, QUARANTINED: 1, ALERT: 1}
 
 # Kinds that describe the world, as opposed to the workspace's own bookkeeping.
 EVIDENCE_KINDS = (GDELT_EVENT,)
+
+# CAMEO's four QuadClasses, as GDELT codes them (root codes 01-05, 06-09, 10-14, 15-20).
+QUAD_CLASS_NAMES = {
+    1: "Verbal Cooperation",
+    2: "Material Cooperation",
+    3: "Verbal Conflict",
+    4: "Material Conflict",
+}

@@ -16,13 +16,6 @@ import polars as pl
 from sitroom.domain.kinds import ALERT, GDELT_EVENT, QUARANTINED
 from sitroom.domain.records import RecordBatch
 
-QUAD_CLASS_NAMES = {
-    "1": "Verbal Cooperation",
-    "2": "Material Cooperation",
-    "3": "Verbal Conflict",
-    "4": "Material Conflict",
-}
-
 
 def _add(counts: dict[str, int], frame: pl.DataFrame, key: str) -> None:
     for k, n in frame.group_by(key).len().iter_rows():

@@ -27,12 +27,6 @@ FIPS_EXTRA: dict[str, str | None] = {
     "PG": None,  # Spratly Islands
     "AY": "ATA",  # Antarctica
 }
-QUAD_CLASS_NAMES = {
-    1: "Verbal Cooperation",
-    2: "Material Cooperation",
-    3: "Verbal Conflict",
-    4: "Material Conflict",
-}
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from sitroom.adapters.gdelt.lookups import QUAD_CLASS_NAMES, Lookups
+from sitroom.adapters.gdelt.lookups import Lookups
+from sitroom.domain.kinds import QUAD_CLASS_NAMES
 from sitroom.domain.timeutil import MS_PER_DAY
 
 V2, V1, V1_BACKFILE = 61, 58, 57
