@@ -108,13 +108,15 @@ class LogContract:
             make_record(1, valid_from=100, valid_to=100),  # point at 100
             make_record(2, valid_from=None, valid_to=None),  # unknown
             make_record(3, valid_from=150, valid_to=300),
+            make_record(4, valid_from=50, valid_to=None),  # began at 50, still going on
         ]
         log.append(stamp(recs, 1))
-        assert ids(log, valid_overlaps=(100, 150)) == ["test:1"]
-        assert ids(log, valid_overlaps=(99, 101)) == ["test:0", "test:1"]
-        assert ids(log, valid_overlaps=(None, 100)) == ["test:0"]
-        assert ids(log, valid_overlaps=(200, None)) == ["test:3"]
-        assert len(ids(log)) == 4
+        assert ids(log, valid_overlaps=(100, 150)) == ["test:1", "test:4"]
+        assert ids(log, valid_overlaps=(99, 101)) == ["test:0", "test:1", "test:4"]
+        assert ids(log, valid_overlaps=(None, 100)) == ["test:0", "test:4"]
+        assert ids(log, valid_overlaps=(200, None)) == ["test:3", "test:4"]
+        assert ids(log, valid_overlaps=(None, 50)) == ["test:0"]
+        assert len(ids(log)) == 5
 
     def test_uniform_and_mixed_columns_with_awkward_text(self, log: LogStore) -> None:
         """Values shared by a whole batch, quotes and NULLs included, are stored as given."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import polars as pl
@@ -25,7 +25,7 @@ def prepare_append(
     ):
         raise LogError(
             "records reach the log through the engine, which stamps recorded_time "
-            "and origin; this batch has neither"
+            "and origin; this batch lacks them"
         )
     n = len(batch)
     if n == 0:
@@ -44,15 +44,17 @@ def prepare_append(
 def valid_overlap_mask(
     valid_from: pa.ChunkedArray, valid_to: pa.ChunkedArray, since: int | None, until: int | None
 ) -> pa.ChunkedArray:
-    """Records whose valid time meets [since, until): intervals are half-open, points closed.
-    Records with unknown valid time never match a valid-time filter."""
+    """Records whose valid time meets [since, until): intervals are half-open, points closed, a
+    missing end means still going on. Records with unknown valid time never match a filter."""
     mask = pc.is_valid(valid_from)
     if until is not None:
         mask = pc.and_(mask, pc.less(valid_from, until))
     if since is not None:
-        mask = pc.and_(
-            mask, pc.or_(pc.greater(valid_to, since), pc.greater_equal(valid_from, since))
+        ongoing = pc.is_null(valid_to)
+        later = pc.or_(
+            pc.fill_null(pc.greater(valid_to, since), False), pc.greater_equal(valid_from, since)
         )
+        mask = pc.and_(mask, pc.or_(ongoing, later))
     return pc.fill_null(mask, False)
 
 
@@ -63,10 +65,6 @@ def valid_overlap_sql(since: int | None, until: int | None) -> tuple[str, list[i
         parts.append("valid_from < ?")
         args.append(until)
     if since is not None:
-        parts.append("(valid_to > ? OR valid_from >= ?)")
+        parts.append("(valid_to IS NULL OR valid_to > ? OR valid_from >= ?)")
         args += [since, since]
     return " AND ".join(parts), args
-
-
-def check_kinds(kinds: Sequence[str] | None) -> list[str] | None:
-    return list(kinds) if kinds is not None else None

@@ -2,7 +2,8 @@
 
 A record has a stable ``id``; a ``kind`` (a stable dotted name, never a Python import path) with an
 integer ``kind_version``; a valid time (when it happened in the world: an interval
-``[valid_from, valid_to)`` in epoch ms, a point when both are equal, unknown when both are None);
+``[valid_from, valid_to)`` in epoch ms, a point when both are equal, still going on when only
+the end is None, unknown when both are None);
 a ``recorded_time`` (the hybrid-logical-clock timestamp at which this workspace learned it); a
 ``source``; a ``confidence`` (0–100 as in STIX 2.1, None when the source states none); a
 ``compartment`` (the track or marking it belongs to, "" for general); an ``origin`` site; and a
