@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sitroom.domain import hlc
 from sitroom.domain.timeutil import human_age, iso
 
 T = TypeVar("T")
@@ -56,7 +55,3 @@ class Provenance:
 class Answer(Generic[T]):
     value: T
     provenance: Provenance
-
-
-def recorded_wall(recorded_time: int) -> int:
-    return hlc.wall_ms(recorded_time)

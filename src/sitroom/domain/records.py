@@ -86,10 +86,6 @@ class Record:
             self.id, self.kind, self.kind_version, self.confidence, self.valid_from, self.valid_to
         )
 
-    @property
-    def valid_time(self) -> tuple[int | None, int | None]:
-        return (self.valid_from, self.valid_to)
-
     def as_dict(self) -> dict[str, Any]:
         return {c: getattr(self, c) for c in COLUMNS}
 
