@@ -185,7 +185,7 @@ class SqliteLog:
                 values.append(str(literal))
             else:
                 values.append("?")
-                params.append(column.to_pylist())
+                params.append(_pylist(column))
         self._w.executemany(
             f"INSERT INTO records ({_ENV_COLS}, block, block_row) "
             f"VALUES ({', '.join(values)}, ?, ?)",
@@ -325,3 +325,10 @@ class SqliteLog:
         self._encoder.shutdown()
         self._r.close()
         self._w.close()
+
+
+def _pylist(column: pa.ChunkedArray) -> list[object]:
+    """Python values for binding; numpy's tolist is several times faster for null-free ints."""
+    if column.null_count == 0 and pa.types.is_integer(column.type):
+        return list(column.to_numpy().tolist())
+    return list(column.to_pylist())

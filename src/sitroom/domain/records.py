@@ -236,9 +236,12 @@ class RecordBatch:
 
     def with_column(self, name: str, values: Any) -> RecordBatch:
         i = SCHEMA.get_field_index(name)
-        return RecordBatch(
-            self.table.set_column(i, SCHEMA.field(i), pa.array(values, SCHEMA.field(i).type))
-        )
+        f = SCHEMA.field(i)
+        if isinstance(values, pa.Array | pa.ChunkedArray):
+            column = values.cast(f.type)  # pa.array() would walk an Arrow array in Python
+        else:
+            column = pa.array(values, f.type)
+        return RecordBatch(self.table.set_column(i, f, column))
 
     @staticmethod
     def concat(batches: Sequence[RecordBatch]) -> RecordBatch:
