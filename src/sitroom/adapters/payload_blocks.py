@@ -20,14 +20,15 @@ ARROW_ZSTD = "arrow-ipc-zstd"
 _ZSTD_FAST = pa.Codec("zstd", compression_level=1)  # as small as level 3 here, and faster
 
 
-def split(payloads: pa.ChunkedArray | pa.Array) -> list[pa.Array]:
-    """The payloads of one append, cut into consecutive blocks of at most BLOCK_ROWS."""
-    if isinstance(payloads, pa.ChunkedArray):
-        payloads = payloads.combine_chunks()
+def split(payloads: pa.ChunkedArray | pa.Array) -> list[pa.ChunkedArray]:
+    """The payloads of one append, cut into consecutive blocks of at most BLOCK_ROWS (slices:
+    nothing is copied until a block is encoded)."""
+    if isinstance(payloads, pa.Array):
+        payloads = pa.chunked_array([payloads])
     return [payloads.slice(off, BLOCK_ROWS) for off in range(0, len(payloads), BLOCK_ROWS)]
 
 
-def encode_block(part: pa.Array) -> tuple[str, int, bytes]:
+def encode_block(part: pa.ChunkedArray) -> tuple[str, int, bytes]:
     """(codec, rows, data) for one block. Arrow's compression releases the GIL, so blocks can
     be encoded on another thread while the records' rows are written."""
     rows = len(part)
