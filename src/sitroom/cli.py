@@ -134,18 +134,23 @@ def ingest_gdelt(
             "--follow", help="Keep polling URLs (GDELT's lastupdate list) every --interval."
         ),
     ] = False,
-    interval: Annotated[str, typer.Option(help="Polling interval with --follow.")] = "15m",
+    interval: Annotated[
+        str | None,
+        typer.Option(help="Polling interval with --follow.", show_default="poll_interval_s: 15m"),
+    ] = None,
     polls: Annotated[int, typer.Option(help="Stop after this many polls (0: never).")] = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on long inputs.")] = True,
     json: JsonOpt = False,
 ) -> None:
     """Ingest GDELT 2.0 / 1.0 event files, archives or the live feed."""
-    every = parse_duration(interval)
+    every = parse_duration(interval) if interval else None
     if follow and not all(gdelt.is_url(i) for i in inputs):
         raise UserInputError("--follow polls URLs; name a URL such as GDELT's lastupdate.txt")
     lookups = load_lookups()
     with _workspace(workspace) as ws:
         declare(ws.engine, gdelt.declarations())
+        if every is None:
+            every = round(ws.settings.poll_interval_s * 1000)
         reports: list[IngestReport] = []
         n = 0
         failures: list[str] = []
