@@ -177,3 +177,17 @@ def test_garbage_never_raises_and_every_line_is_accounted_for(lines: list[bytes]
     events, quarantined, n = parse(data)
     assert n == len(lines)
     assert events.height + len(quarantined) == n
+
+
+def test_a_bad_value_is_quarantined_with_the_exact_raw_line() -> None:
+    """A row of the right shape with a bad value: quarantined with its raw text, CRLF removed."""
+    lines = V2_FILES[2].read_bytes().split(b"\n")[:5]
+    fields = lines[3].split(b"\t")
+    fields[26] = b"999"
+    lines[3] = b"\t".join(fields)
+    data = b"\r\n".join(lines) + b"\r\n"
+    events, quarantined, n = parse(data)
+    assert n == 5 and events.height == 4
+    (q,) = quarantined
+    assert (q.line, q.raw) == (4, lines[3].decode())
+    assert "unknown CAMEO event code" in q.reason
