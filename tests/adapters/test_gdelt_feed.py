@@ -55,7 +55,7 @@ def feed(tmp_path: Path) -> Iterator[Feed]:
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args: object) -> None:
-        pass
+        """Keep the test output clean: the server's access log is not needed."""
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import csv
 import math
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -83,23 +84,16 @@ def independent_distance_miles(lat: float, lon: float) -> float:
     return 6_371_008.8 * math.acos(max(-1.0, min(1.0, c))) / 1609.344
 
 
+def events_near_beirut(capfd: pytest.CaptureFixture[str], ws: str, radius: str) -> Any:
+    args = ["events", "-w", ws, "--near", "33.89,35.50", "--radius", radius, "--limit", "0"]
+    return sitroom(capfd, *args, "--json").json()
+
+
 def test_events_near_beirut_are_exactly_those_within_500_miles(
     ws: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     assert sitroom(capfd, "ingest", "gdelt", "-w", ws, *map(str, V2_FILES)).code == 0
-    got = sitroom(
-        capfd,
-        "events",
-        "-w",
-        ws,
-        "--near",
-        "33.89,35.50",
-        "--radius",
-        "500mi",
-        "--limit",
-        "0",
-        "--json",
-    ).json()
+    got = events_near_beirut(capfd, ws, "500mi")
     expected, boundary = set(), set()
     for f in V2_FILES:
         with f.open(encoding="utf-8", newline="") as fh:
@@ -116,19 +110,7 @@ def test_events_near_beirut_are_exactly_those_within_500_miles(
     assert ids - boundary == expected
     assert got["matched"] == len(got["items"])
     assert all(e["distance_m"] <= 500 * 1609.344 for e in got["items"])
-    km = sitroom(
-        capfd,
-        "events",
-        "-w",
-        ws,
-        "--near",
-        "33.89,35.50",
-        "--radius",
-        "804.672km",
-        "--limit",
-        "0",
-        "--json",
-    ).json()
+    km = events_near_beirut(capfd, ws, "804.672km")
     assert {e["id"] for e in km["items"]} == ids
 
 

@@ -100,6 +100,7 @@ class LogContract:
         assert ids(log, ids=["s2:9", "s1:1", "nope"]) == ["s1:1", "s2:9"]
         assert log.count(kinds=["a.x"]) == 6
         assert log.count(after_seq=8) == 2
+        assert log.count(sources=["s2"], kinds=["a.x"]) == 3  # count takes read's filters
 
     def test_valid_time_overlap_rule(self, log: LogStore) -> None:
         """Intervals are half-open, points closed, unknown valid time never matches a filter."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterator, Sequence
+from typing import Unpack
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sitroom.adapters.logbase import prepare_append, valid_overlap_mask
-from sitroom.application.ports import AppendResult, Snapshot
+from sitroom.adapters.logbase import membership_filters, prepare_append, valid_overlap_mask
+from sitroom.application.ports import AppendResult, ReadFilters, Snapshot
 from sitroom.domain.records import RecordBatch
 
 
@@ -40,42 +41,31 @@ class MemoryLog:
         return self._batches[0]
 
     def read(
-        self,
-        *,
-        after_seq: int = 0,
-        upto_seq: int | None = None,
-        kinds: Sequence[str] | None = None,
-        sources: Sequence[str] | None = None,
-        valid_overlaps: tuple[int | None, int | None] | None = None,
-        ids: Sequence[str] | None = None,
-        page_size: int = 50_000,
+        self, *, page_size: int = 50_000, **filters: Unpack[ReadFilters]
     ) -> Iterator[RecordBatch]:
         t = self._all()
-        hi = self.last_seq() if upto_seq is None else min(upto_seq, self.last_seq())
-        t = t.slice(after_seq, max(0, hi - after_seq))
+        after = filters.get("after_seq", 0)
+        upto = filters.get("upto_seq")
+        hi = self.last_seq() if upto is None else min(upto, self.last_seq())
+        t = t.slice(after, max(0, hi - after))
         mask = None
 
         def both(m: pa.ChunkedArray) -> None:
             nonlocal mask
             mask = m if mask is None else pc.and_(mask, m)
 
-        if kinds is not None:
-            both(pc.is_in(t["kind"], pa.array(list(kinds), pa.string())))
-        if sources is not None:
-            both(pc.is_in(t["source"], pa.array(list(sources), pa.string())))
-        if ids is not None:
-            both(pc.is_in(t["id"], pa.array(list(ids), pa.string())))
-        if valid_overlaps is not None:
-            both(valid_overlap_mask(t["valid_from"], t["valid_to"], *valid_overlaps))
+        for column, values in membership_filters(filters):
+            both(pc.is_in(t[column], pa.array(list(values), pa.string())))
+        window = filters.get("valid_overlaps")
+        if window is not None:
+            both(valid_overlap_mask(t["valid_from"], t["valid_to"], *window))
         if mask is not None:
             t = t.filter(mask)
         for off in range(0, t.num_rows, page_size):
             yield RecordBatch(t.slice(off, page_size))
 
-    def count(
-        self, *, after_seq: int = 0, upto_seq: int | None = None, kinds: Sequence[str] | None = None
-    ) -> int:
-        return sum(len(b) for b in self.read(after_seq=after_seq, upto_seq=upto_seq, kinds=kinds))
+    def count(self, **filters: Unpack[ReadFilters]) -> int:
+        return sum(len(b) for b in self.read(**filters))
 
     def last_seq(self) -> int:
         return len(self._recorded)

@@ -13,17 +13,18 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Unpack
 
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sitroom.adapters.logbase import prepare_append, valid_overlap_sql
+from sitroom.adapters.logbase import membership_filters, prepare_append, valid_overlap_sql
 from sitroom.adapters.payload_blocks import BLOCK_ROWS, decode_block, encode_block
 from sitroom.adapters.payload_blocks import join as join_payloads
 from sitroom.adapters.payload_blocks import split as split_blocks
-from sitroom.application.ports import AppendResult, Snapshot
+from sitroom.application.ports import AppendResult, ReadFilters, Snapshot
 from sitroom.domain.records import ENVELOPE, SCHEMA, RecordBatch
 from sitroom.errors import LogError, WorkspaceError
 
@@ -192,44 +193,29 @@ class SqliteLog:
         )
 
     # reading ------------------------------------------------------------------------------
-    def _where(
-        self,
-        after_seq: int,
-        upto_seq: int | None,
-        kinds: Sequence[str] | None,
-        sources: Sequence[str] | None = None,
-        valid_overlaps: tuple[int | None, int | None] | None = None,
-        ids: Sequence[str] | None = None,
-    ) -> tuple[str, list[object]]:
+    def _where(self, filters: ReadFilters) -> tuple[str, list[object]]:
         parts: list[str] = ["seq > ?"]
-        args: list[object] = [after_seq]
-        if upto_seq is not None:
+        args: list[object] = [filters.get("after_seq", 0)]
+        upto = filters.get("upto_seq")
+        if upto is not None:
             parts.append("seq <= ?")
-            args.append(upto_seq)
-        for col, values in (("kind", kinds), ("source", sources), ("id", ids)):
-            if values is not None:
-                parts.append(f"{col} IN (SELECT value FROM json_each(?))")
-                args.append(orjson.dumps(list(values)).decode())
-        if valid_overlaps is not None:
-            sql, vargs = valid_overlap_sql(*valid_overlaps)
+            args.append(upto)
+        for column, values in membership_filters(filters):
+            parts.append(f"{column} IN (SELECT value FROM json_each(?))")
+            args.append(orjson.dumps(list(values)).decode())
+        window = filters.get("valid_overlaps")
+        if window is not None:
+            sql, window_args = valid_overlap_sql(*window)
             parts.append(sql)
-            args += vargs
+            args += window_args
         return " AND ".join(parts), args
 
     def read(
-        self,
-        *,
-        after_seq: int = 0,
-        upto_seq: int | None = None,
-        kinds: Sequence[str] | None = None,
-        sources: Sequence[str] | None = None,
-        valid_overlaps: tuple[int | None, int | None] | None = None,
-        ids: Sequence[str] | None = None,
-        page_size: int = 50_000,
+        self, *, page_size: int = 50_000, **filters: Unpack[ReadFilters]
     ) -> Iterator[RecordBatch]:
-        cursor = after_seq
+        page = ReadFilters(**filters)
         while True:
-            where, args = self._where(cursor, upto_seq, kinds, sources, valid_overlaps, ids)
+            where, args = self._where(page)
             rows = self._r.execute(
                 f"SELECT {_ENV_COLS}, block, block_row FROM records WHERE {where} "
                 "ORDER BY seq LIMIT ?",
@@ -240,7 +226,7 @@ class SqliteLog:
             yield self._batch(rows)
             if len(rows) < page_size:
                 return
-            cursor = rows[-1][0]
+            page["after_seq"] = rows[-1][0]
 
     def _batch(self, rows: list[tuple[object, ...]]) -> RecordBatch:
         cols = list(zip(*rows, strict=True))
@@ -272,10 +258,8 @@ class SqliteLog:
             self._blocks.popitem(last=False)
         return arr
 
-    def count(
-        self, *, after_seq: int = 0, upto_seq: int | None = None, kinds: Sequence[str] | None = None
-    ) -> int:
-        where, args = self._where(after_seq, upto_seq, kinds)
+    def count(self, **filters: Unpack[ReadFilters]) -> int:
+        where, args = self._where(filters)
         return int(
             self._r.execute(f"SELECT COUNT(*) FROM records WHERE {where}", args).fetchone()[0]
         )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sitroom.application.ports import ReadFilters
 from sitroom.domain.records import RecordBatch
 from sitroom.errors import LogError
 
@@ -68,3 +69,13 @@ def valid_overlap_sql(since: int | None, until: int | None) -> tuple[str, list[i
         parts.append("(valid_to IS NULL OR valid_to > ? OR valid_from >= ?)")
         args += [since, since]
     return " AND ".join(parts), args
+
+
+def membership_filters(filters: ReadFilters) -> list[tuple[str, Sequence[str]]]:
+    """(column, allowed values) for each filter that selects by membership."""
+    pairs = (
+        ("kind", filters.get("kinds")),
+        ("source", filters.get("sources")),
+        ("id", filters.get("ids")),
+    )
+    return [(column, values) for column, values in pairs if values is not None]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypedDict, Unpack
 
 from sitroom.domain.records import RecordBatch
 
@@ -20,6 +20,17 @@ class AppendResult:
 class Snapshot:
     seq: int  # the snapshot holds the fold of every record with seq <= this
     data: bytes
+
+
+class ReadFilters(TypedDict, total=False):
+    """What a read can select; every filter left out selects everything."""
+
+    after_seq: int  # records after this log position (default 0)
+    upto_seq: int | None  # ... up to and including this one
+    kinds: Sequence[str] | None
+    sources: Sequence[str] | None
+    ids: Sequence[str] | None
+    valid_overlaps: tuple[int | None, int | None] | None  # valid time meets [since, until)
 
 
 class Clock(Protocol):
@@ -39,24 +50,12 @@ class LogStore(Protocol):
     def append(self, batch: RecordBatch) -> AppendResult: ...
 
     def read(
-        self,
-        *,
-        after_seq: int = 0,
-        upto_seq: int | None = None,
-        kinds: Sequence[str] | None = None,
-        sources: Sequence[str] | None = None,
-        valid_overlaps: tuple[int | None, int | None] | None = None,
-        ids: Sequence[str] | None = None,
-        page_size: int = 50_000,
-    ) -> Iterator[RecordBatch]: ...
+        self, *, page_size: int = 50_000, **filters: Unpack[ReadFilters]
+    ) -> Iterator[RecordBatch]:
+        """The records that match every filter given, in log order, in pages."""
+        ...
 
-    def count(
-        self,
-        *,
-        after_seq: int = 0,
-        upto_seq: int | None = None,
-        kinds: Sequence[str] | None = None,
-    ) -> int: ...
+    def count(self, **filters: Unpack[ReadFilters]) -> int: ...
 
     def last_seq(self) -> int: ...
 
