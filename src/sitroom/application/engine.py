@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,13 +206,7 @@ class Engine:
                     states[p.name] = p.apply(states[p.name], part)
         return states
 
-    def view(self, name: str, as_of_seq: int | None = None) -> Any:
-        return self.view_many([name], as_of_seq)[name]
-
     def view_many(self, names: Sequence[str], as_of_seq: int | None = None) -> dict[str, Any]:
         if as_of_seq is None or as_of_seq >= self.log.last_seq():
             return {n: self.states[n] for n in names}
         return self.rebuild_many(names, as_of_seq)
-
-    def views(self) -> Mapping[str, Any]:
-        return self.states
