@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sitroom.adapters.gdelt import parse as parse_module
 from sitroom.adapters.gdelt.lookups import load_lookups
 from sitroom.adapters.gdelt.parse import ParsedChunk, parse_gdelt
 
@@ -191,3 +192,31 @@ def test_a_bad_value_is_quarantined_with_the_exact_raw_line() -> None:
     (q,) = quarantined
     assert (q.line, q.raw) == (4, lines[3].decode())
     assert "unknown CAMEO event code" in q.reason
+
+
+def test_fast_path_reads_clean_files_exactly_as_the_careful_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Clean 2.0 chunks skip line splitting (polars reads the fields directly); the answer,
+    including a quarantined row's raw text, must not depend on which path ran."""
+    lines = V2_FILES[1].read_bytes().split(b"\n")[:300]
+    fields = lines[17].split(b"\t")
+    fields[26] = b"999"  # a bad value in a row of the right shape: the fast path still applies
+    lines[17] = b"\t".join(fields)
+    data = b"\n".join(lines) + b"\n"
+    taken: list[bool] = []
+    real = parse_module._all_v2
+
+    def spy(chunk: bytes, n: int) -> pl.DataFrame | None:
+        frame = real(chunk, n)
+        taken.append(frame is not None)
+        return frame
+
+    monkeypatch.setattr(parse_module, "_all_v2", spy)
+    fast = parse(data, chunk_rows=100)
+    assert taken == [True, True, True]
+    monkeypatch.setattr(parse_module, "_all_v2", lambda chunk, n: None)
+    careful = parse(data, chunk_rows=100)
+    assert fast[0].equals(careful[0])
+    assert fast[1] == careful[1] and len(fast[1]) == 1
+    assert fast[1][0].raw == lines[17].decode()

@@ -12,7 +12,11 @@ import sys
 import time
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
+
+from sitroom.adapters.log_sqlite import SqliteLog
 
 from conftest import V2_FILES
 from helpers import sitroom_process
@@ -31,14 +35,29 @@ def resample(path: Path) -> None:
 
 
 def count(db: Path) -> tuple[int, int]:
+    """(GDELT events in the log's segments, their ids in the id index): a torn append would
+    leave the two apart."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        n, distinct = con.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT id) FROM records WHERE kind = 'gdelt.event'"
-        ).fetchone()
-        return int(n), int(distinct)
+        stored = con.execute(
+            "SELECT COALESCE(SUM(last_seq - first_seq + 1), 0) FROM segments "
+            "WHERE kind = 'gdelt.event'"
+        ).fetchone()[0]
+        indexed = con.execute("SELECT COUNT(*) FROM ids WHERE id LIKE 'gdelt-v2:%'").fetchone()[0]
+        return int(stored), int(indexed)
     finally:
         con.close()
+
+
+def distinct_event_ids(db: Path) -> int:
+    log = SqliteLog(db)
+    try:
+        ids = pa.chunked_array(
+            [b.column("id").combine_chunks() for b in log.read(kinds=["gdelt.event"])]
+        )
+        return len(pc.unique(ids))
+    finally:
+        log.close()
 
 
 @pytest.mark.slow
@@ -65,7 +84,8 @@ def test_sigkill_mid_ingest_then_rerun(tmp_path: Path) -> None:
         time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    n, _ = count(db)
+    n, indexed = count(db)
+    assert n == indexed, "every stored record is indexed, and only those"
     assert 0 < n < ROWS, "the kill should land mid-file"
     assert n % 100_000 == 0, "whole chunks only: each append is one transaction"
     con = sqlite3.connect(db)
@@ -76,3 +96,4 @@ def test_sigkill_mid_ingest_then_rerun(tmp_path: Path) -> None:
     totals = rerun.json()["totals"]
     assert totals["duplicates"] == n and totals["accepted"] == ROWS - n
     assert count(db) == (ROWS, ROWS)
+    assert distinct_event_ids(db) == ROWS

@@ -7,9 +7,8 @@ from collections.abc import Iterator, Sequence
 from typing import Unpack
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from sitroom.adapters.logbase import membership_filters, prepare_append, valid_overlap_mask
+from sitroom.adapters.logbase import prepare_append, select
 from sitroom.application.ports import AppendResult, ReadFilters, Snapshot
 from sitroom.domain.records import RecordBatch
 
@@ -47,20 +46,7 @@ class MemoryLog:
         after = filters.get("after_seq", 0)
         upto = filters.get("upto_seq")
         hi = self.last_seq() if upto is None else min(upto, self.last_seq())
-        t = t.slice(after, max(0, hi - after))
-        mask = None
-
-        def both(m: pa.ChunkedArray) -> None:
-            nonlocal mask
-            mask = m if mask is None else pc.and_(mask, m)
-
-        for column, values in membership_filters(filters):
-            both(pc.is_in(t[column], pa.array(list(values), pa.string())))
-        window = filters.get("valid_overlaps")
-        if window is not None:
-            both(valid_overlap_mask(t["valid_from"], t["valid_to"], *window))
-        if mask is not None:
-            t = t.filter(mask)
+        t = select(t.slice(after, max(0, hi - after)), filters)
         for off in range(0, t.num_rows, page_size):
             yield RecordBatch(t.slice(off, page_size))
 

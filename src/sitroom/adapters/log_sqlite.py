@@ -1,9 +1,10 @@
 """The embedded log: SQLite in WAL mode, one writer.
 
-Envelopes are rows of ``records`` (seq is the INTEGER PRIMARY KEY, id is UNIQUE so re-ingesting is
-a no-op); payloads live in ``blocks`` (see payload_blocks). Each append is one IMMEDIATE
-transaction, so after a crash — a SIGKILL, or power loss with ``durability='full'`` — an append is
-wholly present or wholly absent. Reads use their own connection and see committed data only.
+Records are stored in columnar *segments* (see segments.py), one row each; ``ids`` maps every
+record id to its seq, so re-ingesting is a no-op and a read by id finds its segment. Each append
+is one IMMEDIATE transaction, so after a crash — a SIGKILL, or power loss with
+``durability='full'`` — an append is wholly present or wholly absent. Reads use their own
+connection and see committed data only.
 """
 
 from __future__ import annotations
@@ -17,44 +18,34 @@ from typing import Unpack
 
 import numpy as np
 import orjson
-import pyarrow as pa
 import pyarrow.compute as pc
 
-from sitroom.adapters.logbase import membership_filters, prepare_append, valid_overlap_sql
-from sitroom.adapters.payload_blocks import BLOCK_ROWS, decode_block, encode_block
-from sitroom.adapters.payload_blocks import join as join_payloads
-from sitroom.adapters.payload_blocks import split as split_blocks
+from sitroom.adapters import segments
+from sitroom.adapters.logbase import prepare_append, select
 from sitroom.application.ports import AppendResult, ReadFilters, Snapshot
-from sitroom.domain.records import ENVELOPE, SCHEMA, RecordBatch
+from sitroom.domain.records import RecordBatch
 from sitroom.errors import LogError, WorkspaceError
 
 # Named migrations, applied in order and recorded (the sqlite-utils habit).
 MIGRATIONS: list[tuple[str, str]] = [
     (
-        "0001_log",
+        "0001_segments",
         """
-        CREATE TABLE blocks (
-            block INTEGER PRIMARY KEY,
-            codec TEXT NOT NULL,
-            rows INTEGER NOT NULL,
-            data BLOB NOT NULL
-        );
-        CREATE TABLE records (
-            seq INTEGER PRIMARY KEY,
-            id TEXT NOT NULL UNIQUE,
+        CREATE TABLE segments (
+            first_seq INTEGER PRIMARY KEY,
+            last_seq INTEGER NOT NULL,
             kind TEXT NOT NULL,
-            kind_version INTEGER NOT NULL CHECK (kind_version >= 1),
-            valid_from INTEGER,
-            valid_to INTEGER,
-            recorded_time INTEGER NOT NULL,
-            source TEXT NOT NULL,
-            confidence INTEGER CHECK (confidence BETWEEN 0 AND 100),
-            compartment TEXT NOT NULL,
-            origin TEXT NOT NULL,
-            block INTEGER NOT NULL,
-            block_row INTEGER NOT NULL
+            first_rt INTEGER NOT NULL,
+            last_rt INTEGER NOT NULL,
+            valid_min INTEGER,
+            valid_max INTEGER,
+            codec TEXT NOT NULL,
+            data BLOB NOT NULL,
+            CHECK (last_seq >= first_seq AND last_rt >= first_rt)
         );
-        CREATE INDEX records_kind ON records (kind, seq);
+        CREATE INDEX segments_kind ON segments (kind, first_seq);
+        CREATE INDEX segments_rt ON segments (first_rt, first_seq);
+        CREATE TABLE ids (id TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
         CREATE TABLE snapshots (
             projection TEXT NOT NULL,
             version INTEGER NOT NULL,
@@ -67,9 +58,7 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
 ]
 
-_ENV_COLS = ", ".join(ENVELOPE)
-_UNIFORM = ("kind", "kind_version", "source", "confidence", "compartment", "origin")
-_DECODED_CACHE = 24
+_DECODED_CACHE = 24  # segments kept decoded: a rebuild re-reads the tail it just read
 _ID_CHUNK = 50_000
 
 
@@ -93,25 +82,28 @@ class SqliteLog:
             self._w.execute("PRAGMA journal_mode = WAL")
             self._w.execute(f"PRAGMA synchronous = {durability.upper()}")
             self._w.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            self._w.execute("PRAGMA cache_size = -65536")  # 64 MiB: the id index stays in memory
             self._migrate()
             self._r = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._r.execute("PRAGMA busy_timeout = 10000")
         except sqlite3.DatabaseError as e:
             raise WorkspaceError(f"{self.path} is not a sitroom log ({e})") from None
-        self._blocks: OrderedDict[int, pa.Array] = OrderedDict()
+        self._decoded: OrderedDict[int, RecordBatch] = OrderedDict()
         self._last_seq, self._last_rt = self._w.execute(
-            "SELECT COALESCE(MAX(seq), 0), COALESCE(MAX(recorded_time), 0) FROM records"
+            "SELECT COALESCE(MAX(last_seq), 0), COALESCE(MAX(last_rt), 0) FROM segments"
         ).fetchone()
-        self._last_block = self._w.execute("SELECT COALESCE(MAX(block), 0) FROM blocks").fetchone()[
-            0
-        ]
-        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sitroom-blocks")
+        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sitroom-segments")
 
     def _migrate(self) -> None:
         self._w.execute(
             "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
         )
         done = {r[0] for r in self._w.execute("SELECT name FROM migrations")}
+        if "0001_log" in done:  # the row-per-record layout of the first development builds
+            raise WorkspaceError(
+                f"{self.path} was written by a development build of sitroom whose log layout "
+                "is no longer read; create a new workspace and ingest again"
+            )
         for name, sql in MIGRATIONS:
             if name not in done:
                 self._w.execute("BEGIN IMMEDIATE")
@@ -127,7 +119,7 @@ class SqliteLog:
             yield from (
                 r[0]
                 for r in self._w.execute(
-                    "SELECT id FROM records WHERE id IN (SELECT value FROM json_each(?))", (chunk,)
+                    "SELECT id FROM ids WHERE id IN (SELECT value FROM json_each(?))", (chunk,)
                 )
             )
 
@@ -150,17 +142,35 @@ class SqliteLog:
         try:
             fresh, dups = prepare_append(batch, self._last_seq, self._known)
             if len(fresh):
-                parts = split_blocks(fresh.column("payload"))
-                encoded = self._encoder.map(encode_block, parts)  # overlaps the row inserts
-                first = self._last_block + 1
-                block = np.repeat(
-                    np.arange(first, first + len(parts)), [len(p) for p in parts]
-                ).tolist()
-                block_row = (np.arange(len(fresh)) % BLOCK_ROWS).tolist()
-                self._insert_records(fresh, block, block_row)
+                encoded = self._encoder.map(segments.encode, segments.cut(fresh))
+                # Sorted, the ids go into the index's B-tree in order: feeds whose ids are not
+                # monotonic (UCDP, news) would otherwise touch a random page per record.
+                ids = fresh.column("id")
+                order = pc.sort_indices(ids)
                 w.executemany(
-                    "INSERT INTO blocks (block, codec, rows, data) VALUES (?, ?, ?, ?)",
-                    ((first + i, *enc) for i, enc in enumerate(encoded)),
+                    "INSERT INTO ids (id, seq) VALUES (?, ?)",
+                    zip(
+                        ids.take(order).to_pylist(),
+                        fresh.column("seq").take(order).to_numpy().tolist(),
+                        strict=True,
+                    ),
+                )
+                w.executemany(
+                    "INSERT INTO segments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        (
+                            s.first_seq,
+                            s.last_seq,
+                            s.kind,
+                            s.first_rt,
+                            s.last_rt,
+                            s.valid_min,
+                            s.valid_max,
+                            s.codec,
+                            s.data,
+                        )
+                        for s in encoded
+                    ),
                 )
             w.execute("COMMIT")
         except BaseException:
@@ -168,100 +178,112 @@ class SqliteLog:
                 w.execute("ROLLBACK")
             raise
         if len(fresh):
-            self._last_block += len(parts)
             self._last_seq = fresh.column("seq")[-1].as_py()
             self._last_rt = fresh.column("recorded_time")[-1].as_py()
         return AppendResult(fresh, dups)
 
-    def _insert_records(self, fresh: RecordBatch, block: list[int], block_row: list[int]) -> None:
-        """One row per record. Columns that hold one value for the whole batch (a bulk feed's
-        kind, source, origin...) go into the statement as SQL literals, quoted by SQLite itself:
-        binding fewer parameters per row is a fifth of the insert's cost."""
-        values, params = [], []
-        for c in ENVELOPE:
-            column = fresh.column(c)
-            if c in _UNIFORM and pc.count_distinct(column, mode="all").as_py() == 1:
-                literal = self._w.execute("SELECT quote(?)", (column[0].as_py(),)).fetchone()[0]
-                values.append(str(literal))
-            else:
-                values.append("?")
-                params.append(_pylist(column))
-        self._w.executemany(
-            f"INSERT INTO records ({_ENV_COLS}, block, block_row) "
-            f"VALUES ({', '.join(values)}, ?, ?)",
-            zip(*params, block, block_row, strict=True),
-        )
-
     # reading ------------------------------------------------------------------------------
-    def _where(self, filters: ReadFilters) -> tuple[str, list[object]]:
-        parts: list[str] = ["seq > ?"]
-        args: list[object] = [filters.get("after_seq", 0)]
+    def _segments(self, filters: ReadFilters) -> Iterator[tuple[int, int]]:
+        """(first_seq, last_seq) of the segments that may hold matching records, in order: a
+        segment is skipped unread when its seq range, kind or valid-time bounds rule it out."""
+        after = filters.get("after_seq", 0)
         upto = filters.get("upto_seq")
+        parts: list[str] = ["last_seq > ?"]
+        args: list[object] = [after]
         if upto is not None:
-            parts.append("seq <= ?")
+            parts.append("first_seq <= ?")
             args.append(upto)
-        for column, values in membership_filters(filters):
-            parts.append(f"{column} IN (SELECT value FROM json_each(?))")
-            args.append(orjson.dumps(list(values)).decode())
+        kinds = filters.get("kinds")
+        if kinds is not None:
+            parts.append("kind IN (SELECT value FROM json_each(?))")
+            args.append(orjson.dumps(list(kinds)).decode())
+        seqs = None
+        ids = filters.get("ids")
+        if ids is not None:
+            seqs = np.array(
+                sorted(
+                    r[0]
+                    for r in self._r.execute(
+                        "SELECT seq FROM ids WHERE id IN (SELECT value FROM json_each(?))",
+                        (orjson.dumps(list(ids)).decode(),),
+                    )
+                ),
+                dtype=np.int64,
+            )
+            if not len(seqs):
+                return
+            parts.append("last_seq >= ? AND first_seq <= ?")
+            args += [int(seqs[0]), int(seqs[-1])]
         window = filters.get("valid_overlaps")
         if window is not None:
-            sql, window_args = valid_overlap_sql(*window)
-            parts.append(sql)
-            args += window_args
-        return " AND ".join(parts), args
+            since, until = window
+            parts.append("valid_min IS NOT NULL")
+            if until is not None:
+                parts.append("valid_min < ?")
+                args.append(until)
+            if since is not None:
+                parts.append("(valid_max IS NULL OR valid_max > ?)")
+                args.append(since)
+        sql = f"SELECT first_seq, last_seq FROM segments WHERE {' AND '.join(parts)}"
+        # Fetched whole: a cursor left open across the caller's work would pin a read snapshot.
+        rows = self._r.execute(sql + " ORDER BY first_seq", args).fetchall()
+        if seqs is not None:  # only the segments that hold one of the ids
+            rows = [
+                (first, last)
+                for first, last in rows
+                if np.searchsorted(seqs, first) < np.searchsorted(seqs, last, side="right")
+            ]
+        yield from rows
 
     def read(
         self, *, page_size: int = 50_000, **filters: Unpack[ReadFilters]
     ) -> Iterator[RecordBatch]:
-        page = ReadFilters(**filters)
-        while True:
-            where, args = self._where(page)
-            rows = self._r.execute(
-                f"SELECT {_ENV_COLS}, block, block_row FROM records WHERE {where} "
-                "ORDER BY seq LIMIT ?",
-                (*args, page_size),
-            ).fetchall()
-            if not rows:
-                return
-            yield self._batch(rows)
-            if len(rows) < page_size:
-                return
-            page["after_seq"] = rows[-1][0]
+        after = filters.get("after_seq", 0)
+        upto = filters.get("upto_seq")
+        pending: list[RecordBatch] = []
+        held = 0
+        for first, last in self._segments(filters):
+            lo = max(after + 1, first) - first
+            hi = (last if upto is None else min(upto, last)) - first + 1
+            part = self._segment(first).slice(lo, hi - lo)
+            part = RecordBatch(select(part.table, filters))
+            if not len(part):
+                continue
+            pending.append(part)
+            held += len(part)
+            while held >= page_size:
+                merged = RecordBatch.concat(pending)
+                yield merged.slice(0, page_size)
+                rest = merged.slice(page_size)
+                pending, held = ([rest] if len(rest) else []), len(rest)
+        if held:
+            yield RecordBatch.concat(pending)
 
-    def _batch(self, rows: list[tuple[object, ...]]) -> RecordBatch:
-        cols = list(zip(*rows, strict=True))
-        arrays = [pa.array(cols[i], SCHEMA.field(name).type) for i, name in enumerate(ENVELOPE)]
-        block = np.asarray(cols[len(ENVELOPE)], dtype=np.int64)
-        block_row = np.asarray(cols[len(ENVELOPE) + 1], dtype=np.int64)
-        # Rows come in seq order, and within an append seq order is block order: take runs.
-        starts = np.flatnonzero(np.r_[True, block[1:] != block[:-1]])
-        ends = np.r_[starts[1:], len(block)]
-        parts = [
-            self._decoded(int(block[s])).take(pa.array(block_row[s:e]))
-            for s, e in zip(starts, ends, strict=True)
-        ]
-        payload = join_payloads(parts)
-        schema = SCHEMA.set(len(ENVELOPE), pa.field("payload", payload.type, nullable=False))
-        return RecordBatch(pa.Table.from_arrays([*arrays, payload], schema=schema))
-
-    def _decoded(self, block: int) -> pa.Array:
-        hit = self._blocks.get(block)
+    def _segment(self, first_seq: int) -> RecordBatch:
+        hit = self._decoded.get(first_seq)
         if hit is not None:
-            self._blocks.move_to_end(block)
+            self._decoded.move_to_end(first_seq)
             return hit
-        row = self._r.execute("SELECT codec, data FROM blocks WHERE block = ?", (block,)).fetchone()
+        row = self._r.execute(
+            "SELECT codec, data FROM segments WHERE first_seq = ?", (first_seq,)
+        ).fetchone()
         if row is None:
-            raise LogError(f"payload block {block} is missing from {self.path}")
-        arr = decode_block(row[0], row[1])
-        self._blocks[block] = arr
-        if len(self._blocks) > _DECODED_CACHE:
-            self._blocks.popitem(last=False)
-        return arr
+            raise LogError(f"segment {first_seq} is missing from {self.path}")
+        batch = segments.decode(row[0], row[1])
+        self._decoded[first_seq] = batch
+        if len(self._decoded) > _DECODED_CACHE:
+            self._decoded.popitem(last=False)
+        return batch
 
     def count(self, **filters: Unpack[ReadFilters]) -> int:
-        where, args = self._where(filters)
-        return int(
-            self._r.execute(f"SELECT COUNT(*) FROM records WHERE {where}", args).fetchone()[0]
+        if any(filters.get(f) is not None for f in ("sources", "ids", "valid_overlaps")):
+            return sum(len(b) for b in self.read(**filters))
+        after = filters.get("after_seq", 0)
+        upto = filters.get("upto_seq")
+        upto = self._last_seq if upto is None else upto
+        return sum(
+            max(0, min(upto, last) - max(after + 1, first) + 1)
+            for first, last in self._segments(filters)
         )
 
     def last_seq(self) -> int:
@@ -271,18 +293,20 @@ class SqliteLog:
         return int(self._last_rt)
 
     def seq_as_of(self, recorded_time: int) -> int:
-        # Recorded time never decreases along seq (the engine's clock sees to it), so a binary
-        # search over the primary key finds the prefix: ~20 lookups, and no index on
-        # recorded_time for every bulk insert to maintain.
-        lo, hi = 0, self.last_seq()
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            row = self._r.execute("SELECT recorded_time FROM records WHERE seq = ?", (mid,))
-            if row.fetchone()[0] <= recorded_time:
-                lo = mid
-            else:
-                hi = mid - 1
-        return lo
+        # Recorded time never decreases along seq (the engine's clock sees to it), so the
+        # answer lies in the last segment that starts at or before it.
+        row = self._r.execute(
+            "SELECT first_seq, last_seq, last_rt FROM segments WHERE first_rt <= ? "
+            "ORDER BY first_rt DESC, first_seq DESC LIMIT 1",
+            (recorded_time,),
+        ).fetchone()
+        if row is None:
+            return 0
+        first, last, last_rt = row
+        if last_rt <= recorded_time:
+            return int(last)
+        rt = self._segment(first).column("recorded_time").to_numpy()
+        return int(first + np.searchsorted(rt, recorded_time, side="right") - 1)
 
     # snapshots and metadata ---------------------------------------------------------------
     def save_snapshots(self, snapshots: Sequence[tuple[str, int, int, bytes]]) -> None:
@@ -314,10 +338,3 @@ class SqliteLog:
         self._encoder.shutdown()
         self._r.close()
         self._w.close()
-
-
-def _pylist(column: pa.ChunkedArray) -> list[object]:
-    """Python values for binding; numpy's tolist is several times faster for null-free ints."""
-    if column.null_count == 0 and pa.types.is_integer(column.type):
-        return list(column.to_numpy().tolist())
-    return list(column.to_pylist())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import polars as pl
@@ -59,23 +59,21 @@ def valid_overlap_mask(
     return pc.fill_null(mask, False)
 
 
-def valid_overlap_sql(since: int | None, until: int | None) -> tuple[str, list[int]]:
-    """The same rule as :func:`valid_overlap_mask`, as a SQL condition."""
-    parts, args = ["valid_from IS NOT NULL"], []
-    if until is not None:
-        parts.append("valid_from < ?")
-        args.append(until)
-    if since is not None:
-        parts.append("(valid_to IS NULL OR valid_to > ? OR valid_from >= ?)")
-        args += [since, since]
-    return " AND ".join(parts), args
-
-
-def membership_filters(filters: ReadFilters) -> list[tuple[str, Sequence[str]]]:
-    """(column, allowed values) for each filter that selects by membership."""
+def select(table: pa.Table, filters: ReadFilters) -> pa.Table:
+    """The rows of ``table`` that match every filter except the seq range (the backends cut
+    that themselves, from their own layout)."""
+    mask = None
     pairs = (
         ("kind", filters.get("kinds")),
         ("source", filters.get("sources")),
         ("id", filters.get("ids")),
     )
-    return [(column, values) for column, values in pairs if values is not None]
+    for column, values in pairs:
+        if values is not None:
+            m = pc.is_in(table[column], pa.array(list(values), pa.string()))
+            mask = m if mask is None else pc.and_(mask, m)
+    window = filters.get("valid_overlaps")
+    if window is not None:
+        m = valid_overlap_mask(table["valid_from"], table["valid_to"], *window)
+        mask = m if mask is None else pc.and_(mask, m)
+    return table if mask is None else table.filter(mask)

@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
 import polars as pl
 
 from sitroom.adapters.gdelt.lookups import Lookups
@@ -125,24 +124,72 @@ class ParsedChunk:
 def parse_gdelt(
     data: bytes, lookups: Lookups, *, chunk_rows: int = 100_000
 ) -> Iterator[ParsedChunk]:
-    lines, undecodable = _lines(data)
-    for off in range(0, len(lines), chunk_rows):
-        part = lines.slice(off, chunk_rows)
-        yield _parse_chunk(part, off + 1, lookups, undecodable)
+    first_line = 1
+    for part in _row_chunks(data, chunk_rows):
+        fields, undecodable = _fields(part, first_line)
+        yield _parse_chunk(fields, lookups, undecodable)
+        first_line += fields.height
+
+
+def _row_chunks(data: bytes, rows: int) -> Iterator[bytes]:
+    """The file cut after every ``rows`` lines (memchr-speed ``find``: ~20 ms per 100,000),
+    so that the first chunk is parsed and appended while the rest is still being cut."""
+    pos, n = 0, len(data)
+    while pos < n:
+        end = pos
+        for _ in range(rows):
+            end = data.find(b"\n", end) + 1
+            if end == 0:
+                end = n
+                break
+            if end == n:
+                break
+        yield data[pos:end]
+        pos = end
+
+
+def _fields(data: bytes, first_line: int) -> tuple[pl.DataFrame, set[int]]:
+    """A chunk's rows as named string columns, with ``_line`` and ``_nf`` (the row's field
+    count), and the 1-based numbers of lines that are not valid UTF-8."""
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    numbers = pl.int_range(first_line, first_line + lines, dtype=pl.Int64).alias("_line")
+    frame = _all_v2(data, lines)
+    if frame is not None:
+        return frame.with_columns(numbers, pl.lit(V2, pl.Int64).alias("_nf")), set()
+    raw, undecodable = _lines(data)
+    frame = pl.DataFrame({"raw": raw}).with_columns(
+        numbers,
+        (pl.col("raw").str.count_matches("\t", literal=True) + 1).cast(pl.Int64).alias("_nf"),
+    )
+    return _split(frame), {first_line - 1 + i for i in undecodable}
+
+
+def _all_v2(data: bytes, lines: int) -> pl.DataFrame | None:
+    """Fast path for the common case, a chunk of clean GDELT 2.0 rows: polars' multi-threaded
+    CSV reader straight into 61 string columns (2.5x faster than splitting lines). It is taken
+    only when it cannot misread: exactly 60 tabs per line on average, and the reader rejects
+    any line with more than 61 fields, so no line can have fewer either (an empty line has no
+    tab, so it also falls back)."""
+    if data.count(b"\t") != (V2 - 1) * lines:
+        return None
+    try:
+        frame = pl.read_csv(
+            data,
+            has_header=False,
+            separator="\t",
+            quote_char=None,
+            schema=dict.fromkeys(NAMES[V2], pl.Utf8),
+            empty_string_is_null=False,
+            encoding="utf8",
+        )
+    except pl.exceptions.PolarsError:
+        return None  # invalid UTF-8, or a ragged line: the careful path handles it
+    return frame if frame.height == lines else None
 
 
 def _lines(data: bytes) -> tuple[pl.Series, set[int]]:
-    """The file's lines (without \\n or a trailing \\r) and the 1-based numbers of lines that are
-    not valid UTF-8 (kept decoded with replacement characters, to be quarantined).
-
-    Fast path: polars' multi-threaded CSV reader with a separator GDELT never uses, which keeps
-    empty lines (as null) so line numbers stay exact. Any surprise (invalid UTF-8, that separator
-    in the data) falls back to splitting in Python."""
-    if not data:
-        return pl.Series("raw", [], pl.Utf8), set()
-    frame = _fast_lines(data)
-    if frame is not None:
-        return frame, set()
+    """The chunk's lines (without \\n or a trailing \\r) and the 1-based numbers of lines that
+    are not valid UTF-8 (kept decoded with replacement characters, to be quarantined)."""
     bad: set[int] = set()
     parts = data.split(b"\n")
     if parts and parts[-1] == b"":
@@ -155,22 +202,6 @@ def _lines(data: bytes) -> tuple[pl.Series, set[int]]:
             bad.add(i)
             decoded.append(raw.decode("utf-8", "replace"))
     return pl.Series("raw", decoded, pl.Utf8).str.strip_suffix("\r"), bad
-
-
-def _fast_lines(data: bytes) -> pl.Series | None:
-    try:
-        frame = pl.read_csv(
-            data,
-            has_header=False,
-            separator="\x01",
-            quote_char=None,
-            schema={"raw": pl.Utf8},
-            encoding="utf8",
-        )
-    except pl.exceptions.PolarsError:
-        return None  # invalid UTF-8, or the separator in the data: the careful path handles it
-    expected = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
-    return frame["raw"].fill_null("") if frame.height == expected else None
 
 
 def _names(fmt: int) -> list[str]:
@@ -212,18 +243,7 @@ def _nz(col: str) -> pl.Expr:
     return pl.when(pl.col(col) == "").then(None).otherwise(pl.col(col))
 
 
-def _parse_chunk(
-    lines: pl.Series, first_line: int, lk: Lookups, undecodable: set[int]
-) -> ParsedChunk:
-    n = len(lines)
-    df = pl.DataFrame(
-        {"_line": np.arange(first_line, first_line + n, dtype=np.int64), "raw": lines}
-    )
-    df = _split(
-        df.with_columns(
-            (pl.col("raw").str.count_matches("\t", literal=True) + 1).cast(pl.Int64).alias("_nf")
-        )
-    )
+def _parse_chunk(df: pl.DataFrame, lk: Lookups, undecodable: set[int]) -> ParsedChunk:
     df = df.with_columns(
         pl.col("GLOBALEVENTID").cast(pl.Int64, strict=False).alias("_id"),
         pl.col("SQLDATE").str.strptime(pl.Date, "%Y%m%d", strict=False).alias("_date"),
@@ -249,25 +269,28 @@ def _parse_chunk(
         ],
         *[pl.col(f"{g}_Type").cast(pl.Int8, strict=False).alias(f"_{g}_Type") for g in GEOS],
     )
-    df = df.with_columns(_reason(lk, undecodable).alias("reason"))
+    df = df.with_columns(_reason(lk, undecodable, "raw" in df.columns).alias("reason"))
     bad = df.filter(pl.col("reason").is_not_null())
+    # The fast path keeps fields, not lines: a quarantined row's line is its fields rejoined.
+    raw = pl.col("raw") if "raw" in df.columns else pl.concat_str(NAMES[V2], separator="\t")
     quarantined = [
-        Quarantined(line, raw, reason)
-        for line, raw, reason in bad.select("_line", "raw", "reason").iter_rows()
+        Quarantined(line, text, reason)
+        for line, text, reason in bad.select("_line", raw, "reason").iter_rows()
     ]
     good = df.filter(pl.col("reason").is_null())
-    return ParsedChunk(_events(good, lk), quarantined, n)
+    return ParsedChunk(_events(good, lk), quarantined, df.height)
 
 
 def _bad(cond: pl.Expr, template: str, col: str) -> pl.Expr:
     return pl.when(cond).then(pl.format(template, pl.col(col)))
 
 
-def _reason(lk: Lookups, undecodable: set[int]) -> pl.Expr:
+def _reason(lk: Lookups, undecodable: set[int], has_raw: bool) -> pl.Expr:
     nf = pl.col("_nf")
     checks: list[pl.Expr] = [
         pl.when(pl.col("_line").is_in(list(undecodable))).then(pl.lit("not valid UTF-8")),
-        pl.when(pl.col("raw") == "").then(pl.lit("empty line")),
+        # Only the careful path keeps lines; the fast path never sees an empty one.
+        pl.when(pl.col("raw") == "").then(pl.lit("empty line")) if has_raw else pl.lit(None),
         pl.when(~nf.is_in([V2, V1, V1_BACKFILE])).then(
             pl.format("expected 61 fields (GDELT 2.0) or 57/58 (GDELT 1.0), got {}", nf)
         ),
