@@ -18,7 +18,6 @@ from typing import Unpack
 
 import numpy as np
 import orjson
-import pyarrow.compute as pc
 
 from sitroom.adapters import segments
 from sitroom.adapters.logbase import prepare_append, select
@@ -80,7 +79,8 @@ class SqliteLog:
             self._w = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._w.execute("PRAGMA page_size = 16384")
             self._w.execute("PRAGMA journal_mode = WAL")
-            self._w.execute(f"PRAGMA synchronous = {durability.upper()}")
+            self._durability = durability.upper()
+            self._w.execute(f"PRAGMA synchronous = {self._durability}")
             self._w.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             self._w.execute("PRAGMA cache_size = -65536")  # 64 MiB: the id index stays in memory
             self._migrate()
@@ -92,7 +92,7 @@ class SqliteLog:
         self._last_seq, self._last_rt = self._w.execute(
             "SELECT COALESCE(MAX(last_seq), 0), COALESCE(MAX(last_rt), 0) FROM segments"
         ).fetchone()
-        self._encoder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sitroom-segments")
+        self._encoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sitroom-segments")
 
     def _migrate(self) -> None:
         self._w.execute(
@@ -140,21 +140,15 @@ class SqliteLog:
         w = self._w
         w.execute("BEGIN IMMEDIATE")
         try:
-            fresh, dups = prepare_append(batch, self._last_seq, self._known)
+            # Optimistically, a batch is new (a feed's next chunk); if the id index says
+            # otherwise, start again and find out which records the log already holds.
+            fresh, dups = prepare_append(batch, self._last_seq, lambda ids: ())
+            if not self._index(fresh):
+                w.execute("ROLLBACK")
+                w.execute("BEGIN IMMEDIATE")
+                fresh, dups = prepare_append(batch, self._last_seq, self._known)
+                self._index(fresh)
             if len(fresh):
-                encoded = self._encoder.map(segments.encode, segments.cut(fresh))
-                # Sorted, the ids go into the index's B-tree in order: feeds whose ids are not
-                # monotonic (UCDP, news) would otherwise touch a random page per record.
-                ids = fresh.column("id")
-                order = pc.sort_indices(ids)
-                w.executemany(
-                    "INSERT INTO ids (id, seq) VALUES (?, ?)",
-                    zip(
-                        ids.take(order).to_pylist(),
-                        fresh.column("seq").take(order).to_numpy().tolist(),
-                        strict=True,
-                    ),
-                )
                 w.executemany(
                     "INSERT INTO segments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
@@ -169,7 +163,7 @@ class SqliteLog:
                             s.codec,
                             s.data,
                         )
-                        for s in encoded
+                        for s in self._encoder.map(segments.encode, segments.cut(fresh))
                     ),
                 )
             w.execute("COMMIT")
@@ -181,6 +175,22 @@ class SqliteLog:
             self._last_seq = fresh.column("seq")[-1].as_py()
             self._last_rt = fresh.column("recorded_time")[-1].as_py()
         return AppendResult(fresh, dups)
+
+    def _index(self, fresh: RecordBatch) -> bool:
+        """Add the batch's ids to the id index; False if one was there already (nothing is
+        changed then but the caller's transaction, which it rolls back).
+
+        One statement, not a row per id: SQLite reads the ids from a JSON array, numbers them
+        from the batch's first seq and sorts them, so that they go into the index's B-tree in
+        order — 3x faster than binding rows from Python, and the GIL is free meanwhile."""
+        if not len(fresh):
+            return True
+        cur = self._w.execute(
+            "INSERT OR IGNORE INTO ids (id, seq) SELECT value, ? + key FROM json_each(?) "
+            "ORDER BY value",
+            (fresh.column("seq")[0].as_py(), orjson.dumps(fresh.column("id").to_pylist()).decode()),
+        )
+        return cur.rowcount == len(fresh)
 
     # reading ------------------------------------------------------------------------------
     def _segments(self, filters: ReadFilters) -> Iterator[tuple[int, int]]:
@@ -312,9 +322,20 @@ class SqliteLog:
     def save_snapshots(self, snapshots: Sequence[tuple[str, int, int, bytes]]) -> None:
         if not snapshots:
             return
-        self._w.execute("BEGIN IMMEDIATE")
-        self._w.executemany("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)", snapshots)
-        self._w.execute("COMMIT")
+        # Snapshots are a cache: their commit need not wait for the disk (WAL keeps it
+        # consistent, and the next append's sync makes it durable too).
+        w = self._w
+        w.execute("PRAGMA synchronous = NORMAL")
+        try:
+            w.execute("BEGIN IMMEDIATE")
+            w.executemany("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)", snapshots)
+            w.execute("COMMIT")
+        except BaseException:
+            if w.in_transaction:
+                w.execute("ROLLBACK")
+            raise
+        finally:
+            w.execute(f"PRAGMA synchronous = {self._durability}")
 
     def load_snapshot(self, projection: str, version: int, max_seq: int) -> Snapshot | None:
         row = self._r.execute(
