@@ -6,12 +6,15 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.application.ports import LogStore
+from sitroom.domain.records import RecordBatch
+from sitroom.testing import make_record
 
-from log_contract import DurableLogContract
+from log_contract import DurableLogContract, stamp, stamp_batch
 
 
 class TestSqliteLog(DurableLogContract):
@@ -88,4 +91,31 @@ def test_a_second_writer_gets_a_clear_error_not_a_traceback(tmp_path: Path) -> N
         holder.execute("ROLLBACK")
         holder.close()
     assert len(log.append(stamp([make_record(1)], 2)).appended) == 1
+    log.close()
+
+
+def test_pages_keep_typed_payloads_typed_beside_json_ones(tmp_path: Path) -> None:
+    """A page never mixes payload forms, so a bulk feed's typed payloads are not turned into
+    JSON text because a JSON record sits next to them in the log (that cost 4 s a million)."""
+    log = SqliteLog(tmp_path / "log.db", create=True)
+    n = 1000
+    typed = RecordBatch.from_columns(
+        id=[f"t:{i}" for i in range(n)],
+        kind="test.typed",
+        kind_version=1,
+        source="t",
+        compartment="",
+        payload=pa.array([{"n": i} for i in range(n)]),
+    )
+    log.append(stamp([make_record(0)], 1))
+    log.append(stamp_batch(typed, 2))
+    log.append(stamp([make_record(1)], 5000))
+    log.append(stamp_batch(typed.with_column("id", [f"u:{i}" for i in range(n)]), 6000))
+    pages = list(log.read(page_size=300))
+    assert sum(len(p) for p in pages) == 2 * n + 2
+    assert all(len(p) <= 300 for p in pages)
+    for page in pages:
+        kinds = set(page.column("kind").to_pylist())
+        assert page.typed == (kinds == {"test.typed"}), kinds
+    assert [r.payload["n"] for p in pages for r in p.rows()] == [0, *range(n), 1, *range(n)]
     log.close()

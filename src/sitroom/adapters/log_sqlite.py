@@ -18,6 +18,7 @@ from typing import Unpack
 
 import numpy as np
 import orjson
+import pyarrow as pa
 
 from sitroom.adapters import segments
 from sitroom.adapters.logbase import prepare_append, select
@@ -250,23 +251,24 @@ class SqliteLog:
     ) -> Iterator[RecordBatch]:
         after = filters.get("after_seq", 0)
         upto = filters.get("upto_seq")
-        pending: list[RecordBatch] = []
-        held = 0
+        pending: list[RecordBatch] = []  # the page being filled: one payload type throughout,
+        held = 0  # so that joining never turns typed payloads into JSON text
         for first, last in self._segments(filters):
             lo = max(after + 1, first) - first
             hi = (last if upto is None else min(upto, last)) - first + 1
-            part = self._segment(first).slice(lo, hi - lo)
-            part = RecordBatch(select(part.table, filters))
-            if not len(part):
-                continue
-            pending.append(part)
-            held += len(part)
-            while held >= page_size:
-                merged = RecordBatch.concat(pending)
-                yield merged.slice(0, page_size)
-                rest = merged.slice(page_size)
-                pending, held = ([rest] if len(rest) else []), len(rest)
-        if held:
+            part = RecordBatch(select(self._segment(first).slice(lo, hi - lo).table, filters))
+            if pending and len(part) and _payload_type(part) != _payload_type(pending[0]):
+                yield RecordBatch.concat(pending)
+                pending, held = [], 0
+            while len(part):
+                take = part.slice(0, page_size - held)
+                pending.append(take)
+                held += len(take)
+                part = part.slice(len(take))
+                if held == page_size:
+                    yield RecordBatch.concat(pending)
+                    pending, held = [], 0
+        if pending:
             yield RecordBatch.concat(pending)
 
     def _segment(self, first_seq: int) -> RecordBatch:
@@ -359,3 +361,7 @@ class SqliteLog:
         self._encoder.shutdown()
         self._r.close()
         self._w.close()
+
+
+def _payload_type(batch: RecordBatch) -> pa.DataType:
+    return batch.table.schema.field("payload").type
