@@ -15,7 +15,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 @pytest.mark.parametrize(
     ("script", "args", "expect"),
     [
-        ("gdelt_ingest.py", ["--rows", "20000"], "ratio sitroom / baseline"),
+        ("gdelt_ingest.py", ["--rows", "20000", "--runs", "1"], "ratio sitroom / baseline"),
         ("alert_latency.py", ["--rate", "500", "--seconds", "2"], "ratio p99 baseline / sitroom"),
         (
             "asof_rebuild.py",

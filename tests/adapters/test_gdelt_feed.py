@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import mmap
 import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from sitroom.adapters.gdelt import connector as gdelt
 
 from conftest import V2_FILES
 from helpers import sitroom
@@ -175,3 +178,17 @@ def test_follow_reports_a_silent_feed_when_it_becomes_overdue(
     alerts = sitroom(capfd, "alerts", "-w", ws, "--json").json()["alerts"]
     (alert,) = [a for a in alerts if a["detector"] == "source-overdue"]
     assert 0 <= alert["detail"]["late_ms"] < 500  # raised when due, not at the next poll
+
+
+@pytest.mark.parametrize(
+    ("text", "lines"), [(b"a\nb\nc", 3), (b"a\nb\nc\n", 3), (b"\n\n", 2), (b"", 0)]
+)
+def test_a_local_file_is_mapped_and_its_lines_counted(
+    tmp_path: Path, text: bytes, lines: int
+) -> None:
+    path = tmp_path / "x.export.CSV"
+    path.write_bytes(text)
+    (inp,) = gdelt.open_inputs(str(path))
+    assert bytes(inp.data) == text
+    assert isinstance(inp.data, mmap.mmap) == bool(text)  # an empty file cannot be mapped
+    assert gdelt.count_lines(inp, window=2) == lines  # windows split lines: still exact
