@@ -22,6 +22,7 @@ from sitroom import render
 from sitroom.adapters.clock import ManualClock, SystemClock
 from sitroom.adapters.gdelt import connector as gdelt
 from sitroom.adapters.gdelt.lookups import load_lookups
+from sitroom.adapters.inputs import Input, count_lines, is_url
 from sitroom.application import queries
 from sitroom.application.export import export_jsonl
 from sitroom.application.ingest import IngestReport, declare, ingest
@@ -144,7 +145,7 @@ def ingest_gdelt(
 ) -> None:
     """Ingest GDELT 2.0 / 1.0 event files, archives or the live feed."""
     every = parse_duration(interval) if interval else None
-    if follow and not all(gdelt.is_url(i) for i in inputs):
+    if follow and not all(is_url(i) for i in inputs):
         raise UserInputError("--follow polls URLs; name a URL such as GDELT's lastupdate.txt")
     lookups = load_lookups()
     with _workspace(workspace) as ws:
@@ -199,10 +200,8 @@ def _wait_for_next_poll(ws: Workspace, every_ms: int) -> None:
             _tick(ws)
 
 
-def _ingest_one(
-    ws: Workspace, inp: gdelt.Input, lookups: Any, show: bool, quiet: bool
-) -> IngestReport:
-    total = gdelt.count_lines(inp)
+def _ingest_one(ws: Workspace, inp: Input, lookups: Any, show: bool, quiet: bool) -> IngestReport:
+    total = count_lines(inp)
     if show and total >= 50_000 and err.is_terminal:
         with Progress(
             TextColumn("{task.description}"),

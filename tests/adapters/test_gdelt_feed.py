@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from sitroom.adapters import inputs
 from sitroom.adapters.gdelt import connector as gdelt
 
 from conftest import V2_FILES
@@ -191,4 +192,4 @@ def test_a_local_file_is_mapped_and_its_lines_counted(
     (inp,) = gdelt.open_inputs(str(path))
     assert bytes(inp.data) == text
     assert isinstance(inp.data, mmap.mmap) == bool(text)  # an empty file cannot be mapped
-    assert gdelt.count_lines(inp, window=2) == lines  # windows split lines: still exact
+    assert inputs.count_lines(inp, window=2) == lines  # windows split lines: still exact

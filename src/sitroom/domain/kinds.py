@@ -10,11 +10,24 @@ GDELT_EVENT = "gdelt.event"  # a GDELT 1.0/2.0 event, normalised (adapters.gdelt
 SOURCE_DECLARED = "source.declared"  # a source announces itself and its cadence
 QUARANTINED = "ingest.quarantined"  # an input row that could not be accepted, with its reason
 ALERT = "alert"  # a detector's finding, naming the records that caused it
+UCDP_EVENT = "ucdp.event"  # one upstream version of a UCDP GED event (adapters.ucdp)
+ACLED_EVENT = "acled.event"  # one upstream version of an ACLED event (adapters.acled)
+NEWS_REPORT = "news.report"  # an item of an RSS or Atom news feed (adapters.rss)
+CLAIM = "claim"  # a source says a subject's property has a value (domain.claims)
 
-CURRENT_VERSION = {GDELT_EVENT: 1, SOURCE_DECLARED: 1, QUARANTINED: 1, ALERT: 1}
+CURRENT_VERSION = {
+    GDELT_EVENT: 1,
+    SOURCE_DECLARED: 1,
+    QUARANTINED: 1,
+    ALERT: 1,
+    UCDP_EVENT: 1,
+    ACLED_EVENT: 1,
+    NEWS_REPORT: 1,
+    CLAIM: 1,
+}
 
 # Kinds that describe the world, as opposed to the workspace's own bookkeeping.
-EVIDENCE_KINDS = (GDELT_EVENT,)
+EVIDENCE_KINDS = (GDELT_EVENT, UCDP_EVENT, ACLED_EVENT, NEWS_REPORT, CLAIM)
 
 # CAMEO's four QuadClasses, as GDELT codes them (root codes 01-05, 06-09, 10-14, 15-20).
 QUAD_CLASS_NAMES = {

@@ -11,11 +11,8 @@ from __future__ import annotations
 import hashlib
 import io
 import mmap
-import os
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
@@ -23,9 +20,10 @@ import polars as pl
 
 from sitroom.adapters.gdelt.lookups import Lookups
 from sitroom.adapters.gdelt.parse import parse_gdelt
+from sitroom.adapters.inputs import Input, fetch, http_client, is_url, quarantine, read_local
 from sitroom.application.ingest import Chunk
-from sitroom.domain.kinds import CURRENT_VERSION, GDELT_EVENT, QUARANTINED, SOURCE_DECLARED
-from sitroom.domain.records import Record, RecordBatch, feed_item_id
+from sitroom.domain.kinds import CURRENT_VERSION, GDELT_EVENT, SOURCE_DECLARED
+from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.timeutil import MS_PER_DAY, MS_PER_MIN
 from sitroom.errors import SourceError
 
@@ -59,30 +57,16 @@ def declarations() -> list[Record]:
     ]
 
 
-@dataclass(frozen=True)
-class Input:
-    label: str  # what a person recognises: the file name or URL
-    data: bytes | mmap.mmap  # a local file is mapped, not read
-
-    @property
-    def digest(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()[:16]
-
-
-def is_url(spec: str) -> bool:
-    return urlparse(spec).scheme in ("http", "https")
-
-
 def open_inputs(spec: str, client: httpx.Client | None = None) -> Iterator[Input]:
     """The export files named by ``spec``: a path (.CSV/.txt/.tsv or .zip), a URL of such a file,
     or a GDELT ``lastupdate.txt`` URL (only its event export is taken; size and md5 are checked)."""
     if is_url(spec):
-        with _client(client) as http:
+        with http_client(client) as http:
             name = urlparse(spec).path.rsplit("/", 1)[-1]
-            body = _fetch(http, spec)
+            body = fetch(http, spec)
             if name.endswith(".txt") and _looks_like_update_list(body):
                 for size, md5, url in _export_entries(body, spec):
-                    data = _fetch(http, url)
+                    data = fetch(http, url)
                     if len(data) != size or hashlib.md5(data).hexdigest() != md5:
                         raise SourceError(
                             f"{url}: size or md5 differs from {spec} "
@@ -92,54 +76,8 @@ def open_inputs(spec: str, client: httpx.Client | None = None) -> Iterator[Input
             else:
                 yield from _unpack(name or spec, body)
         return
-    path = Path(spec)
-    if not path.exists():
-        raise SourceError(f"no such file: {spec}")
-    if path.is_dir():
-        raise SourceError(f"{spec} is a directory; name the GDELT files in it (e.g. {spec}/*.CSV)")
-    try:
-        mapped = _map(path)
-    except OSError as e:
-        raise SourceError(f"cannot read {spec}: {e.strerror}") from None
-    yield from _unpack(str(path), mapped)
-
-
-def _map(path: Path) -> bytes | mmap.mmap:
-    """The file's bytes, memory-mapped: a large export is paged in as the parser reaches it,
-    instead of being read whole before the first chunk can start."""
-    with path.open("rb") as f:
-        if os.fstat(f.fileno()).st_size == 0:
-            return b""
-        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-
-
-class _client:
-    """Use the caller's HTTP client, or a short-lived one of our own."""
-
-    def __init__(self, client: httpx.Client | None) -> None:
-        self.given = client
-        self.own: httpx.Client | None = None
-
-    def __enter__(self) -> httpx.Client:
-        if self.given is not None:
-            return self.given
-        self.own = httpx.Client(timeout=60.0, follow_redirects=True)
-        return self.own
-
-    def __exit__(self, *exc: object) -> None:
-        if self.own is not None:
-            self.own.close()
-
-
-def _fetch(http: httpx.Client, url: str) -> bytes:
-    try:
-        r = http.get(url)
-        r.raise_for_status()
-    except httpx.HTTPStatusError as e:
-        raise SourceError(f"{url}: HTTP {e.response.status_code}") from None
-    except httpx.HTTPError as e:
-        raise SourceError(f"{url}: {e.__class__.__name__}: {e}") from None
-    return r.content
+    local = read_local(spec, f"name the GDELT files in it (e.g. {spec}/*.CSV)")
+    yield from _unpack(local.label, local.data)
 
 
 def _looks_like_update_list(body: bytes) -> bool:
@@ -198,30 +136,4 @@ def chunks(inp: Input, lookups: Lookups, *, chunk_rows: int = 100_000) -> Iterat
             yield Chunk(RecordBatch.empty(), parsed.lines)
         if parsed.quarantined:
             # Their own append: typed events and JSON quarantine records keep their own form.
-            yield Chunk(
-                RecordBatch.from_records(
-                    Record(
-                        id=feed_item_id(source, f"quarantine:{inp.digest}:{q.line}"),
-                        kind=QUARANTINED,
-                        kind_version=CURRENT_VERSION[QUARANTINED],
-                        source=source,
-                        payload={
-                            "connector": "gdelt",
-                            "file": inp.label,
-                            "line": q.line,
-                            "raw": q.raw,
-                            "reason": q.reason,
-                        },
-                    )
-                    for q in parsed.quarantined
-                ),
-                0,
-            )
-
-
-def count_lines(inp: Input, window: int = 1 << 24) -> int:
-    """Rows in a file, for progress bars: a C-speed count of newlines, a window at a time (a
-    mapped file has no ``count`` of its own)."""
-    data = inp.data
-    n = sum(data[i : i + window].count(b"\n") for i in range(0, len(data), window))
-    return n + (0 if not len(data) or data[-1:] == b"\n" else 1)
+            yield Chunk(quarantine("gdelt", source, inp, parsed.quarantined), 0)

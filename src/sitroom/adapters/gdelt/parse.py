@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from sitroom.adapters.gdelt.lookups import Lookups
+from sitroom.adapters.inputs import Rejected
 from sitroom.domain.kinds import QUAD_CLASS_NAMES
 from sitroom.domain.timeutil import MS_PER_DAY
 
@@ -108,17 +109,10 @@ COLUMNS = list(POSITIONS[V2])
 
 
 @dataclass(frozen=True)
-class Quarantined:
-    line: int  # 1-based line number in the file
-    raw: str  # the line as read, without its newline
-    reason: str
-
-
-@dataclass(frozen=True)
 class ParsedChunk:
     # source, source_id, valid_from, valid_to, lat, lon, payload (a struct: the typed payload)
     events: pl.DataFrame
-    quarantined: list[Quarantined]
+    quarantined: list[Rejected]
     lines: int  # lines this chunk covered: accepted + quarantined
 
 
@@ -275,7 +269,7 @@ def _parse_chunk(df: pl.DataFrame, lk: Lookups, undecodable: set[int]) -> Parsed
     # The fast path keeps fields, not lines: a quarantined row's line is its fields rejoined.
     raw = pl.col("raw") if "raw" in df.columns else pl.concat_str(NAMES[V2], separator="\t")
     quarantined = [
-        Quarantined(line, text, why)
+        Rejected(line, text, why)
         for line, text, why in bad.select("_line", raw, reason).iter_rows()
     ]
     good = df.filter(~pl.col("_bad"))
