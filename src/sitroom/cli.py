@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -19,16 +19,18 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from typer.exceptions import TyperException
 
 from sitroom import render
+from sitroom.adapters import ucdp
 from sitroom.adapters.clock import ManualClock, SystemClock
 from sitroom.adapters.gdelt import connector as gdelt
 from sitroom.adapters.gdelt.lookups import load_lookups
-from sitroom.adapters.inputs import Input, count_lines, is_url
+from sitroom.adapters.inputs import Input, count_lines, is_url, open_input
 from sitroom.application import queries
 from sitroom.application.export import export_jsonl
-from sitroom.application.ingest import IngestReport, declare, ingest
+from sitroom.application.ingest import Chunk, IngestReport, declare, ingest
 from sitroom.application.replay import replay as replay_log
 from sitroom.domain.geo import parse_point, parse_radius
 from sitroom.domain.provenance import Answer, Provenance
+from sitroom.domain.records import Record
 from sitroom.domain.timeutil import parse_duration, parse_time
 from sitroom.errors import SitroomError, SourceError, UserInputError
 from sitroom.workspace import LOG_FILE, Workspace
@@ -160,7 +162,11 @@ def ingest_gdelt(
             for spec in inputs:
                 try:
                     for inp in gdelt.open_inputs(spec):
-                        reports.append(_ingest_one(ws, inp, lookups, progress and not json, json))
+                        reports.append(
+                            _ingest_one(
+                                ws, inp, gdelt.chunks(inp, lookups), progress and not json, json
+                            )
+                        )
                 except SourceError as e:
                     if not follow:
                         raise
@@ -200,7 +206,43 @@ def _wait_for_next_poll(ws: Workspace, every_ms: int) -> None:
             _tick(ws)
 
 
-def _ingest_one(ws: Workspace, inp: Input, lookups: Any, show: bool, quiet: bool) -> IngestReport:
+@ingest_app.command("ucdp")
+def ingest_ucdp(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(help="UCDP GED CSV exports, or URLs of them.", metavar="PATH|URL..."),
+    ],
+    workspace: WorkspaceOpt = Path("."),
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on long inputs.")] = True,
+    json: JsonOpt = False,
+) -> None:
+    """Ingest UCDP GED events (every upstream version kept; fatalities as given)."""
+    _ingest_files(workspace, inputs, [ucdp.declaration()], ucdp.chunks, progress, json)
+
+
+def _ingest_files(
+    workspace: Path,
+    specs: list[str],
+    declarations: list[Record],
+    chunks: Callable[[Input], Iterable[Chunk]],
+    progress: bool,
+    json: bool,
+) -> None:
+    """The shape every file connector shares: declare the source, ingest each input."""
+    with _workspace(workspace) as ws:
+        declare(ws.engine, declarations)
+        reports = [
+            _ingest_one(ws, inp, chunks(inp), progress and not json, json)
+            for inp in (open_input(spec) for spec in specs)
+        ]
+        _tick(ws)
+    if json:
+        _emit_json({"files": [r.as_dict() for r in reports], "totals": _totals(reports)})
+
+
+def _ingest_one(
+    ws: Workspace, inp: Input, chunks: Iterable[Chunk], show: bool, quiet: bool
+) -> IngestReport:
     total = count_lines(inp)
     if show and total >= 50_000 and err.is_terminal:
         with Progress(
@@ -212,14 +254,9 @@ def _ingest_one(ws: Workspace, inp: Input, lookups: Any, show: bool, quiet: bool
             transient=True,
         ) as bar:
             task = bar.add_task(Path(inp.label).name, total=total)
-            report = ingest(
-                ws.engine,
-                inp.label,
-                gdelt.chunks(inp, lookups),
-                progress=lambda k: bar.advance(task, k),
-            )
+            report = ingest(ws.engine, inp.label, chunks, progress=lambda k: bar.advance(task, k))
     else:
-        report = ingest(ws.engine, inp.label, gdelt.chunks(inp, lookups))
+        report = ingest(ws.engine, inp.label, chunks)
     if not quiet:
         out.print(
             f"{inp.label}: {report.rows:,} rows → {report.accepted:,} accepted, "
@@ -422,12 +459,14 @@ def demo(
     )
     lookups = load_lookups()
     with _workspace(workspace) as ws:
-        declare(ws.engine, gdelt.declarations())
+        declare(ws.engine, [*gdelt.declarations(), ucdp.declaration()])
         reports = [
-            _ingest_one(ws, inp, lookups, False, json)
+            _ingest_one(ws, inp, gdelt.chunks(inp, lookups), False, json)
             for f in files
             for inp in gdelt.open_inputs(str(f))
         ]
+        ged = open_input(str(demo_dir.joinpath("ucdpged_sample.csv")))
+        reports.append(_ingest_one(ws, ged, ucdp.chunks(ged), False, json))
         answer = queries.state(ws.engine)
     if json:
         _emit_json(

@@ -1,0 +1,134 @@
+"""The UCDP GED connector on the real sample, checked against an independent read with the csv
+module, and on real rows with injected faults and revisions."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from sitroom.adapters import ucdp
+from sitroom.adapters.inputs import Input
+from sitroom.domain.records import RecordBatch
+from sitroom.errors import SourceError
+from sitroom.workspace import Workspace
+
+from conftest import UCDP_FILE
+from helpers import sitroom
+
+COUNTS = ("best", "low", "high")
+
+
+def rows() -> list[dict[str, str]]:
+    with UCDP_FILE.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def parse(data: bytes) -> tuple[RecordBatch, RecordBatch]:
+    batch = RecordBatch.concat([c.records for c in ucdp.chunks(Input("t.csv", data))])
+    return batch.of_kinds(["ucdp.event"]), batch.of_kinds(["ingest.quarantined"])
+
+
+def write(table: list[dict[str, str]]) -> bytes:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(table[0]), lineterminator="\n")
+    w.writeheader()
+    w.writerows(table)
+    return buf.getvalue().encode()
+
+
+def test_the_real_sample_keeps_fatalities_as_given_and_flags_inconsistent_rows() -> None:
+    expected = rows()
+    events, bad = parse(UCDP_FILE.read_bytes())
+    assert len(events) == len(expected) == 1000 and len(bad) == 0
+    got = {r.payload["event_id"]: r.payload for r in events.rows()}
+    for row in expected:
+        p = got[int(row["id"])]
+        assert [p["fatalities"][c] for c in COUNTS] == [int(row[c]) for c in COUNTS]
+        ordered = int(row["low"]) <= int(row["best"]) <= int(row["high"])
+        assert p["fatalities"]["consistent"] is ordered
+        assert (p["side_a"]["name"], p["side_b"]["name"]) == (row["side_a"], row["side_b"])
+        assert (p["location"]["lat"], p["location"]["lon"]) == (
+            float(row["latitude"]),
+            float(row["longitude"]),
+        )
+        assert p["date_start"] == row["date_start"][:10]
+    flagged = sum(not p["fatalities"]["consistent"] for p in got.values())
+    assert flagged == sum(not int(r["low"]) <= int(r["best"]) <= int(r["high"]) for r in expected)
+    assert flagged > 0  # the sample has such rows; the test must see them
+
+
+def test_ingesting_twice_adds_nothing_and_a_revision_adds_one_version(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    ws = str(tmp_path / "ws")
+    assert sitroom(capfd, "init", "-w", ws).code == 0
+    first = sitroom(capfd, "ingest", "ucdp", "-w", ws, str(UCDP_FILE), "--json").json()
+    assert first["totals"] == {"rows": 1000, "accepted": 1000, "duplicates": 0, "quarantined": 0}
+    again = sitroom(capfd, "ingest", "ucdp", "-w", ws, str(UCDP_FILE), "--json").json()
+    assert again["totals"]["accepted"] == 0 and again["totals"]["duplicates"] == 1000
+
+    table = rows()
+    revised_id = table[5]["id"]
+    table[5] = {**table[5], "best": str(int(table[5]["best"]) + 3)}
+    revised = tmp_path / "revised.csv"
+    revised.write_bytes(write(table))
+    third = sitroom(capfd, "ingest", "ucdp", "-w", ws, str(revised), "--json").json()
+    assert third["totals"]["accepted"] == 1 and third["totals"]["duplicates"] == 999
+
+    with Workspace.open(Path(ws)) as w:
+        versions = [
+            r.payload["fatalities"]["best"]
+            for b in w.engine.log.read(kinds=["ucdp.event"])
+            for r in b.rows()
+            if r.payload["event_id"] == int(revised_id)
+        ]
+    original = int(rows()[5]["best"])
+    assert versions == [original, original + 3]  # both versions, in the order learned
+
+
+def test_bad_rows_are_quarantined_with_their_physical_line_and_text(tmp_path: Path) -> None:
+    table = rows()[:6]
+    table[0] = {**table[0], "source_headline": "first line\nsecond line"}  # a quoted newline
+    table[2] = {**table[2], "best": "many"}
+    table[3] = {**table[3], "latitude": "95.5"}
+    table[4] = {**table[4], "date_end": "2001-01-01 00:00:00.000", "date_start": "2002-01-01"}
+    data = write(table)
+    events, bad = parse(data)
+    assert len(events) == 3
+    reasons = {r.payload["line"]: r.payload["reason"] for r in bad.rows()}
+    # Header is line 1; row 0 spans lines 2-3, so rows 2, 3, 4 start on lines 5, 6, 7.
+    assert reasons == {
+        5: "best is not a count of deaths: 'many'",
+        6: "latitude is not a latitude: '95.5'",
+        7: "date_end is before date_start: '2001-01-01 00:00:00.000'",
+    }
+    lines = data.decode().split("\n")
+    for r in bad.rows():
+        assert r.payload["raw"] == lines[r.payload["line"] - 1]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty file"),
+        (b"id,year\n1,2020\n", "missing column(s) relid, type_of_violence"),
+    ],
+)
+def test_a_file_that_is_not_a_ged_export_is_one_clear_error(data: bytes, message: str) -> None:
+    with pytest.raises(SourceError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        list(ucdp.chunks(Input("x.csv", data)))
+
+
+def test_cli_reports_a_wrong_file_in_one_line(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    ws = str(tmp_path / "ws")
+    sitroom(capfd, "init", "-w", ws)
+    wrong = tmp_path / "events.csv"
+    wrong.write_text("a,b\n1,2\n")
+    r = sitroom(capfd, "ingest", "ucdp", "-w", ws, str(wrong))
+    assert r.code != 0 and r.out == ""
+    assert len(r.err.strip().splitlines()) == 1 and "not a UCDP GED export" in r.err
