@@ -24,6 +24,7 @@ from sitroom.adapters.clock import ManualClock, SystemClock
 from sitroom.adapters.gdelt import connector as gdelt
 from sitroom.adapters.gdelt.lookups import load_lookups
 from sitroom.adapters.inputs import Input, count_lines, is_url, open_input
+from sitroom.adapters.reports import parse_report
 from sitroom.application import queries
 from sitroom.application.export import export_jsonl
 from sitroom.application.ingest import Chunk, IngestReport, declare, ingest
@@ -336,6 +337,80 @@ def alerts(
             ws.engine.tick()
         answer = queries.alerts(ws.engine, at)
     _show(answer, json, "alerts", render.alerts)
+
+
+report_app = typer.Typer(no_args_is_help=True, help="Analyst reports and the claims they carry.")
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("add")
+def report_add(
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Reports: Markdown with YAML front matter (see docs/claims.md).", metavar="FILE..."
+        ),
+    ],
+    workspace: WorkspaceOpt = Path("."),
+    json: JsonOpt = False,
+) -> None:
+    """Add analyst reports and their claims (adding the same file again adds nothing)."""
+    with _workspace(workspace) as ws:
+        added = []
+        for f in files:
+            try:
+                text = f.read_text(encoding="utf-8")
+            except FileNotFoundError:
+                raise UserInputError(f"no such file: {f}") from None
+            except (OSError, UnicodeDecodeError) as e:
+                raise UserInputError(f"cannot read {f}: {e}") from None
+            records = parse_report(str(f), text, now_ms=ws.engine.clock.now_ms())
+            outcome = ws.engine.append(records)
+            added.append(
+                {
+                    "file": str(f),
+                    "report": records[0].id,
+                    "claims": len(records) - 1,
+                    "new_records": outcome.appended,
+                }
+            )
+    if json:
+        _emit_json({"reports": added})
+    else:
+        for a in added:
+            note = "" if a["new_records"] else " (already in the workspace)"
+            n = a["claims"]
+            out.print(f"{a['file']}: report with {n} claim{'' if n == 1 else 's'}{note}")
+
+
+@app.command()
+def claims(
+    subject: Annotated[str, typer.Argument(help="What the claims are about, e.g. Hezbollah.")],
+    workspace: WorkspaceOpt = Path("."),
+    as_of: AsOfOpt = None,
+    valid_at: Annotated[
+        str | None,
+        typer.Option(help="Show claims valid at this time.", show_default="the as-of time"),
+    ] = None,
+    every: Annotated[
+        bool, typer.Option("--all", help="Show claims whatever their valid time.")
+    ] = False,
+    prop: Annotated[
+        list[str] | None, typer.Option("--property", "-p", help="Only these properties.")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Every value sources claimed for a subject's properties, side by side; conflicts marked."""
+    with _workspace(workspace) as ws:
+        answer = queries.claims(
+            ws.engine,
+            subject,
+            _time(as_of),
+            valid_at_ms=_time(valid_at),
+            every=every,
+            properties=prop,
+        )
+    _show(answer, json, None, render.claims)
 
 
 @app.command()

@@ -130,3 +130,36 @@ def quarantine(console: Console, items: list[dict[str, Any]], p: Provenance) -> 
     for q in items:
         console.print(f"{q['file']}:{q['line']}: {q['reason']}", highlight=False)
         console.print(f"    {q['raw'][:160]!r}", style="dim", highlight=False)
+
+
+def claims(console: Console, value: dict[str, Any], p: Provenance) -> None:
+    props = value["properties"]
+    valid = f" valid at {_short(value['valid_at'])}" if value["valid_at"] else " (any valid time)"
+    console.print(f"[bold]{value['subject']}[/bold] — {len(props)} properties{valid}")
+    provenance_line(console, p)
+    if not props:
+        console.print("No claims about it.", style="dim")
+    for prop in props:
+        mark = (
+            "  [bold red]CONFLICT[/bold red]: credible sources disagree" if prop["conflict"] else ""
+        )
+        console.print(f"\n[bold]{prop['property']}[/bold]{mark}", highlight=False)
+        t = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
+        for col in ("value", "independent", "source", "rel/cred", "confidence", "valid", "age"):
+            t.add_column(col)
+        for v in prop["values"]:
+            for i, c in enumerate(v["claims"]):
+                t.add_row(
+                    str(v["value"]) if i == 0 else "",
+                    str(v["independent_sources"]) if i == 0 else "",
+                    c["source"]
+                    if c["origin"] == c["source"]
+                    else f"{c['source']} (via {c['origin']})",
+                    f"{c['reliability'] or '-'}{c['credibility'] or '-'}",
+                    "-" if c["confidence"] is None else str(c["confidence"]),
+                    f"{_short(c['valid_from'])} → {_short(c['valid_to']) or '…'}"
+                    if c["valid_from"]
+                    else "-",
+                    "-" if c["age_ms"] is None else human_age(c["age_ms"]),
+                )
+        console.print(t)

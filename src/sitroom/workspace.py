@@ -14,6 +14,7 @@ from sitroom.adapters.clock import SystemClock
 from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.application.engine import Engine
 from sitroom.application.ports import Clock
+from sitroom.domain.claims import ClaimsProjection
 from sitroom.domain.projection import Detector, Projection
 from sitroom.domain.sources import OverdueSourceDetector, SourcesProjection
 from sitroom.domain.summary import SummaryProjection
@@ -24,7 +25,7 @@ LOG_FILE = "sitroom.db"
 
 
 def default_projections() -> list[Projection]:
-    return [SummaryProjection(), SourcesProjection()]
+    return [SummaryProjection(), SourcesProjection(), ClaimsProjection()]
 
 
 def default_detectors(settings: Settings) -> list[Detector]:

@@ -10,8 +10,9 @@ import polars as pl
 
 from sitroom.application.engine import Engine
 from sitroom.domain import hlc
+from sitroom.domain.claims import view as claims_view
 from sitroom.domain.geo import Point, Radius, haversine_m
-from sitroom.domain.kinds import ALERT, GDELT_EVENT, QUAD_CLASS_NAMES, QUARANTINED
+from sitroom.domain.kinds import ALERT, CLAIM, GDELT_EVENT, QUAD_CLASS_NAMES, QUARANTINED
 from sitroom.domain.provenance import Answer, Provenance
 from sitroom.domain.sources import OVERDUE, OverdueSourceDetector
 from sitroom.domain.timeutil import iso
@@ -175,3 +176,58 @@ def alerts(engine: Engine, as_of_ms: int | None = None) -> Answer[list[dict[str,
 
 def quarantine(engine: Engine, as_of_ms: int | None = None) -> Answer[list[dict[str, Any]]]:
     return _records(engine, QUARANTINED, as_of_ms)
+
+
+def claims(
+    engine: Engine,
+    subject: str,
+    as_of_ms: int | None = None,
+    *,
+    valid_at_ms: int | None = None,
+    every: bool = False,
+    properties: Sequence[str] | None = None,
+) -> Answer[dict[str, Any]]:
+    """What sources claimed about ``subject``, as known at a time: every value of every
+    property, side by side, with conflicts marked. By default only claims valid at the as-of
+    time (or ``valid_at_ms``); ``every`` shows them whatever their valid time."""
+    at = resolve_as_of(engine, as_of_ms)
+    state = engine.view_many(["claims"], at.seq)["claims"]
+    valid_at = None if every else (valid_at_ms if valid_at_ms is not None else at.wall)
+    props = claims_view(state, subject, at.wall, valid_at=valid_at, properties=properties)
+    stated = [c.stated_at for p in props for v in p.values for c in v.claims if c.stated_at]
+    value = {
+        "subject": props[0].subject if props else subject,
+        "valid_at": iso(valid_at),
+        "properties": [
+            {
+                "property": p.property,
+                "conflict": p.conflict,
+                "values": [
+                    {
+                        "value": v.value,
+                        "independent_sources": v.independent,
+                        "confidence": v.confidence,
+                        "credible": v.credible,
+                        "claims": [
+                            {
+                                "id": c.id,
+                                "source": c.source,
+                                "origin": c.origin,
+                                "reliability": c.reliability,
+                                "credibility": c.credibility,
+                                "confidence": c.confidence,
+                                "valid_from": iso(c.valid_from),
+                                "valid_to": iso(c.valid_to),
+                                "stated_at": iso(c.stated_at),
+                                "age_ms": c.age_ms,
+                            }
+                            for c in v.claims
+                        ],
+                    }
+                    for v in p.values
+                ],
+            }
+            for p in props
+        ],
+    }
+    return Answer(value, _provenance(engine, at, max(stated, default=None), [CLAIM]))

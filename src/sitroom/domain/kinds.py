@@ -14,6 +14,7 @@ UCDP_EVENT = "ucdp.event"  # one upstream version of a UCDP GED event (adapters.
 ACLED_EVENT = "acled.event"  # one upstream version of an ACLED event (adapters.acled)
 NEWS_REPORT = "news.report"  # an item of an RSS or Atom news feed (adapters.rss)
 CLAIM = "claim"  # a source says a subject's property has a value (domain.claims)
+ANALYST_REPORT = "analyst.report"  # an analyst's report, carrying claims (adapters.reports)
 
 CURRENT_VERSION = {
     GDELT_EVENT: 1,
@@ -24,10 +25,11 @@ CURRENT_VERSION = {
     ACLED_EVENT: 1,
     NEWS_REPORT: 1,
     CLAIM: 1,
+    ANALYST_REPORT: 1,
 }
 
 # Kinds that describe the world, as opposed to the workspace's own bookkeeping.
-EVIDENCE_KINDS = (GDELT_EVENT, UCDP_EVENT, ACLED_EVENT, NEWS_REPORT, CLAIM)
+EVIDENCE_KINDS = (GDELT_EVENT, UCDP_EVENT, ACLED_EVENT, NEWS_REPORT, CLAIM, ANALYST_REPORT)
 
 # CAMEO's four QuadClasses, as GDELT codes them (root codes 01-05, 06-09, 10-14, 15-20).
 QUAD_CLASS_NAMES = {

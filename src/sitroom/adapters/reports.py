@@ -1,0 +1,202 @@
+"""Analyst reports: Markdown with YAML front matter, carrying claims.
+
+    ---
+    title: Hezbollah posture after the strikes
+    author: jdoe
+    source: analyst:jdoe        # optional (default analyst:<author>)
+    reliability: B              # Admiralty A-F, of this source
+    published: 2026-11-24T18:00:00Z
+    claims:
+      - subject: Hezbollah
+        property: posture
+        value: defensive
+        credibility: 2          # Admiralty 1-6 (or confidence: 0-100, the STIX scale)
+        valid_from: 2026-11-20
+        valid_to: 2026-12-01    # optional; open-ended when left out
+        origin: IDF statement   # optional: where it came from (for independence)
+        links: [https://example.org/briefing]
+    ---
+    Free text: the analysis itself.
+
+A report becomes one ``analyst.report`` record and one ``claim`` record per claim. Its id derives
+from the file's content, so adding the same file again adds nothing, and an edited report is a
+new report beside the old one (history is kept).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from typing import Any
+
+import yaml
+
+from sitroom.domain.claims import check_reliability, confidence_of, credibility_of
+from sitroom.domain.kinds import ANALYST_REPORT, CLAIM, CURRENT_VERSION
+from sitroom.domain.records import Record, feed_item_id
+from sitroom.domain.timeutil import parse_time
+from sitroom.errors import RecordError, SourceError, UserInputError
+
+_DELIMITER = "---"
+
+
+def parse_report(label: str, text: str, *, now_ms: int) -> list[Record]:
+    """The report's records: the report, then its claims. Every mistake names the file and,
+    for a claim, its number (1-based) and field."""
+    meta, body = _front_matter(label, text)
+    author = _text(meta.get("author"), f"{label}: 'author'", required=False)
+    source = _text(meta.get("source"), f"{label}: 'source'", required=False) or (
+        f"analyst:{author}" if author else None
+    )
+    if not source:
+        raise SourceError(f"{label}: give 'source' or 'author' in the front matter")
+    try:
+        reliability = check_reliability(meta.get("reliability"))
+    except RecordError as e:
+        raise SourceError(f"{label}: {e}") from None
+    published = _time(meta.get("published"), f"{label}: 'published'", now_ms) or now_ms
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    report_id = feed_item_id(source, f"report:{digest}")
+    claims_meta = meta.get("claims") or []
+    if not isinstance(claims_meta, list):
+        raise SourceError(f"{label}: 'claims' must be a list of claims")
+    claims = [
+        _claim(label, i, c, source, reliability, published, report_id, now_ms)
+        for i, c in enumerate(claims_meta, 1)
+    ]
+    report = Record(
+        id=report_id,
+        kind=ANALYST_REPORT,
+        kind_version=CURRENT_VERSION[ANALYST_REPORT],
+        source=source,
+        valid_from=published,
+        valid_to=published,
+        payload={
+            "title": _text(meta.get("title"), f"{label}: 'title'", required=False),
+            "author": author,
+            "reliability": reliability,
+            "published": published,
+            "body": body.strip(),
+            "claims": [c.id for c in claims],
+            "file": label,
+        },
+    )
+    return [report, *claims]
+
+
+def _front_matter(label: str, text: str) -> tuple[dict[str, Any], str]:
+    lines = text.lstrip("\ufeff").split("\n")
+    if not lines or lines[0].strip() != _DELIMITER:
+        raise SourceError(f"{label}: a report starts with a '---' line and YAML front matter")
+    try:
+        end = next(i for i in range(1, len(lines)) if lines[i].strip() == _DELIMITER)
+    except StopIteration:
+        raise SourceError(f"{label}: the front matter is not closed by a '---' line") from None
+    try:
+        meta = yaml.safe_load("\n".join(lines[1:end])) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 2}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SourceError(f"{label}: front matter is not valid YAML{where}: {problem}") from None
+    if not isinstance(meta, dict):
+        raise SourceError(f"{label}: the front matter must be a mapping of fields")
+    return meta, "\n".join(lines[end + 1 :])
+
+
+def _claim(
+    label: str,
+    n: int,
+    c: Any,
+    source: str,
+    reliability: str | None,
+    published: int,
+    report_id: str,
+    now_ms: int,
+) -> Record:
+    where = f"{label}: claim {n}"
+    if not isinstance(c, dict):
+        raise SourceError(f"{where}: a claim is a mapping with subject, property and value")
+    for field in ("subject", "property", "value"):
+        if c.get(field) in (None, ""):
+            raise SourceError(f"{where}: '{field}' is required")
+    try:
+        credibility = c.get("credibility")
+        confidence = c.get("confidence")
+        if credibility is not None and confidence is not None:
+            raise SourceError(f"{where}: give credibility (1-6) or confidence (0-100), not both")
+        if credibility is not None:
+            if not isinstance(credibility, int) or isinstance(credibility, bool):
+                raise SourceError(f"{where}: credibility must be 1-6, got {credibility!r}")
+            confidence = confidence_of(credibility)
+        elif confidence is not None:
+            if not isinstance(confidence, int) or not 0 <= confidence <= 100:
+                raise SourceError(f"{where}: confidence must be 0-100, got {confidence!r}")
+            credibility = credibility_of(confidence)
+        own = check_reliability(c.get("reliability")) or reliability
+    except RecordError as e:
+        raise SourceError(f"{where}: {e}") from None
+    valid_from = _time(c.get("valid_from"), f"{where}: 'valid_from'", now_ms)
+    valid_to = _time(c.get("valid_to"), f"{where}: 'valid_to'", now_ms)
+    if valid_from is None and valid_to is not None:
+        raise SourceError(f"{where}: 'valid_to' needs a 'valid_from'")
+    if valid_from is not None and valid_to is not None and valid_to < valid_from:
+        raise SourceError(f"{where}: 'valid_to' is before 'valid_from'")
+    links = c.get("links") or []
+    if not isinstance(links, list):
+        links = [links]
+    return Record(
+        id=f"{report_id}#claim-{n}",
+        kind=CLAIM,
+        kind_version=CURRENT_VERSION[CLAIM],
+        source=source,
+        confidence=confidence,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        payload={
+            "subject": str(c["subject"]).strip(),
+            "property": str(c["property"]).strip(),
+            "value": _plain(c["value"]),
+            "reliability": own,
+            "credibility": credibility,
+            "origin": _text(c.get("origin"), f"{where}: 'origin'", required=False),
+            "stated_at": published,
+            "report": report_id,
+            "links": [str(x) for x in links],
+        },
+    )
+
+
+def _text(value: Any, where: str, *, required: bool) -> str | None:
+    if value is None:
+        if required:
+            raise SourceError(f"{where} is required")
+        return None
+    if isinstance(value, dict | list):
+        raise SourceError(f"{where} must be text")
+    return str(value).strip() or None
+
+
+def _time(value: Any, where: str, now_ms: int) -> int | None:
+    """YAML reads an unquoted date as a date object; quoted or not, it means the same time."""
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        value = value.isoformat() if value.tzinfo else value.isoformat() + "Z"
+    elif isinstance(value, dt.date):
+        value = value.isoformat()
+    try:
+        return parse_time(str(value), now_ms=now_ms)
+    except UserInputError:
+        raise SourceError(f"{where}: cannot read time {str(value)!r} (ISO 8601)") from None
+
+
+def _plain(value: Any) -> Any:
+    """A claim's value as JSON: dates become ISO text."""
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
