@@ -25,7 +25,7 @@ from sitroom.adapters.gdelt import connector as gdelt
 from sitroom.adapters.gdelt.lookups import load_lookups
 from sitroom.adapters.inputs import Input, count_lines, is_url, open_input
 from sitroom.adapters.reports import parse_report
-from sitroom.application import queries
+from sitroom.application import queries, redline_rules
 from sitroom.application.export import export_jsonl
 from sitroom.application.ingest import Chunk, IngestReport, declare, ingest
 from sitroom.application.replay import replay as replay_log
@@ -411,6 +411,52 @@ def claims(
             properties=prop,
         )
     _show(answer, json, None, render.claims)
+
+
+redline_app = typer.Typer(no_args_is_help=True, help="Red lines: rules checked on every new event.")
+app.add_typer(redline_app, name="redline")
+
+
+@redline_app.command("add")
+def redline_add(
+    name: Annotated[str, typer.Argument(help="A short name, e.g. beirut-fatalities.")],
+    rule: Annotated[
+        str, typer.Argument(help="e.g. 'fatalities >= 50 within 100mi of Beirut in 24h'.")
+    ],
+    workspace: WorkspaceOpt = Path("."),
+    severity: Annotated[str, typer.Option(help="info, warning or critical.")] = "warning",
+    json: JsonOpt = False,
+) -> None:
+    """Add a red line (checked on every event that arrives from now on)."""
+    with _workspace(workspace) as ws:
+        added = redline_rules.add(ws.engine, name, rule, severity)
+    if json:
+        _emit_json(added)
+    else:
+        out.print(f"Red line '{name}' added: {rule}")
+
+
+@redline_app.command("list")
+def redline_list(
+    workspace: WorkspaceOpt = Path("."), as_of: AsOfOpt = None, json: JsonOpt = False
+) -> None:
+    """The red lines in force."""
+    with _workspace(workspace) as ws:
+        answer = redline_rules.listing(ws.engine, _time(as_of))
+    _show(answer, json, "redlines", render.redlines)
+
+
+@redline_app.command("test")
+def redline_test(
+    rule: Annotated[str, typer.Argument(help="A rule, as for 'redline add'.")],
+    workspace: WorkspaceOpt = Path("."),
+    as_of: AsOfOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """What a rule would match in the data already held, and when it would have fired."""
+    with _workspace(workspace) as ws:
+        answer = redline_rules.test(ws.engine, rule, _time(as_of))
+    _show(answer, json, None, render.redline_test)
 
 
 @app.command()

@@ -163,3 +163,26 @@ def claims(console: Console, value: dict[str, Any], p: Provenance) -> None:
                     "-" if c["age_ms"] is None else human_age(c["age_ms"]),
                 )
         console.print(t)
+
+
+def redlines(console: Console, items: list[dict[str, Any]], p: Provenance) -> None:
+    console.print(f"[bold]{len(items)} red lines[/bold]")
+    provenance_line(console, p)
+    for r in items:
+        console.print(f"{r['name']} [{r['severity']}]: {r['rule']}", highlight=False)
+
+
+def redline_test(console: Console, value: dict[str, Any], p: Provenance) -> None:
+    console.print(f"[bold]{value['rule']}[/bold]", highlight=False)
+    provenance_line(console, p)
+    console.print(f"{value['matched_events']:,} events match the selection", highlight=False)
+    if "crossings" in value:
+        console.print(
+            f"Peak in any window: {value['peak']:g} {value['measure']} "
+            f"(threshold {value['threshold']:g}); crossed {len(value['crossings'])} times",
+            highlight=False,
+        )
+        for c in value["crossings"][:20]:
+            console.print(f"  {_short(c['at'])}  {c['value']:g}  ({c['event']})", highlight=False)
+    elif value["evidence"]:
+        console.print(f"First: {', '.join(value['evidence'][:10])}", style="dim", highlight=False)

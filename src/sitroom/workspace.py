@@ -16,6 +16,7 @@ from sitroom.application.engine import Engine
 from sitroom.application.ports import Clock
 from sitroom.domain.claims import ClaimsProjection
 from sitroom.domain.projection import Detector, Projection
+from sitroom.domain.redline_watch import RedLineDetector, RedLinesProjection
 from sitroom.domain.sources import OverdueSourceDetector, SourcesProjection
 from sitroom.domain.summary import SummaryProjection
 from sitroom.errors import WorkspaceError
@@ -25,11 +26,11 @@ LOG_FILE = "sitroom.db"
 
 
 def default_projections() -> list[Projection]:
-    return [SummaryProjection(), SourcesProjection(), ClaimsProjection()]
+    return [SummaryProjection(), SourcesProjection(), ClaimsProjection(), RedLinesProjection()]
 
 
 def default_detectors(settings: Settings) -> list[Detector]:
-    return [OverdueSourceDetector(grace=settings.overdue_grace)]
+    return [OverdueSourceDetector(grace=settings.overdue_grace), RedLineDetector()]
 
 
 @dataclass

@@ -15,6 +15,7 @@ ACLED_EVENT = "acled.event"  # one upstream version of an ACLED event (adapters.
 NEWS_REPORT = "news.report"  # an item of an RSS or Atom news feed (adapters.rss)
 CLAIM = "claim"  # a source says a subject's property has a value (domain.claims)
 ANALYST_REPORT = "analyst.report"  # an analyst's report, carrying claims (adapters.reports)
+REDLINE = "redline"  # a user's rule, checked on every new event (domain.redlines)
 
 CURRENT_VERSION = {
     GDELT_EVENT: 1,
@@ -26,6 +27,7 @@ CURRENT_VERSION = {
     NEWS_REPORT: 1,
     CLAIM: 1,
     ANALYST_REPORT: 1,
+    REDLINE: 1,
 }
 
 # Kinds that describe the world, as opposed to the workspace's own bookkeeping.
