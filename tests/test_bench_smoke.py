@@ -22,6 +22,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
             ["--rows", "30000", "--samples", "5", "--baseline-samples", "2"],
             "ratio on the same T",
         ),
+        ("claims_ingest.py", ["--claims", "5000", "--batch", "500"], "ratio sitroom / baseline"),
     ],
 )
 def test_benchmark_runs_and_reports(script: str, args: list[str], expect: str) -> None:

@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from typer.exceptions import TyperException
 
 from sitroom import render
-from sitroom.adapters import ucdp
+from sitroom.adapters import acled, ucdp
 from sitroom.adapters.clock import ManualClock, SystemClock
 from sitroom.adapters.gdelt import connector as gdelt
 from sitroom.adapters.gdelt.lookups import load_lookups
@@ -219,6 +219,20 @@ def ingest_ucdp(
 ) -> None:
     """Ingest UCDP GED events (every upstream version kept; fatalities as given)."""
     _ingest_files(workspace, inputs, [ucdp.declaration()], ucdp.chunks, progress, json)
+
+
+@ingest_app.command("acled")
+def ingest_acled(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(help="ACLED CSV exports, or URLs of them.", metavar="PATH|URL..."),
+    ],
+    workspace: WorkspaceOpt = Path("."),
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on long inputs.")] = True,
+    json: JsonOpt = False,
+) -> None:
+    """Ingest ACLED events (every upstream version kept; fatalities as given)."""
+    _ingest_files(workspace, inputs, [acled.declaration()], acled.chunks, progress, json)
 
 
 def _ingest_files(

@@ -11,10 +11,19 @@ from __future__ import annotations
 
 import polars as pl
 
-from sitroom.domain.kinds import GDELT_EVENT, UCDP_EVENT
+from sitroom.domain.kinds import ACLED_EVENT, GDELT_EVENT, UCDP_EVENT
 from sitroom.domain.records import RecordBatch
 
-EVENT_KINDS = (GDELT_EVENT, UCDP_EVENT)
+EVENT_KINDS = (GDELT_EVENT, UCDP_EVENT, ACLED_EVENT)
+# ACLED's event types in CAMEO's terms: violence is material conflict, a protest verbal
+# conflict; a strategic development has no QuadClass.
+ACLED_QUAD = {
+    "Battles": 4,
+    "Explosions/Remote violence": 4,
+    "Violence against civilians": 4,
+    "Riots": 4,
+    "Protests": 3,
+}
 COLUMNS = {
     "id": pl.Utf8,
     "kind": pl.Utf8,
@@ -66,6 +75,23 @@ def event_frame(batch: RecordBatch) -> pl.DataFrame:
                 actor2=ucdp.payload_field("side_b.name", pl.Utf8),
                 country=ucdp.payload_field("location.country", pl.Utf8),
                 fatalities=ucdp.payload_field("fatalities.best", pl.Int64),
+            )
+        )
+    acl = batch.of_kinds([ACLED_EVENT])
+    if len(acl):
+        parts.append(
+            _frame(
+                acl,
+                lat=acl.payload_field("location.lat", pl.Float64),
+                lon=acl.payload_field("location.lon", pl.Float64),
+                quad_class=acl.payload_field("event_type", pl.Utf8).replace_strict(
+                    ACLED_QUAD, default=None, return_dtype=pl.Int64
+                ),
+                goldstein=None,
+                actor1=acl.payload_field("actor1.name", pl.Utf8),
+                actor2=acl.payload_field("actor2.name", pl.Utf8),
+                country=acl.payload_field("location.country", pl.Utf8),
+                fatalities=acl.payload_field("fatalities", pl.Int64),
             )
         )
     return pl.concat(parts) if parts else empty()
