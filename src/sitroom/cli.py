@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import orjson
 import typer
@@ -19,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from typer.exceptions import TyperException
 
 from sitroom import render
-from sitroom.adapters import acled, ucdp
+from sitroom.adapters import acled, rss, stix, ucdp
 from sitroom.adapters.clock import ManualClock, SystemClock
 from sitroom.adapters.gdelt import connector as gdelt
 from sitroom.adapters.gdelt.lookups import load_lookups
@@ -30,8 +30,9 @@ from sitroom.application.export import export_jsonl
 from sitroom.application.ingest import Chunk, IngestReport, declare, ingest
 from sitroom.application.replay import replay as replay_log
 from sitroom.domain.geo import parse_point, parse_radius
+from sitroom.domain.kinds import ACTOR, ANALYST_REPORT, CLAIM, RELATIONSHIP
 from sitroom.domain.provenance import Answer, Provenance
-from sitroom.domain.records import Record
+from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.timeutil import parse_duration, parse_time
 from sitroom.errors import SitroomError, SourceError, UserInputError
 from sitroom.workspace import LOG_FILE, Workspace
@@ -235,6 +236,48 @@ def ingest_acled(
     _ingest_files(workspace, inputs, [acled.declaration()], acled.chunks, progress, json)
 
 
+@ingest_app.command("stix")
+def ingest_stix(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(help="STIX 2.1 bundles (JSON), or URLs of them.", metavar="PATH|URL..."),
+    ],
+    workspace: WorkspaceOpt = Path("."),
+    json: JsonOpt = False,
+) -> None:
+    """Import STIX 2.1 bundles: actors, relationships, claims, reports; other objects kept whole."""
+
+    def chunks(inp: Input) -> Iterator[Chunk]:
+        records = stix.from_bundle(inp.label, bytes(inp.data), now_ms=SystemClock().now_ms())
+        yield Chunk(RecordBatch.from_records(records), len(records))
+
+    _ingest_files(workspace, inputs, [], chunks, False, json)
+
+
+@ingest_app.command("rss")
+def ingest_rss(
+    inputs: Annotated[
+        list[str], typer.Argument(help="RSS or Atom feeds: files or URLs.", metavar="PATH|URL...")
+    ],
+    workspace: WorkspaceOpt = Path("."),
+    json: JsonOpt = False,
+) -> None:
+    """Ingest news items from RSS or Atom feeds (polling again adds nothing)."""
+    with _workspace(workspace) as ws:
+        reports = []
+        for spec in inputs:
+            inp = rss.open_feed(spec)
+            source = rss.feed_source(inp)
+            declare(
+                ws.engine,
+                [rss.declaration(source, rss.feed_title(inp), url=spec if is_url(spec) else None)],
+            )
+            reports.append(_ingest_one(ws, inp, rss.chunks(inp), False, json))
+        _tick(ws)
+    if json:
+        _emit_json({"files": [r.as_dict() for r in reports], "totals": _totals(reports)})
+
+
 def _ingest_files(
     workspace: Path,
     specs: list[str],
@@ -380,11 +423,14 @@ def report_add(
                 raise UserInputError(f"cannot read {f}: {e}") from None
             records = parse_report(str(f), text, now_ms=ws.engine.clock.now_ms())
             outcome = ws.engine.append(records)
+            counts = {k: sum(r.kind == k for r in records) for k in (CLAIM, ACTOR, RELATIONSHIP)}
             added.append(
                 {
                     "file": str(f),
-                    "report": records[0].id,
-                    "claims": len(records) - 1,
+                    "report": next(r.id for r in records if r.kind == ANALYST_REPORT),
+                    "claims": counts[CLAIM],
+                    "actors": counts[ACTOR],
+                    "relationships": counts[RELATIONSHIP],
                     "new_records": outcome.appended,
                 }
             )
@@ -393,8 +439,12 @@ def report_add(
     else:
         for a in added:
             note = "" if a["new_records"] else " (already in the workspace)"
-            n = a["claims"]
-            out.print(f"{a['file']}: report with {n} claim{'' if n == 1 else 's'}{note}")
+            parts = [
+                f"{a[k]} {k[:-1] if a[k] == 1 else k}"
+                for k in ("claims", "actors", "relationships")
+                if a[k] or k == "claims"
+            ]
+            out.print(f"{a['file']}: report with {', '.join(parts)}{note}")
 
 
 @app.command()
@@ -485,6 +535,14 @@ def quarantine(
 
 @app.command()
 def export(
+    fmt: Annotated[
+        str,
+        typer.Argument(
+            help="jsonl (the log, one record per line) or stix (a STIX 2.1 bundle of actors, "
+            "relationships, claims, red lines and reports).",
+            metavar="[jsonl|stix]",
+        ),
+    ] = "jsonl",
     workspace: WorkspaceOpt = Path("."),
     output: Annotated[
         Path | None,
@@ -493,22 +551,60 @@ def export(
     as_of: AsOfOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Write the log as JSON Lines, one record per line, in log order."""
+    """Write the log as JSON Lines, or the picture as a STIX 2.1 bundle."""
+    if fmt not in ("jsonl", "stix"):
+        raise UserInputError(f"export format must be jsonl or stix, got {fmt!r}")
     at = _time(as_of)
     with _workspace(workspace) as ws:
+
+        def write(f: BinaryIO) -> int:
+            if fmt == "jsonl":
+                return export_jsonl(ws.engine, f, at)
+            bundle = stix.export_workspace(ws.engine, ws.settings.site, at)
+            f.write(bundle.serialize(pretty=True).encode())
+            f.write(b"\n")
+            return len(bundle.objects)
+
         if output is None:
-            n = export_jsonl(ws.engine, sys.stdout.buffer, at)
+            n = write(sys.stdout.buffer)
         else:
             try:
                 with output.open("wb") as f:
-                    n = export_jsonl(ws.engine, f, at)
+                    n = write(f)
             except OSError as e:
                 raise UserInputError(f"cannot write {output}: {e.strerror}") from None
     if output is not None:
+        what = "records" if fmt == "jsonl" else "STIX objects"
         if json:
-            _emit_json({"records": n, "output": str(output)})
+            _emit_json({what.replace("STIX ", "stix_"): n, "output": str(output)})
         else:
-            out.print(f"Exported {n:,} records to {output}")
+            out.print(f"Exported {n:,} {what} to {output}")
+
+
+@app.command()
+def actors(
+    workspace: WorkspaceOpt = Path("."),
+    as_of: AsOfOpt = None,
+    kind: Annotated[str | None, typer.Option("--type", help="Only this type.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """The actors the workspace knows: from actor records, STIX imports and event data."""
+    with _workspace(workspace) as ws:
+        answer = queries.actors(ws.engine, _time(as_of), kind=kind)
+    _show(answer, json, "actors", render.actors)
+
+
+@app.command()
+def actor(
+    name: Annotated[str, typer.Argument(help="A name, alias or key, e.g. Hezbollah.")],
+    workspace: WorkspaceOpt = Path("."),
+    as_of: AsOfOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """One actor: who it is, its aliases, and its relationships over time."""
+    with _workspace(workspace) as ws:
+        answer = queries.actor(ws.engine, name, _time(as_of))
+    _show(answer, json, None, render.actor)
 
 
 @app.command()

@@ -186,3 +186,36 @@ def redline_test(console: Console, value: dict[str, Any], p: Provenance) -> None
             console.print(f"  {_short(c['at'])}  {c['value']:g}  ({c['event']})", highlight=False)
     elif value["evidence"]:
         console.print(f"First: {', '.join(value['evidence'][:10])}", style="dim", highlight=False)
+
+
+def actors(console: Console, items: list[dict[str, Any]], p: Provenance) -> None:
+    console.print(f"[bold]{len(items)} actors[/bold]")
+    provenance_line(console, p)
+    t = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
+    for col in ("name", "type", "key", "relationships", "aliases"):
+        t.add_column(col)
+    for a in items:
+        t.add_row(a["name"], a["type"], a["key"], str(a["relationships"]), ", ".join(a["aliases"]))
+    console.print(t)
+
+
+def actor(console: Console, value: dict[str, Any], p: Provenance) -> None:
+    aka = f" (also {', '.join(value['aliases'])})" if value["aliases"] else ""
+    console.print(f"[bold]{value['name']}[/bold] — {value['type']}{aka}", highlight=False)
+    provenance_line(console, p)
+    if value["description"]:
+        console.print(value["description"], style="dim", highlight=False)
+    t = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
+    for col in ("relationship", "with", "from", "to", "said by", "confidence"):
+        t.add_column(col)
+    for r in value["relationships"]:
+        arrow = "→" if r["direction"] == "out" else "←"
+        t.add_row(
+            f"{arrow} {r['type']}",
+            r["other"],
+            _short(r["valid_from"]) or "-",
+            _short(r["valid_to"]) or "-",
+            r["said_by"],
+            "-" if r["confidence"] is None else str(r["confidence"]),
+        )
+    console.print(t)

@@ -14,6 +14,7 @@ from sitroom.adapters.clock import SystemClock
 from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.application.engine import Engine
 from sitroom.application.ports import Clock
+from sitroom.domain.actors import ActorsProjection
 from sitroom.domain.claims import ClaimsProjection
 from sitroom.domain.projection import Detector, Projection
 from sitroom.domain.redline_watch import RedLineDetector, RedLinesProjection
@@ -26,7 +27,13 @@ LOG_FILE = "sitroom.db"
 
 
 def default_projections() -> list[Projection]:
-    return [SummaryProjection(), SourcesProjection(), ClaimsProjection(), RedLinesProjection()]
+    return [
+        SummaryProjection(),
+        SourcesProjection(),
+        ClaimsProjection(),
+        RedLinesProjection(),
+        ActorsProjection(),
+    ]
 
 
 def default_detectors(settings: Settings) -> list[Detector]:

@@ -54,7 +54,8 @@ import polars as pl
 
 from sitroom.adapters.inputs import Input, Rejected, quarantine
 from sitroom.application.ingest import Chunk
-from sitroom.domain.kinds import ACLED_EVENT, CURRENT_VERSION, SOURCE_DECLARED
+from sitroom.domain import sources
+from sitroom.domain.kinds import ACLED_EVENT, CURRENT_VERSION
 from sitroom.domain.records import Record, RecordBatch, feed_item_id
 from sitroom.domain.timeutil import MS_PER_DAY
 from sitroom.errors import SourceError
@@ -103,22 +104,16 @@ _WINDOW = 1 << 24  # bytes scanned at a time for row boundaries
 
 def declaration() -> Record:
     """ACLED updates its data once a week."""
-    return Record(
-        id=f"{SOURCE_DECLARED}:{SOURCE}:cadence={CADENCE_MS}",
-        kind=SOURCE_DECLARED,
-        kind_version=CURRENT_VERSION[SOURCE_DECLARED],
-        source=SOURCE,
-        payload={
-            "source": SOURCE,
-            "title": "ACLED (Armed Conflict Location & Event Data) export",
-            "cadence_ms": CADENCE_MS,
-            "publisher": "Armed Conflict Location & Event Data (ACLED)",
-            "url": "https://acleddata.com/",
-            "licence": (
-                "ACLED Terms of Use and Attribution Policy: registered users only; "
-                "do not redistribute the data; cite ACLED"
-            ),
-        },
+    return sources.declaration(
+        SOURCE,
+        "ACLED (Armed Conflict Location & Event Data) export",
+        CADENCE_MS,
+        publisher="Armed Conflict Location & Event Data (ACLED)",
+        url="https://acleddata.com/",
+        licence=(
+            "ACLED Terms of Use and Attribution Policy: registered users only; "
+            "do not redistribute the data; cite ACLED"
+        ),
     )
 
 

@@ -31,8 +31,9 @@ from typing import Any
 
 import yaml
 
+from sitroom.domain.actors import ACTOR_TYPES, RELATIONSHIP_TYPES, actor_key
 from sitroom.domain.claims import check_reliability, confidence_of, credibility_of
-from sitroom.domain.kinds import ANALYST_REPORT, CLAIM, CURRENT_VERSION
+from sitroom.domain.kinds import ACTOR, ANALYST_REPORT, CLAIM, CURRENT_VERSION, RELATIONSHIP
 from sitroom.domain.records import Record, feed_item_id
 from sitroom.domain.timeutil import parse_time
 from sitroom.errors import RecordError, SourceError, UserInputError
@@ -64,6 +65,11 @@ def parse_report(label: str, text: str, *, now_ms: int) -> list[Record]:
         _claim(label, i, c, source, reliability, published, report_id, now_ms)
         for i, c in enumerate(claims_meta, 1)
     ]
+    actors = [_actor(label, i, a, report_id) for i, a in enumerate(_list(meta, "actors", label), 1)]
+    relations = [
+        _relationship(label, i, r, source, report_id, now_ms)
+        for i, r in enumerate(_list(meta, "relationships", label), 1)
+    ]
     report = Record(
         id=report_id,
         kind=ANALYST_REPORT,
@@ -81,7 +87,76 @@ def parse_report(label: str, text: str, *, now_ms: int) -> list[Record]:
             "file": label,
         },
     )
-    return [report, *claims]
+    return [*actors, report, *claims, *relations]
+
+
+def _list(meta: dict[str, Any], field: str, label: str) -> list[Any]:
+    items = meta.get(field) or []
+    if not isinstance(items, list):
+        raise SourceError(f"{label}: '{field}' must be a list")
+    return items
+
+
+def _actor(label: str, n: int, a: Any, report_id: str) -> Record:
+    where = f"{label}: actor {n}"
+    if not isinstance(a, dict) or not a.get("name"):
+        raise SourceError(f"{where}: an actor is a mapping with at least a 'name'")
+    kind = a.get("type", "organisation")
+    if kind not in ACTOR_TYPES:
+        raise SourceError(f"{where}: type must be one of {', '.join(ACTOR_TYPES)}, got {kind!r}")
+    name = str(a["name"]).strip()
+    return Record(
+        id=f"{report_id}#actor-{n}",
+        kind=ACTOR,
+        kind_version=CURRENT_VERSION[ACTOR],
+        source=report_id.split(":report:")[0],
+        payload={
+            "key": str(a.get("key") or actor_key(name)),
+            "name": name,
+            "type": kind,
+            "aliases": [str(x) for x in a.get("aliases") or []],
+            "cameo": [str(x) for x in a.get("cameo") or []],
+            "country": a.get("country"),
+            "description": a.get("description"),
+            "stix_id": None,
+        },
+    )
+
+
+def _relationship(label: str, n: int, r: Any, source: str, report_id: str, now_ms: int) -> Record:
+    where = f"{label}: relationship {n}"
+    if not isinstance(r, dict):
+        raise SourceError(f"{where}: a relationship is a mapping with source, target and type")
+    for field in ("source", "target", "type"):
+        if not r.get(field):
+            raise SourceError(f"{where}: '{field}' is required")
+    if r["type"] not in RELATIONSHIP_TYPES:
+        raise SourceError(
+            f"{where}: type must be one of {', '.join(RELATIONSHIP_TYPES)}, got {r['type']!r}"
+        )
+    confidence = r.get("confidence")
+    if confidence is not None and (not isinstance(confidence, int) or not 0 <= confidence <= 100):
+        raise SourceError(f"{where}: confidence must be 0-100, got {confidence!r}")
+    valid_from = _time(r.get("valid_from"), f"{where}: 'valid_from'", now_ms)
+    valid_to = _time(r.get("valid_to"), f"{where}: 'valid_to'", now_ms)
+    if valid_from is not None and valid_to is not None and valid_to < valid_from:
+        raise SourceError(f"{where}: 'valid_to' is before 'valid_from'")
+    return Record(
+        id=f"{report_id}#relationship-{n}",
+        kind=RELATIONSHIP,
+        kind_version=CURRENT_VERSION[RELATIONSHIP],
+        source=source,
+        confidence=confidence,
+        valid_from=valid_from,
+        valid_to=valid_to,
+        payload={
+            "source": str(r["source"]),
+            "target": str(r["target"]),
+            "type": r["type"],
+            "description": r.get("description"),
+            "stix_id": None,
+        },
+    )
 
 
 def _front_matter(label: str, text: str) -> tuple[dict[str, Any], str]:

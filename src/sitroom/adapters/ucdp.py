@@ -40,7 +40,8 @@ import polars as pl
 
 from sitroom.adapters.inputs import Input, Rejected, quarantine
 from sitroom.application.ingest import Chunk
-from sitroom.domain.kinds import CURRENT_VERSION, SOURCE_DECLARED, UCDP_EVENT
+from sitroom.domain import sources
+from sitroom.domain.kinds import CURRENT_VERSION, UCDP_EVENT
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.timeutil import MS_PER_DAY
 from sitroom.errors import SourceError
@@ -98,20 +99,13 @@ OPTIONAL = (
 
 def declaration() -> Record:
     """UCDP publishes candidate events monthly (and a yearly release)."""
-    cadence = 31 * MS_PER_DAY
-    return Record(
-        id=f"{SOURCE_DECLARED}:{SOURCE}:cadence={cadence}",
-        kind=SOURCE_DECLARED,
-        kind_version=CURRENT_VERSION[SOURCE_DECLARED],
-        source=SOURCE,
-        payload={
-            "source": SOURCE,
-            "title": "UCDP Georeferenced Event Dataset (monthly candidate events, yearly release)",
-            "cadence_ms": cadence,
-            "publisher": "Uppsala Conflict Data Program, Uppsala University",
-            "url": "https://ucdp.uu.se/downloads/",
-            "licence": "CC BY 4.0: cite Sundberg & Melander (2013) and the release used",
-        },
+    return sources.declaration(
+        SOURCE,
+        "UCDP Georeferenced Event Dataset (monthly candidate events, yearly release)",
+        31 * MS_PER_DAY,
+        publisher="Uppsala Conflict Data Program, Uppsala University",
+        url="https://ucdp.uu.se/downloads/",
+        licence="CC BY 4.0: cite Sundberg & Melander (2013) and the release used",
     )
 
 

@@ -10,12 +10,24 @@ import polars as pl
 
 from sitroom.application.engine import Engine
 from sitroom.domain import hlc
+from sitroom.domain.actors import find as find_actor
+from sitroom.domain.actors import relationships as actor_relationships
 from sitroom.domain.claims import view as claims_view
 from sitroom.domain.geo import Point, Radius, haversine_m
-from sitroom.domain.kinds import ALERT, CLAIM, GDELT_EVENT, QUAD_CLASS_NAMES, QUARANTINED
+from sitroom.domain.kinds import (
+    ACTOR,
+    ALERT,
+    CLAIM,
+    GDELT_EVENT,
+    QUAD_CLASS_NAMES,
+    QUARANTINED,
+    RELATIONSHIP,
+    UCDP_EVENT,
+)
 from sitroom.domain.provenance import Answer, Provenance
 from sitroom.domain.sources import OVERDUE, OverdueSourceDetector
 from sitroom.domain.timeutil import iso
+from sitroom.errors import UserInputError
 
 
 @dataclass(frozen=True)
@@ -231,3 +243,69 @@ def claims(
         ],
     }
     return Answer(value, _provenance(engine, at, max(stated, default=None), [CLAIM]))
+
+
+def actors(
+    engine: Engine, as_of_ms: int | None = None, *, kind: str | None = None
+) -> Answer[list[dict[str, Any]]]:
+    at = resolve_as_of(engine, as_of_ms)
+    state = engine.view_many(["actors"], at.seq)["actors"]
+    degree: dict[str, int] = {}
+    for r in actor_relationships(state):
+        for k in (r["source"], r["target"]):
+            degree[k] = degree.get(k, 0) + 1
+    rows = [
+        {
+            "key": key,
+            "name": a["name"],
+            "type": a["type"],
+            "aliases": a.get("aliases") or [],
+            "relationships": degree.get(key, 0),
+        }
+        for key, a in sorted(state["actors"].items(), key=lambda kv: kv[1]["name"].casefold())
+        if kind is None or a["type"] == kind
+    ]
+    return Answer(rows, _provenance(engine, at, None, [ACTOR, RELATIONSHIP, UCDP_EVENT]))
+
+
+def actor(engine: Engine, name: str, as_of_ms: int | None = None) -> Answer[dict[str, Any]]:
+    at = resolve_as_of(engine, as_of_ms)
+    state = engine.view_many(["actors"], at.seq)["actors"]
+    key = find_actor(state, name)
+    if key is None:
+        raise UserInputError(f"no actor known as {name!r} (see `sitroom actors`)")
+    a = state["actors"][key]
+    names = {k: v["name"] for k, v in state["actors"].items()}
+    rels = [
+        {
+            "type": r["type"],
+            "direction": "out" if r["source"] == key else "in",
+            "other": names.get(r["target"] if r["source"] == key else r["source"], r["target"]),
+            "said_by": r["said_by"],
+            "confidence": r["confidence"],
+            "valid_from": iso(r["valid_from"]),
+            "valid_to": iso(r["valid_to"]),
+            "description": r.get("description"),
+        }
+        for r in actor_relationships(state)
+        if key in (r["source"], r["target"])
+    ]
+    value = {
+        "key": key,
+        "name": a["name"],
+        "type": a["type"],
+        "aliases": a.get("aliases") or [],
+        "cameo": a.get("cameo") or [],
+        "country": a.get("country"),
+        "description": a.get("description"),
+        "relationships": rels,
+    }
+    newest = max(
+        (
+            r["valid_to"] or r["valid_from"] or 0
+            for r in actor_relationships(state)
+            if key in (r["source"], r["target"])
+        ),
+        default=None,
+    )
+    return Answer(value, _provenance(engine, at, newest or None, [ACTOR, RELATIONSHIP, UCDP_EVENT]))

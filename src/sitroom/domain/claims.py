@@ -135,7 +135,7 @@ class ClaimsProjection:
     """Every claim, by subject and property. Nothing is replaced, so nothing is lost."""
 
     name = "claims"
-    version = 1
+    version = 2
     kinds: tuple[str, ...] | None = (CLAIM,)
 
     def initial(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
@@ -149,6 +149,7 @@ class ClaimsProjection:
             entry = {
                 "id": r.id,
                 "subject": p["subject"],
+                "property": p["property"],
                 "value": p["value"],
                 "source": r.source,
                 "origin": p.get("origin") or r.source,
@@ -158,6 +159,7 @@ class ClaimsProjection:
                 "valid_from": r.valid_from,
                 "valid_to": r.valid_to,
                 "stated_at": p.get("stated_at"),
+                "report": p.get("report"),
             }
             state.setdefault(subject_key(p["subject"]), {}).setdefault(p["property"], []).append(
                 entry

@@ -16,6 +16,9 @@ NEWS_REPORT = "news.report"  # an item of an RSS or Atom news feed (adapters.rss
 CLAIM = "claim"  # a source says a subject's property has a value (domain.claims)
 ANALYST_REPORT = "analyst.report"  # an analyst's report, carrying claims (adapters.reports)
 REDLINE = "redline"  # a user's rule, checked on every new event (domain.redlines)
+ACTOR = "actor"  # a state, armed group, intermediary, person... (domain.actors)
+RELATIONSHIP = "relationship"  # how one actor stands towards another, over time (domain.actors)
+STIX_OBJECT = "stix.object"  # a STIX object sitroom keeps whole but does not interpret
 
 CURRENT_VERSION = {
     GDELT_EVENT: 1,
@@ -28,6 +31,9 @@ CURRENT_VERSION = {
     CLAIM: 1,
     ANALYST_REPORT: 1,
     REDLINE: 1,
+    ACTOR: 1,
+    RELATIONSHIP: 1,
+    STIX_OBJECT: 1,
 }
 
 # Kinds that describe the world, as opposed to the workspace's own bookkeeping.

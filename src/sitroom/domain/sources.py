@@ -16,12 +16,39 @@ import orjson
 import polars as pl
 
 from sitroom.domain import hlc
-from sitroom.domain.kinds import ALERT, SOURCE_DECLARED
+from sitroom.domain.kinds import ALERT, CURRENT_VERSION, SOURCE_DECLARED
 from sitroom.domain.projection import AlertDraft
-from sitroom.domain.records import RecordBatch
+from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.timeutil import human_age, iso
 
 OVERDUE = "source-overdue"
+
+
+def declaration(
+    source: str,
+    title: str,
+    cadence_ms: int,
+    *,
+    publisher: str | None = None,
+    url: str | None = None,
+    licence: str | None = None,
+) -> Record:
+    """A source announces itself and its cadence. The id holds source and cadence only, so
+    declaring the same source again is a duplicate and a new cadence is a new record."""
+    return Record(
+        id=f"{SOURCE_DECLARED}:{source}:cadence={cadence_ms}",
+        kind=SOURCE_DECLARED,
+        kind_version=CURRENT_VERSION[SOURCE_DECLARED],
+        source=source,
+        payload={
+            "source": source,
+            "title": title,
+            "cadence_ms": cadence_ms,
+            "publisher": publisher,
+            "url": url,
+            "licence": licence,
+        },
+    )
 
 
 def _blank() -> dict[str, Any]:

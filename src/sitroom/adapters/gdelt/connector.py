@@ -22,7 +22,8 @@ from sitroom.adapters.gdelt.lookups import Lookups
 from sitroom.adapters.gdelt.parse import parse_gdelt
 from sitroom.adapters.inputs import Input, fetch, http_client, is_url, quarantine, read_local
 from sitroom.application.ingest import Chunk
-from sitroom.domain.kinds import CURRENT_VERSION, GDELT_EVENT, SOURCE_DECLARED
+from sitroom.domain import sources
+from sitroom.domain.kinds import CURRENT_VERSION, GDELT_EVENT
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.timeutil import MS_PER_DAY, MS_PER_MIN
 from sitroom.errors import SourceError
@@ -34,26 +35,19 @@ LASTUPDATE_URL = "http://data.gdeltproject.org/gdeltv2/lastupdate.txt"
 
 def declarations() -> list[Record]:
     """GDELT 2.0 publishes every 15 minutes, GDELT 1.0 once a day."""
-    specs = [
-        (GDELT_V2, "GDELT 2.0 Event Database (15-minute exports)", 15 * MS_PER_MIN),
-        (GDELT_V1, "GDELT 1.0 Event Database (daily files)", MS_PER_DAY),
-    ]
     return [
-        Record(
-            id=f"{SOURCE_DECLARED}:{name}:cadence={cadence}",
-            kind=SOURCE_DECLARED,
-            kind_version=CURRENT_VERSION[SOURCE_DECLARED],
-            source=name,
-            payload={
-                "source": name,
-                "title": title,
-                "cadence_ms": cadence,
-                "publisher": "The GDELT Project",
-                "url": "https://www.gdeltproject.org/",
-                "licence": "GDELT terms of use: unrestricted use; cite the GDELT Project",
-            },
+        sources.declaration(
+            name,
+            title,
+            cadence,
+            publisher="The GDELT Project",
+            url="https://www.gdeltproject.org/",
+            licence="GDELT terms of use: unrestricted use; cite the GDELT Project",
         )
-        for name, title, cadence in specs
+        for name, title, cadence in (
+            (GDELT_V2, "GDELT 2.0 Event Database (15-minute exports)", 15 * MS_PER_MIN),
+            (GDELT_V1, "GDELT 1.0 Event Database (daily files)", MS_PER_DAY),
+        )
     ]
 
 
