@@ -25,7 +25,7 @@ from sitroom.adapters.gdelt import connector as gdelt
 from sitroom.adapters.gdelt.lookups import load_lookups
 from sitroom.adapters.inputs import Input, count_lines, is_url, open_input
 from sitroom.adapters.reports import parse_report
-from sitroom.application import queries, redline_rules
+from sitroom.application import changes, queries, redline_rules
 from sitroom.application.export import export_jsonl
 from sitroom.application.ingest import Chunk, IngestReport, declare, ingest
 from sitroom.application.replay import replay as replay_log
@@ -579,6 +579,25 @@ def export(
             _emit_json({what.replace("STIX ", "stix_"): n, "output": str(output)})
         else:
             out.print(f"Exported {n:,} {what} to {output}")
+
+
+@app.command()
+def diff(
+    workspace: WorkspaceOpt = Path("."),
+    since: Annotated[
+        str, typer.Option("--from", help="The earlier time (e.g. -1d, 2026-11-24).")
+    ] = "-1d",
+    until: Annotated[
+        str | None, typer.Option("--to", help="The later time.", show_default="now")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """What changed in the picture between two times: arrivals, claims, actors, revisions."""
+    with _workspace(workspace) as ws:
+        start = _time(since)
+        assert start is not None
+        answer = changes.diff(ws.engine, start, _time(until))
+    _show(answer, json, None, render.diff)
 
 
 @app.command()

@@ -219,3 +219,49 @@ def actor(console: Console, value: dict[str, Any], p: Provenance) -> None:
             "-" if r["confidence"] is None else str(r["confidence"]),
         )
     console.print(t)
+
+
+def diff(console: Console, value: dict[str, Any], p: Provenance) -> None:
+    console.print(
+        f"[bold]Changes[/bold] {value['from']} → {value['to']}: "
+        f"{value['records']:,} records arrived",
+        highlight=False,
+    )
+    provenance_line(console, p)
+    if value["by_kind"]:
+        console.print(
+            "By kind: " + " · ".join(f"{k} {n:,}" for k, n in value["by_kind"].items()),
+            highlight=False,
+        )
+    claims = value["claims"]
+    if claims["properties_changed"]:
+        console.print(f"\n[bold]Claims[/bold]: {claims['properties_changed']} properties changed")
+        for c in claims["changed"]:
+            mark = f"  conflict {c['conflict']}" if c["conflict"] else ""
+            new = ", ".join(str(v) for v in c["new_values"]) or "no new value"
+            console.print(
+                f"  {c['subject']} · {c['property']}: +{c['new_claims']} claims ({new}){mark}",
+                highlight=False,
+            )
+    actors = value["actors"]
+    if actors["new_count"] or actors["relationships_count"]:
+        console.print(
+            f"\n[bold]Actors[/bold]: {actors['new_count']} new, "
+            f"{actors['relationships_count']} new relationships"
+        )
+        for r in actors["relationships"][:10]:
+            console.print(f"  {r}", highlight=False)
+    if value["redlines"]:
+        console.print(f"\n[bold]Red lines added[/bold]: {', '.join(value['redlines'])}")
+    if value["alerts"]:
+        console.print(f"\n[bold]Alerts raised[/bold]: {len(value['alerts'])}")
+        for a in value["alerts"][:10]:
+            console.print(f"  {a['severity']}: {a['title']}", highlight=False)
+    if value["revisions"]:
+        console.print(f"\n[bold]Upstream revisions[/bold]: {len(value['revisions'])}")
+        for r in value["revisions"][:10]:
+            f = r["fatalities"]
+            console.print(
+                f"  {r['kind']} {r['event_id']}: fatalities {f['was']} → {f['now']}",
+                highlight=False,
+            )
