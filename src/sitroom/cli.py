@@ -618,11 +618,13 @@ def actor(
     name: Annotated[str, typer.Argument(help="A name, alias or key, e.g. Hezbollah.")],
     workspace: WorkspaceOpt = Path("."),
     as_of: AsOfOpt = None,
+    window: Annotated[str, typer.Option(help="Window of the event signals.")] = "30d",
     json: JsonOpt = False,
 ) -> None:
-    """One actor: who it is, its aliases, and its relationships over time."""
+    """One actor: who it is, its aliases, its relationships over time, and how it and each
+    counterpart treat each other in the event data (cooperation against conflict)."""
     with _workspace(workspace) as ws:
-        answer = queries.actor(ws.engine, name, _time(as_of))
+        answer = queries.actor(ws.engine, name, _time(as_of), window_ms=parse_duration(window))
     _show(answer, json, None, render.actor)
 
 

@@ -219,6 +219,24 @@ def actor(console: Console, value: dict[str, Any], p: Provenance) -> None:
             "-" if r["confidence"] is None else str(r["confidence"]),
         )
     console.print(t)
+    if value["signals"]:
+        first = value["signals"][0]
+        console.print(
+            f"Event signals, {human_age(first['window_ms'])} to {_short(first['window_ends'])}:",
+            highlight=False,
+        )
+        s = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
+        for col in ("with", "events", "cooperative", "conflictual", "Goldstein mean"):
+            s.add_column(col)
+        for g in value["signals"]:
+            s.add_row(
+                g["other"],
+                str(g["events"]),
+                str(g["cooperative"]),
+                str(g["conflictual"]),
+                "-" if g["goldstein_mean"] is None else f"{g['goldstein_mean']:+.2f}",
+            )
+        console.print(s)
 
 
 def diff(console: Console, value: dict[str, Any], p: Provenance) -> None:

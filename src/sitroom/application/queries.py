@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ from sitroom.domain import hlc
 from sitroom.domain.actors import find as find_actor
 from sitroom.domain.actors import relationships as actor_relationships
 from sitroom.domain.claims import view as claims_view
+from sitroom.domain.events import event_frame
 from sitroom.domain.geo import Point, Radius, haversine_m
 from sitroom.domain.kinds import (
     ACTOR,
@@ -268,7 +269,9 @@ def actors(
     return Answer(rows, _provenance(engine, at, None, [ACTOR, RELATIONSHIP, UCDP_EVENT]))
 
 
-def actor(engine: Engine, name: str, as_of_ms: int | None = None) -> Answer[dict[str, Any]]:
+def actor(
+    engine: Engine, name: str, as_of_ms: int | None = None, *, window_ms: int = 30 * 86_400_000
+) -> Answer[dict[str, Any]]:
     at = resolve_as_of(engine, as_of_ms)
     state = engine.view_many(["actors"], at.seq)["actors"]
     key = find_actor(state, name)
@@ -299,6 +302,7 @@ def actor(engine: Engine, name: str, as_of_ms: int | None = None) -> Answer[dict
         "country": a.get("country"),
         "description": a.get("description"),
         "relationships": rels,
+        "signals": signals(engine, codes_of(a), at.seq, window_ms),
     }
     newest = max(
         (
@@ -309,3 +313,52 @@ def actor(engine: Engine, name: str, as_of_ms: int | None = None) -> Answer[dict
         default=None,
     )
     return Answer(value, _provenance(engine, at, newest or None, [ACTOR, RELATIONSHIP, UCDP_EVENT]))
+
+
+def codes_of(a: Mapping[str, Any]) -> list[str]:
+    """The CAMEO country codes an actor acts under in event data."""
+    codes = [c[:3].upper() for c in a.get("cameo") or [] if len(c) >= 3]
+    if a.get("country"):
+        codes.append(str(a["country"]).upper())
+    return sorted(set(codes))
+
+
+def signals(
+    engine: Engine, codes: Sequence[str], upto_seq: int, window_ms: int
+) -> list[dict[str, Any]]:
+    """How an actor and each counterpart have treated each other in the event data over the
+    window ending at the newest such event: cooperative (CAMEO QuadClass 1-2) against
+    conflictual (3-4) events, and the Goldstein scale's mean and sum."""
+    if not codes:
+        return []
+    frames = []
+    for batch in engine.log.read(upto_seq=upto_seq, kinds=[GDELT_EVENT]):
+        ev = event_frame(batch)
+        frames.append(ev.filter(pl.col("actor1").is_in(codes) | pl.col("actor2").is_in(codes)))
+    pairs = pl.concat(frames) if frames else pl.DataFrame()
+    if not pairs.height:
+        return []
+    end = pairs["valid_from"].max()
+    assert isinstance(end, int)
+    pairs = pairs.filter(pl.col("valid_from") > end - window_ms).with_columns(
+        pl.when(pl.col("actor1").is_in(codes))
+        .then(pl.col("actor2"))
+        .otherwise(pl.col("actor1"))
+        .alias("other")
+    )
+    grouped = (
+        pairs.filter(pl.col("other").is_not_null() & ~pl.col("other").is_in(codes))
+        .group_by("other")
+        .agg(
+            pl.len().alias("events"),
+            (pl.col("quad_class") <= 2).sum().alias("cooperative"),
+            (pl.col("quad_class") >= 3).sum().alias("conflictual"),
+            pl.col("goldstein").mean().round(2).alias("goldstein_mean"),
+            pl.col("goldstein").sum().round(1).alias("goldstein_sum"),
+        )
+        .sort(["events", "other"], descending=[True, False])
+    )
+    return [
+        {**row, "window_ends": iso(end), "window_ms": window_ms}
+        for row in grouped.head(15).iter_rows(named=True)
+    ]
