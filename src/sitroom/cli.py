@@ -25,12 +25,13 @@ from sitroom.adapters.gdelt import connector as gdelt
 from sitroom.adapters.gdelt.lookups import load_lookups
 from sitroom.adapters.inputs import Input, count_lines, is_url, open_input
 from sitroom.adapters.reports import parse_report
-from sitroom.application import changes, queries, redline_rules
+from sitroom.application import changes, intensity, queries, redline_rules
 from sitroom.application.export import export_jsonl
 from sitroom.application.ingest import Chunk, IngestReport, declare, ingest
 from sitroom.application.replay import replay as replay_log
-from sitroom.domain.geo import parse_point, parse_radius
+from sitroom.domain.geo import Point, parse_point, parse_radius
 from sitroom.domain.kinds import ACTOR, ANALYST_REPORT, CLAIM, RELATIONSHIP
+from sitroom.domain.places import find_place
 from sitroom.domain.provenance import Answer, Provenance
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.timeutil import parse_duration, parse_time
@@ -579,6 +580,39 @@ def export(
             _emit_json({what.replace("STIX ", "stix_"): n, "output": str(output)})
         else:
             out.print(f"Exported {n:,} {what} to {output}")
+
+
+@app.command("intensity")
+def intensity_cmd(
+    near: Annotated[str, typer.Option(help="LAT,LON or a known city (e.g. Beirut).")],
+    workspace: WorkspaceOpt = Path("."),
+    radius: Annotated[str, typer.Option(help="e.g. 500mi, 800km (miles by default).")] = "500mi",
+    window: Annotated[str, typer.Option(help="Length of each window.")] = "7d",
+    until: Annotated[
+        str | None, typer.Option(help="End of the current window.", show_default="the as-of time")
+    ] = None,
+    previous: Annotated[int, typer.Option(help="Earlier windows for the trend.")] = 4,
+    as_of: AsOfOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Conflict intensity within a radius: events by QuadClass, fatalities, Goldstein, trend."""
+    centre = _place(near)
+    with _workspace(workspace) as ws:
+        answer = intensity.intensity(
+            ws.engine,
+            centre,
+            parse_radius(radius),
+            parse_duration(window),
+            until_ms=_time(until),
+            as_of_ms=_time(as_of),
+            previous=previous,
+        )
+    _show(answer, json, None, render.intensity)
+
+
+def _place(text: str) -> Point:
+    found = find_place(text)
+    return found if found is not None else parse_point(text)
 
 
 @app.command()

@@ -283,3 +283,32 @@ def diff(console: Console, value: dict[str, Any], p: Provenance) -> None:
                 f"  {r['kind']} {r['event_id']}: fatalities {f['was']} → {f['now']}",
                 highlight=False,
             )
+
+
+def intensity(console: Console, value: dict[str, Any], p: Provenance) -> None:
+    c, t = value["current"], value["trend"]
+    near = value["near"]
+    console.print(
+        f"[bold]Intensity within {value['radius']} of {near['lat']:.2f},{near['lon']:.2f}[/bold]"
+        f" — {_short(c['from'])} to {_short(c['until'])}",
+        highlight=False,
+    )
+    provenance_line(console, p)
+    ratio = "" if t["ratio"] is None else f" ({t['ratio']:.2f}x)"
+    console.print(
+        f"{c['events']:,} events; previous windows average {t['previous_mean']:g}{ratio}"
+        + ("" if t["z"] is None else f", z {t['z']:+.2f}"),
+        highlight=False,
+    )
+    table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
+    for col in ("window", "events", "material conflict", "fatalities", "Goldstein sum"):
+        table.add_column(col)
+    for w in [c, *value["previous"]]:
+        table.add_row(
+            f"{_short(w['from'])} → {_short(w['until'])}",
+            str(w["events"]),
+            str(w["by_quad_class"].get("Material Conflict", 0)),
+            "-" if w["fatalities"] is None else str(w["fatalities"]),
+            "-" if w["goldstein_sum"] is None else f"{w['goldstein_sum']:+g}",
+        )
+    console.print(table)
