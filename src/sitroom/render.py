@@ -205,6 +205,12 @@ def actor(console: Console, value: dict[str, Any], p: Provenance) -> None:
     provenance_line(console, p)
     if value["description"]:
         console.print(value["description"], style="dim", highlight=False)
+    where = value.get("where")
+    if where and "lat" in where:
+        console.print(
+            f"On the map: {where.get('country', '')} {where['lat']:.2f},{where['lon']:.2f}",
+            highlight=False,
+        )
     t = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
     for col in ("relationship", "with", "from", "to", "said by", "confidence"):
         t.add_column(col)

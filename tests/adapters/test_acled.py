@@ -24,12 +24,22 @@ from sitroom.domain.records import Record, feed_item_id
 from sitroom.errors import SourceError
 from sitroom.workspace import Workspace
 
+from conftest import SHARED
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "acled"
 CLEAN = FIXTURES / "export-2024-06-14.csv"
 REVISED = FIXTURES / "export-2024-06-21-revised.csv"
 OLD = FIXTURES / "export-2019-old-format.csv"
 BAD = FIXTURES / "export-bad-rows.csv"
 DAY_MS = 86_400_000
+
+
+with (SHARED / "country-codes" / "country-codes.csv").open(encoding="utf-8", newline="") as _f:
+    ISO3 = {
+        r["ISO3166-1-numeric"].zfill(3): r["ISO3166-1-Alpha-3"]
+        for r in csv.DictReader(_f)
+        if r["ISO3166-1-numeric"]
+    }
 
 
 def records(inp: Input, **kw: Any) -> list[Record]:
@@ -74,6 +84,7 @@ def expected(row: dict[str, str]) -> dict[str, Any]:
         "civilian_targeting": text(row.get("civilian_targeting", "")),
         "location": {
             "iso": int(row["iso"]),
+            "country_iso": ISO3[row["iso"].zfill(3)],
             "country": row["country"],
             "region": row["region"],
             "admin1": text(row["admin1"]),

@@ -30,7 +30,8 @@ Payload of record kind ``acled.event`` v1 (the published schema):
     actor2              {name, associated, inter} or null when actor2 is empty
     interaction         str         as given: "17" in older exports, "State forces-Civilians" now
     civilian_targeting  str|null    "Civilian targeting" or null
-    location            {iso (int, numeric ISO 3166), country, region, admin1, admin2, admin3,
+    location            {iso (int, numeric ISO 3166), country_iso (its alpha-3), country, region,
+                         admin1, admin2, admin3,
                          name (location), lat, lon (float), geo_precision (int, 1-3)}
     source, source_scale, notes     str
     fatalities          int         exactly as given (ACLED's conservative estimate)
@@ -52,6 +53,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from sitroom.adapters import maps
 from sitroom.adapters.inputs import Input, Rejected, quarantine
 from sitroom.application.ingest import Chunk
 from sitroom.domain import sources
@@ -476,6 +478,11 @@ def _events(df: pl.DataFrame) -> pl.DataFrame:
         _nz("civilian_targeting").alias("civilian_targeting"),
         pl.struct(
             pl.col("_iso").alias("iso"),
+            pl.col("_iso")
+            .cast(pl.Utf8)
+            .str.zfill(3)
+            .replace_strict(maps.iso3_by_numeric(), default=None)
+            .alias("country_iso"),
             _nz("country").alias("country"),
             _nz("region").alias("region"),
             _nz("admin1").alias("admin1"),

@@ -31,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from sitroom.adapters import maps
 from sitroom.domain.actors import ACTOR_TYPES, RELATIONSHIP_TYPES, actor_key
 from sitroom.domain.claims import check_reliability, confidence_of, credibility_of
 from sitroom.domain.kinds import ACTOR, ANALYST_REPORT, CLAIM, CURRENT_VERSION, RELATIONSHIP
@@ -105,6 +106,9 @@ def _actor(label: str, n: int, a: Any, report_id: str) -> Record:
     if kind not in ACTOR_TYPES:
         raise SourceError(f"{where}: type must be one of {', '.join(ACTOR_TYPES)}, got {kind!r}")
     name = str(a["name"]).strip()
+    country = str(a["country"]).strip().upper() if a.get("country") else None
+    if country is None and a.get("cameo") and kind == "state":
+        country = str(a["cameo"][0])[:3].upper()  # a state's CAMEO code is its ISO alpha-3
     return Record(
         id=f"{report_id}#actor-{n}",
         kind=ACTOR,
@@ -116,9 +120,11 @@ def _actor(label: str, n: int, a: Any, report_id: str) -> Record:
             "type": kind,
             "aliases": [str(x) for x in a.get("aliases") or []],
             "cameo": [str(x) for x in a.get("cameo") or []],
-            "country": a.get("country"),
+            "country": country,
             "description": a.get("description"),
             "stix_id": None,
+            # On the map: the country's representative point, from Natural Earth's shapes.
+            "where": maps.place_of(country) if country else None,
         },
     )
 

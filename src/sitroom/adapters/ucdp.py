@@ -20,8 +20,9 @@ Payload of record kind ``ucdp.event`` v1:
     conflict            {id, name}
     dyad                {id, name}
     side_a, side_b      {id, name, gwno}   (side_b.gwno null for non-state / one-sided sides)
-    location            {where, precision, adm_1, adm_2, lat, lon, country, country_id, region,
-                         priogrid}
+    location            {where, precision, adm_1, adm_2, lat, lon, country, country_iso,
+                         country_id, region, priogrid}   (country_iso: ISO alpha-3 of the point,
+                         from Natural Earth's shapes; null at sea)
     date_start, date_end  "YYYY-MM-DD";  date_precision  int 1-5
     fatalities          {best, low, high, side_a, side_b, civilians, unknown, consistent}
     sources             {count, article, office, date, headline, original}
@@ -38,6 +39,7 @@ from collections.abc import Iterator
 
 import polars as pl
 
+from sitroom.adapters import maps
 from sitroom.adapters.inputs import Input, Rejected, quarantine
 from sitroom.application.ingest import Chunk
 from sitroom.domain import sources
@@ -208,6 +210,12 @@ def _records(df: pl.DataFrame) -> RecordBatch:
     digests = [
         hashlib.blake2b(t.encode(), digest_size=8).hexdigest() for t in text.to_series().to_list()
     ]
+    # UCDP names countries its own way ("DR Congo (Zaire)"); the point's country on the map
+    # gives every event the ISO code other sources use.
+    iso3 = maps.iso3_at(
+        df.select(_float("latitude")).to_series(), df.select(_float("longitude")).to_series()
+    )
+    df = df.with_columns(pl.Series("_iso3", iso3, dtype=pl.Utf8))
     start = _date("date_start").cast(pl.Datetime("ms")).cast(pl.Int64)
     end = (_date("date_end").cast(pl.Datetime("ms")).cast(pl.Int64)) + MS_PER_DAY
     best, low, high = _int("best"), _int("low"), _int("high")
@@ -241,6 +249,7 @@ def _records(df: pl.DataFrame) -> RecordBatch:
             _float("latitude").alias("lat"),
             _float("longitude").alias("lon"),
             pl.col("country"),
+            pl.col("_iso3").alias("country_iso"),
             _int("country_id").alias("country_id"),
             pl.col("region"),
             _int("priogrid_gid").alias("priogrid"),

@@ -300,6 +300,7 @@ def actor(
         "aliases": a.get("aliases") or [],
         "cameo": a.get("cameo") or [],
         "country": a.get("country"),
+        "where": a.get("where"),
         "description": a.get("description"),
         "relationships": rels,
         "signals": signals(engine, codes_of(a), at.seq, window_ms),

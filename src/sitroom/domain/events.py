@@ -35,7 +35,8 @@ COLUMNS = {
     "goldstein": pl.Float64,
     "actor1": pl.Utf8,  # the acting side's country (ISO 3166 alpha-3 for GDELT's CAMEO codes)
     "actor2": pl.Utf8,
-    "country": pl.Utf8,  # where it happened: ISO alpha-3 (GDELT) or the source's country name
+    "country": pl.Utf8,  # where it happened: ISO 3166 alpha-3, for every source
+    "country_name": pl.Utf8,  # ... and as the source names it (UCDP, ACLED)
     "fatalities": pl.Int64,  # best estimate where the source gives one
 }
 
@@ -58,6 +59,7 @@ def event_frame(batch: RecordBatch) -> pl.DataFrame:
                 actor1=gdelt.payload_field("actor1.country", pl.Utf8),
                 actor2=gdelt.payload_field("actor2.country", pl.Utf8),
                 country=gdelt.payload_field("action_geo.country_iso", pl.Utf8),
+                country_name=None,
                 fatalities=None,
             )
         )
@@ -73,7 +75,8 @@ def event_frame(batch: RecordBatch) -> pl.DataFrame:
                 goldstein=None,
                 actor1=ucdp.payload_field("side_a.name", pl.Utf8),
                 actor2=ucdp.payload_field("side_b.name", pl.Utf8),
-                country=ucdp.payload_field("location.country", pl.Utf8),
+                country=ucdp.payload_field("location.country_iso", pl.Utf8),
+                country_name=ucdp.payload_field("location.country", pl.Utf8),
                 fatalities=ucdp.payload_field("fatalities.best", pl.Int64),
             )
         )
@@ -90,7 +93,8 @@ def event_frame(batch: RecordBatch) -> pl.DataFrame:
                 goldstein=None,
                 actor1=acl.payload_field("actor1.name", pl.Utf8),
                 actor2=acl.payload_field("actor2.name", pl.Utf8),
-                country=acl.payload_field("location.country", pl.Utf8),
+                country=acl.payload_field("location.country_iso", pl.Utf8),
+                country_name=acl.payload_field("location.country", pl.Utf8),
                 fatalities=acl.payload_field("fatalities", pl.Int64),
             )
         )

@@ -12,7 +12,8 @@ A rule is an optional threshold, then a selection of events:
                 | ("verbal" | "material") ("conflict" | "cooperation")
     clause     := "by" NAME            the acting side (a CAMEO/ISO code, or a name in the text)
                 | "against" NAME       the side acted upon
-                | "located in" NAME    where (ISO alpha-3 for GDELT, the country name for UCDP)
+                | "located in" NAME    where: an ISO alpha-3 code (any source), or the country
+                                       as the source names it (UCDP's "Lebanon")
                 | "within" RADIUS "of" PLACE   RADIUS as 100mi / 160km / 100 (miles);
                                                PLACE as LAT,LON or a known city (places.py)
                 | "from" SOURCE        only this source's events (gdelt-v2, ucdp-ged, ...)
@@ -282,11 +283,11 @@ def matches(rule: Rule, events: pl.DataFrame) -> np.ndarray:
         if name is not None:
             mask &= _names(events[column], name)
     if rule.located_in is not None:
-        mask &= (
-            (events["country"].str.to_lowercase() == rule.located_in.lower())
-            .fill_null(False)
-            .to_numpy()
-        )
+        # An ISO alpha-3 code (every source has one), or the country as the source names it.
+        place = rule.located_in.lower()
+        code = (events["country"].str.to_lowercase() == place).fill_null(False)
+        named = (events["country_name"].str.to_lowercase() == place).fill_null(False)
+        mask &= (code | named).to_numpy()
     if rule.source is not None:
         mask &= (events["source"] == rule.source).fill_null(False).to_numpy()
     if rule.center is not None and rule.radius_m is not None:
