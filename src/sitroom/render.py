@@ -205,6 +205,13 @@ def actor(console: Console, value: dict[str, Any], p: Provenance) -> None:
     provenance_line(console, p)
     if value["description"]:
         console.print(value["description"], style="dim", highlight=False)
+    for same in value.get("proposed_same_as", []):
+        console.print(
+            f"Proposed: the same as {same['same_as']} (by {', '.join(same['sources'])}; "
+            "not merged)",
+            style="yellow",
+            highlight=False,
+        )
     where = value.get("where")
     if where and "lat" in where:
         console.print(

@@ -90,3 +90,43 @@ def test_adding_a_report_twice_adds_nothing_and_a_bad_one_is_one_line(
     assert "claim 1: credibility must be 1-6" in r.err
     missing = sitroom(capfd, "report", "add", "-w", ws, str(tmp_path / "nope.md"))
     assert missing.code != 0 and "no such file" in missing.err
+
+
+DAILY = """---
+author: kim
+cadence: 1d
+claims:
+  - subject: Hezbollah
+    property: same-as
+    value: Hizballah
+    credibility: 2
+---
+"""
+
+
+def test_a_daily_analyst_is_overdue_when_silent_and_same_as_is_only_proposed(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    clock = ManualClock(T0)
+    ws_dir = tmp_path / "ws"
+    Workspace.init(ws_dir, clock=clock).close()
+    actors = """---
+author: kim
+actors:
+  - name: Hezbollah
+    type: armed-group
+---
+"""
+    with Workspace.open(ws_dir, clock=clock) as w:
+        w.engine.append(parse_report("a.md", actors, now_ms=clock.now_ms()))
+        w.engine.append(parse_report("d.md", DAILY, now_ms=clock.now_ms()))
+        clock.advance(36 * 3_600_000)  # 1.5 days: within cadence x (1 + grace 1.0)
+        assert not [a for a in w.engine.tick() if a.payload["detector"] == "source-overdue"]
+        clock.advance(13 * 3_600_000)  # 49 h: overdue
+        (alert,) = [a for a in w.engine.tick() if a.payload["detector"] == "source-overdue"]
+        assert alert.payload["detail"]["source"] == "analyst:kim"
+    actor = sitroom(capfd, "actor", "Hezbollah", "-w", str(ws_dir), "--json").json()
+    assert actor["proposed_same_as"] == [
+        {"same_as": "Hizballah", "sources": ["analyst:kim"], "confidence": 70}
+    ]
+    assert actor["name"] == "Hezbollah" and actor["aliases"] == []  # proposed, not merged

@@ -6,6 +6,7 @@
     source: analyst:jdoe        # optional (default analyst:<author>)
     reliability: B              # Admiralty A-F, of this source
     published: 2026-11-24T18:00:00Z
+    cadence: 1d                 # optional: how often this source reports (overdue when silent)
     claims:
       - subject: Hezbollah
         property: posture
@@ -32,11 +33,12 @@ from typing import Any
 import yaml
 
 from sitroom.adapters import maps
+from sitroom.domain import sources
 from sitroom.domain.actors import ACTOR_TYPES, RELATIONSHIP_TYPES, actor_key
 from sitroom.domain.claims import check_reliability, confidence_of, credibility_of
 from sitroom.domain.kinds import ACTOR, ANALYST_REPORT, CLAIM, CURRENT_VERSION, RELATIONSHIP
 from sitroom.domain.records import Record, feed_item_id
-from sitroom.domain.timeutil import parse_time
+from sitroom.domain.timeutil import parse_duration, parse_time
 from sitroom.errors import RecordError, SourceError, UserInputError
 
 _DELIMITER = "---"
@@ -88,7 +90,15 @@ def parse_report(label: str, text: str, *, now_ms: int) -> list[Record]:
             "file": label,
         },
     )
-    return [*actors, report, *claims, *relations]
+    declared = []
+    if meta.get("cadence") is not None:
+        try:
+            cadence = parse_duration(str(meta["cadence"]))
+        except UserInputError:
+            raise SourceError(f"{label}: 'cadence' must be a duration such as 1d or 12h") from None
+        # An analyst who reports daily is a source like any feed: overdue when silent.
+        declared.append(sources.declaration(source, f"reports by {source}", cadence))
+    return [*declared, *actors, report, *claims, *relations]
 
 
 def _list(meta: dict[str, Any], field: str, label: str) -> list[Any]:

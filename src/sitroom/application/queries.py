@@ -301,6 +301,7 @@ def actor(
         "cameo": a.get("cameo") or [],
         "country": a.get("country"),
         "where": a.get("where"),
+        "proposed_same_as": _same_as(engine, a, at.seq),
         "description": a.get("description"),
         "relationships": rels,
         "signals": signals(engine, codes_of(a), at.seq, window_ms),
@@ -363,3 +364,20 @@ def signals(
         {**row, "window_ends": iso(end), "window_ms": window_ms}
         for row in grouped.head(15).iter_rows(named=True)
     ]
+
+
+def _same_as(engine: Engine, a: Mapping[str, Any], upto_seq: int) -> list[dict[str, Any]]:
+    """Claims that this actor is the same as another: proposed, never merged automatically."""
+    state = engine.view_many(["claims"], upto_seq)["claims"]
+    out = []
+    for name in {a["name"], *(a.get("aliases") or [])}:
+        for p in claims_view(state, name, engine.clock.now_ms(), properties=["same-as"]):
+            out += [
+                {
+                    "same_as": v.value,
+                    "sources": [c.source for c in v.claims],
+                    "confidence": v.confidence,
+                }
+                for v in p.values
+            ]
+    return out
