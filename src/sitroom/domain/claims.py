@@ -144,20 +144,31 @@ class ClaimsProjection:
     def apply(
         self, state: dict[str, dict[str, list[dict[str, Any]]]], batch: RecordBatch
     ) -> dict[str, dict[str, list[dict[str, Any]]]]:
-        for r in batch.rows():
-            p = r.payload
+        if not len(batch):
+            return state
+        # Column-wise: building a Record per claim (validation, a dict per row) cost as much as
+        # the rest of the append.
+        cols = batch.table.select(
+            ["id", "source", "confidence", "valid_from", "valid_to"]
+        ).to_pydict()
+        payloads = (
+            batch.table.column("payload").to_pylist()
+            if batch.typed
+            else [orjson.loads(t) for t in batch.table.column("payload").to_pylist()]
+        )
+        for i, p in enumerate(payloads):
             entry = {
-                "id": r.id,
+                "id": cols["id"][i],
                 "subject": p["subject"],
                 "property": p["property"],
                 "value": p["value"],
-                "source": r.source,
-                "origin": p.get("origin") or r.source,
+                "source": cols["source"][i],
+                "origin": p.get("origin") or cols["source"][i],
                 "reliability": p.get("reliability"),
                 "credibility": p.get("credibility"),
-                "confidence": r.confidence,
-                "valid_from": r.valid_from,
-                "valid_to": r.valid_to,
+                "confidence": cols["confidence"][i],
+                "valid_from": cols["valid_from"][i],
+                "valid_to": cols["valid_to"][i],
                 "stated_at": p.get("stated_at"),
                 "report": p.get("report"),
             }
