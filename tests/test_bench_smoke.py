@@ -23,6 +23,11 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
             "ratio on the same T",
         ),
         ("claims_ingest.py", ["--claims", "5000", "--batch", "500"], "ratio sitroom / baseline"),
+        (
+            "radius_query.py",
+            ["--events", "20000", "--queries", "20", "--baseline-queries", "5"],
+            "ratio p95 baseline / sitroom",
+        ),
     ],
 )
 def test_benchmark_runs_and_reports(script: str, args: list[str], expect: str) -> None:
