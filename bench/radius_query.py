@@ -3,7 +3,8 @@
 Events are resampled from the real GDELT 2.0 rows shipped with sitroom: each takes the ActionGeo
 latitude/longitude of a real event, and a time spread uniformly over 90 days. Queries are centred
 on real event locations (and on Beirut) at random times. Baseline, measured in the same run on the
-same events: a brute-force numpy haversine over every event, with the time mask.
+same events: brute force done sensibly in numpy — the 7-day time mask first, then the haversine
+over the events inside it.
 Goal: p95 at most 20 ms.
 
     python bench/radius_query.py [--events 1000000] [--queries 200] [--baseline-queries 20]
@@ -77,8 +78,9 @@ def main() -> None:
     slow = []
     for c, (lo, hi) in list(zip(centres, windows, strict=True))[: args.baseline_queries]:
         s = time.perf_counter()
-        d = haversine_m(lat, lon, c)
-        rows = np.flatnonzero((d <= radius) & (t >= lo) & (t < hi))
+        in_window = np.flatnonzero((t >= lo) & (t < hi))
+        d = haversine_m(lat[in_window], lon[in_window], c)
+        rows = in_window[d <= radius]
         slow.append((time.perf_counter() - s) * 1000)
         assert np.array_equal(rows, index.query(c, radius, lo, hi)), (
             "index differs from brute force"
@@ -94,7 +96,7 @@ def main() -> None:
         f"max {max(fast):.2f} ms   [goal p95 <= 20 ms]"
     )
     print(
-        f"baseline brute-force numpy haversine over all events: p50 {pct(slow, 50):.1f} ms, "
+        f"baseline brute force (time mask, then haversine): p50 {pct(slow, 50):.1f} ms, "
         f"p95 {pct(slow, 95):.1f} ms ({len(slow)} queries, answers identical)"
     )
     print(f"ratio p95 baseline / sitroom: {pct(slow, 95) / pct(fast, 95):.0f}x")

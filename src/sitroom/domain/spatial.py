@@ -94,20 +94,20 @@ class _Grid:
         cols = np.concatenate([np.arange(ends[i], ends[i + 1] + 1) for i in range(0, len(ends), 2)])
         if len(rows) == self.nrows and len(cols) >= self.ncols:
             return None
-        return (rows[:, None] * self.ncols + np.unique(cols)[None, :]).ravel()
+        cells: I64 = (rows[:, None] * self.ncols + np.unique(cols)[None, :]).ravel()
+        return cells
 
 
 class _Segment:
     """An immutable grid over some rows, sorted by (cell, valid time)."""
 
     def __init__(self, grid: _Grid, lat: F64, lon: F64, t: I64, rows: I64) -> None:
-        self.lat_in, self.lon_in, self.t_in, self.rows_in = lat, lon, t, rows  # for merges
         self.times, rank = np.unique(t, return_inverse=True)
         self.m = len(self.times) + 1
         keys = grid.cells(lat, lon) * self.m + rank.reshape(-1)
         order = np.argsort(keys, kind="stable")
         self.keys = keys[order]
-        self.lat, self.lon, self.rows = lat[order], lon[order], rows[order]
+        self.lat, self.lon, self.t, self.rows = lat[order], lon[order], t[order], rows[order]
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -194,9 +194,9 @@ class EventIndex:
         segs = self._segments
         while len(segs) >= 2 and 2 * len(segs[-1]) > len(segs[-2]):
             new, old = segs.pop(), segs.pop()
+            # The build sorts its input, so the segments' sorted arrays serve as they are.
             parts = _concat(
-                (old.lat_in, old.lon_in, old.t_in, old.rows_in),
-                (new.lat_in, new.lon_in, new.t_in, new.rows_in),
+                (old.lat, old.lon, old.t, old.rows), (new.lat, new.lon, new.t, new.rows)
             )
             segs.append(_Segment(self._grid, *parts))
 
