@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import stix2  # type: ignore[import-untyped]
 from stix2validator import ValidationOptions, validate_file
 
 from conftest import UCDP_FILE, V2_FILES
@@ -155,3 +156,49 @@ def test_export_validates_and_a_round_trip_gives_back_the_same_picture(
     assert first["totals"]["accepted"] == len(objects) - 1  # all but the exporting site itself
     assert again["totals"]["accepted"] == 0
     assert picture(capfd, fresh) == before
+
+
+def test_a_foreign_bundle_is_imported_whole_and_read_where_sitroom_can(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Another tool's bundle: identities, intrusion sets and locations become actors, its
+    relationship a relationship, opinions and sightings claims; everything is kept."""
+    analyst = stix2.Identity(name="Desk A", identity_class="individual")
+    group = stix2.IntrusionSet(name="Cedar Unit", aliases=["CU-7"])
+    place = stix2.Location(name="South Lebanon", latitude=33.27, longitude=35.4)
+    objects = [
+        analyst,
+        group,
+        place,
+        stix2.Relationship(group, "located-at", place, confidence=60),
+        stix2.Opinion(opinion="agree", object_refs=[group.id], authors=["Desk A"]),
+        stix2.Sighting(
+            sighting_of_ref=group.id,
+            where_sighted_refs=[analyst.id],
+            count=3,
+            first_seen="2026-11-20T00:00:00Z",
+            last_seen="2026-11-21T00:00:00Z",
+        ),
+        stix2.Note(content="seen near the border", object_refs=[group.id]),
+    ]
+    bundle = tmp_path / "foreign.json"
+    bundle.write_text(stix2.Bundle(objects=objects).serialize())
+    ws = str(tmp_path / "ws")
+    sitroom(capfd, "init", "-w", ws)
+    first = j(capfd, "ingest", "stix", "-w", ws, str(bundle))
+    again = j(capfd, "ingest", "stix", "-w", ws, str(bundle))
+    assert again["totals"]["accepted"] == 0 and first["totals"]["accepted"] == 9  # 7 + 2 claims
+    actors = {a["name"]: a for a in j(capfd, "actors", "-w", ws)["actors"]}
+    assert actors["Cedar Unit"]["type"] == "armed-group"
+    assert actors["Cedar Unit"]["aliases"] == ["CU-7"]
+    assert actors["Desk A"]["type"] == "person" and actors["South Lebanon"]["type"] == "location"
+    (rel,) = j(capfd, "actor", "CU-7", "-w", ws)["relationships"]
+    assert (rel["type"], rel["other"], rel["confidence"]) == ("located-at", "South Lebanon", 60)
+    claims = {
+        p["property"]: p["values"]
+        for p in j(capfd, "claims", "Cedar Unit", "-w", ws, "--all")["properties"]
+    }
+    assert claims["opinion"][0]["value"] == "agree" and claims["opinion"][0]["confidence"] == 70
+    assert claims["sighted"][0]["value"] == {"count": 3, "where": ["Desk A"]}
+    state = j(capfd, "state", "-w", ws)["state"]
+    assert state["by_kind"]["stix.object"] == 3  # the opinion, sighting and note, kept whole

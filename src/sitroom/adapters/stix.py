@@ -245,9 +245,70 @@ def from_bundle(label: str, data: bytes, *, now_ms: int) -> list[Record]:
             rest.append(_redline_record(o, label))
         elif t == "report":
             rest.append(_report_record(o, now_ms))
+        elif t in ("opinion", "sighting"):
+            # Kept whole, and read as claims about the objects they concern.
+            rest.append(_kept(o))
+            rest += _observation_claims(o, objects, keys)
         else:
             rest.append(_kept(o))
     return [*actor_records, *rest]
+
+
+# STIX 2.1 opinion vocabulary, as the confidence that the referenced object is right.
+_OPINION_CONFIDENCE = {
+    "strongly-disagree": 10,
+    "disagree": 30,
+    "neutral": 50,
+    "agree": 70,
+    "strongly-agree": 90,
+}
+
+
+def _observation_claims(
+    o: Mapping[str, Any], objects: list[dict[str, Any]], keys: Mapping[str, str]
+) -> list[Record]:
+    names = {x["id"]: x.get("name") or x["id"] for x in objects}
+    author = (o.get("authors") or [None])[0] or o.get("created_by_ref") or "stix"
+    if o["type"] == "opinion":
+        return [
+            Record(
+                id=f"{_rid(o)}#{ref}",
+                kind=CLAIM,
+                kind_version=CURRENT_VERSION[CLAIM],
+                source=str(author),
+                confidence=_OPINION_CONFIDENCE.get(o.get("opinion", "")),
+                payload={
+                    "subject": names.get(ref, ref),
+                    "property": "opinion",
+                    "value": o.get("opinion"),
+                    "stated_at": _ms(o.get("created")),
+                    "links": [],
+                },
+            )
+            for ref in o.get("object_refs") or []
+        ]
+    ref = o["sighting_of_ref"]
+    return [
+        Record(
+            id=f"{_rid(o)}#sighted",
+            kind=CLAIM,
+            kind_version=CURRENT_VERSION[CLAIM],
+            source=str(o.get("created_by_ref") or "stix"),
+            confidence=o.get("confidence"),
+            valid_from=_ms(o.get("first_seen")),
+            valid_to=_ms(o.get("last_seen")),
+            payload={
+                "subject": names.get(ref, keys.get(ref, ref)),
+                "property": "sighted",
+                "value": {
+                    "count": o.get("count", 1),
+                    "where": [names.get(w, w) for w in o.get("where_sighted_refs") or []],
+                },
+                "stated_at": _ms(o.get("created")),
+                "links": [],
+            },
+        )
+    ]
 
 
 def _rid(o: Mapping[str, Any]) -> str:
