@@ -209,32 +209,45 @@ def _wait_for_next_poll(ws: Workspace, every_ms: int) -> None:
             _tick(ws)
 
 
-@ingest_app.command("ucdp")
-def ingest_ucdp(
-    inputs: Annotated[
-        list[str],
-        typer.Argument(help="UCDP GED CSV exports, or URLs of them.", metavar="PATH|URL..."),
-    ],
-    workspace: WorkspaceOpt = Path("."),
-    progress: Annotated[bool, typer.Option(help="Show a progress bar on long inputs.")] = True,
-    json: JsonOpt = False,
+def _file_connector(
+    name: str,
+    what: str,
+    summary: str,
+    declarations: Callable[[], list[Record]],
+    chunks: Callable[[Input], Iterable[Chunk]],
 ) -> None:
-    """Ingest UCDP GED events (every upstream version kept; fatalities as given)."""
-    _ingest_files(workspace, inputs, [ucdp.declaration()], ucdp.chunks, progress, json)
+    """Register `sitroom ingest NAME`: files or URLs of one format, with a progress bar."""
+
+    # Defaults rather than Annotated: these annotations must resolve at module level, and the
+    # help text differs per connector.
+    def command(
+        inputs: list[str] = typer.Argument(  # noqa: B008
+            ..., help=f"{what}, or URLs of them.", metavar="PATH|URL..."
+        ),
+        workspace: WorkspaceOpt = Path("."),
+        progress: Annotated[bool, typer.Option(help="Show a progress bar on long inputs.")] = True,
+        json: JsonOpt = False,
+    ) -> None:
+        _ingest_files(workspace, inputs, declarations(), chunks, progress, json)
+
+    command.__doc__ = summary
+    ingest_app.command(name)(command)
 
 
-@ingest_app.command("acled")
-def ingest_acled(
-    inputs: Annotated[
-        list[str],
-        typer.Argument(help="ACLED CSV exports, or URLs of them.", metavar="PATH|URL..."),
-    ],
-    workspace: WorkspaceOpt = Path("."),
-    progress: Annotated[bool, typer.Option(help="Show a progress bar on long inputs.")] = True,
-    json: JsonOpt = False,
-) -> None:
-    """Ingest ACLED events (every upstream version kept; fatalities as given)."""
-    _ingest_files(workspace, inputs, [acled.declaration()], acled.chunks, progress, json)
+_file_connector(
+    "ucdp",
+    "UCDP GED CSV exports",
+    "Ingest UCDP GED events (every upstream version kept; fatalities as given).",
+    lambda: [ucdp.declaration()],
+    ucdp.chunks,
+)
+_file_connector(
+    "acled",
+    "ACLED CSV exports",
+    "Ingest ACLED events (every upstream version kept; fatalities as given).",
+    lambda: [acled.declaration()],
+    acled.chunks,
+)
 
 
 @ingest_app.command("stix")

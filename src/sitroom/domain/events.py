@@ -45,72 +45,66 @@ def empty() -> pl.DataFrame:
     return pl.DataFrame(schema=COLUMNS)
 
 
+# Where each source keeps each fact: a payload path, a path and a table to read it through, or
+# what the source always is.
+Path = str | tuple[str, dict[str, int]] | int | None
+FIELDS: dict[str, dict[str, Path]] = {
+    GDELT_EVENT: {
+        "lat": "action_geo.lat",
+        "lon": "action_geo.lon",
+        "quad_class": "event.quad_class",
+        "goldstein": "event.goldstein",
+        "actor1": "actor1.country",
+        "actor2": "actor2.country",
+        "country": "action_geo.country_iso",
+    },
+    UCDP_EVENT: {
+        "lat": "location.lat",
+        "lon": "location.lon",
+        "quad_class": 4,  # UCDP records organised violence only: material conflict, in CAMEO
+        "actor1": "side_a.name",
+        "actor2": "side_b.name",
+        "country": "location.country_iso",
+        "country_name": "location.country",
+        "fatalities": "fatalities.best",
+    },
+    ACLED_EVENT: {
+        "lat": "location.lat",
+        "lon": "location.lon",
+        "quad_class": ("event_type", ACLED_QUAD),
+        "actor1": "actor1.name",
+        "actor2": "actor2.name",
+        "country": "location.country_iso",
+        "country_name": "location.country",
+        "fatalities": "fatalities",
+    },
+}
+
+
 def event_frame(batch: RecordBatch) -> pl.DataFrame:
-    parts = []
-    gdelt = batch.of_kinds([GDELT_EVENT])
-    if len(gdelt):
-        parts.append(
-            _frame(
-                gdelt,
-                lat=gdelt.payload_field("action_geo.lat", pl.Float64),
-                lon=gdelt.payload_field("action_geo.lon", pl.Float64),
-                quad_class=gdelt.payload_field("event.quad_class", pl.Int64),
-                goldstein=gdelt.payload_field("event.goldstein", pl.Float64),
-                actor1=gdelt.payload_field("actor1.country", pl.Utf8),
-                actor2=gdelt.payload_field("actor2.country", pl.Utf8),
-                country=gdelt.payload_field("action_geo.country_iso", pl.Utf8),
-                country_name=None,
-                fatalities=None,
-            )
-        )
-    ucdp = batch.of_kinds([UCDP_EVENT])
-    if len(ucdp):
-        parts.append(
-            _frame(
-                ucdp,
-                lat=ucdp.payload_field("location.lat", pl.Float64),
-                lon=ucdp.payload_field("location.lon", pl.Float64),
-                # UCDP records organised violence only: material conflict, in CAMEO's terms.
-                quad_class=pl.Series([4] * len(ucdp), dtype=pl.Int64),
-                goldstein=None,
-                actor1=ucdp.payload_field("side_a.name", pl.Utf8),
-                actor2=ucdp.payload_field("side_b.name", pl.Utf8),
-                country=ucdp.payload_field("location.country_iso", pl.Utf8),
-                country_name=ucdp.payload_field("location.country", pl.Utf8),
-                fatalities=ucdp.payload_field("fatalities.best", pl.Int64),
-            )
-        )
-    acl = batch.of_kinds([ACLED_EVENT])
-    if len(acl):
-        parts.append(
-            _frame(
-                acl,
-                lat=acl.payload_field("location.lat", pl.Float64),
-                lon=acl.payload_field("location.lon", pl.Float64),
-                quad_class=acl.payload_field("event_type", pl.Utf8).replace_strict(
-                    ACLED_QUAD, default=None, return_dtype=pl.Int64
-                ),
-                goldstein=None,
-                actor1=acl.payload_field("actor1.name", pl.Utf8),
-                actor2=acl.payload_field("actor2.name", pl.Utf8),
-                country=acl.payload_field("location.country_iso", pl.Utf8),
-                country_name=acl.payload_field("location.country", pl.Utf8),
-                fatalities=acl.payload_field("fatalities", pl.Int64),
-            )
-        )
+    parts = [
+        _frame(part, FIELDS[kind]) for kind in EVENT_KINDS if len(part := batch.of_kinds([kind]))
+    ]
     return pl.concat(parts) if parts else empty()
 
 
-def _frame(batch: RecordBatch, **fields: pl.Series | None) -> pl.DataFrame:
+def _frame(batch: RecordBatch, fields: dict[str, Path]) -> pl.DataFrame:
     n = len(batch)
     cols: dict[str, pl.Series] = {}
     for name, dtype in COLUMNS.items():
+        where = fields.get(name)
         if name in ("id", "kind", "source", "valid_from"):
             arrow = pl.from_arrow(batch.column(name))
             assert isinstance(arrow, pl.Series)
             series = arrow.cast(dtype)
+        elif isinstance(where, str):
+            series = batch.payload_field(where, dtype)
+        elif isinstance(where, tuple):
+            path, table = where
+            series = batch.payload_field(path, pl.Utf8).replace_strict(
+                table, default=None, return_dtype=dtype
+            )
         else:
-            given = fields.get(name)
-            series = pl.Series(name, [None] * n, dtype) if given is None else given.cast(dtype)
-        cols[name] = series.alias(name)
+            series = pl.Series(name, [where] * n, dtype)
+        cols[name] = series.cast(dtype).alias(name)
     return pl.DataFrame(cols)
