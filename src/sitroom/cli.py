@@ -25,6 +25,7 @@ from sitroom.adapters.gdelt import connector as gdelt
 from sitroom.adapters.gdelt.lookups import load_lookups
 from sitroom.adapters.inputs import Input, count_lines, is_url, open_input
 from sitroom.adapters.reports import parse_report
+from sitroom.adapters.trackfile import parse_track_file, status_change
 from sitroom.application import changes, intensity, queries, redline_rules
 from sitroom.application.export import export_jsonl
 from sitroom.application.ingest import Chunk, IngestReport, declare, ingest
@@ -429,13 +430,7 @@ def report_add(
     with _workspace(workspace) as ws:
         added = []
         for f in files:
-            try:
-                text = f.read_text(encoding="utf-8")
-            except FileNotFoundError:
-                raise UserInputError(f"no such file: {f}") from None
-            except (OSError, UnicodeDecodeError) as e:
-                raise UserInputError(f"cannot read {f}: {e}") from None
-            records = parse_report(str(f), text, now_ms=ws.engine.clock.now_ms())
+            records = parse_report(str(f), _read_text(f), now_ms=ws.engine.clock.now_ms())
             outcome = ws.engine.append(records)
             counts = {k: sum(r.kind == k for r in records) for k in (CLAIM, ACTOR, RELATIONSHIP)}
             added.append(
@@ -535,6 +530,93 @@ def redline_test(
     with _workspace(workspace) as ws:
         answer = redline_rules.test(ws.engine, rule, _time(as_of))
     _show(answer, json, None, render.redline_test)
+
+
+tracks_app = typer.Typer(
+    help="Negotiation tracks: shared people and assets, deadlocks, contention.",
+    invoke_without_command=True,
+)
+app.add_typer(tracks_app, name="tracks")
+
+
+@tracks_app.callback()
+def tracks_list(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = Path("."),
+    as_of: AsOfOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """The tracks, their status, needs and preconditions (a subcommand does more)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    with _workspace(workspace) as ws:
+        answer = queries.tracks(ws.engine, _time(as_of))
+    _show(answer, json, "tracks", render.tracks)
+
+
+@tracks_app.command("add")
+def tracks_add(
+    files: Annotated[list[Path], typer.Argument(help="Track files (YAML).", metavar="FILE...")],
+    workspace: WorkspaceOpt = Path("."),
+    json: JsonOpt = False,
+) -> None:
+    """Add or change tracks, resources and holdings from track files."""
+    with _workspace(workspace) as ws:
+        added = []
+        for f in files:
+            records = parse_track_file(str(f), _read_text(f), now_ms=ws.engine.clock.now_ms())
+            outcome = ws.engine.append(records)
+            added.append({"file": str(f), "records": len(records), "new": outcome.appended})
+            for alert in outcome.alerts:
+                err.print(f"[red]alert[/red] {alert.payload['title']}", highlight=False)
+    if json:
+        _emit_json({"files": added})
+    else:
+        for row in added:
+            out.print(f"{row['file']}: {row['records']} entries, {row['new']} new or changed")
+
+
+@tracks_app.command("status")
+def tracks_status(
+    track: Annotated[str, typer.Argument(help="Track id.")],
+    status: Annotated[str, typer.Argument(help="Its new status, e.g. agreed.")],
+    workspace: WorkspaceOpt = Path("."),
+    json: JsonOpt = False,
+) -> None:
+    """Record a track's new status (preconditions on it may now be met)."""
+    with _workspace(workspace) as ws:
+        known = ws.engine.view_many(["tracks"])["tracks"]["tracks"]
+        if track not in known:
+            raise UserInputError(f"no track {track!r} (see `sitroom tracks`)")
+        ws.engine.append([status_change(track, status, now_ms=ws.engine.clock.now_ms())])
+    if json:
+        _emit_json({"track": track, "status": status})
+    else:
+        out.print(f"{track}: {status}")
+
+
+@tracks_app.command("check")
+def tracks_check(
+    workspace: WorkspaceOpt = Path("."),
+    at: Annotated[
+        str | None, typer.Option(help="Check the wait-for graph at this time.", show_default="now")
+    ] = None,
+    as_of: AsOfOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Deadlocks between tracks and resources, explained, and over-allocated resources."""
+    with _workspace(workspace) as ws:
+        answer = queries.tracks_check(ws.engine, _time(as_of), at_ms=_time(at))
+    _show(answer, json, None, render.tracks_check)
+
+
+def _read_text(f: Path) -> str:
+    try:
+        return f.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserInputError(f"no such file: {f}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserInputError(f"cannot read {f}: {e}") from None
 
 
 @app.command()

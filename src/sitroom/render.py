@@ -325,3 +325,39 @@ def intensity(console: Console, value: dict[str, Any], p: Provenance) -> None:
             "-" if w["goldstein_sum"] is None else f"{w['goldstein_sum']:+g}",
         )
     console.print(table)
+
+
+def tracks(console: Console, items: list[dict[str, Any]], p: Provenance) -> None:
+    console.print(f"[bold]{len(items)} tracks[/bold]")
+    provenance_line(console, p)
+    t = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
+    for col in ("id", "name", "status", "venue", "needs", "waits for"):
+        t.add_column(col)
+    for r in items:
+        t.add_row(
+            r["id"],
+            r["name"],
+            r["status"],
+            r["venue"] or "-",
+            ", ".join(r["needs"]) or "-",
+            ", ".join(f"{x['track']} {x['status']}" for x in r["preconditions"]) or "-",
+        )
+    console.print(t)
+
+
+def tracks_check(console: Console, value: dict[str, Any], p: Provenance) -> None:
+    console.print(f"[bold]Tracks check[/bold] at {_short(value['at'])}")
+    provenance_line(console, p)
+    if not value["deadlocks"]:
+        console.print("No deadlock.", style="green")
+    for d in value["deadlocks"]:
+        console.print(f"[bold red]DEADLOCK[/bold red]: {d['sentence']}", highlight=False)
+    if not value["contention"]:
+        console.print("No resource is held beyond its capacity.", style="green")
+    for c in value["contention"]:
+        console.print(
+            f"[yellow]OVER-ALLOCATED[/yellow] {c['name']}: {c['demand']} holds for capacity "
+            f"{c['capacity']} from {_short(c['from'])} to {_short(c['until']) or 'open end'} "
+            f"({', '.join(c['tracks'])})",
+            highlight=False,
+        )

@@ -20,6 +20,7 @@ from sitroom.domain.projection import Detector, Projection
 from sitroom.domain.redline_watch import RedLineDetector, RedLinesProjection
 from sitroom.domain.sources import OverdueSourceDetector, SourcesProjection
 from sitroom.domain.summary import SummaryProjection
+from sitroom.domain.tracks import DeadlockDetector, TracksProjection
 from sitroom.errors import WorkspaceError
 from sitroom.settings import CONFIG_FILE, Settings
 
@@ -33,11 +34,16 @@ def default_projections() -> list[Projection]:
         ClaimsProjection(),
         RedLinesProjection(),
         ActorsProjection(),
+        TracksProjection(),
     ]
 
 
 def default_detectors(settings: Settings) -> list[Detector]:
-    return [OverdueSourceDetector(grace=settings.overdue_grace), RedLineDetector()]
+    return [
+        OverdueSourceDetector(grace=settings.overdue_grace),
+        RedLineDetector(),
+        DeadlockDetector(),
+    ]
 
 
 @dataclass

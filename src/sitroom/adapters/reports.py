@@ -58,7 +58,7 @@ def parse_report(label: str, text: str, *, now_ms: int) -> list[Record]:
         reliability = check_reliability(meta.get("reliability"))
     except RecordError as e:
         raise SourceError(f"{label}: {e}") from None
-    published = _time(meta.get("published"), f"{label}: 'published'", now_ms) or now_ms
+    published = yaml_time(meta.get("published"), f"{label}: 'published'", now_ms) or now_ms
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     report_id = feed_item_id(source, f"report:{digest}")
     claims_meta = meta.get("claims") or []
@@ -153,8 +153,8 @@ def _relationship(label: str, n: int, r: Any, source: str, report_id: str, now_m
     confidence = r.get("confidence")
     if confidence is not None and (not isinstance(confidence, int) or not 0 <= confidence <= 100):
         raise SourceError(f"{where}: confidence must be 0-100, got {confidence!r}")
-    valid_from = _time(r.get("valid_from"), f"{where}: 'valid_from'", now_ms)
-    valid_to = _time(r.get("valid_to"), f"{where}: 'valid_to'", now_ms)
+    valid_from = yaml_time(r.get("valid_from"), f"{where}: 'valid_from'", now_ms)
+    valid_to = yaml_time(r.get("valid_to"), f"{where}: 'valid_to'", now_ms)
     if valid_from is not None and valid_to is not None and valid_to < valid_from:
         raise SourceError(f"{where}: 'valid_to' is before 'valid_from'")
     return Record(
@@ -227,8 +227,8 @@ def _claim(
         own = check_reliability(c.get("reliability")) or reliability
     except RecordError as e:
         raise SourceError(f"{where}: {e}") from None
-    valid_from = _time(c.get("valid_from"), f"{where}: 'valid_from'", now_ms)
-    valid_to = _time(c.get("valid_to"), f"{where}: 'valid_to'", now_ms)
+    valid_from = yaml_time(c.get("valid_from"), f"{where}: 'valid_from'", now_ms)
+    valid_to = yaml_time(c.get("valid_to"), f"{where}: 'valid_to'", now_ms)
     if valid_from is None and valid_to is not None:
         raise SourceError(f"{where}: 'valid_to' needs a 'valid_from'")
     if valid_from is not None and valid_to is not None and valid_to < valid_from:
@@ -268,7 +268,7 @@ def _text(value: Any, where: str, *, required: bool) -> str | None:
     return str(value).strip() or None
 
 
-def _time(value: Any, where: str, now_ms: int) -> int | None:
+def yaml_time(value: Any, where: str, now_ms: int) -> int | None:
     """YAML reads an unquoted date as a date object; quoted or not, it means the same time."""
     if value is None:
         return None

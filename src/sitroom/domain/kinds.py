@@ -19,6 +19,10 @@ REDLINE = "redline"  # a user's rule, checked on every new event (domain.redline
 ACTOR = "actor"  # a state, armed group, intermediary, person... (domain.actors)
 RELATIONSHIP = "relationship"  # how one actor stands towards another, over time (domain.actors)
 STIX_OBJECT = "stix.object"  # a STIX object sitroom keeps whole but does not interpret
+TRACK = "track"  # a negotiation track: parties, venue, needs, preconditions (domain.tracks)
+RESOURCE = "resource"  # a person, team, secure link, key or venue that tracks share
+HOLDING = "holding"  # a track holds a resource over a valid-time window
+TRACK_STATUS = "track.status"  # a track's status changes ("negotiating" -> "agreed")
 
 CURRENT_VERSION = {
     GDELT_EVENT: 1,
@@ -34,6 +38,10 @@ CURRENT_VERSION = {
     ACTOR: 1,
     RELATIONSHIP: 1,
     STIX_OBJECT: 1,
+    TRACK: 1,
+    RESOURCE: 1,
+    HOLDING: 1,
+    TRACK_STATUS: 1,
 }
 
 # Kinds that describe the world, as opposed to the workspace's own bookkeeping.

@@ -1,0 +1,172 @@
+"""Track files: the tracks a team runs, the resources they share and who holds what, in YAML.
+
+    tracks:
+      - id: us-iran
+        name: US-Iran talks
+        parties: [USA, IRN]
+        venue: Geneva                 # a known city, or {name, lat, lon}
+        status: planned
+        priority: 1
+        needs: [nsc-me]               # resources it cannot proceed without
+        preconditions:
+          - {track: ceasefire, status: agreed}
+    resources:
+      - {id: nsc-me, name: NSC Middle East team, type: team, capacity: 1,
+         timezone: America/New_York}
+    holdings:
+      - {track: us-iran, resource: nsc-me, from: 2026-11-20, until: 2026-12-12}
+
+Each entry becomes a record whose id derives from its content: loading the same file again adds
+nothing, and a changed entry is a new version beside the old one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+import yaml
+
+from sitroom.adapters.reports import yaml_time
+from sitroom.domain.kinds import CURRENT_VERSION, HOLDING, RESOURCE, TRACK, TRACK_STATUS
+from sitroom.domain.places import find_place
+from sitroom.domain.records import Record
+from sitroom.errors import SourceError, UserInputError
+
+RESOURCE_TYPES = ("person", "team", "link", "key", "venue", "asset")
+SOURCE = "tracks"
+
+
+def parse_track_file(label: str, text: str, *, now_ms: int) -> list[Record]:
+    try:
+        doc = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SourceError(f"{label}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+    if not isinstance(doc, dict):
+        raise SourceError(f"{label}: a track file is a mapping with tracks, resources, holdings")
+    resources = [_resource(label, i, r) for i, r in enumerate(_list(doc, "resources", label), 1)]
+    tracks = [_track(label, i, t, now_ms) for i, t in enumerate(_list(doc, "tracks", label), 1)]
+    holdings = [
+        _holding(label, i, h, now_ms) for i, h in enumerate(_list(doc, "holdings", label), 1)
+    ]
+    known = {t.payload["id"] for t in tracks}
+    for t in tracks:
+        for pre in t.payload["preconditions"]:
+            if pre["track"] not in known:
+                raise SourceError(
+                    f"{label}: track {t.payload['id']!r} has a precondition on unknown track "
+                    f"{pre['track']!r}"
+                )
+    return [*resources, *tracks, *holdings]
+
+
+def status_change(track: str, status: str, *, now_ms: int) -> Record:
+    if not track or not status:
+        raise UserInputError("give a track id and its new status")
+    return Record(
+        id=f"{TRACK_STATUS}:{track}:{status}:{now_ms}",
+        kind=TRACK_STATUS,
+        kind_version=CURRENT_VERSION[TRACK_STATUS],
+        source=SOURCE,
+        valid_from=now_ms,
+        payload={"track": track, "status": status},
+    )
+
+
+def _list(doc: dict[str, Any], field: str, label: str) -> list[Any]:
+    items = doc.get(field) or []
+    if not isinstance(items, list):
+        raise SourceError(f"{label}: '{field}' must be a list")
+    return items
+
+
+def _record(kind: str, payload: dict[str, Any], **envelope: Any) -> Record:
+    digest = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    key = payload.get("id") or f"{payload.get('track')}:{payload.get('resource')}"
+    return Record(
+        id=f"{kind}:{key}@{digest}",
+        kind=kind,
+        kind_version=CURRENT_VERSION[kind],
+        source=SOURCE,
+        payload=payload,
+        **envelope,
+    )
+
+
+def _need(entry: Any, fields: tuple[str, ...], where: str) -> dict[str, Any]:
+    if not isinstance(entry, dict):
+        raise SourceError(f"{where}: expected a mapping with {', '.join(fields)}")
+    for f in fields:
+        if entry.get(f) in (None, ""):
+            raise SourceError(f"{where}: '{f}' is required")
+    return entry
+
+
+def _resource(label: str, n: int, r: Any) -> Record:
+    where = f"{label}: resource {n}"
+    r = _need(r, ("id",), where)
+    kind = r.get("type", "person")
+    if kind not in RESOURCE_TYPES:
+        raise SourceError(f"{where}: type must be one of {', '.join(RESOURCE_TYPES)}, got {kind!r}")
+    capacity = r.get("capacity", 1)
+    if not isinstance(capacity, int) or capacity < 1:
+        raise SourceError(f"{where}: capacity must be a whole number of at least 1")
+    return _record(
+        RESOURCE,
+        {
+            "id": str(r["id"]),
+            "name": str(r.get("name") or r["id"]),
+            "type": kind,
+            "capacity": capacity,
+            "timezone": r.get("timezone"),
+        },
+    )
+
+
+def _track(label: str, n: int, t: Any, now_ms: int) -> Record:
+    where = f"{label}: track {n}"
+    t = _need(t, ("id", "name"), where)
+    venue = t.get("venue")
+    if isinstance(venue, str):
+        place = find_place(venue)
+        venue = {"name": venue, "lat": place.lat, "lon": place.lon} if place else {"name": venue}
+    pre = []
+    for p in t.get("preconditions") or []:
+        p = _need(p, ("track", "status"), f"{where}: precondition")
+        pre.append({"track": str(p["track"]), "status": str(p["status"])})
+    return _record(
+        TRACK,
+        {
+            "id": str(t["id"]),
+            "name": str(t["name"]),
+            "parties": [str(x) for x in t.get("parties") or []],
+            "venue": venue,
+            "status": str(t.get("status", "planned")),
+            "priority": int(t.get("priority", 3)),
+            "needs": [str(x) for x in t.get("needs") or []],
+            "preconditions": pre,
+        },
+        valid_from=now_ms,
+    )
+
+
+def _holding(label: str, n: int, h: Any, now_ms: int) -> Record:
+    where = f"{label}: holding {n}"
+    h = _need(h, ("track", "resource"), where)
+    start = yaml_time(h.get("from"), f"{where}: 'from'", now_ms)
+    end = yaml_time(h.get("until"), f"{where}: 'until'", now_ms)
+    if start is not None and end is not None and end <= start:
+        raise SourceError(f"{where}: 'until' must be after 'from'")
+    return _record(
+        HOLDING,
+        {
+            "track": str(h["track"]),
+            "resource": str(h["resource"]),
+            "amount": int(h.get("amount", 1)),
+        },
+        valid_from=start,
+        valid_to=end,
+    )

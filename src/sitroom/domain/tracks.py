@@ -1,0 +1,322 @@
+"""Negotiation tracks, the people and assets they share, and what they wait on.
+
+A team runs several tracks at once; they share decision-makers, teams, secure links and venues,
+and one track's precondition is another's outcome. Everything is a record (``track``,
+``resource``, ``holding``, ``track.status``), so history and as-of work as everywhere else. This
+module holds the pure part: the ``tracks`` projection, the wait-for graph with its deadlocks
+explained in words, and contention (a resource held beyond its capacity, window by window).
+
+The wait-for graph, at a time t:
+- a track waits for another track when one of its preconditions ("the ceasefire reaches
+  agreed") is not met by that track's status;
+- a track waits for a resource it needs when the resource is fully held, at t, by other tracks;
+- a fully held resource waits for each track that holds it (it is free when they let go).
+A cycle — a strongly connected component of two or more nodes — is a deadlock: nobody on it can
+move until someone outside changes something.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from sitroom.domain.kinds import HOLDING, RESOURCE, TRACK, TRACK_STATUS
+from sitroom.domain.projection import AlertDraft
+from sitroom.domain.records import RecordBatch
+from sitroom.domain.timeutil import iso
+
+
+class TracksProjection:
+    """Tracks and resources by id (the latest definition wins; every version stays in the
+    log), each track's status, and every holding."""
+
+    name = "tracks"
+    version = 1
+    kinds: tuple[str, ...] | None = (TRACK, RESOURCE, HOLDING, TRACK_STATUS)
+
+    def initial(self) -> dict[str, Any]:
+        return {"tracks": {}, "resources": {}, "holdings": {}, "status": {}}
+
+    def apply(self, state: dict[str, Any], batch: RecordBatch) -> dict[str, Any]:
+        for r in batch.rows():
+            p = r.payload
+            if r.kind == TRACK:
+                state["tracks"][p["id"]] = p
+                state["status"].setdefault(p["id"], {"status": p["status"], "since": r.valid_from})
+            elif r.kind == RESOURCE:
+                state["resources"][p["id"]] = p
+            elif r.kind == HOLDING:
+                state["holdings"][r.id] = {**p, "from": r.valid_from, "until": r.valid_to}
+            elif r.kind == TRACK_STATUS:
+                state["status"][p["track"]] = {"status": p["status"], "since": r.valid_from}
+        return state
+
+    def encode(self, state: Any) -> bytes:
+        return orjson.dumps(state)
+
+    def decode(self, data: bytes) -> Any:
+        return orjson.loads(data)
+
+
+@dataclass(frozen=True)
+class Edge:
+    source: str  # node ids: "track:<id>" or "resource:<id>"
+    target: str
+    why: str  # the sentence that explains it
+
+
+def _active(h: Mapping[str, Any], at: int) -> bool:
+    start, end = h["from"], h["until"]
+    return (start is None or start <= at) and (end is None or at < end)
+
+
+def _name(state: Mapping[str, Any], node: str) -> str:
+    kind, _, ident = node.partition(":")
+    table = state["tracks"] if kind == "track" else state["resources"]
+    return str(table.get(ident, {}).get("name") or ident)
+
+
+def wait_for(state: Mapping[str, Any], at: int) -> list[Edge]:
+    edges: list[Edge] = []
+    status = {t: s["status"] for t, s in state["status"].items()}
+    for tid, t in sorted(state["tracks"].items()):
+        for pre in t.get("preconditions") or []:
+            other = pre["track"]
+            if status.get(other) != pre["status"]:
+                edges.append(
+                    Edge(
+                        f"track:{tid}",
+                        f"track:{other}",
+                        f"{t['name']} waits for {_name(state, 'track:' + other)} to reach "
+                        f"'{pre['status']}' (now '{status.get(other, 'unknown')}')",
+                    )
+                )
+    holders: dict[str, list[Mapping[str, Any]]] = {}
+    for h in state["holdings"].values():
+        if _active(h, at):
+            holders.setdefault(h["resource"], []).append(h)
+    for rid, held in sorted(holders.items()):
+        capacity = int(state["resources"].get(rid, {}).get("capacity", 1))
+        if sum(int(h.get("amount", 1)) for h in held) < capacity:
+            continue  # not fully held: nobody has to wait for it
+        for h in sorted(held, key=lambda h: h["track"]):
+            until = f" until {str(iso(h['until']))[:10]}" if h["until"] is not None else ""
+            edges.append(
+                Edge(
+                    f"resource:{rid}",
+                    f"track:{h['track']}",
+                    f"{_name(state, 'resource:' + rid)} is held by "
+                    f"{_name(state, 'track:' + h['track'])}{until}",
+                )
+            )
+        holding_tracks = {h["track"] for h in held}
+        for tid, t in sorted(state["tracks"].items()):
+            if rid in (t.get("needs") or []) and tid not in holding_tracks:
+                edges.append(
+                    Edge(
+                        f"track:{tid}",
+                        f"resource:{rid}",
+                        f"{t['name']} waits for {_name(state, 'resource:' + rid)}",
+                    )
+                )
+    return edges
+
+
+def strongly_connected(nodes: list[str], edges: Mapping[str, list[str]]) -> list[list[str]]:
+    """Tarjan's algorithm, iterative (no recursion limit), linear in nodes + edges."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    out: list[list[str]] = []
+    counter = 0
+    for root in nodes:
+        if root in index:
+            continue
+        work = [(root, 0)]
+        while work:
+            node, i = work[-1]
+            if i == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on_stack.add(node)
+            succ = edges.get(node, [])
+            if i < len(succ):
+                work[-1] = (node, i + 1)
+                nxt = succ[i]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    component.append(w)
+                    if w == node:
+                        break
+                out.append(component)
+    return out
+
+
+@dataclass(frozen=True)
+class Deadlock:
+    nodes: list[str]  # the cycle, in wait-for order, starting from its first track
+    explanation: list[str]  # one sentence per edge of the cycle
+
+    @property
+    def key(self) -> str:
+        return "|".join(sorted(self.nodes))
+
+    def sentence(self) -> str:
+        return "; ".join(self.explanation)
+
+
+def deadlocks(state: Mapping[str, Any], at: int) -> list[Deadlock]:
+    edges = wait_for(state, at)
+    graph: dict[str, list[str]] = {}
+    why: dict[tuple[str, str], str] = {}
+    for e in edges:
+        graph.setdefault(e.source, []).append(e.target)
+        why[(e.source, e.target)] = e.why
+    nodes = sorted({e.source for e in edges} | {e.target for e in edges})
+    found = []
+    for component in strongly_connected(nodes, graph):
+        members = set(component)
+        if len(component) < 2 and (component[0], component[0]) not in why:
+            continue
+        cycle = _cycle(
+            sorted(n for n in component if n.startswith("track:")) or sorted(component),
+            graph,
+            members,
+        )
+        found.append(
+            Deadlock(
+                cycle, [why[(a, b)] for a, b in zip(cycle, [*cycle[1:], cycle[0]], strict=True)]
+            )
+        )
+    return sorted(found, key=lambda d: d.key)
+
+
+def _cycle(starts: list[str], graph: Mapping[str, list[str]], members: set[str]) -> list[str]:
+    """One simple cycle through the component, found by walking from its first track back to
+    itself (breadth-first inside the component, so the explanation is as short as it can be)."""
+    start = starts[0]
+    parent: dict[str, str] = {}
+    frontier = [start]
+    while frontier:
+        nxt = []
+        for node in frontier:
+            for succ in sorted(graph.get(node, [])):
+                if succ not in members:
+                    continue
+                if succ == start:
+                    path = [node]
+                    while path[-1] != start:
+                        path.append(parent[path[-1]])
+                    return path[::-1]
+                if succ not in parent:
+                    parent[succ] = node
+                    nxt.append(succ)
+        frontier = nxt
+    return [start]
+
+
+@dataclass(frozen=True)
+class Overload:
+    resource: str
+    start: int
+    end: int | None
+    demand: int
+    capacity: int
+    tracks: list[str]
+
+
+def contention(state: Mapping[str, Any]) -> list[Overload]:
+    """Every window in which a resource is held beyond its capacity, with the tracks holding it
+    and by how much (a sweep over the holdings' start and end times)."""
+    by_resource: dict[str, list[Mapping[str, Any]]] = {}
+    for h in state["holdings"].values():
+        by_resource.setdefault(h["resource"], []).append(h)
+    out: list[Overload] = []
+    for rid, held in sorted(by_resource.items()):
+        capacity = int(state["resources"].get(rid, {}).get("capacity", 1))
+        times = sorted(
+            {h["from"] for h in held if h["from"] is not None}
+            | {h["until"] for h in held if h["until"] is not None}
+        )
+        if not times:
+            continue
+        bounds = [*times, None]
+        for lo, hi in itertools.pairwise(bounds):
+            assert lo is not None
+            inside = [h for h in held if _active(h, lo)]
+            demand = sum(int(h.get("amount", 1)) for h in inside)
+            if demand > capacity:
+                tracks = sorted({h["track"] for h in inside})
+                last = out[-1] if out else None
+                if (
+                    last is not None
+                    and last.resource == rid
+                    and last.end == lo
+                    and last.tracks == tracks
+                    and last.demand == demand
+                ):
+                    out[-1] = Overload(rid, last.start, hi, demand, capacity, tracks)
+                else:
+                    out.append(Overload(rid, lo, hi, demand, capacity, tracks))
+    return out
+
+
+DEADLOCK = "deadlock"
+
+
+class DeadlockDetector:
+    """Raises one alert per deadlock, explained in words, when a change to tracks, statuses or
+    holdings creates it, or when the clock reaches a holding that closes the cycle."""
+
+    name = DEADLOCK
+    reads: tuple[str, ...] = ("tracks",)
+
+    def on_records(
+        self, views: Mapping[str, Any], batch: RecordBatch, now_ms: int
+    ) -> list[AlertDraft]:
+        if not len(batch.of_kinds([TRACK, RESOURCE, HOLDING, TRACK_STATUS])):
+            return []
+        return self._drafts(views["tracks"], now_ms)
+
+    def on_tick(self, views: Mapping[str, Any], now_ms: int) -> list[AlertDraft]:
+        return self._drafts(views["tracks"], now_ms)
+
+    def next_due(self, views: Mapping[str, Any], now_ms: int) -> int | None:
+        edges = [
+            t
+            for h in views["tracks"]["holdings"].values()
+            for t in (h["from"], h["until"])
+            if t is not None and t > now_ms
+        ]
+        return min(edges, default=None)
+
+    def _drafts(self, state: Mapping[str, Any], now_ms: int) -> list[AlertDraft]:
+        return [
+            AlertDraft(
+                detector=DEADLOCK,
+                key=d.key,
+                title=f"Deadlock: {d.sentence()}",
+                severity="critical",
+                evidence=[n for n in d.nodes],
+                detail={"cycle": d.nodes, "explanation": d.explanation},
+            )
+            for d in deadlocks(state, now_ms)
+        ]
