@@ -23,6 +23,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
             "ratio on the same T",
         ),
         ("claims_ingest.py", ["--claims", "5000", "--batch", "500"], "ratio sitroom / baseline"),
+        ("deadlock_check.py", ["--edges", "5000", "--runs", "1"], "ratio baseline / sitroom"),
         (
             "radius_query.py",
             ["--events", "20000", "--queries", "20", "--baseline-queries", "5"],

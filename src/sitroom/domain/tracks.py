@@ -196,7 +196,7 @@ def deadlocks(state: Mapping[str, Any], at: int) -> list[Deadlock]:
         members = set(component)
         if len(component) < 2 and (component[0], component[0]) not in why:
             continue
-        cycle = _cycle(
+        cycle = cycle_through(
             sorted(n for n in component if n.startswith("track:")) or sorted(component),
             graph,
             members,
@@ -209,7 +209,9 @@ def deadlocks(state: Mapping[str, Any], at: int) -> list[Deadlock]:
     return sorted(found, key=lambda d: d.key)
 
 
-def _cycle(starts: list[str], graph: Mapping[str, list[str]], members: set[str]) -> list[str]:
+def cycle_through(
+    starts: list[str], graph: Mapping[str, list[str]], members: set[str]
+) -> list[str]:
     """One simple cycle through the component, found by walking from its first track back to
     itself (breadth-first inside the component, so the explanation is as short as it can be)."""
     start = starts[0]
