@@ -427,22 +427,19 @@ def report_add(
     json: JsonOpt = False,
 ) -> None:
     """Add analyst reports and their claims (adding the same file again adds nothing)."""
-    with _workspace(workspace) as ws:
-        added = []
-        for f in files:
-            records = parse_report(str(f), _read_text(f), now_ms=ws.engine.clock.now_ms())
-            outcome = ws.engine.append(records)
-            counts = {k: sum(r.kind == k for r in records) for k in (CLAIM, ACTOR, RELATIONSHIP)}
-            added.append(
-                {
-                    "file": str(f),
-                    "report": next(r.id for r in records if r.kind == ANALYST_REPORT),
-                    "claims": counts[CLAIM],
-                    "actors": counts[ACTOR],
-                    "relationships": counts[RELATIONSHIP],
-                    "new_records": outcome.appended,
-                }
-            )
+    added = []
+    for f, records, new in _append_files(workspace, files, parse_report):
+        counts = {k: sum(r.kind == k for r in records) for k in (CLAIM, ACTOR, RELATIONSHIP)}
+        added.append(
+            {
+                "file": str(f),
+                "report": next(r.id for r in records if r.kind == ANALYST_REPORT),
+                "claims": counts[CLAIM],
+                "actors": counts[ACTOR],
+                "relationships": counts[RELATIONSHIP],
+                "new_records": new,
+            }
+        )
     if json:
         _emit_json({"reports": added})
     else:
@@ -561,14 +558,10 @@ def tracks_add(
     json: JsonOpt = False,
 ) -> None:
     """Add or change tracks, resources and holdings from track files."""
-    with _workspace(workspace) as ws:
-        added = []
-        for f in files:
-            records = parse_track_file(str(f), _read_text(f), now_ms=ws.engine.clock.now_ms())
-            outcome = ws.engine.append(records)
-            added.append({"file": str(f), "records": len(records), "new": outcome.appended})
-            for alert in outcome.alerts:
-                err.print(f"[red]alert[/red] {alert.payload['title']}", highlight=False)
+    added = [
+        {"file": str(f), "records": len(records), "new": new}
+        for f, records, new in _append_files(workspace, files, parse_track_file)
+    ]
     if json:
         _emit_json({"files": added})
     else:
@@ -608,6 +601,22 @@ def tracks_check(
     with _workspace(workspace) as ws:
         answer = queries.tracks_check(ws.engine, _time(as_of), at_ms=_time(at))
     _show(answer, json, None, render.tracks_check)
+
+
+def _append_files(
+    workspace: Path, files: list[Path], parse: Callable[..., list[Record]]
+) -> list[tuple[Path, list[Record], int]]:
+    """Read, parse and append each file (one append each); alerts they raise go to stderr.
+    Returns (file, its records, how many were new)."""
+    done = []
+    with _workspace(workspace) as ws:
+        for f in files:
+            records = parse(str(f), _read_text(f), now_ms=ws.engine.clock.now_ms())
+            outcome = ws.engine.append(records)
+            for alert in outcome.alerts:
+                err.print(f"[red]alert[/red] {alert.payload['title']}", highlight=False)
+            done.append((f, records, outcome.appended))
+    return done
 
 
 def _read_text(f: Path) -> str:
