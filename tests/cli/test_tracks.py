@@ -62,5 +62,12 @@ def test_track_file_mistakes_are_one_line(
     r = sitroom(capfd, "tracks", "add", "-w", ws, str(bad))
     assert r.code != 0 and len(r.err.strip().splitlines()) == 1
     assert "precondition on unknown track 'b'" in r.err
+    empty = tmp_path / "empty.yaml"
+    empty.write_text(
+        "resources: [{id: r}]\ntracks: [{id: a, name: A}]\n"
+        "holdings: [{track: a, resource: r, from: 2026-12-05, until: 2026-12-05}]\n"
+    )
+    r = sitroom(capfd, "tracks", "add", "-w", ws, str(empty))
+    assert r.code != 0 and "holding 1: 'until' must be after 'from'" in r.err
     r = sitroom(capfd, "tracks", "status", "nope", "agreed", "-w", ws)
     assert r.code == 2 and "no track 'nope'" in r.err

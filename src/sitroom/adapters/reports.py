@@ -153,10 +153,7 @@ def _relationship(label: str, n: int, r: Any, source: str, report_id: str, now_m
     confidence = r.get("confidence")
     if confidence is not None and (not isinstance(confidence, int) or not 0 <= confidence <= 100):
         raise SourceError(f"{where}: confidence must be 0-100, got {confidence!r}")
-    valid_from = yaml_time(r.get("valid_from"), f"{where}: 'valid_from'", now_ms)
-    valid_to = yaml_time(r.get("valid_to"), f"{where}: 'valid_to'", now_ms)
-    if valid_from is not None and valid_to is not None and valid_to < valid_from:
-        raise SourceError(f"{where}: 'valid_to' is before 'valid_from'")
+    valid_from, valid_to = yaml_window(r, where, now_ms)
     return Record(
         id=f"{report_id}#relationship-{n}",
         kind=RELATIONSHIP,
@@ -227,12 +224,9 @@ def _claim(
         own = check_reliability(c.get("reliability")) or reliability
     except RecordError as e:
         raise SourceError(f"{where}: {e}") from None
-    valid_from = yaml_time(c.get("valid_from"), f"{where}: 'valid_from'", now_ms)
-    valid_to = yaml_time(c.get("valid_to"), f"{where}: 'valid_to'", now_ms)
+    valid_from, valid_to = yaml_window(c, where, now_ms)
     if valid_from is None and valid_to is not None:
         raise SourceError(f"{where}: 'valid_to' needs a 'valid_from'")
-    if valid_from is not None and valid_to is not None and valid_to < valid_from:
-        raise SourceError(f"{where}: 'valid_to' is before 'valid_from'")
     links = c.get("links") or []
     if not isinstance(links, list):
         links = [links]
@@ -266,6 +260,32 @@ def _text(value: Any, where: str, *, required: bool) -> str | None:
     if isinstance(value, dict | list):
         raise SourceError(f"{where} must be text")
     return str(value).strip() or None
+
+
+def yaml_window(
+    entry: dict[str, Any],
+    where: str,
+    now_ms: int,
+    keys: tuple[str, str] = ("valid_from", "valid_to"),
+    *,
+    empty_allowed: bool = True,
+) -> tuple[int | None, int | None]:
+    """An entry's time window from two of its fields, checked: the end is not before the start
+    (nor equal to it, when an empty window makes no sense)."""
+    first, last = keys
+    start = yaml_time(entry.get(first), f"{where}: '{first}'", now_ms)
+    end = yaml_time(entry.get(last), f"{where}: '{last}'", now_ms)
+    if (
+        start is not None
+        and end is not None
+        and (end < start or (end == start and not empty_allowed))
+    ):
+        raise SourceError(
+            f"{where}: '{last}' is before '{first}'"
+            if end < start
+            else f"{where}: '{last}' must be after '{first}'"
+        )
+    return start, end
 
 
 def yaml_time(value: Any, where: str, now_ms: int) -> int | None:

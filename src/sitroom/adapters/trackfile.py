@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 import yaml
 
-from sitroom.adapters.reports import yaml_time
+from sitroom.adapters.reports import yaml_window
 from sitroom.domain.kinds import CURRENT_VERSION, HOLDING, RESOURCE, TRACK, TRACK_STATUS
 from sitroom.domain.places import find_place
 from sitroom.domain.records import Record
@@ -156,10 +156,7 @@ def _track(label: str, n: int, t: Any, now_ms: int) -> Record:
 def _holding(label: str, n: int, h: Any, now_ms: int) -> Record:
     where = f"{label}: holding {n}"
     h = _need(h, ("track", "resource"), where)
-    start = yaml_time(h.get("from"), f"{where}: 'from'", now_ms)
-    end = yaml_time(h.get("until"), f"{where}: 'until'", now_ms)
-    if start is not None and end is not None and end <= start:
-        raise SourceError(f"{where}: 'until' must be after 'from'")
+    start, end = yaml_window(h, where, now_ms, ("from", "until"), empty_allowed=False)
     return _record(
         HOLDING,
         {
