@@ -25,6 +25,17 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         ("claims_ingest.py", ["--claims", "5000", "--batch", "500"], "ratio sitroom / baseline"),
         ("deadlock_check.py", ["--edges", "5000", "--runs", "1"], "ratio baseline / sitroom"),
         (
+            "schedule_solve.py",
+            ["--meetings", "60", "--people", "120", "--days", "5", "--tracks", "6", "--limit", "3"],
+            "ratio first schedule baseline / sitroom",
+        ),
+        ("channel_storm.py", ["--seconds", "20"], "ratio FLASH p99 storm / idle"),
+        (
+            "silence_detection.py",
+            ["--traces", "50", "--minutes", "3", "--thresholds", "8"],
+            "ratio detect time baseline / sitroom",
+        ),
+        (
             "radius_query.py",
             ["--events", "20000", "--queries", "20", "--baseline-queries", "5"],
             "ratio p95 baseline / sitroom",

@@ -7,18 +7,16 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
 
 import orjson
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from typer.exceptions import TyperException
 
-from sitroom import render
+from sitroom import cli_planning, render
 from sitroom.adapters import acled, rss, stix, ucdp
 from sitroom.adapters.clock import ManualClock, SystemClock
 from sitroom.adapters.gdelt import connector as gdelt
@@ -33,10 +31,21 @@ from sitroom.application.replay import replay as replay_log
 from sitroom.domain.geo import Point, parse_point, parse_radius
 from sitroom.domain.kinds import ACTOR, ANALYST_REPORT, CLAIM, RELATIONSHIP
 from sitroom.domain.places import find_place
-from sitroom.domain.provenance import Answer, Provenance
 from sitroom.domain.records import Record, RecordBatch
-from sitroom.domain.timeutil import parse_duration, parse_time
+from sitroom.domain.timeutil import parse_duration
 from sitroom.errors import SitroomError, SourceError, UserInputError
+from sitroom.shell import (
+    AsOfOpt,
+    JsonOpt,
+    WorkspaceOpt,
+    emit_json,
+    err,
+    open_workspace,
+    out,
+    read_text,
+    show,
+    when,
+)
 from sitroom.workspace import LOG_FILE, Workspace
 
 app = typer.Typer(
@@ -48,60 +57,7 @@ app = typer.Typer(
 )
 ingest_app = typer.Typer(no_args_is_help=True, help="Bring data into the workspace.")
 app.add_typer(ingest_app, name="ingest")
-
-# Piped output is for logs and files, not an 80-column terminal: give tables room.
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-WorkspaceOpt = Annotated[
-    Path,
-    typer.Option(
-        "--workspace",
-        "-w",
-        envvar="SITROOM_WORKSPACE",
-        help="Workspace directory.",
-        show_default="current directory",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-AsOfOpt = Annotated[
-    str | None,
-    typer.Option("--as-of", help="Answer with what was known at this time (ISO 8601, or -2h)."),
-]
-
-
-def _emit_json(data: Any) -> None:
-    sys.stdout.buffer.write(
-        orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
-    )
-    sys.stdout.buffer.write(b"\n")
-
-
-def _show(
-    answer: Answer[Any],
-    json: bool,
-    key: str | None,
-    renderer: Callable[[Console, Any, Provenance], None],
-) -> None:
-    """An answer with its provenance: JSON for scripts, or rendered for people."""
-    if json:
-        body = {key: answer.value} if key else dict(answer.value)
-        _emit_json({**body, "provenance": answer.provenance.as_dict()})
-    else:
-        renderer(out, answer.value, answer.provenance)
-
-
-def _time(text: str | None) -> int | None:
-    return None if text is None else parse_time(text, now_ms=SystemClock().now_ms())
-
-
-@contextmanager
-def _workspace(path: Path) -> Iterator[Workspace]:
-    ws = Workspace.open(path)
-    try:
-        yield ws
-    finally:
-        ws.close()
+cli_planning.register(app)
 
 
 # commands ---------------------------------------------------------------------------------
@@ -120,7 +76,7 @@ def init(
             "log": str((ws.path / LOG_FILE).resolve()),
         }
     if json:
-        _emit_json(info)
+        emit_json(info)
     else:
         out.print(f"Created workspace {info['workspace']} (site {info['site']})")
 
@@ -154,7 +110,7 @@ def ingest_gdelt(
     if follow and not all(is_url(i) for i in inputs):
         raise UserInputError("--follow polls URLs; name a URL such as GDELT's lastupdate.txt")
     lookups = load_lookups()
-    with _workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         declare(ws.engine, gdelt.declarations())
         if every is None:
             every = round(ws.settings.poll_interval_s * 1000)
@@ -183,7 +139,7 @@ def ingest_gdelt(
                 break
             _wait_for_next_poll(ws, every)
     if json:
-        _emit_json(
+        emit_json(
             {
                 "files": [r.as_dict() for r in reports],
                 "totals": _totals(reports),
@@ -278,7 +234,7 @@ def ingest_rss(
     json: JsonOpt = False,
 ) -> None:
     """Ingest news items from RSS or Atom feeds (polling again adds nothing)."""
-    with _workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         reports = []
         for spec in inputs:
             inp = rss.open_feed(spec)
@@ -290,7 +246,7 @@ def ingest_rss(
             reports.append(_ingest_one(ws, inp, rss.chunks(inp), False, json))
         _tick(ws)
     if json:
-        _emit_json({"files": [r.as_dict() for r in reports], "totals": _totals(reports)})
+        emit_json({"files": [r.as_dict() for r in reports], "totals": _totals(reports)})
 
 
 def _ingest_files(
@@ -302,7 +258,7 @@ def _ingest_files(
     json: bool,
 ) -> None:
     """The shape every file connector shares: declare the source, ingest each input."""
-    with _workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         declare(ws.engine, declarations)
         reports = [
             _ingest_one(ws, inp, chunks(inp), progress and not json, json)
@@ -310,7 +266,7 @@ def _ingest_files(
         ]
         _tick(ws)
     if json:
-        _emit_json({"files": [r.as_dict() for r in reports], "totals": _totals(reports)})
+        emit_json({"files": [r.as_dict() for r in reports], "totals": _totals(reports)})
 
 
 def _ingest_one(
@@ -356,10 +312,10 @@ def state(
     json: JsonOpt = False,
 ) -> None:
     """Summarise what the workspace knows (or knew --as-of a time)."""
-    at = _time(as_of)
-    with _workspace(workspace) as ws:
+    at = when(as_of)
+    with open_workspace(workspace) as ws:
         answer = queries.state(ws.engine, at, top=top)
-    _show(answer, json, "state", render.state)
+    show(answer, json, "state", render.state)
 
 
 @app.command()
@@ -382,20 +338,20 @@ def events(
         raise UserInputError("--near and --radius go together: give both, or neither")
     point = parse_point(near) if near else None
     rad = parse_radius(radius) if radius else None
-    lo, hi = _time(since), _time(until)
+    lo, hi = when(since), when(until)
     if lo is not None and hi is not None and hi <= lo:
         raise UserInputError("--until must be after --since")
-    with _workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         answer = queries.events(
             ws.engine,
             near=point,
             radius=rad,
             since=lo,
             until=hi,
-            as_of_ms=_time(as_of),
+            as_of_ms=when(as_of),
             limit=limit or None,
         )
-    _show(answer, json, None, render.events)
+    show(answer, json, None, render.events)
 
 
 @app.command()
@@ -403,12 +359,12 @@ def alerts(
     workspace: WorkspaceOpt = Path("."), as_of: AsOfOpt = None, json: JsonOpt = False
 ) -> None:
     """List alerts. Without --as-of, clock-driven detectors (overdue sources) check first."""
-    at = _time(as_of)
-    with _workspace(workspace) as ws:
+    at = when(as_of)
+    with open_workspace(workspace) as ws:
         if at is None:
             ws.engine.tick()
         answer = queries.alerts(ws.engine, at)
-    _show(answer, json, "alerts", render.alerts)
+    show(answer, json, "alerts", render.alerts)
 
 
 report_app = typer.Typer(no_args_is_help=True, help="Analyst reports and the claims they carry.")
@@ -441,7 +397,7 @@ def report_add(
             }
         )
     if json:
-        _emit_json({"reports": added})
+        emit_json({"reports": added})
     else:
         for a in added:
             note = "" if a["new_records"] else " (already in the workspace)"
@@ -471,16 +427,16 @@ def claims(
     json: JsonOpt = False,
 ) -> None:
     """Every value sources claimed for a subject's properties, side by side; conflicts marked."""
-    with _workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         answer = queries.claims(
             ws.engine,
             subject,
-            _time(as_of),
-            valid_at_ms=_time(valid_at),
+            when(as_of),
+            valid_at_ms=when(valid_at),
             every=every,
             properties=prop,
         )
-    _show(answer, json, None, render.claims)
+    show(answer, json, None, render.claims)
 
 
 redline_app = typer.Typer(no_args_is_help=True, help="Red lines: rules checked on every new event.")
@@ -498,10 +454,10 @@ def redline_add(
     json: JsonOpt = False,
 ) -> None:
     """Add a red line (checked on every event that arrives from now on)."""
-    with _workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         added = redline_rules.add(ws.engine, name, rule, severity)
     if json:
-        _emit_json(added)
+        emit_json(added)
     else:
         out.print(f"Red line '{name}' added: {rule}")
 
@@ -511,9 +467,9 @@ def redline_list(
     workspace: WorkspaceOpt = Path("."), as_of: AsOfOpt = None, json: JsonOpt = False
 ) -> None:
     """The red lines in force."""
-    with _workspace(workspace) as ws:
-        answer = redline_rules.listing(ws.engine, _time(as_of))
-    _show(answer, json, "redlines", render.redlines)
+    with open_workspace(workspace) as ws:
+        answer = redline_rules.listing(ws.engine, when(as_of))
+    show(answer, json, "redlines", render.redlines)
 
 
 @redline_app.command("test")
@@ -524,9 +480,9 @@ def redline_test(
     json: JsonOpt = False,
 ) -> None:
     """What a rule would match in the data already held, and when it would have fired."""
-    with _workspace(workspace) as ws:
-        answer = redline_rules.test(ws.engine, rule, _time(as_of))
-    _show(answer, json, None, render.redline_test)
+    with open_workspace(workspace) as ws:
+        answer = redline_rules.test(ws.engine, rule, when(as_of))
+    show(answer, json, None, render.redline_test)
 
 
 tracks_app = typer.Typer(
@@ -546,9 +502,9 @@ def tracks_list(
     """The tracks, their status, needs and preconditions (a subcommand does more)."""
     if ctx.invoked_subcommand is not None:
         return
-    with _workspace(workspace) as ws:
-        answer = queries.tracks(ws.engine, _time(as_of))
-    _show(answer, json, "tracks", render.tracks)
+    with open_workspace(workspace) as ws:
+        answer = queries.tracks(ws.engine, when(as_of))
+    show(answer, json, "tracks", render.tracks)
 
 
 @tracks_app.command("add")
@@ -563,7 +519,7 @@ def tracks_add(
         for f, records, new in _append_files(workspace, files, parse_track_file)
     ]
     if json:
-        _emit_json({"files": added})
+        emit_json({"files": added})
     else:
         for row in added:
             out.print(f"{row['file']}: {row['records']} entries, {row['new']} new or changed")
@@ -577,13 +533,13 @@ def tracks_status(
     json: JsonOpt = False,
 ) -> None:
     """Record a track's new status (preconditions on it may now be met)."""
-    with _workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         known = ws.engine.view_many(["tracks"])["tracks"]["tracks"]
         if track not in known:
             raise UserInputError(f"no track {track!r} (see `sitroom tracks`)")
         ws.engine.append([status_change(track, status, now_ms=ws.engine.clock.now_ms())])
     if json:
-        _emit_json({"track": track, "status": status})
+        emit_json({"track": track, "status": status})
     else:
         out.print(f"{track}: {status}")
 
@@ -598,9 +554,9 @@ def tracks_check(
     json: JsonOpt = False,
 ) -> None:
     """Deadlocks between tracks and resources, explained, and over-allocated resources."""
-    with _workspace(workspace) as ws:
-        answer = queries.tracks_check(ws.engine, _time(as_of), at_ms=_time(at))
-    _show(answer, json, None, render.tracks_check)
+    with open_workspace(workspace) as ws:
+        answer = queries.tracks_check(ws.engine, when(as_of), at_ms=when(at))
+    show(answer, json, None, render.tracks_check)
 
 
 def _append_files(
@@ -609,9 +565,9 @@ def _append_files(
     """Read, parse and append each file (one append each); alerts they raise go to stderr.
     Returns (file, its records, how many were new)."""
     done = []
-    with _workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         for f in files:
-            records = parse(str(f), _read_text(f), now_ms=ws.engine.clock.now_ms())
+            records = parse(str(f), read_text(f), now_ms=ws.engine.clock.now_ms())
             outcome = ws.engine.append(records)
             for alert in outcome.alerts:
                 err.print(f"[red]alert[/red] {alert.payload['title']}", highlight=False)
@@ -619,23 +575,14 @@ def _append_files(
     return done
 
 
-def _read_text(f: Path) -> str:
-    try:
-        return f.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserInputError(f"no such file: {f}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UserInputError(f"cannot read {f}: {e}") from None
-
-
 @app.command()
 def quarantine(
     workspace: WorkspaceOpt = Path("."), as_of: AsOfOpt = None, json: JsonOpt = False
 ) -> None:
     """List input rows that could not be accepted, with file, line, raw text and reason."""
-    with _workspace(workspace) as ws:
-        answer = queries.quarantine(ws.engine, _time(as_of))
-    _show(answer, json, "quarantined", render.quarantine)
+    with open_workspace(workspace) as ws:
+        answer = queries.quarantine(ws.engine, when(as_of))
+    show(answer, json, "quarantined", render.quarantine)
 
 
 @app.command()
@@ -659,8 +606,8 @@ def export(
     """Write the log as JSON Lines, or the picture as a STIX 2.1 bundle."""
     if fmt not in ("jsonl", "stix"):
         raise UserInputError(f"export format must be jsonl or stix, got {fmt!r}")
-    at = _time(as_of)
-    with _workspace(workspace) as ws:
+    at = when(as_of)
+    with open_workspace(workspace) as ws:
 
         def write(f: BinaryIO) -> int:
             if fmt == "jsonl":
@@ -681,7 +628,7 @@ def export(
     if output is not None:
         what = "records" if fmt == "jsonl" else "STIX objects"
         if json:
-            _emit_json({what.replace("STIX ", "stix_"): n, "output": str(output)})
+            emit_json({what.replace("STIX ", "stix_"): n, "output": str(output)})
         else:
             out.print(f"Exported {n:,} {what} to {output}")
 
@@ -701,17 +648,17 @@ def intensity_cmd(
 ) -> None:
     """Conflict intensity within a radius: events by QuadClass, fatalities, Goldstein, trend."""
     centre = _place(near)
-    with _workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         answer = intensity.intensity(
             ws.engine,
             centre,
             parse_radius(radius),
             parse_duration(window),
-            until_ms=_time(until),
-            as_of_ms=_time(as_of),
+            until_ms=when(until),
+            as_of_ms=when(as_of),
             previous=previous,
         )
-    _show(answer, json, None, render.intensity)
+    show(answer, json, None, render.intensity)
 
 
 def _place(text: str) -> Point:
@@ -731,11 +678,11 @@ def diff(
     json: JsonOpt = False,
 ) -> None:
     """What changed in the picture between two times: arrivals, claims, actors, revisions."""
-    with _workspace(workspace) as ws:
-        start = _time(since)
+    with open_workspace(workspace) as ws:
+        start = when(since)
         assert start is not None
-        answer = changes.diff(ws.engine, start, _time(until))
-    _show(answer, json, None, render.diff)
+        answer = changes.diff(ws.engine, start, when(until))
+    show(answer, json, None, render.diff)
 
 
 @app.command()
@@ -746,9 +693,9 @@ def actors(
     json: JsonOpt = False,
 ) -> None:
     """The actors the workspace knows: from actor records, STIX imports and event data."""
-    with _workspace(workspace) as ws:
-        answer = queries.actors(ws.engine, _time(as_of), kind=kind)
-    _show(answer, json, "actors", render.actors)
+    with open_workspace(workspace) as ws:
+        answer = queries.actors(ws.engine, when(as_of), kind=kind)
+    show(answer, json, "actors", render.actors)
 
 
 @app.command()
@@ -761,9 +708,9 @@ def actor(
 ) -> None:
     """One actor: who it is, its aliases, its relationships over time, and how it and each
     counterpart treat each other in the event data (cooperation against conflict)."""
-    with _workspace(workspace) as ws:
-        answer = queries.actor(ws.engine, name, _time(as_of), window_ms=parse_duration(window))
-    _show(answer, json, None, render.actor)
+    with open_workspace(workspace) as ws:
+        answer = queries.actor(ws.engine, name, when(as_of), window_ms=parse_duration(window))
+    show(answer, json, None, render.actor)
 
 
 @app.command()
@@ -802,7 +749,7 @@ def replay(
         report = replay_log(ws.engine, clock, rows, speed=speed, sleep=time.sleep, on_alert=show)
     result = report.as_dict()
     if json:
-        _emit_json(result)
+        emit_json(result)
     else:
         out.print(
             f"Replayed {result['records']:,} records; {len(result['alerts_raised'])} alerts "
@@ -848,7 +795,7 @@ def demo(
         key=lambda p: p.name,
     )
     lookups = load_lookups()
-    with _workspace(workspace) as ws:
+    with open_workspace(workspace) as ws:
         declare(ws.engine, [*gdelt.declarations(), ucdp.declaration()])
         reports = [
             _ingest_one(ws, inp, gdelt.chunks(inp, lookups), False, json)
@@ -859,7 +806,7 @@ def demo(
         reports.append(_ingest_one(ws, ged, ucdp.chunks(ged), False, json))
         answer = queries.state(ws.engine)
     if json:
-        _emit_json(
+        emit_json(
             {
                 "files": [r.as_dict() for r in reports],
                 "state": answer.value,

@@ -361,3 +361,72 @@ def tracks_check(console: Console, value: dict[str, Any], p: Provenance) -> None
             f"({', '.join(c['tracks'])})",
             highlight=False,
         )
+
+
+def schedule(console: Console, value: dict[str, Any], p: Provenance) -> None:
+    h = value["horizon"]
+    if not value["meetings"]:
+        if value["status"] == "infeasible":
+            console.print(
+                "[bold red]No schedule exists.[/bold red] These constraints cannot all hold:"
+            )
+            for c in value["conflict"]:
+                console.print(f"  - {c['why']}", highlight=False)
+            console.print("Each of them is part of the conflict: relax one to break it.")
+        else:
+            console.print(f"No schedule found within the time limit ({value['seconds']} s).")
+        return
+    gap = "" if value["gap"] is None else f", {value['gap']:.1%} from the best bound"
+    console.print(
+        f"[bold]Schedule[/bold] ({value['status']}{gap}, {value['seconds']} s): "
+        f"{len(value['meetings'])} meetings, {_short(h['from'])} → {_short(h['until'])}, "
+        f"{h['slot_minutes']}-minute slots"
+    )
+    provenance_line(console, p)
+    if value.get("kept") or value["moved"]:
+        console.print(
+            f"{value.get('kept', 0)} kept where they were; "
+            f"moved: {', '.join(value['moved']) or 'none'}"
+        )
+    t = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
+    for col in ("start (UTC)", "end", "meeting", "track", "venue", "attendees"):
+        t.add_column(col)
+    for m in value["meetings"]:
+        t.add_row(
+            _short(m["start"]),
+            _short(m["end"])[-5:],
+            m["title"],
+            m["track"],
+            m["venue_name"] or "-",
+            ", ".join(m["attendee_names"]),
+        )
+    console.print(t)
+    for f in value.get("calendars", []):
+        console.print(f"wrote {f}")
+
+
+def whatif(console: Console, value: dict[str, Any], p: Provenance) -> None:
+    if value["status"] == "infeasible":
+        console.print(
+            f"[bold red]If {value['target']} slips {value.get('delay', '')}, "
+            "no schedule exists.[/bold red]"
+        )
+        for c in value["conflict"]:
+            console.print(f"  - {c['why']}", highlight=False)
+        return
+    console.print(
+        f"[bold]If {value['target']} slips {value['delay']}[/bold] (from {value['base']}):"
+    )
+    provenance_line(console, p)
+    t = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
+    for col in ("meeting", "from (UTC)", "to", "shift", "because"):
+        t.add_column(col)
+    for m in value["moves"]:
+        t.add_row(m["title"], _short(m["from"]), _short(m["to"]), m["shift"], m["because"])
+    console.print(t)
+    n = value["unchanged"]
+    console.print(
+        f"{n} other meeting stays where it is."
+        if n == 1
+        else f"{n} other meetings stay where they are."
+    )

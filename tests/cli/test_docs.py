@@ -3,13 +3,27 @@
 from pathlib import Path
 
 import pytest
+import typer
 
-from sitroom.cli import app, ingest_app
+from sitroom.cli import app
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-COMMANDS = [c.name or c.callback.__name__ for c in app.registered_commands if c.callback] + [
-    f"ingest {c.name}" for c in ingest_app.registered_commands
-]
+
+
+def commands(group: typer.Typer, prefix: str = "") -> list[str]:
+    """Every command, sub-commands of groups included ('tracks check', 'whatif delay')."""
+    names = [
+        prefix + (c.name or c.callback.__name__.replace("_", "-"))
+        for c in group.registered_commands
+        if c.callback
+    ]
+    for g in group.registered_groups:
+        assert g.typer_instance is not None and g.name
+        names += commands(g.typer_instance, f"{prefix}{g.name} ")
+    return names
+
+
+COMMANDS = commands(app)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

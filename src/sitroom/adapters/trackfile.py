@@ -12,9 +12,22 @@
           - {track: ceasefire, status: agreed}
     resources:
       - {id: nsc-me, name: NSC Middle East team, type: team, capacity: 1,
-         timezone: America/New_York}
+         timezone: America/New_York, hours: "09:00-18:00", days: Mon-Fri}
+      - {id: palais, name: Palais des Nations, type: venue, capacity: 2, location: Geneva}
     holdings:
       - {track: us-iran, resource: nsc-me, from: 2026-11-20, until: 2026-12-12}
+    meetings:
+      - id: us-iran-1
+        track: us-iran
+        title: US-Iran talks, round 1
+        duration: 2h                  # or minutes, as a number
+        required: [nsc-me]
+        optional: [analyst]
+        venue: palais                 # a venue resource, or a city
+        from: 2026-12-01              # the window it must fall in
+        until: 2026-12-19
+        after: [ceasefire-3]          # meetings it must follow
+        prefer: [{before: 2026-12-05, weight: 3}]
 
 Each entry becomes a record whose id derives from its content: loading the same file again adds
 nothing, and a changed entry is a new version beside the old one.
@@ -28,10 +41,12 @@ from typing import Any
 import orjson
 import yaml
 
-from sitroom.adapters.reports import yaml_window
-from sitroom.domain.kinds import CURRENT_VERSION, HOLDING, RESOURCE, TRACK, TRACK_STATUS
+from sitroom.adapters.reports import yaml_time, yaml_window
+from sitroom.domain.calendars import working_hours
+from sitroom.domain.kinds import CURRENT_VERSION, HOLDING, MEETING, RESOURCE, TRACK, TRACK_STATUS
 from sitroom.domain.places import find_place
 from sitroom.domain.records import Record
+from sitroom.domain.timeutil import MS_PER_MIN, parse_duration
 from sitroom.errors import SourceError, UserInputError
 
 RESOURCE_TYPES = ("person", "team", "link", "key", "venue", "asset")
@@ -52,6 +67,9 @@ def parse_track_file(label: str, text: str, *, now_ms: int) -> list[Record]:
     holdings = [
         _holding(label, i, h, now_ms) for i, h in enumerate(_list(doc, "holdings", label), 1)
     ]
+    meetings = [
+        _meeting(label, i, m, now_ms) for i, m in enumerate(_list(doc, "meetings", label), 1)
+    ]
     known = {t.payload["id"] for t in tracks}
     for t in tracks:
         for pre in t.payload["preconditions"]:
@@ -60,7 +78,11 @@ def parse_track_file(label: str, text: str, *, now_ms: int) -> list[Record]:
                     f"{label}: track {t.payload['id']!r} has a precondition on unknown track "
                     f"{pre['track']!r}"
                 )
-    return [*resources, *tracks, *holdings]
+    ids = [m.payload["id"] for m in meetings]
+    if len(set(ids)) != len(ids):
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        raise SourceError(f"{label}: meeting ids must be unique; repeated: {', '.join(twice)}")
+    return [*resources, *tracks, *holdings, *meetings]
 
 
 def status_change(track: str, status: str, *, now_ms: int) -> Record:
@@ -114,6 +136,10 @@ def _resource(label: str, n: int, r: Any) -> Record:
     capacity = r.get("capacity", 1)
     if not isinstance(capacity, int) or capacity < 1:
         raise SourceError(f"{where}: capacity must be a whole number of at least 1")
+    try:
+        working_hours(r.get("hours"), r.get("days"), r.get("timezone"))
+    except UserInputError as e:
+        raise SourceError(f"{where}: {e}") from None
     return _record(
         RESOURCE,
         {
@@ -122,17 +148,35 @@ def _resource(label: str, n: int, r: Any) -> Record:
             "type": kind,
             "capacity": capacity,
             "timezone": r.get("timezone"),
+            "hours": r.get("hours"),
+            "days": r.get("days"),
+            "location": _place(r.get("location"), where),
         },
     )
+
+
+def _place(value: Any, where: str) -> dict[str, Any] | None:
+    """A place as {name, lat, lon}: a known city by name, or given with coordinates."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str):
+        place = find_place(value)
+        return {"name": value, "lat": place.lat, "lon": place.lon} if place else {"name": value}
+    if isinstance(value, dict) and value.get("name"):
+        try:
+            lat, lon = float(value["lat"]), float(value["lon"])
+        except (KeyError, TypeError, ValueError):
+            return {"name": str(value["name"])}
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise SourceError(f"{where}: coordinates out of range: {lat}, {lon}")
+        return {"name": str(value["name"]), "lat": lat, "lon": lon}
+    raise SourceError(f"{where}: a place is a city name or {{name, lat, lon}}")
 
 
 def _track(label: str, n: int, t: Any, now_ms: int) -> Record:
     where = f"{label}: track {n}"
     t = _need(t, ("id", "name"), where)
-    venue = t.get("venue")
-    if isinstance(venue, str):
-        place = find_place(venue)
-        venue = {"name": venue, "lat": place.lat, "lon": place.lon} if place else {"name": venue}
+    venue = _place(t.get("venue"), where)
     pre = []
     for p in t.get("preconditions") or []:
         p = _need(p, ("track", "status"), f"{where}: precondition")
@@ -167,3 +211,66 @@ def _holding(label: str, n: int, h: Any, now_ms: int) -> Record:
         valid_from=start,
         valid_to=end,
     )
+
+
+def _meeting(label: str, n: int, m: Any, now_ms: int) -> Record:
+    where = f"{label}: meeting {n}"
+    m = _need(m, ("id", "track", "duration"), where)
+    where = f"{label}: meeting {m['id']!r}"
+    start, end = yaml_window(m, where, now_ms, ("from", "until"), empty_allowed=False)
+    return _record(
+        MEETING,
+        {
+            "id": str(m["id"]),
+            "track": str(m["track"]),
+            "title": str(m.get("title") or m["id"]),
+            "duration": _minutes(m["duration"], where),
+            "required": _names(m.get("required"), f"{where}: 'required'"),
+            "optional": _names(m.get("optional"), f"{where}: 'optional'"),
+            "venue": str(m["venue"]) if m.get("venue") else None,
+            "window": [start, end],
+            "after": _names(m.get("after"), f"{where}: 'after'"),
+            "prefer": [_preference(p, where, now_ms) for p in _items(m.get("prefer"))],
+        },
+    )
+
+
+def _minutes(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise SourceError(f"{where}: 'duration' is minutes, or a duration such as 90m or 2h")
+    try:
+        minutes = value if isinstance(value, int) else parse_duration(value) // MS_PER_MIN
+    except UserInputError as e:
+        raise SourceError(f"{where}: {e}") from None
+    if minutes < 1 or minutes > 24 * 60:
+        raise SourceError(f"{where}: 'duration' must be between 1 minute and one day")
+    return minutes
+
+
+def _names(value: Any, where: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list) or not all(isinstance(x, str | int) for x in value):
+        raise SourceError(f"{where} must be a list of ids")
+    return [str(x) for x in value]
+
+
+def _items(value: Any) -> list[Any]:
+    return [] if value is None else value if isinstance(value, list) else [value]
+
+
+def _preference(p: Any, where: str, now_ms: int) -> dict[str, Any]:
+    kinds = [k for k in ("before", "after") if isinstance(p, dict) and k in p]
+    if len(kinds) != 1:
+        raise SourceError(f"{where}: a preference is {{before: TIME, weight: N}} or {{after: ...}}")
+    kind = kinds[0]
+    weight = p.get("weight", 1)
+    if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
+        raise SourceError(f"{where}: a preference's weight is a whole number of at least 1")
+    return {
+        "kind": kind,
+        "at": yaml_time(p[kind], f"{where}: preference", now_ms),
+        "weight": weight,
+    }

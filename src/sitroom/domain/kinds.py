@@ -23,6 +23,9 @@ TRACK = "track"  # a negotiation track: parties, venue, needs, preconditions (do
 RESOURCE = "resource"  # a person, team, secure link, key or venue that tracks share
 HOLDING = "holding"  # a track holds a resource over a valid-time window
 TRACK_STATUS = "track.status"  # a track's status changes ("negotiating" -> "agreed")
+MEETING = "meeting"  # a meeting of a track to schedule: duration, attendees, window, venue
+CALENDAR = "calendar.busy"  # a resource's busy times, as imported from an iCalendar file
+SCHEDULE = "schedule"  # a solved schedule: where each meeting was placed, and how well
 
 CURRENT_VERSION = {
     GDELT_EVENT: 1,
@@ -42,6 +45,9 @@ CURRENT_VERSION = {
     RESOURCE: 1,
     HOLDING: 1,
     TRACK_STATUS: 1,
+    MEETING: 1,
+    CALENDAR: 1,
+    SCHEDULE: 1,
 }
 
 # Kinds that describe the world, as opposed to the workspace's own bookkeeping.

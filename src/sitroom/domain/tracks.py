@@ -24,22 +24,39 @@ from typing import Any
 
 import orjson
 
-from sitroom.domain.kinds import HOLDING, RESOURCE, TRACK, TRACK_STATUS
+from sitroom.domain.kinds import CALENDAR, HOLDING, MEETING, RESOURCE, SCHEDULE, TRACK, TRACK_STATUS
 from sitroom.domain.projection import AlertDraft
 from sitroom.domain.records import RecordBatch
 from sitroom.domain.timeutil import iso
 
 
 class TracksProjection:
-    """Tracks and resources by id (the latest definition wins; every version stays in the
-    log), each track's status, and every holding."""
+    """Tracks, resources and meetings by id (the latest definition wins; every version stays
+    in the log), each track's status, every holding, each resource's imported calendars (the
+    latest import of a calendar replaces the one before) and the latest solved schedule."""
 
     name = "tracks"
-    version = 1
-    kinds: tuple[str, ...] | None = (TRACK, RESOURCE, HOLDING, TRACK_STATUS)
+    version = 2
+    kinds: tuple[str, ...] | None = (
+        TRACK,
+        RESOURCE,
+        HOLDING,
+        TRACK_STATUS,
+        MEETING,
+        CALENDAR,
+        SCHEDULE,
+    )
 
     def initial(self) -> dict[str, Any]:
-        return {"tracks": {}, "resources": {}, "holdings": {}, "status": {}}
+        return {
+            "tracks": {},
+            "resources": {},
+            "holdings": {},
+            "status": {},
+            "meetings": {},
+            "busy": {},
+            "schedule": None,
+        }
 
     def apply(self, state: dict[str, Any], batch: RecordBatch) -> dict[str, Any]:
         for r in batch.rows():
@@ -53,6 +70,12 @@ class TracksProjection:
                 state["holdings"][r.id] = {**p, "from": r.valid_from, "until": r.valid_to}
             elif r.kind == TRACK_STATUS:
                 state["status"][p["track"]] = {"status": p["status"], "since": r.valid_from}
+            elif r.kind == MEETING:
+                state["meetings"][p["id"]] = p
+            elif r.kind == CALENDAR:
+                state["busy"][f"{p['resource']}|{p['calendar']}"] = p
+            elif r.kind == SCHEDULE:
+                state["schedule"] = p
         return state
 
     def encode(self, state: Any) -> bytes:

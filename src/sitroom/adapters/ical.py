@@ -1,0 +1,183 @@
+"""iCalendar (RFC 5545): a solved schedule out, one calendar per person and per track; busy
+times in, from the .ics files people export from their own calendars.
+
+Out, each meeting is a VEVENT with a stable UID (the meeting id), so a calendar client that
+imports a newer schedule moves the event instead of duplicating it. Attendees are named by a
+``urn:sitroom:resource:<id>`` address with their name and role (required or optional).
+
+In, recurring events are expanded (RRULE, RDATE, EXDATE) over the window asked for; events marked
+transparent (free) or cancelled do not make anyone busy; VFREEBUSY periods do, unless FREE.
+All-day events block their whole day in UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import icalendar
+import orjson
+import recurring_ical_events
+
+from sitroom.domain.kinds import CALENDAR, CURRENT_VERSION
+from sitroom.domain.records import Record
+from sitroom.domain.timeutil import from_ms, to_ms
+from sitroom.errors import SourceError
+
+PRODID = "-//sitroom//schedule//EN"
+
+
+def schedule_calendars(
+    meetings: list[Mapping[str, Any]],
+    resources: Mapping[str, Mapping[str, Any]],
+    tracks: Mapping[str, Mapping[str, Any]],
+    *,
+    stamp_ms: int,
+) -> dict[str, bytes]:
+    """File name -> calendar: ``person-<id>.ics`` for each person with meetings, and
+    ``track-<id>.ics`` for each track. ``meetings`` are as `planning.describe` gives them."""
+    people: dict[str, list[Mapping[str, Any]]] = {}
+    by_track: dict[str, list[Mapping[str, Any]]] = {}
+    for m in meetings:
+        by_track.setdefault(m["track"], []).append(m)
+        for rid in m["attendees"]:
+            if resources.get(rid, {}).get("type") == "person":
+                people.setdefault(rid, []).append(m)
+    out = {}
+    for rid, mine in sorted(people.items()):
+        name = f"{resources[rid]['name']}: schedule"
+        out[f"person-{_safe(rid)}.ics"] = _calendar(name, mine, resources, tracks, stamp_ms)
+    for tid, mine in sorted(by_track.items()):
+        name = f"{tracks.get(tid, {}).get('name', tid)}: meetings"
+        out[f"track-{_safe(tid)}.ics"] = _calendar(name, mine, resources, tracks, stamp_ms)
+    return out
+
+
+def _safe(ident: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in ident)
+
+
+def _calendar(
+    name: str,
+    meetings: Iterable[Mapping[str, Any]],
+    resources: Mapping[str, Mapping[str, Any]],
+    tracks: Mapping[str, Mapping[str, Any]],
+    stamp_ms: int,
+) -> bytes:
+    cal = icalendar.Calendar()
+    cal.add("prodid", PRODID)
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("x-wr-calname", name)
+    for m in meetings:
+        ev = icalendar.Event()
+        ev.add("uid", f"{m['id']}@sitroom")
+        ev.add("dtstamp", from_ms(stamp_ms))
+        ev.add("dtstart", _utc(m["start"]))
+        ev.add("dtend", _utc(m["end"]))
+        ev.add("summary", m["title"])
+        if m.get("venue"):
+            ev.add("location", resources.get(m["venue"], {}).get("name", m["venue"]))
+        track = tracks.get(m["track"], {}).get("name", m["track"])
+        ev.add("categories", [track])
+        ev.add("description", f"Track: {track}\nMeeting id: {m['id']}")
+        for rid in m["attendees"]:
+            who = icalendar.vCalAddress(f"urn:sitroom:resource:{rid}")
+            who.params["cn"] = icalendar.vText(resources.get(rid, {}).get("name", rid))
+            who.params["role"] = icalendar.vText(
+                "OPT-PARTICIPANT" if rid in m.get("optional", []) else "REQ-PARTICIPANT"
+            )
+            ev.add("attendee", who, encode=False)
+        cal.add_component(ev)
+    data: bytes = cal.to_ical()
+    return data
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def read_busy(label: str, data: bytes, start_ms: int, end_ms: int) -> list[tuple[int, int, str]]:
+    """Busy (start, end, summary) spans of a calendar within a window, recurrences expanded."""
+    try:
+        cal = icalendar.Calendar.from_ical(data)
+    except ValueError as e:
+        raise SourceError(f"{label}: not an iCalendar file: {e}") from None
+    lo, hi = from_ms(start_ms), from_ms(end_ms)
+    spans: list[tuple[int, int, str]] = []
+    try:
+        events = recurring_ical_events.of(cal).between(lo, hi)
+    except Exception as e:  # the library raises its own types for bad rules and dates
+        raise SourceError(f"{label}: cannot expand its events: {e}") from None
+    for ev in events:
+        if str(ev.get("transp", "OPAQUE")).upper() == "TRANSPARENT":
+            continue
+        if str(ev.get("status", "")).upper() == "CANCELLED":
+            continue
+        start, end = _span(ev)
+        if start is not None and end is not None and end > start:
+            spans.append((start, end, str(ev.get("summary", "busy"))))
+    for fb in cal.walk("VFREEBUSY"):
+        for prop in _as_list(fb.get("freebusy")):
+            if str(prop.params.get("FBTYPE", "BUSY")).upper() == "FREE":
+                continue
+            for period in _as_list(prop.dt if hasattr(prop, "dt") else prop):
+                start, end = _period(period)
+                if start < end_ms and end > start_ms:
+                    spans.append((start, end, "busy"))
+    return sorted(set(spans))
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) and not _is_period(value) else [value]
+
+
+def _is_period(value: Any) -> bool:
+    return isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], datetime)
+
+
+def _period(period: Any) -> tuple[int, int]:
+    start, other = period
+    end = start + other if isinstance(other, timedelta) else other
+    return to_ms(start), to_ms(end)
+
+
+def _span(ev: Any) -> tuple[int | None, int | None]:
+    start = ev.get("dtstart")
+    if start is None:
+        return None, None
+    s = start.dt
+    if ev.get("dtend") is not None:
+        e = ev.get("dtend").dt
+    elif ev.get("duration") is not None:
+        e = s + ev.get("duration").dt
+    else:
+        e = s + timedelta(days=1) if not isinstance(s, datetime) else s
+    return _ms(s), _ms(e)
+
+
+def _ms(value: date | datetime) -> int:
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return to_ms(value)
+
+
+def calendar_record(
+    resource: str, calendar: str, busy: list[tuple[int, int, str]], *, now_ms: int
+) -> Record:
+    """One import of one calendar for one resource; importing the same busy times again adds
+    nothing, and a newer import of the same calendar replaces the older one in the view."""
+    payload = {"resource": resource, "calendar": calendar, "busy": [list(b) for b in busy]}
+    digest = hashlib.sha256(orjson.dumps(payload)).hexdigest()[:16]
+    return Record(
+        id=f"{CALENDAR}:{resource}:{digest}",
+        kind=CALENDAR,
+        kind_version=CURRENT_VERSION[CALENDAR],
+        source="calendar",
+        valid_from=now_ms,
+        payload=payload,
+    )
