@@ -12,17 +12,15 @@ All-day events block their whole day in UTC.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import icalendar
-import orjson
 import recurring_ical_events
 
 from sitroom.domain.kinds import CALENDAR, CURRENT_VERSION
-from sitroom.domain.records import Record
+from sitroom.domain.records import Record, content_id
 from sitroom.domain.timeutil import from_ms, to_ms
 from sitroom.errors import SourceError
 
@@ -172,7 +170,7 @@ def calendar_record(
     """One import of one calendar for one resource; importing the same busy times again adds
     nothing, and a newer import of the same calendar replaces the older one in the view."""
     payload = {"resource": resource, "calendar": calendar, "busy": [list(b) for b in busy]}
-    digest = hashlib.sha256(orjson.dumps(payload)).hexdigest()[:16]
+    digest = content_id(payload)
     return Record(
         id=f"{CALENDAR}:{resource}:{digest}",
         kind=CALENDAR,

@@ -35,17 +35,15 @@ nothing, and a changed entry is a new version beside the old one.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
-import orjson
 import yaml
 
 from sitroom.adapters.reports import yaml_time, yaml_window
 from sitroom.domain.calendars import working_hours
 from sitroom.domain.kinds import CURRENT_VERSION, HOLDING, MEETING, RESOURCE, TRACK, TRACK_STATUS
 from sitroom.domain.places import find_place
-from sitroom.domain.records import Record
+from sitroom.domain.records import Record, content_id
 from sitroom.domain.timeutil import MS_PER_MIN, parse_duration
 from sitroom.errors import SourceError, UserInputError
 
@@ -106,7 +104,7 @@ def _list(doc: dict[str, Any], field: str, label: str) -> list[Any]:
 
 
 def _record(kind: str, payload: dict[str, Any], **envelope: Any) -> Record:
-    digest = hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    digest = content_id(payload)
     key = payload.get("id") or f"{payload.get('track')}:{payload.get('resource')}"
     return Record(
         id=f"{kind}:{key}@{digest}",

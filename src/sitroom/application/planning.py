@@ -6,12 +6,9 @@ A solved schedule is a record like any other, so the next solve can keep what it
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-import orjson
 
 from sitroom.application.engine import Engine
 from sitroom.application.queries import _provenance, resolve_as_of
@@ -19,7 +16,7 @@ from sitroom.application.scheduler import Options, Solution, solve
 from sitroom.domain.kinds import CALENDAR, CURRENT_VERSION, MEETING, RESOURCE, SCHEDULE, TRACK
 from sitroom.domain.knockon import knock_on, shift_text
 from sitroom.domain.provenance import Answer
-from sitroom.domain.records import Record
+from sitroom.domain.records import Record, content_id
 from sitroom.domain.schedule import Problem, build_problem
 from sitroom.domain.timeutil import iso
 from sitroom.errors import UserInputError
@@ -191,7 +188,7 @@ def schedule_record(problem: Problem, solution: Solution, *, now_ms: int) -> Rec
         }
         for mid, start in sorted(solution.starts.items())
     }
-    digest = hashlib.sha256(orjson.dumps(placed, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    digest = content_id(placed)
     return Record(
         id=f"{SCHEDULE}:{digest}",
         kind=SCHEDULE,

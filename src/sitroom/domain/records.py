@@ -20,6 +20,7 @@ record on ingest, which is most of the cost of normalising a million GDELT rows.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,13 @@ def _schema_for(payload_type: pa.DataType | None) -> pa.Schema:
     if payload_type is None or not pa.types.is_struct(payload_type):
         return SCHEMA
     return SCHEMA.set(len(COLUMNS) - 1, pa.field("payload", payload_type, nullable=False))
+
+
+def content_id(payload: Any) -> str:
+    """A short digest of a payload's content (keys sorted): entries written by people, such as
+    a track file's, get ids from what they say, so adding the same entry again adds nothing and
+    a changed one is a new version beside the old."""
+    return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
 
 
 def feed_item_id(source: str, source_id: str) -> str:
