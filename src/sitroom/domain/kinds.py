@@ -26,6 +26,15 @@ TRACK_STATUS = "track.status"  # a track's status changes ("negotiating" -> "agr
 MEETING = "meeting"  # a meeting of a track to schedule: duration, attendees, window, venue
 CALENDAR = "calendar.busy"  # a resource's busy times, as imported from an iCalendar file
 SCHEDULE = "schedule"  # a solved schedule: where each meeting was placed, and how well
+CHANNEL = "channel"  # a channel to a counterpart: direct or via an intermediary, its fallback
+CHANNEL_SEND = "channel.send"  # a message handed to a channel (domain.channels.courier)
+CHANNEL_RETRY = "channel.retry"  # a message sent again on its channel, after no ack or an error
+CHANNEL_FAILOVER = "channel.failover"  # a message moved to the redundant channel, same id
+CHANNEL_ACK = "channel.ack"  # the far end acknowledged a message
+CHANNEL_DROP = "channel.drop"  # backpressure dropped a message (lowest priority, newest first)
+CHANNEL_STATE = "channel.state"  # a channel's breaker or liveness changed, with the reason
+CHANNEL_RECEIVE = "channel.receive"  # a message received, once per id whatever the copies
+CHANNEL_REPLY = "channel.reply"  # the counterpart replied to a message
 
 CURRENT_VERSION = {
     GDELT_EVENT: 1,
@@ -48,7 +57,28 @@ CURRENT_VERSION = {
     MEETING: 1,
     CALENDAR: 1,
     SCHEDULE: 1,
+    CHANNEL: 1,
+    CHANNEL_SEND: 1,
+    CHANNEL_RETRY: 1,
+    CHANNEL_FAILOVER: 1,
+    CHANNEL_ACK: 1,
+    CHANNEL_DROP: 1,
+    CHANNEL_STATE: 1,
+    CHANNEL_RECEIVE: 1,
+    CHANNEL_REPLY: 1,
 }
+
+CHANNEL_KINDS = (
+    CHANNEL,
+    CHANNEL_SEND,
+    CHANNEL_RETRY,
+    CHANNEL_FAILOVER,
+    CHANNEL_ACK,
+    CHANNEL_DROP,
+    CHANNEL_STATE,
+    CHANNEL_RECEIVE,
+    CHANNEL_REPLY,
+)
 
 # Kinds that describe the world, as opposed to the workspace's own bookkeeping.
 EVIDENCE_KINDS = (GDELT_EVENT, UCDP_EVENT, ACLED_EVENT, NEWS_REPORT, CLAIM, ANALYST_REPORT)

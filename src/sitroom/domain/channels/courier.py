@@ -1,0 +1,673 @@
+"""The sending side of the channels: queue, transmit, wait for the ack, retry, fail over.
+
+A ``Courier`` holds the outgoing queues, a breaker and a heartbeat detector per channel, and
+every message that is not yet acknowledged. It does no I/O and reads no clock. Each call takes
+the time and returns ``Action`` s: a ``Transmit`` for the edge to put on the wire, and a
+``Note`` for the log. The edge reports back what happened (``on_ack``, ``on_error``,
+``on_heartbeat``, ``on_indirect``) and calls ``tick`` when ``next_due`` says. A simulator on a
+virtual clock and a live node on HTTP drive the same courier.
+
+Delivery is at least once. A message leaves the courier's books only when it is acknowledged.
+Until then it is retried on its channel, with the wait for the ack doubling each attempt, up to
+8 times the channel's ack timeout. It may also fail over to the channel's redundant channel,
+keeping its id, so the receiver can tell a copy from a new message. A message fails over when it
+is urgent enough (IMMEDIATE and above by default) and its channel is not usable: the breaker is
+open, the heartbeats say the channel is silent, or an ack is missing twice. Less urgent messages
+wait for their own channel. They are parked while its breaker is open, and go first when it lets a
+probe through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sitroom.domain.channels.breaker import (
+    BreakerPolicy,
+    BreakerState,
+    CircuitBreaker,
+    Outcome,
+    Transition,
+)
+from sitroom.domain.channels.habits import WorkingWeek
+from sitroom.domain.channels.phi import (
+    PhiConfig,
+    PhiDetector,
+    Silence,
+    classify_silence,
+    heard_recently,
+)
+from sitroom.domain.channels.priority import (
+    Backpressure,
+    ChannelConfig,
+    ChannelQueues,
+    Message,
+    Priority,
+)
+from sitroom.domain.kinds import (
+    CHANNEL_ACK,
+    CHANNEL_DROP,
+    CHANNEL_FAILOVER,
+    CHANNEL_RETRY,
+    CHANNEL_SEND,
+    CHANNEL_STATE,
+)
+from sitroom.domain.timeutil import human_age
+from sitroom.errors import UserInputError
+
+# Retries wait at most this many ack timeouts for an ack.
+MAX_BACKOFF = 8
+# A message that missed this many acks on a channel is moved to the redundant one, if urgent.
+FAILOVER_AFTER_MISSES = 2
+
+
+@dataclass(frozen=True)
+class Link:
+    """A channel as the sender sees it: who is at the other end, through whom, and what to do
+    when it fails."""
+
+    id: str
+    counterpart: str
+    name: str = ""
+    via: str | None = None  # the intermediary, for a backchannel
+    fallback: str | None = None  # the redundant channel urgent messages fail over to
+    failover_from: Priority = Priority.IMMEDIATE
+    ack_timeout_ms: int = 10_000
+    heartbeat_ms: int = 1_000  # the expected heartbeat interval, phi's first estimate
+    capacity: int = 64
+    weight: int = 1
+    url: str | None = None  # where the transport reaches the channel's far end
+    week: WorkingWeek = field(default_factory=WorkingWeek)
+
+    def __post_init__(self) -> None:
+        if not self.id or not self.counterpart:
+            raise UserInputError("a channel needs an id and a counterpart")
+        if self.fallback == self.id:
+            raise UserInputError(f"channel {self.id} cannot be its own redundant channel")
+        if self.ack_timeout_ms <= 0 or self.heartbeat_ms <= 0:
+            raise UserInputError("a channel's ack timeout and heartbeat must be positive")
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id
+
+    def as_payload(self) -> dict[str, Any]:
+        w = self.week
+        return {
+            "id": self.id,
+            "name": self.name,
+            "counterpart": self.counterpart,
+            "via": self.via,
+            "fallback": self.fallback,
+            "failover_from": self.failover_from.name,
+            "ack_timeout_ms": self.ack_timeout_ms,
+            "heartbeat_ms": self.heartbeat_ms,
+            "capacity": self.capacity,
+            "weight": self.weight,
+            "url": self.url,
+            "week": {
+                "timezone": w.timezone,
+                "start_min": w.start_min,
+                "end_min": w.end_min,
+                "days": sorted(w.days),
+            },
+        }
+
+    @classmethod
+    def from_payload(cls, p: Mapping[str, Any]) -> Link:
+        w = p.get("week") or {}
+        week = WorkingWeek(
+            w.get("timezone", "UTC"),
+            w.get("start_min", 9 * 60),
+            w.get("end_min", 18 * 60),
+            frozenset(w.get("days", range(5))),
+        )
+        return cls(
+            id=p["id"],
+            counterpart=p["counterpart"],
+            name=p.get("name") or "",
+            via=p.get("via"),
+            fallback=p.get("fallback"),
+            failover_from=Priority[p.get("failover_from", "IMMEDIATE")],
+            ack_timeout_ms=p.get("ack_timeout_ms", 10_000),
+            heartbeat_ms=p.get("heartbeat_ms", 1_000),
+            capacity=p.get("capacity", 64),
+            weight=p.get("weight", 1),
+            url=p.get("url"),
+            week=week,
+        )
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What goes on the wire. ``channel`` is the one it travels on now; ``first_channel`` the
+    one it was sent on. The id never changes, whatever the channel or attempt."""
+
+    id: str
+    channel: str
+    first_channel: str
+    priority: Priority
+    attempt: int
+    body: str
+    sent_ms: int
+    reply_by_ms: int | None = None
+
+    def as_wire(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "channel": self.channel,
+            "first_channel": self.first_channel,
+            "priority": self.priority.name,
+            "attempt": self.attempt,
+            "body": self.body,
+            "sent_ms": self.sent_ms,
+            "reply_by_ms": self.reply_by_ms,
+        }
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> Envelope:
+        try:
+            return cls(
+                id=str(d["id"]),
+                channel=str(d["channel"]),
+                first_channel=str(d.get("first_channel") or d["channel"]),
+                priority=Priority[str(d["priority"])],
+                attempt=int(d.get("attempt", 1)),
+                body=str(d.get("body", "")),
+                sent_ms=int(d["sent_ms"]),
+                reply_by_ms=None if d.get("reply_by_ms") is None else int(d["reply_by_ms"]),
+            )
+        except (KeyError, ValueError, TypeError) as e:
+            raise UserInputError(f"not a sitroom envelope: {e}") from None
+
+
+@dataclass(frozen=True)
+class Transmit:
+    envelope: Envelope
+    url: str | None
+
+
+@dataclass(frozen=True)
+class Note:
+    """A fact for the log: its record kind, id, time, channel and payload."""
+
+    kind: str
+    id: str
+    at_ms: int
+    channel: str
+    payload: dict[str, Any]
+
+
+Action = Transmit | Note
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A message sent and not yet acknowledged, and where it is now."""
+
+    envelope: Envelope
+    deadline_ms: int | None  # when its ack is overdue; None while it waits (queued or parked)
+    misses: int = 0  # acks missed on the channel it is on now
+    transmitted_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class Submitted:
+    actions: list[Action]
+    accepted: bool
+    backpressure: Backpressure
+
+
+@dataclass
+class _Lane:
+    link: Link
+    breaker: CircuitBreaker
+    phi: PhiDetector
+    heard_via_ms: int | None = None  # when the intermediary last heard the counterpart
+    silence: Silence = Silence.ALIVE
+    parked: list[str] = field(default_factory=list)  # message ids waiting for the breaker
+
+
+class Courier:
+    """Every outgoing message of one site, from submission to acknowledgement."""
+
+    def __init__(
+        self,
+        links: Iterable[Link],
+        *,
+        phi: PhiConfig | None = None,
+        breaker: BreakerPolicy | None = None,
+        max_in_flight: int = 8,
+        watermark: float = 0.8,
+    ) -> None:
+        self.phi_config = phi or PhiConfig()
+        self.policy = breaker or BreakerPolicy()
+        self.max_in_flight = max_in_flight
+        self.lanes: dict[str, _Lane] = {}
+        self.queues = ChannelQueues(watermark=watermark)
+        self.pending: dict[str, Pending] = {}
+        for link in links:
+            self.add(link)
+
+    def add(self, link: Link) -> None:
+        """Declare a channel, or change one (its breaker and heartbeats carry over)."""
+        lane = self.lanes.get(link.id)
+        if lane is not None:
+            lane.link = link
+        else:
+            phi = PhiDetector(replace(self.phi_config, first_interval_ms=link.heartbeat_ms))
+            self.lanes[link.id] = _Lane(link, CircuitBreaker(link.id, self.policy), phi)
+        self.queues.configure(link.id, ChannelConfig(link.capacity, link.weight))
+
+    def restore(self, outcomes: Iterable[tuple[str, Outcome, int]]) -> None:
+        """Rebuild the breakers from recorded outcomes (channel, outcome, at), oldest first."""
+        for channel, outcome, at in outcomes:
+            lane = self.lanes.get(channel)
+            if lane is not None:
+                lane.breaker = lane.breaker.record(outcome, at).breaker
+
+    def resume(self, env: Envelope) -> None:
+        """Take back a message recorded as sent and not yet acknowledged, after a restart: it
+        is queued again on the channel it was last on, and nothing new is recorded."""
+        if env.id in self.pending or env.channel not in self.lanes:
+            return
+        self.pending[env.id] = Pending(env, None)
+        self.queues.offer(Message(env.id, env.channel, env.priority, env.sent_ms))
+
+    # -- the sender's calls ------------------------------------------------------------------
+
+    def submit(
+        self,
+        msg_id: str,
+        channel: str,
+        priority: Priority,
+        body: str,
+        now_ms: int,
+        *,
+        reply_by_ms: int | None = None,
+        await_reply: bool = False,
+    ) -> Submitted:
+        """Take a message for sending. It is recorded (``channel.send``) whatever happens next;
+        when backpressure drops it or another, that is recorded too."""
+        lane = self._lane(channel)
+        if msg_id in self.pending:
+            return Submitted([], True, self.queues.signal(channel))
+        env = Envelope(msg_id, channel, channel, priority, 1, body, now_ms, reply_by_ms)
+        actions: list[Action] = [
+            Note(
+                CHANNEL_SEND,
+                f"send:{msg_id}",
+                now_ms,
+                channel,
+                {**_sent(env, lane.link), "await_reply": await_reply or reply_by_ms is not None},
+            )
+        ]
+        route = self._route(env, now_ms)
+        if route != channel:
+            env = replace(env, channel=route)
+            why = self._unusable_why(channel, now_ms)
+            actions.append(self._failover_note(env, channel, why, now_ms))
+        offer = self.queues.offer(Message(msg_id, route, priority, now_ms))
+        if offer.accepted:
+            self.pending[msg_id] = Pending(env, None)
+        for gone in offer.dropped:
+            actions.append(self._drop(gone, offer.signal, now_ms))
+        actions += self.pump(now_ms)
+        return Submitted(actions, offer.accepted, offer.signal)
+
+    def pump(self, now_ms: int) -> list[Action]:
+        """Transmit what is queued, most urgent first, while fewer than ``max_in_flight`` wait
+        for an ack."""
+        actions: list[Action] = []
+        while self._in_flight() < self.max_in_flight:
+            msg = self.queues.poll()
+            if msg is None:
+                break
+            p = self.pending.get(msg.id)
+            if p is None:  # acknowledged through another channel while it waited
+                continue
+            env = p.envelope
+            route = self._route(env, now_ms)
+            if route != env.channel:  # its channel failed while it waited
+                why = self._unusable_why(env.channel, now_ms)
+                actions.append(
+                    self._failover_note(replace(env, channel=route), env.channel, why, now_ms)
+                )
+                env = replace(env, channel=route)
+            actions += self._transmit(env, now_ms)
+        return actions
+
+    def on_ack(
+        self, msg_id: str, channel: str, now_ms: int, *, duplicate: bool = False
+    ) -> list[Action]:
+        """The far end acknowledged a message (``duplicate``: it had it already)."""
+        lane = self._lane(channel)
+        lane.phi = lane.phi.heartbeat(now_ms)  # an ack is as good a sign of life as a heartbeat
+        p = self.pending.get(msg_id)
+        if p is None:
+            return []  # a late ack of a message already acknowledged elsewhere
+        actions = self._outcome(channel, Outcome.SUCCESS, now_ms, msg_id)
+        del self.pending[msg_id]
+        env = p.envelope
+        actions.append(
+            Note(
+                CHANNEL_ACK,
+                f"ack:{msg_id}",
+                now_ms,
+                channel,
+                {
+                    "message": msg_id,
+                    "channel": channel,
+                    "first_channel": env.first_channel,
+                    "attempt": env.attempt,
+                    "latency_ms": now_ms - env.sent_ms,
+                    "duplicate": duplicate,
+                },
+            )
+        )
+        return actions + self.pump(now_ms)
+
+    def on_error(
+        self, msg_id: str, channel: str, now_ms: int, error: str, *, attempt: int | None = None
+    ) -> list[Action]:
+        """The transport could not hand the message over (connection refused, an HTTP error).
+        An error of an attempt already superseded is ignored."""
+        p = self.pending.get(msg_id)
+        if p is None or p.envelope.channel != channel or p.deadline_ms is None:
+            return []
+        if attempt is not None and attempt != p.envelope.attempt:
+            return []
+        actions = self._outcome(channel, Outcome.ERROR, now_ms, msg_id)
+        return actions + self._again(p, now_ms, f"the transport failed: {error}", Outcome.ERROR)
+
+    def on_heartbeat(self, channel: str, now_ms: int) -> list[Action]:
+        lane = self._lane(channel)
+        lane.phi = lane.phi.heartbeat(now_ms)
+        return self._judge(lane, now_ms)
+
+    def on_indirect(self, channel: str, heard_ms: int | None, now_ms: int) -> list[Action]:
+        """The channel's intermediary last heard the counterpart at ``heard_ms``."""
+        lane = self._lane(channel)
+        lane.heard_via_ms = heard_ms
+        return self._judge(lane, now_ms)
+
+    def tick(self, now_ms: int) -> list[Action]:
+        """Let the time pass: judge silences, retry what missed its ack, probe open breakers."""
+        actions: list[Action] = []
+        for lane in self.lanes.values():
+            actions += self._judge(lane, now_ms)
+        for msg_id, p in sorted(self.pending.items(), key=lambda kv: kv[1].deadline_ms or 0):
+            if p.deadline_ms is None or p.deadline_ms > now_ms:
+                continue
+            actions += self._outcome(p.envelope.channel, Outcome.MISSING_ACK, now_ms, msg_id)
+            wait = human_age(p.deadline_ms - (p.transmitted_ms or p.envelope.sent_ms))
+            actions += self._again(p, now_ms, f"no ack within {wait}", Outcome.MISSING_ACK)
+        for lane in self.lanes.values():
+            actions += self._unpark(lane, now_ms)
+        return actions + self.pump(now_ms)
+
+    def next_due(self) -> int | None:
+        """When ``tick`` next has something to do, if nothing else happens first."""
+        dues = [p.deadline_ms for p in self.pending.values() if p.deadline_ms is not None]
+        for lane in self.lanes.values():
+            if lane.silence is Silence.ALIVE and (at := lane.phi.suspect_at_ms()) is not None:
+                dues.append(at)
+            if lane.parked and (at := lane.breaker.retry_at_ms()) is not None:
+                dues.append(at)
+        return min(dues, default=None)
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def intermediary(self, channel: str) -> Link | None:
+        """The channel through an intermediary that can vouch for this channel's counterpart
+        when this channel falls silent: the channel itself if it runs through one, else its
+        redundant channel if that does."""
+        link = self._lane(channel).link
+        if link.via:
+            return link
+        alt = self.lanes.get(link.fallback or "")
+        return alt.link if alt is not None and alt.link.via else None
+
+    def usable(self, channel: str, now_ms: int) -> bool:
+        return self._unusable_why(channel, now_ms) is None
+
+    def silence(self, channel: str) -> Silence:
+        return self._lane(channel).silence
+
+    def breaker(self, channel: str) -> CircuitBreaker:
+        return self._lane(channel).breaker
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _lane(self, channel: str) -> _Lane:
+        lane = self.lanes.get(channel)
+        if lane is None:
+            raise UserInputError(f"no channel {channel!r} (declare it with `sitroom channel add`)")
+        return lane
+
+    def _in_flight(self) -> int:
+        return sum(1 for p in self.pending.values() if p.deadline_ms is not None)
+
+    def _unusable_why(self, channel: str, now_ms: int) -> str | None:
+        lane = self._lane(channel)
+        b = lane.breaker
+        if b.state is BreakerState.OPEN and (b.retry_at_ms() or 0) > now_ms:
+            return f"the breaker of {lane.link.label} is open"
+        if lane.silence is not Silence.ALIVE:
+            return f"{lane.link.label} is silent"
+        return None
+
+    def _route(self, env: Envelope, now_ms: int) -> str:
+        """The channel a message should go on now: its own, unless that is unusable and the
+        message is urgent enough to fail over to a usable redundant channel."""
+        first = self._lane(env.first_channel).link
+        alt = first.fallback
+        if (
+            env.priority < first.failover_from
+            or alt is None
+            or alt not in self.lanes
+            or self.usable(env.first_channel, now_ms)
+            or not self.usable(alt, now_ms)
+        ):
+            return env.first_channel
+        return alt
+
+    def _transmit(self, env: Envelope, now_ms: int) -> list[Action]:
+        lane = self._lane(env.channel)
+        step = lane.breaker.allow(now_ms, env.id)
+        lane.breaker = step.breaker
+        actions: list[Action] = []
+        if step.transition is not None:
+            actions.append(_breaker_note(step.transition))
+        if not step.allowed:
+            self.pending[env.id] = Pending(env, None)
+            if env.id not in lane.parked:
+                lane.parked.append(env.id)
+            return actions
+        timeout = lane.link.ack_timeout_ms * min(MAX_BACKOFF, 2 ** (env.attempt - 1))
+        misses = self.pending[env.id].misses if env.id in self.pending else 0
+        self.pending[env.id] = Pending(env, now_ms + timeout, misses, now_ms)
+        actions.append(Transmit(env, lane.link.url))
+        return actions
+
+    def _again(
+        self, p: Pending, now_ms: int, why: str, after: Outcome | None = None
+    ) -> list[Action]:
+        """Send a message again after a missed ack or an error: on a redundant channel if it
+        is urgent and its own is unusable or has missed twice, else on its own."""
+        env = p.envelope
+        misses = p.misses + 1
+        nxt = replace(env, attempt=env.attempt + 1)
+        route = self._route(nxt, now_ms)
+        if route == env.first_channel and misses >= FAILOVER_AFTER_MISSES:
+            link = self._lane(env.first_channel).link
+            alt = link.fallback
+            if (
+                env.channel == env.first_channel
+                and env.priority >= link.failover_from
+                and alt in self.lanes
+                and alt is not None
+                and self.usable(alt, now_ms)
+            ):
+                route = alt
+        actions: list[Action] = []
+        if route != env.channel:
+            nxt = replace(nxt, channel=route)
+            actions.append(self._failover_note(nxt, env.channel, why, now_ms, after))
+            misses = 0
+        else:
+            actions.append(
+                Note(
+                    CHANNEL_RETRY,
+                    f"retry:{env.id}:{nxt.attempt}",
+                    now_ms,
+                    route,
+                    {
+                        "message": env.id,
+                        "channel": route,
+                        "attempt": nxt.attempt,
+                        "reason": why,
+                        "after": None if after is None else after.value,
+                    },
+                )
+            )
+        self.pending[env.id] = Pending(nxt, None, misses)
+        return actions + self._transmit(nxt, now_ms)
+
+    def _failover_note(
+        self,
+        env: Envelope,
+        came_from: str,
+        why: str | None,
+        now_ms: int,
+        after: Outcome | None = None,
+    ) -> Note:
+        src, dst = self._lane(came_from).link, self._lane(env.channel).link
+        return Note(
+            CHANNEL_FAILOVER,
+            f"failover:{env.id}:{env.attempt}:{env.channel}",
+            now_ms,
+            env.channel,
+            {
+                "message": env.id,
+                "from": came_from,
+                "to": env.channel,
+                "priority": env.priority.name,
+                "attempt": env.attempt,
+                "reason": why or "",
+                "after": None if after is None else after.value,
+                "path": [src.label, dst.label] + ([f"via {dst.via}"] if dst.via else []),
+            },
+        )
+
+    def _outcome(self, channel: str, outcome: Outcome, now_ms: int, msg_id: str) -> list[Action]:
+        lane = self._lane(channel)
+        step = lane.breaker.record(outcome, now_ms, msg_id)
+        lane.breaker = step.breaker
+        return [] if step.transition is None else [_breaker_note(step.transition)]
+
+    def _unpark(self, lane: _Lane, now_ms: int) -> list[Action]:
+        """Once an open breaker's cool-down is over, its oldest parked message goes as the
+        probe; after a successful probe, the rest follow."""
+        actions: list[Action] = []
+        while lane.parked:
+            b = lane.breaker
+            if b.state is BreakerState.HALF_OPEN:
+                break
+            if b.state is BreakerState.OPEN and (b.retry_at_ms() or 0) > now_ms:
+                break
+            msg_id = lane.parked.pop(0)
+            p = self.pending.get(msg_id)
+            if p is None:
+                continue
+            actions += self._transmit(p.envelope, now_ms)
+        return actions
+
+    def _judge(self, lane: _Lane, now_ms: int) -> list[Action]:
+        """Classify the channel's silence and, on a change, record it; when a channel falls
+        silent, urgent messages waiting on it for an ack fail over at once."""
+        link = lane.link
+        if lane.phi.last_ms is None:
+            return []
+        phi = lane.phi.phi(now_ms)
+        within = 3 * max(link.heartbeat_ms, int(lane.phi.mean_ms))
+        prober = self.intermediary(link.id)
+        vouch = None if prober is None else heard_recently(lane.heard_via_ms, now_ms, within)
+        verdict = classify_silence(
+            phi,
+            vouch,
+            threshold=self.phi_config.threshold,
+            peer=link.counterpart,
+            intermediary=prober.via or "" if prober else "the intermediary",
+        )
+        if verdict.silence is lane.silence:
+            return []
+        old, lane.silence = lane.silence, verdict.silence
+        actions: list[Action] = [
+            Note(
+                CHANNEL_STATE,
+                f"liveness:{link.id}:{now_ms}",
+                now_ms,
+                link.id,
+                {
+                    "channel": link.id,
+                    "aspect": "liveness",
+                    "old": old.value,
+                    "new": verdict.silence.value,
+                    "phi": round(phi, 2),
+                    "reason": verdict.explanation,
+                },
+            )
+        ]
+        if verdict.silence is not Silence.ALIVE:
+            for p in list(self.pending.values()):
+                env = p.envelope
+                waiting = env.channel == link.id and p.deadline_ms is not None
+                if waiting and self._route(env, now_ms) != env.channel:
+                    actions += self._again(p, now_ms, verdict.explanation)
+        return actions
+
+    def _drop(self, msg: Message, signal: Backpressure, now_ms: int) -> Note:
+        self.pending.pop(msg.id, None)
+        return Note(
+            CHANNEL_DROP,
+            f"drop:{msg.id}",
+            now_ms,
+            msg.channel,
+            {
+                "message": msg.id,
+                "channel": msg.channel,
+                "priority": msg.priority.name,
+                "backpressure": signal.value,
+                "reason": f"{msg.channel} was full; the lowest priority, newest message goes",
+            },
+        )
+
+
+def _sent(env: Envelope, link: Link) -> dict[str, Any]:
+    return {
+        "message": env.id,
+        "channel": env.channel,
+        "counterpart": link.counterpart,
+        "priority": env.priority.name,
+        "body": env.body,
+        "sent_ms": env.sent_ms,
+        "reply_by_ms": env.reply_by_ms,
+    }
+
+
+def _breaker_note(t: Transition) -> Note:
+    return Note(
+        CHANNEL_STATE,
+        f"breaker:{t.channel}:{t.at_ms}:{t.new.value}",
+        t.at_ms,
+        t.channel,
+        {
+            "channel": t.channel,
+            "aspect": "breaker",
+            "old": t.old.value,
+            "new": t.new.value,
+            "reason": t.reason,
+        },
+    )
