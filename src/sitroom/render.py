@@ -430,3 +430,58 @@ def whatif(console: Console, value: dict[str, Any], p: Provenance) -> None:
         if n == 1
         else f"{n} other meetings stay where they are."
     )
+
+
+def _channel_table(console: Console, items: list[dict[str, Any]]) -> None:
+    t = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
+    for col in ("id", "to", "path", "breaker", "liveness", "pending", "acked", "reply bound"):
+        t.add_column(col)
+    for r in items:
+        path = f"via {r['via']}" if r["via"] else "direct"
+        if r["fallback"]:
+            path += f", fails over to {r['fallback']}"
+        t.add_row(
+            r["id"],
+            r["counterpart"],
+            path,
+            r["breaker"],
+            r["liveness"],
+            str(r["pending"]),
+            str(r["acked"]),
+            f"{r['reply_bound']} ({r['working_week']})",
+        )
+    console.print(t)
+    for r in items:
+        for aspect in ("breaker", "liveness"):
+            why = r[f"{aspect}_reason"]
+            if why and r[aspect] not in ("closed", "alive"):
+                console.print(f"[yellow]{r['id']}[/yellow] {aspect}: {why}", highlight=False)
+
+
+def channels(console: Console, items: list[dict[str, Any]], p: Provenance) -> None:
+    console.print(f"[bold]{len(items)} channels[/bold]")
+    provenance_line(console, p)
+    if not items:
+        console.print("No channels yet: declare one with `sitroom channel add`.")
+        return
+    _channel_table(console, items)
+
+
+def channel_status(console: Console, value: dict[str, Any], p: Provenance) -> None:
+    msgs = value["messages"]
+    console.print(f"[bold]{len(msgs)} messages waiting for an ack or a reply[/bold]")
+    provenance_line(console, p)
+    if value["channels"]:
+        _channel_table(console, value["channels"])
+    for m in msgs:
+        path = " → ".join(m["path"])
+        what = m["status"] if m["status"] != "acked" else f"acked {_short(m['acked_at'])}"
+        line = (
+            f"{m['message']} [{m['priority']}] to {m['counterpart']} via {path}: {what}, "
+            f"sent {m['age']} ago, {m['attempts']} attempt(s)"
+        )
+        console.print(line, highlight=False)
+        if m["overdue"]:
+            console.print(f"  [bold yellow]reply overdue[/bold yellow]: {m['overdue']}")
+        elif m["awaits_reply"]:
+            console.print("  awaiting reply", style="dim")

@@ -15,6 +15,7 @@ from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.application.engine import Engine
 from sitroom.application.ports import Clock
 from sitroom.domain.actors import ActorsProjection
+from sitroom.domain.channels.ledger import ChannelDetector, ChannelsProjection
 from sitroom.domain.claims import ClaimsProjection
 from sitroom.domain.projection import Detector, Projection
 from sitroom.domain.redline_watch import RedLineDetector, RedLinesProjection
@@ -35,6 +36,7 @@ def default_projections() -> list[Projection]:
         RedLinesProjection(),
         ActorsProjection(),
         TracksProjection(),
+        ChannelsProjection(),
     ]
 
 
@@ -43,6 +45,7 @@ def default_detectors(settings: Settings) -> list[Detector]:
         OverdueSourceDetector(grace=settings.overdue_grace),
         RedLineDetector(),
         DeadlockDetector(),
+        ChannelDetector(),
     ]
 
 

@@ -210,6 +210,7 @@ class Pending:
     deadline_ms: int | None  # when its ack is overdue; None while it waits (queued or parked)
     misses: int = 0  # acks missed on the channel it is on now
     transmitted_ms: int | None = None
+    error: str | None = None  # the transport failed this attempt; retried at the deadline
 
 
 @dataclass(frozen=True)
@@ -343,7 +344,10 @@ class Courier:
     ) -> list[Action]:
         """The far end acknowledged a message (``duplicate``: it had it already)."""
         lane = self._lane(channel)
-        lane.phi = lane.phi.heartbeat(now_ms)  # an ack is as good a sign of life as a heartbeat
+        if lane.phi.last_ms is not None:
+            # On a channel with heartbeats, an ack is as good a sign of life as one. A channel
+            # without them is not watched for silence: a few messages a day are no rhythm.
+            lane.phi = lane.phi.heartbeat(now_ms)
         p = self.pending.get(msg_id)
         if p is None:
             return []  # a late ack of a message already acknowledged elsewhere
@@ -379,7 +383,13 @@ class Courier:
         if attempt is not None and attempt != p.envelope.attempt:
             return []
         actions = self._outcome(channel, Outcome.ERROR, now_ms, msg_id)
-        return actions + self._again(p, now_ms, f"the transport failed: {error}", Outcome.ERROR)
+        why = f"the transport failed: {error}"
+        if self._target(p, p.misses + 1, now_ms) != channel:
+            return actions + self._again(p, now_ms, why, Outcome.ERROR)
+        # Not at once on the same channel: a refused connection would be retried in a tight
+        # loop. The message is sent again when its ack would have been due.
+        self.pending[msg_id] = replace(p, error=why)
+        return actions
 
     def on_heartbeat(self, channel: str, now_ms: int) -> list[Action]:
         lane = self._lane(channel)
@@ -399,6 +409,9 @@ class Courier:
             actions += self._judge(lane, now_ms)
         for msg_id, p in sorted(self.pending.items(), key=lambda kv: kv[1].deadline_ms or 0):
             if p.deadline_ms is None or p.deadline_ms > now_ms:
+                continue
+            if p.error is not None:  # its outcome is recorded already
+                actions += self._again(p, now_ms, p.error, Outcome.ERROR)
                 continue
             actions += self._outcome(p.envelope.channel, Outcome.MISSING_ACK, now_ms, msg_id)
             wait = human_age(p.deadline_ms - (p.transmitted_ms or p.envelope.sent_ms))
@@ -491,6 +504,24 @@ class Courier:
         actions.append(Transmit(env, lane.link.url))
         return actions
 
+    def _target(self, p: Pending, misses: int, now_ms: int) -> str:
+        """Where a message goes next: ``_route``, or the redundant channel for an urgent
+        message that has missed its ack ``FAILOVER_AFTER_MISSES`` times on its own."""
+        env = p.envelope
+        route = self._route(env, now_ms)
+        link = self._lane(env.first_channel).link
+        alt = link.fallback
+        if (
+            route == env.first_channel == env.channel
+            and misses >= FAILOVER_AFTER_MISSES
+            and env.priority >= link.failover_from
+            and alt is not None
+            and alt in self.lanes
+            and self.usable(alt, now_ms)
+        ):
+            return alt
+        return route
+
     def _again(
         self, p: Pending, now_ms: int, why: str, after: Outcome | None = None
     ) -> list[Action]:
@@ -498,19 +529,8 @@ class Courier:
         is urgent and its own is unusable or has missed twice, else on its own."""
         env = p.envelope
         misses = p.misses + 1
+        route = self._target(p, misses, now_ms)
         nxt = replace(env, attempt=env.attempt + 1)
-        route = self._route(nxt, now_ms)
-        if route == env.first_channel and misses >= FAILOVER_AFTER_MISSES:
-            link = self._lane(env.first_channel).link
-            alt = link.fallback
-            if (
-                env.channel == env.first_channel
-                and env.priority >= link.failover_from
-                and alt in self.lanes
-                and alt is not None
-                and self.usable(alt, now_ms)
-            ):
-                route = alt
         actions: list[Action] = []
         if route != env.channel:
             nxt = replace(nxt, channel=route)

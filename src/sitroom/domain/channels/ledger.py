@@ -75,7 +75,7 @@ class ChannelsProjection:
                 m = msgs.get(p["message"])
                 after = p.get("after")
                 if after:
-                    _outcome(state, p.get("from", p["channel"]), after, r.valid_from)
+                    _outcome(state, p["from"] if "from" in p else p["channel"], after, r.valid_from)
                 if m is None:
                     continue
                 m["attempts"] = max(m["attempts"], p["attempt"])

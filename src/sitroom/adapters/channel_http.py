@@ -1,0 +1,192 @@
+"""Channels over HTTP: the wire a desk sends on, and the endpoint a desk or a relay serves.
+
+Endpoints, all JSON:
+
+- ``POST /deliver``: an envelope; the answer is the ack ``{"ack": true, "message", "duplicate"}``.
+  A desk records the message before answering; a relay passes it on and returns the far
+  end's answer, or 502 when it cannot.
+- ``GET /ping``: a heartbeat. A relay pings its far end, so a heartbeat proves the whole path.
+- ``GET /heard``: ``{"heard_ago_ms"}``, how long ago this end last heard its counterpart. A
+  desk hears itself; a relay says when its far end last answered its own pings. This is how an
+  intermediary vouches for a counterpart when the direct path is silent.
+- ``POST /submit`` (desk only): a message to send, ``{"channel", "priority", "body", ...}``.
+- ``GET /status`` (desk only): what waits for an ack.
+
+The server is the standard library's threading HTTP server: channel traffic is a few messages
+a second at most, and it needs no dependency. The client is httpx.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import orjson
+
+from sitroom.application.desk import Desk, WireError
+from sitroom.domain.channels.priority import Priority
+from sitroom.domain.timeutil import parse_time
+from sitroom.errors import UserInputError
+
+
+class HttpWire:
+    def __init__(self) -> None:
+        self.client = httpx.Client(headers={"user-agent": "sitroom-channels"})
+
+    def deliver(self, url: str, envelope: Mapping[str, Any], timeout_s: float) -> dict[str, Any]:
+        return self._call("POST", f"{url.rstrip('/')}/deliver", timeout_s, envelope)
+
+    def ping(self, url: str, timeout_s: float) -> None:
+        self._call("GET", f"{url.rstrip('/')}/ping", timeout_s)
+
+    def heard(self, url: str, timeout_s: float) -> int | None:
+        ago = self._call("GET", f"{url.rstrip('/')}/heard", timeout_s).get("heard_ago_ms")
+        return None if ago is None else int(ago)
+
+    def _call(
+        self, method: str, url: str, timeout_s: float, body: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        try:
+            r = self.client.request(
+                method,
+                url,
+                content=None if body is None else orjson.dumps(body),
+                headers={"content-type": "application/json"},
+                timeout=timeout_s,
+            )
+        except httpx.HTTPError as e:
+            raise WireError(f"{url}: {type(e).__name__}: {e}") from None
+        if r.status_code != 200:
+            raise WireError(f"{url}: HTTP {r.status_code} {r.text[:200]}")
+        try:
+            answer: dict[str, Any] = orjson.loads(r.content)
+        except orjson.JSONDecodeError:
+            raise WireError(f"{url}: not JSON: {r.text[:200]}") from None
+        return answer
+
+    def close(self) -> None:
+        self.client.close()
+
+
+Route = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A peer that hangs up mid-request (a relay killed, a timed-out sender) is the normal
+        # weather of this protocol: the sender retries. Anything else is a bug worth a trace.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+def serve(routes: Mapping[tuple[str, str], Route], host: str, port: int) -> ThreadingHTTPServer:
+    """Start serving the routes ((method, path) -> handler) on a daemon thread."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self._handle("GET")
+
+        def do_POST(self) -> None:
+            self._handle("POST")
+
+        def _handle(self, method: str) -> None:
+            route = routes.get((method, self.path.split("?")[0]))
+            if route is None:
+                return self._answer(HTTPStatus.NOT_FOUND, {"error": f"no {method} {self.path}"})
+            try:
+                n = int(self.headers.get("content-length") or 0)
+                body = orjson.loads(self.rfile.read(n)) if n else {}
+                if not isinstance(body, dict):
+                    raise UserInputError("the body must be a JSON object")
+                self._answer(HTTPStatus.OK, route(body))
+            except (UserInputError, orjson.JSONDecodeError) as e:
+                self._answer(HTTPStatus.BAD_REQUEST, {"error": str(e)})
+            except WireError as e:
+                self._answer(HTTPStatus.BAD_GATEWAY, {"error": str(e)})
+
+        def _answer(self, status: HTTPStatus, body: Mapping[str, Any]) -> None:
+            data = orjson.dumps(body)
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # the log that matters is sitroom's own
+
+    server = _Server((host, port), Handler)
+    threading.Thread(target=server.serve_forever, name="sitroom-http", daemon=True).start()
+    return server
+
+
+def desk_routes(desk: Desk) -> dict[tuple[str, str], Route]:
+    def submit(body: dict[str, Any]) -> dict[str, Any]:
+        try:
+            priority = Priority[str(body.get("priority", "ROUTINE")).upper()]
+        except KeyError:
+            raise UserInputError(f"unknown priority {body.get('priority')!r}") from None
+        reply_by = body.get("reply_by")
+        now = desk.clock.now_ms()
+        return desk.submit(
+            str(body["channel"]),
+            priority,
+            str(body.get("body", "")),
+            msg_id=body.get("id"),
+            reply_by_ms=None if reply_by is None else parse_time(str(reply_by), now_ms=now),
+            await_reply=bool(body.get("await_reply")),
+        ).as_dict()
+
+    return {
+        ("POST", "/deliver"): desk.receive,
+        ("GET", "/ping"): lambda _: {"ok": True},
+        ("GET", "/heard"): lambda _: {"heard_ago_ms": 0},
+        ("POST", "/submit"): submit,
+        ("GET", "/status"): lambda _: {"pending": desk.pending()},
+    }
+
+
+class Relay:
+    """An intermediary, or the terminal equipment of a link: it passes envelopes and pings to
+    its far end, and keeps track of when it last heard it, to vouch for it when asked."""
+
+    def __init__(self, wire: HttpWire, to: str, *, every_s: float = 1.0) -> None:
+        self.wire = wire
+        self.to = to
+        self.every_s = every_s
+        self.last_heard: float | None = None
+
+    def routes(self) -> dict[tuple[str, str], Route]:
+        return {
+            ("POST", "/deliver"): lambda body: self.wire.deliver(self.to, body, 30.0),
+            ("GET", "/ping"): self._ping,
+            ("GET", "/heard"): self._heard,
+        }
+
+    def watch(self, stop: threading.Event) -> None:
+        """Ping the far end every ``every_s`` until ``stop``: what ``/heard`` reports."""
+        while not stop.is_set():
+            with contextlib.suppress(WireError):
+                self._ping({})
+            stop.wait(self.every_s)
+
+    def _ping(self, _: dict[str, Any]) -> dict[str, Any]:
+        self.wire.ping(self.to, self.every_s)
+        self.last_heard = time.monotonic()
+        return {"ok": True}
+
+    def _heard(self, _: dict[str, Any]) -> dict[str, Any]:
+        if self.last_heard is None:
+            return {"heard_ago_ms": None}
+        return {"heard_ago_ms": int((time.monotonic() - self.last_heard) * 1000)}

@@ -1,0 +1,339 @@
+"""A site's channels, live: the courier on a real clock and a real wire, its notes in the log.
+
+The ``Desk`` owns one courier, rebuilt from the log when it starts: the declared channels, the
+breakers from their recorded outcomes, and every message recorded as sent and not yet
+acknowledged, queued again. Every note the courier writes goes into the log before the desk
+acts on it, and a message received is in the log before its ack goes back: after a crash,
+nothing acknowledged is lost, and a copy sent again is recognised by its id.
+
+Wire calls (deliver, ping, ask the intermediary) run in a thread pool, outside the lock that
+guards the courier and the engine, and report back through the courier's ``on_*`` calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sitroom.application.engine import SITROOM_SOURCE, Engine
+from sitroom.domain.channels import ledger
+from sitroom.domain.channels.courier import Action, Courier, Envelope, Link, Note, Transmit
+from sitroom.domain.channels.priority import Priority
+from sitroom.domain.kinds import (
+    CHANNEL,
+    CHANNEL_ACK,
+    CHANNEL_RECEIVE,
+    CHANNEL_REPLY,
+    CURRENT_VERSION,
+)
+from sitroom.domain.records import Record, content_id
+from sitroom.errors import UserInputError
+
+CHANNELS = ledger.CHANNELS
+
+
+class WireError(Exception):
+    """The wire could not carry a call: refused, timed out, or an error from the far end."""
+
+
+class Wire(Protocol):
+    """The transport between sites, as a desk uses it."""
+
+    def deliver(self, url: str, envelope: Mapping[str, Any], timeout_s: float) -> dict[str, Any]:
+        """Hand an envelope to the far end; its answer is the ack."""
+        ...
+
+    def ping(self, url: str, timeout_s: float) -> None: ...
+
+    def heard(self, url: str, timeout_s: float) -> int | None:
+        """How long ago (ms) the far end of ``url`` last heard its counterpart; None: never."""
+        ...
+
+
+def note_record(note: Note) -> Record:
+    return Record(
+        id=note.id,
+        kind=note.kind,
+        kind_version=CURRENT_VERSION[note.kind],
+        source=SITROOM_SOURCE,
+        valid_from=note.at_ms,
+        valid_to=note.at_ms,
+        payload=note.payload,
+    )
+
+
+def channel_record(link: Link) -> Record:
+    payload = link.as_payload()
+    return Record(
+        id=f"channel:{link.id}:{content_id(payload)}",
+        kind=CHANNEL,
+        kind_version=CURRENT_VERSION[CHANNEL],
+        source="user",
+        payload=payload,
+    )
+
+
+def courier_for(state: Mapping[str, Any], **options: Any) -> Courier:
+    """A courier as the log leaves it: channels, breakers, and the unacknowledged messages."""
+    courier = Courier(ledger.links(state), **options)
+    courier.restore(ledger.outcomes(state))
+    for m in state["messages"].values():
+        if m["status"] == "pending":
+            courier.resume(
+                Envelope(
+                    id=m["message"],
+                    channel=m["channels"][-1],
+                    first_channel=m["channel"],
+                    priority=Priority[m["priority"]],
+                    attempt=m["attempts"],
+                    body=m["body"],
+                    sent_ms=m["sent_ms"],
+                    reply_by_ms=m.get("reply_by_ms"),
+                )
+            )
+    return courier
+
+
+def new_message_id() -> str:
+    return f"m-{secrets.token_hex(6)}"
+
+
+@dataclass(frozen=True)
+class Receipt:
+    message: str
+    accepted: bool
+    backpressure: str
+    channel: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "message": self.message,
+            "accepted": self.accepted,
+            "backpressure": self.backpressure,
+            "channel": self.channel,
+        }
+
+
+class Desk:
+    def __init__(self, engine: Engine, wire: Wire, *, workers: int = 8) -> None:
+        self.engine = engine
+        self.clock = engine.clock
+        self.wire = wire
+        self.lock = threading.RLock()
+        self.courier = courier_for(engine.states[CHANNELS], max_in_flight=workers)
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="sitroom-wire")
+        self.wake = threading.Event()
+        self.closed = False
+
+    # -- what a sender or a receiver asks ------------------------------------------------------
+
+    def submit(
+        self,
+        channel: str,
+        priority: Priority,
+        body: str,
+        *,
+        msg_id: str | None = None,
+        reply_by_ms: int | None = None,
+        await_reply: bool = False,
+    ) -> Receipt:
+        msg_id = msg_id or new_message_id()
+        with self.lock:
+            done = self.courier.submit(
+                msg_id,
+                channel,
+                priority,
+                body,
+                self.clock.now_ms(),
+                reply_by_ms=reply_by_ms,
+                await_reply=await_reply,
+            )
+            transmits = self._record(done.actions)
+        self._dispatch(transmits)
+        return Receipt(msg_id, done.accepted, done.backpressure.value, channel)
+
+    def receive(self, wire: Mapping[str, Any]) -> dict[str, Any]:
+        """An envelope arrived: record it once per id, then ack it (a copy is acked too, so
+        that its sender stops sending it)."""
+        env = Envelope.from_wire(wire)
+        record = note_record(
+            Note(
+                CHANNEL_RECEIVE,
+                f"receive:{env.id}",
+                self.clock.now_ms(),
+                env.channel,
+                {**env.as_wire(), "message": env.id},
+            )
+        )
+        with self.lock:
+            out = self.engine.append([record])
+        return {"ack": True, "message": env.id, "duplicate": out.appended == 0}
+
+    def pending(self) -> list[str]:
+        with self.lock:
+            return sorted(self.courier.pending)
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def step(self) -> None:
+        """Let time pass: the courier's retries and silences, the detectors' clocks."""
+        with self.lock:
+            now = self.clock.now_ms()
+            transmits = self._record(self.courier.tick(now))
+            due = self.engine.next_due(now)
+            if due is not None and due <= now:
+                self.engine.tick(now)
+        self._dispatch(transmits)
+
+    def probe(self) -> None:
+        """Ping every channel that has an address, and ask each intermediary what it heard."""
+        with self.lock:
+            lanes = [lane.link for lane in self.courier.lanes.values() if lane.link.url]
+            asks = {
+                link.id: via.url
+                for link in lanes
+                if (via := self.courier.intermediary(link.id)) is not None and via.url
+            }
+        for link in lanes:
+            self._submit(self._ping, link)
+        for channel, url in asks.items():
+            self._submit(self._ask, channel, url)
+
+    def run(self, stop: threading.Event, *, probe_every_ms: int | None = None) -> None:
+        """Step, probe and wait until ``stop`` is set."""
+        every = probe_every_ms or min(
+            (lane.link.heartbeat_ms for lane in self.courier.lanes.values()), default=1000
+        )
+        next_probe = 0
+        while not stop.is_set():
+            now = self.clock.now_ms()
+            if now >= next_probe:
+                self.probe()
+                next_probe = now + every
+            self.step()
+            with self.lock:
+                due = [d for d in (self.courier.next_due(), self.engine.next_due(now)) if d]
+            wait_ms = min([next_probe, *due]) - self.clock.now_ms()
+            self.wake.wait(max(0.005, min(wait_ms, every) / 1000))
+            self.wake.clear()
+
+    def settle(self, msg_ids: Sequence[str], until_ms: int) -> list[str]:
+        """Step until the messages are acknowledged or ``until_ms`` passes (a one-off send);
+        returns those still unacknowledged."""
+        while True:
+            self.step()
+            with self.lock:
+                left = [m for m in msg_ids if m in self.courier.pending]
+                due = self.courier.next_due()
+            now = self.clock.now_ms()
+            if not left or now >= until_ms:
+                return left
+            wait_ms = min(until_ms, due or until_ms) - now
+            self.wake.wait(max(0.005, min(wait_ms, 1000) / 1000))
+            self.wake.clear()
+
+    def close(self) -> None:
+        self.closed = True
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _record(self, actions: list[Action]) -> list[Transmit]:
+        """Write the notes (one append), return what to put on the wire. Called under the lock."""
+        notes = [note_record(a) for a in actions if isinstance(a, Note)]
+        if notes:
+            self.engine.append(notes)
+        return [a for a in actions if isinstance(a, Transmit)]
+
+    def _dispatch(self, transmits: list[Transmit]) -> None:
+        for t in transmits:
+            self._submit(self._deliver, t)
+
+    def _submit(self, fn: Any, *args: Any) -> None:
+        if not self.closed:
+            with contextlib.suppress(RuntimeError):  # the pool is shutting down
+                self.pool.submit(fn, *args)
+
+    def _deliver(self, t: Transmit) -> None:
+        env = t.envelope
+        with self.lock:
+            link = self.courier.lanes[env.channel].link
+        timeout = link.ack_timeout_ms / 1000 * 0.9
+        try:
+            if t.url is None:
+                raise WireError(f"channel {env.channel} has no address (--url)")
+            answer = self.wire.deliver(t.url, env.as_wire(), timeout)
+            ok = answer.get("ack") is True and answer.get("message") == env.id
+            if not ok:
+                raise WireError(f"the far end did not acknowledge {env.id}: {answer}")
+        except WireError as e:
+            with self.lock:
+                now = self.clock.now_ms()
+                acts = self.courier.on_error(env.id, env.channel, now, str(e), attempt=env.attempt)
+                transmits = self._record(acts)
+        else:
+            with self.lock:
+                now = self.clock.now_ms()
+                dup = bool(answer.get("duplicate"))
+                transmits = self._record(
+                    self.courier.on_ack(env.id, env.channel, now, duplicate=dup)
+                )
+        self._dispatch(transmits)
+        self.wake.set()
+
+    def _ping(self, link: Link) -> None:
+        assert link.url
+        try:
+            self.wire.ping(link.url, link.heartbeat_ms / 1000)
+        except WireError:
+            return  # silence is what phi measures
+        with self.lock:
+            transmits = self._record(self.courier.on_heartbeat(link.id, self.clock.now_ms()))
+        self._dispatch(transmits)
+
+    def _ask(self, channel: str, url: str) -> None:
+        try:
+            ago = self.wire.heard(url, 1.0)
+        except WireError:
+            ago = None
+        with self.lock:
+            now = self.clock.now_ms()
+            heard = None if ago is None else now - ago
+            transmits = self._record(self.courier.on_indirect(channel, heard, now))
+        self._dispatch(transmits)
+
+
+def record_reply(engine: Engine, msg_id: str, at_ms: int, body: str = "") -> bool:
+    """The counterpart replied to a message; False when no such message was sent."""
+    if msg_id not in engine.states[CHANNELS]["messages"]:
+        raise UserInputError(f"no message {msg_id!r} was sent (see `sitroom channel status`)")
+    note = Note(CHANNEL_REPLY, f"reply:{msg_id}", at_ms, "", {"message": msg_id, "body": body})
+    return engine.append([note_record(note)]).appended > 0
+
+
+def record_ack(engine: Engine, msg_id: str, at_ms: int, channel: str | None = None) -> bool:
+    """An acknowledgement that came outside sitroom (by phone, by cable)."""
+    m = engine.states[CHANNELS]["messages"].get(msg_id)
+    if m is None:
+        raise UserInputError(f"no message {msg_id!r} was sent (see `sitroom channel status`)")
+    ch = channel or m["channels"][-1]
+    payload = {
+        "message": msg_id,
+        "channel": ch,
+        "first_channel": m["channel"],
+        "attempt": m["attempts"],
+        "latency_ms": at_ms - m["sent_ms"],
+        "duplicate": False,
+        "manual": True,
+    }
+    return (
+        engine.append(
+            [note_record(Note(CHANNEL_ACK, f"ack:{msg_id}", at_ms, ch, payload))]
+        ).appended
+        > 0
+    )
