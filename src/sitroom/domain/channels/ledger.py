@@ -109,8 +109,8 @@ class ChannelsProjection:
                 }
             elif r.kind == CHANNEL_RECEIVE:
                 state["received"].setdefault(p["message"], {**p, "record": r.id})
-            elif r.kind == ALERT and p["detector"] == CHANNELS:
-                m = msgs.get(p["detail"].get("message", ""))
+            elif r.kind == ALERT and p.get("detector") == CHANNELS:
+                m = msgs.get((p.get("detail") or {}).get("message", ""))
                 if m is not None and p["key"].startswith("overdue:"):
                     m["overdue_alerted"] = True
         return state
