@@ -16,6 +16,7 @@ import typer
 from sitroom import render
 from sitroom.adapters.channel_http import HttpWire, Relay, desk_routes, serve
 from sitroom.application import channel_queries
+from sitroom.application.channel_sim import load_trace, render_sim, simulate
 from sitroom.application.desk import Desk, channel_record, record_ack, record_reply
 from sitroom.domain.channels.courier import Link
 from sitroom.domain.channels.habits import WorkingWeek
@@ -29,10 +30,10 @@ from sitroom.shell import (
     emit_json,
     open_workspace,
     out,
-    read_text,
     show,
     when,
 )
+from sitroom.workspace import scratch_engine
 
 NOT_YET = 3  # exit code of `channel send` when the message is recorded but not yet acknowledged
 REJECTED = 4  # ... when backpressure refused it
@@ -259,13 +260,21 @@ def status(
 @channel_app.command("simulate")
 def simulate_cmd(
     trace: Annotated[Path, typer.Argument(help="A channel trace (YAML).")],
+    workspace: WorkspaceOpt = Path("."),
+    record: Annotated[
+        bool,
+        typer.Option("--record", help="Record into the workspace, not a scratch log."),
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
     """Replay a channel trace on a virtual clock: outages, storms, replies; what was sent,
     acknowledged, failed over and alerted, and when."""
-    from sitroom.application.channel_sim import render_sim, simulate  # TODO top
-
-    report = simulate(read_text(trace))
+    parsed = load_trace(trace)
+    if record:
+        with open_workspace(workspace) as ws:
+            report = simulate(parsed, engine=ws.engine)
+    else:
+        report = simulate(parsed, engine=scratch_engine(parsed.start_ms, site="simulation"))
     if json:
         emit_json(report.as_dict())
     else:

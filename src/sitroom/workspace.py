@@ -10,7 +10,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sitroom.adapters.clock import SystemClock
+from sitroom.adapters.clock import ManualClock, SystemClock
+from sitroom.adapters.log_memory import MemoryLog
 from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.application.engine import Engine
 from sitroom.application.ports import Clock
@@ -47,6 +48,18 @@ def default_detectors(settings: Settings) -> list[Detector]:
         DeadlockDetector(),
         ChannelDetector(),
     ]
+
+
+def scratch_engine(now_ms: int = 0, *, site: str = "scratch") -> Engine:
+    """An engine over an in-memory log, with every projection and detector: for simulations
+    and what-ifs that must not touch a workspace."""
+    return Engine(
+        MemoryLog(),
+        ManualClock(now_ms),
+        site=site,
+        projections=default_projections(),
+        detectors=default_detectors(Settings(site=site)),
+    )
 
 
 @dataclass

@@ -342,12 +342,9 @@ class Courier:
     def on_ack(
         self, msg_id: str, channel: str, now_ms: int, *, duplicate: bool = False
     ) -> list[Action]:
-        """The far end acknowledged a message (``duplicate``: it had it already)."""
-        lane = self._lane(channel)
-        if lane.phi.last_ms is not None:
-            # On a channel with heartbeats, an ack is as good a sign of life as one. A channel
-            # without them is not watched for silence: a few messages a day are no rhythm.
-            lane.phi = lane.phi.heartbeat(now_ms)
+        """The far end acknowledged a message (``duplicate``: it had it already). Acks do not
+        feed phi: a burst of them would teach it a rhythm the heartbeats do not keep."""
+        self._lane(channel)
         p = self.pending.get(msg_id)
         if p is None:
             return []  # a late ack of a message already acknowledged elsewhere
@@ -473,18 +470,15 @@ class Courier:
 
     def _route(self, env: Envelope, now_ms: int) -> str:
         """The channel a message should go on now: its own, unless that is unusable and the
-        message is urgent enough to fail over to a usable redundant channel."""
+        message is urgent enough to fail over to a usable redundant channel. When neither is
+        usable it stays where it is, rather than bounce back to a channel known to be down."""
         first = self._lane(env.first_channel).link
         alt = first.fallback
-        if (
-            env.priority < first.failover_from
-            or alt is None
-            or alt not in self.lanes
-            or self.usable(env.first_channel, now_ms)
-            or not self.usable(alt, now_ms)
-        ):
+        if env.priority < first.failover_from or alt is None or alt not in self.lanes:
             return env.first_channel
-        return alt
+        if self.usable(env.first_channel, now_ms):
+            return env.first_channel
+        return alt if self.usable(alt, now_ms) else env.channel
 
     def _transmit(self, env: Envelope, now_ms: int) -> list[Action]:
         lane = self._lane(env.channel)
@@ -627,7 +621,7 @@ class Courier:
         actions: list[Action] = [
             Note(
                 CHANNEL_STATE,
-                f"liveness:{link.id}:{now_ms}",
+                f"liveness:{link.id}:{now_ms}:{verdict.silence.value}",
                 now_ms,
                 link.id,
                 {

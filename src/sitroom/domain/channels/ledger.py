@@ -177,6 +177,14 @@ def label(state: Mapping[str, Any], channel: str) -> str:
 # -- alerts ---------------------------------------------------------------------------------
 
 
+def _worse(p: Mapping[str, Any]) -> bool:
+    """A breaker that opens, or a channel that falls silent or whose peer becomes suspect; not
+    a silent channel whose intermediary now vouches for the peer (that is better news)."""
+    if p["aspect"] == "breaker":
+        return bool(p["new"] == "open")
+    return bool(p["new"] == "suspect_peer" or (p["new"] == "suspect_path" and p["old"] == "alive"))
+
+
 class ChannelDetector:
     """Failovers, opened breakers, silent channels and dropped urgent messages as they are
     recorded; overdue replies as the clock passes their counterpart's bound."""
@@ -208,7 +216,7 @@ class ChannelDetector:
                         detail={**p, "escalation": path},
                     )
                 )
-            elif r.kind == CHANNEL_STATE and p["new"] in ("open", "suspect_path", "suspect_peer"):
+            elif r.kind == CHANNEL_STATE and _worse(p):
                 what = "breaker opened" if p["aspect"] == "breaker" else "falls silent"
                 drafts.append(
                     AlertDraft(
