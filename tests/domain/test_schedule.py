@@ -5,19 +5,29 @@ conflict, re-solves that keep what they can, and knock-on through preconditions 
 from __future__ import annotations
 
 import dataclasses
+import random
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sitroom.adapters.trackfile import parse_track_file
-from sitroom.application.scheduler import Options, solve
+from sitroom.application.scheduler import Options, solve, track_bound
 from sitroom.domain.calendars import SlotGrid, fits, intervals, working_hours, working_mask
 from sitroom.domain.knockon import knock_on
 from sitroom.domain.records import RecordBatch
-from sitroom.domain.schedule import Problem, build_problem, greedy
+from sitroom.domain.schedule import (
+    Problem,
+    build_problem,
+    clashes,
+    cost,
+    earliest_starts,
+    greedy,
+    lower_bound,
+)
 from sitroom.domain.timeutil import iso, parse_time
 from sitroom.domain.tracks import TracksProjection
 
@@ -229,3 +239,93 @@ def test_a_slip_moves_a_meeting_that_shares_a_person_with_its_new_time() -> None
     moves = {mv.meeting: mv for mv in knock_on(p, base, after.starts, {"a1"}, "+3d")}
     assert set(moves) == {"a1", "b1"}
     assert moves["b1"].cause == "a1" and "the envoy is needed by a1" in moves["b1"].because
+
+
+def small_state(seed: int) -> dict[str, Any]:
+    """A small random instance in the benchmark's image: people in two time zones, venues in
+    three cities with travel between them, windows, rounds that follow rounds, a precondition
+    between tracks, optional attendees and soft preferences."""
+    rng = random.Random(seed)
+    start = parse_time("2027-01-04", now_ms=0)  # a Monday
+    day = 24 * 3600 * 1000
+    cities = {"Geneva": (46.2044, 6.1432), "Doha": (25.2854, 51.5310), "Oslo": (59.9139, 10.7522)}
+    zones = [("Europe/Zurich", "08:00-18:00", "Mon-Fri"), ("Asia/Riyadh", "08:00-17:00", "Sun-Thu")]
+    resources: dict[str, Any] = {}
+    for i in range(7):
+        zone, hours, days = zones[i % 2]
+        resources[f"p{i}"] = {
+            "id": f"p{i}", "name": f"Person {i}", "type": "person", "capacity": 1,
+            "timezone": zone, "hours": hours, "days": days,
+        }  # fmt: skip
+    for city, (lat, lon) in cities.items():
+        resources[city] = {
+            "id": city, "name": city, "type": "venue", "capacity": rng.choice((1, 2)),
+            "location": {"name": city, "lat": lat, "lon": lon},
+        }  # fmt: skip
+    tracks: dict[str, Any] = {}
+    meetings: dict[str, Any] = {}
+    for t in range(3):
+        city = list(cities)[t]
+        tracks[f"t{t}"] = {
+            "id": f"t{t}", "name": f"Track {t}", "parties": [], "needs": [],
+            "venue": {"name": city, "lat": cities[city][0], "lon": cities[city][1]},
+            "status": "negotiating", "priority": rng.randint(1, 5),
+            "preconditions": [{"track": "t0", "status": "agreed"}] if t == 2 else [],
+        }  # fmt: skip
+        team = rng.sample([f"p{i}" for i in range(1, 7)], 4)
+        for k in range(rng.randint(2, 4)):
+            lo = start + (rng.randrange(0, 2) * day if rng.random() < 0.3 else 0)
+            meetings[f"t{t}-m{k}"] = {
+                "id": f"t{t}-m{k}", "track": f"t{t}", "title": f"Track {t} round {k + 1}",
+                "duration": rng.choice((60, 90, 120)),
+                "required": rng.sample(team, 2) + (["p0"] if rng.random() < 0.4 else []),
+                "optional": rng.sample(team, 1),
+                "venue": city if rng.random() < 0.6 else None,
+                "window": [lo, start + 4 * day],
+                "after": [f"t{t}-m{k - 1}"] if k and rng.random() < 0.5 else [],
+                "prefer": [{"kind": "before", "at": start + day, "weight": 2}]
+                if rng.random() < 0.3
+                else [],
+            }  # fmt: skip
+    return {
+        "tracks": tracks,
+        "resources": resources,
+        "status": {t: {"status": "negotiating", "since": 0} for t in tracks},
+        "meetings": meetings,
+        "busy": {},
+    }
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_bounds_never_exceed_the_optimum_and_the_search_finds_it(seed: int) -> None:
+    """On small instances solved to optimality by one CP-SAT solve of the whole model: no
+    meeting starts before its earliest start, neither the per-meeting bound nor the tracks'
+    bound exceeds the optimum, the objective is what `cost` counts, and the search by tracks
+    reaches the same optimum with a schedule that keeps every hard constraint."""
+    p = build_problem(small_state(seed), start_ms=parse_time("2027-01-04", now_ms=0), days=4)
+    whole = solve(p, Options(time_limit=20, gap=0.0, decompose=False))
+    assert whole.status == "optimal" and whole.objective is not None
+    est = earliest_starts(p)
+    assert est is not None and all(whole.starts[m] >= est[m] for m in p.meetings)
+    assert cost(p, whole.starts, whole.attending) == whole.objective
+    assert lower_bound(p, est) <= whole.objective
+    bound = track_bound(p, Options(time_limit=20))
+    assert bound is not None and lower_bound(p, est) <= bound <= whole.objective
+    ours = solve(p, Options(time_limit=20, gap=0.0))
+    assert ours.status == "optimal" and ours.objective == whole.objective
+    assert ours.bound is not None and ours.bound <= whole.objective
+    assert violations(p, ours.starts, ours.attending) == []
+    assert clashes(p, ours.starts, ours.attending, p.meetings) == []
+    assert cost(p, ours.starts, ours.attending) == ours.objective
+
+
+def test_clashes_finds_what_the_brute_force_finds() -> None:
+    p = build_problem(small_state(3), start_ms=parse_time("2027-01-04", now_ms=0), days=4)
+    s = solve(p, Options(time_limit=20, gap=0.0))
+    assert clashes(p, s.starts, s.attending, p.meetings) == []
+    for a in p.meetings:  # every meeting moved onto every other's start, one at a time
+        for b in p.meetings:
+            moved = {**s.starts, a: s.starts[b]}
+            if p.starts(a)[moved[a]]:
+                found = bool(clashes(p, moved, s.attending, [a]))
+                assert found == bool(violations(p, moved, s.attending)), (a, b)

@@ -13,20 +13,56 @@ When no schedule exists the same model is built again with every constraint grou
 assumption literal; CP-SAT returns a set of assumptions that cannot hold together, and a deletion
 pass shrinks it to a set where every member is needed. Those groups are the explanation.
 
-A greedy schedule (domain.schedule.greedy) is handed to the solver as a hint: with it, the first
-schedule comes at once, and the solver spends its time closing the gap to its bound.
+The search (``Options.decompose``, on by default) works by parts, the tracks:
+
+- the bound: each track's meetings are solved alone, every other meeting left out and none
+  before its earliest start (domain.schedule.earliest_starts: the first start its domain allows
+  after its predecessors' earliest ends, which every schedule respects). Each is a relaxation
+  of the whole restricted to that track's share of the objective: a schedule of the whole,
+  cut down to one track, is a schedule of that track alone at the same cost. So the sum of the
+  tracks' proven bounds is a lower bound on the whole objective — well above the bound CP-SAT's
+  relaxation of the whole model finds, which cannot see how working hours and a track's shared
+  team hold its meetings apart;
+- the schedules: the greedy one first; then a list schedule in the order the tracks' own
+  optimal schedules give their meetings; then local search: one track, two tracks that share
+  people or a precedence, or the company of a few people, re-solved by CP-SAT with everything
+  else pinned where it is — as many at once as there are workers, each result checked against
+  the schedule it lands in (domain.schedule.clashes) if another landed first;
+- last, when the local search has nothing left to try (small problems) or when no list gave
+  a schedule, the whole model in one CP-SAT solve, with the best schedule as its hint, domains
+  cut to the earliest starts and each track's share of the objective held at or above its
+  bound (implied constraints: they change no schedule's meaning, only what the solver sees),
+  which proves small problems optimal.
+
+Without it (``decompose=False``) the whole model is handed to CP-SAT at once, with the greedy
+schedule as a hint (``hint``); with ``hint=False``, plainly.
 """
 
 from __future__ import annotations
 
+import math
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from ortools.sat.python import cp_model
 
 from sitroom.domain.calendars import Mask, fits, intervals
-from sitroom.domain.schedule import TRAVELLERS, Problem, greedy
+from sitroom.domain.schedule import (
+    TRAVELLERS,
+    Problem,
+    attendance,
+    clashes,
+    cost,
+    earliest_starts,
+    greedy,
+    greedy_order,
+    list_schedule,
+    lower_bound,
+    part,
+)
 from sitroom.domain.timeutil import iso
 
 
@@ -61,8 +97,9 @@ class Options:
     time_limit: float = 30.0
     gap: float = 0.01  # stop when within this fraction of the best bound
     workers: int = 2
-    hint: bool = True  # the greedy schedule as a hint (the benchmark's baseline turns it off)
+    hint: bool = True  # off: the whole model handed to CP-SAT plainly (the benchmark's baseline)
     seed: int = 7
+    decompose: bool = True  # bound by tracks, list schedule, local search (see the module text)
 
 
 def solve(
@@ -78,22 +115,49 @@ def solve(
     clock = time.perf_counter()
     if any(not problem.starts(mid).any() for mid in problem.meetings):
         return _infeasible(problem, not_before, clock)
-    model = _Model(problem, explain=False, not_before=not_before)
-    stays = model.keep(previous or {})
+    if options.hint and options.decompose:
+        return _Search(problem, options, previous or {}, not_before or {}, clock).run()
+    hint = greedy(problem) if options.hint else None
+    whole = _whole(problem, options, options.time_limit, previous or {}, not_before, clock, hint)
+    if whole.status == "infeasible":
+        return _infeasible(problem, not_before, clock)
+    return whole
+
+
+def _whole(
+    problem: Problem,
+    options: Options,
+    limit: float,
+    previous: Mapping[str, int],
+    not_before: Mapping[str, int] | None,
+    clock: float,
+    hint: Mapping[str, int] | None,
+    *,
+    hint_attending: Mapping[str, list[str]] | None = None,
+    earliest: Mapping[str, int] | None = None,
+    cuts: Mapping[str, tuple[Collection[str], int]] | None = None,
+    floor: float = -math.inf,
+) -> Solution:
+    """The whole model in one CP-SAT solve. ``earliest`` cuts the domains and ``cuts`` holds
+    each part's share of the objective at or above its bound (both implied); ``floor`` is a
+    bound proven elsewhere."""
+    model = _Model(problem, explain=False, not_before=not_before, earliest=earliest)
+    stays = model.keep(previous)
     model.objective(stays)
-    if options.hint:
-        hint = {**greedy(problem), **{k: v for k, v in (previous or {}).items() if k in stays}}
-        for mid, slot in hint.items():
-            model.cp.add_hint(model.start[mid], slot)
+    for meetings, low in (cuts or {}).values():
+        model.at_least(meetings, low)
+    if hint is not None:
+        kept = {k: v for k, v in previous.items() if k in stays}
+        model.hint({**hint, **kept} if hint_attending is None else hint, hint_attending, previous)
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = options.time_limit
+    solver.parameters.max_time_in_seconds = max(0.01, limit)
     solver.parameters.relative_gap_limit = options.gap
     solver.parameters.num_workers = options.workers
     solver.parameters.random_seed = options.seed
-    watch = _Progress(clock)
+    watch = _Progress(clock, floor)
     status = solver.solve(model.cp, watch)
     if status == cp_model.INFEASIBLE:
-        return _infeasible(problem, not_before, clock)
+        return Solution("infeasible", seconds=time.perf_counter() - clock)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return Solution("unknown", seconds=time.perf_counter() - clock)
     starts = {mid: int(solver.value(v)) for mid, v in model.start.items()}
@@ -108,24 +172,423 @@ def solve(
             for mid in problem.meetings
         },
         objective=solver.objective_value,
-        bound=solver.best_objective_bound,
-        moved=sorted(m for m, s in (previous or {}).items() if m in starts and starts[m] != s),
+        bound=max(solver.best_objective_bound, floor),
+        moved=sorted(m for m, s in previous.items() if m in starts and starts[m] != s),
         seconds=time.perf_counter() - clock,
         first_seconds=watch.progress[0][0] if watch.progress else None,
         progress=watch.progress,
     )
 
 
+def track_bound(
+    problem: Problem,
+    options: Options = Options(),
+    *,
+    previous: Mapping[str, int] | None = None,
+    not_before: Mapping[str, int] | None = None,
+) -> float | None:
+    """The lower bound the search proves before it looks for schedules: the tracks solved alone
+    (see the module text), or every meeting at its cheapest start at or after its earliest one
+    if that is more. No schedule of the problem costs less. None when some track alone has no
+    schedule."""
+    search = _Search(problem, options, previous or {}, not_before or {}, time.perf_counter())
+    if not search.ready() or search._by_parts() is None:
+        return None
+    return search.bound
+
+
 class _Progress(cp_model.CpSolverSolutionCallback):
-    def __init__(self, clock: float) -> None:
+    def __init__(self, clock: float, floor: float = -math.inf) -> None:
         super().__init__()
         self.clock = clock
+        self.floor = floor
         self.progress: list[tuple[float, float, float]] = []
 
     def on_solution_callback(self) -> None:
         self.progress.append(
-            (time.perf_counter() - self.clock, self.objective_value, self.best_objective_bound)
+            (
+                time.perf_counter() - self.clock,
+                self.objective_value,
+                max(self.best_objective_bound, self.floor),
+            )
         )
+
+
+class _Search:
+    """Bound by tracks, list schedules, local search, and the whole model last (see the module
+    text). Every schedule it keeps is checked against the whole problem's constraints by
+    construction: list schedules place only where the problem allows, and local search re-solves
+    a part with the rest pinned."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        options: Options,
+        previous: Mapping[str, int],
+        not_before: Mapping[str, int],
+        clock: float,
+    ) -> None:
+        self.p = problem
+        self.o = options
+        self.previous = previous
+        self.not_before = not_before
+        self.clock = clock
+        self.deadline = clock + options.time_limit
+        self.stay = {m: s for m, s in previous.items() if m in problem.meetings}
+        self.may_stay = {m for m, s in self.stay.items() if _may_stay(problem, m, s)}
+        self.big = _worst(problem) + 1
+        self.rng = random.Random(options.seed)
+        self.infeasible = False
+        self.bound = -math.inf
+        self.value: int | None = None
+        self.starts: dict[str, int] = {}
+        self.attending: dict[str, list[str]] = {}
+        self.first: float | None = None
+        self.progress: list[tuple[float, float, float]] = []
+        self.parts: dict[str, list[str]] = {}  # track -> its meetings
+        for mid, m in sorted(problem.meetings.items()):
+            self.parts.setdefault(m.track, []).append(mid)
+        self.est: dict[str, int] = {}  # meeting -> earliest start
+        self.track_bound: dict[str, int] = {}  # track -> bound on its share of the objective
+        self.people: dict[str, list[str]] = {}  # person -> meetings they must attend
+
+    def now(self) -> float:
+        return time.perf_counter() - self.clock
+
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def gap(self) -> float:
+        if self.value is None:
+            return math.inf
+        return abs(self.value - self.bound) / max(1.0, abs(self.value))
+
+    def ready(self) -> bool:
+        """Earliest starts and the bound they give; False if some meeting has none."""
+        est = earliest_starts(self.p, self.not_before)
+        if est is None:
+            return False
+        self.est = est
+        self._bound(lower_bound(self.p, est))
+        return True
+
+    def run(self) -> Solution:
+        p = self.p
+        if not self.ready():
+            return _infeasible(p, self.not_before, self.clock)
+        est = self.est
+        keep = {m: self.stay[m] for m in self.may_stay}
+        for prio in (
+            greedy_order(p),
+            {mid: (est[mid], -m.weight) for mid, m in p.meetings.items()},
+        ):
+            self._offer(list_schedule(p, prio, keep=keep, not_before=self.not_before))
+        found = self._by_parts()
+        if found is None:
+            return _infeasible(p, self.not_before, self.clock)
+        if self.gap() > self.o.gap:
+            order = {mid: (found.get(mid, est[mid]), -m.weight) for mid, m in p.meetings.items()}
+            self._offer(list_schedule(p, order, keep=keep, not_before=self.not_before))
+        if self.value is not None:
+            self._local()
+        if self.gap() > self.o.gap and (self.left() > 0.2 or self.value is None):
+            self._whole()
+            if self.infeasible:
+                return _infeasible(p, self.not_before, self.clock)
+        return self._solution()
+
+    def _record(self) -> None:
+        if self.value is not None:
+            self.progress.append((self.now(), float(self.value), float(self.bound)))
+
+    def _bound(self, bound: float) -> None:
+        if bound > self.bound:
+            self.bound = bound
+            self._record()
+
+    def _price(self, starts: Mapping[str, int], attending: Mapping[str, list[str]]) -> int:
+        moved = sum(1 for m in starts if m in self.may_stay and starts[m] != self.stay[m])
+        return cost(self.p, starts, attending) + self.big * moved
+
+    def _offer(self, starts: dict[str, int]) -> None:
+        """A list schedule, if it places every meeting: kept if it is the best so far."""
+        if len(starts) < len(self.p.meetings):
+            return
+        attending = attendance(self.p, starts)
+        value = self._price(starts, attending)
+        if self.value is None or value < self.value:
+            self.value, self.starts, self.attending = value, starts, attending
+            if self.first is None:
+                self.first = self.now()
+            self._record()
+
+    def _by_parts(self) -> dict[str, int] | None:
+        """Each track alone: the sum of their bounds bounds the whole, and their schedules give
+        an order. None if some track alone has no schedule (nor then has the whole)."""
+        # Each track at most a twentieth of the time, all of them about a third of it at most
+        # (a track not solved to optimality in its time still gives its solver's bound).
+        end = time.perf_counter() + self.o.time_limit / 3
+
+        def alone(mids: list[str]) -> tuple[int, dict[str, int]] | None:
+            limit = min(self.o.time_limit / 20, end - time.perf_counter())
+            return self._alone(mids, max(0.05, limit))
+
+        with ThreadPoolExecutor(max_workers=max(1, self.o.workers)) as pool:
+            done = list(pool.map(alone, self.parts.values()))
+        if any(r is None for r in done):
+            return None
+        self.track_bound = {t: r[0] for t, r in zip(self.parts, done, strict=True) if r is not None}
+        self._bound(sum(self.track_bound.values()))
+        return {mid: slot for r in done if r is not None for mid, slot in r[1].items()}
+
+    def _alone(self, mids: list[str], limit: float) -> tuple[int, dict[str, int]] | None:
+        sub = part(self.p, mids, earliest=self.est)
+        model = _Model(sub, explain=False, not_before=None)
+        stays = model.keep({m: self.stay[m] for m in mids if m in self.may_stay})
+        model.objective(stays, self.big)
+        # A meeting that could stay where it was, but not in any schedule (it would start
+        # before its earliest start), moves: that costs what the whole model charges.
+        forced = self.big * sum(1 for m in mids if m in self.may_stay and m not in stays)
+        solver = _solver(limit, 1, self.o.seed)
+        status = solver.solve(model.cp)
+        if status == cp_model.INFEASIBLE:
+            return None
+        bound = forced + math.ceil(solver.best_objective_bound - 1e-6)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return bound, {}
+        return bound, {mid: int(solver.value(model.start[mid])) for mid in mids}
+
+    def _local(self) -> None:
+        """Local search: re-solve a part of the schedule with everything else pinned where it
+        is — one track, two tracks that share people or a precedence, or the meetings of a few
+        people and of everyone they meet within two days. Every track alone first, the ones
+        furthest from their bound first; then the others drawn at random. As many at once as
+        there are workers: a result that lands after another has changed the schedule is
+        checked against it before it is taken. Stops at the gap, at the deadline, or when every
+        track and pair of tracks has been solved to optimality with no gain near it since."""
+        p = self.p
+        tracks = list(self.parts)
+        share: dict[str, dict[str, int]] = {t: {} for t in tracks}
+        uses = {
+            t: {r for mid in ms for r in (*p.meetings[mid].required, *p.meetings[mid].optional)}
+            for t, ms in self.parts.items()
+        }
+        for a in tracks:
+            for b in tracks:
+                if a < b and (n := len(uses[a] & uses[b])):
+                    share[a][b] = share[b][a] = n
+        for prec in p.precedence:
+            a, b = p.meetings[prec.before].track, p.meetings[prec.after].track
+            if a != b:
+                share[a][b] = share[b][a] = max(share[a].get(b, 0), 1)
+        for mid, m in p.meetings.items():
+            for rid in m.required:
+                if p.resources[rid].type in TRAVELLERS:
+                    self.people.setdefault(rid, []).append(mid)
+        singles = [frozenset([t]) for t in tracks]
+        pairs = {frozenset([a, b]) for a in tracks for b in share[a]}
+        spent: set[frozenset[str]] = set()  # solved to optimality, nothing near has changed
+        queue = sorted(singles, key=lambda h: (-self._loss(h), sorted(h)))
+        workers = max(1, self.o.workers)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            running: dict[Future[_Resolved | None], frozenset[str] | None] = {}
+            while True:
+                going = self.gap() > self.o.gap and self.left() > 0.3
+                while going and len(running) < workers:
+                    if queue:
+                        hood: frozenset[str] | None = queue.pop(0)
+                    else:
+                        hood = self._draw(singles, pairs, share, spent)
+                        if hood is None and len(spent) >= len(singles) + len(pairs):
+                            break
+                    if hood is None:
+                        mids, limit = self._company(), 1.0
+                    else:
+                        mids = [m for t in sorted(hood) for m in self.parts[t]]
+                        limit = 0.5 if len(hood) == 1 else 1.0
+                    limit = min(limit, self.left() - 0.2)
+                    job = pool.submit(self._resolve, mids, self.starts, self.attending, limit)
+                    running[job] = hood
+                if not running:
+                    return
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for job in finished:
+                    hood = running.pop(job)
+                    result = job.result()
+                    changed = None if result is None else self._commit(result)
+                    if changed:
+                        moved = {p.meetings[m].track for m in changed}
+                        near = moved | {u for t in moved for u in share[t]}
+                        spent = {h for h in spent if near.isdisjoint(h)}
+                    elif changed is not None and result and result.proven and hood:
+                        spent.add(hood)
+
+    def _loss(self, tracks: Collection[str]) -> int:
+        mids = [m for t in tracks for m in self.parts[t]]
+        return self._price({m: self.starts[m] for m in mids}, self.attending) - sum(
+            self.track_bound.get(t, 0) for t in tracks
+        )
+
+    def _draw(
+        self,
+        singles: list[frozenset[str]],
+        pairs: Collection[frozenset[str]],
+        share: Mapping[str, Mapping[str, int]],
+        spent: set[frozenset[str]],
+    ) -> frozenset[str] | None:
+        """A neighbourhood at random: half the time (when there are people to follow) the
+        company of a few people (None), else a track drawn by how far it is from its bound,
+        alone or with another drawn by how much they share (not one already spent)."""
+        if self.people and self.rng.random() < 0.5:
+            return None
+        tracks = [next(iter(h)) for h in singles]
+        losses = [max(0, self._loss([t])) + 1 for t in tracks]
+        for _ in range(4):
+            seed = self.rng.choices(tracks, weights=losses)[0]
+            mates = [u for u in share[seed] if frozenset([seed, u]) not in spent]
+            if frozenset([seed]) not in spent and (not mates or self.rng.random() < 0.2):
+                return frozenset([seed])
+            if mates:
+                other = self.rng.choices(mates, weights=[share[seed][u] ** 2 for u in mates])
+                return frozenset([seed, other[0]])
+        fresh = [h for h in (*singles, *sorted(pairs, key=sorted)) if h not in spent]
+        return fresh[self.rng.randrange(len(fresh))] if fresh else None
+
+    def _company(self) -> list[str]:
+        """The meetings of three people drawn at random, and every meeting that someone in them
+        has within two days of it."""
+        p = self.p
+        near = 2 * 24 * 60 // p.grid.slot_min
+        out: set[str] = set()
+        who = sorted(self.people)
+        for rid in self.rng.sample(who, min(3, len(who))):
+            for mid in self.people[rid]:
+                out.add(mid)
+                for other in p.meetings[mid].required:
+                    for nxt in self.people.get(other, ()):
+                        if abs(self.starts[nxt] - self.starts[mid]) <= near:
+                            out.add(nxt)
+        return sorted(out)
+
+    def _resolve(
+        self,
+        mids: list[str],
+        starts: Mapping[str, int],
+        attending: Mapping[str, list[str]],
+        limit: float,
+    ) -> _Resolved | None:
+        """Re-solve these meetings with the rest of the schedule (``starts``) pinned."""
+        sub = part(self.p, mids, earliest=self.est, fixed=starts, attending=attending)
+        model = _Model(sub, explain=False, not_before=None)
+        stays = model.keep({m: self.stay[m] for m in mids if m in self.may_stay})
+        model.objective(stays, self.big)
+        model.hint({m: starts[m] for m in sub.meetings}, attending, self.stay)
+        solver = _solver(limit, 1, self.o.seed)
+        status = solver.solve(model.cp)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            return None
+        return _Resolved(
+            base=starts,
+            starts={mid: int(solver.value(model.start[mid])) for mid in mids},
+            attending={
+                mid: [
+                    *self.p.meetings[mid].required,
+                    *(
+                        o
+                        for o, lit in model.attend.get(mid, {}).items()
+                        if solver.boolean_value(lit)
+                    ),
+                ]
+                for mid in mids
+            },
+            proven=status == cp_model.OPTIMAL,
+        )
+
+    def _commit(self, r: _Resolved) -> set[str] | None:
+        """Take a re-solved part if it costs less than what it replaces (and, if the schedule
+        changed while it was being solved, still keeps every constraint): the meetings it
+        changes, an empty set if it gains nothing, None if it no longer fits."""
+        if self.value is None:
+            return None
+        if r.base is not self.starts:
+            starts = {**self.starts, **r.starts}
+            attending = {**self.attending, **r.attending}
+            if clashes(self.p, starts, attending, r.starts):
+                return None
+        before = self._price({m: self.starts[m] for m in r.starts}, self.attending)
+        after = self._price(r.starts, r.attending)
+        if after >= before:
+            return set()
+        changed = {
+            m
+            for m, s in r.starts.items()
+            if s != self.starts[m] or r.attending[m] != self.attending[m]
+        }
+        self.starts = {**self.starts, **r.starts}
+        self.attending = {**self.attending, **r.attending}
+        self.value += after - before
+        self._record()
+        return changed
+
+    def _whole(self) -> None:
+        """The whole model for the time left, from the best schedule so far."""
+        cuts = {t: (self.parts[t], low) for t, low in self.track_bound.items()}
+        whole = _whole(
+            self.p,
+            self.o,
+            self.left(),
+            self.previous,
+            self.not_before,
+            self.clock,
+            self.starts if self.value is not None else greedy(self.p),
+            hint_attending=self.attending if self.value is not None else None,
+            earliest=self.est,
+            cuts=cuts,
+            floor=self.bound,
+        )
+        if whole.bound is not None:
+            self._bound(whole.bound)
+        if whole.objective is not None and (self.value is None or whole.objective < self.value):
+            best = math.inf if self.value is None else self.value
+            self.progress += [x for x in whole.progress if x[1] < best]
+            self.value = round(whole.objective)
+            self.starts, self.attending = whole.starts, whole.attending
+            if self.first is None and whole.first_seconds is not None:
+                self.first = whole.first_seconds
+            self._record()
+        self.infeasible = whole.status == "infeasible"
+
+    def _solution(self) -> Solution:
+        seconds = time.perf_counter() - self.clock
+        if self.value is None:
+            return Solution("unknown", seconds=seconds, bound=self.bound, progress=self.progress)
+        return Solution(
+            status="optimal" if self.gap() <= self.o.gap else "feasible",
+            starts=self.starts,
+            attending=self.attending,
+            objective=float(self.value),
+            bound=float(self.bound),
+            moved=sorted(m for m, s in self.stay.items() if self.starts[m] != s),
+            seconds=seconds,
+            first_seconds=self.first,
+            progress=self.progress,
+        )
+
+
+@dataclass(frozen=True)
+class _Resolved:
+    base: Mapping[str, int]  # the schedule it was solved against
+    starts: dict[str, int]
+    attending: dict[str, list[str]]
+    proven: bool  # optimal for its part
+
+
+def _solver(limit: float, workers: int, seed: int) -> cp_model.CpSolver:
+    solver = cp_model.CpSolver()
+    solver.parameters.max_time_in_seconds = max(0.01, limit)
+    solver.parameters.num_workers = workers
+    solver.parameters.random_seed = seed
+    return solver
 
 
 def _domain(mask: Mask) -> cp_model.Domain:
@@ -137,7 +600,12 @@ class _Model:
     literal of its own (an assumption), so the solver can say which groups conflict."""
 
     def __init__(
-        self, problem: Problem, *, explain: bool, not_before: Mapping[str, int] | None
+        self,
+        problem: Problem,
+        *,
+        explain: bool,
+        not_before: Mapping[str, int] | None,
+        earliest: Mapping[str, int] | None = None,
     ) -> None:
         self.p = problem
         self.explain = explain
@@ -145,6 +613,9 @@ class _Model:
         self.guards: dict[str, tuple[cp_model.IntVar, Conflict]] = {}
         self.start: dict[str, cp_model.IntVar] = {}
         self.attend: dict[str, dict[str, cp_model.IntVar]] = {}
+        self.stays: dict[str, cp_model.IntVar] = {}
+        self.terms: dict[str, list[cp_model.LinearExprT]] = {}  # meeting -> its objective terms
+        self.misses: list[tuple[cp_model.IntVar, str, int]] = []  # (var, meeting, pref index)
         grid = problem.grid
         for mid, m in problem.meetings.items():
             if explain:
@@ -168,7 +639,10 @@ class _Model:
                             f"says ({problem.busy_text[rid]})",
                         )
             else:
-                v = self.cp.new_int_var_from_domain(_domain(problem.starts(mid)), mid)
+                ok = problem.starts(mid)
+                if earliest is not None:  # implied: no schedule starts it sooner
+                    ok[: earliest[mid]] = False
+                v = self.cp.new_int_var_from_domain(_domain(ok), mid)
             self.start[mid] = v
         for mid, slot in (not_before or {}).items():
             g = self._guard(
@@ -281,37 +755,81 @@ class _Model:
 
     def keep(self, previous: Mapping[str, int]) -> dict[str, cp_model.IntVar]:
         """A 'stays' literal for each meeting whose previous start is still allowed."""
-        stays = {}
         for mid, slot in previous.items():
-            if mid in self.start and 0 <= slot < self.p.grid.n and self.p.starts(mid)[slot]:
+            if mid in self.start and _may_stay(self.p, mid, slot):
                 stay = self.cp.new_bool_var(f"stay:{mid}")
                 self.cp.add(self.start[mid] == slot).only_enforce_if(stay)
-                stays[mid] = stay
-        return stays
+                self.stays[mid] = stay
+        return self.stays
 
-    def objective(self, stays: Mapping[str, cp_model.IntVar]) -> None:
+    def objective(self, stays: Mapping[str, cp_model.IntVar], big: int | None = None) -> None:
+        """Minimise the schedule's cost; moving a meeting that could stay costs ``big`` (by
+        default more than everything else in this model can save)."""
         p = self.p
         n = p.grid.n
         day = 24 * 60 // p.grid.slot_min
-        terms: list[cp_model.LinearExprT] = []
-        worst = 0
         for mid, m in p.meetings.items():
-            terms.append(m.weight * self.start[mid])
-            worst += m.weight * n
-            for pref in m.prefer:
+            terms: list[cp_model.LinearExprT] = [m.weight * self.start[mid]]
+            for i, pref in enumerate(m.prefer):
                 miss = self.cp.new_int_var(0, n, "")
                 if pref.kind == "before":
                     self.cp.add(miss >= self.start[mid] + m.duration - pref.at)
                 else:
                     self.cp.add(miss >= pref.at - self.start[mid])
                 terms.append(pref.weight * miss)
-                worst += pref.weight * n
+                self.misses.append((miss, mid, i))
             for lit in self.attend.get(mid, {}).values():
                 terms.append(day * (1 - lit))
-                worst += day
+            self.terms[mid] = terms
         # Moving a meeting that could stay costs more than anything else can save.
-        terms += [(worst + 1) * (1 - s) for s in stays.values()]
-        self.cp.minimize(sum(terms))
+        move = _worst(p) + 1 if big is None else big
+        for mid, s in stays.items():
+            self.terms[mid].append(move * (1 - s))
+        self.cp.minimize(sum(t for terms in self.terms.values() for t in terms))
+
+    def at_least(self, meetings: Collection[str], low: int) -> None:
+        """These meetings' share of the objective is at least ``low`` (a proven bound)."""
+        self.cp.add(sum(t for mid in meetings for t in self.terms[mid]) >= low)
+
+    def hint(
+        self,
+        starts: Mapping[str, int],
+        attending: Mapping[str, list[str]] | None,
+        previous: Mapping[str, int],
+    ) -> None:
+        """A schedule as the solver's hint: starts, and with ``attending`` everything else."""
+        for mid, slot in starts.items():
+            if mid in self.start:
+                self.cp.add_hint(self.start[mid], slot)
+        if attending is None:
+            return
+        for mid, lits in self.attend.items():
+            for rid, lit in lits.items():
+                self.cp.add_hint(lit, rid in attending.get(mid, ()))
+        for mid, lit in self.stays.items():
+            self.cp.add_hint(lit, starts.get(mid) == previous[mid])
+        for var, mid, i in self.misses:
+            m = self.p.meetings[mid]
+            pref = m.prefer[i]
+            s = starts[mid]
+            miss = s + m.duration - pref.at if pref.kind == "before" else pref.at - s
+            self.cp.add_hint(var, max(0, miss))
+
+
+def _may_stay(problem: Problem, mid: str, slot: int) -> bool:
+    return 0 <= slot < problem.grid.n and bool(problem.starts(mid)[slot])
+
+
+def _worst(problem: Problem) -> int:
+    """More than any schedule of the problem costs, moves aside."""
+    n = problem.grid.n
+    day = 24 * 60 // problem.grid.slot_min
+    return sum(
+        m.weight * n
+        + sum(pref.weight * n for pref in m.prefer)
+        + day * sum(1 for o in dict.fromkeys(m.optional) if o not in m.required)
+        for m in problem.meetings.values()
+    )
 
 
 def _day(ms: int | None) -> str | None:

@@ -11,13 +11,21 @@ Every constraint has a label and a sentence, so that an infeasible problem is ex
 and a knock-on says why each meeting moved.
 
 The greedy schedule places meetings in precedence order, each at its earliest start where all
-it needs is free. It is quick and usually far from optimal; the solver uses it as a hint.
+it needs is free. It is quick and usually far from optimal; the solver uses it as a hint. It is
+one list schedule (any order of the meetings gives one); the solver also builds one in the order
+of a better schedule, leaves optional attendees to ``attendance``, counts what a schedule costs
+with ``cost`` and checks it with ``clashes``. For bounds: ``earliest_starts`` (no schedule starts
+a meeting sooner), ``lower_bound`` (every meeting at its cheapest start from there, alone), and
+``part``, the problem of placing some meetings only — a relaxation of the whole, or, with the
+other meetings pinned where a schedule has them, a neighbourhood to re-optimise.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import heapq
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +47,8 @@ from sitroom.domain.timeutil import MS_PER_DAY, iso
 from sitroom.errors import UserInputError
 
 TRAVELLERS = ("person",)  # teams, links and venues do not fly between cities
+
+_travel_slots = functools.lru_cache(maxsize=4096)(travel_slots)
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,7 @@ class Problem:
         ma, mb = self.meetings[a], self.meetings[b]
         if ma.venue == mb.venue:
             return 0
-        return travel_slots(ma.place, mb.place, self.grid.slot_min)
+        return _travel_slots(ma.place, mb.place, self.grid.slot_min)
 
     def venue_name(self, mid: str) -> str:
         venue = self.meetings[mid].venue
@@ -285,32 +295,51 @@ def greedy(problem: Problem) -> dict[str, int]:
     """Each meeting, in precedence order, at its earliest start where its window, its required
     attendees' hours, calendars, capacity and travel allow. Meetings it cannot place are left
     out (the solver places them, or proves it cannot)."""
+    return list_schedule(problem, greedy_order(problem))
+
+
+def greedy_order(problem: Problem) -> dict[str, tuple[int, ...]]:
+    """Higher priority first, then the earlier window."""
+    return {mid: (-m.weight, m.window[0] or 0) for mid, m in problem.meetings.items()}
+
+
+def list_schedule(
+    problem: Problem,
+    priority: Mapping[str, tuple[int, ...]],
+    *,
+    keep: Mapping[str, int] | None = None,
+    not_before: Mapping[str, int] | None = None,
+) -> dict[str, int]:
+    """Meetings one at a time, the next always the ready one (every predecessor placed) of
+    lowest ``priority``, each at its earliest start (not before its ``not_before``) where its
+    window, its required attendees' hours, calendars, capacity and travel allow — or where it
+    was, in ``keep``, if that is still allowed. Optional attendees are left to
+    :func:`attendance`. Meetings it cannot place are left out."""
     n = problem.grid.n
     used = {rid: np.zeros(n, dtype=np.int32) for rid in problem.resources}
     placed: dict[str, int] = {}
     trips: dict[str, list[str]] = {}  # person -> meetings placed
-    preds: dict[str, list[str]] = {mid: [] for mid in problem.meetings}
-    succs: dict[str, list[str]] = {mid: [] for mid in problem.meetings}
-    for p in problem.precedence:
-        preds[p.after].append(p.before)
-        succs[p.before].append(p.after)
+    preds, succs = _links(problem)
     pending = {mid: len(v) for mid, v in preds.items()}
-    ready = [(_order(problem.meetings[m]), m) for m, k in pending.items() if k == 0]
+    ready = [(priority[m], m) for m, k in pending.items() if k == 0]
     heapq.heapify(ready)
     while ready:
         _, mid = heapq.heappop(ready)
         m = problem.meetings[mid]
         if all(p in placed for p in preds[mid]):
             earliest = max(
-                (placed[p] + problem.meetings[p].duration for p in preds[mid]), default=0
+                (placed[p] + problem.meetings[p].duration for p in preds[mid]),
+                default=0,
             )
+            earliest = max(earliest, (not_before or {}).get(mid, 0))
             ok = problem.starts(mid)
-            ok[:earliest] = False
+            ok[: max(0, earliest)] = False
             for rid in m.required:
                 ok &= _room(problem, used, trips, placed, mid, rid)
             hits = np.flatnonzero(ok)
             if len(hits):
-                start = int(hits[0])
+                was = (keep or {}).get(mid)
+                start = was if was is not None and 0 <= was < n and ok[was] else int(hits[0])
                 placed[mid] = start
                 for rid in m.required:
                     used[rid][start : start + m.duration] += 1
@@ -319,12 +348,236 @@ def greedy(problem: Problem) -> dict[str, int]:
         for nxt in succs[mid]:
             pending[nxt] -= 1
             if pending[nxt] == 0:
-                heapq.heappush(ready, (_order(problem.meetings[nxt]), nxt))
+                heapq.heappush(ready, (priority[nxt], nxt))
     return placed
 
 
-def _order(m: Meeting) -> tuple[int, int, str]:
-    return (-m.weight, m.window[0] or 0, m.id)
+def _links(problem: Problem) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    preds: dict[str, list[str]] = {mid: [] for mid in problem.meetings}
+    succs: dict[str, list[str]] = {mid: [] for mid in problem.meetings}
+    for p in problem.precedence:
+        preds[p.after].append(p.before)
+        succs[p.before].append(p.after)
+    return preds, succs
+
+
+def attendance(problem: Problem, starts: Mapping[str, int]) -> dict[str, list[str]]:
+    """Who attends each placed meeting: its required attendees, and each optional attendee who
+    is within working hours, free of calendar and other meetings (capacity), and has time to
+    travel. Meetings of higher priority, then earlier ones, get their optional attendees first."""
+    n = problem.grid.n
+    attending = {mid: list(problem.meetings[mid].required) for mid in starts}
+    used = {rid: np.zeros(n, dtype=np.int32) for rid in problem.resources}
+    trips: dict[str, list[str]] = {}
+    for mid, s in starts.items():
+        m = problem.meetings[mid]
+        for rid in m.required:
+            used[rid][s : s + m.duration] += 1
+            if problem.resources[rid].type in TRAVELLERS:
+                trips.setdefault(rid, []).append(mid)
+    for mid in sorted(starts, key=lambda k: (-problem.meetings[k].weight, starts[k], k)):
+        m = problem.meetings[mid]
+        s = starts[mid]
+        for rid in dict.fromkeys(m.optional):
+            if rid in m.required or not problem.free_starts(rid, m.duration)[s]:
+                continue
+            if not _room(problem, used, trips, starts, mid, rid)[s]:
+                continue
+            attending[mid].append(rid)
+            used[rid][s : s + m.duration] += 1
+            if problem.resources[rid].type in TRAVELLERS:
+                trips.setdefault(rid, []).append(mid)
+    return attending
+
+
+def costs(problem: Problem, mid: str, earliest: int = 0) -> np.ndarray[Any, np.dtype[np.int64]]:
+    """What the schedule's objective charges meeting ``mid`` at each start slot, counting every
+    optional attendee who could not be free then as absent; starts its window, hours and
+    calendars rule out, or before ``earliest``, cost nothing here but are marked by -1."""
+    m = problem.meetings[mid]
+    n = problem.grid.n
+    day = 24 * 60 // problem.grid.slot_min
+    s = np.arange(n, dtype=np.int64)
+    out = m.weight * s
+    for pref in m.prefer:
+        miss = s + m.duration - pref.at if pref.kind == "before" else pref.at - s
+        out += pref.weight * np.maximum(miss, 0)
+    for rid in dict.fromkeys(m.optional):
+        if rid not in m.required:
+            out += day * ~problem.free_starts(rid, m.duration)
+    ok = problem.starts(mid)
+    ok[: max(0, earliest)] = False
+    return np.where(ok, out, -1)
+
+
+def cost(problem: Problem, starts: Mapping[str, int], attending: Mapping[str, list[str]]) -> int:
+    """The schedule's objective (as the solver counts it, before any moves): start times
+    weighted by priority, preferences missed by their weight, and a day's delay of a
+    priority-5 meeting for every optional attendee absent."""
+    day = 24 * 60 // problem.grid.slot_min
+    total = 0
+    for mid, s in starts.items():
+        m = problem.meetings[mid]
+        total += m.weight * s
+        for pref in m.prefer:
+            miss = s + m.duration - pref.at if pref.kind == "before" else pref.at - s
+            total += pref.weight * max(0, miss)
+        here = set(attending.get(mid, ()))
+        total += day * sum(
+            1 for r in dict.fromkeys(m.optional) if r not in m.required and r not in here
+        )
+    return total
+
+
+def clashes(
+    problem: Problem,
+    starts: Mapping[str, int],
+    attending: Mapping[str, list[str]],
+    among: Collection[str],
+) -> list[str]:
+    """Every hard constraint that a schedule breaks and that involves one of the meetings
+    ``among`` (where the rest of the schedule is known to keep them, this checks the whole):
+    starts their window, hours and calendars rule out, precedence, capacity, and travel."""
+    among = set(among)
+    out = []
+    users: dict[str, list[str]] = {}
+    for mid, who in attending.items():
+        for rid in dict.fromkeys(who):
+            users.setdefault(rid, []).append(mid)
+    for mid in sorted(among):
+        m = problem.meetings[mid]
+        s = starts[mid]
+        if not problem.starts(mid)[s]:
+            out.append(f"{mid} cannot start at {s}")
+        for rid in attending[mid]:
+            if rid not in m.required and not problem.free_starts(rid, m.duration)[s]:
+                out.append(f"{rid} is not free for {mid}")
+    for p in problem.precedence:
+        if (p.before in among or p.after in among) and (
+            starts[p.before] + problem.meetings[p.before].duration > starts[p.after]
+        ):
+            out.append(f"{p.after} starts before {p.before} ends")
+    touched = {rid for mid in among for rid in attending[mid]}
+    for rid in sorted(touched):
+        r = problem.resources[rid]
+        mine = users.get(rid, [])
+        use = np.zeros(problem.grid.n + 1, dtype=np.int32)
+        for mid in mine:
+            use[starts[mid]] += 1
+            use[starts[mid] + problem.meetings[mid].duration] -= 1
+        if np.cumsum(use).max(initial=0) > r.capacity:
+            out.append(f"{rid} over capacity")
+        if r.type not in TRAVELLERS:
+            continue
+        for a in mine:
+            if a not in among:
+                continue
+            for b in mine:
+                gap = problem.travel(a, b) if a != b else 0
+                if gap and not (
+                    starts[a] + problem.meetings[a].duration + gap <= starts[b]
+                    or starts[b] + problem.meetings[b].duration + gap <= starts[a]
+                ):
+                    out.append(f"{rid} cannot travel between {a} and {b}")
+    return out
+
+
+def earliest_starts(
+    problem: Problem, not_before: Mapping[str, int] | None = None
+) -> dict[str, int] | None:
+    """For each meeting the earliest start any schedule can give it: the first start its
+    window, hours and calendars allow, at or after its ``not_before`` and after every
+    predecessor's own earliest end. ``None`` when some meeting has none (or the precedence
+    has a cycle): then no schedule exists."""
+    preds, succs = _links(problem)
+    pending = {mid: len(v) for mid, v in preds.items()}
+    queue = [mid for mid, k in pending.items() if k == 0]
+    out: dict[str, int] = {}
+    while queue:
+        mid = queue.pop()
+        after = max(
+            (out[p] + problem.meetings[p].duration for p in preds[mid]),
+            default=0,
+        )
+        ok = problem.starts(mid)
+        ok[: max(0, after, (not_before or {}).get(mid, 0))] = False
+        hits = np.flatnonzero(ok)
+        if not len(hits):
+            return None
+        out[mid] = int(hits[0])
+        for nxt in succs[mid]:
+            pending[nxt] -= 1
+            if pending[nxt] == 0:
+                queue.append(nxt)
+    return out if len(out) == len(problem.meetings) else None
+
+
+def lower_bound(problem: Problem, earliest: Mapping[str, int]) -> int:
+    """A bound no schedule's objective can go below: every meeting at its cheapest start at or
+    after its earliest one, as if no other meeting were there."""
+    total = 0
+    for mid in problem.meetings:
+        c = costs(problem, mid, earliest[mid])
+        total += int(c[c >= 0].min())
+    return total
+
+
+def part(
+    problem: Problem,
+    moving: Collection[str],
+    *,
+    earliest: Mapping[str, int],
+    fixed: Mapping[str, int] | None = None,
+    attending: Mapping[str, list[str]] | None = None,
+) -> Problem:
+    """The problem of placing only the ``moving`` meetings, none before its ``earliest`` start.
+    Without ``fixed`` it is a relaxation of the whole (every other meeting left out), so its
+    best objective bounds what the moving meetings cost in any schedule. With ``fixed`` (a
+    schedule of the other meetings, with its ``attending``), the fixed meetings that share a
+    resource with the moving ones are pinned where they are (attended as they are), and
+    precedence with fixed meetings narrows the moving ones' windows: a neighbourhood to
+    re-optimise, whose schedules are schedules of the whole."""
+    moving = set(moving)
+    n = problem.grid.n
+    fixed = fixed or {}
+    lo = {mid: earliest[mid] for mid in moving}
+    hi = {mid: n for mid in moving}
+    for p in problem.precedence:
+        if p.after in moving and p.before in fixed and p.before not in moving:
+            lo[p.after] = max(lo[p.after], fixed[p.before] + problem.meetings[p.before].duration)
+        if p.before in moving and p.after in fixed and p.after not in moving:
+            hi[p.before] = min(hi[p.before], fixed[p.after] - problem.meetings[p.before].duration)
+    meetings: dict[str, Meeting] = {}
+    window: dict[str, Mask] = {}
+    for mid in sorted(moving):
+        meetings[mid] = problem.meetings[mid]
+        w = problem.window[mid].copy()
+        w[: max(0, lo[mid])] = False
+        w[max(0, hi[mid] + 1) :] = False
+        window[mid] = w
+    if fixed:
+        used = {
+            r
+            for mid in moving
+            for r in (*problem.meetings[mid].required, *problem.meetings[mid].optional)
+        }
+        who = attending or {}
+        for mid, s in fixed.items():
+            here = who.get(mid, list(problem.meetings[mid].required))
+            if mid in moving or used.isdisjoint(here):
+                continue
+            meetings[mid] = dataclasses.replace(
+                problem.meetings[mid], required=tuple(here), optional=(), prefer=()
+            )
+            w = np.zeros(n, dtype=bool)
+            w[s] = True
+            window[mid] = w
+    return dataclasses.replace(
+        problem,
+        meetings=meetings,
+        window=window,
+        precedence=[p for p in problem.precedence if p.before in moving and p.after in moving],
+    )
 
 
 def _room(
