@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import time
 
+# The manual clock reads no time, so it lives with the Clock port; it is offered here too, beside
+# the system clock, for the edges that pick one.
+from sitroom.application.ports import ManualClock
+
+__all__ = ["ManualClock", "SystemClock"]
+
 
 class SystemClock:
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
-
-
-class ManualClock:
-    """A clock that moves only when told: for tests, simulations and replays."""
-
-    def __init__(self, now_ms: int) -> None:
-        self.t = now_ms
-
-    def now_ms(self) -> int:
-        return self.t
-
-    def set(self, now_ms: int) -> None:
-        self.t = now_ms
-
-    def advance(self, ms: int) -> None:
-        self.t += ms

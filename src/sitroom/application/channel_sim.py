@@ -88,6 +88,7 @@ from rich.table import Table
 
 from sitroom.application.desk import channel_record, note_record
 from sitroom.application.engine import Engine
+from sitroom.application.ports import ManualClock
 from sitroom.domain.channels.courier import Action, Courier, Envelope, Link, Note, Transmit
 from sitroom.domain.channels.habits import WorkingWeek
 from sitroom.domain.channels.ledger import CHANNELS
@@ -733,7 +734,7 @@ def simulate(trace: Trace | str, *, engine: Engine) -> SimReport:
     the engine's clock is the virtual one; it is given back afterwards."""
     if isinstance(trace, str):
         trace = parse_trace(trace)
-    clock = _VirtualClock(trace.start_ms)
+    clock = ManualClock(trace.start_ms)
     saved = engine.clock
     engine.clock = clock
     try:
@@ -742,24 +743,13 @@ def simulate(trace: Trace | str, *, engine: Engine) -> SimReport:
         engine.clock = saved
 
 
-class _VirtualClock:
-    def __init__(self, now_ms: int) -> None:
-        self.t = now_ms
-
-    def now_ms(self) -> int:
-        return self.t
-
-    def set(self, now_ms: int) -> None:
-        self.t = now_ms
-
-
 # Event kinds on the heap. At the same millisecond they go in this order (what is in flight lands
 # first; a reply after its message), then in the order they were pushed.
 _ACK, _ARRIVE, _POLL, _SEND, _REPLY = range(5)
 
 
 class _Sim:
-    def __init__(self, trace: Trace, engine: Engine, clock: _VirtualClock) -> None:
+    def __init__(self, trace: Trace, engine: Engine, clock: ManualClock) -> None:
         self.trace = trace
         self.engine = engine
         self.clock = clock

@@ -39,6 +39,23 @@ class Clock(Protocol):
     def now_ms(self) -> int: ...
 
 
+class ManualClock:
+    """A clock that moves only when told: for tests, simulations and replays. It reads no
+    time, so the application (the channel simulator) may use it as well as the edges."""
+
+    def __init__(self, now_ms: int) -> None:
+        self.t = now_ms
+
+    def now_ms(self) -> int:
+        return self.t
+
+    def set(self, now_ms: int) -> None:
+        self.t = now_ms
+
+    def advance(self, ms: int) -> None:
+        self.t += ms
+
+
 class LogStore(Protocol):
     """An append-only, idempotent record log.
 
