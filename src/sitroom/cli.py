@@ -16,7 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from typer.exceptions import TyperException
 
-from sitroom import cli_channels, cli_planning, render
+from sitroom import cli_channels, cli_planning, cli_risk, render
 from sitroom.adapters import acled, rss, stix, ucdp
 from sitroom.adapters.clock import ManualClock, SystemClock
 from sitroom.adapters.gdelt import connector as gdelt
@@ -59,6 +59,7 @@ ingest_app = typer.Typer(no_args_is_help=True, help="Bring data into the workspa
 app.add_typer(ingest_app, name="ingest")
 cli_planning.register(app)
 cli_channels.register(app)
+cli_risk.register(app)
 
 
 # commands ---------------------------------------------------------------------------------

@@ -26,6 +26,10 @@ class Settings:
     """A source is overdue after its cadence times (1 + grace) without anything new."""
     poll_interval_s: float = 900.0
     """How often `ingest --follow` polls a live feed (GDELT publishes every 15 minutes)."""
+    risk_disagreement: float = 0.40
+    """Flag a forecast whose members differ by more than this (0.40: forty points)."""
+    risk_aggregate: str = "median"
+    """The headline aggregate of a forecast: median, mean or extremised (log-odds)."""
 
     @classmethod
     def load(cls, workspace: Path, environ: dict[str, str] | None = None) -> Settings:
@@ -56,6 +60,13 @@ class Settings:
             raise WorkspaceError(
                 f"durability must be 'full' or 'normal', not {settings.durability!r}"
             )
+        if settings.risk_aggregate not in ("median", "mean", "extremised"):
+            raise WorkspaceError(
+                "risk_aggregate must be median, mean or extremised, "
+                f"not {settings.risk_aggregate!r}"
+            )
+        if not 0 < settings.risk_disagreement < 1:
+            raise WorkspaceError("risk_disagreement is a fraction, such as 0.4")
         return settings
 
     def to_toml(self) -> str:

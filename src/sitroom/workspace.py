@@ -18,8 +18,10 @@ from sitroom.application.ports import Clock
 from sitroom.domain.actors import ActorsProjection
 from sitroom.domain.channels.ledger import ChannelDetector, ChannelsProjection
 from sitroom.domain.claims import ClaimsProjection
-from sitroom.domain.projection import Detector, Projection
+from sitroom.domain.projection import Detector, Projection, Reactor
 from sitroom.domain.redline_watch import RedLineDetector, RedLinesProjection
+from sitroom.domain.risk.ledger import Forecaster, RiskDetector
+from sitroom.domain.risk.state import RiskProjection
 from sitroom.domain.sources import OverdueSourceDetector, SourcesProjection
 from sitroom.domain.summary import SummaryProjection
 from sitroom.domain.tracks import DeadlockDetector, TracksProjection
@@ -38,6 +40,7 @@ def default_projections() -> list[Projection]:
         ActorsProjection(),
         TracksProjection(),
         ChannelsProjection(),
+        RiskProjection(),
     ]
 
 
@@ -47,7 +50,12 @@ def default_detectors(settings: Settings) -> list[Detector]:
         RedLineDetector(),
         DeadlockDetector(),
         ChannelDetector(),
+        RiskDetector(),
     ]
+
+
+def default_reactors(settings: Settings) -> list[Reactor]:
+    return [Forecaster(method=settings.risk_aggregate, disagreement=settings.risk_disagreement)]
 
 
 def scratch_engine(now_ms: int = 0, *, site: str = "scratch") -> Engine:
@@ -59,6 +67,7 @@ def scratch_engine(now_ms: int = 0, *, site: str = "scratch") -> Engine:
         site=site,
         projections=default_projections(),
         detectors=default_detectors(Settings(site=site)),
+        reactors=default_reactors(Settings(site=site)),
     )
 
 
@@ -103,6 +112,7 @@ class Workspace:
             site=settings.site,
             projections=default_projections(),
             detectors=default_detectors(settings),
+            reactors=default_reactors(settings),
             snapshot_every=settings.snapshot_every,
         )
         return cls(path, settings, log, engine)

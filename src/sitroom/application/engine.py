@@ -1,7 +1,8 @@
 """The engine: the one append path, live projections with snapshots, detectors and alerts.
 
     commands ─> Engine.append ─> LogStore.append (atomic, idempotent)
-                        └─> fold into live projections ─> detectors ─> alerts (appended too)
+                        └─> fold into live projections ─> reactors ─> derived records (appended)
+                                                      └─> detectors ─> alerts (appended too)
 
 Every record gets its recorded time here, from a hybrid logical clock fed by the injected physical
 clock, and this site's origin. Alerts are records: a replay shows when each was raised and why.
@@ -23,7 +24,7 @@ import pyarrow as pa
 from sitroom.application.ports import AppendResult, Clock, LogStore
 from sitroom.domain.hlc import Hlc
 from sitroom.domain.kinds import ALERT, CURRENT_VERSION
-from sitroom.domain.projection import AlertDraft, Detector, Projection
+from sitroom.domain.projection import AlertDraft, Detector, Projection, Reactor
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.errors import SitroomError
 
@@ -35,6 +36,7 @@ class AppendOutcome:
     records: RecordBatch  # what was new, with seq and recorded_time
     duplicates: int  # records the log already held
     alerts: list[Record] = field(default_factory=list)
+    derived: list[Record] = field(default_factory=list)  # what reactors made of them
 
     @property
     def appended(self) -> int:
@@ -57,20 +59,23 @@ class Engine:
         site: str,
         projections: Sequence[Projection],
         detectors: Sequence[Detector] = (),
+        reactors: Sequence[Reactor] = (),
         snapshot_every: int = 10_000,
     ) -> None:
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
             raise SitroomError(f"projection names must be unique: {names}")
-        for d in detectors:
+        readers: list[Detector | Reactor] = [*detectors, *reactors]
+        for d in readers:
             missing = set(d.reads) - set(names)
             if missing:
-                raise SitroomError(f"detector {d.name} reads unknown projections {sorted(missing)}")
+                raise SitroomError(f"{d.name} reads unknown projections {sorted(missing)}")
         self.log = log
         self.clock = clock
         self.site = site
         self.projections = {p.name: p for p in projections}
         self.detectors = list(detectors)
+        self.reactors = list(reactors)
         self.snapshot_every = snapshot_every
         self.metrics = Metrics()
         self._hlc = Hlc(log.last_recorded_time())
@@ -86,25 +91,49 @@ class Engine:
         result = self._append(batch, now)
         committed = time.perf_counter_ns()
         alerts: list[Record] = []
+        derived = RecordBatch.empty()
         if len(result.appended):
+            made = [
+                r for re in self.reactors for r in re.on_records(self.states, result.appended, now)
+            ]
+            derived = self._derive(made, now)
+            # Detectors see the derived records as a batch of their own: a bulk batch keeps its
+            # typed payloads rather than being re-encoded to join a few forecasts.
             drafts = [
                 d
+                for seen in (result.appended, derived)
+                if len(seen)
                 for det in self.detectors
-                for d in det.on_records(self.states, result.appended, now)
+                for d in det.on_records(self.states, seen, now)
             ]
             alerts = self._raise(drafts, now, committed)
-        return AppendOutcome(result.appended, result.duplicates, alerts)
+        return AppendOutcome(result.appended, result.duplicates, alerts, list(derived.rows()))
 
     def tick(self, now_ms: int | None = None) -> list[Record]:
-        """Let clock-driven detectors look at the time (an overdue source, an expiring key)."""
+        """Let clock-driven reactors and detectors look at the time (a question whose window
+        closed, an overdue source, an expiring key). Returns the records this made: derived
+        records first, then alerts."""
         now = self.clock.now_ms() if now_ms is None else now_ms
-        drafts = [d for det in self.detectors for d in det.on_tick(self.states, now)]
-        return self._raise(drafts, now, None)
+        made = [r for re in self.reactors for r in re.on_tick(self.states, now)]
+        derived = self._derive(made, now)
+        drafts = (
+            [d for det in self.detectors for d in det.on_records(self.states, derived, now)]
+            if len(derived)
+            else []
+        )
+        drafts += [d for det in self.detectors for d in det.on_tick(self.states, now)]
+        return [*derived.rows(), *self._raise(drafts, now, None)]
 
     def next_due(self, now_ms: int) -> int | None:
-        """When a clock-driven detector next wants a tick (None: no detector is waiting)."""
-        dues = [d.next_due(self.states, now_ms) for d in self.detectors]
+        """When a clock-driven reactor or detector next wants a tick (None: none is waiting)."""
+        clocked: list[Detector | Reactor] = [*self.reactors, *self.detectors]
+        dues = [d.next_due(self.states, now_ms) for d in clocked]
         return min((d for d in dues if d is not None), default=None)
+
+    def _derive(self, records: list[Record], now: int) -> RecordBatch:
+        if not records:
+            return RecordBatch.empty()
+        return self._append(RecordBatch.from_records(records), now).appended
 
     def detector(self, name: str) -> Detector | None:
         return next((d for d in self.detectors if d.name == name), None)

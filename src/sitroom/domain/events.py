@@ -38,6 +38,7 @@ COLUMNS = {
     "country": pl.Utf8,  # where it happened: ISO 3166 alpha-3, for every source
     "country_name": pl.Utf8,  # ... and as the source names it (UCDP, ACLED)
     "fatalities": pl.Int64,  # best estimate where the source gives one
+    "conflict": pl.Utf8,  # the conflict as the source names it (UCDP); null elsewhere
 }
 
 
@@ -67,6 +68,7 @@ FIELDS: dict[str, dict[str, Path]] = {
         "country": "location.country_iso",
         "country_name": "location.country",
         "fatalities": "fatalities.best",
+        "conflict": "conflict.name",
     },
     ACLED_EVENT: {
         "lat": "location.lat",

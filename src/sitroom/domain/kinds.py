@@ -35,6 +35,10 @@ CHANNEL_DROP = "channel.drop"  # backpressure dropped a message (lowest priority
 CHANNEL_STATE = "channel.state"  # a channel's breaker or liveness changed, with the reason
 CHANNEL_RECEIVE = "channel.receive"  # a message received, once per id whatever the copies
 CHANNEL_REPLY = "channel.reply"  # the counterpart replied to a message
+QUESTION = "question"  # a forecast question: binary or count, its resolution rule and links
+QUESTION_RESOLVED = "question.resolved"  # a question resolved yes, no or void, and why
+JUDGMENT = "judgment"  # an analyst's probability for a question, with the rationale
+FORECAST = "forecast"  # the ensemble's forecast: every member, the aggregate, spread, flags
 
 CURRENT_VERSION = {
     GDELT_EVENT: 1,
@@ -66,6 +70,10 @@ CURRENT_VERSION = {
     CHANNEL_STATE: 1,
     CHANNEL_RECEIVE: 1,
     CHANNEL_REPLY: 1,
+    QUESTION: 1,
+    QUESTION_RESOLVED: 1,
+    JUDGMENT: 1,
+    FORECAST: 1,
 }
 
 CHANNEL_KINDS = (

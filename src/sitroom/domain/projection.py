@@ -1,4 +1,4 @@
-"""Projections: pure folds over the log, and the detectors that read them.
+"""Projections: pure folds over the log, and the detectors and reactors that read them.
 
 A projection turns the records of a batch into a new state: ``apply(state, batch) -> state``.
 A batch is a run of consecutive records in log order, so folding batch by batch is the same fold
@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sitroom.domain.records import RecordBatch
+from sitroom.domain.records import Record, RecordBatch
 
 
 class Projection(Protocol):
@@ -64,3 +64,23 @@ class Detector(Protocol):
         """The next moment after ``now_ms`` at which ``on_tick`` could find something (None if
         nothing is pending): what a scheduler or a replay needs to tick at the right times."""
         ...
+
+
+class Reactor(Protocol):
+    """Reads projection states and derives new records from what was just appended (a
+    forecast re-made because an event landed near its venue, a question resolved because its
+    window closed). The engine appends what a reactor returns through the same append path, in
+    the same call, before the detectors look: so a detector sees the derived records, and a
+    replay shows them where they were made. Reactors do not react to derived records (one
+    round), which keeps an append bounded."""
+
+    name: str
+    reads: tuple[str, ...]
+
+    def on_records(
+        self, views: Mapping[str, Any], batch: RecordBatch, now_ms: int
+    ) -> list[Record]: ...
+
+    def on_tick(self, views: Mapping[str, Any], now_ms: int) -> list[Record]: ...
+
+    def next_due(self, views: Mapping[str, Any], now_ms: int) -> int | None: ...

@@ -1,0 +1,303 @@
+"""Backtests: count questions asked at every window of the past, forecast with only what was
+known then, and scored against what happened.
+
+How "known then" is kept. Every conflict event in the log gets a time at which it became known:
+its recorded time (``known="recorded"``: right for a log that was fed live) or its valid time
+plus a publication lag (``known="valid"``: the only honest choice for an archive loaded in one
+go, where every recorded time is the day of the load). Events are folded into a fresh risk
+state in that order; at each forecast time the state holds exactly the events known by then,
+and the forecast is made by the same function the live forecaster uses. The run checks itself:
+every evidence id of every forecast is looked up, and ``leaks`` counts those that became known
+after their forecast (it must be 0).
+
+Questions: for each place, threshold and forecast time t, "at least T conflict events within
+the radius in [t, t + window)". Outcomes come from all the events in the log (final knowledge).
+Baselines, from the same as-known counts: **climatology** (the share of every past window that
+reached T, and their counts as the distribution) and **last value** (a Poisson with the last
+window's count as its mean).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from sitroom.application.engine import Engine
+from sitroom.domain import hlc
+from sitroom.domain.events import EVENT_KINDS
+from sitroom.domain.geo import Radius
+from sitroom.domain.places import PLACES
+from sitroom.domain.records import RecordBatch
+from sitroom.domain.risk import scoring
+from sitroom.domain.risk.ensemble import aggregate
+from sitroom.domain.risk.evidence import ConflictEvents, conflict_events
+from sitroom.domain.risk.forecast import count_members
+from sitroom.domain.risk.members import Member, clip, nb_tail
+from sitroom.domain.risk.questions import COUNT, Place, Question
+from sitroom.domain.risk.state import RiskState
+from sitroom.domain.timeutil import MS_PER_DAY, iso
+from sitroom.errors import UserInputError
+
+Progress = Callable[[int, int], None]  # (done, total) forecast times
+KNOWN = ("valid", "recorded")
+
+
+@dataclass(frozen=True)
+class Spec:
+    places: tuple[Place, ...]
+    radius: Radius
+    window_ms: int
+    thresholds: tuple[int, ...] = (1,)
+    start_ms: int | None = None  # first forecast time; default a year after the first event
+    until_ms: int | None = None  # the last window ends by then; default the last event
+    known: str = "valid"
+    lag_ms: int = 0
+    quad_classes: tuple[int, ...] = (4,)
+
+
+def default_places() -> tuple[Place, ...]:
+    return tuple(Place(name.title(), p.lat, p.lon) for name, p in sorted(PLACES.items()))
+
+
+def known_events(engine: Engine, spec: Spec) -> pl.DataFrame:
+    """Every conflict event in the log with the time it became known (``known_ms``), in that
+    order."""
+    frames = []
+    for batch in engine.log.read(kinds=list(EVENT_KINDS)):
+        ev = conflict_events(batch)
+        if spec.known == "recorded":
+            recorded = pl.DataFrame(
+                {
+                    "id": batch.column("id").to_numpy(),
+                    "known_ms": batch.column("recorded_time").to_numpy() >> hlc.COUNTER_BITS,
+                }
+            )
+            frames.append(ev.join(recorded, on="id", how="left"))
+        else:
+            frames.append(ev.with_columns((pl.col("valid_from") + spec.lag_ms).alias("known_ms")))
+    if not frames:
+        empty = conflict_events(RecordBatch.empty())
+        return empty.with_columns(pl.lit(0, pl.Int64).alias("known_ms"))
+    return pl.concat(frames).sort("known_ms", maintain_order=True)
+
+
+def run(engine: Engine, spec: Spec, progress: Progress | None = None) -> dict[str, Any]:
+    if spec.known not in KNOWN:
+        raise UserInputError(f"--known is valid or recorded, not {spec.known!r}")
+    if spec.window_ms < MS_PER_DAY:
+        raise UserInputError("a backtest window shorter than a day has too few events to score")
+    started = time.perf_counter()
+    events = known_events(engine, spec)
+    if not events.height:
+        raise UserInputError("the log holds no conflict events: ingest GDELT or UCDP files first")
+    first, last = int(events["valid_from"].min()), int(events["valid_from"].max())  # type: ignore[arg-type]
+    start = spec.start_ms if spec.start_ms is not None else first + 365 * MS_PER_DAY
+    until = spec.until_ms if spec.until_ms is not None else last + 1
+    times = list(range(start, until - spec.window_ms + 1, spec.window_ms))
+    if not times:
+        raise UserInputError(
+            f"no whole window of {spec.window_ms // MS_PER_DAY}d fits between {iso(start)} "
+            f"and {iso(until)}"
+        )
+    everything = ConflictEvents(events.drop("known_ms"))
+    state = RiskState()
+    known_at = dict(zip(events["id"], events["known_ms"], strict=True))
+    known_col = events["known_ms"].to_numpy()
+    rows: list[dict[str, Any]] = []
+    folded = 0
+    leaks = 0
+    for n, t in enumerate(times):
+        upto = int(np.searchsorted(known_col, t, side="right"))
+        if upto > folded:
+            state.events.add(events.slice(folded, upto - folded).drop("known_ms"))
+            folded = upto
+        for place in spec.places:
+            past = _past_counts(state.events, place, spec, t)
+            truth = _count(everything, place, spec, t, t + spec.window_ms)
+            for threshold in spec.thresholds:
+                q = _question(place, spec, t, threshold)
+                members = count_members(q, state, t)
+                leaks += sum(1 for m in members for i in m.evidence if known_at[i] > t)
+                rows.append(_row(q, members, past, truth, t))
+        if progress:
+            progress(n + 1, len(times))
+    seconds = time.perf_counter() - started
+    result = score(rows)
+    return {
+        "spec": {
+            "places": [p.name for p in spec.places],
+            "radius": spec.radius.text,
+            "window_days": spec.window_ms / MS_PER_DAY,
+            "thresholds": list(spec.thresholds),
+            "from": iso(start),
+            "until": iso(times[-1] + spec.window_ms),
+            "known": spec.known if spec.known == "recorded" else f"valid + {spec.lag_ms}ms",
+        },
+        "forecasts": len(rows),
+        "forecast_times": len(times),
+        "events": events.height,
+        "leaks": leaks,
+        "seconds": round(seconds, 3),
+        "forecasts_per_second": round(len(rows) / seconds, 1) if seconds else None,
+        **result,
+        "_rows": rows,
+    }
+
+
+def _question(place: Place, spec: Spec, t: int, threshold: int) -> Question:
+    return Question(
+        id=f"bt-{t}",
+        text=f"At least {threshold} events within {spec.radius.text} of {place.name}",
+        shape=COUNT,
+        rule="events",
+        deadline_ms=t + spec.window_ms,
+        places=(place,),
+        radius_m=spec.radius.meters,
+        radius_text=spec.radius.text,
+        window_from_ms=t,
+        threshold=threshold,
+        quad_classes=spec.quad_classes,
+    )
+
+
+def _count(store: ConflictEvents, place: Place, spec: Spec, lo: int, hi: int) -> int:
+    found = store.near((place,), spec.radius.meters, lo, hi)
+    return int(found.filter(pl.col("quad_class").is_in(list(spec.quad_classes))).height)
+
+
+def _past_counts(store: ConflictEvents, place: Place, spec: Spec, t: int) -> np.ndarray:
+    """As known at t: the count of every whole window before t since the first known event,
+    oldest first."""
+    if store.first_ms is None or store.first_ms >= t:
+        return np.zeros(0, dtype=np.int64)
+    n = int((t - store.first_ms) // spec.window_ms)
+    found = store.near((place,), spec.radius.meters, t - n * spec.window_ms, t)
+    found = found.filter(pl.col("quad_class").is_in(list(spec.quad_classes)))
+    k = (t - 1 - found["valid_from"].to_numpy()) // spec.window_ms
+    counts: np.ndarray = np.bincount(k.astype(np.int64), minlength=n)[:n][::-1]
+    return counts
+
+
+def _row(
+    q: Question, members: list[Member], past: np.ndarray, truth: int, t: int
+) -> dict[str, Any]:
+    T = q.threshold or 1
+    clim_p = (float((past >= T).sum()) + 0.5) / (len(past) + 1)  # add-half: never 0 or 1
+    last = float(past[-1]) if len(past) else 0.0
+    return {
+        "place": q.places[0].name,
+        "t": t,
+        "threshold": T,
+        "count": truth,
+        "y": int(truth >= T),
+        "p": {m.name: m.p for m in members}
+        | {
+            "aggregate": aggregate(members)["p"],
+            "climatology": clip(clim_p),
+            "last value": clip(nb_tail(T, last, None)),
+        },
+        "dist": {m.name: dict(m.dist) for m in members if m.dist},
+        "past": past.tolist(),
+        "last": last,
+    }
+
+
+def _pmf(dist: dict[str, Any], k: int) -> np.ndarray:
+    pmf = scoring.nb_pmf([dist["mean"]], dist["dispersion"], k)[0]
+    return np.concatenate([np.zeros(int(dist["offset"])), pmf])
+
+
+def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Brier and log per member, the aggregate and the baselines; CRPS of every count
+    distribution (the aggregate's is the equal-weight pool of the count members')."""
+    if not rows:
+        return {"scores": {}, "reliability": {}, "sharpness": {}, "base_rate": None}
+    y = np.array([r["y"] for r in rows])
+    counts = np.array([r["count"] for r in rows])
+    names = list(rows[0]["p"])
+    out: dict[str, dict[str, float]] = {}
+    rel = {}
+    sharp = {}
+    for name in names:
+        p = np.array([r["p"][name] for r in rows])
+        out[name] = {
+            "brier": float(scoring.brier(p, y).mean()),
+            "log": float(scoring.log_score(p, y).mean()),
+        }
+        rel[name] = scoring.reliability(p, y)
+        sharp[name] = scoring.sharpness(p)
+    k = int(max(counts.max(), max(_top(r) for r in rows))) + 2
+    pmfs: dict[str, list[np.ndarray]] = {}
+    for r in rows:
+        member = {name: _pmf(d, k) for name, d in r["dist"].items()}
+        for name, pmf in member.items():
+            pmfs.setdefault(name, []).append(_pad(pmf, k))
+        pmfs.setdefault("aggregate", []).append(_pad(np.mean(list(member.values()), axis=0), k))
+        past = np.asarray(r["past"], dtype=np.int64)
+        clim = np.bincount(np.minimum(past, k - 1), minlength=k) / len(past) if len(past) else None
+        pmfs.setdefault("climatology", []).append(
+            _pad(clim if clim is not None else _point(0, k), k)
+        )
+        pmfs.setdefault("last value", []).append(_pad(scoring.nb_pmf([r["last"]], None, k)[0], k))
+    for name, rowsp in pmfs.items():
+        out.setdefault(name, {})["crps"] = float(scoring.crps_pmf(np.vstack(rowsp), counts).mean())
+    base = out.get("climatology", {})
+    skill = {
+        name: {
+            metric: (1 - v / base[metric]) if base.get(metric) else None for metric, v in s.items()
+        }
+        for name, s in out.items()
+    }
+    return {
+        "base_rate": float(y.mean()),
+        "scores": out,
+        "skill_vs_climatology": skill,
+        "reliability": {n: r.as_dict() for n, r in rel.items()},
+        "sharpness": sharp,
+        "_reliability": rel,
+    }
+
+
+def _top(r: dict[str, Any]) -> int:
+    tops = [
+        scoring.support_for([d["mean"]], d["dispersion"], 1e-9) + int(d["offset"])
+        for d in r["dist"].values()
+    ]
+    return int(max([*tops, *r["past"], int(r["last"]) * 3 + 10]))
+
+
+def _pad(pmf: np.ndarray, k: int) -> np.ndarray:
+    """A pmf on exactly 0..k-1, what lies beyond folded into the last cell, renormalised."""
+    if len(pmf) >= k:
+        out = pmf[:k].copy()
+        out[-1] += pmf[k:].sum()
+    else:
+        out = np.concatenate([pmf, np.zeros(k - len(pmf))])
+    total = out.sum()
+    return out / total if total > 0 else _point(0, k)
+
+
+def _point(x: int, k: int) -> np.ndarray:
+    out = np.zeros(k)
+    out[min(x, k - 1)] = 1.0
+    return out
+
+
+def curves(result: dict[str, Any]) -> dict[str, Any]:
+    """The reliability curves to plot: the aggregate first, then the baselines, then members."""
+    rel = result["_reliability"]
+    order = ["aggregate", "climatology", "last value"]
+    return {n: rel[n] for n in [*order, *(x for x in rel if x not in order)] if n in rel}
+
+
+def title(result: dict[str, Any]) -> str:
+    s = result["spec"]
+    return (
+        f"{result['forecasts']:,} forecasts, {s['window_days']:g}-day windows within "
+        f"{s['radius']}, {s['from'][:10]} to {s['until'][:10]}"
+    )

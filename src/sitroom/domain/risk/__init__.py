@@ -1,0 +1,1 @@
+"""Risk: forecast questions, ensemble members, aggregation and scoring."""

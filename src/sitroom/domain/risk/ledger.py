@@ -1,0 +1,393 @@
+"""Risk on the spine: the reactor that re-forecasts and resolves questions as records arrive,
+and the detector that raises disagreement and incoherence alerts from the forecasts.
+
+    event near a venue ─┐
+    channel state      ─┼─> Forecaster.on_records ─> forecast / question.resolved records
+    judgment, question ─┘                                    └─> RiskDetector ─> alerts
+
+Nothing runs on a timer: a record re-forecasts exactly the questions it touches (an event within
+a question's radius and look-back, a state change of a channel a meeting depends on, a judgment
+of it, a resolution that changes an analyst's weight). Only deadlines are clock-driven, through
+``next_due``: a count question resolves no when its window closes short of its threshold.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+
+from sitroom.domain.channels.ledger import CHANNELS
+from sitroom.domain.events import EVENT_KINDS
+from sitroom.domain.geo import haversine_m
+from sitroom.domain.kinds import CHANNEL, CHANNEL_STATE, CURRENT_VERSION, TRACK_STATUS
+from sitroom.domain.projection import AlertDraft
+from sitroom.domain.records import Record, RecordBatch
+from sitroom.domain.risk.ensemble import DEFAULT_METHOD, DISAGREEMENT, incoherence, monotone
+from sitroom.domain.risk.evidence import conflict_events
+from sitroom.domain.risk.forecast import NEARBY_MS, PAST_WINDOWS, forecast, watched_channels
+from sitroom.domain.risk.questions import (
+    COUNT,
+    FORECAST,
+    JUDGMENT,
+    QUESTION,
+    QUESTION_RESOLVED,
+    Question,
+)
+from sitroom.domain.risk.state import RISK, RiskState
+
+SOURCE = "sitroom"
+TRIGGERS_KEPT = 100
+
+
+def lookback_ms(q: Question, now_ms: int) -> int:
+    """How far back an event can still move this question's members."""
+    back = NEARBY_MS
+    if q.shape == COUNT and q.window_from_ms is not None and q.deadline_ms is not None:
+        back = max(
+            back, now_ms - q.window_from_ms + PAST_WINDOWS * (q.deadline_ms - q.window_from_ms)
+        )
+    return back
+
+
+def resolution(
+    q: Question,
+    outcome: str,
+    now_ms: int,
+    by: str,
+    reason: str,
+    evidence: Iterable[str] = (),
+    count: int | None = None,
+) -> Record:
+    return Record(
+        id=f"resolved:{q.id}",
+        kind=QUESTION_RESOLVED,
+        kind_version=CURRENT_VERSION[QUESTION_RESOLVED],
+        source=SOURCE if by == "rule" else by,
+        valid_from=now_ms,
+        valid_to=now_ms,
+        compartment=q.compartment,
+        payload={
+            "question": q.id,
+            "outcome": outcome,
+            "by": by,
+            "reason": reason,
+            "evidence": list(evidence)[:TRIGGERS_KEPT],
+            "count": count,
+        },
+    )
+
+
+class Forecaster:
+    name = "forecaster"
+    reads: tuple[str, ...] = (RISK, CHANNELS)
+
+    def __init__(self, *, method: str = DEFAULT_METHOD, disagreement: float = DISAGREEMENT) -> None:
+        self.method = method
+        self.disagreement = disagreement
+
+    # -- what a batch touches -----------------------------------------------------------------
+    def on_records(self, views: Mapping[str, Any], batch: RecordBatch, now_ms: int) -> list[Record]:
+        state: RiskState = views[RISK]
+        if not state.questions:
+            return []
+        touched: dict[str, list[str]] = {}
+        resolved: list[Record] = []
+        for r in batch.of_kinds([QUESTION, JUDGMENT, QUESTION_RESOLVED, TRACK_STATUS]).rows():
+            p = r.payload
+            if r.kind in (QUESTION, JUDGMENT):
+                touched.setdefault(p.get("question", p.get("id")), []).append(r.id)
+            elif r.kind == QUESTION_RESOLVED:
+                resolved += self._dependents(state, p["question"], p["outcome"], now_ms)
+                judges = set(state.judgments.get(p["question"], {}))
+                for q in state.open_questions():
+                    if judges & set(state.judgments.get(q.id, {})):
+                        touched.setdefault(q.id, []).append(r.id)
+            elif r.kind == TRACK_STATUS:
+                for q in state.open_questions():
+                    if (
+                        q.rule == "meeting"
+                        and q.track == p["track"]
+                        and p["status"] in q.yes_status
+                    ):
+                        resolved.append(
+                            resolution(
+                                q,
+                                "yes",
+                                now_ms,
+                                "rule",
+                                f"track {q.track} is now {p['status']}",
+                                [r.id],
+                            )
+                        )
+        self._events(state, batch, now_ms, touched)
+        if len(changed := batch.of_kinds([CHANNEL_STATE, CHANNEL])):
+            names = {r.payload.get("channel", r.payload.get("id")): r.id for r in changed.rows()}
+            for q in state.open_questions():
+                hit = [names[c] for c in watched_channels(q, state, views[CHANNELS]) if c in names]
+                if hit:
+                    touched.setdefault(q.id, []).extend(hit)
+        resolved += self._reached(state, touched, now_ms)
+        return (
+            self._forecasts(views, touched, {r.payload["question"] for r in resolved}, now_ms)
+            + resolved
+        )
+
+    def _events(
+        self, state: RiskState, batch: RecordBatch, now_ms: int, touched: dict[str, list[str]]
+    ) -> None:
+        placed = [q for q in state.open_questions() if q.places]
+        events = batch.of_kinds(list(EVENT_KINDS))
+        if not placed or not len(events):
+            return
+        ev = conflict_events(events)
+        if not ev.height:
+            return
+        lat, lon = ev["lat"].to_numpy(), ev["lon"].to_numpy()
+        t, quad = ev["valid_from"].to_numpy(), ev["quad_class"].to_numpy()
+        ids = ev["id"]
+        for q in placed:
+            window = (
+                (t <= now_ms)
+                & (t > now_ms - lookback_ms(q, now_ms))
+                & np.isin(quad, q.quad_classes)
+            )
+            if not window.any():
+                continue
+            near = np.zeros(len(t), dtype=bool)
+            for place in q.places:
+                near |= haversine_m(lat, lon, place.point) <= q.radius_m
+            hit = np.flatnonzero(window & near)
+            if len(hit):
+                touched.setdefault(q.id, []).extend(ids.gather(hit[-TRIGGERS_KEPT:]).to_list())
+
+    # -- resolutions ----------------------------------------------------------------------------
+    def _reached(
+        self, state: RiskState, touched: Mapping[str, list[str]], now_ms: int
+    ) -> list[Record]:
+        """Count questions whose window now holds their threshold: yes, at once."""
+        out = []
+        for qid in touched:
+            if state.status(qid) != "open":
+                continue
+            q = state.question(qid)
+            if q.rule != "events":
+                continue
+            inside = _window_events(state, q, now_ms)
+            if inside is not None and len(inside) >= (q.threshold or 0):
+                out.append(
+                    resolution(
+                        q,
+                        "yes",
+                        now_ms,
+                        "rule",
+                        f"{len(inside)} events in the window reach the threshold {q.threshold}",
+                        inside,
+                        len(inside),
+                    )
+                )
+                out += self._dependents(state, q.id, "yes", now_ms)
+        return out
+
+    def _dependents(self, state: RiskState, qid: str, outcome: str, now_ms: int) -> list[Record]:
+        if outcome == "yes":
+            return []
+        return [
+            resolution(q, "void", now_ms, "rule", f"its condition {qid} resolved {outcome}")
+            for q in state.open_questions()
+            if q.given == qid
+        ]
+
+    def on_tick(self, views: Mapping[str, Any], now_ms: int) -> list[Record]:
+        state: RiskState = views[RISK]
+        out: list[Record] = []
+        for q in list(state.open_questions()):
+            if (
+                q.rule not in ("events", "meeting")
+                or q.deadline_ms is None
+                or q.deadline_ms > now_ms
+            ):
+                continue
+            if q.rule == "events":
+                inside = _window_events(state, q, now_ms) or []
+                yes = len(inside) >= (q.threshold or 0)
+                why = f"{len(inside)} events in the window, threshold {q.threshold}"
+                out.append(
+                    resolution(q, "yes" if yes else "no", now_ms, "rule", why, inside, len(inside))
+                )
+            else:
+                status = state.track_status.get(q.track or "", "unknown")
+                out.append(
+                    resolution(
+                        q, "no", now_ms, "rule", f"deadline passed; track {q.track} is {status}"
+                    )
+                )
+                yes = False
+            out += self._dependents(state, q.id, "yes" if yes else "no", now_ms)
+        return out
+
+    def next_due(self, views: Mapping[str, Any], now_ms: int) -> int | None:
+        state: RiskState = views[RISK]
+        dues = [
+            max(now_ms + 1, q.deadline_ms)
+            for q in state.open_questions()
+            if q.rule in ("events", "meeting") and q.deadline_ms is not None
+        ]
+        return min(dues, default=None)
+
+    # -- forecasts ------------------------------------------------------------------------------
+    def _forecasts(
+        self,
+        views: Mapping[str, Any],
+        touched: Mapping[str, list[str]],
+        skip: set[str],
+        now_ms: int,
+    ) -> list[Record]:
+        state: RiskState = views[RISK]
+        out = []
+        for qid, triggers in touched.items():
+            if qid in skip or state.status(qid) != "open":
+                continue
+            q = state.question(qid)
+            payload = forecast(
+                q,
+                state,
+                views[CHANNELS],
+                now_ms,
+                method=self.method,
+                threshold=self.disagreement,
+                triggered_by=triggers,
+            )
+            n = len(state.history.get(qid, [])) + 1
+            out.append(
+                Record(
+                    id=f"forecast:{qid}:{n}",
+                    kind=FORECAST,
+                    kind_version=CURRENT_VERSION[FORECAST],
+                    source=SOURCE,
+                    valid_from=now_ms,
+                    valid_to=now_ms,
+                    compartment=q.compartment,
+                    payload=payload,
+                )
+            )
+        return out
+
+
+def _window_events(state: RiskState, q: Question, now_ms: int) -> list[str] | None:
+    if q.shape != COUNT or q.window_from_ms is None or q.deadline_ms is None:
+        return None
+    found = state.events.near(
+        q.places, q.radius_m, q.window_from_ms, min(now_ms + 1, q.deadline_ms)
+    )
+    found = found.filter(found["quad_class"].is_in(list(q.quad_classes)))
+    return list(found["id"].to_list())
+
+
+class RiskDetector:
+    """A forecast whose members split by more than the threshold (once per episode: raised
+    when a question starts disagreeing, again only after it agreed in between), and linked
+    questions whose latest forecasts are incoherent."""
+
+    name = RISK
+    reads: tuple[str, ...] = (RISK,)
+
+    def on_records(
+        self, views: Mapping[str, Any], batch: RecordBatch, now_ms: int
+    ) -> list[AlertDraft]:
+        state: RiskState = views[RISK]
+        drafts = []
+        for r in batch.of_kinds([FORECAST]).rows():
+            p = r.payload
+            q = state.questions.get(p["question"], {}).get("question", {})
+            split = p.get("disagreement")
+            if split and not p.get("was_disagreeing"):
+                drafts.append(
+                    AlertDraft(
+                        detector=RISK,
+                        key=f"disagreement:{r.id}",
+                        title=(
+                            f"Members disagree on {p['question']} by "
+                            f"{100 * split['range']:.0f} points: {split['summary']}"
+                        ),
+                        severity="warning",
+                        evidence=[r.id, *(e for m in p["members"] for e in m["evidence"][:5])],
+                        triggered_by=[r.id],
+                        detail={"question": p["question"], "text": q.get("text"), **split},
+                        compartment=r.compartment,
+                    )
+                )
+            drafts += _coherence(state, p["question"], r.id)
+        return drafts
+
+    def on_tick(self, views: Mapping[str, Any], now_ms: int) -> list[AlertDraft]:
+        return []
+
+    def next_due(self, views: Mapping[str, Any], now_ms: int) -> int | None:
+        return None
+
+
+def _pct(p: float) -> str:
+    return f"{100 * p:.0f}%"
+
+
+def _coherence(state: RiskState, qid: str, record: str) -> list[AlertDraft]:
+    """Check the question just forecast against the questions linked to it."""
+    drafts = []
+    latest = {
+        k: v["aggregate"]["p"] for k, v in state.forecasts.items() if state.status(k) == "open"
+    }
+    for q in state.open_questions():
+        if not (q.given and q.of) or qid not in (q.id, q.given, q.of):
+            continue
+        if not {q.id, q.given, q.of} <= set(latest):
+            continue
+        bad = incoherence(latest[q.id], latest[q.given], latest[q.of])
+        if bad:
+            drafts.append(
+                AlertDraft(
+                    detector=RISK,
+                    key=f"incoherent:{q.id}:{record}",
+                    title=(
+                        f"{q.of} at {_pct(bad['p'])} is incoherent with {q.id} "
+                        f"({_pct(latest[q.id])} given {q.given} at {_pct(latest[q.given])}): "
+                        f"it must lie within {_pct(bad['bounds'][0])}–{_pct(bad['bounds'][1])}"
+                    ),
+                    severity="warning",
+                    evidence=[state.forecasts[x]["id"] for x in (q.id, q.given, q.of)],
+                    triggered_by=[record],
+                    detail={"question": q.id, "given": q.given, "of": q.of, **bad},
+                    compartment=q.compartment,
+                )
+            )
+    if qid in latest and state.status(qid) == "open":
+        me = state.question(qid)
+        if me.shape == COUNT:
+            same = {
+                o.id: (o.threshold or 0, latest[o.id])
+                for o in state.open_questions()
+                if o.shape == COUNT
+                and o.id in latest
+                and (o.places, o.radius_m, o.window_from_ms, o.deadline_ms, o.quad_classes)
+                == (me.places, me.radius_m, me.window_from_ms, me.deadline_ms, me.quad_classes)
+            }
+            for a, b in monotone(same):
+                if qid not in (a, b):
+                    continue
+                drafts.append(
+                    AlertDraft(
+                        detector=RISK,
+                        key=f"incoherent:{a}:{b}:{record}",
+                        title=(
+                            f"{b} (at least {same[b][0]}) at {100 * same[b][1]:.0f}% is above "
+                            f"{a} (at least {same[a][0]}) at {100 * same[a][1]:.0f}%"
+                        ),
+                        severity="warning",
+                        evidence=[state.forecasts[a]["id"], state.forecasts[b]["id"]],
+                        triggered_by=[record],
+                        detail={"lower": a, "higher": b},
+                        compartment=me.compartment,
+                    )
+                )
+    return drafts

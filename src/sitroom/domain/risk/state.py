@@ -1,0 +1,146 @@
+"""The ``risk`` projection: questions with their states, analysts' judgments, the latest
+forecast of each question, track statuses (meeting questions resolve on them), the parties of
+each track, and the conflict events the members read.
+
+A pure fold like every projection; its snapshot is the JSON of the small part followed by the
+events as Arrow IPC, so an as-of rebuild does not re-parse millions of event payloads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from sitroom.domain.events import EVENT_KINDS
+from sitroom.domain.kinds import TRACK, TRACK_STATUS
+from sitroom.domain.records import RecordBatch
+from sitroom.domain.risk.evidence import ConflictEvents, conflict_events
+from sitroom.domain.risk.members import Member, analyst_weight
+from sitroom.domain.risk.questions import (
+    FORECAST,
+    JUDGMENT,
+    QUESTION,
+    QUESTION_RESOLVED,
+    Question,
+)
+from sitroom.domain.risk.scoring import brier
+
+RISK = "risk"
+RISK_KINDS = (QUESTION, QUESTION_RESOLVED, JUDGMENT, FORECAST, TRACK, TRACK_STATUS)
+
+
+@dataclass
+class RiskState:
+    questions: dict[str, dict[str, Any]] = field(default_factory=dict)  # payload + status
+    judgments: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    forecasts: dict[str, dict[str, Any]] = field(default_factory=dict)  # the latest, with id
+    history: dict[str, list[list[Any]]] = field(default_factory=dict)  # [at, p, id] per forecast
+    track_status: dict[str, str] = field(default_factory=dict)
+    parties: dict[str, list[str]] = field(default_factory=dict)
+    events: ConflictEvents = field(default_factory=ConflictEvents)
+
+    def question(self, qid: str) -> Question:
+        return Question.from_payload(self.questions[qid]["question"])
+
+    def open_questions(self) -> Iterator[Question]:
+        for qid, q in self.questions.items():
+            if q["status"] == "open":
+                yield self.question(qid)
+
+    def status(self, qid: str) -> str | None:
+        q = self.questions.get(qid)
+        return q["status"] if q else None
+
+    def analyst_briers(self, name: str) -> list[float]:
+        """The Brier score of each of an analyst's last judgments on a resolved question."""
+        out = []
+        for qid, by in self.judgments.items():
+            outcome = self.status(qid)
+            if name in by and outcome in ("yes", "no"):
+                out.append(float(brier(by[name]["p"], 1 if outcome == "yes" else 0)))
+        return out
+
+    def analyst_weight(self, name: str) -> float:
+        return analyst_weight(self.analyst_briers(name))
+
+    def newest_ms(self, members: Sequence[Member]) -> int | None:
+        """When the newest piece of evidence behind these members happened."""
+        times = [
+            t
+            for x in members
+            for t in (
+                x.detail.get("judged_ms"),
+                *(c.get("last_ms") for c in x.detail.get("conflicts", ())),
+            )
+            if t is not None
+        ]
+        return max(times, default=None)
+
+
+class RiskProjection:
+    name = RISK
+    version = 1
+    kinds: tuple[str, ...] | None = (*RISK_KINDS, *EVENT_KINDS)
+
+    def initial(self) -> RiskState:
+        return RiskState()
+
+    def apply(self, state: RiskState, batch: RecordBatch) -> RiskState:
+        events = batch.of_kinds(list(EVENT_KINDS))
+        if len(events):
+            state.events.add(conflict_events(events))
+        if len(events) == len(batch):
+            return state
+        for r in batch.of_kinds(list(RISK_KINDS)).rows():
+            p = r.payload
+            if r.kind == QUESTION:
+                was = state.questions.get(p["id"], {})
+                state.questions[p["id"]] = {
+                    "question": p,
+                    "status": was.get("status", "open"),
+                    "record": r.id,
+                    "added_ms": was.get("added_ms", r.valid_from),
+                }
+            elif r.kind == QUESTION_RESOLVED:
+                q = state.questions.get(p["question"])
+                if q is not None and q["status"] == "open":
+                    q.update(status=p["outcome"], resolution={**p, "record": r.id})
+            elif r.kind == JUDGMENT:
+                if state.status(p["question"]) == "open":
+                    state.judgments.setdefault(p["question"], {})[p["analyst"]] = {
+                        **p,
+                        "id": r.id,
+                        "at_ms": r.valid_from,
+                    }
+            elif r.kind == FORECAST:
+                state.forecasts[p["question"]] = {**p, "id": r.id, "at_ms": r.valid_from}
+                state.history.setdefault(p["question"], []).append(
+                    [r.valid_from, p["aggregate"]["p"], r.id]
+                )
+            elif r.kind == TRACK:
+                state.parties[p["id"]] = list(p.get("parties") or [])
+                state.track_status.setdefault(p["id"], p.get("status", "planned"))
+            elif r.kind == TRACK_STATUS:
+                state.track_status[p["track"]] = p["status"]
+        return state
+
+    def encode(self, state: RiskState) -> bytes:
+        small = orjson.dumps(
+            {
+                "questions": state.questions,
+                "judgments": state.judgments,
+                "forecasts": state.forecasts,
+                "history": state.history,
+                "track_status": state.track_status,
+                "parties": state.parties,
+            }
+        )
+        return len(small).to_bytes(8, "big") + small + state.events.encode()
+
+    def decode(self, data: bytes) -> RiskState:
+        n = int.from_bytes(data[:8], "big")
+        small = orjson.loads(data[8 : 8 + n])
+        return RiskState(**small, events=ConflictEvents.decode(data[8 + n :]))
