@@ -1,0 +1,130 @@
+"""Backtests on the real UCDP and GDELT data: only what was known at each forecast time."""
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from sitroom.adapters.clock import ManualClock
+from sitroom.adapters.gdelt import connector as gdelt
+from sitroom.adapters.gdelt.lookups import load_lookups
+from sitroom.adapters.inputs import open_input
+from sitroom.adapters.log_memory import MemoryLog
+from sitroom.adapters.ucdp import chunks as ucdp_chunks
+from sitroom.application import backtest as bt
+from sitroom.application.engine import Engine
+from sitroom.application.ingest import ingest
+from sitroom.domain.geo import haversine_m, parse_radius
+from sitroom.domain.records import RecordBatch
+from sitroom.domain.risk.evidence import conflict_events
+from sitroom.domain.risk.questions import Place
+from sitroom.domain.timeutil import MS_PER_DAY, parse_time
+from sitroom.settings import Settings
+from sitroom.workspace import default_detectors, default_projections, default_reactors
+
+PLACES = (
+    Place("Damascus", 33.5138, 36.2765),
+    Place("Baghdad", 33.3152, 44.3661),
+    Place("Beirut", 33.8938, 35.5018),
+)
+
+
+def engine(now_ms: int = 0) -> Engine:
+    s = Settings(site="bt")
+    return Engine(
+        MemoryLog(),
+        ManualClock(now_ms),
+        site="bt",
+        projections=default_projections(),
+        detectors=default_detectors(s),
+        reactors=default_reactors(s),
+    )
+
+
+@pytest.fixture(scope="module")
+def ucdp_batch(shared_data: Path) -> RecordBatch:
+    inp = open_input(str(shared_data / "ucdp-ged-sample" / "ucdpged_sample.csv"))
+    return RecordBatch.concat([c.records for c in ucdp_chunks(inp)])
+
+
+def spec(**kw: object) -> bt.Spec:
+    base: dict[str, object] = {
+        "places": PLACES,
+        "radius": parse_radius("500mi"),
+        "window_ms": 90 * MS_PER_DAY,
+        "thresholds": (1, 3),
+        "start_ms": parse_time("2012-01-01", now_ms=0),
+        "until_ms": parse_time("2018-01-01", now_ms=0),
+    }
+    return bt.Spec(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def test_backtest_on_real_ucdp_and_gdelt_scores_members_and_baselines(
+    shared_data: Path, ucdp_batch: RecordBatch
+) -> None:
+    e = engine()
+    e.append(ucdp_batch)
+    for f in sorted((shared_data / "gdelt-v2-events").glob("*.CSV")):
+        ingest(e, f.name, gdelt.chunks(open_input(str(f)), load_lookups()))
+    result = bt.run(
+        e,
+        spec(
+            start_ms=parse_time("2010-01-01", now_ms=0), until_ms=parse_time("2020-01-01", now_ms=0)
+        ),
+    )
+    assert result["leaks"] == 0
+    assert result["forecasts"] == result["forecast_times"] * len(PLACES) * 2
+    names = set(result["scores"])
+    assert {"aggregate", "climatology", "last value", "base rate", "event count"} <= names
+    assert "crps" in result["scores"]["aggregate"] and "crps" in result["scores"]["climatology"]
+    # Each outcome is the brute-force count over every event in the log.
+    read = e.log.read(kinds=["ucdp.event", "gdelt.event"])
+    events = pl.concat([conflict_events(b) for b in read])
+    events = events.filter(pl.col("quad_class") == 4)
+    for row in result["_rows"][:: max(1, len(result["_rows"]) // 25)]:
+        place = next(p for p in PLACES if p.name == row["place"])
+        d = haversine_m(events["lat"].to_numpy(), events["lon"].to_numpy(), place.point)
+        t = events["valid_from"].to_numpy()
+        inside = (d <= 500 * 1609.344) & (t >= row["t"]) & (t < row["t"] + 90 * MS_PER_DAY)
+        assert row["count"] == int(inside.sum())
+    assert 0 < result["base_rate"] < 1
+
+
+def test_a_record_known_after_a_forecast_time_is_not_used(ucdp_batch: RecordBatch) -> None:
+    """The same archive, but some events before 2014 only arrive in 2019 (recorded time): every
+    forecast made before 2019 must equal one from a log that never held them."""
+    cutoff = parse_time("2014-01-01", now_ms=0)
+    valid = ucdp_batch.column("valid_from").to_numpy()
+    early = np.flatnonzero(valid < cutoff)
+    late_ids = set(early[::3].tolist())  # a third of the early events arrive late
+    on_time_mask = np.array([(v < cutoff and i not in late_ids) for i, v in enumerate(valid)])
+    on_time = ucdp_batch.filter(on_time_mask)
+    late = ucdp_batch.filter(~on_time_mask)
+
+    full = engine(parse_time("2014-01-01", now_ms=0))
+    full.append(on_time)
+    full.clock.set(parse_time("2019-06-01", now_ms=0))
+    full.append(late)
+
+    partial = engine(parse_time("2014-01-01", now_ms=0))
+    partial.append(on_time)
+
+    s = spec(known="recorded", start_ms=cutoff, until_ms=parse_time("2019-01-01", now_ms=0))
+    with_late = bt.run(full, s)
+    without = bt.run(partial, s)
+    assert with_late["leaks"] == 0
+    assert [r["p"] for r in with_late["_rows"]] == [r["p"] for r in without["_rows"]]
+    # ... and the late events do matter once known: valid-time mode uses them.
+    assert [r["p"] for r in bt.run(full, spec(start_ms=cutoff))["_rows"]] != [
+        r["p"] for r in without["_rows"]
+    ]
+
+
+def test_a_backtest_with_no_events_or_no_window_is_a_clear_error() -> None:
+    from sitroom.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="no conflict events"):
+        bt.run(engine(), spec())
+    with pytest.raises(UserInputError, match="known is valid or recorded"):
+        bt.run(engine(), spec(known="sometime"))
