@@ -1,15 +1,13 @@
 """Risk on the spine: forecasts re-made by the records that touch them, alerts, resolutions,
 as-of, and the projection's snapshots."""
 
-import math
-
 import pytest
 
 from sitroom.adapters.clock import ManualClock
 from sitroom.adapters.log_memory import MemoryLog
 from sitroom.application import risk
 from sitroom.application.engine import Engine
-from sitroom.domain.geo import EARTH_RADIUS_M, Point, haversine_m
+from sitroom.domain.geo import Point, destination, haversine_m
 from sitroom.domain.kinds import CHANNEL, CHANNEL_STATE, CURRENT_VERSION, TRACK_STATUS, UCDP_EVENT
 from sitroom.domain.records import Record
 from sitroom.domain.risk.questions import COUNT, Place, Question, Reference
@@ -33,17 +31,6 @@ def engine(snapshot_every: int = 10_000) -> Engine:
         reactors=default_reactors(s),
         snapshot_every=snapshot_every,
     )
-
-
-def destination(p: Place, bearing_deg: float, metres: float) -> Point:
-    """The point at a great-circle distance and bearing from p."""
-    d, b = metres / EARTH_RADIUS_M, math.radians(bearing_deg)
-    la, lo = math.radians(p.lat), math.radians(p.lon)
-    lat = math.asin(math.sin(la) * math.cos(d) + math.cos(la) * math.sin(d) * math.cos(b))
-    lon = lo + math.atan2(
-        math.sin(b) * math.sin(d) * math.cos(la), math.cos(d) - math.sin(la) * math.sin(lat)
-    )
-    return Point(math.degrees(lat), math.degrees(lon))
 
 
 def event(
@@ -82,7 +69,7 @@ def test_an_event_within_500_miles_moves_the_nearby_member_and_is_named() -> Non
     first = risk.add_question(e, talks())["forecast"]
     assert first is not None
     before = next(m for m in first["members"] if m["name"] == "nearby conflicts")
-    near = destination(BEIRUT, 90, 450 * MILE)
+    near = destination(BEIRUT.point, 90, 450 * MILE)
     assert haversine_m([near.lat], [near.lon], BEIRUT.point)[0] < 500 * MILE
     e.clock.advance(1000)
     out = e.append([event("ucdp:near", near, NOW)])
@@ -102,7 +89,7 @@ def test_an_event_within_500_miles_moves_the_nearby_member_and_is_named() -> Non
 def test_an_event_800_miles_away_changes_nothing() -> None:
     e = engine()
     risk.add_question(e, talks())
-    far = destination(BEIRUT, 90, 800 * MILE)
+    far = destination(BEIRUT.point, 90, 800 * MILE)
     e.clock.advance(1000)
     out = e.append([event("ucdp:far", far, NOW)])
     assert [r for r in out.derived if r.kind == "forecast"] == []
@@ -160,7 +147,7 @@ def count_question(threshold: int = 3) -> Question:
 def test_a_count_question_resolves_yes_when_its_window_reaches_the_threshold() -> None:
     e = engine()
     risk.add_question(e, count_question())
-    near = destination(BEIRUT, 10, 100 * MILE)
+    near = destination(BEIRUT.point, 10, 100 * MILE)
     for i in range(3):
         e.clock.advance(MS_PER_H)
         out = e.append([event(f"ucdp:{i}", near, e.clock.now_ms())])
@@ -290,7 +277,7 @@ def test_resolving_twice_or_an_unknown_question_is_a_clear_error() -> None:
 def test_snapshots_rebuild_the_same_risk_state() -> None:
     e = engine(snapshot_every=4)
     risk.add_question(e, count_question())
-    near = destination(BEIRUT, 200, 300 * MILE)
+    near = destination(BEIRUT.point, 200, 300 * MILE)
     for i in range(9):
         e.clock.advance(MS_PER_H)
         e.append([event(f"ucdp:s{i}", near, NOW - i * MS_PER_DAY)])

@@ -77,3 +77,16 @@ def test_haversine_matches_the_spherical_law_of_cosines() -> None:
         expected = 6_371_008.8 * math.acos(max(-1.0, min(1.0, c)))
         assert d == pytest.approx(expected, abs=1.0)
     assert np.all(np.diff(got[:2]) > 0)  # Geneva is farther than Tehran
+
+
+def test_destination_lies_at_the_distance_asked() -> None:
+    """destination() and haversine agree, in every direction and across the antimeridian."""
+    from sitroom.domain.geo import destination
+
+    start = Point(33.8938, 35.5018)
+    for bearing in (0, 45, 90, 180, 270):
+        for metres in (1e3, 804_672.0, 1_287_475.0):
+            p = destination(start, bearing, metres)
+            assert abs(haversine_m([p.lat], [p.lon], start)[0] - metres) < 1e-3
+    east = destination(Point(0.0, 179.0), 90, 300_000)
+    assert -180 <= east.lon < -177

@@ -75,3 +75,13 @@ def haversine_m(lat: npt.ArrayLike, lon: npt.ArrayLike, center: Point) -> npt.ND
     )
     d: npt.NDArray[np.float64] = 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
     return d
+
+
+def destination(start: Point, bearing_deg: float, meters: float) -> Point:
+    """The point ``meters`` along the great circle from ``start`` at ``bearing_deg`` (clockwise
+    from north): "800 miles east of Beirut", for scenarios, tests and benchmarks."""
+    d, b = meters / EARTH_RADIUS_M, np.radians(bearing_deg)
+    la, lo = np.radians(start.lat), np.radians(start.lon)
+    lat = np.arcsin(np.sin(la) * np.cos(d) + np.cos(la) * np.sin(d) * np.cos(b))
+    lon = lo + np.arctan2(np.sin(b) * np.sin(d) * np.cos(la), np.cos(d) - np.sin(la) * np.sin(lat))
+    return Point(float(np.degrees(lat)), float((np.degrees(lon) + 540) % 360 - 180))

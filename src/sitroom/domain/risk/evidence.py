@@ -104,7 +104,7 @@ class ConflictEvents:
 
     def encode(self) -> bytes:
         buf = io.BytesIO()
-        self.frame().write_ipc(buf)
+        self.frame().write_ipc(buf, compression="lz4")
         return buf.getvalue()
 
     @classmethod
