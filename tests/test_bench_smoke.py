@@ -36,9 +36,25 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
             "ratio detect time baseline / sitroom",
         ),
         (
+            "risk_reforecast.py",
+            ["--events", "5000", "--questions", "10", "--appends", "10", "--baseline-appends", "2"],
+            "ratio p99 baseline / sitroom",
+        ),
+        ("risk_backtest.py", ["--places", "3"], "ratio forecasts/s sitroom / baseline"),
+        (
             "radius_query.py",
             ["--events", "20000", "--queries", "20", "--baseline-queries", "5"],
             "ratio p95 baseline / sitroom",
+        ),
+        (
+            "risk_reforecast.py",
+            ["--events=20000", "--questions=10", "--appends=20", "--baseline-appends=3"],
+            "ratio p99 baseline / sitroom",
+        ),
+        (
+            "risk_backtest.py",
+            ["--places", "2", "--thresholds", "1"],
+            "ratio forecasts/s sitroom / baseline",
         ),
     ],
 )

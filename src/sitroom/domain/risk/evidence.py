@@ -99,7 +99,7 @@ class ConflictEvents:
         nearest = dists.argmin(axis=0)
         return found.with_columns(
             pl.Series("dist_m", dists.min(axis=0)),
-            pl.Series("near", [places[i].name for i in nearest], pl.Utf8),
+            pl.Series("near", np.array([p.name for p in places], dtype=object)[nearest], pl.Utf8),
         )
 
     def encode(self) -> bytes:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy import stats
+from scipy import special
 
 P_MIN, P_MAX = 0.001, 0.999
 RATE_PRIOR = (0.5, 1.0)  # Gamma(shape, rate) on events per window: half an event, one window
@@ -126,9 +126,11 @@ def nb_tail(threshold: int, mean: float, dispersion: float | None) -> float:
         return 1.0
     if mean <= 0:
         return 0.0
+    # The tails as regularised incomplete gamma and beta functions (the identities behind
+    # scipy.stats' sf), without the argument checking that costs fifty times the arithmetic.
     if dispersion is None:
-        return float(stats.poisson.sf(threshold - 1, mean))
-    return float(stats.nbinom.sf(threshold - 1, dispersion, dispersion / (dispersion + mean)))
+        return float(special.gammainc(threshold, mean))  # P(Poisson(mean) >= threshold)
+    return float(special.betainc(threshold, dispersion, mean / (dispersion + mean)))
 
 
 def event_count(

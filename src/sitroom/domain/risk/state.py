@@ -41,9 +41,14 @@ class RiskState:
     track_status: dict[str, str] = field(default_factory=dict)
     parties: dict[str, list[str]] = field(default_factory=dict)
     events: ConflictEvents = field(default_factory=ConflictEvents)
+    # Parsed questions, by id: a cache of ``questions`` (not encoded; rebuilt on demand).
+    _parsed: dict[str, Question] = field(default_factory=dict, repr=False, compare=False)
 
     def question(self, qid: str) -> Question:
-        return Question.from_payload(self.questions[qid]["question"])
+        q = self._parsed.get(qid)
+        if q is None:
+            q = self._parsed[qid] = Question.from_payload(self.questions[qid]["question"])
+        return q
 
     def open_questions(self) -> Iterator[Question]:
         for qid, q in self.questions.items():
@@ -104,6 +109,7 @@ class RiskProjection:
                     "record": r.id,
                     "added_ms": was.get("added_ms", r.valid_from),
                 }
+                state._parsed.pop(p["id"], None)
             elif r.kind == QUESTION_RESOLVED:
                 q = state.questions.get(p["question"])
                 if q is not None and q["status"] == "open":
