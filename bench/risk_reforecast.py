@@ -53,7 +53,7 @@ from sitroom.application.engine import Engine
 from sitroom.application.ingest import Chunk, declare, ingest
 from sitroom.application.risk import add_question
 from sitroom.domain.events import EVENT_KINDS
-from sitroom.domain.geo import EARTH_RADIUS_M, Point, haversine_m, parse_radius
+from sitroom.domain.geo import destination, haversine_m, parse_radius
 from sitroom.domain.kinds import GDELT_EVENT
 from sitroom.domain.places import PLACES
 from sitroom.domain.records import Record, RecordBatch
@@ -82,17 +82,6 @@ NEAR_VENUE_M = 100_000
 
 def places() -> list[Place]:
     return [Place(name.title(), p.lat, p.lon) for name, p in sorted(PLACES.items())]
-
-
-def destination(p: Place, bearing_deg: float, metres: float) -> Point:
-    """The point at a great-circle distance and bearing from p."""
-    d, b = metres / EARTH_RADIUS_M, math.radians(bearing_deg)
-    la, lo = math.radians(p.lat), math.radians(p.lon)
-    lat = math.asin(math.sin(la) * math.cos(d) + math.cos(la) * math.sin(d) * math.cos(b))
-    lon = lo + math.atan2(
-        math.sin(b) * math.sin(d) * math.cos(la), math.cos(d) - math.sin(la) * math.sin(lat)
-    )
-    return Point(math.degrees(lat), (math.degrees(lon) + 540) % 360 - 180)
 
 
 # -- the workspace ----------------------------------------------------------------------------
@@ -197,7 +186,7 @@ def incoming(n: int, qs: list[Question], rng: random.Random) -> list[tuple[Recor
         r = rows[i % len(rows)]
         q = rng.choice(qs)
         venue = q.places[0]
-        at = destination(venue, rng.uniform(0, 360), NEAR_VENUE_M * math.sqrt(rng.random()))
+        at = destination(venue.point, rng.uniform(0, 360), NEAR_VENUE_M * math.sqrt(rng.random()))
         payload = dict(r.payload)
         payload["global_event_id"] = 3_000_000_000 + i
         payload["action_geo"] = {**payload["action_geo"], "lat": at.lat, "lon": at.lon}
@@ -309,7 +298,9 @@ def region(engine: Engine, q: Question, lo: int, hi: int) -> pl.DataFrame:
 
 
 def naive_forecast(engine: Engine, q: Question, now: int, first_ms: int) -> dict[str, float]:
-    """The members the forecaster computes, from one read of the log over the look-back."""
+    """The members the forecaster computes, from one read of the log over the look-back.
+    ``first_ms``, the first conflict event's time (it sets how many past windows there are),
+    does not change during the run and is taken from the setup."""
     known = now + 1
     if q.shape != COUNT:
         ref = q.reference
@@ -327,7 +318,7 @@ def naive_forecast(engine: Engine, q: Question, now: int, first_ms: int) -> dict
     base_t = min(known, start)
     n_bins = int(min(PAST_WINDOWS, max(0, (base_t - first_ms) // length)))
     lo = min(base_t - n_bins * length, known - NEARBY_MS)
-    ev = region(engine, q, lo, max(known, base_t))
+    ev = region(engine, q, lo, known)
     t = pl.col("valid_from")
     inside = ev.filter((t >= start) & (t < min(known, end)))
     hist = ev.filter((t >= base_t - n_bins * length) & (t < base_t))
