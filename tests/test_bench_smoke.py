@@ -46,16 +46,6 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
             ["--events", "20000", "--queries", "20", "--baseline-queries", "5"],
             "ratio p95 baseline / sitroom",
         ),
-        (
-            "risk_reforecast.py",
-            ["--events=20000", "--questions=10", "--appends=20", "--baseline-appends=3"],
-            "ratio p99 baseline / sitroom",
-        ),
-        (
-            "risk_backtest.py",
-            ["--places", "2", "--thresholds", "1"],
-            "ratio forecasts/s sitroom / baseline",
-        ),
     ],
 )
 def test_benchmark_runs_and_reports(script: str, args: list[str], expect: str) -> None:
