@@ -38,6 +38,7 @@ RATE_PRIOR = (0.5, 1.0)  # Gamma(shape, rate) on events per window: half an even
 HALF_LIFE_WINDOWS = 4.0  # a window's weight halves every this many windows back
 NEARBY_DAYS = 30  # "concurrent": an event within the radius in this many days
 NEARBY_LOG_ODDS = 0.5  # log-odds a meeting loses per unit of log(1 + severity)
+LISTED_IDS = 10  # ids shown per conflict in a forecast's detail
 EVIDENCE_KEPT = 200  # ids kept per conflict (the newest), so a new event is always named
 # Log-odds a meeting loses for each state of a channel it depends on.
 CHANNEL_PENALTY = {
@@ -264,7 +265,8 @@ def _listed(g: Mapping[str, Any], **extra: float) -> dict[str, Any]:
         "near": g["near"],
         "severity": round(g["severity"], 3),
         "last_ms": g["last_ms"],
-        "ids": list(g["ids"]),
+        # The newest few, to show; the member's evidence holds them all (up to EVIDENCE_KEPT).
+        "ids": list(g["ids"])[:LISTED_IDS],
         **{k: round(v, 6) for k, v in extra.items()},
     }
 
