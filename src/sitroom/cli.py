@@ -46,7 +46,7 @@ from sitroom.shell import (
     show,
     when,
 )
-from sitroom.workspace import LOG_FILE, Workspace
+from sitroom.workspace import LOG_FILE, Workspace, settle
 
 app = typer.Typer(
     name="sitroom",
@@ -119,6 +119,8 @@ def ingest_gdelt(
         reports: list[IngestReport] = []
         n = 0
         failures: list[str] = []
+        if follow:
+            settle()
         while True:
             n += 1
             for spec in inputs:

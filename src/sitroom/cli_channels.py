@@ -33,7 +33,7 @@ from sitroom.shell import (
     show,
     when,
 )
-from sitroom.workspace import scratch_engine
+from sitroom.workspace import scratch_engine, settle
 
 NOT_YET = 3  # exit code of `channel send` when the message is recorded but not yet acknowledged
 REJECTED = 4  # ... when backpressure refused it
@@ -296,6 +296,7 @@ def run(
     with open_workspace(workspace) as ws:
         wire = HttpWire()
         desk = Desk(ws.engine, wire)
+        settle()
         server = serve(desk_routes(desk), host, port)
         _announce(server.server_address[1], host, f"desk of {ws.path.resolve()}")
         try:

@@ -6,6 +6,7 @@ detectors, and hands them to the engine. The CLI and, later, the API open worksp
 
 from __future__ import annotations
 
+import gc
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,16 @@ from sitroom.errors import WorkspaceError
 from sitroom.settings import CONFIG_FILE, Settings
 
 LOG_FILE = "sitroom.db"
+
+
+def settle() -> None:
+    """For a process that keeps a workspace open (a desk, a followed feed, the service):
+    collect once, then freeze what survived, so no full collection walks the loaded libraries
+    and projections in the middle of an append. Such a collection costs 40–100 ms here (over
+    ~100k objects) and was the whole of the re-forecast p99 above p95. Objects made later are
+    collected as usual."""
+    gc.collect()
+    gc.freeze()
 
 
 def default_projections() -> list[Projection]:

@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import polars as pl
 import pytest
 from scipy import stats
 
@@ -15,6 +16,7 @@ from sitroom.domain.risk.ensemble import (
     spread,
     weighted_median,
 )
+from sitroom.domain.risk.evidence import Found
 
 
 def member(name: str, p: float, weight: float = 1.0) -> m.Member:
@@ -145,13 +147,13 @@ def test_nearby_meeting_lists_each_conflict_with_its_contribution() -> None:
             "ids": ["b1"],
         },
     ]
-    n = m.nearby_meeting(found, 0.6, "500mi")
+    n = m.nearby_meeting(found, 0.6, "500mi", ["b1", "a1"])
     assert n.p < 0.6
     listed = n.detail["conflicts"]
     assert [c["conflict"] for c in listed] == ["A", "B"]
     assert listed[0]["contribution"] < listed[1]["contribution"] < 0
-    assert set(n.evidence) == {"a1", "b1"}
-    none = m.nearby_meeting([], 0.6, "500mi")
+    assert n.evidence == ("b1", "a1")
+    none = m.nearby_meeting([], 0.6, "500mi", [])
     assert none.p == pytest.approx(0.6)
 
 
@@ -174,3 +176,47 @@ def test_analyst_weight_rewards_a_good_record_and_shrinks_a_short_one() -> None:
     good, bad = m.analyst_weight([0.05] * 10), m.analyst_weight([0.6] * 10)
     assert good > 1.0 > bad
     assert 1.0 < m.analyst_weight([0.05]) < good
+
+
+def test_conflicts_group_events_as_a_frame_group_by_would() -> None:
+    rng = np.random.default_rng(7)
+    n = 400
+    frame = pl.DataFrame(
+        {
+            "id": [f"e{i}" for i in range(n)],
+            "valid_from": rng.integers(0, 50, n),  # many ties: the later-added is newer
+            "lat": np.zeros(n),
+            "lon": np.zeros(n),
+            "quad_class": rng.integers(3, 5, n),
+            "fatalities": rng.integers(0, 30, n),
+            "source": ["s"] * n,
+            "conflict": rng.choice(["Syria", "Yemen", "Iraq", "Gaza"], n),
+            "dist_m": rng.uniform(0, 900e3, n),
+            "near": rng.choice(["Beirut", "Damascus"], n),
+        }
+    )
+    radius = 800e3
+    got = m.conflicts(Found.from_frame(frame), radius)
+    newest_first = frame.with_row_index("row").sort(["valid_from", "row"], descending=[True, True])
+    want = (
+        newest_first.group_by("conflict", maintain_order=True)
+        .agg(
+            pl.len().alias("events"),
+            pl.col("fatalities").sum(),
+            pl.col("dist_m").min().alias("nearest_m"),
+            pl.col("near").first(),
+            ((1 - pl.col("dist_m") / radius).clip(0, 1) * (1 + pl.col("fatalities").log1p()))
+            .sum()
+            .alias("severity"),
+            pl.col("valid_from").max().alias("last_ms"),
+            pl.col("id").head(m.LISTED_IDS).alias("ids"),
+        )
+        .sort(["severity", "conflict"], descending=[True, False])
+    )
+    assert [g["conflict"] for g in got] == want["conflict"].to_list()
+    for g, w in zip(got, want.to_dicts(), strict=True):
+        assert g["severity"] == pytest.approx(w["severity"], rel=1e-12)
+        assert {k: g[k] for k in w if k != "severity"} == {
+            k: v for k, v in w.items() if k != "severity"
+        }
+    assert Found.from_frame(frame).newest_ids(3) == newest_first["id"].head(3).to_list()

@@ -166,8 +166,7 @@ def _question(place: Place, spec: Spec, t: int, threshold: int) -> Question:
 
 
 def _count(store: ConflictEvents, place: Place, spec: Spec, lo: int, hi: int) -> int:
-    found = store.near((place,), spec.radius.meters, lo, hi)
-    return int(found.filter(pl.col("quad_class").is_in(list(spec.quad_classes))).height)
+    return len(store.near((place,), spec.radius.meters, lo, hi).of_quads(spec.quad_classes))
 
 
 def _past_counts(store: ConflictEvents, place: Place, spec: Spec, t: int) -> np.ndarray:
@@ -177,8 +176,7 @@ def _past_counts(store: ConflictEvents, place: Place, spec: Spec, t: int) -> np.
         return np.zeros(0, dtype=np.int64)
     n = int((t - store.first_ms) // spec.window_ms)
     found = store.near((place,), spec.radius.meters, t - n * spec.window_ms, t)
-    found = found.filter(pl.col("quad_class").is_in(list(spec.quad_classes)))
-    k = (t - 1 - found["valid_from"].to_numpy()) // spec.window_ms
+    k = (t - 1 - found.of_quads(spec.quad_classes).valid_from) // spec.window_ms
     counts: np.ndarray = np.bincount(k.astype(np.int64), minlength=n)[:n][::-1]
     return counts
 

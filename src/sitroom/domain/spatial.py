@@ -208,27 +208,42 @@ class EventIndex:
         t_to: int | None = None,
     ) -> I64:
         """Sorted row numbers within radius_m (great circle) of center with t in [t_from, t_to)."""
+        return self.within(center, radius_m, t_from, t_to)[0]
+
+    def within(
+        self,
+        center: Point,
+        radius_m: float,
+        t_from: int | None = None,
+        t_to: int | None = None,
+    ) -> tuple[I64, F64]:
+        """As :meth:`query`, with each row's distance from center in metres (measured anyway)."""
         if not radius_m >= 0:  # also NaN
-            return _EMPTY
+            return _EMPTY, np.empty(0)
         cells = self._grid.cells_near(center, radius_m)
-        found = []
+        rows, dists = [], []
         for seg in self._segments:
             pos = seg.candidates(cells, t_from, t_to)
             if len(pos):
-                near = haversine_m(seg.lat[pos], seg.lon[pos], center) <= radius_m
-                found.append(seg.rows[pos[near]])
-        for la, lo, tt, rows in (self._tail, self._odd):
-            if len(rows):
-                keep = haversine_m(la, lo, center) <= radius_m
+                d = haversine_m(seg.lat[pos], seg.lon[pos], center)
+                near = d <= radius_m
+                rows.append(seg.rows[pos[near]])
+                dists.append(d[near])
+        for la, lo, tt, r in (self._tail, self._odd):
+            if len(r):
+                d = haversine_m(la, lo, center)
+                keep = d <= radius_m
                 if t_from is not None:
                     keep &= tt >= t_from
                 if t_to is not None:
                     keep &= tt < t_to
-                found.append(rows[keep])
-        if not found:
-            return _EMPTY
-        out: I64 = np.sort(np.concatenate(found))
-        return out
+                rows.append(r[keep])
+                dists.append(d[keep])
+        if not rows:
+            return _EMPTY, np.empty(0)
+        found, dist = np.concatenate(rows), np.concatenate(dists)
+        order = np.argsort(found, kind="stable")
+        return found[order], dist[order]
 
 
 def _concat(

@@ -8,10 +8,11 @@ made live and one made in a backtest or a replay at the same point are the same 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import polars as pl
+import numpy.typing as npt
 
 from sitroom.domain.risk import members as m
 from sitroom.domain.risk.ensemble import (
@@ -21,13 +22,14 @@ from sitroom.domain.risk.ensemble import (
     disagreement,
     spread,
 )
+from sitroom.domain.risk.evidence import Found
 from sitroom.domain.risk.questions import COUNT, Question
 from sitroom.domain.risk.state import RiskState
 from sitroom.domain.timeutil import MS_PER_DAY, human_age
 
 PAST_WINDOWS = 12  # the event-count member's history, in windows of the question's length
 NEARBY_MS = m.NEARBY_DAYS * MS_PER_DAY
-EVIDENCE_KEPT = 200
+EVIDENCE_KEPT = 200  # ids a member keeps as evidence: the newest of those it read
 
 
 def forecast(
@@ -39,11 +41,13 @@ def forecast(
     method: str = DEFAULT_METHOD,
     threshold: float = DISAGREEMENT,
     triggered_by: Sequence[str] = (),
+    near: Region | None = None,
 ) -> dict[str, Any]:
+    """``near``: the question's region, when the caller has already queried it."""
     members = (
-        count_members(q, state, now_ms)
+        count_members(q, state, now_ms, near)
         if q.shape == COUNT
-        else binary_members(q, state, channels, now_ms)
+        else binary_members(q, state, channels, now_ms, near)
     )
     members += analyst_members(q, state)
     limit = q.disagreement if q.disagreement is not None else threshold
@@ -95,60 +99,102 @@ def changes(
     return out
 
 
-def _quads(frame: pl.DataFrame, q: Question) -> pl.DataFrame:
-    return frame.filter(pl.col("quad_class").is_in(list(q.quad_classes)))
+@dataclass(frozen=True)
+class Region:
+    """What a question's members read of the conflict events near it, from one region query
+    over the union of their windows: the question's own window so far, its past windows
+    (count questions only) and the last :data:`~sitroom.domain.risk.members.NEARBY_DAYS`."""
+
+    inside: Found
+    history: Found
+    recent: Found
+    past_windows: int  # whole past windows of the question's length in ``history``
+    base_ms: int  # where the past windows end: the window's start, or now if it has begun
+
+    def counts(self, length_ms: int) -> npt.NDArray[np.int64]:
+        """The count of each past window, oldest first."""
+        k = (self.base_ms - 1 - self.history.valid_from) // length_ms
+        n = self.past_windows
+        out: npt.NDArray[np.int64] = np.bincount(k, minlength=n)[:n][::-1]
+        return out
 
 
-def count_members(q: Question, state: RiskState, now_ms: int) -> list[m.Member]:
-    assert q.window_from_ms is not None and q.deadline_ms is not None and q.threshold is not None
-    start, end, T = q.window_from_ms, q.deadline_ms, q.threshold
-    length = end - start
+def region(q: Question, state: RiskState, now_ms: int) -> Region:
     known = now_ms + 1  # events valid at or before now
-    region = f"within {q.radius_text} of {q.places[0].name}"
-    inside = _quads(state.events.near(q.places, q.radius_m, start, min(known, end)), q)
-    so_far = inside.height
-    left_ms = max(0, end - max(known, start))
+    recent_from = known - NEARBY_MS
+    if not q.places:
+        empty = state.events.near((), q.radius_m, known, known)
+        return Region(empty, empty, empty, 0, known)
+    if q.shape != COUNT:
+        recent = state.events.near(q.places, q.radius_m, recent_from, known)
+        recent = recent.of_quads(q.quad_classes)
+        none = recent.where(np.zeros(len(recent), bool))
+        return Region(none, none, recent, 0, known)
+    assert q.window_from_ms is not None and q.deadline_ms is not None
+    start, end = q.window_from_ms, q.deadline_ms
+    length = end - start
     # Past windows end where the question's window starts, or now if it has not started.
     base = min(known, start)
     first = state.events.first_ms
-    n_bins = 0 if first is None else int(min(PAST_WINDOWS, max(0, (base - first) // length)))
-    hist = _quads(state.events.near(q.places, q.radius_m, base - n_bins * length, base), q)
-    k = (base - 1 - hist["valid_from"].to_numpy()) // length
-    bins = np.bincount(k.astype(np.int64), minlength=n_bins)[:n_bins][::-1]
-    ids = [
-        *inside["id"].to_list(),
-        *hist.sort("valid_from", descending=True)["id"].head(EVIDENCE_KEPT),
-    ]
-    duration = human_age(length)
+    n = 0 if first is None else int(min(PAST_WINDOWS, max(0, (base - first) // length)))
+    lo = min(base - n * length, recent_from)
+    found = state.events.near(q.places, q.radius_m, lo, known).of_quads(q.quad_classes)
+    return Region(
+        inside=found.during(start, min(known, end)),
+        history=found.during(base - n * length, base),
+        recent=found.during(recent_from, known),
+        past_windows=n,
+        base_ms=base,
+    )
+
+
+def count_members(
+    q: Question, state: RiskState, now_ms: int, near: Region | None = None
+) -> list[m.Member]:
+    assert q.window_from_ms is not None and q.deadline_ms is not None and q.threshold is not None
+    near = near or region(q, state, now_ms)
+    start, end, T = q.window_from_ms, q.deadline_ms, q.threshold
+    length = end - start
+    where = f"within {q.radius_text} of {q.places[0].name}"
+    so_far = len(near.inside)
+    left_ms = max(0, end - max(now_ms + 1, start))
+    bins = near.counts(length)
     if q.reference is not None:
         ref = q.reference
         base_rate = m.base_rate(ref.hits, ref.of, q.prior, ref.name)
     else:
         hits = int((bins >= T).sum())
-        reference = f"the past windows of {duration} {region}"
-        base_rate = m.base_rate(hits, n_bins, q.prior, reference)
+        reference = f"the past windows of {human_age(length)} {where}"
+        base_rate = m.base_rate(hits, len(bins), q.prior, reference)
     counted = m.event_count(
         bins.tolist(),
         fraction_left=left_ms / length,
         so_far=so_far,
         threshold=T,
-        evidence=ids,
-        region=region,
+        evidence=[
+            *near.inside.newest_ids(EVIDENCE_KEPT),
+            *near.history.newest_ids(EVIDENCE_KEPT),
+        ],
+        region=where,
     )
-    recent = _quads(state.events.near(q.places, q.radius_m, known - NEARBY_MS, known), q)
     nearby = m.nearby_count(
-        m.conflicts(recent, q.radius_m),
+        m.conflicts(near.recent, q.radius_m),
         span_ms=NEARBY_MS,
         left_ms=left_ms,
         so_far=so_far,
         threshold=T,
         radius=q.radius_text,
+        evidence=near.recent.newest_ids(EVIDENCE_KEPT),
     )
     return [base_rate, counted, nearby]
 
 
 def binary_members(
-    q: Question, state: RiskState, channels: Mapping[str, Any] | None, now_ms: int
+    q: Question,
+    state: RiskState,
+    channels: Mapping[str, Any] | None,
+    now_ms: int,
+    near: Region | None = None,
 ) -> list[m.Member]:
     ref = q.reference
     base = (
@@ -158,9 +204,10 @@ def binary_members(
     )
     out = [base]
     if q.places:
-        known = now_ms + 1
-        recent = _quads(state.events.near(q.places, q.radius_m, known - NEARBY_MS, known), q)
-        out.append(m.nearby_meeting(m.conflicts(recent, q.radius_m), base.p, q.radius_text))
+        recent = (near or region(q, state, now_ms)).recent
+        found = m.conflicts(recent, q.radius_m)
+        evidence = recent.newest_ids(EVIDENCE_KEPT)
+        out.append(m.nearby_meeting(found, base.p, q.radius_text, evidence))
     watched = watched_channels(q, state, channels)
     if watched and channels is not None:
         out.append(m.channel_health(base.p, *channel_states(channels, watched)))

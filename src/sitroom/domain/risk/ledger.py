@@ -25,14 +25,21 @@ from sitroom.domain.kinds import CHANNEL, CHANNEL_STATE, CURRENT_VERSION, TRACK_
 from sitroom.domain.projection import AlertDraft
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.risk.ensemble import DEFAULT_METHOD, DISAGREEMENT, incoherence, monotone
-from sitroom.domain.risk.evidence import conflict_events
-from sitroom.domain.risk.forecast import NEARBY_MS, PAST_WINDOWS, forecast, watched_channels
+from sitroom.domain.risk.forecast import (
+    NEARBY_MS,
+    PAST_WINDOWS,
+    Region,
+    forecast,
+    region,
+    watched_channels,
+)
 from sitroom.domain.risk.questions import (
     COUNT,
     FORECAST,
     JUDGMENT,
     QUESTION,
     QUESTION_RESOLVED,
+    Place,
     Question,
 )
 from sitroom.domain.risk.state import RISK, RiskState
@@ -128,11 +135,16 @@ class Forecaster:
                 hit = [names[c] for c in watched_channels(q, state, views[CHANNELS]) if c in names]
                 if hit:
                     touched.setdefault(q.id, []).extend(hit)
-        resolved += self._reached(state, touched, now_ms)
-        return (
-            self._forecasts(views, touched, {r.payload["question"] for r in resolved}, now_ms)
-            + resolved
-        )
+        # One region query per touched question serves both the threshold check and the
+        # forecast.
+        regions = {
+            qid: region(state.question(qid), state, now_ms)
+            for qid in touched
+            if state.status(qid) == "open"
+        }
+        resolved += self._reached(state, regions, now_ms)
+        done = {r.payload["question"] for r in resolved}
+        return self._forecasts(views, touched, regions, done, now_ms) + resolved
 
     def _events(
         self, state: RiskState, batch: RecordBatch, now_ms: int, touched: dict[str, list[str]]
@@ -141,41 +153,46 @@ class Forecaster:
         events = batch.of_kinds(list(EVENT_KINDS))
         if not placed or not len(events):
             return
-        ev = conflict_events(events)
+        ev = state.conflict_events(events)
         if not ev.height:
             return
         lat, lon = ev["lat"].to_numpy(), ev["lon"].to_numpy()
         t, quad = ev["valid_from"].to_numpy(), ev["quad_class"].to_numpy()
         ids = ev["id"]
+        # Each place once, however many questions share it (venues repeat across questions).
+        dist: dict[Place, np.ndarray] = {}
         for q in placed:
+            for place in q.places:
+                if place not in dist:
+                    dist[place] = haversine_m(lat, lon, place.point)
+        for q in placed:
+            near = np.zeros(len(t), dtype=bool)
+            for place in q.places:
+                near |= dist[place] <= q.radius_m
+            if not near.any():
+                continue
             window = (
-                (t <= now_ms)
+                near
+                & (t <= now_ms)
                 & (t > now_ms - lookback_ms(q, now_ms))
                 & np.isin(quad, q.quad_classes)
             )
-            if not window.any():
-                continue
-            near = np.zeros(len(t), dtype=bool)
-            for place in q.places:
-                near |= haversine_m(lat, lon, place.point) <= q.radius_m
-            hit = np.flatnonzero(window & near)
+            hit = np.flatnonzero(window)
             if len(hit):
                 touched.setdefault(q.id, []).extend(ids.gather(hit[-TRIGGERS_KEPT:]).to_list())
 
     # -- resolutions ----------------------------------------------------------------------------
     def _reached(
-        self, state: RiskState, touched: Mapping[str, list[str]], now_ms: int
+        self, state: RiskState, regions: Mapping[str, Region], now_ms: int
     ) -> list[Record]:
         """Count questions whose window now holds their threshold: yes, at once."""
         out = []
-        for qid in touched:
-            if state.status(qid) != "open":
-                continue
+        for qid, near in regions.items():
             q = state.question(qid)
-            if q.rule != "events":
+            if q.rule != "events" or q.shape != COUNT:
                 continue
-            inside = _window_events(state, q, now_ms)
-            if inside is not None and len(inside) >= (q.threshold or 0):
+            inside = near.inside.newest_ids(len(near.inside))
+            if len(inside) >= (q.threshold or 0):
                 out.append(
                     resolution(
                         q,
@@ -210,7 +227,8 @@ class Forecaster:
             ):
                 continue
             if q.rule == "events":
-                inside = _window_events(state, q, now_ms) or []
+                found = region(q, state, now_ms).inside
+                inside = found.newest_ids(len(found))
                 yes = len(inside) >= (q.threshold or 0)
                 why = f"{len(inside)} events in the window, threshold {q.threshold}"
                 out.append(
@@ -241,6 +259,7 @@ class Forecaster:
         self,
         views: Mapping[str, Any],
         touched: Mapping[str, list[str]],
+        regions: Mapping[str, Region],
         skip: set[str],
         now_ms: int,
     ) -> list[Record]:
@@ -258,6 +277,7 @@ class Forecaster:
                 method=self.method,
                 threshold=self.disagreement,
                 triggered_by=triggers,
+                near=regions.get(qid),
             )
             n = len(state.history.get(qid, [])) + 1
             out.append(
@@ -273,16 +293,6 @@ class Forecaster:
                 )
             )
         return out
-
-
-def _window_events(state: RiskState, q: Question, now_ms: int) -> list[str] | None:
-    if q.shape != COUNT or q.window_from_ms is None or q.deadline_ms is None:
-        return None
-    found = state.events.near(
-        q.places, q.radius_m, q.window_from_ms, min(now_ms + 1, q.deadline_ms)
-    )
-    found = found.filter(found["quad_class"].is_in(list(q.quad_classes)))
-    return list(found["id"].to_list())
 
 
 class RiskDetector:

@@ -30,8 +30,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import polars as pl
 from scipy import special
+
+from sitroom.domain.risk.evidence import Found
 
 P_MIN, P_MAX = 0.001, 0.999
 RATE_PRIOR = (0.5, 1.0)  # Gamma(shape, rate) on events per window: half an event, one window
@@ -39,7 +40,6 @@ HALF_LIFE_WINDOWS = 4.0  # a window's weight halves every this many windows back
 NEARBY_DAYS = 30  # "concurrent": an event within the radius in this many days
 NEARBY_LOG_ODDS = 0.5  # log-odds a meeting loses per unit of log(1 + severity)
 LISTED_IDS = 10  # ids shown per conflict in a forecast's detail
-EVIDENCE_KEPT = 200  # ids kept per conflict (the newest), so a new event is always named
 # Log-odds a meeting loses for each state of a channel it depends on.
 CHANNEL_PENALTY = {
     ("liveness", "suspect_peer"): 1.2,  # the counterpart is silent, the intermediary agrees
@@ -185,44 +185,62 @@ def event_count(
 # -- nearby conflicts -----------------------------------------------------------------------
 
 
-def conflicts(recent: pl.DataFrame, radius_m: float) -> list[dict[str, Any]]:
-    """The concurrent conflicts in ``recent`` (events with ``dist_m``), gravest first: events,
-    fatalities, nearest distance, and a severity that weighs each event by nearness (1 at the
-    venue, 0 at the radius) and by its deaths."""
-    if not recent.height:
+def conflicts(recent: Found, radius_m: float) -> list[dict[str, Any]]:
+    """The concurrent conflicts in ``recent``, gravest first: events, fatalities, nearest
+    distance, the place nearest the newest event, the newest ids, and a severity that weighs
+    each event by nearness (1 at the venue, 0 at the radius) and by its deaths."""
+    if not len(recent):
         return []
-    weighted = recent.with_columns(
-        (
-            (1 - pl.col("dist_m") / radius_m).clip(0, 1)
-            * (1 + pl.col("fatalities").fill_null(0).log1p())
-        ).alias("severity")
-    ).sort("valid_from", descending=True)
-    groups = weighted.group_by("conflict").agg(
-        pl.len().alias("events"),
-        pl.col("fatalities").sum().alias("fatalities"),
-        pl.col("dist_m").min().alias("nearest_m"),
-        pl.col("near").first().alias("near"),
-        pl.col("severity").sum().alias("severity"),
-        pl.col("valid_from").max().alias("last_ms"),
-        pl.col("id").head(EVIDENCE_KEPT).alias("ids"),
-    )
-    return sorted(groups.to_dicts(), key=lambda g: (-g["severity"], g["conflict"]))
+    severity = np.clip(1 - recent.dist_m / radius_m, 0, 1) * (1 + np.log1p(recent.fatalities))
+    # By conflict, newest first within each (the later-added first among equal times).
+    order = np.lexsort((-recent.rows, -recent.valid_from, recent.conflict))
+    code = recent.conflict[order]
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+    ends = np.r_[starts[1:], len(order)]
+    heads = order[starts]
+    groups = [
+        {
+            "conflict": recent.labels[c],
+            "events": e - s,
+            "fatalities": f,
+            "nearest_m": d,
+            "near": recent.places[near],
+            "severity": v,
+            "last_ms": t,
+            "ids": recent.all_ids[recent.rows[order[s : min(e, s + LISTED_IDS)]]].tolist(),
+        }
+        for s, e, c, f, d, v, t, near in zip(
+            starts.tolist(),
+            ends.tolist(),
+            code[starts].tolist(),
+            np.add.reduceat(recent.fatalities[order], starts).tolist(),
+            np.minimum.reduceat(recent.dist_m[order], starts).tolist(),
+            np.add.reduceat(severity[order], starts).tolist(),
+            recent.valid_from[heads].tolist(),
+            recent.nearest[heads].tolist(),
+            strict=True,
+        )
+    ]
+    return sorted(groups, key=lambda g: (-g["severity"], g["conflict"]))
 
 
-def nearby_meeting(found: list[dict[str, Any]], anchor: float, radius: str) -> Member:
+def nearby_meeting(
+    found: list[dict[str, Any]], anchor: float, radius: str, evidence: Sequence[str]
+) -> Member:
     """A meeting's odds, lowered from ``anchor`` by each concurrent conflict."""
     cuts = [NEARBY_LOG_ODDS * math.log1p(g["severity"]) for g in found]
-    p = expit(logit(anchor) - sum(cuts))
+    odds = logit(anchor) - sum(cuts)
+    p = expit(odds)
     listed = []
     for g, cut in zip(found, cuts, strict=True):
-        without = expit(logit(anchor) - sum(cuts) + cut)
+        without = expit(odds + cut)
         listed.append(_listed(g, contribution=p - without, log_odds=-cut))
     return Member(
         name="nearby conflicts",
         kind="nearby",
         p=clip(p),
         drivers=_nearby_drivers(found, listed, radius, f"from the base rate's {pct(anchor)}"),
-        evidence=tuple(i for g in found for i in g["ids"]),
+        evidence=tuple(evidence),
         detail={"anchor": anchor, "days": NEARBY_DAYS, "conflicts": listed},
     )
 
@@ -235,6 +253,7 @@ def nearby_count(
     so_far: int,
     threshold: int,
     radius: str,
+    evidence: Sequence[str],
 ) -> Member:
     """A window's count: each concurrent conflict's rate over the last ``span_ms``, projected
     over the ``left_ms`` still to come (Poisson: each conflict's events as independent)."""
@@ -250,7 +269,7 @@ def nearby_count(
         kind="nearby",
         p=clip(p),
         drivers=_nearby_drivers(found, listed, radius, f"{mean:.1f} more events expected"),
-        evidence=tuple(i for g in found for i in g["ids"]),
+        evidence=tuple(evidence),
         detail={"days": NEARBY_DAYS, "conflicts": listed, "so_far": so_far},
         dist={"offset": so_far, "mean": mean, "dispersion": None},
     )
@@ -265,8 +284,7 @@ def _listed(g: Mapping[str, Any], **extra: float) -> dict[str, Any]:
         "near": g["near"],
         "severity": round(g["severity"], 3),
         "last_ms": g["last_ms"],
-        # The newest few, to show; the member's evidence holds them all (up to EVIDENCE_KEPT).
-        "ids": list(g["ids"])[:LISTED_IDS],
+        "ids": g["ids"],  # the newest few, to show
         **{k: round(v, 6) for k, v in extra.items()},
     }
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import polars as pl
 
 from sitroom.domain.events import EVENT_KINDS
 from sitroom.domain.kinds import TRACK, TRACK_STATUS
@@ -43,6 +44,22 @@ class RiskState:
     events: ConflictEvents = field(default_factory=ConflictEvents)
     # Parsed questions, by id: a cache of ``questions`` (not encoded; rebuilt on demand).
     _parsed: dict[str, Question] = field(default_factory=dict, repr=False, compare=False)
+    # The conflict events of the batch folded last, by its seq range: the forecaster reads the
+    # same batch right after the fold and need not parse its payloads again.
+    _fresh: tuple[tuple[int, int, int], pl.DataFrame] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    def conflict_events(self, events: RecordBatch) -> pl.DataFrame:
+        """:func:`~sitroom.domain.risk.evidence.conflict_events` of a batch of appended event
+        records, parsed once for the fold and the forecaster."""
+        seq = events.column("seq")
+        if seq.null_count:
+            return conflict_events(events)
+        key = (seq[0].as_py(), seq[len(seq) - 1].as_py(), len(seq))
+        if self._fresh is None or self._fresh[0] != key:
+            self._fresh = (key, conflict_events(events))
+        return self._fresh[1]
 
     def question(self, qid: str) -> Question:
         q = self._parsed.get(qid)
@@ -96,7 +113,7 @@ class RiskProjection:
     def apply(self, state: RiskState, batch: RecordBatch) -> RiskState:
         events = batch.of_kinds(list(EVENT_KINDS))
         if len(events):
-            state.events.add(conflict_events(events))
+            state.events.add(state.conflict_events(events))
         if len(events) == len(batch):
             return state
         for r in batch.of_kinds(list(RISK_KINDS)).rows():
