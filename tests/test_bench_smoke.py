@@ -46,6 +46,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
             ["--events", "20000", "--queries", "20", "--baseline-queries", "5"],
             "ratio p95 baseline / sitroom",
         ),
+        ("audit_verify.py", ["--rows", "20000", "--runs", "1"], "ratio verify / file SHA-256"),
     ],
 )
 def test_benchmark_runs_and_reports(script: str, args: list[str], expect: str) -> None:

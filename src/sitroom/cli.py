@@ -16,7 +16,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from typer.exceptions import TyperException
 
-from sitroom import cli_channels, cli_planning, cli_risk, render
+from sitroom import cli_agree, cli_channels, cli_keys, cli_planning, cli_risk, cli_verify, render
 from sitroom.adapters import acled, rss, stix, ucdp
 from sitroom.adapters.clock import ManualClock, SystemClock
 from sitroom.adapters.gdelt import connector as gdelt
@@ -35,6 +35,7 @@ from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.timeutil import parse_duration
 from sitroom.errors import SitroomError, SourceError, UserInputError
 from sitroom.shell import (
+    USER,
     AsOfOpt,
     JsonOpt,
     WorkspaceOpt,
@@ -60,6 +61,25 @@ app.add_typer(ingest_app, name="ingest")
 cli_planning.register(app)
 cli_channels.register(app)
 cli_risk.register(app)
+cli_agree.register(app)
+cli_verify.register(app)
+cli_keys.register(app)
+
+
+@app.callback()
+def _options(
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            "-u",
+            envvar="SITROOM_USER",
+            help="Act as this user (once a workspace has users, every command needs one).",
+        ),
+    ] = None,
+) -> None:
+    """sitroom: a real-time situation room for concurrent negotiation tracks."""
+    USER.set(user)
 
 
 # commands ---------------------------------------------------------------------------------
@@ -112,7 +132,8 @@ def ingest_gdelt(
     if follow and not all(is_url(i) for i in inputs):
         raise UserInputError("--follow polls URLs; name a URL such as GDELT's lastupdate.txt")
     lookups = load_lookups()
-    with open_workspace(workspace) as ws:
+    # A followed feed runs unattended, as the site; a one-off ingest, as the user.
+    with open_workspace(workspace, as_site=follow) as ws:
         declare(ws.engine, gdelt.declarations())
         if every is None:
             every = round(ws.settings.poll_interval_s * 1000)

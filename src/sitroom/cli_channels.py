@@ -16,14 +16,19 @@ import typer
 from sitroom import render
 from sitroom.adapters.channel_http import HttpWire, Relay, desk_routes, serve
 from sitroom.application import channel_queries
+from sitroom.application.access import CompartmentView
 from sitroom.application.channel_sim import load_trace, render_sim, simulate
-from sitroom.application.desk import Desk, channel_record, record_ack, record_reply
+from sitroom.application.desk import Desk, channel_record, record_ack, record_reply, track_of
+from sitroom.application.principals import writer_of
+from sitroom.application.sealing import Keyring, find_message, read_message
 from sitroom.domain.channels.courier import Link
 from sitroom.domain.channels.habits import WorkingWeek
 from sitroom.domain.channels.priority import Priority
+from sitroom.domain.secure.ledger import sealed_header
 from sitroom.domain.timeutil import parse_duration
 from sitroom.errors import UserInputError
 from sitroom.shell import (
+    USER,
     AsOfOpt,
     JsonOpt,
     WorkspaceOpt,
@@ -31,9 +36,10 @@ from sitroom.shell import (
     open_workspace,
     out,
     show,
+    unlock,
     when,
 )
-from sitroom.workspace import scratch_engine, settle
+from sitroom.workspace import Workspace, scratch_engine, settle
 
 NOT_YET = 3  # exit code of `channel send` when the message is recorded but not yet acknowledged
 REJECTED = 4  # ... when backpressure refused it
@@ -88,6 +94,10 @@ def add(
     timezone: Annotated[str, typer.Option(help="The counterpart's time zone.")] = "UTC",
     hours: Annotated[str, typer.Option(help="The counterpart's working hours.")] = "09:00-18:00",
     days: Annotated[str, typer.Option(help="The counterpart's working days.")] = "Mon-Fri",
+    track: Annotated[
+        str | None,
+        typer.Option(help="The track it serves: its messages are sealed with the track's key."),
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Declare a channel, or change one (declaring it again with other options)."""
@@ -104,11 +114,17 @@ def add(
         weight=weight,
         url=url,
         week=WorkingWeek.parse(timezone, hours, days),
+        track=track,
     )
     with open_workspace(workspace) as ws:
         known = ws.engine.states["channels"]["channels"]
         if fallback is not None and fallback not in known:
             raise UserInputError(f"no channel {fallback!r} to fail over to (add it first)")
+        if fallback is not None and (known[fallback].get("track") or None) != track:
+            raise UserInputError(
+                f"channel {fallback} serves {known[fallback].get('track') or 'no track'}, not "
+                f"{track or 'no track'}: a message cannot fail over into another track's keys"
+            )
         new = ws.engine.append([channel_record(link)]).appended
     if json:
         emit_json({"channel": link.as_payload(), "new": bool(new)})
@@ -160,7 +176,7 @@ def send(
             raise typer.Exit(REJECTED)
         return
     with open_workspace(workspace) as ws:
-        desk_ = Desk(ws.engine, HttpWire())
+        desk_ = Desk(ws.engine, HttpWire(), keyring=_keyring(ws, channel))
         try:
             receipt = desk_.submit(
                 channel,
@@ -185,6 +201,11 @@ def send(
         raise typer.Exit(REJECTED)
     if left:
         raise typer.Exit(NOT_YET)
+
+
+def _keyring(ws: Workspace, channel: str) -> Keyring | None:
+    """The site's keyring when the channel serves a track (its messages are sealed)."""
+    return ws.keyring() if track_of(ws.engine.states["channels"], channel) else None
 
 
 def _said(result: dict[str, Any], json: bool) -> None:
@@ -242,6 +263,52 @@ def _done(value: dict[str, Any], json: bool, text: str) -> None:
         out.print(text + ("" if value["new"] else " (already recorded)"))
 
 
+@channel_app.command("read")
+def read(
+    message: Annotated[str, typer.Argument(help="A message id, sent or received.")],
+    workspace: WorkspaceOpt = Path("."),
+    passphrase_file: Annotated[
+        Path | None, typer.Option(help="Read your passphrase from this file.")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Show a message's text, opening it if it is sealed: with your own key when the track's
+    epoch was sealed to you, else with the site's, which keeps it for the people cleared here."""
+    with open_workspace(workspace) as ws:
+        keyring = _reader(ws, message, passphrase_file)
+        value = read_message(ws.engine, message, keyring)
+    if json:
+        emit_json(value)
+        return
+    if value["sealed"]:
+        out.print(
+            f"{message} ({value['direction']}, track {value['track']} epoch {value['epoch']}, "
+            f"from {value['sender']}, opened with {value['opened_with']}'s key):"
+        )
+    out.print(value["text"])
+
+
+def _reader(ws: Workspace, message: str, passphrase_file: Path | None) -> Keyring | None:
+    """Whose key opens a sealed message for the user running the command."""
+    mine = find_message(ws.engine, message)
+    if mine is None:
+        hidden = find_message(writer_of(ws.engine), message)
+        if hidden is not None and isinstance(ws.engine, CompartmentView):
+            track = track_of(writer_of(ws.engine).states["channels"], hidden["channel"])
+            ws.engine.deny(f"read message {message}", f"not cleared for {track}", track)
+        return None
+    header = sealed_header(mine["body"])
+    if header is None:
+        return None
+    user = USER.get()
+    epochs = writer_of(ws.engine).states["secure"]["epochs"].get(str(header["track"]), [])
+    epoch = next((e for e in epochs if e["epoch"] == header["epoch"]), None)
+    if user and epoch is not None and user in epoch["members"]:
+        writer = writer_of(ws.engine)
+        return Keyring(writer, unlock(ws, user, file=passphrase_file))
+    return ws.keyring()
+
+
 @channel_app.command("status")
 def status(
     target: Annotated[
@@ -293,9 +360,12 @@ def run(
     is pending, ping every channel, fail over, and raise overdue-reply alerts."""
     host, port = _address(listen)
     stop = _stopper(duration)
-    with open_workspace(workspace) as ws:
+    # A desk is the site itself: it records what arrives for every track it serves.
+    with open_workspace(workspace, as_site=True) as ws:
         wire = HttpWire()
-        desk = Desk(ws.engine, wire)
+        desk = Desk(
+            ws.engine, wire, keyring=ws.keyring() if ws.keystore.exists(ws.settings.site) else None
+        )
         settle()
         server = serve(desk_routes(desk), host, port)
         _announce(server.server_address[1], host, f"desk of {ws.path.resolve()}")

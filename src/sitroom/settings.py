@@ -22,6 +22,8 @@ class Settings:
     """'full' survives power loss (fsync on every commit); 'normal' survives process crashes."""
     snapshot_every: int = 10_000
     """Projection snapshots every this many records: bounds the work of an as-of rebuild."""
+    checkpoint_every: int = 10_000
+    """Sign the audit chain's head every this many records (and after each `sitroom verify`)."""
     overdue_grace: float = 1.0
     """A source is overdue after its cadence times (1 + grace) without anything new."""
     poll_interval_s: float = 900.0
@@ -30,6 +32,16 @@ class Settings:
     """Flag a forecast whose members differ by more than this (0.40: forty points)."""
     risk_aggregate: str = "median"
     """The headline aggregate of a forecast: median, mean or extremised (log-odds)."""
+    key_aead: str = "aes-256-gcm"
+    """The AEAD of new track epochs: aes-256-gcm or chacha20-poly1305."""
+    key_cryptoperiod_days: float = 30.0
+    """How long a track epoch key may be used (NIST SP 800-57 allows up to two years)."""
+    key_warn_days: float = 7.0
+    """Alert this long before a key expires or, at its recent rate, wears out."""
+    key_usage_warn: float = 0.8
+    """... or once it has sealed this share of its message limit."""
+    key_usage_limit: int = 0
+    """A message limit per key of your own, below the AEAD's (0: the AEAD's, RFC 9001 6.6)."""
 
     @classmethod
     def load(cls, workspace: Path, environ: dict[str, str] | None = None) -> Settings:
@@ -65,8 +77,18 @@ class Settings:
                 "risk_aggregate must be median, mean or extremised, "
                 f"not {settings.risk_aggregate!r}"
             )
+        if settings.checkpoint_every < 1:
+            raise WorkspaceError("checkpoint_every is a number of records, at least 1")
         if not 0 < settings.risk_disagreement < 1:
             raise WorkspaceError("risk_disagreement is a fraction, such as 0.4")
+        if settings.key_aead not in ("aes-256-gcm", "chacha20-poly1305"):
+            raise WorkspaceError(
+                f"key_aead must be aes-256-gcm or chacha20-poly1305, not {settings.key_aead!r}"
+            )
+        if not 0 < settings.key_usage_warn <= 1 or settings.key_cryptoperiod_days <= 0:
+            raise WorkspaceError("key_usage_warn is a fraction; key_cryptoperiod_days positive")
+        if settings.key_usage_limit < 0 or settings.key_warn_days < 0:
+            raise WorkspaceError("key_usage_limit and key_warn_days cannot be negative")
         return settings
 
     def to_toml(self) -> str:

@@ -3,9 +3,11 @@ output with provenance, times typed by the user, and opening a workspace."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,9 +16,11 @@ import typer
 from rich.console import Console
 
 from sitroom.adapters.clock import SystemClock
+from sitroom.adapters.keystore import Unlock
 from sitroom.domain.provenance import Answer, Provenance
+from sitroom.domain.secure.identity import Secret
 from sitroom.domain.timeutil import parse_time
-from sitroom.errors import UserInputError
+from sitroom.errors import SecureError, UserInputError
 from sitroom.workspace import Workspace
 
 # Piped output is for logs and files, not an 80-column terminal: give tables room.
@@ -65,10 +69,18 @@ def when(text: str | None) -> int | None:
     return None if text is None else parse_time(text, now_ms=SystemClock().now_ms())
 
 
+# Who runs this command: set by the root --user option (or SITROOM_USER) on every invocation.
+USER: ContextVar[str | None] = ContextVar("sitroom_user", default=None)
+
+
 @contextmanager
-def open_workspace(path: Path) -> Iterator[Workspace]:
+def open_workspace(path: Path, *, as_site: bool = False) -> Iterator[Workspace]:
+    """Open a workspace as the user running the command (their view, their rights), or, for a
+    desk or a followed feed, as the site itself."""
     ws = Workspace.open(path)
     try:
+        if not as_site:
+            ws.act_as(USER.get())
         yield ws
     finally:
         ws.close()
@@ -81,3 +93,38 @@ def read_text(f: Path) -> str:
         raise UserInputError(f"no such file: {f}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise UserInputError(f"cannot read {f}: {e}") from None
+
+
+PASSPHRASE_ENV = "SITROOM_PASSPHRASE"
+PASSPHRASE_FILE_ENV = "SITROOM_PASSPHRASE_FILE"
+
+
+def passphrase(name: str, *, confirm: bool = False, file: Path | None = None) -> str:
+    """A person's passphrase: from ``file`` (or $SITROOM_PASSPHRASE_FILE), $SITROOM_PASSPHRASE,
+    or asked for at the terminal (hidden; twice when ``confirm``, for a new key)."""
+    if file is None and os.environ.get(PASSPHRASE_FILE_ENV):
+        file = Path(os.environ[PASSPHRASE_FILE_ENV])
+    if file is not None:
+        return read_text(file).rstrip("\r\n")
+    if PASSPHRASE_ENV in os.environ:
+        return os.environ[PASSPHRASE_ENV]
+    if not sys.stdin.isatty():
+        raise UserInputError(
+            f"{name}'s passphrase is needed: give --passphrase-file, set {PASSPHRASE_FILE_ENV} "
+            f"or {PASSPHRASE_ENV}, or run at a terminal"
+        )
+    text: str = typer.prompt(f"Passphrase for {name}", hide_input=True, confirmation_prompt=confirm)
+    return text
+
+
+def unlock(ws: Workspace, name: str, *, file: Path | None = None) -> Secret:
+    """Open an identity's private keys: with its key file if it has one, else a passphrase."""
+    key_file = ws.keystore.stored_key_file(name)
+    if key_file is not None:
+        return ws.keystore.unlock(name, Unlock(key_file=key_file))
+    if not ws.keystore.exists(name):
+        raise SecureError(
+            f"this workspace holds no private keys for {name!r} (create them with "
+            f"`sitroom keys init --name {name}`)"
+        )
+    return ws.keystore.unlock(name, Unlock(passphrase=passphrase(name, file=file)))

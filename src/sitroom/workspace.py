@@ -12,10 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sitroom.adapters.clock import ManualClock, SystemClock
+from sitroom.adapters.keystore import KEYS_DIR, KeyStore, Unlock, new_secret
 from sitroom.adapters.log_memory import MemoryLog
 from sitroom.adapters.log_sqlite import SqliteLog
+from sitroom.application.access import Access, access_for, view_for
+from sitroom.application.audit import Checkpointer
 from sitroom.application.engine import Engine
 from sitroom.application.ports import Clock
+from sitroom.application.principals import rotate, writer_of
+from sitroom.application.sealing import Keyring
 from sitroom.domain.actors import ActorsProjection
 from sitroom.domain.channels.ledger import ChannelDetector, ChannelsProjection
 from sitroom.domain.claims import ClaimsProjection
@@ -23,10 +28,16 @@ from sitroom.domain.projection import Detector, Projection, Reactor
 from sitroom.domain.redline_watch import RedLineDetector, RedLinesProjection
 from sitroom.domain.risk.ledger import Forecaster, RiskDetector
 from sitroom.domain.risk.state import RiskProjection
+from sitroom.domain.secure.agreements_ledger import AgreementsProjection
+from sitroom.domain.secure.identity import SITE, Secret, identity_record
+from sitroom.domain.secure.ledger import SecureProjection
+from sitroom.domain.secure.watch import KeyDetector
+from sitroom.domain.secure.wear import Policy
 from sitroom.domain.sources import OverdueSourceDetector, SourcesProjection
 from sitroom.domain.summary import SummaryProjection
+from sitroom.domain.timeutil import MS_PER_DAY
 from sitroom.domain.tracks import DeadlockDetector, TracksProjection
-from sitroom.errors import WorkspaceError
+from sitroom.errors import SecureError, WorkspaceError
 from sitroom.settings import CONFIG_FILE, Settings
 
 LOG_FILE = "sitroom.db"
@@ -52,6 +63,8 @@ def default_projections() -> list[Projection]:
         TracksProjection(),
         ChannelsProjection(),
         RiskProjection(),
+        SecureProjection(),
+        AgreementsProjection(),
     ]
 
 
@@ -62,7 +75,17 @@ def default_detectors(settings: Settings) -> list[Detector]:
         DeadlockDetector(),
         ChannelDetector(),
         RiskDetector(),
+        KeyDetector(key_policy(settings)),
     ]
+
+
+def key_policy(settings: Settings) -> Policy:
+    return Policy(
+        cryptoperiod_ms=round(settings.key_cryptoperiod_days * MS_PER_DAY),
+        warn_ms=round(settings.key_warn_days * MS_PER_DAY),
+        usage_warn=settings.key_usage_warn,
+        usage_limit=settings.key_usage_limit,
+    )
 
 
 def default_reactors(settings: Settings) -> list[Reactor]:
@@ -101,7 +124,10 @@ class Workspace:
         config = path / CONFIG_FILE
         if not config.exists():
             config.write_text(Settings(site=site or f"site-{secrets.token_hex(4)}").to_toml())
-        return cls._open(path, clock, create=True)
+        ws = cls._open(path, clock, create=True)
+        ws.init_site_keys()
+        ws.attach_checkpointer()
+        return ws
 
     @classmethod
     def open(cls, path: Path, *, clock: Clock | None = None) -> Workspace:
@@ -126,7 +152,79 @@ class Workspace:
             reactors=default_reactors(settings),
             snapshot_every=settings.snapshot_every,
         )
-        return cls(path, settings, log, engine)
+        ws = cls(path, settings, log, engine)
+        ws.attach_checkpointer()
+        return ws
+
+    def act_as(self, user: str | None) -> Access:
+        """From now on, read as ``user`` sees the workspace (their compartments only) and write
+        as them (their role and clearances checked). A workspace without users is unaffected."""
+        access = access_for(self.engine, user)
+        self.engine = view_for(self.engine, access)
+        return access
+
+    # keys ---------------------------------------------------------------------------------
+    @property
+    def keystore(self) -> KeyStore:
+        return KeyStore(self.path / KEYS_DIR)
+
+    def init_site_keys(self) -> bool:
+        """Give this site its identity (a key file protects it, so desks start unattended) and
+        publish it. False if it had one already."""
+        name = self.settings.site
+        if self.keystore.exists(name):
+            return False
+        secret = new_secret(name, SITE)
+        self.keystore.save(secret, Unlock(key_file=self.keystore.default_key_file(name)))
+        self.engine.append([identity_record(secret, self.engine.clock.now_ms())])
+        return True
+
+    def site_secret(self) -> Secret:
+        """This site's private keys, unlocked with its key file: what signs checkpoints and
+        epoch keys."""
+        name = self.settings.site
+        key_file = self.keystore.stored_key_file(name)
+        if key_file is None:
+            raise WorkspaceError(
+                f"site {name}'s key is protected by a passphrase; sites use a key file"
+            )
+        return self.keystore.unlock(name, Unlock(key_file=key_file))
+
+    def attach_checkpointer(self) -> None:
+        """Sign the audit chain's head every ``checkpoint_every`` records, once this site has
+        a key protected by a key file (it is unlocked only when a checkpoint is due). A
+        damaged key file leaves the log chained but unsigned: `sitroom verify` says so, and
+        `sitroom keys` names the damage, rather than every command failing."""
+        if any(isinstance(r, Checkpointer) for r in self.engine.reactors):
+            return
+        try:
+            if self.keystore.stored_key_file(self.settings.site) is None:
+                return
+        except SecureError:  # no key yet, or a damaged key file
+            return
+        self.engine.reactors.append(
+            Checkpointer(
+                self.log.chain_head, self.site_secret, every=self.settings.checkpoint_every
+            )
+        )
+
+    def keyring(self) -> Keyring:
+        """This site's keyring: it seals and opens track messages as the site, and starts a
+        track's first epoch when a message needs one."""
+        site = self.site_secret()
+        writer = writer_of(self.engine)
+
+        def first_epoch(track: str) -> None:
+            rotate(
+                writer,
+                track,
+                issuer=site,
+                policy=key_policy(self.settings),
+                aead=self.settings.key_aead,
+                reason="first message",
+            )
+
+        return Keyring(writer, site, first_epoch=first_epoch)
 
     def close(self) -> None:
         self.log.close()

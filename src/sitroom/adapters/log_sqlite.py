@@ -5,16 +5,22 @@ record id to its seq, so re-ingesting is a no-op and a read by id finds its segm
 is one IMMEDIATE transaction, so after a crash — a SIGKILL, or power loss with
 ``durability='full'`` — an append is wholly present or wholly absent. Reads use their own
 connection and see committed data only.
+
+Every segment is sealed into the audit chain in the transaction that writes it (``leaves`` and
+``head``, see domain/secure/audit.py): ``sitroom verify`` recomputes the chain from the stored
+bytes and names the first record that is not as it was written.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import astuple
 from pathlib import Path
-from typing import Unpack
+from typing import Any, Unpack
 
 import numpy as np
 import orjson
@@ -24,6 +30,7 @@ from sitroom.adapters import segments
 from sitroom.adapters.logbase import prepare_append, select
 from sitroom.application.ports import AppendResult, ReadFilters, Snapshot
 from sitroom.domain.records import RecordBatch
+from sitroom.domain.secure import audit
 from sitroom.errors import LogError, WorkspaceError
 
 # Named migrations, applied in order and recorded (the sqlite-utils habit).
@@ -54,6 +61,15 @@ MIGRATIONS: list[tuple[str, str]] = [
             PRIMARY KEY (projection, version, seq)
         );
         CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    """,
+    ),
+    (
+        # The audit chain (domain/secure/audit.py): each segment's record digests (JSON lines
+        # only) and the chain's head after it. Logs written before are sealed by _seal_existing.
+        "0002_audit",
+        """
+        ALTER TABLE segments ADD COLUMN leaves BLOB;
+        ALTER TABLE segments ADD COLUMN head BLOB;
     """,
     ),
 ]
@@ -108,10 +124,17 @@ class SqliteLog:
         for name, sql in MIGRATIONS:
             if name not in done:
                 self._w.execute("BEGIN IMMEDIATE")
-                for stmt in filter(str.strip, sql.split(";")):
-                    self._w.execute(stmt)
-                self._w.execute("INSERT INTO migrations VALUES (?, datetime('now'))", (name,))
-                self._w.execute("COMMIT")
+                try:
+                    for stmt in filter(str.strip, sql.split(";")):
+                        self._w.execute(stmt)
+                    if name in _AFTER:
+                        _AFTER[name](self._w)
+                    self._w.execute("INSERT INTO migrations VALUES (?, datetime('now'))", (name,))
+                    self._w.execute("COMMIT")
+                except BaseException:
+                    if self._w.in_transaction:
+                        self._w.execute("ROLLBACK")
+                    raise
 
     # writing ------------------------------------------------------------------------------
     def _known(self, ids: list[str]) -> Iterable[str]:
@@ -150,23 +173,15 @@ class SqliteLog:
                 fresh, dups = prepare_append(batch, self._last_seq, self._known)
                 self._index(fresh)
             if len(fresh):
-                w.executemany(
-                    "INSERT INTO segments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        (
-                            s.first_seq,
-                            s.last_seq,
-                            s.kind,
-                            s.first_rt,
-                            s.last_rt,
-                            s.valid_min,
-                            s.valid_max,
-                            s.codec,
-                            s.data,
-                        )
-                        for s in self._encoder.map(segments.encode, segments.cut(fresh))
-                    ),
-                )
+                # Encoding and hashing run on the encoder's threads (zstd and SHA-256 release
+                # the GIL); only the chain's links, 64 bytes each, are hashed in order here.
+                sealed = self._encoder.map(_seal, segments.cut(fresh))
+                head = self._head_in_transaction()
+                rows = []
+                for header, data, leaves, digest in sealed:
+                    head = audit.next_head(head, digest)
+                    rows.append((*astuple(header), data, leaves, head))
+                w.executemany(f"INSERT INTO segments ({_COLUMNS}) VALUES ({_PLACES})", rows)
             w.execute("COMMIT")
         except BaseException:
             if w.in_transaction:
@@ -176,6 +191,49 @@ class SqliteLog:
             self._last_seq = fresh.column("seq")[-1].as_py()
             self._last_rt = fresh.column("recorded_time")[-1].as_py()
         return AppendResult(fresh, dups)
+
+    def _head_in_transaction(self) -> bytes:
+        """The chain's head after the last segment, read inside the append's transaction (so
+        the chain continues from what is stored, whoever wrote it)."""
+        row = self._w.execute(
+            "SELECT last_seq, head FROM segments ORDER BY first_seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return audit.GENESIS
+        if row[1] is None:
+            raise LogError(
+                f"{self.path}: the segment ending at seq {row[0]} carries no audit chain head "
+                "(it was not written by sitroom); run `sitroom verify`"
+            )
+        return bytes(row[1])
+
+    def chain_head(self) -> tuple[int, bytes]:
+        """The log's last seq and the audit chain's head after it: what a checkpoint signs."""
+        row = self._w.execute(
+            "SELECT last_seq, head FROM segments ORDER BY first_seq DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return 0, audit.GENESIS
+        return int(row[0]), bytes(row[1] or b"")
+
+    @contextmanager
+    def audit_scan(self) -> Iterator[AuditScan]:
+        """A consistent read of the raw segments and the id index, for ``sitroom verify``: one
+        read transaction on a connection of its own, so appends may go on meanwhile."""
+        try:
+            con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            con.execute("PRAGMA busy_timeout = 10000")
+            con.execute("BEGIN")
+        except sqlite3.DatabaseError as e:
+            raise LogError(f"cannot read the log at {self.path}: {e}") from None
+        try:
+            yield AuditScan(con)
+        except sqlite3.DatabaseError as e:
+            raise LogError(f"cannot read the log at {self.path}: {e}") from None
+        finally:
+            if con.in_transaction:
+                con.execute("COMMIT")
+            con.close()
 
     def _index(self, fresh: RecordBatch) -> bool:
         """Add the batch's ids to the id index; False if one was there already (nothing is
@@ -365,3 +423,102 @@ class SqliteLog:
 
 def _payload_type(batch: RecordBatch) -> pa.DataType:
     return batch.table.schema.field("payload").type
+
+
+# the audit chain ----------------------------------------------------------------------------
+_HEADER = "first_seq, last_seq, kind, first_rt, last_rt, valid_min, valid_max, codec"
+_COLUMNS = f"{_HEADER}, data, leaves, head"
+_PLACES = ", ".join("?" * len(_COLUMNS.split(",")))
+
+
+def _header(s: segments.EncodedSegment) -> audit.SegmentHeader:
+    return audit.SegmentHeader(
+        s.first_seq, s.last_seq, s.kind, s.first_rt, s.last_rt, s.valid_min, s.valid_max, s.codec
+    )
+
+
+def _seal(part: RecordBatch) -> tuple[audit.SegmentHeader, bytes, bytes | None, bytes]:
+    """A segment's header and bytes, its record digests (JSON lines only) and its digest."""
+    s = segments.encode(part)
+    header = _header(s)
+    leaves = audit.line_leaves(s.data) if s.codec == segments.JSONL else None
+    return header, s.data, leaves, audit.segment_digest(header, s.data, leaves)
+
+
+def _stored(row: tuple[Any, ...]) -> audit.StoredSegment:
+    *header, data, leaves, head = row
+    return audit.StoredSegment(
+        audit.SegmentHeader(*header),
+        bytes(data),
+        None if leaves is None else bytes(leaves),
+        None if head is None else bytes(head),
+    )
+
+
+def _seal_existing(con: sqlite3.Connection) -> None:
+    """Seal a log written before the audit chain, in seq order: from now on, a change to what
+    it holds is detected (what was changed before cannot be)."""
+    head = audit.GENESIS
+    for (first,) in con.execute("SELECT first_seq FROM segments ORDER BY first_seq").fetchall():
+        row = con.execute(f"SELECT {_HEADER}, data FROM segments WHERE first_seq = ?", (first,))
+        *header, data = row.fetchone()
+        leaves = audit.line_leaves(data) if header[-1] == segments.JSONL else None
+        head = audit.next_head(
+            head, audit.segment_digest(audit.SegmentHeader(*header), data, leaves)
+        )
+        con.execute(
+            "UPDATE segments SET leaves = ?, head = ? WHERE first_seq = ?", (leaves, head, first)
+        )
+
+
+_AFTER: dict[str, Callable[[sqlite3.Connection], None]] = {"0002_audit": _seal_existing}
+
+
+class AuditScan:
+    """What ``sitroom verify`` reads (application.audit.AuditScan), inside one read
+    transaction: the raw segment rows in seq order, and the id index."""
+
+    def __init__(self, con: sqlite3.Connection) -> None:
+        self._con = con
+
+    def totals(self) -> tuple[int, int]:
+        n, records = self._con.execute(
+            "SELECT COUNT(*), COALESCE(SUM(last_seq - first_seq + 1), 0) FROM segments"
+        ).fetchone()
+        return int(n), int(records)
+
+    def segments(self, kind: str | None = None) -> Iterator[audit.StoredSegment]:
+        # Stepped row by row: a log's data is never held in memory at once.
+        where, args = ("WHERE kind = ?", (kind,)) if kind is not None else ("", ())
+        for row in self._con.execute(
+            f"SELECT {_COLUMNS} FROM segments {where} ORDER BY first_seq", args
+        ):
+            yield _stored(row)
+
+    def decode(self, seg: audit.StoredSegment) -> RecordBatch:
+        """The segment's records; LogError if its bytes no longer decode."""
+        try:
+            return segments.decode(seg.header.codec, seg.data)
+        except (ValueError, TypeError, KeyError, OSError, pa.ArrowException) as e:
+            h = seg.header
+            raise LogError(
+                f"segment {h.first_seq}–{h.last_seq} does not decode ({type(e).__name__})"
+            ) from None
+
+    def id_count(self) -> int:
+        return int(self._con.execute("SELECT COUNT(*) FROM ids").fetchone()[0])
+
+    def id_at(self, seq: int) -> str | None:
+        """The id the index gives record ``seq`` (a scan of the index: for findings only)."""
+        row = self._con.execute("SELECT id FROM ids WHERE seq = ? LIMIT 1", (seq,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def misplaced_id(self, first_seq: int, ids: Sequence[str]) -> int | None:
+        """The position of the first of ``ids`` (records first_seq, first_seq + 1, ...) that
+        the index does not map to its seq; None if all are in place."""
+        row = self._con.execute(
+            "SELECT MIN(j.key) FROM json_each(?) AS j LEFT JOIN ids ON ids.id = j.value "
+            "WHERE ids.seq IS NULL OR ids.seq != ? + j.key",
+            (orjson.dumps(list(ids)).decode(), first_seq),
+        ).fetchone()
+        return None if row[0] is None else int(row[0])

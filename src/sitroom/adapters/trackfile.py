@@ -92,6 +92,7 @@ def status_change(track: str, status: str, *, now_ms: int) -> Record:
         kind_version=CURRENT_VERSION[TRACK_STATUS],
         source=SOURCE,
         valid_from=now_ms,
+        compartment=track,
         payload={"track": track, "status": status},
     )
 
@@ -106,12 +107,16 @@ def _list(doc: dict[str, Any], field: str, label: str) -> list[Any]:
 def _record(kind: str, payload: dict[str, Any], **envelope: Any) -> Record:
     digest = content_id(payload)
     key = payload.get("id") or f"{payload.get('track')}:{payload.get('resource')}"
+    # A track is a compartment: its own records are visible to those cleared for it only.
+    # Resources stay general: the same envoy serves several tracks.
+    track = payload["id"] if kind == TRACK else payload.get("track", "")
     return Record(
         id=f"{kind}:{key}@{digest}",
         kind=kind,
         kind_version=CURRENT_VERSION[kind],
         source=SOURCE,
         payload=payload,
+        compartment=str(track or ""),
         **envelope,
     )
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sitroom.application.engine import SITROOM_SOURCE, Engine
+from sitroom.application.sealing import Keyring, rejection
 from sitroom.domain.channels import ledger
 from sitroom.domain.channels.courier import Action, Courier, Envelope, Link, Note, Transmit
 from sitroom.domain.channels.priority import Priority
@@ -32,7 +33,8 @@ from sitroom.domain.kinds import (
     CURRENT_VERSION,
 )
 from sitroom.domain.records import Record, content_id
-from sitroom.errors import UserInputError
+from sitroom.domain.secure.ledger import sealed_header
+from sitroom.errors import Rejected, SecureError, UserInputError
 
 CHANNELS = ledger.CHANNELS
 
@@ -55,7 +57,8 @@ class Wire(Protocol):
         ...
 
 
-def note_record(note: Note) -> Record:
+def note_record(note: Note, compartment: str = "") -> Record:
+    """A courier's note as a record, in the compartment of its channel's track."""
     return Record(
         id=note.id,
         kind=note.kind,
@@ -63,6 +66,7 @@ def note_record(note: Note) -> Record:
         source=SITROOM_SOURCE,
         valid_from=note.at_ms,
         valid_to=note.at_ms,
+        compartment=compartment,
         payload=note.payload,
     )
 
@@ -74,8 +78,15 @@ def channel_record(link: Link) -> Record:
         kind=CHANNEL,
         kind_version=CURRENT_VERSION[CHANNEL],
         source="user",
+        compartment=link.track or "",
         payload=payload,
     )
+
+
+def track_of(state: Mapping[str, Any], channel: str) -> str:
+    """The track a channel belongs to in the channels projection ("" if none or unknown)."""
+    c = state["channels"].get(channel) or {}
+    return str(c.get("track") or "")
 
 
 def courier_for(state: Mapping[str, Any], **options: Any) -> Courier:
@@ -120,8 +131,14 @@ class Receipt:
 
 
 class Desk:
-    def __init__(self, engine: Engine, wire: Wire, *, workers: int = 8) -> None:
+    """``keyring`` seals what goes out on a track's channels and opens what comes in for a
+    track; without one, a track's messages are refused both ways (never sent in the clear)."""
+
+    def __init__(
+        self, engine: Engine, wire: Wire, *, workers: int = 8, keyring: Keyring | None = None
+    ) -> None:
         self.engine = engine
+        self.keyring = keyring
         self.clock = engine.clock
         self.wire = wire
         self.lock = threading.RLock()
@@ -144,6 +161,11 @@ class Desk:
     ) -> Receipt:
         msg_id = msg_id or new_message_id()
         with self.lock:
+            track = self._track(channel)
+            if track:
+                if self.keyring is None:
+                    raise SecureError(f"channel {channel} is track {track}'s: it needs its keys")
+                body = self.keyring.seal(track, msg_id, body.encode("utf-8"), self.clock.now_ms())
             done = self.courier.submit(
                 msg_id,
                 channel,
@@ -159,20 +181,62 @@ class Desk:
 
     def receive(self, wire: Mapping[str, Any]) -> dict[str, Any]:
         """An envelope arrived: record it once per id, then ack it (a copy is acked too, so
-        that its sender stops sending it)."""
+        that its sender stops sending it). A track's message is opened first — signature,
+        track, epoch, replay window, AEAD — and refused with its reason, recorded, if it fails
+        any; it stays sealed in the log."""
         env = Envelope.from_wire(wire)
-        record = note_record(
-            Note(
-                CHANNEL_RECEIVE,
-                f"receive:{env.id}",
-                self.clock.now_ms(),
-                env.channel,
-                {**env.as_wire(), "message": env.id},
-            )
-        )
         with self.lock:
+            now = self.clock.now_ms()
+            # The receiver's own channel decides the track; else the label it came with.
+            track = self._track(env.channel) or str(wire.get("track") or "")
+            if track or sealed_header(env.body) is not None:
+                refused = self._refuse(env, track, now)
+                if refused is not None:
+                    return refused
+            record = note_record(
+                Note(
+                    CHANNEL_RECEIVE,
+                    f"receive:{env.id}",
+                    now,
+                    env.channel,
+                    {**env.as_wire(), "message": env.id, "track": track or None},
+                ),
+                track,
+            )
             out = self.engine.append([record])
         return {"ack": True, "message": env.id, "duplicate": out.appended == 0}
+
+    def _refuse(self, env: Envelope, track: str, now: int) -> dict[str, Any] | None:
+        """None if the sealed message may be recorded; else the refusal, recorded."""
+        seen = self.engine.states[CHANNELS]["received"].get(env.id)
+        if seen is not None and seen.get("body") == env.body:
+            return None  # the same copy again (a retry): the log's idempotence answers it
+        try:
+            if self.keyring is None:
+                raise Rejected("no-keys", f"this desk holds no keys to open track {track}")
+            if not track:
+                raise Rejected("wrong-track", f"message {env.id} is sealed but names no track")
+            opened = self.keyring.open(env.body, track)
+            if opened.header.id != env.id:
+                raise Rejected(
+                    "forged", f"message {env.id} carries the sealed message {opened.header.id}"
+                )
+        except Rejected as e:
+            self.engine.append(
+                [
+                    rejection(
+                        e, env.body, track=track, channel=env.channel, message=env.id, now_ms=now
+                    )
+                ]
+            )
+            return {"ack": False, "message": env.id, "rejected": e.reason, "error": str(e)}
+        return None
+
+    def _track(self, channel: str) -> str:
+        lane = self.courier.lanes.get(channel)
+        if lane is not None:
+            return lane.link.track or ""
+        return track_of(self.engine.states[CHANNELS], channel)
 
     def pending(self) -> list[str]:
         with self.lock:
@@ -245,7 +309,7 @@ class Desk:
 
     def _record(self, actions: list[Action]) -> list[Transmit]:
         """Write the notes (one append), return what to put on the wire. Called under the lock."""
-        notes = [note_record(a) for a in actions if isinstance(a, Note)]
+        notes = [note_record(a, self._track(a.channel)) for a in actions if isinstance(a, Note)]
         if notes:
             self.engine.append(notes)
         return [a for a in actions if isinstance(a, Transmit)]
@@ -267,7 +331,7 @@ class Desk:
         try:
             if t.url is None:
                 raise WireError(f"channel {env.channel} has no address (--url)")
-            answer = self.wire.deliver(t.url, env.as_wire(), timeout)
+            answer = self.wire.deliver(t.url, {**env.as_wire(), "track": link.track}, timeout)
             ok = answer.get("ack") is True and answer.get("message") == env.id
             if not ok:
                 raise WireError(f"the far end did not acknowledge {env.id}: {answer}")
@@ -312,8 +376,10 @@ def record_reply(engine: Engine, msg_id: str, at_ms: int, body: str = "") -> boo
     """The counterpart replied to a message; False when no such message was sent."""
     if msg_id not in engine.states[CHANNELS]["messages"]:
         raise UserInputError(f"no message {msg_id!r} was sent (see `sitroom channel status`)")
+    state = engine.states[CHANNELS]
     note = Note(CHANNEL_REPLY, f"reply:{msg_id}", at_ms, "", {"message": msg_id, "body": body})
-    return engine.append([note_record(note)]).appended > 0
+    track = track_of(state, state["messages"][msg_id]["channel"])
+    return engine.append([note_record(note, track)]).appended > 0
 
 
 def record_ack(engine: Engine, msg_id: str, at_ms: int, channel: str | None = None) -> bool:
@@ -333,7 +399,12 @@ def record_ack(engine: Engine, msg_id: str, at_ms: int, channel: str | None = No
     }
     return (
         engine.append(
-            [note_record(Note(CHANNEL_ACK, f"ack:{msg_id}", at_ms, ch, payload))]
+            [
+                note_record(
+                    Note(CHANNEL_ACK, f"ack:{msg_id}", at_ms, ch, payload),
+                    track_of(engine.states[CHANNELS], ch),
+                )
+            ]
         ).appended
         > 0
     )

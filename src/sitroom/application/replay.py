@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from sitroom.application.engine import Engine
 from sitroom.domain import hlc
-from sitroom.domain.kinds import ALERT
+from sitroom.domain.kinds import ALERT, AUDIT_CHECKPOINT, IDENTITY
 from sitroom.domain.records import Record
 from sitroom.errors import WorkspaceError
 
@@ -72,7 +72,8 @@ def replay(
     """Append ``rows`` (as written by export) in their original order. Alert records are not
     copied: the detectors raise them again, and the report compares both sets. ``speed`` > 0
     waits (virtual gap / speed) seconds between appends; 0 replays as fast as possible."""
-    if engine.log.last_seq():
+    # A fresh workspace holds nothing but its own site's identity, published at init.
+    if engine.log.last_seq() > engine.log.count(kinds=[IDENTITY]):
         raise WorkspaceError("replay needs a fresh workspace: this one already holds records")
     report = ReplayReport()
     last_wall: int | None = None
@@ -105,6 +106,10 @@ def replay(
         for row in group:
             if row["kind"] == ALERT:  # raised again by the detectors, not copied
                 report.original_alerts.append(str(row["id"]))
+            elif row["kind"] == AUDIT_CHECKPOINT:
+                # The original site's signatures over its own chain: this log has another
+                # chain, which its own checkpointer signs.
+                continue
             else:
                 batch.append(_fresh(record_from_export(row)))
         # Alert rows still mark moments of the original timeline: the clock passes them too.

@@ -39,6 +39,18 @@ QUESTION = "question"  # a forecast question: binary or count, its resolution ru
 QUESTION_RESOLVED = "question.resolved"  # a question resolved yes, no or void, and why
 JUDGMENT = "judgment"  # an analyst's probability for a question, with the rationale
 FORECAST = "forecast"  # the ensemble's forecast: every member, the aggregate, spread, flags
+IDENTITY = "identity"  # a person's, site's or intermediary's public keys, signed by itself
+USER = "user"  # a local user and their role (admin, analyst, viewer)
+USER_GRANT = "user.grant"  # a user or an endpoint cleared for a compartment (a track, a marking)
+USER_REVOKE = "user.revoke"  # ... and no longer
+KEY_EPOCH = "key.epoch"  # a track's epoch key, sealed to each cleared member, signed by the site
+SECURE_REJECTED = "secure.rejected"  # a message refused: forged, replayed, wrong track... and why
+ACCESS_DENIED = "access.denied"  # a read or action refused to a user, and why
+AUDIT_CHECKPOINT = "audit.checkpoint"  # the audit chain's head at a log position, signed
+AGREEMENT_PROPOSED = "agreement.proposed"  # a text to agree, its parties, canonical and hashed
+AGREEMENT_SIGNED = "agreement.signed"  # one party's signature over the agreement's text
+AGREEMENT_WITHDRAWN = "agreement.withdrawn"  # a party withdrew before every signature was in
+AGREEMENT_AGREED = "agreement.agreed"  # every party signed: the text and all signatures, whole
 
 CURRENT_VERSION = {
     GDELT_EVENT: 1,
@@ -74,7 +86,34 @@ CURRENT_VERSION = {
     QUESTION_RESOLVED: 1,
     JUDGMENT: 1,
     FORECAST: 1,
+    IDENTITY: 1,
+    USER: 1,
+    USER_GRANT: 1,
+    USER_REVOKE: 1,
+    KEY_EPOCH: 1,
+    SECURE_REJECTED: 1,
+    ACCESS_DENIED: 1,
+    AUDIT_CHECKPOINT: 1,
+    AGREEMENT_PROPOSED: 1,
+    AGREEMENT_SIGNED: 1,
+    AGREEMENT_WITHDRAWN: 1,
+    AGREEMENT_AGREED: 1,
 }
+
+SECURE_KINDS = (
+    IDENTITY,
+    USER,
+    USER_GRANT,
+    USER_REVOKE,
+    KEY_EPOCH,
+    SECURE_REJECTED,
+    ACCESS_DENIED,
+    AUDIT_CHECKPOINT,
+    AGREEMENT_PROPOSED,
+    AGREEMENT_SIGNED,
+    AGREEMENT_WITHDRAWN,
+    AGREEMENT_AGREED,
+)
 
 CHANNEL_KINDS = (
     CHANNEL,

@@ -79,6 +79,7 @@ class Link:
     weight: int = 1
     url: str | None = None  # where the transport reaches the channel's far end
     week: WorkingWeek = field(default_factory=WorkingWeek)
+    track: str | None = None  # the track whose key seals its messages (None: not sealed)
 
     def __post_init__(self) -> None:
         if not self.id or not self.counterpart:
@@ -106,6 +107,7 @@ class Link:
             "capacity": self.capacity,
             "weight": self.weight,
             "url": self.url,
+            "track": self.track,
             "week": {
                 "timezone": w.timezone,
                 "start_min": w.start_min,
@@ -136,6 +138,7 @@ class Link:
             weight=p.get("weight", 1),
             url=p.get("url"),
             week=week,
+            track=p.get("track"),
         )
 
 

@@ -1,0 +1,325 @@
+"""The tamper-evident log's use cases: the reactor that signs the chain's head every N records,
+and the verification of a whole log (`sitroom verify`).
+
+    append ─> SqliteLog seals each segment into the chain (same transaction)
+          └─> Checkpointer (every N records) ─> audit.checkpoint record: the head, signed
+
+    verify: every stored segment, in seq order ─> ChainWalk (digests, links, seq continuity)
+            every checkpoint ─> its signature (site's public card, from outside the log)
+                            └─> its head against the stored chain at its position
+            the id index ─> as many ids as records (--deep: each id at its record's seq)
+
+The pure parts (digests, the walk, checkpoint signatures) are domain.secure.audit; this module
+drives them over a log through the two small ports below.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+import numpy as np
+
+from sitroom.domain.kinds import AUDIT_CHECKPOINT
+from sitroom.domain.records import Record, RecordBatch
+from sitroom.domain.secure import audit
+from sitroom.domain.secure.audit import Checkpoint, Finding, StoredSegment
+from sitroom.domain.secure.codec import b64
+from sitroom.domain.secure.identity import Identity, Secret
+from sitroom.errors import LogError, SecureError
+
+
+class AuditScan(Protocol):
+    """One consistent read of a log's raw segments and id index."""
+
+    def totals(self) -> tuple[int, int]:
+        """(segments, records)."""
+        ...
+
+    def segments(self, kind: str | None = None) -> Iterator[StoredSegment]: ...
+
+    def decode(self, seg: StoredSegment) -> RecordBatch:
+        """The segment's records; LogError if its bytes no longer decode."""
+        ...
+
+    def id_count(self) -> int: ...
+
+    def id_at(self, seq: int) -> str | None: ...
+
+    def misplaced_id(self, first_seq: int, ids: Sequence[str]) -> int | None: ...
+
+
+class AuditedLog(Protocol):
+    def chain_head(self) -> tuple[int, bytes]: ...
+
+    def audit_scan(self) -> AbstractContextManager[AuditScan]: ...
+
+
+# checkpoints at append --------------------------------------------------------------------
+class Checkpointer:
+    """A reactor: once the log has passed another multiple of ``every`` records, sign the
+    chain's head. ``secret`` is asked for only when a checkpoint is due, so opening a workspace
+    to read never unlocks the site's key."""
+
+    name = "audit-checkpoint"
+    reads: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        head: Callable[[], tuple[int, bytes]],
+        secret: Callable[[], Secret],
+        *,
+        every: int = 10_000,
+    ) -> None:
+        if every < 1:
+            raise ValueError("checkpoint_every must be at least 1")
+        self.head = head
+        self.every = every
+        self._secret = secret
+        self._unlocked: Secret | None = None
+        self._mark: int | None = None  # the log position at the last checkpoint (or start)
+
+    @property
+    def secret(self) -> Secret:
+        if self._unlocked is None:
+            self._unlocked = self._secret()
+        return self._unlocked
+
+    def on_records(self, views: Mapping[str, Any], batch: RecordBatch, now_ms: int) -> list[Record]:
+        seqs = batch.column("seq")
+        first, last = int(seqs[0].as_py()), int(seqs[-1].as_py())
+        if self._mark is None:
+            self._mark = first - 1
+        # The batch's last seq, not a count of batches: derived records and alerts advance the
+        # log between the batches a reactor sees, and a multiple they cross still counts.
+        if last // self.every == self._mark // self.every:
+            return []
+        seq, head = self.head()
+        self._mark = seq
+        return [self.checkpoint(seq, head, now_ms)]
+
+    def checkpoint(self, seq: int, head: bytes, now_ms: int) -> Record:
+        return audit.checkpoint_record(self.secret, seq, head, now_ms)
+
+    def on_tick(self, views: Mapping[str, Any], now_ms: int) -> list[Record]:
+        return []
+
+    def next_due(self, views: Mapping[str, Any], now_ms: int) -> int | None:
+        return None
+
+
+# verification -----------------------------------------------------------------------------
+@dataclass
+class Report:
+    ok: bool
+    records: int
+    segments: int
+    seq: int  # the last seq verified
+    head: bytes  # the chain's head recomputed from the stored bytes, at ``seq``
+    findings: list[Finding]
+    checkpoints: int  # checkpoints found of this site
+    verified: list[Checkpoint]  # ... whose signature and head verified
+    foreign: int  # checkpoints of other sites, not verified here
+    trusted_to: int  # the newest position a verified checkpoint vouches for
+    anchor: Identity | None
+    deep: bool
+    seconds: float
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def first_bad(self) -> Finding | None:
+        return audit.first_bad(self.findings)
+
+    def as_dict(self) -> dict[str, Any]:
+        bad = self.first_bad
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "segments": self.segments,
+            "seq": self.seq,
+            "head": b64(self.head),
+            "checkpoints": self.checkpoints,
+            "checkpoints_verified": len(self.verified),
+            "checkpoints_foreign": self.foreign,
+            "covered_to": self.trusted_to,
+            "chain_only": [self.trusted_to + 1, self.seq] if self.seq > self.trusted_to else None,
+            "first_bad": None if bad is None else bad.as_dict(),
+            "findings": [f.as_dict() for f in self.findings],
+            "signer": None if self.anchor is None else self.anchor.fingerprint,
+            "deep": self.deep,
+            "seconds": round(self.seconds, 3),
+            "notes": self.notes,
+        }
+
+
+def verify(
+    log: AuditedLog,
+    anchor: Identity | None,
+    *,
+    site: str,
+    deep: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> Report:
+    """Check every stored segment, checkpoint and the id index of ``log``. ``anchor`` is the
+    site's public card from outside the log (None: checkpoints cannot be verified, and the
+    report says so). ``progress(records_done, records_total)`` is called as the walk goes."""
+    started = time.perf_counter()
+    notes: list[str] = []
+    with log.audit_scan() as scan:
+        _, n_records = scan.totals()
+        findings, signed, foreign, ours = _checkpoints(scan, anchor, site)
+        if anchor is None and ours:
+            notes.append(
+                f"the keystore holds no public key for site {site}: its {ours} checkpoints "
+                "cannot be verified"
+            )
+        walk = audit.ChainWalk(signed)
+        for seg in scan.segments():
+            found = walk.step(seg)
+            if deep and not found:
+                found = _deep(scan, seg)
+            findings += [_named(scan, seg, f) for f in found]
+            if progress is not None:
+                progress(walk.records, n_records)
+        findings += walk.finish()
+        ids = scan.id_count()
+        if ids != walk.records:
+            findings.append(
+                Finding(
+                    audit.IDS,
+                    f"the id index holds {ids:,} ids for {walk.records:,} records: ids were "
+                    "added or removed (--deep names the first record out of place)",
+                    None,
+                )
+            )
+    findings.sort(key=lambda f: (f.seq is None, f.seq or 0))
+    return Report(
+        ok=not findings,
+        records=walk.records,
+        segments=walk.segments,
+        seq=walk.seq,
+        head=walk.head,
+        findings=findings,
+        checkpoints=ours,
+        verified=walk.verified,
+        foreign=foreign,
+        trusted_to=walk.trusted_to,
+        anchor=anchor,
+        deep=deep,
+        seconds=time.perf_counter() - started,
+        notes=notes,
+    )
+
+
+def _checkpoints(
+    scan: AuditScan, anchor: Identity | None, site: str
+) -> tuple[list[Finding], list[Checkpoint], int, int]:
+    """Findings, the checkpoints whose signatures verify, the number of other sites' and of
+    this site's. Read before the walk, so that the walk meets each checkpoint's position
+    (always before the checkpoint's own record) knowing what was signed there."""
+    findings: list[Finding] = []
+    signed: list[Checkpoint] = []
+    foreign = ours = 0
+    for seg in scan.segments(AUDIT_CHECKPOINT):
+        try:
+            rows = list(scan.decode(seg).rows())
+        except LogError:  # a damaged segment: the walk names it
+            continue
+        for r in rows:
+            assert r.seq is not None
+            try:
+                cp = audit.parse_checkpoint(r.payload, r.seq, r.id)
+            except SecureError as e:
+                findings.append(Finding(audit.FORGED, str(e), r.seq, r.id, r.seq, r.seq))
+                continue
+            if cp.site != site:
+                foreign += 1
+                continue
+            ours += 1
+            if anchor is None:
+                continue
+            fault = audit.checkpoint_fault(cp, anchor)
+            if fault is None:
+                signed.append(cp)
+            else:
+                findings.append(
+                    Finding(
+                        audit.FORGED,
+                        f"checkpoint {cp.record_id} is forged: {fault}",
+                        cp.record_seq,
+                        cp.record_id,
+                        cp.record_seq,
+                        cp.record_seq,
+                    )
+                )
+    return findings, signed, foreign, ours
+
+
+def _deep(scan: AuditScan, seg: StoredSegment) -> list[Finding]:
+    """Decode the segment and check its records against its header and the id index."""
+    h = seg.header
+
+    def bad(message: str, at: int = 0, rid: str | None = None) -> list[Finding]:
+        return [Finding(audit.DECODED, message, h.first_seq + at, rid, h.first_seq, h.last_seq)]
+
+    try:
+        batch = scan.decode(seg)
+    except LogError as e:
+        return bad(str(e))
+    seqs = batch.column("seq").to_numpy(zero_copy_only=False)
+    ids = batch.column("id").to_pylist()
+    if len(batch) != h.records:
+        return bad(
+            f"segment {h.first_seq}–{h.last_seq} holds {len(batch)} records, not {h.records}"
+        )
+    off = np.flatnonzero(seqs != np.arange(h.first_seq, h.last_seq + 1))
+    if len(off):
+        i = int(off[0])
+        return bad(f"record {h.first_seq + i} is stored as seq {seqs[i]}", i, ids[i])
+    kinds = batch.column("kind").to_pylist()
+    if any(k != h.kind for k in kinds):
+        i = next(i for i, k in enumerate(kinds) if k != h.kind)
+        return bad(f"record {h.first_seq + i} is a {kinds[i]}, in a {h.kind} segment", i, ids[i])
+    rt = batch.column("recorded_time")
+    if rt[0].as_py() != h.first_rt or rt[-1].as_py() != h.last_rt:
+        return bad(f"segment {h.first_seq}–{h.last_seq}: recorded times differ from its header")
+    i_bad = scan.misplaced_id(h.first_seq, ids)
+    if i_bad is not None:
+        return [
+            Finding(
+                audit.IDS,
+                f"the id index does not map {ids[i_bad]} to record {h.first_seq + i_bad}",
+                h.first_seq + i_bad,
+                ids[i_bad],
+                h.first_seq,
+                h.last_seq,
+            )
+        ]
+    return []
+
+
+def _named(scan: AuditScan, seg: StoredSegment, f: Finding) -> Finding:
+    """Give a finding the id of its record where the walk could not read one: from the
+    segment itself if it still decodes (a compressed segment: its first record), or from the
+    id index."""
+    if f.id is not None or f.seq is None:
+        return f
+    if seg.leaves is None and f.reason == audit.CHANGED:
+        try:
+            first = scan.decode(seg).column("id")[0].as_py()
+        except LogError:
+            return replace(
+                f,
+                id=scan.id_at(f.seq),
+                message=f"{f.message}; it no longer decodes",
+            )
+        return replace(
+            f,
+            id=first,
+            message=f"{f.message}; it still decodes, but a change inside a compressed segment "
+            "cannot be pinned to one record",
+        )
+    return replace(f, id=scan.id_at(f.seq))

@@ -1,0 +1,40 @@
+"""Bytes as text, and JSON as the bytes that get signed.
+
+Keys, nonces, ciphertexts and signatures travel inside JSON payloads as unpadded base64url.
+Whatever is signed or bound into an AEAD is first canonicalised with RFC 8785 (JSON
+Canonicalization Scheme), so the signer and every verifier hash the very same bytes whatever
+their JSON library, key order or number formatting.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+import rfc8785
+
+from sitroom.errors import SecureError
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def unb64(text: str, *, what: str = "value", size: int | None = None) -> bytes:
+    """Decode unpadded base64url; a wrong alphabet or length is a :class:`SecureError`."""
+    try:
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError, TypeError):
+        raise SecureError(f"{what} is not base64url") from None
+    if size is not None and len(data) != size:
+        raise SecureError(f"{what} must be {size} bytes, got {len(data)}")
+    return data
+
+
+def canonical(value: Any) -> bytes:
+    """RFC 8785 canonical JSON: the bytes to sign or to bind as associated data."""
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as e:
+        raise SecureError(f"cannot canonicalise: {e}") from None

@@ -1,0 +1,250 @@
+"""Sealed envelopes: a track's messages, encrypted, signed, and refused with a reason.
+
+An envelope is ``{"header", "nonce", "ct", "sig"}``:
+
+- ``header`` — version, track, epoch, sender, message id, timestamp, the sender's counter in
+  this epoch and the AEAD — travels in the clear and is *authenticated*: it is the AEAD's
+  associated data, and the signature covers it;
+- ``ct`` — the plaintext under the sender's message key for the track and epoch
+  (epochs.message_key), with a 96-bit nonce passed in by the caller;
+- ``sig`` — the sender's Ed25519 signature over the canonical header, nonce and ciphertext.
+
+:func:`open_envelope` checks, in this order, and refuses with a stable reason code and a
+sentence: ``malformed``, ``wrong-track`` (addressed to another track than the one it arrived
+for), ``unknown-sender``, ``forged`` (the signature does not verify: altered in transit or not
+from the sender), ``unknown-epoch``, ``not-a-member`` (the sender was not cleared for that
+epoch), ``replayed`` (this sender's counter was seen already), ``too-old`` (re-ordered beyond
+the replay window), ``expired`` (sealed after its epoch's cryptoperiod ended) and ``damaged``
+(the ciphertext does not open under the key its header names). The replay window is the
+IPsec/DTLS sliding window (RFC 4303 §3.4.3): the highest counter seen and a bitmap of the
+:data:`WINDOW` before it, so messages may arrive out of order but never twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import orjson
+from cryptography.exceptions import InvalidTag
+
+from sitroom.domain.secure.codec import b64, canonical, unb64
+from sitroom.domain.secure.epochs import AEADS, Epoch, message_key
+from sitroom.domain.secure.identity import Identity, Secret
+from sitroom.errors import Rejected, SecureError
+
+VERSION = 1
+WINDOW = 64
+NONCE_BYTES = 12
+
+
+@dataclass(frozen=True)
+class Header:
+    track: str
+    epoch: int
+    sender: str
+    id: str
+    ts_ms: int
+    n: int  # the sender's counter in this epoch, from 1
+    aead: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "v": VERSION,
+            "track": self.track,
+            "epoch": self.epoch,
+            "sender": self.sender,
+            "id": self.id,
+            "ts": self.ts_ms,
+            "n": self.n,
+            "aead": self.aead,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Header:
+        if d.get("v") != VERSION:
+            raise Rejected("malformed", f"envelope version {d.get('v')!r} is not {VERSION}")
+        try:
+            return cls(
+                str(d["track"]),
+                int(d["epoch"]),
+                str(d["sender"]),
+                str(d["id"]),
+                int(d["ts"]),
+                int(d["n"]),
+                str(d["aead"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise Rejected("malformed", "the envelope's header is incomplete") from None
+
+    @property
+    def key(self) -> str:
+        """The message key it names: one per track, epoch and sender."""
+        return f"{self.track}|{self.epoch}|{self.sender}"
+
+
+def _signed(header: Mapping[str, Any], nonce: str, ct: str) -> bytes:
+    return canonical({"header": header, "nonce": nonce, "ct": ct})
+
+
+def seal(
+    plaintext: bytes, header: Header, epoch_secret: bytes, sender: Secret, nonce: bytes
+) -> dict[str, Any]:
+    if sender.name != header.sender:
+        raise SecureError(f"{sender.name} cannot seal a message as {header.sender}")
+    if len(nonce) != NONCE_BYTES:
+        raise SecureError(f"a nonce is {NONCE_BYTES} bytes")
+    h = header.as_dict()
+    key = message_key(epoch_secret, header.track, header.epoch, header.sender, header.aead)
+    ct = b64(AEADS[header.aead](key).encrypt(nonce, plaintext, canonical(h)))
+    n = b64(nonce)
+    return {"header": h, "nonce": n, "ct": ct, "sig": b64(sender.sign(_signed(h, n, ct)))}
+
+
+def parse(text: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
+    """An envelope from its JSON text (a channel message's body) or dict."""
+    if isinstance(text, Mapping):
+        env = dict(text)
+    else:
+        try:
+            env = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            raise Rejected("malformed", "the message is not a sealed envelope") from None
+    if not isinstance(env, dict) or not {"header", "nonce", "ct", "sig"} <= set(env):
+        raise Rejected("malformed", "the message is not a sealed envelope")
+    return env
+
+
+def is_envelope(text: str) -> bool:
+    try:
+        parse(text)
+    except Rejected:
+        return False
+    return True
+
+
+# -- the replay window ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """The highest counter accepted from one key, and which of the WINDOW before it were."""
+
+    top: int = 0
+    seen: int = 0  # bit i set: counter top - i was accepted (bit 0 is top itself)
+
+    def check(self, n: int) -> str | None:
+        """None if ``n`` may be accepted, else the reason code."""
+        if n < 1:
+            return "malformed"
+        if n > self.top:
+            return None
+        if self.top - n >= WINDOW:
+            return "too-old"
+        return "replayed" if self.seen >> (self.top - n) & 1 else None
+
+    def accept(self, n: int) -> Window:
+        if n > self.top:
+            shift = n - self.top
+            seen = ((self.seen << shift) | 1) & ((1 << WINDOW) - 1) if shift < WINDOW else 1
+            return Window(n, seen)
+        return replace(self, seen=self.seen | 1 << (self.top - n))
+
+    def as_list(self) -> list[int]:
+        return [self.top, self.seen]
+
+    @classmethod
+    def from_list(cls, v: list[int] | None) -> Window:
+        return cls(*v) if v else cls()
+
+
+@dataclass(frozen=True)
+class Opened:
+    header: Header
+    plaintext: bytes
+
+
+def open_envelope(
+    env: Mapping[str, Any],
+    *,
+    track: str,
+    identities: Callable[[str], Identity | None],
+    epoch: Callable[[str, int], tuple[Epoch, bytes] | None],
+    window: Callable[[str], Window],
+) -> Opened:
+    """Verify and decrypt an envelope that arrived for ``track``; raise :class:`Rejected`.
+
+    ``identities(name)`` gives a sender's trusted public identity; ``epoch(track, n)`` the
+    epoch and its secret (opened with the receiver's own key), or None if the receiver holds
+    no copy; ``window(key)`` the replay window of the key the header names."""
+    env = parse(env)
+    raw = env["header"]
+    if not isinstance(raw, Mapping):
+        raise Rejected("malformed", "the envelope's header is not an object")
+    h = Header.from_dict(raw)
+    if h.track != track:
+        raise Rejected(
+            "wrong-track",
+            f"message {h.id} is sealed for track {h.track}, not {track}: refused, whatever "
+            "its keys",
+        )
+    sender = identities(h.sender)
+    if sender is None:
+        raise Rejected(
+            "unknown-sender", f"message {h.id} names a sender we do not know, {h.sender}"
+        )
+    sig = unb64(str(env["sig"]), what="signature")
+    if not sender.verifies(_signed(raw, str(env["nonce"]), str(env["ct"])), sig):
+        raise Rejected(
+            "forged",
+            f"message {h.id}'s signature does not verify against {h.sender}'s key: it was altered "
+            f"or not sent by {h.sender}",
+        )
+    found = epoch(h.track, h.epoch)
+    if found is None:
+        raise Rejected(
+            "unknown-epoch",
+            f"message {h.id} is sealed under epoch {h.epoch} of track {h.track}, whose key we do "
+            "not hold",
+        )
+    ep, secret = found
+    if h.sender not in ep.members:
+        raise Rejected(
+            "not-a-member",
+            f"{h.sender} is not a member of epoch {h.epoch} of track {h.track}: it may not seal "
+            "its messages",
+        )
+    if h.aead != ep.aead or h.aead not in AEADS:
+        raise Rejected("malformed", f"message {h.id} names {h.aead}, epoch uses {ep.aead}")
+    reason = window(h.key).check(h.n)
+    if reason == "replayed":
+        raise Rejected(
+            "replayed",
+            f"message {h.id} (number {h.n} from {h.sender} in epoch {h.epoch}) was received "
+            "already: a replay or a retry, not accepted twice",
+        )
+    if reason == "too-old":
+        raise Rejected(
+            "too-old",
+            f"message {h.id} is number {h.n} from {h.sender}, more than {WINDOW} behind the "
+            f"newest ({window(h.key).top}): re-ordered beyond the replay window",
+        )
+    if reason is not None:
+        raise Rejected(reason, f"message {h.id} has an invalid counter {h.n}")
+    if not ep.created_ms <= h.ts_ms < ep.expires_ms:
+        raise Rejected(
+            "expired",
+            f"message {h.id} was sealed at {h.ts_ms}, outside epoch {h.epoch}'s cryptoperiod",
+        )
+    key = message_key(secret, h.track, h.epoch, h.sender, h.aead)
+    try:
+        nonce = unb64(str(env["nonce"]), what="nonce", size=NONCE_BYTES)
+        plain = AEADS[h.aead](key).decrypt(nonce, unb64(str(env["ct"]), what="ct"), canonical(raw))
+    except (InvalidTag, SecureError):
+        raise Rejected(
+            "damaged",
+            f"message {h.id} does not open under track {h.track}'s epoch {h.epoch} key for "
+            f"{h.sender}",
+        ) from None
+    return Opened(h, plain)

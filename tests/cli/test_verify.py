@@ -1,0 +1,95 @@
+"""`sitroom verify` as a user runs it: an intact workspace verifies and signs its head; one
+byte changed in the SQLite file is found and the record named, with exit 7."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sitroom.adapters.log_sqlite import SqliteLog
+from sitroom.workspace import LOG_FILE
+
+from helpers import sitroom
+
+TRACKS = Path(__file__).resolve().parents[1] / "fixtures" / "tracks" / "us-iran-ceasefire.yaml"
+NAME = "Special Envoy W."
+
+
+def workspace(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> str:
+    ws = str(tmp_path / "ws")
+    assert sitroom(capfd, "init", "-w", ws, "--site", "geneva").code == 0
+    assert sitroom(capfd, "tracks", "add", "-w", ws, str(TRACKS)).code == 0
+    return ws
+
+
+def record_holding(db: Path, text: str) -> tuple[int, str]:
+    """The seq and id of the one record whose stored form holds ``text``."""
+    log = SqliteLog(db)
+    try:
+        hits = [
+            (r.seq, r.id) for b in log.read() for r in b.rows() if text in str(r.payload.values())
+        ]
+    finally:
+        log.close()
+    assert len(hits) == 1, hits
+    seq, rid = hits[0]
+    assert seq is not None
+    return seq, rid
+
+
+def test_intact_workspace_verifies_and_signs_its_head(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 0; the verified head is signed; the next verify checks that checkpoint."""
+    ws = workspace(tmp_path, capfd)
+    first = sitroom(capfd, "verify", "-w", ws, "--json")
+    assert first.code == 0, first.err
+    body = first.json()
+    assert (body["ok"], body["first_bad"], body["checkpoints_verified"]) == (True, None, 0)
+    assert body["checkpoint_written"] == f"audit.checkpoint:geneva:{body['seq']}"
+    again = sitroom(capfd, "verify", "-w", ws, "--json", "--deep", "--no-checkpoint").json()
+    assert (again["ok"], again["checkpoints_verified"], again["covered_to"]) == (
+        True,
+        1,
+        body["seq"],
+    )
+    assert again["checkpoint_written"] is None
+    assert again["records"] == body["records"] + 1  # the checkpoint itself
+    people = sitroom(capfd, "verify", "-w", ws, "--no-checkpoint")
+    assert people.code == 0
+    assert "OK: every record is as written" in people.out
+    assert "1 of 1 checkpoints verified" in people.out
+
+
+def test_one_byte_changed_in_the_sqlite_file_names_the_record(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The done-when of issue 7: a byte of one record flipped in the file is detected and the
+    record named by seq and id; exit 7, and no checkpoint is signed over it."""
+    ws = workspace(tmp_path, capfd)
+    db = Path(ws) / LOG_FILE
+    seq, rid = record_holding(db, NAME)
+    assert not Path(f"{db}-wal").exists()  # every command closed the log: all in the file
+    data = bytearray(db.read_bytes())
+    at = data.find(NAME.encode())
+    assert at > 0 and data.count(NAME.encode()) == 1
+    data[at + 8] ^= 0x20  # "Envoy" -> "EnvOy"
+    db.write_bytes(bytes(data))
+
+    r = sitroom(capfd, "verify", "-w", ws, "--json")
+    assert r.code == 7
+    body = r.json()
+    assert body["ok"] is False
+    assert (body["first_bad"]["seq"], body["first_bad"]["id"]) == (seq, rid)
+    assert body["first_bad"]["reason"] == "changed"
+    assert body["checkpoint_written"] is None
+    people = sitroom(capfd, "verify", "-w", ws)
+    assert people.code == 7
+    assert f"TAMPERED record {seq} ({rid}): record {seq} was changed [changed]" in people.out
+
+
+def test_no_workspace_is_one_line(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    r = sitroom(capfd, "verify", "-w", str(tmp_path / "none"))
+    assert r.code == 2
+    assert r.err.count("\n") == 1 and "no sitroom workspace" in r.err
