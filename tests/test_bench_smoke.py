@@ -47,6 +47,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
             "ratio p95 baseline / sitroom",
         ),
         ("audit_verify.py", ["--rows", "20000", "--runs", "1"], "ratio verify / file SHA-256"),
+        ("secure_envelope.py", ["--messages", "500"], "envelope overhead (raw / sitroom)"),
     ],
 )
 def test_benchmark_runs_and_reports(script: str, args: list[str], expect: str) -> None:

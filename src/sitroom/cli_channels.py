@@ -176,7 +176,8 @@ def send(
             raise typer.Exit(REJECTED)
         return
     with open_workspace(workspace) as ws:
-        desk_ = Desk(ws.engine, HttpWire(), keyring=_keyring(ws, channel))
+        wire = HttpWire()
+        desk_ = Desk(ws.engine, wire, keyring=_keyring(ws, channel))
         try:
             receipt = desk_.submit(
                 channel,
@@ -189,6 +190,7 @@ def send(
             left = desk_.settle([receipt.message], ws.engine.clock.now_ms() + parse_duration(wait))
         finally:
             desk_.close()
+            wire.close()
         m = ws.engine.states["channels"]["messages"].get(receipt.message, {})
     result = {
         **receipt.as_dict(),

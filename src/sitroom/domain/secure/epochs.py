@@ -16,6 +16,7 @@ used by one sender only and its use can be counted against the AEAD's limits (se
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -60,8 +61,10 @@ def _seal_info(track: str, epoch: int, member: Identity) -> bytes:
     )
 
 
+@functools.lru_cache(maxsize=256)
 def message_key(secret: bytes, track: str, epoch: int, sender: str, aead: str) -> bytes:
-    """The key ``sender`` seals the track's messages with in this epoch."""
+    """The key ``sender`` seals the track's messages with in this epoch (kept for the life of
+    the process, as the epoch secret it is derived from is)."""
     info = canonical(
         {
             "use": "sitroom message key",
