@@ -227,6 +227,9 @@ class Workspace:
         return Keyring(writer, site, first_epoch=first_epoch)
 
     def close(self) -> None:
+        # A command's appends may leave a growing state's snapshot far behind (a bulk ingest);
+        # one snapshot now spares every later command that tail.
+        writer_of(self.engine).checkpoint()
         self.log.close()
 
     def __enter__(self) -> Workspace:

@@ -2,6 +2,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from sitroom.adapters.log_memory import MemoryLog
@@ -11,10 +12,13 @@ from sitroom.domain import hlc
 from sitroom.domain.kinds import ALERT, SOURCE_DECLARED
 from sitroom.domain.projection import AlertDraft
 from sitroom.domain.records import Record, RecordBatch
+from sitroom.domain.risk.questions import FORECAST, QUESTION, Place, Question, Reference
 from sitroom.domain.sources import OverdueSourceDetector, SourcesProjection
 from sitroom.domain.summary import SummaryProjection
 from sitroom.domain.timeutil import MS_PER_MIN
+from sitroom.settings import Settings
 from sitroom.testing import T0, ManualClock, make_record
+from sitroom.workspace import default_detectors, default_projections, default_reactors
 
 
 def event(i: int, source: str = "feed", **kw: Any) -> Record:
@@ -81,6 +85,64 @@ def test_as_of_rebuild_from_snapshots_equals_folding_one_record_at_a_time() -> N
             e.log.handed = 0  # type: ignore[attr-defined]
             assert e.rebuild(name, seq) == reference[name], (name, seq)
             assert e.log.handed < 7  # type: ignore[attr-defined]  # only the tail after a snapshot
+
+
+class GrowingProjection:
+    """Keeps the id of every record: a state whose snapshot grows with the log."""
+
+    name, version, kinds = "growing", 1, None
+
+    def initial(self) -> list[str]:
+        return []
+
+    def apply(self, state: list[str], batch: RecordBatch) -> list[str]:
+        return state + batch.column("id").to_pylist()
+
+    def held(self, state: list[str]) -> int:
+        return len(state)
+
+    def encode(self, state: list[str]) -> bytes:
+        return orjson.dumps(state)
+
+    def decode(self, data: bytes) -> list[str]:
+        return list(orjson.loads(data))
+
+
+def test_a_growing_state_is_snapshotted_once_it_folded_as_many_records_as_it_holds() -> None:
+    """Small states every snapshot_every records; the growing one only after folding as many
+    records as its snapshot holds rows, so the rows written stay linear in the log. Rebuilds
+    from either are exact and read no more than that tail."""
+    log = CountingLog()
+    e = Engine(
+        log,
+        ManualClock(T0),
+        site="s1",
+        projections=[SummaryProjection(), GrowingProjection()],
+        snapshot_every=10,
+    )
+    for i in range(0, 400, 5):
+        e.append([event(j) for j in range(i, i + 5)])
+    small = sorted(log._snapshots[("summary", SummaryProjection.version)])
+    growing = sorted(log._snapshots[("growing", 1)])
+    assert small == list(range(10, 401, 10))
+    assert growing == [10, 20, 40, 80, 160, 320]  # each once it held as many rows as folded since
+    assert sum(growing) < 2 * 400  # rows written: linear, where every 10 would write 8,200
+    ids = [r.id for b in log.read() for r in b.rows()]
+    for seq in (9, 10, 79, 80, 159, 319, 320, 400):
+        log.handed = 0
+        assert e.rebuild("growing", seq) == ids[:seq]
+        assert log.handed <= max(10, len(ids[: max(s for s in [0, *growing] if s <= seq)]))
+    # A new engine on the same log starts from the newest snapshots and keeps the cadence.
+    again = Engine(
+        log,
+        ManualClock(T0),
+        site="s1",
+        projections=[SummaryProjection(), GrowingProjection()],
+        snapshot_every=10,
+    )
+    assert again.states["growing"] == ids
+    again.append([event(j) for j in range(400, 640)])
+    assert sorted(log._snapshots[("growing", 1)])[-1] == 640  # due at 320 + 320
 
 
 def test_state_does_not_depend_on_how_records_were_batched() -> None:
@@ -190,3 +252,88 @@ def test_next_due_is_when_the_overdue_detector_would_fire() -> None:
     assert e.tick(due - 1) == []
     assert len(e.tick(due)) == 1
     assert e.next_due(due) is None  # alerted: nothing pending until new data
+
+
+def test_derived_records_are_parsed_once_and_read_as_the_log_holds_them() -> None:
+    """A reactor's records reach the folds, the detectors and the caller as one parse of what
+    was appended: the same objects everywhere, equal to what the log gives back."""
+    s = Settings(site="test")
+    e = Engine(
+        MemoryLog(),
+        ManualClock(T0),
+        site="test",
+        projections=default_projections(),
+        detectors=default_detectors(s),
+        reactors=default_reactors(s),
+    )
+    q = Question(
+        id="talks",
+        text="Will they meet?",
+        deadline_ms=T0 + 86_400_000,
+        places=(Place("Beirut", 33.89, 35.5),),
+        reference=Reference("rounds", 6, 10),
+    )
+    out = e.append(
+        [
+            Record(
+                id="question:talks",
+                kind=QUESTION,
+                kind_version=1,
+                source="analyst",
+                valid_from=T0,
+                payload=q.as_payload(),
+            )
+        ]
+    )
+    (made,) = [r for r in out.derived if r.kind == FORECAST]
+    (logged,) = [r for b in e.log.read(kinds=[FORECAST]) for r in b.rows()]
+    assert made == logged
+    kept = e.states["risk"].forecasts["talks"]
+    assert kept["members"] is made.payload["members"]  # one parse, shared
+
+
+def test_records_another_writer_appended_are_folded_before_this_engines_next() -> None:
+    """A desk process and a CLI command write the same log: each engine's states, and so its
+    snapshots, still stand at one log position (every record before it folded, once)."""
+    clock = ManualClock(T0)
+    log = CountingLog()
+    desk, cli = engine(log, clock, every=10), engine(log, clock, every=10)
+    desk.append([event(i) for i in range(8)])
+    cli.append([event(i) for i in range(8, 13)])  # seq 9..13, unseen by the desk
+    desk.append([event(i) for i in range(13, 25)])
+    reference = engine(log, clock, every=10)  # a fresh engine folds the log from the start
+    assert desk.states == reference.states
+    assert desk.states["summary"]["records"] == 25
+    for seq in (10, 20):  # the desk's snapshots hold the CLI's records too
+        snap = log.load_snapshot("summary", SummaryProjection.version, seq)
+        assert snap is not None and snap.seq == seq
+        assert SummaryProjection().decode(snap.data)["records"] == seq
+
+
+def test_checkpoint_snapshots_what_is_behind_once_and_only_at_the_logs_end() -> None:
+    log = CountingLog()
+    e = Engine(
+        log,
+        ManualClock(T0),
+        site="s1",
+        projections=[SummaryProjection(), GrowingProjection()],
+        snapshot_every=10,
+    )
+    e.append([event(j) for j in range(0, 400)])  # snapshots: growing up to 320, summary 400
+    e.append([event(j) for j in range(400, 415)])
+    assert e.checkpoint() == 1  # growing: 95 behind; summary: 5 behind its snapshot at 410
+    assert max(log._snapshots[("growing", 1)]) == 415
+    assert e.checkpoint() == 0  # nothing behind now
+    log.handed = 0
+    fresh = Engine(
+        log,
+        ManualClock(T0),
+        site="s1",
+        projections=[SummaryProjection(), GrowingProjection()],
+        snapshot_every=10,
+    )
+    assert fresh.states == e.states
+    assert log.handed == 5  # the summary's 5 records after 410; the growing state none
+    other = engine(log, ManualClock(T0), every=10)
+    other.append([event(j) for j in range(415, 430)])
+    assert e.checkpoint() == 0  # its states no longer stand at the log's end: nothing written

@@ -69,3 +69,30 @@ def test_payload_field_reads_typed_and_json_payloads_alike() -> None:
         assert batch.payload_field("a.c").to_list() == ["x", "y"]
         assert batch.payload_field("a.nope").to_list() == [None, None]
     assert [r.payload for r in typed.rows()] == payloads == [r.payload for r in plain.rows()]
+
+
+def test_a_parsed_batch_gives_the_same_rows_and_keeps_them_when_cut() -> None:
+    recs = [make_record(i, payload={"x": [i, "ü"], "k": {"a": i}}) for i in range(6)]
+    plain = RecordBatch.from_records(recs)
+    parsed = plain.parsed()
+    assert parsed.parsed() is parsed
+    assert list(parsed.rows()) == list(plain.rows()) == recs
+    mask = pa.array([True, False, None, True, True, False])
+    cuts = [
+        lambda b: b.filter(mask),
+        lambda b: b.slice(2),
+        lambda b: b.slice(1, 3),
+        lambda b: b.slice(9, 2),
+        lambda b: b.of_kinds(["test.item"]),
+        lambda b: b.of_kinds(["other"]),
+        lambda b: b.with_column("seq", list(range(6))),
+        lambda b: RecordBatch.concat([b, b.slice(3, 2)]),
+    ]
+    for cut in cuts:
+        kept = cut(parsed)
+        assert kept._payloads is not None
+        assert list(kept.rows()) == list(cut(plain).rows())
+    # A new payload column drops the parsed payloads with it.
+    retyped = parsed.with_column("payload", ['{"y": 1}'] * 6)
+    assert retyped._payloads is None
+    assert [r.payload for r in retyped.rows()] == [{"y": 1}] * 6

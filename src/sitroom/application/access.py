@@ -167,24 +167,9 @@ class CompartmentView(Engine):
             projections=list(writer.projections.values()),
             snapshot_every=writer.snapshot_every,
         )
-        self._cache()
-
-    def _cache(self) -> None:
-        """Keep a snapshot of the view when building it folded more than snapshot_every
-        records since the last one, so the next command by a user of the same clearances
-        starts from it."""
-        last = self.log.last_seq()
-        newest = [
-            self.log.load_snapshot(p.name, p.version, last) for p in self.projections.values()
-        ]
-        behind = last - min((s.seq if s else 0) for s in newest)
-        if behind > self.snapshot_every:
-            self.log.save_snapshots(
-                [
-                    (n, p.version, last, p.encode(self.states[n]))
-                    for n, p in self.projections.items()
-                ]
-            )
+        # Keep what building the view folded, so that the next command by a user of the
+        # same clearances starts from it.
+        self.checkpoint()
 
     def check_write(self, records: Iterable[Record] | RecordBatch, action: str) -> None:
         """Refuse (and record the refusal) what this user may not write."""

@@ -20,11 +20,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from sitroom.application.ports import AppendResult, Clock, LogStore
 from sitroom.domain.hlc import Hlc
 from sitroom.domain.kinds import ALERT, CURRENT_VERSION
-from sitroom.domain.projection import AlertDraft, Detector, Projection, Reactor
+from sitroom.domain.projection import AlertDraft, Detector, Projection, Reactor, snapshot_rows
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.errors import SitroomError
 
@@ -79,9 +80,9 @@ class Engine:
         self.snapshot_every = snapshot_every
         self.metrics = Metrics()
         self._hlc = Hlc(log.last_recorded_time())
-        self.states: dict[str, Any] = {
-            p.name: self.rebuild(p.name, log.last_seq()) for p in projections
-        }
+        # _snapped: each projection's newest snapshot (position, rows): the next is due from it.
+        self._folded = log.last_seq()  # the log position the live states stand at
+        self.states, self._snapped = self._restore(names, self._folded)
 
     # the append path ----------------------------------------------------------------------
     def append(self, batch: RecordBatch | Iterable[Record]) -> AppendOutcome:
@@ -133,7 +134,9 @@ class Engine:
     def _derive(self, records: list[Record], now: int) -> RecordBatch:
         if not records:
             return RecordBatch.empty()
-        return self._append(RecordBatch.from_records(records), now).appended
+        # Parsed once: the folds, the detectors and the caller all read these as rows, and a
+        # forecast's payload is tens of KB of JSON.
+        return self._append(RecordBatch.from_records(records).parsed(), now).appended
 
     def detector(self, name: str) -> Detector | None:
         return next((d for d in self.detectors if d.name == name), None)
@@ -175,7 +178,7 @@ class Engine:
             )
             for d in drafts
         ]
-        result = self._append(RecordBatch.from_records(records), now)
+        result = self._append(RecordBatch.from_records(records).parsed(), now)
         done = time.perf_counter_ns()
         if trigger_ns is not None and len(result.appended):
             self.metrics.alert_latency_ms.extend([(done - trigger_ns) / 1e6] * len(result.appended))
@@ -183,29 +186,75 @@ class Engine:
 
     # projections --------------------------------------------------------------------------
     def _fold(self, batch: RecordBatch) -> None:
-        """Fold newly appended records into every live projection, snapshotting at each multiple
-        of ``snapshot_every`` so that any as-of rebuild folds fewer records than that."""
+        """Fold newly appended records into every live projection, snapshotting at multiples of
+        ``snapshot_every``: each projection once it has folded ``snapshot_every`` records since
+        its last snapshot, or as many records as that snapshot holds rows if that is more
+        (:func:`~sitroom.domain.projection.snapshot_rows`). So an as-of rebuild folds at most
+        ``snapshot_every`` records for a small state, and for a growing one no more records than
+        the snapshot it starts from holds rows, while the rows written to snapshots stay linear
+        in the log's length (each snapshot at most doubles the last)."""
+        if not len(batch):
+            return
+        first = batch.column("seq")[0].as_py()
+        if first > self._folded + 1:
+            # Another writer appended since (a CLI command beside a running desk), or, for a
+            # view, records it may not see: fold what the log shows of them first, so that the
+            # live states always stand at one log position and their snapshots are exact.
+            for missed in self.log.read(after_seq=self._folded, upto_seq=first - 1):
+                self._fold_run(missed)
+        self._fold_run(batch)
+
+    def _fold_run(self, batch: RecordBatch) -> None:
         if not len(batch):
             return
         seqs = batch.column("seq").to_numpy()
-        ends = np.flatnonzero(seqs % self.snapshot_every == 0) + 1  # seqs are dense in a batch
+        ends = np.flatnonzero(seqs % self.snapshot_every == 0) + 1
         bounds = sorted({0, *ends.tolist(), len(seqs)})
         snapshots = []
         for lo, hi in itertools.pairwise(bounds):
             if hi <= lo:
                 continue
             part = batch.slice(lo, hi - lo)
+            # The kinds present, once: most projections read none of a bulk part or all of it.
+            present = set(pc.unique(part.column("kind")).to_pylist())
             for name, p in self.projections.items():
-                self.states[name] = p.apply(
-                    self.states[name], part if p.kinds is None else part.of_kinds(p.kinds)
-                )
+                if p.kinds is None or present <= set(p.kinds):
+                    mine = part
+                elif present.isdisjoint(p.kinds):
+                    mine = part.slice(0, 0)
+                else:
+                    mine = part.of_kinds(p.kinds)
+                self.states[name] = p.apply(self.states[name], mine)
             end = int(seqs[hi - 1])
-            if end % self.snapshot_every == 0:
-                snapshots += [
-                    (name, p.version, end, p.encode(self.states[name]))
-                    for name, p in self.projections.items()
-                ]
+            if end % self.snapshot_every:
+                continue
+            for name, p in self.projections.items():
+                state = self.states[name]
+                at, rows = self._snapped[name]
+                if end >= at + max(self.snapshot_every, rows):
+                    snapshots.append((name, p.version, end, p.encode(state)))
+                    self._snapped[name] = (end, snapshot_rows(p, state))
+        self._folded = int(seqs[-1])
         self.log.save_snapshots(snapshots)
+
+    def checkpoint(self) -> int:
+        """Snapshot every projection more than ``snapshot_every`` records behind, so that the
+        next process to open the log folds a short tail (a growing state may be a quarter of
+        the log behind after a bulk ingest). Meant for the end of a command, not for every
+        append: it writes each state whole. Skipped when another writer appended since this
+        engine last folded (its states are not the log's end then). Returns how many
+        snapshots it wrote."""
+        if self.log.last_seq() != self._folded:
+            return 0
+        snapshots = []
+        for name, p in self.projections.items():
+            at, _ = self._snapped[name]
+            if self._folded - at > self.snapshot_every:
+                state = self.states[name]
+                snapshots.append((name, p.version, self._folded, p.encode(state)))
+                self._snapped[name] = (self._folded, snapshot_rows(p, state))
+        self.log.save_snapshots(snapshots)
+        return len(snapshots)
 
     def rebuild(self, name: str, upto_seq: int) -> Any:
         """The state of projection ``name`` after record ``upto_seq``: from the newest snapshot at
@@ -214,14 +263,23 @@ class Engine:
 
     def rebuild_many(self, names: Sequence[str], upto_seq: int) -> dict[str, Any]:
         """Several projections as of ``upto_seq``, reading the log's tail once for all of those
-        whose snapshots sit at the same position (they are taken together)."""
+        whose snapshots sit at the same position (most are taken together)."""
+        return self._restore(names, upto_seq)[0]
+
+    def _restore(
+        self, names: Sequence[str], upto_seq: int
+    ) -> tuple[dict[str, Any], dict[str, tuple[int, int]]]:
+        """The states as of ``upto_seq``, and the snapshot each started from: its position
+        (0: none) and rows."""
         start: dict[str, int] = {}
+        rows: dict[str, int] = {}
         states: dict[str, Any] = {}
         for name in names:
             p = self.projections[name]
             snap = self.log.load_snapshot(p.name, p.version, upto_seq)
             states[name] = p.decode(snap.data) if snap else p.initial()
             start[name] = snap.seq if snap else 0
+            rows[name] = snapshot_rows(p, states[name])
         for after in sorted(set(start.values())):
             group = [self.projections[n] for n in names if start[n] == after]
             kinds = (
@@ -233,7 +291,7 @@ class Engine:
                 for p in group:
                     part = batch if p.kinds is None else batch.of_kinds(p.kinds)
                     states[p.name] = p.apply(states[p.name], part)
-        return states
+        return states, {n: (start[n], rows[n]) for n in names}
 
     def view_many(self, names: Sequence[str], as_of_seq: int | None = None) -> dict[str, Any]:
         if as_of_seq is None or as_of_seq >= self.log.last_seq():

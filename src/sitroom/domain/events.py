@@ -3,16 +3,20 @@
 GDELT, UCDP and (later) ACLED describe events differently; red lines, radius queries and
 intensity read the same few facts from each: where, when, who did it to whom, how grave, how
 many died. :func:`event_frame` takes a batch of any records and returns those facts for the event
-records in it, one row each, vectorised. A column is null where a source does not say (GDELT has
-no fatalities; UCDP no CAMEO QuadClass).
+records in it, one row each, vectorised (the few records of a live append are read in Python,
+see :func:`event_columns`). A column is null where a source does not say (GDELT has no
+fatalities; UCDP no CAMEO QuadClass).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import polars as pl
 
 from sitroom.domain.kinds import ACLED_EVENT, GDELT_EVENT, UCDP_EVENT
 from sitroom.domain.records import RecordBatch
+from sitroom.domain.smallbatch import is_small, payload_columns
 
 EVENT_KINDS = (GDELT_EVENT, UCDP_EVENT, ACLED_EVENT)
 # ACLED's event types in CAMEO's terms: violence is material conflict, a protest verbal
@@ -40,6 +44,7 @@ COLUMNS = {
     "fatalities": pl.Int64,  # best estimate where the source gives one
     "conflict": pl.Utf8,  # the conflict as the source names it (UCDP); null elsewhere
 }
+ENVELOPE_FACTS = ("id", "kind", "source", "valid_from")  # read from the record, not the payload
 
 
 def empty() -> pl.DataFrame:
@@ -84,10 +89,48 @@ FIELDS: dict[str, dict[str, Path]] = {
 
 
 def event_frame(batch: RecordBatch) -> pl.DataFrame:
+    small = event_columns(batch)
+    if small is not None:
+        return pl.DataFrame(small, schema=COLUMNS)
     parts = [
         _frame(part, FIELDS[kind]) for kind in EVENT_KINDS if len(part := batch.of_kinds([kind]))
     ]
     return pl.concat(parts) if parts else empty()
+
+
+def event_columns(batch: RecordBatch) -> dict[str, list[Any]] | None:
+    """The rows of :func:`event_frame`, as Python lists of :data:`COLUMNS`, read from the
+    payloads' Python values: the small-batch strategy (``domain/smallbatch.py``) for the few
+    records of a live append. None when the batch is not small or holds a value only the
+    vectorised path converts exactly; then :func:`event_frame` reads it column-wise."""
+    if not is_small(len(batch)):
+        return None
+    out: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+    present = set(batch.column("kind").to_pylist())
+    for kind in EVENT_KINDS:
+        if kind not in present:
+            continue
+        part, fields = batch.of_kinds([kind]), FIELDS[kind]
+        read = {
+            name: (where, COLUMNS[name]) if isinstance(where, str) else (where[0], pl.Utf8)
+            for name, where in fields.items()
+            if isinstance(where, str | tuple)
+        }
+        values = payload_columns(part, read)
+        if values is None:
+            return None
+        for name in COLUMNS:
+            where = fields.get(name)
+            if name in ENVELOPE_FACTS:
+                out[name] += part.column(name).to_pylist()
+            elif isinstance(where, str):
+                out[name] += values[name]
+            elif isinstance(where, tuple):
+                table = where[1]
+                out[name] += [table.get(v) if v is not None else None for v in values[name]]
+            else:
+                out[name] += [where] * len(part)
+    return out
 
 
 def _frame(batch: RecordBatch, fields: dict[str, Path]) -> pl.DataFrame:
@@ -95,7 +138,7 @@ def _frame(batch: RecordBatch, fields: dict[str, Path]) -> pl.DataFrame:
     cols: dict[str, pl.Series] = {}
     for name, dtype in COLUMNS.items():
         where = fields.get(name)
-        if name in ("id", "kind", "source", "valid_from"):
+        if name in ENVELOPE_FACTS:
             arrow = pl.from_arrow(batch.column(name))
             assert isinstance(arrow, pl.Series)
             series = arrow.cast(dtype)

@@ -21,6 +21,7 @@ record on ingest, which is most of the cost of normalising a million GDELT rows.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -123,9 +124,19 @@ def check_envelope(
 
 @dataclass(frozen=True)
 class RecordBatch:
-    """Records as columns: an Arrow table with :data:`SCHEMA`."""
+    """Records as columns: an Arrow table with :data:`SCHEMA`.
+
+    A batch may also carry its payloads parsed (:meth:`parsed`): then ``rows()`` gives those
+    objects instead of parsing each JSON text again, and the batches cut from it by ``slice``,
+    ``filter``, ``of_kinds``, ``with_column`` and ``concat`` carry theirs. The engine parses
+    the few records its reactors and detectors make once, where the folds, the detectors and
+    the caller each parsed every forecast (tens of KB of JSON) again. Rows of such a batch
+    share their payload objects: payloads are read-only (``Mapping``), as they always were.
+    """
 
     table: pa.Table = field(repr=False)
+    # One parsed payload per row, as ``rows()`` would give it; None: parse when asked.
+    _payloads: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         t = self.table
@@ -133,6 +144,8 @@ class RecordBatch:
         schema = _schema_for(payload_type)
         if not t.schema.equals(schema):
             object.__setattr__(self, "table", t.select(list(COLUMNS)).cast(schema))
+        if self._payloads is not None and len(self._payloads) != self.table.num_rows:
+            raise ValueError("a batch's parsed payloads must be one per row")
 
     @property
     def typed(self) -> bool:
@@ -191,10 +204,39 @@ class RecordBatch:
         return self.table.column(name)
 
     def rows(self) -> Iterator[Record]:
+        if self._payloads is not None:
+            envelopes = self.table.select(list(ENVELOPE)).to_pylist()
+            for row, payload in zip(envelopes, self._payloads, strict=True):
+                yield Record(payload=payload, **row)
+            return
         typed = self.typed
         for row in self.table.to_pylist():
             payload = row.pop("payload")
             yield Record(payload=payload if typed else orjson.loads(payload), **row)
+
+    def payloads(self) -> Sequence[Any]:
+        """Every payload as a Python object, as ``rows()`` gives them (parsed now, unless this
+        batch carries them parsed)."""
+        if self._payloads is not None:
+            return self._payloads
+        col = self.table.column("payload")
+        return col.to_pylist() if self.typed else [orjson.loads(p) for p in col.to_pylist()]
+
+    def parsed(self) -> RecordBatch:
+        """The same batch with its payloads parsed once, for ``rows()`` here and in the
+        batches cut from it. Worth it for a few records that several readers take as rows."""
+        if self._payloads is not None:
+            return self
+        return RecordBatch(self.table, tuple(self.payloads()))
+
+    def _cut(self, table: pa.Table, rows: Any) -> RecordBatch:
+        """A batch of some of these rows (``rows``: a slice or positions), keeping their parsed
+        payloads when this batch has them."""
+        if self._payloads is None:
+            return RecordBatch(table)
+        if isinstance(rows, slice):
+            return RecordBatch(table, self._payloads[rows])
+        return RecordBatch(table, tuple(self._payloads[i] for i in rows))
 
     def payload_json(self) -> pa.ChunkedArray:
         """The payloads as JSON text, encoding typed ones (vectorised)."""
@@ -209,7 +251,8 @@ class RecordBatch:
         """The same batch with JSON-text payloads."""
         if not self.typed:
             return self
-        return RecordBatch(self.table.set_column(len(COLUMNS) - 1, "payload", self.payload_json()))
+        table = self.table.set_column(len(COLUMNS) - 1, "payload", self.payload_json())
+        return RecordBatch(table, self._payloads)  # the same payloads, as text
 
     def payload_field(self, path: str, dtype: Any = None) -> pl.Series:
         """One field of every payload, by dotted path ("event.quad_class"): null where absent."""
@@ -230,10 +273,18 @@ class RecordBatch:
         return out if dtype is None else out.cast(dtype, strict=False)
 
     def slice(self, offset: int, length: int | None = None) -> RecordBatch:
-        return RecordBatch(self.table.slice(offset, length))
+        table = self.table.slice(offset, length)
+        if self._payloads is None:
+            return RecordBatch(table)
+        start = min(max(offset, 0), len(self))
+        return self._cut(table, slice(start, start + table.num_rows))
 
     def filter(self, mask: pa.Array | pa.ChunkedArray) -> RecordBatch:
-        return RecordBatch(self.table.filter(mask))
+        table = self.table.filter(mask)
+        if self._payloads is None:
+            return RecordBatch(table)
+        keep = pc.indices_nonzero(pc.fill_null(mask, False))
+        return self._cut(table, keep.to_pylist())
 
     def of_kinds(self, kinds: Sequence[str]) -> RecordBatch:
         mask = pc.is_in(self.table["kind"], pa.array(list(kinds), pa.string()))
@@ -249,7 +300,8 @@ class RecordBatch:
             column = values.cast(f.type)  # pa.array() would walk an Arrow array in Python
         else:
             column = pa.array(values, f.type)
-        return RecordBatch(self.table.set_column(i, f, column))
+        table = self.table.set_column(i, f, column)
+        return RecordBatch(table, None if name == "payload" else self._payloads)
 
     @staticmethod
     def concat(batches: Sequence[RecordBatch]) -> RecordBatch:
@@ -260,7 +312,11 @@ class RecordBatch:
         types = {b.table.schema.field("payload").type for b in batches}
         if len(types) > 1:
             batches = [b.as_json() for b in batches]
-        return RecordBatch(pa.concat_tables([b.table for b in batches]))
+        table = pa.concat_tables([b.table for b in batches])
+        parts = [b._payloads for b in batches]
+        if any(p is None for p in parts):
+            return RecordBatch(table)
+        return RecordBatch(table, tuple(itertools.chain.from_iterable(p or () for p in parts)))
 
     # validation ---------------------------------------------------------------------------
     def validate(self) -> None:

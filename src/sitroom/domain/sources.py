@@ -13,12 +13,12 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
-import polars as pl
 
 from sitroom.domain import hlc
 from sitroom.domain.kinds import ALERT, CURRENT_VERSION, SOURCE_DECLARED
 from sitroom.domain.projection import AlertDraft
 from sitroom.domain.records import Record, RecordBatch
+from sitroom.domain.smallbatch import newest_by
 from sitroom.domain.timeutil import human_age, iso
 
 OVERDUE = "source-overdue"
@@ -77,10 +77,6 @@ class SourcesProjection:
     ) -> dict[str, dict[str, Any]]:
         if not len(batch):
             return state
-        df = pl.from_arrow(
-            batch.table.select(["id", "kind", "source", "recorded_time", "valid_from", "valid_to"])
-        )
-        assert isinstance(df, pl.DataFrame)
         for r in batch.of_kinds([SOURCE_DECLARED]).rows():
             s = state.setdefault(r.payload["source"], _blank())
             s["cadence_ms"] = r.payload.get("cadence_ms")
@@ -91,27 +87,21 @@ class SourcesProjection:
                 state.setdefault(p["detail"]["source"], _blank())["alerted_for"] = p["detail"][
                     "last_arrival"
                 ]
-        arrivals = df.filter(~pl.col("kind").is_in([SOURCE_DECLARED, ALERT]))
-        if arrivals.height:
-            agg = (
-                arrivals.with_columns(pl.col("valid_from").alias("valid_end"))
-                .group_by("source")
-                .agg(
-                    pl.len().alias("n"),
-                    pl.col("recorded_time").last().alias("rt"),
-                    pl.col("id").last().alias("id"),
-                    pl.col("valid_end").max().alias("newest"),
-                    pl.col("id").sort_by("valid_end", nulls_last=False).last().alias("newest_id"),
-                )
-            )
-            for row in agg.iter_rows(named=True):
-                s = state.setdefault(row["source"], _blank())
-                s["records"] += row["n"]
-                s["last_arrival"], s["last_arrival_id"] = row["rt"], row["id"]
-                if row["newest"] is not None and (
-                    s["newest_valid"] is None or row["newest"] > s["newest_valid"]
-                ):
-                    s["newest_valid"], s["newest_valid_id"] = row["newest"], row["newest_id"]
+        # Arrivals: what a source delivered, not what it or sitroom said about the feed.
+        for g in newest_by(
+            batch.table,
+            "source",
+            "valid_from",
+            last=["recorded_time", "id"],
+            at_newest="id",
+            skip_kinds=(SOURCE_DECLARED, ALERT),
+        ):
+            s = state.setdefault(g["source"], _blank())
+            s["records"] += g["n"]
+            s["last_arrival"], s["last_arrival_id"] = g["last"]["recorded_time"], g["last"]["id"]
+            newest = g["newest"]
+            if newest is not None and (s["newest_valid"] is None or newest > s["newest_valid"]):
+                s["newest_valid"], s["newest_valid_id"] = newest, g["at_newest"]
         return state
 
     def encode(self, state: dict[str, dict[str, Any]]) -> bytes:

@@ -23,38 +23,18 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+import pyarrow.compute as pc
 
-from sitroom.domain.events import event_frame
-from sitroom.domain.records import RecordBatch
+from sitroom.domain.geo import Point, haversine_m
+from sitroom.domain.risk.arrivals import COLUMNS, CONFLICT_QUADS, Arrivals, conflict_events
 from sitroom.domain.risk.questions import Place
-from sitroom.domain.spatial import EventIndex
+from sitroom.domain.spatial import TAIL_ROWS, EventIndex
 
-CONFLICT_QUADS = (3, 4)
-COLUMNS = ["id", "valid_from", "lat", "lon", "quad_class", "fatalities", "source", "conflict"]
+__all__ = ["COLUMNS", "CONFLICT_QUADS", "ConflictEvents", "Found", "conflict_events"]
 Array = npt.NDArray[Any]
 Mask = npt.NDArray[np.bool_]
-
-
-def conflict_events(batch: RecordBatch) -> pl.DataFrame:
-    """The conflict events of a batch, with a placed valid time, in :data:`COLUMNS`."""
-    ev = event_frame(batch)
-    ev = ev.filter(
-        pl.col("quad_class").is_in(CONFLICT_QUADS)
-        & pl.col("lat").is_not_null()
-        & pl.col("lon").is_not_null()
-        & pl.col("valid_from").is_not_null()
-    )
-    label = pl.coalesce(
-        pl.col("conflict"),
-        pl.concat_str(
-            pl.col("actor1").fill_null("unknown"),
-            pl.lit(" – "),
-            pl.col("actor2").fill_null("unknown"),
-            pl.lit(" in "),
-            pl.coalesce(pl.col("country"), pl.col("country_name")).fill_null("unknown place"),
-        ),
-    )
-    return ev.with_columns(label.alias("conflict")).select(COLUMNS)
+F64 = npt.NDArray[np.float64]
+I64 = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -184,6 +164,7 @@ class ConflictEvents:
         self.labels: list[str] = []
         self._codes: dict[str, int] = {}
         self._index = EventIndex(np.empty(0), np.empty(0), np.empty(0, np.int64))
+        self._nearby = _NearbyCache()
         self.first_ms: int | None = None
         if frame is not None:
             self.add(frame)
@@ -191,31 +172,34 @@ class ConflictEvents:
     def __len__(self) -> int:
         return self._cols.n
 
-    def add(self, events: pl.DataFrame) -> None:
-        if not events.height:
+    def add(self, events: pl.DataFrame | Arrivals) -> None:
+        new = Arrivals.from_frame(events) if isinstance(events, pl.DataFrame) else events
+        if not len(new):
             return
-        labels = events["conflict"]
-        mapping = {}
-        for label in labels.unique().to_list():
-            code = self._codes.get(label)
-            if code is None:
-                code = self._codes[label] = len(self.labels)
-                self.labels.append(label)
-            mapping[label] = code
+        # Labels to codes: each distinct label once, looked up in Python; the rows by Arrow.
+        coded = pc.dictionary_encode(new.conflict)
+        codes = np.array([self._code(x) for x in coded.dictionary.to_pylist()], dtype=np.int64)
         cols = {
-            "id": events["id"].to_numpy().astype(object),
-            "valid_from": events["valid_from"].to_numpy(),
-            "lat": events["lat"].to_numpy(),
-            "lon": events["lon"].to_numpy(),
-            "quad_class": events["quad_class"].to_numpy(),
-            "fatalities": events["fatalities"].fill_null(0).to_numpy(),
-            "source": events["source"].to_numpy().astype(object),
-            "conflict": labels.replace_strict(mapping, return_dtype=pl.Int64).to_numpy(),
+            "id": new.id,
+            "valid_from": new.valid_from,
+            "lat": new.lat,
+            "lon": new.lon,
+            "quad_class": new.quad_class,
+            "fatalities": new.fatalities,
+            "source": new.source,
+            "conflict": codes[coded.indices.to_numpy(zero_copy_only=False)],
         }
         self._cols.append(cols)
         self._index.append(cols["lat"], cols["lon"], cols["valid_from"])
         first = int(cols["valid_from"].min())
         self.first_ms = first if self.first_ms is None else min(self.first_ms, first)
+
+    def _code(self, label: str) -> int:
+        code = self._codes.get(label)
+        if code is None:
+            code = self._codes[label] = len(self.labels)
+            self.labels.append(label)
+        return code
 
     def frame(self) -> pl.DataFrame:
         """Every event, in :data:`COLUMNS` (for snapshots and tests)."""
@@ -238,20 +222,9 @@ class ConflictEvents:
         self, places: Sequence[Place], radius_m: float, t_from: int | None, t_to: int | None
     ) -> Found:
         """Events within ``radius_m`` of any of the places, valid in ``[t_from, t_to)``."""
-        hits = [self._index.within(p.point, radius_m, t_from, t_to) for p in places]
-        if len(hits) == 1:
-            (rows, dist), nearest = hits[0], np.zeros(len(hits[0][0]), dtype=np.int64)
-        else:
-            # A row one place did not find lies beyond the radius from it, so the smallest
-            # distance among the places that found it is its distance to the nearest place.
-            every = np.concatenate([h[0] for h in hits] or [np.empty(0, np.int64)])
-            dists = np.concatenate([h[1] for h in hits] or [np.empty(0)])
-            which = np.repeat(np.arange(len(hits)), [len(h[0]) for h in hits])
-            order = np.lexsort((dists, every))
-            every, dists, which = every[order], dists[order], which[order]
-            first = np.r_[True, every[1:] != every[:-1]] if len(every) else np.empty(0, bool)
-            rows, dist, nearest = every[first], dists[first], which[first]
         c = self._cols
+        points = [p.point for p in places]
+        rows, dist, nearest = self._nearby.near(self._index, c, points, radius_m, t_from, t_to)
         return Found(
             rows,
             c["valid_from"][rows],
@@ -273,3 +246,122 @@ class ConflictEvents:
     @classmethod
     def decode(cls, data: bytes) -> ConflictEvents:
         return cls(pl.read_ipc(io.BytesIO(data)))
+
+
+def _nearest(hits: Sequence[tuple[I64, F64]]) -> tuple[I64, F64, I64]:
+    """Each row found from any of several places, once, with its smallest distance and the
+    first place at that distance. A row one place did not find lies beyond the radius from it,
+    so the smallest distance among the places that found it is its distance to the nearest."""
+    if len(hits) == 1:
+        return hits[0][0], hits[0][1], np.zeros(len(hits[0][0]), dtype=np.int64)
+    every = np.concatenate([h[0] for h in hits] or [np.empty(0, np.int64)])
+    dists = np.concatenate([h[1] for h in hits] or [np.empty(0)])
+    which = np.repeat(np.arange(len(hits)), [len(h[0]) for h in hits])
+    if not len(every):
+        return every, dists, which
+    # Each place's rows are sorted, so a stable sort is a merge of sorted runs (timsort), and
+    # keeps a row's places in order: the first at the smallest distance wins a tie.
+    order = np.argsort(every, kind="stable")
+    every, dists, which = every[order], dists[order], which[order]
+    first = np.concatenate(([True], every[1:] != every[:-1]))
+    group = np.cumsum(first) - 1
+    best = np.minimum.reduceat(dists, np.flatnonzero(first))
+    at_best = np.flatnonzero(dists == best[group])
+    g = group[at_best]
+    pick = at_best[np.concatenate(([True], g[1:] != g[:-1]))]
+    return every[pick], dists[pick], which[pick]
+
+
+class _Found:
+    """What one query (places, radius) has found: the rows valid from ``t_lo`` on (every
+    valid time after it, the future included), among the first ``covered`` rows, with each
+    row's distance to the nearest place and that place."""
+
+    __slots__ = ("covered", "dist", "kept", "lowest", "nearest", "rows", "t", "t_lo")
+
+    def __init__(self, t_lo: int, covered: int, found: tuple[I64, F64, I64], t: I64) -> None:
+        self.t_lo, self.covered = t_lo, covered
+        self.rows, self.dist, self.nearest = found
+        self.t = t
+        self.kept = len(self.rows)  # rows after the last pruning
+        self.lowest = _T_MAX  # the earliest window start asked since then
+
+    def keep(self, mask: Mask) -> None:
+        self.rows, self.dist, self.nearest = self.rows[mask], self.dist[mask], self.nearest[mask]
+        self.t = self.t[mask]
+
+
+_T_MIN, _T_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
+# Rows appended since a query that are measured directly rather than by asking the index again:
+# as many as the index's own unindexed tail, which every query measures anyway.
+CATCH_UP_ROWS = TAIL_ROWS
+NEARBY_KEPT = 256  # (places, radius) queries remembered, the least recently asked dropped first
+PRUNE_SLACK = 1024  # rows an answer may grow by, beyond doubling, before it forgets old ones
+
+
+class _NearbyCache:
+    """Region queries answered from the previous answer for the same places and radius.
+
+    A re-forecast asks the same few places again after every event; an index query (finding
+    the cells, probing each segment, measuring the candidates and the index's tail) costs about
+    0.5 ms a place, and merging two places' rows as much again: together, a third of a
+    re-forecast. The store only grows, so an earlier answer stays right for the rows it
+    covered: only the rows appended since are measured (by the same haversine the index uses,
+    so the distances are the same floats), and the window is a filter. An answer remembers
+    every valid time from its start on, because an event dated after "now" enters a later
+    window. A window that starts before the remembered one, or a long run of new rows (a bulk
+    load), asks the index again.
+    """
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[Any, ...], _Found] = {}
+
+    def near(
+        self,
+        index: EventIndex,
+        cols: _Columns,
+        points: Sequence[Point],
+        radius_m: float,
+        t_from: int | None,
+        t_to: int | None,
+    ) -> tuple[I64, F64, I64]:
+        """The rows within ``radius_m`` of any of the points, valid in ``[t_from, t_to)``, in
+        order, with the distance to the nearest point and its position in ``points`` (the
+        first of equally near ones): what :func:`_nearest` of ``index.within`` gives."""
+        if not points or not radius_m >= 0:  # also NaN: the index finds nothing
+            return _nearest([index.within(p, radius_m, t_from, t_to) for p in points])
+        key = (tuple((p.lat, p.lon) for p in points), radius_m)
+        lo = _T_MIN if t_from is None else t_from
+        n = cols.n
+        f = self._found.pop(key, None)
+        if f is None or lo < f.t_lo or n - f.covered > CATCH_UP_ROWS:
+            start = lo if f is None else min(lo, f.t_lo)  # still serve the earlier windows
+            t_start = None if start == _T_MIN else start
+            found = _nearest([index.within(p, radius_m, t_start, None) for p in points])
+            f = _Found(start, n, found, cols["valid_from"][found[0]])
+        elif f.covered < n:
+            lat, lon = cols["lat"][f.covered : n], cols["lon"][f.covered : n]
+            t = cols["valid_from"][f.covered : n]
+            d = np.vstack([haversine_m(lat, lon, p) for p in points])
+            # The nearest point's distance, and the first point at it; beyond the radius from
+            # it means beyond the radius from all.
+            best, which = d.min(axis=0), d.argmin(axis=0)
+            new = np.flatnonzero((best <= radius_m) & (t >= f.t_lo))
+            f.rows = np.concatenate([f.rows, new + f.covered])
+            f.dist = np.concatenate([f.dist, best[new]])
+            f.nearest = np.concatenate([f.nearest, which[new]])
+            f.t = np.concatenate([f.t, t[new]])
+            f.covered = n
+        f.lowest = min(f.lowest, lo)
+        if len(f.rows) > 2 * f.kept + PRUNE_SLACK:
+            # Forget what no window asked for since the last pruning (windows slide forward);
+            # a window that reaches back further again asks the index once.
+            f.keep(f.t >= f.lowest)
+            f.t_lo, f.kept, f.lowest = f.lowest, len(f.rows), _T_MAX
+        self._found[key] = f
+        if len(self._found) > NEARBY_KEPT:
+            del self._found[next(iter(self._found))]
+        hit = f.t >= lo
+        if t_to is not None:
+            hit &= f.t < t_to
+        return f.rows[hit], f.dist[hit], f.nearest[hit]

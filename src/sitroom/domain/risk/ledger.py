@@ -1,5 +1,6 @@
-"""Risk on the spine: the reactor that re-forecasts and resolves questions as records arrive,
-and the detector that raises disagreement and incoherence alerts from the forecasts.
+"""Risk on the spine: the reactor that re-forecasts and resolves questions as records arrive;
+the detector that raises disagreement and incoherence alerts from the forecasts lives in
+``detector.py`` (and is importable from here).
 
     event near a venue ─┐
     channel state      ─┼─> Forecaster.on_records ─> forecast / question.resolved records
@@ -22,9 +23,9 @@ from sitroom.domain.channels.ledger import CHANNELS
 from sitroom.domain.events import EVENT_KINDS
 from sitroom.domain.geo import haversine_m
 from sitroom.domain.kinds import CHANNEL, CHANNEL_STATE, CURRENT_VERSION, TRACK_STATUS
-from sitroom.domain.projection import AlertDraft
 from sitroom.domain.records import Record, RecordBatch
-from sitroom.domain.risk.ensemble import DEFAULT_METHOD, DISAGREEMENT, incoherence, monotone
+from sitroom.domain.risk.detector import RiskDetector
+from sitroom.domain.risk.ensemble import DEFAULT_METHOD, DISAGREEMENT
 from sitroom.domain.risk.forecast import (
     NEARBY_MS,
     PAST_WINDOWS,
@@ -44,6 +45,7 @@ from sitroom.domain.risk.questions import (
 )
 from sitroom.domain.risk.state import RISK, RiskState
 
+__all__ = ["Forecaster", "RiskDetector", "lookback_ms", "resolution"]
 SOURCE = "sitroom"
 TRIGGERS_KEPT = 100
 
@@ -149,37 +151,38 @@ class Forecaster:
     def _events(
         self, state: RiskState, batch: RecordBatch, now_ms: int, touched: dict[str, list[str]]
     ) -> None:
-        placed = [q for q in state.open_questions() if q.places]
         events = batch.of_kinds(list(EVENT_KINDS))
-        if not placed or not len(events):
+        if not len(events):
+            return
+        placed = [q for q in state.open_questions() if q.places]
+        if not placed:
             return
         ev = state.conflict_events(events)
-        if not ev.height:
+        if not len(ev):
             return
-        lat, lon = ev["lat"].to_numpy(), ev["lon"].to_numpy()
-        t, quad = ev["valid_from"].to_numpy(), ev["quad_class"].to_numpy()
-        ids = ev["id"]
-        # Each place once, however many questions share it (venues repeat across questions).
+        lat, lon, t, quad, ids = ev.lat, ev.lon, ev.valid_from, ev.quad_class, ev.id
+        # Each place measured once and each (place, radius) tested once, however many
+        # questions share them (venues repeat across questions; most share the radius).
         dist: dict[Place, np.ndarray] = {}
+        close: dict[tuple[Place, float], np.ndarray] = {}
         for q in placed:
+            near = None
             for place in q.places:
-                if place not in dist:
-                    dist[place] = haversine_m(lat, lon, place.point)
-        for q in placed:
-            near = np.zeros(len(t), dtype=bool)
-            for place in q.places:
-                near |= dist[place] <= q.radius_m
-            if not near.any():
+                within = close.get((place, q.radius_m))
+                if within is None:
+                    if place not in dist:
+                        dist[place] = haversine_m(lat, lon, place.point)
+                    within = close[place, q.radius_m] = dist[place] <= q.radius_m
+                near = within if near is None else near | within
+            if near is None or not near.any():
                 continue
-            window = (
-                near
-                & (t <= now_ms)
-                & (t > now_ms - lookback_ms(q, now_ms))
-                & np.isin(quad, q.quad_classes)
-            )
+            quads = np.zeros(len(t), dtype=bool)
+            for c in q.quad_classes:
+                quads |= quad == c
+            window = near & (t <= now_ms) & (t > now_ms - lookback_ms(q, now_ms)) & quads
             hit = np.flatnonzero(window)
             if len(hit):
-                touched.setdefault(q.id, []).extend(ids.gather(hit[-TRIGGERS_KEPT:]).to_list())
+                touched.setdefault(q.id, []).extend(ids[hit[-TRIGGERS_KEPT:]].tolist())
 
     # -- resolutions ----------------------------------------------------------------------------
     def _reached(
@@ -191,8 +194,8 @@ class Forecaster:
             q = state.question(qid)
             if q.rule != "events" or q.shape != COUNT:
                 continue
-            inside = near.inside.newest_ids(len(near.inside))
-            if len(inside) >= (q.threshold or 0):
+            if len(near.inside) >= (q.threshold or 0):
+                inside = near.inside.newest_ids(len(near.inside))
                 out.append(
                     resolution(
                         q,
@@ -293,111 +296,3 @@ class Forecaster:
                 )
             )
         return out
-
-
-class RiskDetector:
-    """A forecast whose members split by more than the threshold (once per episode: raised
-    when a question starts disagreeing, again only after it agreed in between), and linked
-    questions whose latest forecasts are incoherent."""
-
-    name = RISK
-    reads: tuple[str, ...] = (RISK,)
-
-    def on_records(
-        self, views: Mapping[str, Any], batch: RecordBatch, now_ms: int
-    ) -> list[AlertDraft]:
-        state: RiskState = views[RISK]
-        drafts = []
-        for r in batch.of_kinds([FORECAST]).rows():
-            p = r.payload
-            q = state.questions.get(p["question"], {}).get("question", {})
-            split = p.get("disagreement")
-            if split and not p.get("was_disagreeing"):
-                drafts.append(
-                    AlertDraft(
-                        detector=RISK,
-                        key=f"disagreement:{r.id}",
-                        title=(
-                            f"Members disagree on {p['question']} by "
-                            f"{100 * split['range']:.0f} points: {split['summary']}"
-                        ),
-                        severity="warning",
-                        evidence=[r.id, *(e for m in p["members"] for e in m["evidence"][:5])],
-                        triggered_by=[r.id],
-                        detail={"question": p["question"], "text": q.get("text"), **split},
-                        compartment=r.compartment,
-                    )
-                )
-            drafts += _coherence(state, p["question"], r.id)
-        return drafts
-
-    def on_tick(self, views: Mapping[str, Any], now_ms: int) -> list[AlertDraft]:
-        return []
-
-    def next_due(self, views: Mapping[str, Any], now_ms: int) -> int | None:
-        return None
-
-
-def _pct(p: float) -> str:
-    return f"{100 * p:.0f}%"
-
-
-def _coherence(state: RiskState, qid: str, record: str) -> list[AlertDraft]:
-    """Check the question just forecast against the questions linked to it."""
-    drafts = []
-    latest = {
-        k: v["aggregate"]["p"] for k, v in state.forecasts.items() if state.status(k) == "open"
-    }
-    for q in state.open_questions():
-        if not (q.given and q.of) or qid not in (q.id, q.given, q.of):
-            continue
-        if not {q.id, q.given, q.of} <= set(latest):
-            continue
-        bad = incoherence(latest[q.id], latest[q.given], latest[q.of])
-        if bad:
-            drafts.append(
-                AlertDraft(
-                    detector=RISK,
-                    key=f"incoherent:{q.id}:{record}",
-                    title=(
-                        f"{q.of} at {_pct(bad['p'])} is incoherent with {q.id} "
-                        f"({_pct(latest[q.id])} given {q.given} at {_pct(latest[q.given])}): "
-                        f"it must lie within {_pct(bad['bounds'][0])}–{_pct(bad['bounds'][1])}"
-                    ),
-                    severity="warning",
-                    evidence=[state.forecasts[x]["id"] for x in (q.id, q.given, q.of)],
-                    triggered_by=[record],
-                    detail={"question": q.id, "given": q.given, "of": q.of, **bad},
-                    compartment=q.compartment,
-                )
-            )
-    if qid in latest and state.status(qid) == "open":
-        me = state.question(qid)
-        if me.shape == COUNT:
-            same = {
-                o.id: (o.threshold or 0, latest[o.id])
-                for o in state.open_questions()
-                if o.shape == COUNT
-                and o.id in latest
-                and (o.places, o.radius_m, o.window_from_ms, o.deadline_ms, o.quad_classes)
-                == (me.places, me.radius_m, me.window_from_ms, me.deadline_ms, me.quad_classes)
-            }
-            for a, b in monotone(same):
-                if qid not in (a, b):
-                    continue
-                drafts.append(
-                    AlertDraft(
-                        detector=RISK,
-                        key=f"incoherent:{a}:{b}:{record}",
-                        title=(
-                            f"{b} (at least {same[b][0]}) at {100 * same[b][1]:.0f}% is above "
-                            f"{a} (at least {same[a][0]}) at {100 * same[a][1]:.0f}%"
-                        ),
-                        severity="warning",
-                        evidence=[state.forecasts[a]["id"], state.forecasts[b]["id"]],
-                        triggered_by=[record],
-                        detail={"lower": a, "higher": b},
-                        compartment=me.compartment,
-                    )
-                )
-    return drafts

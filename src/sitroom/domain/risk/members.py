@@ -195,9 +195,16 @@ def conflicts(recent: Found, radius_m: float) -> list[dict[str, Any]]:
     # By conflict, newest first within each (the later-added first among equal times).
     order = np.lexsort((-recent.rows, -recent.valid_from, recent.conflict))
     code = recent.conflict[order]
-    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
-    ends = np.r_[starts[1:], len(order)]
+    breaks = np.flatnonzero(code[1:] != code[:-1]) + 1
+    starts = np.concatenate(([0], breaks))
+    ends = np.concatenate((breaks, [len(order)]))
     heads = order[starts]
+    # The newest ids of every conflict in one gather, then cut per conflict: a gather per
+    # conflict cost more than the grouping (forecasts list dozens of conflicts).
+    shown = np.minimum(ends - starts, LISTED_IDS)
+    cut = np.cumsum(shown)
+    picked = np.repeat(starts - (cut - shown), shown) + np.arange(int(cut[-1]))
+    ids = recent.all_ids[recent.rows[order[picked]]].tolist()
     groups = [
         {
             "conflict": recent.labels[c],
@@ -207,11 +214,13 @@ def conflicts(recent: Found, radius_m: float) -> list[dict[str, Any]]:
             "near": recent.places[near],
             "severity": v,
             "last_ms": t,
-            "ids": recent.all_ids[recent.rows[order[s : min(e, s + LISTED_IDS)]]].tolist(),
+            "ids": ids[i - k : i],
         }
-        for s, e, c, f, d, v, t, near in zip(
+        for s, e, i, k, c, f, d, v, t, near in zip(
             starts.tolist(),
             ends.tolist(),
+            cut.tolist(),
+            shown.tolist(),
             code[starts].tolist(),
             np.add.reduceat(recent.fatalities[order], starts).tolist(),
             np.minimum.reduceat(recent.dist_m[order], starts).tolist(),
@@ -276,7 +285,7 @@ def nearby_count(
 
 
 def _listed(g: Mapping[str, Any], **extra: float) -> dict[str, Any]:
-    return {
+    out = {
         "conflict": g["conflict"],
         "events": g["events"],
         "fatalities": g["fatalities"],
@@ -285,8 +294,10 @@ def _listed(g: Mapping[str, Any], **extra: float) -> dict[str, Any]:
         "severity": round(g["severity"], 3),
         "last_ms": g["last_ms"],
         "ids": g["ids"],  # the newest few, to show
-        **{k: round(v, 6) for k, v in extra.items()},
     }
+    for k, v in extra.items():  # a loop, not a merged comprehension: dozens per forecast
+        out[k] = round(v, 6)
+    return out
 
 
 def _nearby_drivers(

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-import polars as pl
 
 from sitroom.domain.events import EVENT_KINDS
 from sitroom.domain.kinds import TRACK, TRACK_STATUS
 from sitroom.domain.records import RecordBatch
-from sitroom.domain.risk.evidence import ConflictEvents, conflict_events
+from sitroom.domain.risk.arrivals import Arrivals
+from sitroom.domain.risk.evidence import ConflictEvents
 from sitroom.domain.risk.members import Member, analyst_weight
 from sitroom.domain.risk.questions import (
     FORECAST,
@@ -46,19 +46,19 @@ class RiskState:
     _parsed: dict[str, Question] = field(default_factory=dict, repr=False, compare=False)
     # The conflict events of the batch folded last, by its seq range: the forecaster reads the
     # same batch right after the fold and need not parse its payloads again.
-    _fresh: tuple[tuple[int, int, int], pl.DataFrame] | None = field(
+    _fresh: tuple[tuple[int, int, int], Arrivals] | None = field(
         default=None, repr=False, compare=False
     )
 
-    def conflict_events(self, events: RecordBatch) -> pl.DataFrame:
-        """:func:`~sitroom.domain.risk.evidence.conflict_events` of a batch of appended event
-        records, parsed once for the fold and the forecaster."""
+    def conflict_events(self, events: RecordBatch) -> Arrivals:
+        """The conflict events of a batch of appended event records, read once for the fold
+        and the forecaster."""
         seq = events.column("seq")
         if seq.null_count:
-            return conflict_events(events)
+            return Arrivals.of(events)
         key = (seq[0].as_py(), seq[len(seq) - 1].as_py(), len(seq))
         if self._fresh is None or self._fresh[0] != key:
-            self._fresh = (key, conflict_events(events))
+            self._fresh = (key, Arrivals.of(events))
         return self._fresh[1]
 
     def question(self, qid: str) -> Question:
@@ -109,6 +109,10 @@ class RiskProjection:
 
     def initial(self) -> RiskState:
         return RiskState()
+
+    def held(self, state: RiskState) -> int:
+        """Rows a snapshot writes: every conflict event indexed (the rest is small)."""
+        return len(state.events)
 
     def apply(self, state: RiskState, batch: RecordBatch) -> RiskState:
         events = batch.of_kinds(list(EVENT_KINDS))
