@@ -141,6 +141,10 @@ class ClaimsProjection:
     def initial(self) -> dict[str, dict[str, list[dict[str, Any]]]]:
         return {}
 
+    def held(self, state: dict[str, dict[str, list[dict[str, Any]]]]) -> int:
+        """Rows a snapshot writes: every claim kept (see ``snapshot_rows``)."""
+        return sum(len(claims) for props in state.values() for claims in props.values())
+
     def apply(
         self, state: dict[str, dict[str, list[dict[str, Any]]]], batch: RecordBatch
     ) -> dict[str, dict[str, list[dict[str, Any]]]]:
