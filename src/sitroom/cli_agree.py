@@ -24,6 +24,7 @@ from sitroom.shell import (
     AsOfOpt,
     JsonOpt,
     WorkspaceOpt,
+    emit,
     emit_json,
     open_workspace,
     out,
@@ -104,10 +105,7 @@ def agree_propose(
             agreement_id=aid,
             track=track,
         )
-    if json:
-        emit_json(value)
-    else:
-        render_agree.proposed(out, value)
+    emit(value, json, render_agree.proposed)
 
 
 @agree_app.command("sign")
@@ -124,10 +122,7 @@ def agree_sign(
         value = agreements.sign(
             ws.engine, aid, who, lambda name: unlock(ws, name, file=passphrase_file)
         )
-    if json:
-        emit_json(value)
-    else:
-        render_agree.signed(out, value)
+    emit(value, json, render_agree.signed)
 
 
 @agree_app.command("withdraw")
@@ -145,10 +140,7 @@ def agree_withdraw(
         value = agreements.withdraw(
             ws.engine, aid, who, reason, lambda name: unlock(ws, name, file=passphrase_file)
         )
-    if json:
-        emit_json(value)
-    else:
-        render_agree.withdrew(out, value)
+    emit(value, json, render_agree.withdrew)
 
 
 @agree_app.command("status")
@@ -202,10 +194,7 @@ def agree_verify(
 
 def _verdict(report: Verification, json: bool) -> None:
     body = report.as_dict()
-    if json:
-        emit_json(body)
-    else:
-        render_agree.verification(out, body)
+    emit(body, json, render_agree.verification)
     if not report.ok:
         raise typer.Exit(NOT_VERIFIED)
 

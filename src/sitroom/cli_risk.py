@@ -31,6 +31,7 @@ from sitroom.shell import (
     AsOfOpt,
     JsonOpt,
     WorkspaceOpt,
+    emit,
     emit_json,
     err,
     open_workspace,
@@ -185,10 +186,7 @@ def question_add(
             compartment=track or "",
         )
         value = risk.add_question(ws.engine, q)
-    if json:
-        emit_json(value)
-    else:
-        render_risk.made(out, value)
+    emit(value, json, render_risk.made)
 
 
 @question_app.command("list")
@@ -270,10 +268,7 @@ def judge(
             analyst=analyst,
             rationale=rationale,
         )
-    if json:
-        emit_json(value)
-    else:
-        render_risk.made(out, value)
+    emit(value, json, render_risk.made)
 
 
 def backtest(
@@ -333,10 +328,7 @@ def backtest(
             )
         ]
     body: dict[str, Any] = {k: v for k, v in result.items() if not k.startswith("_")}
-    if json:
-        emit_json(body)
-    else:
-        render_risk.backtest(out, body)
+    emit(body, json, render_risk.backtest)
 
 
 def _progress() -> bt.Progress | None:

@@ -51,6 +51,14 @@ def emit_json(data: Any) -> None:
     sys.stdout.buffer.write(b"\n")
 
 
+def emit(value: Any, json: bool, renderer: Callable[[Console, Any], None]) -> None:
+    """What a command did (no provenance to show): JSON for scripts, or rendered for people."""
+    if json:
+        emit_json(value)
+    else:
+        renderer(out, value)
+
+
 def show(
     answer: Answer[Any],
     json: bool,

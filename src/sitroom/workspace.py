@@ -26,7 +26,8 @@ from sitroom.domain.channels.ledger import ChannelDetector, ChannelsProjection
 from sitroom.domain.claims import ClaimsProjection
 from sitroom.domain.projection import Detector, Projection, Reactor
 from sitroom.domain.redline_watch import RedLineDetector, RedLinesProjection
-from sitroom.domain.risk.ledger import Forecaster, RiskDetector
+from sitroom.domain.risk.detector import RiskDetector
+from sitroom.domain.risk.ledger import Forecaster
 from sitroom.domain.risk.state import RiskProjection
 from sitroom.domain.secure.agreements_ledger import AgreementsProjection
 from sitroom.domain.secure.identity import SITE, Secret, identity_record

@@ -108,18 +108,23 @@ class GrowingProjection:
         return list(orjson.loads(data))
 
 
-def test_a_growing_state_is_snapshotted_once_it_folded_as_many_records_as_it_holds() -> None:
-    """Small states every snapshot_every records; the growing one only after folding as many
-    records as its snapshot holds rows, so the rows written stay linear in the log. Rebuilds
-    from either are exact and read no more than that tail."""
-    log = CountingLog()
-    e = Engine(
+def growing_engine(log: Any) -> Engine:
+    """A small state and a growing one, snapshot_every 10."""
+    return Engine(
         log,
         ManualClock(T0),
         site="s1",
         projections=[SummaryProjection(), GrowingProjection()],
         snapshot_every=10,
     )
+
+
+def test_a_growing_state_is_snapshotted_once_it_folded_as_many_records_as_it_holds() -> None:
+    """Small states every snapshot_every records; the growing one only after folding as many
+    records as its snapshot holds rows, so the rows written stay linear in the log. Rebuilds
+    from either are exact and read no more than that tail."""
+    log = CountingLog()
+    e = growing_engine(log)
     for i in range(0, 400, 5):
         e.append([event(j) for j in range(i, i + 5)])
     small = sorted(log._snapshots[("summary", SummaryProjection.version)])
@@ -133,13 +138,7 @@ def test_a_growing_state_is_snapshotted_once_it_folded_as_many_records_as_it_hol
         assert e.rebuild("growing", seq) == ids[:seq]
         assert log.handed <= max(10, len(ids[: max(s for s in [0, *growing] if s <= seq)]))
     # A new engine on the same log starts from the newest snapshots and keeps the cadence.
-    again = Engine(
-        log,
-        ManualClock(T0),
-        site="s1",
-        projections=[SummaryProjection(), GrowingProjection()],
-        snapshot_every=10,
-    )
+    again = growing_engine(log)
     assert again.states["growing"] == ids
     again.append([event(j) for j in range(400, 640)])
     assert sorted(log._snapshots[("growing", 1)])[-1] == 640  # due at 320 + 320
@@ -312,26 +311,14 @@ def test_records_another_writer_appended_are_folded_before_this_engines_next() -
 
 def test_checkpoint_snapshots_what_is_behind_once_and_only_at_the_logs_end() -> None:
     log = CountingLog()
-    e = Engine(
-        log,
-        ManualClock(T0),
-        site="s1",
-        projections=[SummaryProjection(), GrowingProjection()],
-        snapshot_every=10,
-    )
+    e = growing_engine(log)
     e.append([event(j) for j in range(0, 400)])  # snapshots: growing up to 320, summary 400
     e.append([event(j) for j in range(400, 415)])
     assert e.checkpoint() == 1  # growing: 95 behind; summary: 5 behind its snapshot at 410
     assert max(log._snapshots[("growing", 1)]) == 415
     assert e.checkpoint() == 0  # nothing behind now
     log.handed = 0
-    fresh = Engine(
-        log,
-        ManualClock(T0),
-        site="s1",
-        projections=[SummaryProjection(), GrowingProjection()],
-        snapshot_every=10,
-    )
+    fresh = growing_engine(log)
     assert fresh.states == e.states
     assert log.handed == 5  # the summary's 5 records after 410; the growing state none
     other = engine(log, ManualClock(T0), every=10)

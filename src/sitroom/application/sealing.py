@@ -132,12 +132,11 @@ def rejection(
     """A ``secure.rejected`` record: what was refused, why, and the header it claimed. It
     goes in the compartment of the track the message arrived for (the receiver's, not the
     one an unverified header claims)."""
-    header: dict[str, Any] = {}
     try:
-        h = parse(body)["header"]
-        header = dict(h) if isinstance(h, Mapping) else {}
+        claimed = parse(body)["header"]
     except Rejected:
-        pass
+        claimed = None  # too malformed to name a header: recorded without one
+    header: dict[str, Any] = dict(claimed) if isinstance(claimed, Mapping) else {}
     key = (
         usage_key(str(header["track"]), int(header["epoch"]), str(header["sender"]))
         if {"track", "epoch", "sender"} <= set(header)

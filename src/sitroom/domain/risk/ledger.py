@@ -1,6 +1,6 @@
-"""Risk on the spine: the reactor that re-forecasts and resolves questions as records arrive;
-the detector that raises disagreement and incoherence alerts from the forecasts lives in
-``detector.py`` (and is importable from here).
+"""Risk on the spine: the reactor that re-forecasts and resolves questions as records arrive
+(the detector that raises disagreement and incoherence alerts from the forecasts is in
+``detector.py``).
 
     event near a venue ─┐
     channel state      ─┼─> Forecaster.on_records ─> forecast / question.resolved records
@@ -24,7 +24,6 @@ from sitroom.domain.events import EVENT_KINDS
 from sitroom.domain.geo import haversine_m
 from sitroom.domain.kinds import CHANNEL, CHANNEL_STATE, CURRENT_VERSION, TRACK_STATUS
 from sitroom.domain.records import Record, RecordBatch
-from sitroom.domain.risk.detector import RiskDetector
 from sitroom.domain.risk.ensemble import DEFAULT_METHOD, DISAGREEMENT
 from sitroom.domain.risk.forecast import (
     NEARBY_MS,
@@ -45,7 +44,6 @@ from sitroom.domain.risk.questions import (
 )
 from sitroom.domain.risk.state import RISK, RiskState
 
-__all__ = ["Forecaster", "RiskDetector", "lookback_ms", "resolution"]
 SOURCE = "sitroom"
 TRIGGERS_KEPT = 100
 
