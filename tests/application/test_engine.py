@@ -323,4 +323,8 @@ def test_checkpoint_snapshots_what_is_behind_once_and_only_at_the_logs_end() -> 
     assert log.handed == 5  # the summary's 5 records after 410; the growing state none
     other = engine(log, ManualClock(T0), every=10)
     other.append([event(j) for j in range(415, 430)])
-    assert e.checkpoint() == 0  # its states no longer stand at the log's end: nothing written
+    # Another writer appended: the checkpoint first folds what it wrote, then snapshots.
+    assert e.checkpoint() == 1  # growing, 15 behind; summary's snapshot at 420 came on the way
+    ids = [r.id for b in log.read() for r in b.rows()]
+    assert e.states["growing"] == ids and len(ids) == 430
+    assert GrowingProjection().decode(log._snapshots[("growing", 1)][430]) == ids

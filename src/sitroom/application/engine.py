@@ -195,14 +195,18 @@ class Engine:
         in the log's length (each snapshot at most doubles the last)."""
         if not len(batch):
             return
-        first = batch.column("seq")[0].as_py()
-        if first > self._folded + 1:
-            # Another writer appended since (a CLI command beside a running desk), or, for a
-            # view, records it may not see: fold what the log shows of them first, so that the
-            # live states always stand at one log position and their snapshots are exact.
-            for missed in self.log.read(after_seq=self._folded, upto_seq=first - 1):
-                self._fold_run(missed)
+        self._catch_up(batch.column("seq")[0].as_py() - 1)
         self._fold_run(batch)
+
+    def _catch_up(self, upto_seq: int) -> None:
+        """Fold what the log holds up to ``upto_seq`` that this engine has not: records another
+        writer appended (a CLI command beside a running desk) or, for a view, those it may not
+        see (it reads none of them). So the live states always stand at one log position, and
+        their snapshots are exact."""
+        if upto_seq > self._folded:
+            for missed in self.log.read(after_seq=self._folded, upto_seq=upto_seq):
+                self._fold_run(missed)
+            self._folded = upto_seq
 
     def _fold_run(self, batch: RecordBatch) -> None:
         if not len(batch):
@@ -228,31 +232,31 @@ class Engine:
             end = int(seqs[hi - 1])
             if end % self.snapshot_every:
                 continue
-            for name, p in self.projections.items():
-                state = self.states[name]
+            for name in self.projections:
                 at, rows = self._snapped[name]
                 if end >= at + max(self.snapshot_every, rows):
-                    snapshots.append((name, p.version, end, p.encode(state)))
-                    self._snapped[name] = (end, snapshot_rows(p, state))
+                    snapshots.append(self._snapshot(name, end))
         self._folded = int(seqs[-1])
         self.log.save_snapshots(snapshots)
+
+    def _snapshot(self, name: str, seq: int) -> tuple[str, int, int, bytes]:
+        """The live state of ``name`` as the snapshot at ``seq``, noted as its newest."""
+        p, state = self.projections[name], self.states[name]
+        self._snapped[name] = (seq, snapshot_rows(p, state))
+        return (name, p.version, seq, p.encode(state))
 
     def checkpoint(self) -> int:
         """Snapshot every projection more than ``snapshot_every`` records behind, so that the
         next process to open the log folds a short tail (a growing state may be a quarter of
         the log behind after a bulk ingest). Meant for the end of a command, not for every
-        append: it writes each state whole. Skipped when another writer appended since this
-        engine last folded (its states are not the log's end then). Returns how many
-        snapshots it wrote."""
-        if self.log.last_seq() != self._folded:
-            return 0
-        snapshots = []
-        for name, p in self.projections.items():
-            at, _ = self._snapped[name]
-            if self._folded - at > self.snapshot_every:
-                state = self.states[name]
-                snapshots.append((name, p.version, self._folded, p.encode(state)))
-                self._snapped[name] = (self._folded, snapshot_rows(p, state))
+        append: it writes each state whole. Returns how many snapshots it wrote."""
+        self._catch_up(self.log.last_seq())
+        end = self._folded
+        snapshots = [
+            self._snapshot(name, end)
+            for name in self.projections
+            if end - self._snapped[name][0] > self.snapshot_every
+        ]
         self.log.save_snapshots(snapshots)
         return len(snapshots)
 
