@@ -55,7 +55,8 @@ from sitroom.adapters.gdelt.lookups import load_lookups
 from sitroom.adapters.inputs import open_input
 from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.application.engine import Engine
-from sitroom.application.ingest import Chunk, declare, ingest
+from sitroom.application.ingest import declare, ingest
+from sitroom.application.ports import Chunk
 from sitroom.application.risk import add_question
 from sitroom.domain.events import EVENT_KINDS
 from sitroom.domain.geo import destination, haversine_m, parse_radius

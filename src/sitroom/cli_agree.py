@@ -17,10 +17,10 @@ import typer
 
 from sitroom import render_agree
 from sitroom.application import agreements
+from sitroom.cli.shell import USER
 from sitroom.domain.secure.agreements import Verification
 from sitroom.errors import UserInputError
 from sitroom.shell import (
-    USER,
     AsOfOpt,
     JsonOpt,
     WorkspaceOpt,

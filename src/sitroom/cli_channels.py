@@ -21,6 +21,7 @@ from sitroom.application.channel_sim import load_trace, render_sim, simulate
 from sitroom.application.desk import Desk, channel_record, record_ack, record_reply, track_of
 from sitroom.application.principals import writer_of
 from sitroom.application.sealing import Keyring, find_message, read_message
+from sitroom.cli.shell import USER
 from sitroom.domain.channels.courier import Link
 from sitroom.domain.channels.habits import WorkingWeek
 from sitroom.domain.channels.priority import Priority
@@ -28,7 +29,6 @@ from sitroom.domain.secure.ledger import sealed_header
 from sitroom.domain.timeutil import parse_duration
 from sitroom.errors import UserInputError
 from sitroom.shell import (
-    USER,
     AsOfOpt,
     JsonOpt,
     WorkspaceOpt,

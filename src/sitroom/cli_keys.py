@@ -12,14 +12,15 @@ import orjson
 import typer
 
 from sitroom import render_secure
-from sitroom.adapters.keystore import Unlock, new_secret
+from sitroom.adapters.keystore import new_secret
 from sitroom.application import key_status, principals
 from sitroom.application.access import ANALYST
+from sitroom.application.ports import Unlock
+from sitroom.cli.shell import USER
 from sitroom.domain.secure.identity import PERSON, ROLES, SITE, identity_record
 from sitroom.domain.secure.ledger import SECURE, current_identity
 from sitroom.errors import UserInputError
 from sitroom.shell import (
-    USER,
     AsOfOpt,
     JsonOpt,
     WorkspaceOpt,

@@ -1,71 +1,142 @@
-"""sitroom's one exception tree.
+"""sitroom's one exception tree. Errors carry fields; hints and exit codes are added at the edge.
 
     SitroomError                 root: everything sitroom raises on purpose
-    ├── UserInputError           a value the user typed is wrong (bad time, radius, location)
-    ├── WorkspaceError           the workspace is missing, already exists, or is not a workspace
+    ├── UserInputError           a value the user gave is wrong (bad time, radius, location)
+    │   ├── NotFound             no such thing: ``what`` (a track, a channel...) and ``id``
+    │   └── AlreadyExists        it exists already: ``what`` and ``id``
+    ├── WorkspaceError           the workspace cannot be created or opened
+    │   └── NoWorkspace          there is no workspace at ``path``
     ├── SourceError              an input file or URL cannot be read (missing, unreachable, corrupt)
     ├── LogError                 the log refused an append or is inconsistent
     │   └── RecordError          a record is invalid (bad kind, confidence, valid time)
     └── SecureError              key material is missing, locked or invalid; a signature fails
-        ├── Rejected             a message or agreement was refused: forged, replayed, wrong
-        │                        track...; ``reason`` is a stable code, the message says why
-        └── AccessDenied         the user is not cleared for what they asked to see or do
+        ├── Rejected             a message or agreement was refused (``reason``: a stable code)
+        └── AccessDenied         ``user`` may not do ``action``
 
-Every error carries a one-line message meant for a person; the CLI prints it as is and exits
-non-zero, the API will return it in one JSON shape.
+Every error's message is one line meant for a person and says what is wrong, not what to type
+next: the CLI adds the hint (``sitroom.cli.errors``), the API will add its own, and both give
+the same fields in one JSON shape (:meth:`SitroomError.to_json`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
 
 class SitroomError(Exception):
-    """Root of every error sitroom raises on purpose."""
+    """Root of every error sitroom raises on purpose. ``code`` names the class of error for
+    scripts; :meth:`fields` says what it is about."""
 
-    exit_code = 1
+    code: ClassVar[str] = "error"
+
+    def fields(self) -> dict[str, Any]:
+        return {}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": self.code, "message": str(self), **self.fields()}
 
 
 class UserInputError(SitroomError):
-    """A value given by the user cannot be understood."""
+    """A value given by the user cannot be understood or does not fit."""
 
-    exit_code = 2
+    code = "invalid"
+
+
+class NotFound(UserInputError):
+    """There is no ``what`` called ``id`` (``known``: the ones there are, when few)."""
+
+    code = "not_found"
+
+    def __init__(self, what: str, id: str, *, known: Sequence[str] = (), detail: str = "") -> None:
+        self.what, self.id, self.known = what, id, tuple(known)
+        listed = f" ({what}s: {', '.join(self.known)})" if 0 < len(self.known) <= 12 else ""
+        super().__init__(f"no {what} {id!r}{detail}{listed}")
+
+    def fields(self) -> dict[str, Any]:
+        return {"what": self.what, "id": self.id, "known": list(self.known)}
+
+
+class AlreadyExists(UserInputError):
+    """A ``what`` called ``id`` exists already."""
+
+    code = "exists"
+
+    def __init__(self, what: str, id: str, *, detail: str = "") -> None:
+        self.what, self.id = what, id
+        super().__init__(f"{what} {id!r} already exists{detail}")
+
+    def fields(self) -> dict[str, Any]:
+        return {"what": self.what, "id": self.id}
 
 
 class WorkspaceError(SitroomError):
-    """The workspace does not exist, already exists, or cannot be opened."""
+    """The workspace cannot be created or opened (bad settings, unwritable directory...)."""
 
-    exit_code = 2
+    code = "workspace"
+
+
+class NoWorkspace(WorkspaceError):
+    """No sitroom workspace at ``path``."""
+
+    code = "no_workspace"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"no sitroom workspace in {path}")
+
+    def fields(self) -> dict[str, Any]:
+        return {"path": self.path}
 
 
 class SourceError(SitroomError):
     """An input (file, archive, URL) cannot be read."""
 
-    exit_code = 1
+    code = "source"
 
 
 class LogError(SitroomError):
     """The log refused an operation."""
 
+    code = "log"
+
 
 class RecordError(LogError):
     """A record does not satisfy the record schema."""
+
+    code = "record"
 
 
 class SecureError(SitroomError):
     """Key material is missing, locked or invalid, or a cryptographic check failed."""
 
-    exit_code = 5  # 3 and 4 are `channel send`'s pending and refused
+    code = "secure"
 
 
 class Rejected(SecureError):
     """A message or agreement was refused. ``reason`` is a stable code (``forged``,
     ``replayed``, ``wrong-track``...) for records and scripts; the message says why in words."""
 
+    code = "rejected"
+
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
 
+    def fields(self) -> dict[str, Any]:
+        return {"reason": self.reason}
+
 
 class AccessDenied(SecureError):
-    """The user is not cleared for the compartment, or their role does not allow the action."""
+    """``user`` is not cleared for the compartment, or their role does not allow ``action``."""
 
-    exit_code = 6
+    code = "access_denied"
+
+    def __init__(
+        self, message: str, *, user: str | None = None, action: str = "", compartment: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.user, self.action, self.compartment = user, action, compartment
+
+    def fields(self) -> dict[str, Any]:
+        return {"user": self.user, "action": self.action, "compartment": self.compartment}

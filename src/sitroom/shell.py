@@ -7,7 +7,6 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,7 +15,8 @@ import typer
 from rich.console import Console
 
 from sitroom.adapters.clock import SystemClock
-from sitroom.adapters.keystore import Unlock
+from sitroom.application.ports import Unlock
+from sitroom.cli.shell import USER
 from sitroom.domain.provenance import Answer, Provenance
 from sitroom.domain.secure.identity import Secret
 from sitroom.domain.timeutil import parse_time
@@ -75,10 +75,6 @@ def show(
 
 def when(text: str | None) -> int | None:
     return None if text is None else parse_time(text, now_ms=SystemClock().now_ms())
-
-
-# Who runs this command: set by the root --user option (or SITROOM_USER) on every invocation.
-USER: ContextVar[str | None] = ContextVar("sitroom_user", default=None)
 
 
 @contextmanager

@@ -1,109 +1,37 @@
-"""A workspace on disk: a directory holding ``sitroom.toml`` and the SQLite log.
+"""A workspace on disk, as the commands not yet moved onto the Room open it (transitional:
+sitroom.room is the composition root).
 
-This is the composition root: it picks the adapters (SQLite log, clock) and the projections and
-detectors, and hands them to the engine. The CLI and, later, the API open workspaces through it.
 """
 
 from __future__ import annotations
 
-import gc
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sitroom.adapters.clock import ManualClock, SystemClock
-from sitroom.adapters.keystore import KEYS_DIR, KeyStore, Unlock, new_secret
-from sitroom.adapters.log_memory import MemoryLog
+from sitroom.adapters.clock import SystemClock
+from sitroom.adapters.keystore import KEYS_DIR, KeyStore, new_secret
 from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.application.access import Access, access_for, view_for
 from sitroom.application.audit import Checkpointer
 from sitroom.application.engine import Engine
-from sitroom.application.ports import Clock
+from sitroom.application.ports import Clock, Unlock
 from sitroom.application.principals import rotate, writer_of
 from sitroom.application.sealing import Keyring
-from sitroom.domain.actors import ActorsProjection
-from sitroom.domain.channels.ledger import ChannelDetector, ChannelsProjection
-from sitroom.domain.claims import ClaimsProjection
-from sitroom.domain.projection import Detector, Projection, Reactor
-from sitroom.domain.redline_watch import RedLineDetector, RedLinesProjection
-from sitroom.domain.risk.detector import RiskDetector
-from sitroom.domain.risk.ledger import Forecaster
-from sitroom.domain.risk.state import RiskProjection
-from sitroom.domain.secure.agreements_ledger import AgreementsProjection
 from sitroom.domain.secure.identity import SITE, Secret, identity_record
-from sitroom.domain.secure.ledger import SecureProjection
-from sitroom.domain.secure.watch import KeyDetector
-from sitroom.domain.secure.wear import Policy
-from sitroom.domain.sources import OverdueSourceDetector, SourcesProjection
-from sitroom.domain.summary import SummaryProjection
-from sitroom.domain.timeutil import MS_PER_DAY
-from sitroom.domain.tracks import DeadlockDetector, TracksProjection
 from sitroom.errors import SecureError, WorkspaceError
+from sitroom.room import (
+    LOG_FILE,
+    default_detectors,
+    default_projections,
+    default_reactors,
+    key_policy,
+    scratch_engine,
+    settle,
+)
 from sitroom.settings import CONFIG_FILE, Settings
 
-LOG_FILE = "sitroom.db"
-
-
-def settle() -> None:
-    """For a process that keeps a workspace open (a desk, a followed feed, the service):
-    collect once, then freeze what survived, so no full collection walks the loaded libraries
-    and projections in the middle of an append. Such a collection costs 40–100 ms here (over
-    ~100k objects) and was the whole of the re-forecast p99 above p95. Objects made later are
-    collected as usual."""
-    gc.collect()
-    gc.freeze()
-
-
-def default_projections() -> list[Projection]:
-    return [
-        SummaryProjection(),
-        SourcesProjection(),
-        ClaimsProjection(),
-        RedLinesProjection(),
-        ActorsProjection(),
-        TracksProjection(),
-        ChannelsProjection(),
-        RiskProjection(),
-        SecureProjection(),
-        AgreementsProjection(),
-    ]
-
-
-def default_detectors(settings: Settings) -> list[Detector]:
-    return [
-        OverdueSourceDetector(grace=settings.overdue_grace),
-        RedLineDetector(),
-        DeadlockDetector(),
-        ChannelDetector(),
-        RiskDetector(),
-        KeyDetector(key_policy(settings)),
-    ]
-
-
-def key_policy(settings: Settings) -> Policy:
-    return Policy(
-        cryptoperiod_ms=round(settings.key_cryptoperiod_days * MS_PER_DAY),
-        warn_ms=round(settings.key_warn_days * MS_PER_DAY),
-        usage_warn=settings.key_usage_warn,
-        usage_limit=settings.key_usage_limit,
-    )
-
-
-def default_reactors(settings: Settings) -> list[Reactor]:
-    return [Forecaster(method=settings.risk_aggregate, disagreement=settings.risk_disagreement)]
-
-
-def scratch_engine(now_ms: int = 0, *, site: str = "scratch") -> Engine:
-    """An engine over an in-memory log, with every projection and detector: for simulations
-    and what-ifs that must not touch a workspace."""
-    return Engine(
-        MemoryLog(),
-        ManualClock(now_ms),
-        site=site,
-        projections=default_projections(),
-        detectors=default_detectors(Settings(site=site)),
-        reactors=default_reactors(Settings(site=site)),
-    )
+__all__ = ["LOG_FILE", "Workspace", "key_policy", "scratch_engine", "settle"]
 
 
 @dataclass

@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from sitroom.adapters import acled
 from sitroom.adapters.inputs import Input, read_local
-from sitroom.application.ingest import Chunk, ingest
+from sitroom.application.ingest import ingest
+from sitroom.application.ports import Chunk
 from sitroom.domain.kinds import ACLED_EVENT, QUARANTINED, SOURCE_DECLARED
 from sitroom.domain.records import Record, feed_item_id
 from sitroom.errors import SourceError

@@ -19,7 +19,6 @@ from sitroom.adapters.log_memory import MemoryLog
 from sitroom.application.channel_sim import (
     SimReport,
     Trace,
-    compound_duration,
     load_trace,
     parse_trace,
     render_sim,
@@ -293,11 +292,11 @@ def test_render_for_people() -> None:
 
 
 def test_durations_compound() -> None:
-    assert compound_duration("2h30m") == 150 * MS_PER_MIN
-    assert compound_duration("1d 2h") == 26 * MS_PER_H
-    assert compound_duration("7199.9s") == 7_199_900
+    assert parse_duration("2h30m") == 150 * MS_PER_MIN
+    assert parse_duration("1d 2h") == 26 * MS_PER_H
+    assert parse_duration("7199.9s") == 7_199_900
     with pytest.raises(UserInputError):
-        compound_duration("2h soon")
+        parse_duration("2h soon")
 
 
 def test_repeats_replies_and_counterparts_by_name() -> None:

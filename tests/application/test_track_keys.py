@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from sitroom.adapters.clock import ManualClock
-from sitroom.adapters.keystore import Unlock, new_secret
+from sitroom.adapters.keystore import new_secret
 from sitroom.adapters.trackfile import parse_track_file
 from sitroom.application import planning, principals
-from sitroom.application.desk import Desk, WireError, channel_record
+from sitroom.application.desk import Desk, channel_record
+from sitroom.application.ports import Unlock, WireError
 from sitroom.application.sealing import Keyring
 from sitroom.domain.channels.courier import Link
 from sitroom.domain.channels.priority import Priority

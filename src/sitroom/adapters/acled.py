@@ -55,9 +55,9 @@ import polars as pl
 
 from sitroom.adapters import maps
 from sitroom.adapters.inputs import Input, Rejected, quarantine
-from sitroom.application.ingest import Chunk
+from sitroom.application.ports import Chunk
 from sitroom.domain import sources
-from sitroom.domain.kinds import ACLED_EVENT, CURRENT_VERSION
+from sitroom.domain.kinds import ACLED_EVENT
 from sitroom.domain.records import Record, RecordBatch, feed_item_id
 from sitroom.domain.timeutil import MS_PER_DAY
 from sitroom.errors import SourceError
@@ -513,7 +513,7 @@ def _batch(events: pl.DataFrame) -> RecordBatch:
     return RecordBatch.from_columns(
         id=events["id"].to_arrow(),
         kind=ACLED_EVENT,
-        kind_version=CURRENT_VERSION[ACLED_EVENT],
+        kind_version=ACLED_EVENT.version,
         valid_from=events["valid_from"].to_arrow(),
         valid_to=events["valid_to"].to_arrow(),
         source=SOURCE,

@@ -30,7 +30,8 @@ from typing import Any
 import httpx
 import orjson
 
-from sitroom.application.desk import Desk, WireError
+from sitroom.application.desk import Desk
+from sitroom.application.ports import WireError
 from sitroom.domain.channels.priority import Priority
 from sitroom.domain.timeutil import parse_time
 from sitroom.errors import UserInputError

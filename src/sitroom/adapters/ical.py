@@ -19,7 +19,7 @@ from typing import Any
 import icalendar
 import recurring_ical_events
 
-from sitroom.domain.kinds import CALENDAR, CURRENT_VERSION
+from sitroom.domain.kinds import CALENDAR, CalendarPayload
 from sitroom.domain.records import Record, content_id
 from sitroom.domain.timeutil import from_ms, to_ms
 from sitroom.errors import SourceError
@@ -169,12 +169,14 @@ def calendar_record(
 ) -> Record:
     """One import of one calendar for one resource; importing the same busy times again adds
     nothing, and a newer import of the same calendar replaces the older one in the view."""
-    payload = {"resource": resource, "calendar": calendar, "busy": [list(b) for b in busy]}
+    payload: CalendarPayload = {
+        "resource": resource,
+        "calendar": calendar,
+        "busy": [list(b) for b in busy],
+    }
     digest = content_id(payload)
-    return Record(
+    return CALENDAR.record(
         id=f"{CALENDAR}:{resource}:{digest}",
-        kind=CALENDAR,
-        kind_version=CURRENT_VERSION[CALENDAR],
         source="calendar",
         valid_from=now_ms,
         payload=payload,

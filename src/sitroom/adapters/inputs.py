@@ -16,8 +16,8 @@ from urllib.parse import urlparse
 
 import httpx
 
-from sitroom.domain.kinds import CURRENT_VERSION, QUARANTINED
-from sitroom.domain.records import Record, RecordBatch, feed_item_id
+from sitroom.domain.kinds import QUARANTINED
+from sitroom.domain.records import RecordBatch, feed_item_id
 from sitroom.errors import SourceError
 
 
@@ -113,10 +113,8 @@ def quarantine(connector: str, source: str, inp: Input, rows: Iterable[Rejected]
     Their ids derive from the input's content and the line, so re-reading adds nothing."""
     digest = inp.digest
     return RecordBatch.from_records(
-        Record(
+        QUARANTINED.record(
             id=feed_item_id(source, f"quarantine:{digest}:{r.line}"),
-            kind=QUARANTINED,
-            kind_version=CURRENT_VERSION[QUARANTINED],
             source=source,
             payload={
                 "connector": connector,

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from sitroom.application.ports import Unlock
 from sitroom.domain.secure.codec import b64, canonical, unb64
 from sitroom.domain.secure.identity import ROLES, Identity, Secret, check_name
 from sitroom.errors import SecureError, UserInputError
@@ -38,18 +38,6 @@ FORMAT = "sitroom-key/1"
 KEYS_DIR = "keys"
 SCRYPT = {"n": 2**15, "r": 8, "p": 1}
 MIN_PASSPHRASE = 8
-
-
-@dataclass(frozen=True)
-class Unlock:
-    """How to open a key: a passphrase, or the path of a key file (exactly one)."""
-
-    passphrase: str | None = None
-    key_file: Path | None = None
-
-    def __post_init__(self) -> None:
-        if (self.passphrase is None) == (self.key_file is None):
-            raise UserInputError("give a passphrase or a key file, not both or neither")
 
 
 def new_secret(name: str, role: str) -> Secret:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -36,7 +37,7 @@ from sitroom.adapters import maps
 from sitroom.domain import sources
 from sitroom.domain.actors import ACTOR_TYPES, RELATIONSHIP_TYPES, actor_key
 from sitroom.domain.claims import check_reliability, confidence_of, credibility_of
-from sitroom.domain.kinds import ACTOR, ANALYST_REPORT, CLAIM, CURRENT_VERSION, RELATIONSHIP
+from sitroom.domain.kinds import ACTOR, ANALYST_REPORT, CLAIM, RELATIONSHIP
 from sitroom.domain.records import Record, feed_item_id
 from sitroom.domain.timeutil import parse_duration, parse_time
 from sitroom.errors import RecordError, SourceError, UserInputError
@@ -73,10 +74,8 @@ def parse_report(label: str, text: str, *, now_ms: int) -> list[Record]:
         _relationship(label, i, r, source, report_id, now_ms)
         for i, r in enumerate(_list(meta, "relationships", label), 1)
     ]
-    report = Record(
+    report = ANALYST_REPORT.record(
         id=report_id,
-        kind=ANALYST_REPORT,
-        kind_version=CURRENT_VERSION[ANALYST_REPORT],
         source=source,
         valid_from=published,
         valid_to=published,
@@ -119,10 +118,8 @@ def _actor(label: str, n: int, a: Any, report_id: str) -> Record:
     country = str(a["country"]).strip().upper() if a.get("country") else None
     if country is None and a.get("cameo") and kind == "state":
         country = str(a["cameo"][0])[:3].upper()  # a state's CAMEO code is its ISO alpha-3
-    return Record(
+    return ACTOR.record(
         id=f"{report_id}#actor-{n}",
-        kind=ACTOR,
-        kind_version=CURRENT_VERSION[ACTOR],
         source=report_id.split(":report:")[0],
         payload={
             "key": str(a.get("key") or actor_key(name)),
@@ -154,10 +151,8 @@ def _relationship(label: str, n: int, r: Any, source: str, report_id: str, now_m
     if confidence is not None and (not isinstance(confidence, int) or not 0 <= confidence <= 100):
         raise SourceError(f"{where}: confidence must be 0-100, got {confidence!r}")
     valid_from, valid_to = yaml_window(r, where, now_ms)
-    return Record(
+    return RELATIONSHIP.record(
         id=f"{report_id}#relationship-{n}",
-        kind=RELATIONSHIP,
-        kind_version=CURRENT_VERSION[RELATIONSHIP],
         source=source,
         confidence=confidence,
         valid_from=valid_from,
@@ -230,10 +225,8 @@ def _claim(
     links = c.get("links") or []
     if not isinstance(links, list):
         links = [links]
-    return Record(
+    return CLAIM.record(
         id=f"{report_id}#claim-{n}",
-        kind=CLAIM,
-        kind_version=CURRENT_VERSION[CLAIM],
         source=source,
         confidence=confidence,
         valid_from=valid_from,
@@ -311,3 +304,14 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+def read_report(path: str, now_ms: int) -> list[Record]:
+    """A report file's records (:func:`parse_report`), read as UTF-8 text."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SourceError(f"no such file: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SourceError(f"cannot read {path}: {e}") from None
+    return parse_report(path, text, now_ms=now_ms)

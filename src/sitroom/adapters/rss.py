@@ -59,9 +59,9 @@ import feedparser  # type: ignore[import-untyped]
 import httpx
 
 from sitroom.adapters.inputs import Input, Rejected, is_url, open_input, quarantine
-from sitroom.application.ingest import Chunk
+from sitroom.application.ports import Chunk
 from sitroom.domain import sources
-from sitroom.domain.kinds import CURRENT_VERSION, NEWS_REPORT
+from sitroom.domain.kinds import NEWS_REPORT
 from sitroom.domain.records import MAX_ID_LENGTH, Record, RecordBatch, feed_item_id
 from sitroom.domain.timeutil import MS_PER_H, iso
 from sitroom.errors import SourceError
@@ -220,10 +220,8 @@ def _report(source: str, feed_info: Mapping[str, Any], entry: Mapping[str, Any])
     rid = feed_item_id(source, key)
     if len(rid) > MAX_ID_LENGTH:
         rid = feed_item_id(source, _digest(key))
-    return Record(
+    return NEWS_REPORT.record(
         id=rid,
-        kind=NEWS_REPORT,
-        kind_version=CURRENT_VERSION[NEWS_REPORT],
         source=source,
         valid_from=valid,
         valid_to=valid,

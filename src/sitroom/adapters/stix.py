@@ -17,21 +17,18 @@ version of an object adds a version.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import stix2  # type: ignore[import-untyped]
 
-from sitroom.application.engine import Engine
-from sitroom.application.queries import resolve_as_of
 from sitroom.domain.actors import ACTOR_TYPES, actor_key, relationships
 from sitroom.domain.kinds import (
     ACTOR,
     ANALYST_REPORT,
     CLAIM,
-    CURRENT_VERSION,
     REDLINE,
     RELATIONSHIP,
     STIX_OBJECT,
@@ -271,10 +268,8 @@ def _observation_claims(
     author = (o.get("authors") or [None])[0] or o.get("created_by_ref") or "stix"
     if o["type"] == "opinion":
         return [
-            Record(
+            CLAIM.record(
                 id=f"{_rid(o)}#{ref}",
-                kind=CLAIM,
-                kind_version=CURRENT_VERSION[CLAIM],
                 source=str(author),
                 confidence=_OPINION_CONFIDENCE.get(o.get("opinion", "")),
                 payload={
@@ -289,10 +284,8 @@ def _observation_claims(
         ]
     ref = o["sighting_of_ref"]
     return [
-        Record(
+        CLAIM.record(
             id=f"{_rid(o)}#sighted",
-            kind=CLAIM,
-            kind_version=CURRENT_VERSION[CLAIM],
             source=str(o.get("created_by_ref") or "stix"),
             confidence=o.get("confidence"),
             valid_from=_ms(o.get("first_seen")),
@@ -329,10 +322,8 @@ def _actor_record(o: Mapping[str, Any]) -> Record:
         for k in ("region", "country", "administrative_area", "city", "latitude", "longitude")
         if k in o
     }
-    return Record(
+    return ACTOR.record(
         id=_rid(o),
-        kind=ACTOR,
-        kind_version=CURRENT_VERSION[ACTOR],
         source="stix",
         confidence=o.get("confidence"),
         payload={
@@ -351,10 +342,8 @@ def _actor_record(o: Mapping[str, Any]) -> Record:
 
 
 def _relationship_record(o: Mapping[str, Any], keys: Mapping[str, str], label: str) -> Record:
-    return Record(
+    return RELATIONSHIP.record(
         id=_rid(o),
-        kind=RELATIONSHIP,
-        kind_version=CURRENT_VERSION[RELATIONSHIP],
         source=o.get("x_sitroom_said_by") or f"stix:{label}",
         confidence=o.get("confidence"),
         valid_from=_ms(o.get("start_time")),
@@ -370,10 +359,8 @@ def _relationship_record(o: Mapping[str, Any], keys: Mapping[str, str], label: s
 
 
 def _claim_record(o: Mapping[str, Any]) -> Record:
-    return Record(
+    return CLAIM.record(
         id=o.get("x_sitroom_claim_id") or _rid(o),
-        kind=CLAIM,
-        kind_version=CURRENT_VERSION[CLAIM],
         source=o.get("x_sitroom_source") or (o.get("authors") or ["stix"])[0],
         confidence=o.get("confidence"),
         valid_from=o.get("x_sitroom_valid_from"),
@@ -397,10 +384,8 @@ def _redline_record(o: Mapping[str, Any], label: str) -> Record:
         rule = parse_rule(o["pattern"])
     except RedLineError as e:
         raise SourceError(f"{label}: indicator {o['id']}: {e}") from None
-    return Record(
+    return REDLINE.record(
         id=_rid(o),
-        kind=REDLINE,
-        kind_version=CURRENT_VERSION[REDLINE],
         source="stix",
         payload={
             "name": o.get("name") or o["id"],
@@ -413,10 +398,8 @@ def _redline_record(o: Mapping[str, Any], label: str) -> Record:
 
 def _report_record(o: Mapping[str, Any], now_ms: int) -> Record:
     published = _ms(o.get("published")) or now_ms
-    return Record(
+    return ANALYST_REPORT.record(
         id=_rid(o),
-        kind=ANALYST_REPORT,
-        kind_version=CURRENT_VERSION[ANALYST_REPORT],
         source=o.get("x_sitroom_source") or "stix",
         valid_from=published,
         valid_to=published,
@@ -434,21 +417,23 @@ def _report_record(o: Mapping[str, Any], now_ms: int) -> Record:
 
 
 def _kept(o: Mapping[str, Any]) -> Record:
-    return Record(
+    return STIX_OBJECT.record(
         id=_rid(o),
-        kind=STIX_OBJECT,
-        kind_version=CURRENT_VERSION[STIX_OBJECT],
         source="stix",
         confidence=o.get("confidence"),
         payload=dict(o),
     )
 
 
-def export_workspace(engine: Engine, site: str, as_of_ms: int | None = None) -> stix2.Bundle:
-    """The workspace's picture, as known at a time, as a bundle."""
-    at = resolve_as_of(engine, as_of_ms)
-    views = engine.view_many(["actors", "claims", "redlines"], at.seq)
-    reports = [
-        r for b in engine.log.read(upto_seq=at.seq, kinds=[ANALYST_REPORT]) for r in b.rows()
-    ]
-    return to_bundle(site, views["actors"], views["claims"], views["redlines"], reports, at.wall)
+def bundle_json(
+    site: str,
+    actors: Mapping[str, Any],
+    claims: Mapping[str, Any],
+    redlines: Mapping[str, Any],
+    reports: Sequence[Record],
+    now_ms: int,
+) -> tuple[bytes, int]:
+    """A bundle of the picture (:func:`to_bundle`) as pretty JSON, and how many objects it
+    holds: what ``room.world.export_stix`` writes."""
+    bundle = to_bundle(site, actors, claims, redlines, reports, now_ms)
+    return bundle.serialize(pretty=True).encode() + b"\n", len(bundle.objects)

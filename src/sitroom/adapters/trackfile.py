@@ -41,7 +41,7 @@ import yaml
 
 from sitroom.adapters.reports import yaml_time, yaml_window
 from sitroom.domain.calendars import working_hours
-from sitroom.domain.kinds import CURRENT_VERSION, HOLDING, MEETING, RESOURCE, TRACK, TRACK_STATUS
+from sitroom.domain.kinds import HOLDING, MEETING, RESOURCE, TRACK, TRACK_STATUS, Kind
 from sitroom.domain.places import find_place
 from sitroom.domain.records import Record, content_id
 from sitroom.domain.timeutil import MS_PER_MIN, parse_duration
@@ -86,10 +86,8 @@ def parse_track_file(label: str, text: str, *, now_ms: int) -> list[Record]:
 def status_change(track: str, status: str, *, now_ms: int) -> Record:
     if not track or not status:
         raise UserInputError("give a track id and its new status")
-    return Record(
+    return TRACK_STATUS.record(
         id=f"{TRACK_STATUS}:{track}:{status}:{now_ms}",
-        kind=TRACK_STATUS,
-        kind_version=CURRENT_VERSION[TRACK_STATUS],
         source=SOURCE,
         valid_from=now_ms,
         compartment=track,
@@ -104,16 +102,14 @@ def _list(doc: dict[str, Any], field: str, label: str) -> list[Any]:
     return items
 
 
-def _record(kind: str, payload: dict[str, Any], **envelope: Any) -> Record:
+def _record(kind: Kind[Any], payload: dict[str, Any], **envelope: Any) -> Record:
     digest = content_id(payload)
     key = payload.get("id") or f"{payload.get('track')}:{payload.get('resource')}"
     # A track is a compartment: its own records are visible to those cleared for it only.
     # Resources stay general: the same envoy serves several tracks.
     track = payload["id"] if kind == TRACK else payload.get("track", "")
-    return Record(
+    return kind.record(
         id=f"{kind}:{key}@{digest}",
-        kind=kind,
-        kind_version=CURRENT_VERSION[kind],
         source=SOURCE,
         payload=payload,
         compartment=str(track or ""),

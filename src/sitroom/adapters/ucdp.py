@@ -41,9 +41,9 @@ import polars as pl
 
 from sitroom.adapters import maps
 from sitroom.adapters.inputs import Input, Rejected, quarantine
-from sitroom.application.ingest import Chunk
+from sitroom.application.ports import Chunk
 from sitroom.domain import sources
-from sitroom.domain.kinds import CURRENT_VERSION, UCDP_EVENT
+from sitroom.domain.kinds import UCDP_EVENT
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.timeutil import MS_PER_DAY
 from sitroom.errors import SourceError
@@ -290,7 +290,7 @@ def _records(df: pl.DataFrame) -> RecordBatch:
     return RecordBatch.from_columns(
         id=out["id"].to_arrow(),
         kind=UCDP_EVENT,
-        kind_version=CURRENT_VERSION[UCDP_EVENT],
+        kind_version=UCDP_EVENT.version,
         valid_from=out["valid_from"].to_arrow(),
         valid_to=out["valid_to"].to_arrow(),
         source=SOURCE,

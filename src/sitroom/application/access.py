@@ -18,82 +18,33 @@ the record.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Unpack
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Unpack
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sitroom.application.engine import SITROOM_SOURCE, AppendOutcome, Engine
+from sitroom.application.engine import AppendOutcome, Engine
 from sitroom.application.ports import AppendResult, LogStore, ReadFilters, Snapshot
-from sitroom.domain.kinds import ACCESS_DENIED, CURRENT_VERSION
+from sitroom.application.session import (
+    ADMIN,
+    ANALYST,
+    EVERYTHING,
+    ROLES,
+    VIEWER,
+    WRITERS,
+    Access,
+    Session,
+    check_role,
+    denial,
+)
 from sitroom.domain.records import Record, RecordBatch
-from sitroom.domain.secure.ledger import SECURE, clearances
-from sitroom.errors import AccessDenied, UserInputError
-
-ADMIN, ANALYST, VIEWER = "admin", "analyst", "viewer"
-ROLES = (ADMIN, ANALYST, VIEWER)
-WRITERS = (ADMIN, ANALYST)
-
-
-@dataclass(frozen=True)
-class Access:
-    """Who is acting and what they may see. ``everything``: the single-user workspace, or
-    the site itself (desks, followed feeds)."""
-
-    user: str | None
-    role: str
-    compartments: frozenset[str]
-    everything: bool = False
-
-    def sees(self, compartment: str) -> bool:
-        return self.everything or compartment == "" or compartment in self.compartments
-
-    @property
-    def tag(self) -> str:
-        """Names this clearance set in snapshot names: views of the same set share them."""
-        digest = hashlib.sha256("\n".join(sorted(self.compartments)).encode()).hexdigest()
-        return digest[:16]
-
-
-EVERYTHING = Access(None, ADMIN, frozenset(), everything=True)
-
-
-def check_role(role: str) -> str:
-    if role not in ROLES:
-        raise UserInputError(f"a user is an {', '.join(ROLES)}, not {role!r}")
-    return role
+from sitroom.errors import AccessDenied
 
 
 def access_for(engine: Engine, user: str | None) -> Access:
     """The access of ``user`` in this workspace (single-user workspaces: everything)."""
-    state = engine.states[SECURE]
-    users: Mapping[str, Any] = state["users"]
-    if not users:
-        return EVERYTHING
-    if user is None:
-        raise AccessDenied(
-            "this workspace has users: say who you are with --user NAME (or SITROOM_USER)"
-        )
-    u = users.get(user)
-    if u is None or u.get("removed"):
-        raise AccessDenied(f"{user} is not a user of this workspace")
-    return Access(user, str(u["role"]), frozenset(clearances(state, user)))
-
-
-def denial(user: str | None, action: str, reason: str, compartment: str, now_ms: int) -> Record:
-    """An ``access.denied`` record: in the compartment refused, so those cleared for it see
-    who tried."""
-    return Record(
-        id=f"{ACCESS_DENIED}:{user}:{now_ms}:{hashlib.sha256(action.encode()).hexdigest()[:8]}",
-        kind=ACCESS_DENIED,
-        kind_version=CURRENT_VERSION[ACCESS_DENIED],
-        source=SITROOM_SOURCE,
-        valid_from=now_ms,
-        compartment=compartment,
-        payload={"user": user, "action": action, "reason": reason},
-    )
+    return Session.of(engine, user).access
 
 
 def _visible(batch: RecordBatch, access: Access) -> RecordBatch:
@@ -135,7 +86,8 @@ class ClearedLog:
         return self.inner.seq_as_of(recorded_time)
 
     def _name(self, projection: str) -> str:
-        return f"{projection}@{self.access.tag}"
+        digest = hashlib.sha256("\n".join(sorted(self.access.compartments)).encode())
+        return f"{projection}@{digest.hexdigest()[:16]}"
 
     def save_snapshots(self, snapshots: Sequence[tuple[str, int, int, bytes]]) -> None:
         self.inner.save_snapshots([(self._name(p), v, s, d) for p, v, s, d in snapshots])
@@ -219,3 +171,16 @@ class CompartmentView(Engine):
 def view_for(writer: Engine, access: Access) -> Engine:
     """The engine ``access`` reads through: the writer itself when it sees everything."""
     return writer if access.everything else CompartmentView(writer, access)
+
+
+__all__ = [
+    "ADMIN",
+    "ANALYST",
+    "EVERYTHING",
+    "ROLES",
+    "VIEWER",
+    "WRITERS",
+    "Access",
+    "check_role",
+    "denial",
+]

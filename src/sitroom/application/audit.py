@@ -16,13 +16,13 @@ drives them over a log through the two small ports below.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
+from sitroom.application.ports import AuditedLog, AuditScan
 from sitroom.domain.kinds import AUDIT_CHECKPOINT
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.secure import audit
@@ -32,33 +32,6 @@ from sitroom.domain.secure.identity import Identity, Secret
 from sitroom.errors import LogError, SecureError
 
 
-class AuditScan(Protocol):
-    """One consistent read of a log's raw segments and id index."""
-
-    def totals(self) -> tuple[int, int]:
-        """(segments, records)."""
-        ...
-
-    def segments(self, kind: str | None = None) -> Iterator[StoredSegment]: ...
-
-    def decode(self, seg: StoredSegment) -> RecordBatch:
-        """The segment's records; LogError if its bytes no longer decode."""
-        ...
-
-    def id_count(self) -> int: ...
-
-    def id_at(self, seq: int) -> str | None: ...
-
-    def misplaced_id(self, first_seq: int, ids: Sequence[str]) -> int | None: ...
-
-
-class AuditedLog(Protocol):
-    def chain_head(self) -> tuple[int, bytes]: ...
-
-    def audit_scan(self) -> AbstractContextManager[AuditScan]: ...
-
-
-# checkpoints at append --------------------------------------------------------------------
 class Checkpointer:
     """A reactor: once the log has passed another multiple of ``every`` records, sign the
     chain's head. ``secret`` is asked for only when a checkpoint is due, so opening a workspace

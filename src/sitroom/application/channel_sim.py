@@ -74,7 +74,6 @@ from __future__ import annotations
 import heapq
 import math
 import random
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -241,7 +240,7 @@ class _TraceReader:
             ms = 0
         elif isinstance(value, str):
             try:
-                ms = compound_duration(value)
+                ms = parse_duration(value)
             except UserInputError:
                 raise self.fail(
                     where, f"cannot read duration {value!r} (a number and a unit: 90s, 2h, 3d)"
@@ -508,17 +507,6 @@ class _TraceReader:
                 where, f"no channel {ch!r} is declared (channels: {', '.join(sorted(channels))})"
             )
         return ch
-
-
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|min|s|m|h|d|w)", re.IGNORECASE)
-
-
-def compound_duration(text: str) -> int:
-    """'90s', '2h', and compounds such as '2h30m' or '1d 2h', as milliseconds."""
-    parts = _PART.findall(text)
-    if not parts or _PART.sub("", text).strip():
-        return parse_duration(text)  # raises, with the usual explanation
-    return sum(parse_duration(f"{n}{unit}") for n, unit in parts)
 
 
 def _shown(value: Any) -> str:

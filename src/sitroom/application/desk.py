@@ -18,9 +18,10 @@ import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from sitroom.application.engine import SITROOM_SOURCE, Engine
+from sitroom.application.ports import Wire, WireError
 from sitroom.application.sealing import Keyring, rejection
 from sitroom.domain.channels import ledger
 from sitroom.domain.channels.courier import Action, Courier, Envelope, Link, Note, Transmit
@@ -30,7 +31,7 @@ from sitroom.domain.kinds import (
     CHANNEL_ACK,
     CHANNEL_RECEIVE,
     CHANNEL_REPLY,
-    CURRENT_VERSION,
+    KINDS,
 )
 from sitroom.domain.records import Record, content_id
 from sitroom.domain.secure.ledger import sealed_header
@@ -39,30 +40,10 @@ from sitroom.errors import Rejected, SecureError, UserInputError
 CHANNELS = ledger.CHANNELS
 
 
-class WireError(Exception):
-    """The wire could not carry a call: refused, timed out, or an error from the far end."""
-
-
-class Wire(Protocol):
-    """The transport between sites, as a desk uses it."""
-
-    def deliver(self, url: str, envelope: Mapping[str, Any], timeout_s: float) -> dict[str, Any]:
-        """Hand an envelope to the far end; its answer is the ack."""
-        ...
-
-    def ping(self, url: str, timeout_s: float) -> None: ...
-
-    def heard(self, url: str, timeout_s: float) -> int | None:
-        """How long ago (ms) the far end of ``url`` last heard its counterpart; None: never."""
-        ...
-
-
 def note_record(note: Note, compartment: str = "") -> Record:
     """A courier's note as a record, in the compartment of its channel's track."""
-    return Record(
+    return KINDS[note.kind].record(
         id=note.id,
-        kind=note.kind,
-        kind_version=CURRENT_VERSION[note.kind],
         source=SITROOM_SOURCE,
         valid_from=note.at_ms,
         valid_to=note.at_ms,
@@ -73,10 +54,8 @@ def note_record(note: Note, compartment: str = "") -> Record:
 
 def channel_record(link: Link) -> Record:
     payload = link.as_payload()
-    return Record(
+    return CHANNEL.record(
         id=f"channel:{link.id}:{content_id(payload)}",
-        kind=CHANNEL,
-        kind_version=CURRENT_VERSION[CHANNEL],
         source="user",
         compartment=link.track or "",
         payload=payload,

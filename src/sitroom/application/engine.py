@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sitroom.application.ports import AppendResult, Clock, LogStore
+from sitroom.application.ports import AppendResult, Clock, LogStore, ReadFilters
 from sitroom.domain.hlc import Hlc
-from sitroom.domain.kinds import ALERT, CURRENT_VERSION
+from sitroom.domain.kinds import ALERT, upcast
 from sitroom.domain.projection import AlertDraft, Detector, Projection, Reactor, snapshot_rows
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.errors import SitroomError
@@ -58,7 +58,7 @@ class Engine:
         clock: Clock,
         *,
         site: str,
-        projections: Sequence[Projection],
+        projections: Sequence[Projection[Any]],
         detectors: Sequence[Detector] = (),
         reactors: Sequence[Reactor] = (),
         snapshot_every: int = 10_000,
@@ -83,6 +83,16 @@ class Engine:
         # _snapped: each projection's newest snapshot (position, rows): the next is due from it.
         self._folded = log.last_seq()  # the log position the live states stand at
         self.states, self._snapped = self._restore(names, self._folded)
+
+    # reading ------------------------------------------------------------------------------
+    def read(
+        self, *, page_size: int = 50_000, **filters: Unpack[ReadFilters]
+    ) -> Iterator[RecordBatch]:
+        """The log's records that match every filter, in pages, each record at the current
+        version of its kind (older ones upcast as they leave the log, which keeps them as
+        written)."""
+        for page in self.log.read(page_size=page_size, **filters):
+            yield upcast(page)
 
     # the append path ----------------------------------------------------------------------
     def append(self, batch: RecordBatch | Iterable[Record]) -> AppendOutcome:
@@ -157,10 +167,8 @@ class Engine:
             return []
         started = time.perf_counter_ns()
         records = [
-            Record(
+            ALERT.record(
                 id=f"alert:{d.detector}:{d.key}",
-                kind=ALERT,
-                kind_version=CURRENT_VERSION[ALERT],
                 source=SITROOM_SOURCE,
                 valid_from=now,
                 valid_to=now,
@@ -204,13 +212,14 @@ class Engine:
         see (it reads none of them). So the live states always stand at one log position, and
         their snapshots are exact."""
         if upto_seq > self._folded:
-            for missed in self.log.read(after_seq=self._folded, upto_seq=upto_seq):
+            for missed in self.read(after_seq=self._folded, upto_seq=upto_seq):
                 self._fold_run(missed)
             self._folded = upto_seq
 
     def _fold_run(self, batch: RecordBatch) -> None:
         if not len(batch):
             return
+        batch = upcast(batch)
         seqs = batch.column("seq").to_numpy()
         ends = np.flatnonzero(seqs % self.snapshot_every == 0) + 1
         bounds = sorted({0, *ends.tolist(), len(seqs)})
@@ -291,7 +300,7 @@ class Engine:
                 if any(p.kinds is None for p in group)
                 else sorted({k for p in group for k in p.kinds or ()})
             )
-            for batch in self.log.read(after_seq=after, upto_seq=upto_seq, kinds=kinds):
+            for batch in self.read(after_seq=after, upto_seq=upto_seq, kinds=kinds):
                 for p in group:
                     part = batch if p.kinds is None else batch.of_kinds(p.kinds)
                     states[p.name] = p.apply(states[p.name], part)

@@ -1,80 +1,144 @@
-"""Ingest: connector chunks through the one append path, with counts and progress."""
+"""Ingest: connector feeds through the one append path, with counts, progress and alerts; a
+followed live feed polled on a cadence; analyst reports and their claims.
+
+    Connector.open(spec) ─> Feed (declarations, chunks) ─> append, chunk by chunk ─> report
+"""
 
 from __future__ import annotations
 
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 import pyarrow.compute as pc
 
-from sitroom.application.engine import Engine
-from sitroom.domain.kinds import QUARANTINED
+from sitroom.application.engine import AppendOutcome
+from sitroom.application.ports import Chunk, Connector, Feed
+from sitroom.application.results import Result
+from sitroom.application.session import Session
+from sitroom.domain.kinds import ACTOR, ANALYST_REPORT, CLAIM, QUARANTINED, RELATIONSHIP
 from sitroom.domain.records import Record, RecordBatch
+from sitroom.errors import NotFound, SourceError, UserInputError
 
 T = TypeVar("T")
-Progress = Callable[[int], None]  # called with the number of input rows just processed
+RowProgress = Callable[[int], None]  # called with the number of input rows just processed
+# Long ingests report, per input: (its label, rows done, rows in all or None).
+FileProgress = Callable[[str, int, int | None], None]
+ReadReport = Callable[[str, int], list[Record]]  # a report file's path, now -> its records
 
 
-@dataclass(frozen=True)
-class Chunk:
-    """A connector's unit of work: records for some input rows, appended atomically."""
+class Appender(Protocol):
+    """What ingest appends through: a session (checked) or, in tools, an engine."""
 
-    records: RecordBatch
-    rows: int  # input rows (lines) this chunk covers, accepted and quarantined
+    def append(self, records: RecordBatch | Iterable[Record]) -> AppendOutcome: ...
 
 
-@dataclass
-class IngestReport:
+# results ----------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class AlertRaised(Result):
+    id: str
+    title: str
+    severity: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class IngestReport(Result):
+    """One input, ingested: its rows, what was new, duplicate or quarantined, the alerts it
+    raised and how long it took."""
+
     input: str
     rows: int = 0  # input rows read
     accepted: int = 0  # new records from them
-    duplicates: int = 0  # records the workspace already held
-    quarantined: int = 0  # rows that could not be accepted (see `sitroom quarantine`)
-    alerts: list[dict[str, Any]] = field(default_factory=list)
+    duplicates: int = 0  # records the room already held
+    quarantined: int = 0  # rows that could not be accepted
+    alerts: tuple[AlertRaised, ...] = ()
     seconds: float = 0.0
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "input": self.input,
-            "rows": self.rows,
-            "accepted": self.accepted,
-            "duplicates": self.duplicates,
-            "quarantined": self.quarantined,
-            "alerts": self.alerts,
-            "seconds": round(self.seconds, 3),
-        }
+
+@dataclass(frozen=True, kw_only=True)
+class Totals(Result):
+    rows: int
+    accepted: int
+    duplicates: int
+    quarantined: int
 
 
-def declare(engine: Engine, declarations: Iterable[Record]) -> None:
+@dataclass(frozen=True, kw_only=True)
+class Ingested(Result):
+    """Every input of one ingest (or of every poll of a followed feed)."""
+
+    files: tuple[IngestReport, ...]
+    totals: Totals
+    polls: int = 1
+    failed_polls: tuple[str, ...] = ()
+    alerts: tuple[AlertRaised, ...] = ()  # raised by the clock between and after the inputs
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportAdded(Result):
+    file: str
+    report: str
+    claims: int
+    actors: int
+    relationships: int
+    new_records: int
+    alerts: tuple[AlertRaised, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportsAdded(Result):
+    reports: tuple[ReportAdded, ...]
+
+
+def raised(alerts: Iterable[Record]) -> tuple[AlertRaised, ...]:
+    return tuple(
+        AlertRaised(id=a.id, title=a.payload["title"], severity=a.payload["severity"])
+        for a in alerts
+    )
+
+
+# the core loop ----------------------------------------------------------------------------
+def declare(appender: Appender, declarations: Iterable[Record]) -> None:
     """Append source declarations (idempotent: an unchanged declaration is a duplicate)."""
-    engine.append(list(declarations))
+    records = list(declarations)
+    if records:
+        appender.append(records)
 
 
 def ingest(
-    engine: Engine, label: str, chunks: Iterable[Chunk], progress: Progress | None = None
+    appender: Appender, label: str, chunks: Iterable[Chunk], progress: RowProgress | None = None
 ) -> IngestReport:
-    report = IngestReport(label)
+    """Append a feed's chunks, each atomically, counting what was new, duplicate and
+    quarantined (parsing the next chunk while this one is written)."""
+    rows = accepted = duplicates = quarantined = 0
+    alerts: list[Record] = []
     started = time.perf_counter()
     for chunk in prefetch(chunks):
         kinds = chunk.records.column("kind")
-        quarantined = int(pc.sum(pc.equal(kinds, QUARANTINED)).as_py() or 0)
-        outcome = engine.append(chunk.records)
-        new_quarantined = int(
+        refused = int(pc.sum(pc.equal(kinds, QUARANTINED)).as_py() or 0)
+        outcome = appender.append(chunk.records)
+        new_refused = int(
             pc.sum(pc.equal(outcome.records.column("kind"), QUARANTINED)).as_py() or 0
         )
-        report.rows += chunk.rows
-        report.quarantined += quarantined
-        report.accepted += outcome.appended - new_quarantined
-        report.duplicates += outcome.duplicates - (quarantined - new_quarantined)
-        report.alerts += [{"id": a.id, **a.payload} for a in outcome.alerts]
+        rows += chunk.rows
+        quarantined += refused
+        accepted += outcome.appended - new_refused
+        duplicates += outcome.duplicates - (refused - new_refused)
+        alerts += outcome.alerts
         if progress:
             progress(chunk.rows)
-    report.seconds = time.perf_counter() - started
-    return report
+    return IngestReport(
+        input=label,
+        rows=rows,
+        accepted=accepted,
+        duplicates=duplicates,
+        quarantined=quarantined,
+        alerts=raised(alerts),
+        seconds=round(time.perf_counter() - started, 3),
+    )
 
 
 def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
@@ -110,3 +174,175 @@ def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
                 q.get_nowait()
             except queue.Empty:
                 worker.join(0.05)
+
+
+def totals(reports: Sequence[IngestReport]) -> Totals:
+    return Totals(
+        rows=sum(r.rows for r in reports),
+        accepted=sum(r.accepted for r in reports),
+        duplicates=sum(r.duplicates for r in reports),
+        quarantined=sum(r.quarantined for r in reports),
+    )
+
+
+# the service ------------------------------------------------------------------------------
+class Ingest:
+    """Bring data into a room: files and URLs of every source format, followed live feeds,
+    the shipped samples, and analyst reports."""
+
+    def __init__(
+        self,
+        session: Session,
+        connectors: Mapping[str, Connector],
+        *,
+        read_report: ReadReport,
+        samples: Callable[[], Sequence[tuple[str, str]]] = list,
+        sleep: Callable[[float], None] = time.sleep,
+        poll_interval_ms: int = 900_000,
+    ) -> None:
+        self._s = session
+        self._connectors = connectors
+        self._read_report = read_report
+        self._samples = samples
+        self._sleep = sleep
+        self.poll_interval_ms = poll_interval_ms
+
+    @property
+    def formats(self) -> list[str]:
+        return sorted(self._connectors)
+
+    def _connector(self, name: str) -> Connector:
+        found = self._connectors.get(name)
+        if found is None:
+            raise NotFound("source format", name, known=self.formats)
+        return found
+
+    def feeds(
+        self, format: str, specs: Sequence[str], *, progress: FileProgress | None = None
+    ) -> Ingested:
+        """Ingest every input the specs (paths or URLs) name, in the given format; then let
+        the clock-driven detectors look (an overdue source)."""
+        if not specs:
+            raise UserInputError("name at least one file or URL to ingest")
+        connector = self._connector(format)
+        reports = [self._feed(f, progress) for s in specs for f in self._open(connector, s)]
+        return Ingested(files=tuple(reports), totals=totals(reports), alerts=raised(self._s.tick()))
+
+    def samples(self, *, progress: FileProgress | None = None) -> Ingested:
+        """The real GDELT and UCDP samples shipped with sitroom (the demo's data)."""
+        reports = [
+            self._feed(f, progress)
+            for format, spec in self._samples()
+            for f in self._open(self._connector(format), spec)
+        ]
+        return Ingested(files=tuple(reports), totals=totals(reports), alerts=raised(self._s.tick()))
+
+    def follow(
+        self,
+        format: str,
+        specs: Sequence[str],
+        *,
+        every_ms: int | None = None,
+        polls: int = 0,
+        progress: FileProgress | None = None,
+        on_report: Callable[[IngestReport], None] | None = None,
+        on_alert: Callable[[AlertRaised], None] | None = None,
+        on_failure: Callable[[int, str], None] | None = None,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> Ingested:
+        """Poll the specs every ``every_ms`` (default: the room's poll interval) until
+        ``polls`` polls (0: until ``stop()``). A poll that fails is reported and retried at the
+        next one; between polls the room wakes whenever a detector is due, so an overdue feed
+        is reported when it becomes overdue rather than at the next poll."""
+        every = self.poll_interval_ms if every_ms is None else every_ms
+        if every <= 0:
+            raise UserInputError("the polling interval must be longer than zero")
+        connector = self._connector(format)
+        reports: list[IngestReport] = []
+        failures: list[str] = []
+        alerts: list[AlertRaised] = []
+        n = 0
+
+        def tick() -> None:
+            for a in raised(self._s.tick()):
+                alerts.append(a)
+                if on_alert:
+                    on_alert(a)
+
+        while not stop():
+            n += 1
+            for spec in specs:
+                try:
+                    for feed in self._open(connector, spec):
+                        report = self._feed(feed, progress)
+                        reports.append(report)
+                        if on_report:
+                            on_report(report)
+                except (SourceError, OSError) as e:
+                    # Retried at the next poll; if the feed stays silent, the overdue-source
+                    # detector says so.
+                    failures.append(f"poll {n}: {e}")
+                    if on_failure:
+                        on_failure(n, str(e))
+            tick()
+            if polls and n >= polls:
+                break
+            self._wait(every, tick, stop)
+        return Ingested(
+            files=tuple(reports),
+            totals=totals(reports),
+            polls=n,
+            failed_polls=tuple(failures),
+            alerts=tuple(alerts),
+        )
+
+    def _wait(self, every_ms: int, tick: Callable[[], None], stop: Callable[[], bool]) -> None:
+        """Sleep until the next poll, waking to tick whenever a detector is due in between."""
+        next_poll = self._s.now_ms() + every_ms
+        while (now := self._s.now_ms()) < next_poll and not stop():
+            due = self._s.next_due(now)
+            wake = next_poll if due is None else min(due, next_poll)
+            # Short naps, so that a stop request is seen within a second.
+            self._sleep(min(max(0, wake - now), 1000) / 1000)
+            if due is not None and due <= self._s.now_ms():
+                tick()
+
+    def reports(self, paths: Sequence[str]) -> ReportsAdded:
+        """Analyst reports (Markdown with YAML front matter) and the claims, actors and
+        relationships they carry. Every file is read before any is added; adding the same
+        file again adds nothing."""
+        now = self._s.now_ms()
+        parsed = [(p, self._read_report(p, now)) for p in paths]
+        added = []
+        for path, records in parsed:
+            outcome = self._s.append(records, action=f"add report {path}")
+            counts = {k: sum(r.kind == k for r in records) for k in (CLAIM, ACTOR, RELATIONSHIP)}
+            added.append(
+                ReportAdded(
+                    file=path,
+                    report=next(r.id for r in records if r.kind == ANALYST_REPORT),
+                    claims=counts[CLAIM],
+                    actors=counts[ACTOR],
+                    relationships=counts[RELATIONSHIP],
+                    new_records=outcome.appended,
+                    alerts=raised(outcome.alerts),
+                )
+            )
+        return ReportsAdded(reports=tuple(added))
+
+    def _open(self, connector: Connector, spec: str) -> list[Feed]:
+        return list(connector.open(spec, self._s.now_ms()))
+
+    def _feed(self, feed: Feed, progress: FileProgress | None) -> IngestReport:
+        declare(self._s, feed.declarations)
+        if progress is None:
+            return ingest(self._s, feed.label, feed.chunks())
+        done = 0
+        progress(feed.label, 0, feed.rows)
+
+        def step(rows: int) -> None:
+            nonlocal done
+            done += rows
+            progress(feed.label, done, feed.rows)
+
+        return ingest(self._s, feed.label, feed.chunks(), step)

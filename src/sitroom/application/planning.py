@@ -13,7 +13,7 @@ from typing import Any
 from sitroom.application.engine import Engine
 from sitroom.application.queries import _provenance, resolve_as_of
 from sitroom.application.scheduler import Options, Solution, solve
-from sitroom.domain.kinds import CALENDAR, CURRENT_VERSION, MEETING, RESOURCE, SCHEDULE, TRACK
+from sitroom.domain.kinds import CALENDAR, MEETING, RESOURCE, SCHEDULE, TRACK
 from sitroom.domain.knockon import knock_on, shift_text
 from sitroom.domain.provenance import Answer
 from sitroom.domain.records import Record, content_id
@@ -21,7 +21,7 @@ from sitroom.domain.schedule import Problem, build_problem
 from sitroom.domain.timeutil import iso
 from sitroom.errors import UserInputError
 
-KINDS = [TRACK, RESOURCE, MEETING, CALENDAR, SCHEDULE]
+KINDS: tuple[str, ...] = (TRACK, RESOURCE, MEETING, CALENDAR, SCHEDULE)
 
 
 @dataclass(frozen=True)
@@ -189,10 +189,8 @@ def schedule_record(problem: Problem, solution: Solution, *, now_ms: int) -> Rec
         for mid, start in sorted(solution.starts.items())
     }
     digest = content_id(placed)
-    return Record(
+    return SCHEDULE.record(
         id=f"{SCHEDULE}:{digest}",
-        kind=SCHEDULE,
-        kind_version=CURRENT_VERSION[SCHEDULE],
         source="scheduler",
         valid_from=now_ms,
         payload={

@@ -1,13 +1,28 @@
-"""The ports the application needs, each with an in-memory implementation and a contract suite
-(tests/contracts) that every backend passes."""
+"""Every port the application needs, in one module: what an adapter must be to plug in.
+
+    LogStore     the append-only record log         SqliteLog, MemoryLog
+    AuditedLog   a log whose segments are chained   SqliteLog
+    Clock        physical time                       SystemClock, ManualClock
+    Connector    a source format: inputs to records  adapters/connectors.py
+    Wire         the transport between desks         HttpWire
+    KeyStore     private keys, encrypted at rest     adapters/keystore.KeyStore
+
+Each has a contract suite in :mod:`sitroom.testing` that an implementation proves itself with
+(``LogContract``, ``ConnectorContract``, ``WireContract``, ``KeyStoreContract``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol, TypedDict, Unpack
+from pathlib import Path
+from typing import Any, Protocol, TypedDict, Unpack
 
-from sitroom.domain.records import RecordBatch
+from sitroom.domain.records import Record, RecordBatch
+from sitroom.domain.secure.audit import StoredSegment
+from sitroom.domain.secure.identity import Identity, Secret
+from sitroom.errors import UserInputError
 
 
 @dataclass(frozen=True)
@@ -95,3 +110,118 @@ class LogStore(Protocol):
     def set_meta(self, key: str, value: str) -> None: ...
 
     def close(self) -> None: ...
+
+
+class AuditScan(Protocol):
+    """One consistent read of a log's raw segments and id index."""
+
+    def totals(self) -> tuple[int, int]:
+        """(segments, records)."""
+        ...
+
+    def segments(self, kind: str | None = None) -> Iterator[StoredSegment]: ...
+
+    def decode(self, seg: StoredSegment) -> RecordBatch:
+        """The segment's records; LogError if its bytes no longer decode."""
+        ...
+
+    def id_count(self) -> int: ...
+
+    def id_at(self, seq: int) -> str | None: ...
+
+    def misplaced_id(self, first_seq: int, ids: Sequence[str]) -> int | None: ...
+
+
+class AuditedLog(Protocol):
+    """A log whose stored segments are chained (domain.secure.audit)."""
+
+    def chain_head(self) -> tuple[int, bytes]: ...
+
+    def audit_scan(self) -> AbstractContextManager[AuditScan]: ...
+
+
+# sources ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Chunk:
+    """A connector's unit of work: records for some input rows, appended atomically."""
+
+    records: RecordBatch
+    rows: int  # input rows (lines) this chunk covers, accepted and quarantined
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One input a connector opened: a file, an archive member, a fetched URL."""
+
+    label: str  # what a person recognises: the file name or URL
+    rows: int | None  # input rows, for progress (None: not known before reading)
+    declarations: Sequence[Record]  # the source's declaration: who publishes, how often
+    chunks: Callable[[], Iterable[Chunk]]  # its records, a chunk at a time
+
+
+class Connector(Protocol):
+    """A source format (GDELT, UCDP, ACLED, RSS, STIX...): what a spec names, as feeds."""
+
+    name: str
+
+    def open(self, spec: str, now_ms: int) -> Iterable[Feed]:
+        """The inputs ``spec`` (a path or a URL) names. SourceError when it cannot be read."""
+        ...
+
+
+# channels ---------------------------------------------------------------------------------
+class WireError(Exception):
+    """The wire could not carry a call: refused, timed out, or an error from the far end."""
+
+
+class Wire(Protocol):
+    """The transport between sites, as a desk uses it."""
+
+    def deliver(self, url: str, envelope: Mapping[str, Any], timeout_s: float) -> dict[str, Any]:
+        """Hand an envelope to the far end; its answer is the ack."""
+        ...
+
+    def ping(self, url: str, timeout_s: float) -> None: ...
+
+    def heard(self, url: str, timeout_s: float) -> int | None:
+        """How long ago (ms) the far end of ``url`` last heard its counterpart; None: never."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# keys -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Unlock:
+    """How to open a key: a passphrase, or the path of a key file (exactly one)."""
+
+    passphrase: str | None = None
+    key_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if (self.passphrase is None) == (self.key_file is None):
+            raise UserInputError("give a passphrase or a key file, not both or neither")
+
+
+class KeyStore(Protocol):
+    """Private keys of the identities a room holds, each encrypted at rest."""
+
+    def exists(self, name: str) -> bool: ...
+
+    def names(self) -> list[str]: ...
+
+    def save(self, secret: Secret, how: Unlock) -> Path:
+        """Encrypt ``secret`` under ``how``; where it was written."""
+        ...
+
+    def public(self, name: str) -> Identity: ...
+
+    def stored_key_file(self, name: str) -> Path | None:
+        """The key file a key was protected with (None: a passphrase)."""
+        ...
+
+    def default_key_file(self, name: str) -> Path: ...
+
+    def unlock(self, name: str, how: Unlock) -> Secret:
+        """The private keys; SecureError when ``how`` does not open them."""
+        ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from sitroom.application.access import (
     ADMIN,
@@ -20,14 +20,13 @@ from sitroom.application.access import (
 )
 from sitroom.application.engine import SITROOM_SOURCE, Engine
 from sitroom.domain.kinds import (
-    CURRENT_VERSION,
     IDENTITY,
     KEY_EPOCH,
     USER,
     USER_GRANT,
     USER_REVOKE,
+    IdentityPayload,
 )
-from sitroom.domain.records import Record
 from sitroom.domain.secure.epochs import SECRET_BYTES, check_epoch_signature, epoch_record
 from sitroom.domain.secure.identity import Identity, Secret, check_name, identity_from_record
 from sitroom.domain.secure.ledger import SECURE, cleared, current_identity
@@ -75,13 +74,11 @@ def import_card(engine: Engine, payload: Mapping[str, Any], fingerprint: str | N
         )
     engine.append(
         [
-            Record(
+            IDENTITY.record(
                 id=f"identity:{ident.name}:{ident.fingerprint.replace(' ', '')[:16]}",
-                kind=IDENTITY,
-                kind_version=CURRENT_VERSION[IDENTITY],
                 source=f"import:{ident.name}",
                 valid_from=engine.clock.now_ms(),
-                payload=dict(payload),
+                payload=cast(IdentityPayload, dict(payload)),  # checked above
             )
         ]
     )
@@ -115,10 +112,8 @@ def import_epochs(engine: Engine, bundle: Mapping[str, Any]) -> list[dict[str, A
             )
         check_epoch_signature(p, issuer)
         records.append(
-            Record(
+            KEY_EPOCH.record(
                 id=f"{KEY_EPOCH}:{p['track']}:{p['epoch']}",
-                kind=KEY_EPOCH,
-                kind_version=CURRENT_VERSION[KEY_EPOCH],
                 source=f"import:{issuer.name}",
                 valid_from=int(p["created_ms"]),
                 valid_to=int(p["expires_ms"]),
@@ -149,10 +144,8 @@ def add_user(engine: Engine, name: str, role: str, *, by: str | None) -> dict[st
     if identity(engine, name) is None:
         raise SecureError(f"{name} has no identity yet: create their keys first")
     now = engine.clock.now_ms()
-    record = Record(
+    record = USER.record(
         id=f"{USER}:{name}:{role}:{now}",
-        kind=USER,
-        kind_version=CURRENT_VERSION[USER],
         source=SITROOM_SOURCE,
         valid_from=now,
         payload={"name": name, "role": role, "by": by},
@@ -197,10 +190,8 @@ def change_clearance(
         )
     now = w.clock.now_ms()
     kind = USER_GRANT if grant else USER_REVOKE
-    record = Record(
+    record = kind.record(
         id=f"{kind}:{compartment}:{principal}:{now}",
-        kind=kind,
-        kind_version=CURRENT_VERSION[kind],
         source=SITROOM_SOURCE,
         valid_from=now,
         compartment=compartment,

@@ -10,9 +10,8 @@ import polars as pl
 from sitroom.application.engine import Engine
 from sitroom.application.queries import _provenance, resolve_as_of
 from sitroom.domain.events import EVENT_KINDS, event_frame
-from sitroom.domain.kinds import CURRENT_VERSION, REDLINE
+from sitroom.domain.kinds import REDLINE
 from sitroom.domain.provenance import Answer
-from sitroom.domain.records import Record
 from sitroom.domain.redline_watch import EVIDENCE_CAP, weights, window_sums
 from sitroom.domain.redlines import crossed, matches, parse_rule
 from sitroom.domain.timeutil import iso
@@ -28,10 +27,8 @@ def add(engine: Engine, name: str, text: str, severity: str = "warning") -> dict
         raise UserInputError("a red line needs a name")
     rule = parse_rule(text)
     now = engine.clock.now_ms()
-    record = Record(
+    record = REDLINE.record(
         id=f"{REDLINE}:{name}:{now}",
-        kind=REDLINE,
-        kind_version=CURRENT_VERSION[REDLINE],
         source="sitroom",
         valid_from=now,
         payload={"name": name, "rule": rule.as_dict(), "severity": severity, "active": True},

@@ -5,14 +5,16 @@ records it stops at every moment a clock-driven detector was due."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import groupby
 from typing import Any, Protocol
 
-from sitroom.application.engine import Engine
+from sitroom.application.results import Progress, Result
+from sitroom.application.session import Session
 from sitroom.domain import hlc
 from sitroom.domain.kinds import ALERT, AUDIT_CHECKPOINT, IDENTITY
 from sitroom.domain.records import Record
+from sitroom.domain.timeutil import iso
 from sitroom.errors import WorkspaceError
 
 
@@ -22,22 +24,26 @@ class SettableClock(Protocol):
     def set(self, now_ms: int) -> None: ...
 
 
-@dataclass
-class ReplayReport:
-    records: int = 0
-    original_alerts: list[str] = field(default_factory=list)
-    raised: list[dict[str, Any]] = field(default_factory=list)
+@dataclass(frozen=True, kw_only=True)
+class ReplayedAlert(Result):
+    id: str
+    at: str | None  # when it was raised on the virtual clock (a due time, for a clock alert)
+    severity: str
+    title: str
+    detector: str
 
-    def as_dict(self) -> dict[str, Any]:
-        raised_ids = {a["id"] for a in self.raised}
-        return {
-            "records": self.records,
-            "alerts_raised": self.raised,
-            "original_alerts": len(self.original_alerts),
-            "reproduced": len(raised_ids & set(self.original_alerts)),
-            "missing": sorted(set(self.original_alerts) - raised_ids),
-            "new": sorted(raised_ids - set(self.original_alerts)),
-        }
+
+@dataclass(frozen=True, kw_only=True)
+class Replayed(Result):
+    """What a replay appended, the alerts it raised, and how they compare with the original
+    log's: reproduced, missing (raised then, not now) and new."""
+
+    records: int
+    alerts_raised: tuple[ReplayedAlert, ...]
+    original_alerts: int
+    reproduced: int
+    missing: tuple[str, ...]
+    new: tuple[str, ...]
 
 
 def record_from_export(row: Mapping[str, Any]) -> Record:
@@ -61,27 +67,38 @@ def record_from_export(row: Mapping[str, Any]) -> Record:
 
 
 def replay(
-    engine: Engine,
+    session: Session,
     clock: SettableClock,
     rows: Iterable[Mapping[str, Any]],
     *,
     speed: float = 0.0,
     sleep: Callable[[float], None] | None = None,
-    on_alert: Callable[[dict[str, Any]], None] | None = None,
-) -> ReplayReport:
+    on_alert: Callable[[ReplayedAlert], None] | None = None,
+    progress: Progress | None = None,
+) -> Replayed:
     """Append ``rows`` (as written by export) in their original order. Alert records are not
     copied: the detectors raise them again, and the report compares both sets. ``speed`` > 0
     waits (virtual gap / speed) seconds between appends; 0 replays as fast as possible."""
     # A fresh workspace holds nothing but its own site's identity, published at init.
-    if engine.log.last_seq() > engine.log.count(kinds=[IDENTITY]):
+    if session.last_seq() > session.count(kinds=[IDENTITY]):
         raise WorkspaceError("replay needs a fresh workspace: this one already holds records")
-    report = ReplayReport()
+    appended = 0
+    read = 0
+    original: list[str] = []
+    alerts: list[ReplayedAlert] = []
     last_wall: int | None = None
 
-    def raised(alerts: list[Record]) -> None:
-        for a in alerts:
-            item = {"id": a.id, "at": a.valid_from, **a.payload}
-            report.raised.append(item)
+    def raised(found: list[Record]) -> None:
+        for a in found:
+            p = a.payload
+            item = ReplayedAlert(
+                id=a.id,
+                at=iso((p.get("detail") or {}).get("due_at") or a.valid_from),
+                severity=p["severity"],
+                title=p["title"],
+                detector=p["detector"],
+            )
+            alerts.append(item)
             if on_alert:
                 on_alert(item)
 
@@ -89,13 +106,13 @@ def replay(
         nonlocal last_wall
         # Stop at each due moment before ``to_wall``, as a live workspace ticking would.
         while True:
-            due = engine.next_due(clock.now_ms())
+            due = session.next_due(clock.now_ms())
             if due is None or due >= to_wall:
                 break
             _wait(due, last_wall, speed, sleep)
             clock.set(due)
             last_wall = due
-            raised(engine.tick())
+            raised(session.tick())
         _wait(to_wall, last_wall, speed, sleep)
         clock.set(to_wall)
         last_wall = to_wall
@@ -104,8 +121,9 @@ def replay(
     for wall, group in rows_by_time:
         batch = []
         for row in group:
+            read += 1
             if row["kind"] == ALERT:  # raised again by the detectors, not copied
-                report.original_alerts.append(str(row["id"]))
+                original.append(str(row["id"]))
             elif row["kind"] == AUDIT_CHECKPOINT:
                 # The original site's signatures over its own chain: this log has another
                 # chain, which its own checkpointer signs.
@@ -115,11 +133,21 @@ def replay(
         # Alert rows still mark moments of the original timeline: the clock passes them too.
         advance(wall)
         if batch:
-            outcome = engine.append(batch)
-            report.records += outcome.appended
+            outcome = session.append(batch)
+            appended += outcome.appended
             raised(outcome.alerts)
-        raised(engine.tick())
-    return report
+        raised(session.tick())
+        if progress:
+            progress(read, None)
+    ids = {a.id for a in alerts}
+    return Replayed(
+        records=appended,
+        alerts_raised=tuple(alerts),
+        original_alerts=len(original),
+        reproduced=len(ids & set(original)),
+        missing=tuple(sorted(set(original) - ids)),
+        new=tuple(sorted(ids - set(original))),
+    )
 
 
 def _fresh(r: Record) -> Record:

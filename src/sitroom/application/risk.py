@@ -14,7 +14,6 @@ import numpy as np
 
 from sitroom.application.engine import Engine
 from sitroom.application.queries import _provenance, resolve_as_of
-from sitroom.domain.kinds import CURRENT_VERSION
 from sitroom.domain.provenance import Answer
 from sitroom.domain.records import Record, content_id
 from sitroom.domain.risk import scoring
@@ -33,7 +32,7 @@ from sitroom.domain.risk.state import RISK, RiskState
 from sitroom.domain.timeutil import iso
 from sitroom.errors import UserInputError
 
-RISK_RECORDS = [QUESTION, QUESTION_RESOLVED, JUDGMENT, FORECAST]
+RISK_RECORDS: tuple[str, ...] = (QUESTION, QUESTION_RESOLVED, JUDGMENT, FORECAST)
 
 
 def _state(engine: Engine, seq: int | None = None) -> RiskState:
@@ -62,10 +61,8 @@ def add_question(engine: Engine, q: Question) -> dict[str, Any]:
     now = engine.clock.now_ms()
     outcome = engine.append(
         [
-            Record(
+            QUESTION.record(
                 id=f"question:{q.id}:{content_id(payload)}",
-                kind=QUESTION,
-                kind_version=CURRENT_VERSION[QUESTION],
                 source="analyst",
                 valid_from=now,
                 compartment=q.compartment,
@@ -84,14 +81,12 @@ def judge(engine: Engine, qid: str, p: float, *, analyst: str, rationale: str) -
     now = engine.clock.now_ms()
     outcome = engine.append(
         [
-            Record(
+            JUDGMENT.record(
                 id=f"judgment:{qid}:{analyst}:{now}",
-                kind=JUDGMENT,
-                kind_version=CURRENT_VERSION[JUDGMENT],
                 source=f"analyst:{analyst}",
                 valid_from=now,
                 compartment=q.compartment,
-                payload={"question": qid, "analyst": analyst, "p": p, "rationale": rationale},
+                payload={"question": qid, "by": analyst, "p": p, "rationale": rationale},
             )
         ]
     )

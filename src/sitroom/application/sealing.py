@@ -21,7 +21,7 @@ import orjson
 
 from sitroom.application.engine import SITROOM_SOURCE, Engine
 from sitroom.domain.channels.ledger import CHANNELS
-from sitroom.domain.kinds import CURRENT_VERSION, SECURE_REJECTED
+from sitroom.domain.kinds import SECURE_REJECTED
 from sitroom.domain.records import Record
 from sitroom.domain.secure.envelope import Header, Opened, Window, open_envelope, parse, seal
 from sitroom.domain.secure.epochs import Epoch, open_epoch
@@ -143,10 +143,8 @@ def rejection(
         else None
     )
     ident = f"{message or header.get('id', 'unknown')}:{now_ms}:{error.reason}"
-    return Record(
+    return SECURE_REJECTED.record(
         id=f"{SECURE_REJECTED}:{ident}",
-        kind=SECURE_REJECTED,
-        kind_version=CURRENT_VERSION[SECURE_REJECTED],
         source=SITROOM_SOURCE,
         valid_from=now_ms,
         compartment=track,

@@ -10,6 +10,7 @@ fatalities; UCDP no CAMEO QuadClass).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import polars as pl
@@ -86,6 +87,25 @@ FIELDS: dict[str, dict[str, Path]] = {
         "fatalities": "fatalities",
     },
 }
+
+
+def describe(kind: str, payload: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """What happened and where, in the source's own words, for people."""
+
+    def at(*path: str) -> Any:
+        value: Any = payload
+        for part in path:
+            value = value.get(part) if isinstance(value, Mapping) else None
+        return value
+
+    if kind == GDELT_EVENT:
+        return at("event", "description"), at("action_geo", "name")
+    if kind == UCDP_EVENT:
+        what = " · ".join(x for x in (at("violence"), at("conflict", "name")) if x)
+        return what or None, at("location", "where")
+    if kind == ACLED_EVENT:
+        return at("sub_event_type") or at("event_type"), at("location", "name")
+    return None, None
 
 
 def event_frame(batch: RecordBatch) -> pl.DataFrame:

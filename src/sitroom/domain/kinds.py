@@ -1,104 +1,401 @@
-"""The record kinds the spine itself writes, each a published schema (see docs/records.md).
+"""The record kinds, each declared once: its stable name, its version, its payload's type and
+the upcasters that bring older versions to the current one (see docs/records.md).
 
-Kind names are stable strings and versions are integers; a payload change that breaks readers
-gets a new version and an upcaster, never a renamed Python class.
+A :class:`Kind` is the kind's name (it *is* a ``str``: compare it, key dicts by it, put it in
+Arrow columns) and builds its records, so no record is written with a stale version::
+
+    TRACK_STATUS.record({"track": "us-iran", "status": "agreed", "by": "dana"},
+                        id=..., source="user", valid_from=now, compartment="us-iran")
+
+A payload change that breaks readers gets a new version and an upcaster (a function from the
+payload at version n to the payload at n + 1), never a renamed Python class. Readers never see
+an old version: :func:`upcast` runs where records leave the log (the engine's reads and folds),
+and the log itself keeps every record as it was written.
 """
 
 from __future__ import annotations
 
-GDELT_EVENT = "gdelt.event"  # a GDELT 1.0/2.0 event, normalised (adapters.gdelt.parse)
-SOURCE_DECLARED = "source.declared"  # a source announces itself and its cadence
-QUARANTINED = "ingest.quarantined"  # an input row that could not be accepted, with its reason
-ALERT = "alert"  # a detector's finding, naming the records that caused it
-UCDP_EVENT = "ucdp.event"  # one upstream version of a UCDP GED event (adapters.ucdp)
-ACLED_EVENT = "acled.event"  # one upstream version of an ACLED event (adapters.acled)
-NEWS_REPORT = "news.report"  # an item of an RSS or Atom news feed (adapters.rss)
-CLAIM = "claim"  # a source says a subject's property has a value (domain.claims)
-ANALYST_REPORT = "analyst.report"  # an analyst's report, carrying claims (adapters.reports)
-REDLINE = "redline"  # a user's rule, checked on every new event (domain.redlines)
-ACTOR = "actor"  # a state, armed group, intermediary, person... (domain.actors)
-RELATIONSHIP = "relationship"  # how one actor stands towards another, over time (domain.actors)
-STIX_OBJECT = "stix.object"  # a STIX object sitroom keeps whole but does not interpret
-TRACK = "track"  # a negotiation track: parties, venue, needs, preconditions (domain.tracks)
-RESOURCE = "resource"  # a person, team, secure link, key or venue that tracks share
-HOLDING = "holding"  # a track holds a resource over a valid-time window
-TRACK_STATUS = "track.status"  # a track's status changes ("negotiating" -> "agreed")
-MEETING = "meeting"  # a meeting of a track to schedule: duration, attendees, window, venue
-CALENDAR = "calendar.busy"  # a resource's busy times, as imported from an iCalendar file
-SCHEDULE = "schedule"  # a solved schedule: where each meeting was placed, and how well
-CHANNEL = "channel"  # a channel to a counterpart: direct or via an intermediary, its fallback
-CHANNEL_SEND = "channel.send"  # a message handed to a channel (domain.channels.courier)
-CHANNEL_RETRY = "channel.retry"  # a message sent again on its channel, after no ack or an error
-CHANNEL_FAILOVER = "channel.failover"  # a message moved to the redundant channel, same id
-CHANNEL_ACK = "channel.ack"  # the far end acknowledged a message
-CHANNEL_DROP = "channel.drop"  # backpressure dropped a message (lowest priority, newest first)
-CHANNEL_STATE = "channel.state"  # a channel's breaker or liveness changed, with the reason
-CHANNEL_RECEIVE = "channel.receive"  # a message received, once per id whatever the copies
-CHANNEL_REPLY = "channel.reply"  # the counterpart replied to a message
-QUESTION = "question"  # a forecast question: binary or count, its resolution rule and links
-QUESTION_RESOLVED = "question.resolved"  # a question resolved yes, no or void, and why
-JUDGMENT = "judgment"  # an analyst's probability for a question, with the rationale
-FORECAST = "forecast"  # the ensemble's forecast: every member, the aggregate, spread, flags
-IDENTITY = "identity"  # a person's, site's or intermediary's public keys, signed by itself
-USER = "user"  # a local user and their role (admin, analyst, viewer)
-USER_GRANT = "user.grant"  # a user or an endpoint cleared for a compartment (a track, a marking)
-USER_REVOKE = "user.revoke"  # ... and no longer
-KEY_EPOCH = "key.epoch"  # a track's epoch key, sealed to each cleared member, signed by the site
-SECURE_REJECTED = "secure.rejected"  # a message refused: forged, replayed, wrong track... and why
-ACCESS_DENIED = "access.denied"  # a read or action refused to a user, and why
-AUDIT_CHECKPOINT = "audit.checkpoint"  # the audit chain's head at a log position, signed
-AGREEMENT_PROPOSED = "agreement.proposed"  # a text to agree, its parties, canonical and hashed
-AGREEMENT_SIGNED = "agreement.signed"  # one party's signature over the agreement's text
-AGREEMENT_WITHDRAWN = "agreement.withdrawn"  # a party withdrew before every signature was in
-AGREEMENT_AGREED = "agreement.agreed"  # every party signed: the text and all signatures, whole
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Generic, NotRequired, TypedDict, TypeVar
 
-CURRENT_VERSION = {
-    GDELT_EVENT: 1,
-    SOURCE_DECLARED: 1,
-    QUARANTINED: 1,
-    ALERT: 1,
-    UCDP_EVENT: 1,
-    ACLED_EVENT: 1,
-    NEWS_REPORT: 1,
-    CLAIM: 1,
-    ANALYST_REPORT: 1,
-    REDLINE: 1,
-    ACTOR: 1,
-    RELATIONSHIP: 1,
-    STIX_OBJECT: 1,
-    TRACK: 1,
-    RESOURCE: 1,
-    HOLDING: 1,
-    TRACK_STATUS: 1,
-    MEETING: 1,
-    CALENDAR: 1,
-    SCHEDULE: 1,
-    CHANNEL: 1,
-    CHANNEL_SEND: 1,
-    CHANNEL_RETRY: 1,
-    CHANNEL_FAILOVER: 1,
-    CHANNEL_ACK: 1,
-    CHANNEL_DROP: 1,
-    CHANNEL_STATE: 1,
-    CHANNEL_RECEIVE: 1,
-    CHANNEL_REPLY: 1,
-    QUESTION: 1,
-    QUESTION_RESOLVED: 1,
-    JUDGMENT: 1,
-    FORECAST: 1,
-    IDENTITY: 1,
-    USER: 1,
-    USER_GRANT: 1,
-    USER_REVOKE: 1,
-    KEY_EPOCH: 1,
-    SECURE_REJECTED: 1,
-    ACCESS_DENIED: 1,
-    AUDIT_CHECKPOINT: 1,
-    AGREEMENT_PROPOSED: 1,
-    AGREEMENT_SIGNED: 1,
-    AGREEMENT_WITHDRAWN: 1,
-    AGREEMENT_AGREED: 1,
-}
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from sitroom.domain.records import Record, RecordBatch
+
+P = TypeVar("P", bound=Mapping[str, Any])
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Kind(str, Generic[P]):
+    """A record kind: its name (the ``str`` itself), ``version``, ``payload`` type and
+    ``upcasters`` (``upcasters[i]`` turns version ``i + 1`` into ``i + 2``)."""
+
+    version: int
+    payload: type[P]
+    upcasters: tuple[Upcaster, ...]
+    doc: str
+
+    def __new__(
+        cls,
+        name: str,
+        payload: type[P],
+        doc: str,
+        *,
+        upcasters: Sequence[Upcaster] = (),
+    ) -> Kind[P]:
+        if name in KINDS:
+            raise ValueError(f"record kind {name!r} is declared twice")
+        self = super().__new__(cls, name)
+        self.payload = payload
+        self.upcasters = tuple(upcasters)
+        self.version = len(self.upcasters) + 1
+        self.doc = doc
+        KINDS[name] = self
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:  # a kind pickles as its name
+        return (str, (str(self),))
+
+    def record(
+        self,
+        payload: P,
+        *,
+        id: str,
+        source: str,
+        valid_from: int | None = None,
+        valid_to: int | None = None,
+        confidence: int | None = None,
+        compartment: str = "",
+        origin: str | None = None,
+    ) -> Record:
+        """A record of this kind at its current version."""
+        return Record(
+            id=id,
+            kind=str(self),
+            kind_version=self.version,
+            source=source,
+            payload=payload,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            confidence=confidence,
+            compartment=compartment,
+            origin=origin,
+        )
+
+    def upcast(self, payload: Mapping[str, Any], version: int) -> dict[str, Any]:
+        """``payload``, written at ``version``, as the current version reads it."""
+        if not 1 <= version <= self.version:
+            raise ValueError(f"{self} has no version {version} (current: {self.version})")
+        out = dict(payload)
+        for step in self.upcasters[version - 1 :]:
+            out = step(out)
+        return out
+
+
+KINDS: dict[str, Kind[Any]] = {}
+
+
+def kind(name: str) -> Kind[Any] | None:
+    """The declaration of a kind by name (None: not a kind sitroom writes)."""
+    return KINDS.get(name)
+
+
+# ---- payloads: the shapes records carry (docs/records.md says what each field means) ----------
+JSON = Mapping[str, Any]  # a payload whose shape docs/records.md gives in words
+
+
+class SourcePayload(TypedDict):
+    source: str
+    title: str
+    cadence_ms: int
+    publisher: str | None
+    url: str | None
+    licence: str | None
+
+
+class QuarantinePayload(TypedDict):
+    connector: str
+    file: str
+    line: int
+    raw: str
+    reason: str
+
+
+class AlertPayload(TypedDict):
+    detector: str
+    key: str
+    severity: str
+    title: str
+    evidence: list[str]
+    triggered_by: list[str]
+    detail: dict[str, Any]
+    detect_ms: float
+
+
+class RedlinePayload(TypedDict):
+    name: str
+    rule: dict[str, Any]
+    severity: str
+    active: bool
+
+
+class ClaimPayload(TypedDict):
+    subject: str
+    property: str | None
+    value: Any
+    reliability: NotRequired[str | None]
+    credibility: NotRequired[int | None]
+    origin: NotRequired[str | None]
+    stated_at: int | None
+    report: NotRequired[str | None]
+    links: list[str]
+
+
+class ReportPayload(TypedDict):
+    title: str | None
+    author: str | None
+    reliability: str | None
+    published: int  # ms
+    body: str
+    claims: list[str]
+    file: NotRequired[str | None]
+    stix_id: NotRequired[str]
+    object_refs: NotRequired[list[str]]
+
+
+class ActorPayload(TypedDict, total=False):
+    key: str
+    name: str
+    type: str
+    aliases: list[str]
+    cameo: list[str]
+    country: str | None
+    description: str | None
+    stix_id: str | None
+    stix_type: str
+    where: dict[str, Any] | None  # a representative point: {name, lat, lon}
+
+
+class RelationshipPayload(TypedDict, total=False):
+    source: str
+    target: str
+    type: str
+    description: str | None
+    stix_id: str | None
+
+
+class TrackPayload(TypedDict):
+    id: str
+    name: str
+    parties: list[str]
+    venue: dict[str, Any] | None
+    status: str
+    priority: int
+    needs: list[str]
+    preconditions: list[dict[str, Any]]
+
+
+class ResourcePayload(TypedDict):
+    id: str
+    name: str
+    type: str
+    capacity: int
+    timezone: str | None
+    hours: NotRequired[str | None]
+    days: NotRequired[Any]
+    location: NotRequired[dict[str, Any] | None]
+
+
+class HoldingPayload(TypedDict):
+    track: str
+    resource: str
+    amount: int
+
+
+class TrackStatusPayload(TypedDict):
+    track: str
+    status: str
+
+
+class MeetingPayload(TypedDict):
+    id: str
+    track: str
+    title: str
+    duration: int
+    required: list[str]
+    optional: list[str]
+    venue: str | None
+    window: list[int | None]
+    after: list[str]
+    prefer: list[dict[str, Any]]
+
+
+class CalendarPayload(TypedDict):
+    resource: str
+    calendar: str
+    busy: list[list[Any]]  # [start ms, end ms, summary]
+
+
+class SchedulePayload(TypedDict):
+    meetings: dict[str, dict[str, Any]]
+    status: str
+    objective: float | None
+    bound: float | None
+    solved_at: int
+
+
+class ChannelPayload(TypedDict):
+    id: str
+    name: str
+    counterpart: str
+    via: str | None
+    fallback: str | None
+    failover_from: str
+    ack_timeout_ms: int
+    heartbeat_ms: int
+    capacity: int
+    weight: int
+    url: str | None
+    week: dict[str, Any]
+    track: NotRequired[str | None]
+
+
+class QuestionPayload(TypedDict, total=False):
+    id: str
+    text: str
+    shape: str
+    rule: str
+    deadline_ms: int
+    track: str | None
+    places: list[dict[str, Any]]
+    radius_m: float | None
+    radius_text: str | None
+    window_from_ms: int | None
+    threshold: int | None
+    quad_classes: list[int]
+    prior: list[float]
+    reference: dict[str, Any] | None
+    given: str | None
+    of: str | None
+    channels: list[str]
+    yes_status: str | None
+    disagreement: float | None
+    compartment: str
+    extra: dict[str, Any]
+
+
+class ResolvedPayload(TypedDict):
+    question: str
+    outcome: str
+    by: str
+    reason: str
+    evidence: list[str]
+    count: int | None
+
+
+class JudgmentPayload(TypedDict):
+    question: str
+    by: str
+    p: float
+    rationale: str
+
+
+def _judgment_v2(p: dict[str, Any]) -> dict[str, Any]:
+    """v1 named the person who judged ``analyst``; every other record names them ``by``."""
+    p["by"] = p.pop("analyst")
+    return p
+
+
+class IdentityPayload(TypedDict):
+    name: str
+    role: str
+    sign: str
+    kex: str
+    fingerprint: str
+    proof: str
+
+
+class UserPayload(TypedDict):
+    name: str
+    role: str
+    by: str | None
+
+
+class GrantPayload(TypedDict):
+    principal: str
+    compartment: str
+    by: str | None
+
+
+class DeniedPayload(TypedDict):
+    user: str | None
+    action: str
+    reason: str
+
+
+class CheckpointPayload(TypedDict):
+    site: str
+    seq: int
+    head: str
+    fingerprint: str
+    signature: str
+
+
+# ---- the declarations ---------------------------------------------------------------------
+GDELT_EVENT: Kind[JSON] = Kind("gdelt.event", dict, "a GDELT 1.0/2.0 event, normalised")
+UCDP_EVENT: Kind[JSON] = Kind("ucdp.event", dict, "one upstream version of a UCDP GED event")
+ACLED_EVENT: Kind[JSON] = Kind("acled.event", dict, "one upstream version of an ACLED event")
+NEWS_REPORT: Kind[JSON] = Kind("news.report", dict, "an item of an RSS or Atom news feed")
+SOURCE_DECLARED = Kind("source.declared", SourcePayload, "a source and its cadence")
+QUARANTINED = Kind("ingest.quarantined", QuarantinePayload, "an input row refused, and why")
+ALERT = Kind("alert", AlertPayload, "a detector's finding, naming the records that caused it")
+CLAIM = Kind("claim", ClaimPayload, "a source says a subject's property has a value")
+ANALYST_REPORT = Kind("analyst.report", ReportPayload, "an analyst's report, carrying claims")
+REDLINE = Kind("redline", RedlinePayload, "a user's rule, checked on every new event")
+ACTOR = Kind("actor", ActorPayload, "a state, armed group, intermediary, person...")
+RELATIONSHIP = Kind("relationship", RelationshipPayload, "how one actor stands to another")
+STIX_OBJECT: Kind[JSON] = Kind("stix.object", dict, "a STIX object kept whole, uninterpreted")
+TRACK = Kind("track", TrackPayload, "a negotiation track: parties, venue, needs, preconditions")
+RESOURCE = Kind("resource", ResourcePayload, "a person, team, link, key or venue tracks share")
+HOLDING = Kind("holding", HoldingPayload, "a track holds a resource over a valid-time window")
+TRACK_STATUS = Kind("track.status", TrackStatusPayload, "a track's status changes")
+MEETING = Kind("meeting", MeetingPayload, "a meeting of a track to schedule")
+CALENDAR = Kind("calendar.busy", CalendarPayload, "a resource's busy times, from iCalendar")
+SCHEDULE = Kind("schedule", SchedulePayload, "a solved schedule: where each meeting was placed")
+CHANNEL = Kind("channel", ChannelPayload, "a channel to a counterpart, and its fallback")
+CHANNEL_SEND: Kind[JSON] = Kind("channel.send", dict, "a message handed to a channel")
+CHANNEL_RETRY: Kind[JSON] = Kind("channel.retry", dict, "a message sent again on its channel")
+CHANNEL_FAILOVER: Kind[JSON] = Kind(
+    "channel.failover", dict, "a message moved to the redundant channel, same id"
+)
+CHANNEL_ACK: Kind[JSON] = Kind("channel.ack", dict, "the far end acknowledged a message")
+CHANNEL_DROP: Kind[JSON] = Kind("channel.drop", dict, "backpressure dropped a message")
+CHANNEL_STATE: Kind[JSON] = Kind("channel.state", dict, "a channel's breaker or liveness changed")
+CHANNEL_RECEIVE: Kind[JSON] = Kind("channel.receive", dict, "a message received, once per id")
+CHANNEL_REPLY: Kind[JSON] = Kind("channel.reply", dict, "the counterpart replied to a message")
+QUESTION = Kind("question", QuestionPayload, "a forecast question and its resolution rule")
+QUESTION_RESOLVED = Kind("question.resolved", ResolvedPayload, "a question resolved, and why")
+JUDGMENT = Kind(
+    "judgment",
+    JudgmentPayload,
+    "a person's probability for a question, with the rationale",
+    upcasters=[_judgment_v2],
+)
+FORECAST: Kind[JSON] = Kind("forecast", dict, "the ensemble's forecast: every member, flags")
+IDENTITY = Kind("identity", IdentityPayload, "public keys, signed by their owner")
+USER = Kind("user", UserPayload, "a local user and their role")
+USER_GRANT = Kind("user.grant", GrantPayload, "someone cleared for a compartment")
+USER_REVOKE = Kind("user.revoke", GrantPayload, "... and no longer")
+KEY_EPOCH: Kind[JSON] = Kind("key.epoch", dict, "a track's epoch key, sealed to each member")
+SECURE_REJECTED: Kind[JSON] = Kind("secure.rejected", dict, "a message refused, and why")
+ACCESS_DENIED = Kind("access.denied", DeniedPayload, "an action refused to a user, and why")
+AUDIT_CHECKPOINT = Kind("audit.checkpoint", CheckpointPayload, "the audit chain's head, signed")
+AGREEMENT_PROPOSED: Kind[JSON] = Kind("agreement.proposed", dict, "a text to agree, hashed")
+AGREEMENT_SIGNED: Kind[JSON] = Kind("agreement.signed", dict, "one party's signature")
+AGREEMENT_WITHDRAWN: Kind[JSON] = Kind("agreement.withdrawn", dict, "a party withdrew")
+AGREEMENT_AGREED: Kind[JSON] = Kind("agreement.agreed", dict, "every party signed: the whole")
 
 SECURE_KINDS = (
     IDENTITY,
@@ -137,3 +434,43 @@ QUAD_CLASS_NAMES = {
     3: "Verbal Conflict",
     4: "Material Conflict",
 }
+
+
+# ---- reading old versions -----------------------------------------------------------------
+def _evolved() -> pa.Array:
+    return pa.array(sorted(k for k, d in KINDS.items() if d.version > 1), pa.string())
+
+
+def upcast(batch: RecordBatch) -> RecordBatch:
+    """``batch`` with every record of an older version of its kind brought to the current one
+    (payload upcast, ``kind_version`` set). A batch with none — nearly every batch — is
+    returned as is, after one vectorised check."""
+    if not len(batch):
+        return batch
+    kinds = batch.column("kind")
+    evolved = pc.is_in(kinds, _evolved())
+    if not pc.any(evolved).as_py():
+        return batch
+    current = pc.fill_null(pc.index_in(kinds, pa.array(list(KINDS), pa.string())), -1).to_numpy(
+        zero_copy_only=False
+    )
+    versions = [d.version for d in KINDS.values()]
+    stored = batch.column("kind_version").to_numpy()
+    old = [
+        i
+        for i in pc.indices_nonzero(evolved).to_pylist()
+        if current[i] >= 0 and stored[i] < versions[current[i]]
+    ]
+    if not old:
+        return batch
+    json = batch.as_json()
+    payloads = json.column("payload").to_pylist()
+    kind_versions = json.column("kind_version").to_pylist()
+    names = kinds.to_pylist()
+    for i in old:
+        declared = KINDS[names[i]]
+        payloads[i] = orjson.dumps(
+            declared.upcast(orjson.loads(payloads[i]), kind_versions[i])
+        ).decode()
+        kind_versions[i] = declared.version
+    return json.with_column("kind_version", kind_versions).with_column("payload", payloads)

@@ -14,28 +14,50 @@ the forecaster indexes) says how many rows its snapshot writes (``held``, see
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from sitroom.domain.records import Record, RecordBatch
 
+S = TypeVar("S")
+Sees = Callable[[str], bool]  # whether a reader may see a compartment
 
-class Projection(Protocol):
+
+class Projection(Protocol[S]):
+    """A fold of the log into a state of type ``S``.
+
+    ``restrict(state, sees)`` is the state as someone who sees only some compartments may read
+    it: the entries that came from records of other compartments left out, counts made of
+    theirs alone. It never changes ``state`` (the engine's live state): it copies what it
+    filters. A projection that folds general records only (compartment "") need not define it.
+    """
+
     name: str
     version: int
     kinds: tuple[str, ...] | None  # the kinds it folds; None for every record
 
-    def initial(self) -> Any: ...
+    def initial(self) -> S: ...
 
-    def apply(self, state: Any, batch: RecordBatch) -> Any: ...
+    def apply(self, state: S, batch: RecordBatch) -> S: ...
 
-    def encode(self, state: Any) -> bytes: ...
+    def encode(self, state: S) -> bytes: ...
 
-    def decode(self, data: bytes) -> Any: ...
+    def decode(self, data: bytes) -> S: ...
 
 
-def snapshot_rows(projection: Projection, state: Any) -> int:
+def restricted(projection: Projection[S], state: S, sees: Sees) -> S:
+    """``state`` as a reader who ``sees`` some compartments only may read it."""
+    restrict = getattr(projection, "restrict", None)
+    return state if restrict is None else restrict(state, sees)
+
+
+def keep(entries: Mapping[str, Any], visible: Callable[[str, Any], bool]) -> dict[str, Any]:
+    """A copy of ``entries`` with those ``visible(key, entry)`` says no to left out."""
+    return {k: v for k, v in entries.items() if visible(k, v)}
+
+
+def snapshot_rows(projection: Projection[Any], state: Any) -> int:
     """How many rows a snapshot of ``state`` writes: ``projection.held(state)`` for a projection
     whose state grows with the log, 0 for the many whose state stays small (they need not
     define ``held``). Snapshotting such a state at a fixed interval would cost time quadratic

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sitroom.domain.timeutil import human_age, iso
+from sitroom.domain.wording import plural
 
 T = TypeVar("T")
 
@@ -21,6 +22,7 @@ class Provenance:
     as_of_seq: int  # the last log position it includes
     newest_evidence: int | None  # valid time (ms) of the newest evidence used
     newer_records: int  # relevant records recorded after as_of
+    hidden: int = 0  # relevant records the reader is not cleared to see
 
     @property
     def evidence_age_ms(self) -> int | None:
@@ -38,6 +40,7 @@ class Provenance:
             "evidence_age_ms": self.evidence_age_ms,
             "newer_records": self.newer_records,
             "stale": self.stale,
+            "hidden": self.hidden,
         }
 
     def describe(self) -> str:
@@ -47,7 +50,10 @@ class Provenance:
             "no evidence" if age is None else f"newest evidence {human_age(age)} old",
         ]
         if self.stale:
-            parts.append(f"STALE: {self.newer_records:,} newer relevant records exist")
+            parts.append(f"STALE: {plural(self.newer_records, 'newer relevant record')} exist")
+        if self.hidden:
+            are = "is" if self.hidden == 1 else "are"
+            parts.append(f"{plural(self.hidden, 'record')} {are} outside your clearance")
         return "; ".join(parts)
 
 

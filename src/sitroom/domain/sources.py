@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from sitroom.domain import hlc
-from sitroom.domain.kinds import ALERT, CURRENT_VERSION, SOURCE_DECLARED
+from sitroom.domain.kinds import ALERT, SOURCE_DECLARED
 from sitroom.domain.projection import AlertDraft
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.smallbatch import newest_by
@@ -35,10 +35,8 @@ def declaration(
 ) -> Record:
     """A source announces itself and its cadence. The id holds source and cadence only, so
     declaring the same source again is a duplicate and a new cadence is a new record."""
-    return Record(
+    return SOURCE_DECLARED.record(
         id=f"{SOURCE_DECLARED}:{source}:cadence={cadence_ms}",
-        kind=SOURCE_DECLARED,
-        kind_version=CURRENT_VERSION[SOURCE_DECLARED],
         source=source,
         payload={
             "source": source,

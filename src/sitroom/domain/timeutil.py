@@ -16,7 +16,8 @@ MS_PER_MIN = 60 * MS_PER_S
 MS_PER_H = 60 * MS_PER_MIN
 MS_PER_DAY = 24 * MS_PER_H
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d|w)\s*$", re.IGNORECASE)
+_PART = re.compile(r"(\d{1,12}(?:\.\d{1,9})?)\s*(ms|min|s|m|h|d|w)", re.IGNORECASE)
+MAX_DURATION_MS = 100 * 366 * 24 * 3_600_000  # a century: past that, a duration is a mistake
 _UNIT_MS = {
     "ms": 1,
     "s": MS_PER_S,
@@ -51,31 +52,39 @@ def iso(ms: int | None) -> str | None:
 
 
 def parse_duration(text: str) -> int:
-    """'15m', '2h', '7d', '1.5h' as milliseconds."""
-    m = _DURATION.match(text)
-    if not m:
+    """'15m', '2h', '7d', '1.5h', and compounds such as '2h30m' or '1d 2h', as milliseconds.
+    The one duration parser: command options, track files and channel traces all read
+    durations through it."""
+    s = text.strip()
+    parts = _PART.findall(s)
+    if not s or not parts or _PART.sub("", s).strip():
         raise UserInputError(
             f"cannot read duration {text!r}: expected a number and a unit (ms, s, m, h, d, w), "
-            "such as 15m or 7d"
+            "such as 15m, 7d or 2h30m"
         )
-    return round(float(m.group(1)) * _UNIT_MS[m.group(2).lower()])
+    ms = round(sum(float(n) * _UNIT_MS[unit.lower()] for n, unit in parts))
+    if ms > MAX_DURATION_MS:
+        raise UserInputError(f"duration {text!r} is longer than a century")
+    return ms
 
 
 def parse_time(text: str, *, now_ms: int) -> int:
     """A time the user typed: ISO 8601 (date or date-time; UTC unless an offset is given),
-    'now', or a duration back from now such as '-2h' or '2h ago'."""
+    'now', a duration back from now ('-2h', '2h ago') or ahead of it ('+4h', 'in 4h')."""
     s = text.strip()
-    if s.lower() == "now":
+    low = s.lower()
+    if low == "now":
         return now_ms
-    rel = s[1:] if s.startswith("-") else s[:-4] if s.lower().endswith(" ago") else None
-    if rel is not None:
-        return now_ms - parse_duration(rel)
+    if s.startswith("-") or low.endswith(" ago"):
+        return now_ms - parse_duration(s[1:] if s.startswith("-") else s[:-4])
+    if s.startswith("+") or low.startswith("in "):
+        return now_ms + parse_duration(s[1:] if s.startswith("+") else s[3:])
     try:
         dt = datetime.fromisoformat(s.replace("z", "Z"))
-    except ValueError:
+    except (ValueError, OverflowError):
         raise UserInputError(
             f"cannot read time {text!r}: expected ISO 8601 such as 2026-11-25 or "
-            "2026-11-25T14:30:00Z, 'now', or a duration back such as -2h"
+            "2026-11-25T14:30:00Z, 'now', or a duration back or ahead such as -2h or +4h"
         ) from None
     return to_ms(dt)
 

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from sitroom.domain.kinds import CALENDAR, HOLDING, MEETING, RESOURCE, SCHEDULE, TRACK, TRACK_STATUS
-from sitroom.domain.projection import AlertDraft
+from sitroom.domain.projection import AlertDraft, Sees, keep
 from sitroom.domain.records import RecordBatch
 from sitroom.domain.timeutil import iso
 
@@ -77,6 +77,22 @@ class TracksProjection:
             elif r.kind == SCHEDULE:
                 state["schedule"] = p
         return state
+
+    def restrict(self, state: dict[str, Any], sees: Sees) -> dict[str, Any]:
+        """A track is its own compartment: its definition, status, holdings and meetings,
+        and its meetings' places in the schedule. Resources and calendars are general."""
+        schedule = state["schedule"]
+        if schedule is not None:
+            placed = keep(schedule["meetings"], lambda _, m: sees(m.get("track") or ""))
+            schedule = {**schedule, "meetings": placed}
+        return {
+            **state,
+            "tracks": keep(state["tracks"], lambda tid, _: sees(tid)),
+            "status": keep(state["status"], lambda tid, _: sees(tid)),
+            "holdings": keep(state["holdings"], lambda _, h: sees(h["track"])),
+            "meetings": keep(state["meetings"], lambda _, m: sees(m["track"])),
+            "schedule": schedule,
+        }
 
     def encode(self, state: Any) -> bytes:
         return orjson.dumps(state)

@@ -21,9 +21,9 @@ import polars as pl
 from sitroom.adapters.gdelt.lookups import Lookups
 from sitroom.adapters.gdelt.parse import parse_gdelt
 from sitroom.adapters.inputs import Input, fetch, http_client, is_url, quarantine, read_local
-from sitroom.application.ingest import Chunk
+from sitroom.application.ports import Chunk
 from sitroom.domain import sources
-from sitroom.domain.kinds import CURRENT_VERSION, GDELT_EVENT
+from sitroom.domain.kinds import GDELT_EVENT
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.timeutil import MS_PER_DAY, MS_PER_MIN
 from sitroom.errors import SourceError
@@ -118,7 +118,7 @@ def chunks(inp: Input, lookups: Lookups, *, chunk_rows: int = 100_000) -> Iterat
             events = RecordBatch.from_columns(
                 id=ids.to_arrow(),
                 kind=GDELT_EVENT,
-                kind_version=CURRENT_VERSION[GDELT_EVENT],
+                kind_version=GDELT_EVENT.version,
                 valid_from=ev["valid_from"].to_arrow(),
                 valid_to=ev["valid_to"].to_arrow(),
                 source=ev["source"].to_arrow(),

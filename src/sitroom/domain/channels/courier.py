@@ -52,6 +52,7 @@ from sitroom.domain.kinds import (
     CHANNEL_RETRY,
     CHANNEL_SEND,
     CHANNEL_STATE,
+    ChannelPayload,
 )
 from sitroom.domain.timeutil import human_age
 from sitroom.errors import UserInputError
@@ -93,7 +94,7 @@ class Link:
     def label(self) -> str:
         return self.name or self.id
 
-    def as_payload(self) -> dict[str, Any]:
+    def as_payload(self) -> ChannelPayload:
         w = self.week
         return {
             "id": self.id,

@@ -32,7 +32,7 @@ from sitroom.domain.kinds import (
     CHANNEL_SEND,
     CHANNEL_STATE,
 )
-from sitroom.domain.projection import AlertDraft
+from sitroom.domain.projection import AlertDraft, Sees, keep
 from sitroom.domain.records import RecordBatch
 from sitroom.domain.timeutil import iso
 
@@ -114,6 +114,27 @@ class ChannelsProjection:
                 if m is not None and p["key"].startswith("overdue:"):
                     m["overdue_alerted"] = True
         return state
+
+    def restrict(self, state: dict[str, Any], sees: Sees) -> dict[str, Any]:
+        """A channel serving a track is in the track's compartment, and so is everything
+        sent, received, learnt or decided on it."""
+        shown = {c for c, link in state["channels"].items() if sees(link.get("track") or "")}
+
+        def on_shown(_: str, m: Mapping[str, Any]) -> bool:
+            return m.get("channel") in shown
+
+        return {
+            "channels": keep(state["channels"], lambda c, _: c in shown),
+            "messages": keep(state["messages"], on_shown),
+            "outcomes": keep(state["outcomes"], lambda c, _: c in shown),
+            "states": keep(state["states"], lambda c, _: c in shown),
+            "replies": {
+                who: kept
+                for who, replies in state["replies"].items()
+                if (kept := [r for r in replies if r[2] in shown])
+            },
+            "received": keep(state["received"], on_shown),
+        }
 
     def encode(self, state: Any) -> bytes:
         return orjson.dumps(state)

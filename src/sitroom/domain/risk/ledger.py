@@ -22,7 +22,7 @@ import numpy as np
 from sitroom.domain.channels.ledger import CHANNELS
 from sitroom.domain.events import EVENT_KINDS
 from sitroom.domain.geo import haversine_m
-from sitroom.domain.kinds import CHANNEL, CHANNEL_STATE, CURRENT_VERSION, TRACK_STATUS
+from sitroom.domain.kinds import CHANNEL, CHANNEL_STATE, TRACK_STATUS
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.risk.ensemble import DEFAULT_METHOD, DISAGREEMENT
 from sitroom.domain.risk.forecast import (
@@ -67,10 +67,8 @@ def resolution(
     evidence: Iterable[str] = (),
     count: int | None = None,
 ) -> Record:
-    return Record(
+    return QUESTION_RESOLVED.record(
         id=f"resolved:{q.id}",
-        kind=QUESTION_RESOLVED,
-        kind_version=CURRENT_VERSION[QUESTION_RESOLVED],
         source=SOURCE if by == "rule" else by,
         valid_from=now_ms,
         valid_to=now_ms,
@@ -282,10 +280,8 @@ class Forecaster:
             )
             n = len(state.history.get(qid, [])) + 1
             out.append(
-                Record(
+                FORECAST.record(
                     id=f"forecast:{qid}:{n}",
-                    kind=FORECAST,
-                    kind_version=CURRENT_VERSION[FORECAST],
                     source=SOURCE,
                     valid_from=now_ms,
                     valid_to=now_ms,

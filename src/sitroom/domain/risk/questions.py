@@ -21,10 +21,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from sitroom.domain.geo import Point
-from sitroom.domain.kinds import FORECAST, JUDGMENT, QUESTION, QUESTION_RESOLVED
+from sitroom.domain.kinds import FORECAST, JUDGMENT, QUESTION, QUESTION_RESOLVED, QuestionPayload
 from sitroom.errors import UserInputError
 
 __all__ = ["FORECAST", "JUDGMENT", "QUESTION", "QUESTION_RESOLVED", "Question"]
@@ -122,12 +122,12 @@ class Question:
     def venue(self) -> Place | None:
         return self.places[0] if self.places else None
 
-    def as_payload(self) -> dict[str, Any]:
+    def as_payload(self) -> QuestionPayload:
         p = asdict(self)
         p["places"] = [asdict(x) for x in self.places]
         p["reference"] = asdict(self.reference) if self.reference else None
         p["extra"] = dict(self.extra)
-        return p
+        return cast(QuestionPayload, p)
 
     @classmethod
     def from_payload(cls, p: Mapping[str, Any]) -> Question:

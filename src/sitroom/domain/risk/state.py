@@ -16,6 +16,7 @@ import orjson
 
 from sitroom.domain.events import EVENT_KINDS
 from sitroom.domain.kinds import TRACK, TRACK_STATUS
+from sitroom.domain.projection import Sees, keep
 from sitroom.domain.records import RecordBatch
 from sitroom.domain.risk.arrivals import Arrivals
 from sitroom.domain.risk.evidence import ConflictEvents
@@ -104,7 +105,7 @@ class RiskState:
 
 class RiskProjection:
     name = RISK
-    version = 1
+    version = 2
     kinds: tuple[str, ...] | None = (*RISK_KINDS, *EVENT_KINDS)
 
     def initial(self) -> RiskState:
@@ -137,7 +138,7 @@ class RiskProjection:
                     q.update(status=p["outcome"], resolution={**p, "record": r.id})
             elif r.kind == JUDGMENT:
                 if state.status(p["question"]) == "open":
-                    state.judgments.setdefault(p["question"], {})[p["analyst"]] = {
+                    state.judgments.setdefault(p["question"], {})[p["by"]] = {
                         **p,
                         "id": r.id,
                         "at_ms": r.valid_from,
@@ -153,6 +154,28 @@ class RiskProjection:
             elif r.kind == TRACK_STATUS:
                 state.track_status[p["track"]] = p["status"]
         return state
+
+    def restrict(self, state: RiskState, sees: Sees) -> RiskState:
+        """A question is in its compartment, with its judgments and forecasts; a track's
+        status and parties in the track's. Conflict events are general (shared, not copied)."""
+        shown = {
+            qid
+            for qid, q in state.questions.items()
+            if sees(q["question"].get("compartment") or "")
+        }
+
+        def mine(_: str, __: Any) -> bool:
+            return _ in shown
+
+        return RiskState(
+            questions=keep(state.questions, mine),
+            judgments=keep(state.judgments, mine),
+            forecasts=keep(state.forecasts, mine),
+            history=keep(state.history, mine),
+            track_status=keep(state.track_status, lambda tid, _: sees(tid)),
+            parties=keep(state.parties, lambda tid, _: sees(tid)),
+            events=state.events,
+        )
 
     def encode(self, state: RiskState) -> bytes:
         small = orjson.dumps(

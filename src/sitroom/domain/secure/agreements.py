@@ -29,7 +29,6 @@ from sitroom.domain.kinds import (
     AGREEMENT_PROPOSED,
     AGREEMENT_SIGNED,
     AGREEMENT_WITHDRAWN,
-    CURRENT_VERSION,
 )
 from sitroom.domain.records import Record
 from sitroom.domain.secure.codec import canonical, unb64
@@ -302,10 +301,8 @@ def signature_bytes(text: object, party: str) -> bytes:
 
 def proposal_record(p: Proposal, *, compartment: str) -> Record:
     payload = p.as_payload()
-    return Record(
+    return AGREEMENT_PROPOSED.record(
         id=f"{AGREEMENT_PROPOSED}:{p.id}",
-        kind=AGREEMENT_PROPOSED,
-        kind_version=CURRENT_VERSION[AGREEMENT_PROPOSED],
         source=f"agreement:{p.proposer}",
         valid_from=p.created_ms,
         compartment=compartment,
@@ -317,10 +314,8 @@ def signature_record(
     p: Proposal, signer: Identity, signature: str, *, now_ms: int, compartment: str
 ) -> Record:
     """One party's signature; its id is the party's, so signing again adds nothing."""
-    return Record(
+    return AGREEMENT_SIGNED.record(
         id=f"{AGREEMENT_SIGNED}:{p.id}:{signer.name}",
-        kind=AGREEMENT_SIGNED,
-        kind_version=CURRENT_VERSION[AGREEMENT_SIGNED],
         source=f"agreement:{signer.name}",
         valid_from=now_ms,
         compartment=compartment,
@@ -343,10 +338,8 @@ def withdrawal_record(
     now_ms: int,
     compartment: str,
 ) -> Record:
-    return Record(
+    return AGREEMENT_WITHDRAWN.record(
         id=f"{AGREEMENT_WITHDRAWN}:{p.id}",
-        kind=AGREEMENT_WITHDRAWN,
-        kind_version=CURRENT_VERSION[AGREEMENT_WITHDRAWN],
         source=f"agreement:{signer.name}",
         valid_from=now_ms,
         compartment=compartment,
@@ -388,10 +381,8 @@ def agreed_payload(
 
 
 def agreed_record(payload: Mapping[str, Any], *, compartment: str) -> Record:
-    return Record(
+    return AGREEMENT_AGREED.record(
         id=f"{AGREEMENT_AGREED}:{payload['agreement']}",
-        kind=AGREEMENT_AGREED,
-        kind_version=CURRENT_VERSION[AGREEMENT_AGREED],
         source="sitroom",
         valid_from=int(payload["agreed_ms"]),
         compartment=compartment,

@@ -21,6 +21,7 @@ from sitroom.domain.kinds import (
     AGREEMENT_SIGNED,
     AGREEMENT_WITHDRAWN,
 )
+from sitroom.domain.projection import Sees, keep
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.secure.agreements import (
     AGREED,
@@ -56,7 +57,7 @@ def signer_keys(entry: Mapping[str, Any]) -> list[Identity]:
 
 class AgreementsProjection:
     name = AGREEMENTS
-    version = 1
+    version = 2
     kinds: tuple[str, ...] | None = (
         AGREEMENT_PROPOSED,
         AGREEMENT_SIGNED,
@@ -76,6 +77,13 @@ class AgreementsProjection:
             except (SecureError, KeyError, TypeError, ValueError) as e:
                 _refuse(state, r, DAMAGED, f"a damaged {r.kind} record: {e}")
         return state
+
+    def restrict(self, state: dict[str, Any], sees: Sees) -> dict[str, Any]:
+        """An agreement is in its track's compartment (general when it has none)."""
+        return {
+            "agreements": keep(state["agreements"], lambda _, a: sees(a["compartment"])),
+            "refused": [r for r in state["refused"] if sees(r.get("compartment", ""))],
+        }
 
     def encode(self, state: dict[str, Any]) -> bytes:
         return orjson.dumps(state)
@@ -97,6 +105,7 @@ def _refuse(state: dict[str, Any], r: Record, reason: str, message: str) -> None
         "reason": reason,
         "message": message,
         "at": r.valid_from,
+        "compartment": r.compartment,
     }
     (entry["refused"] if entry is not None else state["refused"]).append(note)
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from sitroom.domain.kinds import AUDIT_CHECKPOINT, CURRENT_VERSION
+from sitroom.domain.kinds import AUDIT_CHECKPOINT
 from sitroom.domain.records import Record
 from sitroom.domain.secure.codec import b64, canonical, unb64
 from sitroom.domain.secure.identity import Identity, Secret
@@ -139,10 +139,8 @@ def checkpoint_message(site: str, seq: int, head: bytes) -> bytes:
 def checkpoint_record(secret: Secret, seq: int, head: bytes, now_ms: int) -> Record:
     """The ``audit.checkpoint`` record that signs ``head`` at ``seq`` as site ``secret.name``."""
     site = secret.name
-    return Record(
+    return AUDIT_CHECKPOINT.record(
         id=f"{AUDIT_CHECKPOINT}:{site}:{seq}",
-        kind=AUDIT_CHECKPOINT,
-        kind_version=CURRENT_VERSION[AUDIT_CHECKPOINT],
         source="sitroom",
         valid_from=now_ms,
         valid_to=now_ms,

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from sitroom.domain.kinds import CURRENT_VERSION, KEY_EPOCH
+from sitroom.domain.kinds import KEY_EPOCH
 from sitroom.domain.records import Record
 from sitroom.domain.secure.codec import b64, canonical, unb64
 from sitroom.domain.secure.identity import Identity, Secret
@@ -142,10 +142,8 @@ def epoch_record(
         "reason": reason,
     }
     payload["signature"] = b64(issuer.sign(canonical(payload)))
-    return Record(
+    return KEY_EPOCH.record(
         id=f"{KEY_EPOCH}:{track}:{epoch}",
-        kind=KEY_EPOCH,
-        kind_version=CURRENT_VERSION[KEY_EPOCH],
         source="sitroom",
         valid_from=now_ms,
         valid_to=payload["expires_ms"],

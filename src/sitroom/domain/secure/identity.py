@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from sitroom.domain.kinds import CURRENT_VERSION, IDENTITY
+from sitroom.domain.kinds import IDENTITY
 from sitroom.domain.records import Record
 from sitroom.domain.secure.codec import b64, canonical, unb64
 from sitroom.errors import SecureError, UserInputError
@@ -147,14 +147,15 @@ def identity_record(secret: Secret, now_ms: int) -> Record:
     """The ``identity`` record of a new identity, signed by itself over its canonical card."""
     ident = secret.identity
     card = ident.card()
-    return Record(
+    return IDENTITY.record(
         id=f"{IDENTITY}:{ident.name}:{ident.fingerprint.replace(' ', '')[:16]}",
-        kind=IDENTITY,
-        kind_version=CURRENT_VERSION[IDENTITY],
         source="sitroom",
         valid_from=now_ms,
         payload={
-            **card,
+            "name": card["name"],
+            "role": card["role"],
+            "sign": card["sign"],
+            "kex": card["kex"],
             "fingerprint": ident.fingerprint,
             "proof": b64(secret.sign(canonical(card))),
         },

@@ -10,13 +10,15 @@ keys and their wear.
   seen in its envelopes, sent or received) and how many forged or damaged ones failed to open
   under it — the counts the wear detector judges;
 - windows: for each key, the replay window of the envelopes *received* under it;
-- rejections and denials, counted by reason.
+- rejections (by reason) and denials (by user), counted per compartment: ``rejected`` and
+  ``denied`` are the totals, ``rejected_in`` and ``denied_in`` the same by compartment.
 
 States are plain JSON-able dicts, snapshotted like every projection.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -32,6 +34,7 @@ from sitroom.domain.kinds import (
     USER_GRANT,
     USER_REVOKE,
 )
+from sitroom.domain.projection import Sees, keep
 from sitroom.domain.records import RecordBatch
 from sitroom.domain.secure.envelope import Window
 
@@ -44,7 +47,7 @@ def usage_key(track: str, epoch: int, sender: str) -> str:
 
 class SecureProjection:
     name = SECURE
-    version = 1
+    version = 2
     kinds: tuple[str, ...] | None = (
         IDENTITY,
         USER,
@@ -67,6 +70,8 @@ class SecureProjection:
             "windows": {},
             "rejected": {},
             "denied": {},
+            "rejected_in": {},
+            "denied_in": {},
         }
 
     def apply(self, state: dict[str, Any], batch: RecordBatch) -> dict[str, Any]:
@@ -91,12 +96,14 @@ class SecureProjection:
                 epochs.append({**p, "record": r.id, "since": r.valid_from})
             elif r.kind == SECURE_REJECTED:
                 _bump(state["rejected"], p["reason"])
+                _bump(state["rejected_in"].setdefault(r.compartment, {}), p["reason"])
                 key = p.get("key")
                 if key and p["reason"] in ("forged", "damaged"):
                     use = state["usage"].setdefault(key, _blank_use())
                     use["failed"] += 1
             elif r.kind == ACCESS_DENIED:
                 _bump(state["denied"], str(p["user"]))
+                _bump(state["denied_in"].setdefault(r.compartment, {}), str(p["user"]))
             elif r.kind in (CHANNEL_SEND, CHANNEL_RECEIVE):
                 header = sealed_header(p.get("body"))
                 if header is None:
@@ -108,12 +115,41 @@ class SecureProjection:
                     state["windows"][key] = w.as_list()
         return state
 
+    def restrict(self, state: dict[str, Any], sees: Sees) -> dict[str, Any]:
+        """Identities and users are general; who is cleared for a compartment, its epochs,
+        their wear and the messages refused in it belong to the compartment."""
+
+        def on_track(key: str, _: Any) -> bool:
+            return sees(key.split("|", 1)[0])
+
+        rejected_in = keep(state["rejected_in"], lambda c, _: sees(c))
+        denied_in = keep(state["denied_in"], lambda c, _: sees(c))
+        return {
+            **state,
+            "grants": keep(state["grants"], lambda c, _: sees(c)),
+            "epochs": keep(state["epochs"], lambda t, _: sees(t)),
+            "usage": keep(state["usage"], on_track),
+            "windows": keep(state["windows"], on_track),
+            "rejected": _total(rejected_in.values()),
+            "denied": _total(denied_in.values()),
+            "rejected_in": rejected_in,
+            "denied_in": denied_in,
+        }
+
     def encode(self, state: dict[str, Any]) -> bytes:
         return orjson.dumps(state)
 
     def decode(self, data: bytes) -> dict[str, Any]:
         result: dict[str, Any] = orjson.loads(data)
         return result
+
+
+def _total(parts: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for part in parts:
+        for k, n in part.items():
+            out[k] = out.get(k, 0) + n
+    return out
 
 
 def _bump(counts: dict[str, int], key: str) -> None:

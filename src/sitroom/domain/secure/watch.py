@@ -20,7 +20,7 @@ from sitroom.domain.secure.ledger import SECURE, usage_key
 from sitroom.domain.secure.wear import KeyWear, Policy, findings, forecast, next_due
 
 KEYS = "keys"
-_WATCHED = [KEY_EPOCH, CHANNEL_SEND, CHANNEL_RECEIVE, SCHEDULE, SECURE_REJECTED]
+_WATCHED: tuple[str, ...] = (KEY_EPOCH, CHANNEL_SEND, CHANNEL_RECEIVE, SCHEDULE, SECURE_REJECTED)
 
 
 def current_keys(state: Mapping[str, Any], policy: Policy, now_ms: int) -> Iterator[list[KeyWear]]:

@@ -1,0 +1,228 @@
+"""What every command shares: the common options, who is acting, opening a room, reading what
+the user typed (times, places, radii, durations), progress bars, and output — JSON for scripts
+or a renderer for people.
+
+This module imports no heavy library at import time: `sitroom --help` must not pay for Arrow,
+polars or OR-Tools. Commands import the room and their renderers when they run.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, TypeVar
+
+import typer
+
+from sitroom.errors import UserInputError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from sitroom.application.results import Result
+    from sitroom.domain.geo import Point, Radius
+    from sitroom.room import Room
+
+R = TypeVar("R", bound="Result")
+
+WorkspaceOpt = Annotated[
+    Path,
+    typer.Option(
+        "--workspace",
+        "-w",
+        envvar="SITROOM_WORKSPACE",
+        help="Workspace directory.",
+        show_default="current directory",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Answer with what was known then (ISO 8601, -2h, 1d ago)."),
+]
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="From this time (ISO 8601, -2h, 1d ago).")
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="Up to this time (ISO 8601, -2h, +4h).")
+]
+NearOpt = Annotated[str | None, typer.Option("--near", help="A known place (Beirut) or LAT,LON.")]
+RadiusOpt = Annotated[str, typer.Option(help="e.g. 500mi, 800km, 250nm (miles by default).")]
+
+# Who runs this command: -u/--user NAME (or SITROOM_USER), anywhere on the command line.
+USER: ContextVar[str | None] = ContextVar("sitroom_user", default=None)
+
+
+# output -----------------------------------------------------------------------------------
+@cache
+def out() -> Console:
+    from rich.console import Console
+
+    # Piped output is for logs and files, not an 80-column terminal: give tables room.
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+
+
+@cache
+def err() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def emit_json(data: Any) -> None:
+    import orjson
+
+    sys.stdout.buffer.write(
+        orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    )
+    sys.stdout.buffer.write(b"\n")
+    sys.stdout.flush()
+
+
+def emit(result: R, json: bool, render: Callable[[Console, R], None]) -> None:
+    """A result: its JSON for scripts, or rendered for people."""
+    if json:
+        emit_json(result.to_json())
+    else:
+        render(out(), result)
+
+
+def say(text: str) -> None:
+    """A line for people, printed as is (paths and ids hold brackets that are not markup)."""
+    out().print(text, markup=False, highlight=False)
+
+
+def warn(text: str) -> None:
+    """A line on stderr: what happened on the way (an alert, a failed poll)."""
+    err().print(text, markup=False, highlight=False)
+
+
+# reading what the user typed --------------------------------------------------------------
+def now_ms() -> int:
+    from sitroom.adapters.clock import SystemClock
+
+    return SystemClock().now_ms()
+
+
+def when(text: str | None) -> int | None:
+    """A time the user typed (ISO 8601, now, -2h, 1d ago, +4h), in epoch ms."""
+    from sitroom.domain.timeutil import parse_time
+
+    return None if text is None else parse_time(text, now_ms=now_ms())
+
+
+def duration(text: str) -> int:
+    from sitroom.domain.timeutil import parse_duration
+
+    return parse_duration(text)
+
+
+def place(text: str) -> Point:
+    """A known place by name (Beirut, Geneva) or LAT,LON."""
+    from sitroom.domain.geo import parse_point
+    from sitroom.domain.places import find_place
+
+    found = find_place(text)
+    return found if found is not None else parse_point(text)
+
+
+def radius(text: str) -> Radius:
+    from sitroom.domain.geo import parse_radius
+
+    return parse_radius(text)
+
+
+def read_text(f: Path) -> str:
+    try:
+        return f.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserInputError(f"no such file: {f}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UserInputError(f"cannot read {f}: {e}") from None
+
+
+# the room ---------------------------------------------------------------------------------
+@contextmanager
+def room(workspace: Path, *, as_site: bool = False) -> Iterator[Room]:
+    """The room in ``workspace``, opened as the user running the command (their view, their
+    rights) or, for a desk or a followed feed, as the site itself."""
+    import sitroom
+
+    opened = sitroom.open(workspace, user=None if as_site else USER.get(), as_site=as_site)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+# progress ---------------------------------------------------------------------------------
+@contextmanager
+def progress(
+    show: bool = True, *, least: int = 50_000
+) -> Iterator[Callable[[str, int, int | None], None] | None]:
+    """A progress callback ``(label, done, total)`` drawing a bar on stderr for work of at
+    least ``least`` steps, at a terminal; None (no bar) for scripts and pipes."""
+    if not (show and sys.stderr.isatty()):
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err(),
+        transient=True,
+    )
+    tasks: dict[str, TaskID] = {}
+
+    def step(label: str, done: int, total: int | None) -> None:
+        if total is not None and total < least and label not in tasks:
+            return
+        if label not in tasks:
+            tasks[label] = bar.add_task(Path(label).name or label, total=total)
+        bar.update(tasks[label], completed=done, total=total)
+
+    with bar:
+        yield step
+
+
+# files written ----------------------------------------------------------------------------
+@contextmanager
+def output(path: Path | None) -> Iterator[BinaryIO]:
+    """Standard output, or ``path`` written whole or not at all: into a temporary file beside
+    it, renamed over it once complete (a failure leaves the old file as it was)."""
+    if path is None:
+        yield sys.stdout.buffer
+        sys.stdout.flush()
+        return
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    except OSError as e:
+        raise UserInputError(f"cannot write {path}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        raise UserInputError(f"cannot write {path}: {e.strerror}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,22 @@
+"""Words for people: counts with their nouns, articles. One place, so every answer agrees."""
+
+from __future__ import annotations
+
+
+def plural(n: int, noun: str, many: str | None = None) -> str:
+    """'1 record', '2 records', '1,204 properties': the count and its noun in agreement."""
+    if n == 1:
+        return f"1 {noun}"
+    if many is None:
+        if noun.endswith("y") and noun[-2:-1] not in ("a", "e", "o", "u"):
+            many = noun[:-1] + "ies"
+        elif noun.endswith(("s", "x", "ch", "sh")):
+            many = noun + "es"
+        else:
+            many = noun + "s"
+    return f"{n:,} {many}"
+
+
+def article(word: str) -> str:
+    """'an admin', 'a viewer'."""
+    return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
