@@ -92,21 +92,37 @@ def _options(
 
 
 def _register() -> None:
-    from sitroom import (
-        cli_agree,
-        cli_channels,
-        cli_keys,
-        cli_planning,
-        cli_risk,
-        cli_tracks,
-        cli_verify,
-    )
+    """Each capability's commands, in the order `sitroom --help` lists their topics."""
     from sitroom.cli import ingest, world
 
     ingest.register(app)
     world.register(app)
-    for old in (cli_tracks, cli_planning, cli_channels, cli_risk, cli_keys, cli_verify, cli_agree):
-        old.register(app)
+    # tracks
+    from sitroom import cli_planning, cli_tracks
+
+    cli_tracks.register(app)
+    cli_planning.register(app)
+    # channels
+    from sitroom import cli_channels
+
+    cli_channels.register(app)
+    # risk
+    from sitroom import cli_risk
+
+    cli_risk.register(app)
+    # keys and users
+    from sitroom import cli_keys
+
+    cli_keys.register(app)
+    # audit
+    from sitroom import cli_verify
+
+    cli_verify.register(app)
+    # agreements
+    from sitroom import cli_agree
+
+    cli_agree.register(app)
+
 
 
 _register()

@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import orjson
+import pyarrow.compute as pc
 
 from sitroom.domain.events import EVENT_KINDS, FIELDS
 from sitroom.domain.kinds import ALERT, EVIDENCE_KINDS, QUARANTINED
@@ -68,15 +69,13 @@ def _count_events(ev: dict[str, Any], kind: str, events: RecordBatch) -> None:
 
 
 def _alerts_in(alerts: RecordBatch) -> list[tuple[tuple[str, str], int]]:
-    rows = [
-        (c, r.payload["detector"])
-        for c, r in zip(alerts.column("compartment").to_pylist(), alerts.rows(), strict=True)
-        if c
-    ]
-    counts: dict[tuple[str, str], int] = {}
-    for key in rows:
-        counts[key] = counts.get(key, 0) + 1
-    return list(counts.items())
+    """Alerts outside the general compartment, counted by (compartment, detector)."""
+    compartments = set(alerts.column("compartment").to_pylist()) - {""}
+    out = []
+    for c in sorted(compartments):
+        part = alerts.filter(pc.equal(alerts.column("compartment"), c))
+        out += [((c, detector), n) for detector, n in value_counts(part, ["detector"])[0]]
+    return out
 
 
 def _bump(counts: dict[str, int], key: str, n: int) -> None:
