@@ -116,7 +116,7 @@ def test_a_download_that_fails_its_md5_is_refused(
     feed.publish(V2_FILES[0], corrupt=True)
     r = sitroom(capfd, "ingest", "gdelt", "-w", ws, feed.lastupdate)
     assert r.code == 1 and "md5" in r.err and len(r.err.strip().splitlines()) == 1
-    state = sitroom(capfd, "state", "-w", ws, "--json").json()["state"]
+    state = sitroom(capfd, "state", "-w", ws, "--json").json()
     assert "gdelt.event" not in state["by_kind"]
 
 

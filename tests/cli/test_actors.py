@@ -39,7 +39,7 @@ def test_actors_from_ucdp_and_reports_with_aliases_and_signals(
     assert sitroom(capfd, "ingest", "gdelt", "-w", ws, str(V2_FILES[2])).code == 0
     report = tmp_path / "actors.md"
     report.write_text(ACTORS)
-    assert sitroom(capfd, "report", "add", "-w", ws, str(report)).code == 0
+    assert sitroom(capfd, "reports", "add", "-w", ws, str(report)).code == 0
 
     with UCDP_FILE.open(encoding="utf-8", newline="") as f:
         ged = list(csv.DictReader(f))

@@ -80,15 +80,15 @@ def test_adding_a_report_twice_adds_nothing_and_a_bad_one_is_one_line(
     sitroom(capfd, "init", "-w", ws)
     f = tmp_path / "r.md"
     f.write_text(FIRST)
-    a = sitroom(capfd, "report", "add", "-w", ws, str(f), "--json").json()
-    b = sitroom(capfd, "report", "add", "-w", ws, str(f), "--json").json()
+    a = sitroom(capfd, "reports", "add", "-w", ws, str(f), "--json").json()
+    b = sitroom(capfd, "reports", "add", "-w", ws, str(f), "--json").json()
     assert a["reports"][0]["new_records"] == 2 and b["reports"][0]["new_records"] == 0
     bad = tmp_path / "bad.md"
     bad.write_text(FIRST.replace("credibility: 2", "credibility: 7"))
-    r = sitroom(capfd, "report", "add", "-w", ws, str(bad))
+    r = sitroom(capfd, "reports", "add", "-w", ws, str(bad))
     assert r.code != 0 and len(r.err.strip().splitlines()) == 1
     assert "claim 1: credibility must be 1-6" in r.err
-    missing = sitroom(capfd, "report", "add", "-w", ws, str(tmp_path / "nope.md"))
+    missing = sitroom(capfd, "reports", "add", "-w", ws, str(tmp_path / "nope.md"))
     assert missing.code != 0 and "no such file" in missing.err
 
 

@@ -9,16 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from sitroom.adapters import ucdp
-from sitroom.adapters.clock import ManualClock
-from sitroom.adapters.inputs import Input
-from sitroom.adapters.reports import parse_report
-from sitroom.application.ingest import ingest
-from sitroom.testing import T0
-from sitroom.workspace import Workspace
+import sitroom
+from sitroom.testing import T0, ManualClock
 
 from conftest import UCDP_FILE
-from helpers import sitroom
+from helpers import sitroom as run
 
 FIRST = """---
 author: jdoe
@@ -55,12 +50,13 @@ def test_diff_shows_arrivals_claims_actors_and_revisions(
 ) -> None:
     clock = ManualClock(T0)  # 2025-11-24T16:00:00Z
     ws_dir = tmp_path / "ws"
-    Workspace.init(ws_dir, clock=clock).close()
+    (tmp_path / "a.md").write_text(FIRST)
+    (tmp_path / "b.md").write_text(SECOND)
     with UCDP_FILE.open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
-    with Workspace.open(ws_dir, clock=clock) as w:
-        ingest(w.engine, "ged", ucdp.chunks(Input("ged.csv", UCDP_FILE.read_bytes())))
-        w.engine.append(parse_report("a.md", FIRST, now_ms=clock.now_ms()))
+    with sitroom.init(ws_dir, clock=clock) as room:
+        room.ingest.feeds("ucdp", [str(UCDP_FILE)])
+        room.ingest.reports([str(tmp_path / "a.md")])
     clock.advance(3_600_000)  # 17:00: a revised GED release and a rival report
     revised = [dict(r) for r in rows]
     revised[7]["best"] = str(int(rows[7]["best"]) + 5)
@@ -68,18 +64,19 @@ def test_diff_shows_arrivals_claims_actors_and_revisions(
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(revised)
-    with Workspace.open(ws_dir, clock=clock) as w:
-        ingest(w.engine, "ged2", ucdp.chunks(Input("ged2.csv", buf.getvalue().encode())))
-        w.engine.append(parse_report("b.md", SECOND, now_ms=clock.now_ms()))
+    (tmp_path / "ged2.csv").write_text(buf.getvalue())
+    with sitroom.open(ws_dir, clock=clock) as room:
+        room.ingest.feeds("ucdp", [str(tmp_path / "ged2.csv")])
+        room.ingest.reports([str(tmp_path / "b.md")])
 
-    d = sitroom(
+    d = run(
         capfd,
         "diff",
         "-w",
         str(ws_dir),
-        "--from",
+        "--since",
         "2025-11-24T16:30:00Z",
-        "--to",
+        "--until",
         "2025-11-24T17:30:00Z",
         "--json",
     ).json()
@@ -90,30 +87,31 @@ def test_diff_shows_arrivals_claims_actors_and_revisions(
         "relationship": 1,
         "ucdp.event": 1,
     }
-    (posture,) = d["claims"]["changed"]
+    (posture,) = d["claims"]
     assert (posture["property"], posture["new_values"], posture["conflict"]) == (
         "posture",
         ["offensive"],
         "appeared",
     )
-    assert d["actors"]["new"] == ["Oman"]
-    assert d["actors"]["relationships"] == ["Oman mediation Hezbollah"]
+    assert d["actors"] == ["Oman"] and d["actors_new"] == 1
+    assert d["relationships"] == ["Oman mediation Hezbollah"]
     (rev,) = d["revisions"]
     assert rev["event_id"] == rows[7]["id"]
-    assert rev["fatalities"] == {"was": int(rows[7]["best"]), "now": int(rows[7]["best"]) + 5}
+    assert rev["field"] == "fatalities"
+    assert (rev["was"], rev["now"]) == (int(rows[7]["best"]), int(rows[7]["best"]) + 5)
 
-    quiet = sitroom(
-        capfd, "diff", "-w", str(ws_dir), "--from", "2025-11-24T17:30:00Z", "--json"
+    quiet = run(
+        capfd, "diff", "-w", str(ws_dir), "--since", "2025-11-24T17:30:00Z", "--json"
     ).json()
     assert quiet["records"] == 0 and quiet["revisions"] == []
-    backwards = sitroom(
+    backwards = run(
         capfd,
         "diff",
         "-w",
         str(ws_dir),
-        "--from",
+        "--since",
         "2025-11-24T17:30:00Z",
-        "--to",
+        "--until",
         "2025-11-24T16:00:00Z",
     )
-    assert backwards.code == 2 and "--to is before --from" in backwards.err
+    assert backwards.code == 2 and "end of a diff is before its start" in backwards.err

@@ -44,7 +44,7 @@ def ingest_with_rules(
     ws = str(tmp_path / "ws")
     assert sitroom(capfd, "init", "-w", ws).code == 0
     for name, text in rules:
-        r = sitroom(capfd, "redline", "add", name, text, "-w", ws, "--severity", "critical")
+        r = sitroom(capfd, "redlines", "add", name, text, "-w", ws, "--severity", "critical")
         assert r.code == 0, r.err
     assert sitroom(capfd, "ingest", "ucdp", "-w", ws, str(UCDP_FILE)).code == 0
     return ws
@@ -101,7 +101,7 @@ def test_a_threshold_rule_fires_when_the_window_sum_crosses_it(
     assert crossings  # the real data crosses this line
 
     ws = ingest_with_rules(tmp_path, capfd, ("damascus", rule))
-    tested = sitroom(capfd, "redline", "test", rule, "-w", ws, "--json").json()
+    tested = sitroom(capfd, "redlines", "test", rule, "-w", ws, "--json").json()
     assert sorted(day_ms(c["at"]) for c in tested["crossings"]) == crossings
     assert tested["peak"] == peak
     alerts = [
@@ -111,7 +111,7 @@ def test_a_threshold_rule_fires_when_the_window_sum_crosses_it(
     ]
     # One bulk append: one alert, counting every crossing in it.
     assert len(alerts) == 1 and alerts[0]["detail"]["crossings_in_append"] == len(crossings)
-    assert sitroom(capfd, "redline", "list", "-w", ws, "--json").json()["redlines"][0][
+    assert sitroom(capfd, "redlines", "-w", ws, "--json").json()["redlines"][0][
         "matched_events"
     ] == len(near)
 
@@ -139,7 +139,7 @@ def test_the_cli_reports_a_malformed_rule_in_one_line(
 ) -> None:
     ws = str(tmp_path / "ws")
     sitroom(capfd, "init", "-w", ws)
-    r = sitroom(capfd, "redline", "add", "x", "fatalities >= 50 within Beirut in 24h", "-w", ws)
+    r = sitroom(capfd, "redlines", "add", "x", "fatalities >= 50 within Beirut in 24h", "-w", ws)
     assert r.code == 2 and len(r.err.strip().splitlines()) == 1
     assert "column 25" in r.err and "expected a radius" in r.err
-    assert sitroom(capfd, "redline", "list", "-w", ws, "--json").json()["redlines"] == []
+    assert sitroom(capfd, "redlines", "-w", ws, "--json").json()["redlines"] == []

@@ -74,7 +74,7 @@ def test_three_day_slip_of_one_track_moves_exactly_the_meetings_that_depend_on_i
     ws: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     base = {m["id"]: m for m in sitroom(capfd, "schedule", "-w", ws, "--json").json()["meetings"]}
-    records = sitroom(capfd, "state", "-w", ws, "--json").json()["state"]["records"]
+    records = sitroom(capfd, "state", "-w", ws, "--json").json()["records"]
     r = sitroom(capfd, "whatif", "delay", "ceasefire", "3d", "-w", ws, "--json")
     assert r.code == 0, r.err
     value = r.json()
@@ -92,7 +92,7 @@ def test_three_day_slip_of_one_track_moves_exactly_the_meetings_that_depend_on_i
     assert moves["us-iran-1"]["cause"] == "ceasefire-2"
     assert moves["us-iran-2"]["cause"] == "us-iran-1"
     # A what-if records nothing.
-    assert sitroom(capfd, "state", "-w", ws, "--json").json()["state"]["records"] == records
+    assert sitroom(capfd, "state", "-w", ws, "--json").json()["records"] == records
 
     text = sitroom(capfd, "whatif", "delay", "ceasefire", "3d", "-w", ws).out
     assert "If ceasefire slips +3.0d" in text and "1 other meeting stays where it is" in text

@@ -18,7 +18,12 @@ def read_export(path: Path) -> Iterator[dict[str, Any]]:
     is not one."""
     if not path.is_file():
         raise SourceError(f"no such file: {path}")
+    return _rows(path)
+
+
+def _rows(path: Path) -> Iterator[dict[str, Any]]:
     with path.open("rb") as f:
+
         for i, line in enumerate(f, 1):
             if not line.strip():
                 continue

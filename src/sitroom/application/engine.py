@@ -153,14 +153,20 @@ class Engine:
 
     def _append(self, batch: RecordBatch, now: int) -> AppendResult:
         n = len(batch)
+        before = self._hlc
         self._hlc, first = self._hlc.tick(now, max(n, 1))
         stamped = batch.with_column("recorded_time", np.arange(first, first + n, dtype=np.int64))
         origin = stamped.column("origin")
         if origin.null_count:
             stamped = stamped.with_column("origin", pa.compute.fill_null(origin, self.site))
         result = self.log.append(stamped)
+        if not len(result.appended):
+            # Nothing was new (a source declared again): no stamp was issued, so the clock
+            # takes them back, and a replay, which never sees these duplicates, stamps alike.
+            self._hlc = before
         self._fold(result.appended)
         return result
+
 
     def _raise(self, drafts: list[AlertDraft], now: int, trigger_ns: int | None) -> list[Record]:
         if not drafts:

@@ -93,7 +93,8 @@ def replay(
             p = a.payload
             item = ReplayedAlert(
                 id=a.id,
-                at=iso((p.get("detail") or {}).get("due_at") or a.valid_from),
+                at=(p.get("detail") or {}).get("due_at") or iso(a.valid_from),
+
                 severity=p["severity"],
                 title=p["title"],
                 detector=p["detector"],

@@ -46,7 +46,8 @@ def _count_events(ev: dict[str, Any], kind: str, events: RecordBatch) -> None:
     """Events of one source: how many, when, and by QuadClass and country (each source keeps
     them in its own fields, :data:`~sitroom.domain.events.FIELDS`)."""
     ev["count"] += len(events)
-    _bump(ev["by_source"], kind, len(events))
+    _bump(ev["by_source"], str(kind), len(events))
+
     _widen(ev, "valid_span", *span(events.table, "valid_from"))
     fields = FIELDS[kind]
     quad, country = fields["quad_class"], fields["country"]
