@@ -127,8 +127,18 @@ def settle() -> None:
     gc.freeze()
 
 
+def _stix_bundle(*args: Any) -> tuple[bytes, int]:
+    """The STIX adapter's bundle writer, imported (with the stix2 library) when first used."""
+    from sitroom.adapters.stix import bundle_json
+
+    return bundle_json(*args)
+
+
 def is_room(path: Path | str) -> bool:
+
+    """Whether ``path`` holds a sitroom workspace."""
     return (Path(path) / LOG_FILE).exists()
+
 
 
 def init(path: Path | str, *, site: str | None = None, clock: Clock | None = None) -> Room:
@@ -253,11 +263,10 @@ class Room:
     # capabilities -------------------------------------------------------------------------
     @cached_property
     def world(self) -> World:
-        from sitroom.adapters.stix import bundle_json
         from sitroom.application.world import World
 
         return World(
-            self.session, overdue_grace=self.settings.overdue_grace, stix_bundle=bundle_json
+            self.session, overdue_grace=self.settings.overdue_grace, stix_bundle=_stix_bundle
         )
 
     @cached_property

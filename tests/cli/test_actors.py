@@ -85,3 +85,23 @@ def test_actors_from_ucdp_and_reports_with_aliases_and_signals(
     got = {s["other"]: (s["events"], s["cooperative"]) for s in us["signals"]}
     top = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:15])
     assert got == {k: (v, coop[k]) for k, v in top.items()}
+
+
+def test_an_actor_asked_about_before_the_room_knew_it_is_an_answer_and_a_stranger_an_error(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    ws = str(tmp_path / "ws")
+    sitroom(capfd, "init", "-w", ws)
+    assert sitroom(capfd, "ingest", "ucdp", "-w", ws, str(UCDP_FILE)).code == 0
+    then = sitroom(capfd, "actor", "Government of Israel", "-w", ws, "--as-of", "2020-01-01")
+    assert then.code == 0 and "not known then" in then.out
+    as_json = sitroom(capfd, "actor", "Government of Israel", "-w", ws, "--as-of", "-1d", "--json")
+    assert as_json.json()["known"] is False and as_json.json()["relationships"] == []
+    assert sitroom(capfd, "actor", "Government of Israel", "-w", ws, "--json").json()["known"]
+    stranger = sitroom(capfd, "actor", "Atlantis", "-w", ws, "--json")
+    assert stranger.code == 2
+    error = stranger.json()["error"]
+    assert (error["type"], error["what"], error["id"]) == ("not_found", "actor", "Atlantis")
+    assert "sitroom actors" in error["hint"] and error["exit_code"] == 2
+    plain = sitroom(capfd, "actor", "Atlantis", "-w", ws)
+    assert plain.err.count("\n") == 1 and "no actor 'Atlantis'" in plain.err

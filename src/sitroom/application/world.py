@@ -244,6 +244,10 @@ class SameAs(Result):
 
 @dataclass(frozen=True, kw_only=True)
 class Actor(Answer):
+    """An actor as known at a moment. ``known`` is False when the room learnt of it only
+    later than the moment asked about: then only its name and key are given."""
+
+    known: bool
     key: str
     name: str
     type: str
@@ -618,7 +622,7 @@ class World:
         state = self._s.state("actors", at)
         key = find_actor(state, name)
         if key is None:
-            raise NotFound("actor", name)
+            return self._not_yet(name, at)
         a = state["actors"][key]
         names = {k: v["name"] for k, v in state["actors"].items()}
         mine = [r for r in actor_relationships(state) if key in (r["source"], r["target"])]
@@ -637,6 +641,7 @@ class World:
         )
         newest = max((r["valid_to"] or r["valid_from"] or 0 for r in mine), default=None)
         return Actor(
+            known=True,
             key=key,
             name=a["name"],
             type=a["type"],
@@ -651,7 +656,32 @@ class World:
             provenance=self._s.provenance(at, newest or None, [ACTOR, RELATIONSHIP, UCDP_EVENT]),
         )
 
+    def _not_yet(self, name: str, at: AsOf) -> Actor:
+        """An actor the room knows now but did not know as of ``at``: that is an answer.
+        One it does not know at all is NotFound."""
+        now = self._s.at()
+        key = find_actor(self._s.state("actors", now), name) if at.seq < now.seq else None
+        if key is None:
+            raise NotFound("actor", name)
+        return Actor(
+            known=False,
+            key=key,
+
+            name=name,
+            type="",
+            aliases=(),
+            cameo=(),
+            country=None,
+            where=None,
+            description=None,
+            proposed_same_as=(),
+            relationships=(),
+            signals=(),
+            provenance=self._s.provenance(at, None, [ACTOR, RELATIONSHIP, UCDP_EVENT]),
+        )
+
     def _signals(self, codes: Sequence[str], at: AsOf, window_ms: int) -> tuple[Signal, ...]:
+
         """How an actor and each counterpart treated each other in the event data over the
         window ending at the newest such event: cooperative (CAMEO QuadClass 1-2) against
         conflictual (3-4) events, and the Goldstein scale's mean and sum."""

@@ -25,14 +25,16 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from sitroom.errors import RecordError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 SCHEMA = pa.schema(
     [
@@ -243,6 +245,8 @@ class RecordBatch:
         col = self.table.column("payload")
         if not self.typed:
             return col
+        import polars as pl  # polars costs 0.1 s to import: only the bulk paths pay it
+
         series = pl.from_arrow(col)
         assert isinstance(series, pl.Series)
         return pa.chunked_array([series.struct.json_encode().to_arrow().cast(pa.string())])
@@ -256,6 +260,7 @@ class RecordBatch:
 
     def payload_field(self, path: str, dtype: Any = None) -> pl.Series:
         """One field of every payload, by dotted path ("event.quad_class"): null where absent."""
+        import polars as pl
         col = self.table.column("payload")
         if self.typed:
             # Walk down the struct in Arrow, so only the one child column is converted.

@@ -188,7 +188,14 @@ def actors(console: Console, a: w.Actors) -> None:
 
 
 def actor(console: Console, a: w.Actor) -> None:
+    if not a.known:
+        console.print(
+            f"[bold]{a.name}[/bold]: not known then; the room learnt of it later", highlight=False
+        )
+        provenance_line(console, a.provenance)
+        return
     aka = f" (also {', '.join(a.aliases)})" if a.aliases else ""
+
     console.print(f"[bold]{a.name}[/bold] — {a.type}{aka}", highlight=False)
     provenance_line(console, a.provenance)
     if a.description:

@@ -1,0 +1,92 @@
+"""How fast a command starts: every `sitroom` command pays its start-up, and a team runs dozens
+an hour.
+
+Measured in fresh processes, each run several times (median, and the best): wall time and peak
+resident memory (the child's own ``ru_maxrss``, from ``wait4``). Baselines in the same run:
+``python -c pass`` (the interpreter alone) and ``python -c "import sitroom"``.
+
+Goals (issue 16): ``sitroom --help`` at most 0.25 s and 60 MB; ``sitroom alerts`` and
+``sitroom state`` on the demo workspace at most 0.5 s.
+
+    python bench/startup.py [--runs 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+NEAR_BEIRUT = ("--near", "Beirut", "--radius", "500mi")
+GOALS = {
+    "sitroom --help": (0.25, 60.0),
+    "sitroom alerts": (0.5, None),
+    "sitroom state": (0.5, None),
+}
+
+
+def measure(argv: list[str]) -> tuple[float, float]:
+    """One fresh process: (wall seconds, peak RSS in MB). Output is discarded."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {err}")
+    return wall, usage.ru_maxrss / 1024  # kB on Linux
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=7)
+    args = ap.parse_args()
+    sitroom = shutil.which("sitroom")
+    if sitroom is None:
+        raise SystemExit("install sitroom first: pip install -e .")
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        demo = Path(tmp) / "demo"
+        subprocess.run([sitroom, "demo", "-w", str(demo)], check=True, capture_output=True)
+        cases = {
+            "python -c pass": [py, "-c", "pass"],
+            'python -c "import sitroom"': [py, "-c", "import sitroom"],
+            "sitroom --help": [sitroom, "--help"],
+            "sitroom --version": [sitroom, "--version"],
+            "sitroom alerts": [sitroom, "alerts", "-w", str(demo)],
+            "sitroom state": [sitroom, "state", "-w", str(demo)],
+            "sitroom events (radius)": [*(sitroom, "events", "-w", str(demo)), *NEAR_BEIRUT],
+        }
+        for argv in cases.values():  # warm the page cache and .pyc files
+            measure(argv)
+        results = {}
+        for name, argv in cases.items():
+            runs = [measure(argv) for _ in range(args.runs)]
+            walls, rss = [w for w, _ in runs], [m for _, m in runs]
+            results[name] = (statistics.median(walls), min(walls), statistics.median(rss))
+    base = results["python -c pass"][0]
+    print(f"{'command':32} {'median s':>9} {'best s':>8} {'RSS MB':>8} {'x python':>9}  goal")
+    for name, (med, best, rss) in results.items():
+        goal = GOALS.get(name)
+        verdict = ""
+        if goal:
+            secs, mb = goal
+            ok = med <= secs and (mb is None or rss <= mb)
+            verdict = (
+                f"≤ {secs} s"
+                + (f", ≤ {mb:.0f} MB" if mb else "")
+                + (": met" if ok else ": NOT met")
+            )
+        print(f"{name:32} {med:9.3f} {best:8.3f} {rss:8.1f} {med / base:9.1f}  {verdict}")
+    print(f"ratio sitroom --help / python -c pass: {results['sitroom --help'][0] / base:.1f}")
+
+
+if __name__ == "__main__":
+    main()
