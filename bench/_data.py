@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import random
 import statistics
-from importlib import resources
 from pathlib import Path
+
+from sitroom.testing.samples import GDELT_V2_FILES
 
 OUT = Path(__file__).resolve().parent / "out"
 GDELT_V2_COLUMNS = [
@@ -79,11 +80,9 @@ GDELT_V2_COLUMNS = [
 
 
 def real_v2_rows() -> list[str]:
-    demo = resources.files("sitroom").joinpath("data", "demo")
     rows: list[str] = []
-    for f in sorted(demo.iterdir(), key=lambda p: p.name):
-        if f.name.endswith(".export.CSV"):
-            rows += f.read_text(encoding="utf-8").splitlines()
+    for f in GDELT_V2_FILES:
+        rows += f.read_text(encoding="utf-8").splitlines()
     return rows
 
 

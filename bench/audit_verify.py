@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import sitroom
 from sitroom.adapters.gdelt import connector as gdelt
 from sitroom.adapters.gdelt.lookups import load_lookups
 from sitroom.adapters.keystore import KEYS_DIR, KeyStore
@@ -33,7 +34,7 @@ from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.application.audit import verify
 from sitroom.application.ingest import declare, ingest
 from sitroom.domain.secure import audit
-from sitroom.workspace import LOG_FILE, Workspace
+from sitroom.room import LOG_FILE
 
 from _data import resampled_v2
 
@@ -81,14 +82,14 @@ def main() -> None:
     path = resampled_v2(args.rows)
     work = Path(tempfile.mkdtemp(prefix="sitroom-bench-"))
     try:
-        ws = Workspace.init(work / "ws", site="bench")
-        declare(ws.engine, gdelt.declarations())
+        room = sitroom.init(work / "ws", site="bench")
+        declare(room.session, gdelt.declarations())
         lookups = load_lookups()
         t0 = time.perf_counter()
         for inp in gdelt.open_inputs(str(path)):
-            ingest(ws.engine, inp.label, gdelt.chunks(inp, lookups))
+            ingest(room.session, inp.label, gdelt.chunks(inp, lookups))
         build = time.perf_counter() - t0
-        ws.close()
+        room.close()
         db = work / "ws" / LOG_FILE
         anchor = KeyStore(work / "ws" / KEYS_DIR).public("bench")
         log = SqliteLog(db)

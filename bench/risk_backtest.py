@@ -1,14 +1,14 @@
 """Backtest throughput on the real data: forecasts per second, leaks, and the scores.
 
-The workspace holds the real UCDP GED sample and the real GDELT 2.0 and 1.0 files from
-../shared/data, ingested through the connectors as `sitroom ingest` does. sitroom's backtest
-(application.backtest.run) asks, at every 90-day window of the past and for every known place
-(sitroom.domain.places), "at least T conflict events within 500 miles in the next 90 days?" for
-T in (1, 3); it folds the events as they became known into a risk state (spatial index,
-incremental) and forecasts each question with the live forecaster's members (base rate, event
-count, nearby conflicts) and their aggregate, plus the climatology and last-value baselines, then
-scores every forecaster (Brier, log, CRPS; skill against climatology). Leaks — evidence used
-before it was known — must be 0.
+The workspace holds the real UCDP GED sample and the real GDELT 2.0 and 1.0 files shipped in
+the package (sitroom.testing.samples), ingested through the connectors as `sitroom ingest` does.
+sitroom's backtest (application.backtest.run) asks, at every 90-day window of the past and for
+every known place (sitroom.domain.places), "at least T conflict events within 500 miles in the
+next 90 days?" for T in (1, 3); it folds the events as they became known into a risk state
+(spatial index, incremental) and forecasts each question with the live forecaster's members (base
+rate, event count, nearby conflicts) and their aggregate, plus the climatology and last-value
+baselines, then scores every forecaster (Brier, log, CRPS; skill against climatology). Leaks —
+evidence used before it was known — must be 0.
 
 Baseline, same forecast times, places and thresholds in the same run: the naive backtest. At
 each forecast time it reads the events known by then from the log, counts each place's past
@@ -27,6 +27,7 @@ import argparse
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +41,16 @@ from sitroom.adapters.inputs import open_input
 from sitroom.application import backtest
 from sitroom.application.engine import Engine
 from sitroom.application.ingest import IngestReport, declare, ingest
+from sitroom.application.risk import Risk
+from sitroom.application.session import Session
 from sitroom.domain.events import EVENT_KINDS
 from sitroom.domain.geo import haversine_m, parse_radius
 from sitroom.domain.records import RecordBatch
 from sitroom.domain.risk.evidence import conflict_events
 from sitroom.domain.risk.members import clip, nb_tail
 from sitroom.domain.timeutil import parse_duration
+from sitroom.testing import samples
 from sitroom.workspace import Workspace
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def load(engine: Engine) -> list[IngestReport]:
@@ -56,12 +58,10 @@ def load(engine: Engine) -> list[IngestReport]:
     lookups = load_lookups()
     declare(engine, [*gdelt.declarations(), ucdp.declaration()])
     reports = []
-    for folder in ("gdelt-v2-events", "gdelt-v1-events"):
-        for f in sorted((DATA / folder).iterdir()):
-            if f.suffix.lower() in (".csv", ".tsv", ".txt", ".zip"):
-                for inp in gdelt.open_inputs(str(f)):
-                    reports.append(ingest(engine, inp.label, gdelt.chunks(inp, lookups)))
-    sample = open_input(str(DATA / "ucdp-ged-sample" / "ucdpged_sample.csv"))
+    for f in (*samples.GDELT_V2_FILES, *samples.GDELT_V1_FILES):
+        for inp in gdelt.open_inputs(str(f)):
+            reports.append(ingest(engine, inp.label, gdelt.chunks(inp, lookups)))
+    sample = open_input(str(samples.UCDP_FILE))
     reports.append(ingest(engine, sample.label, ucdp.chunks(sample)))
     return reports
 
@@ -111,15 +111,15 @@ def naive(engine: Engine, spec: backtest.Spec, times: list[int]) -> list[dict[st
     return rows
 
 
-def agreement(fast: list[dict[str, Any]], slow: list[dict[str, Any]]) -> tuple[int, float, int]:
+def agreement(fast: Sequence[backtest.Row], slow: list[dict[str, Any]]) -> tuple[int, float, int]:
     """Rows compared, the largest probability difference, outcomes that differ."""
-    by_key = {(r["place"], r["t"], r["threshold"]): r for r in fast}
+    by_key = {(r.place, r.t, r.threshold): r for r in fast}
     worst, wrong = 0.0, 0
     for r in slow:
         f = by_key[(r["place"], r["t"], r["threshold"])]
-        wrong += f["count"] != r["count"]
+        wrong += f.count != r["count"]
         for name in ("climatology", "last value"):
-            worst = max(worst, abs(f["p"][name] - r[name]))
+            worst = max(worst, abs(f.p[name] - r[name]))
     return len(slow), worst, wrong
 
 
@@ -127,16 +127,18 @@ def skill(v: float | None) -> str:
     return "—" if v is None else f"{100 * v:+.1f}%"
 
 
-def table(result: dict[str, Any]) -> list[str]:
+def table(result: backtest.Backtested) -> list[str]:
     head = ("Brier", "skill", "log", "skill", "CRPS", "skill")
     lines = [f"  {'forecaster':<18}" + "".join(f"{h:>9}" for h in head)]
-    for name, sc in result["scores"].items():
-        sk = result["skill_vs_climatology"][name]
+    for sc in result.scores:
         cells = []
-        for metric, digits in (("brier", 4), ("log", 4), ("crps", 3)):
-            v = sc.get(metric)
-            cells += ["—" if v is None else f"{v:.{digits}f}", skill(sk.get(metric))]
-        lines.append(f"  {name:<18}" + "".join(f"{c:>9}" for c in cells))
+        for v, sk, digits in (
+            (sc.brier, sc.brier_skill, 4),
+            (sc.log_score, sc.log_skill, 4),
+            (sc.crps, sc.crps_skill, 3),
+        ):
+            cells += ["—" if v is None else f"{v:.{digits}f}", skill(sk)]
+        lines.append(f"  {sc.forecaster:<18}" + "".join(f"{c:>9}" for c in cells))
     return lines
 
 
@@ -160,34 +162,34 @@ def main() -> None:
         with Workspace.init(work / "ws") as ws:
             reports = load(ws.engine)
             started = time.perf_counter()
-            result = backtest.run(ws.engine, spec)
+            result = Risk(Session.site(ws.engine)).backtest(spec)
             wall = time.perf_counter() - started
-            times = sorted({r["t"] for r in result["_rows"]})
+            times = sorted({r.t for r in result.rows})
             started = time.perf_counter()
             slow = naive(ws.engine, spec, times)
             slow_s = time.perf_counter() - started
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    fast_rate = result["forecasts"] / result["seconds"]
+    fast_rate = result.forecasts / result.seconds
     slow_rate = len(slow) / slow_s
-    compared, worst, wrong = agreement(result["_rows"], slow)
-    s = result["spec"]
+    compared, worst, wrong = agreement(result.rows, slow)
+    s = result.covered
     print(
         f"workspace: {sum(r.accepted for r in reports):,} records from {len(reports)} real files "
-        f"(GDELT 2.0, GDELT 1.0, UCDP GED sample); {result['events']:,} conflict events"
+        f"(GDELT 2.0, GDELT 1.0, UCDP GED sample); {result.events:,} conflict events"
     )
     print(
-        f"backtest: {len(s['places'])} places x thresholds {s['thresholds']}, "
-        f"{s['window_days']:g}-day windows within {s['radius']}, {s['from'][:10]} to "
-        f"{s['until'][:10]}, known = {s['known']}"
+        f"backtest: {len(s.places)} places x thresholds {list(s.thresholds)}, "
+        f"{s.window_days:g}-day windows within {s.radius}, {(s.since or '')[:10]} to "
+        f"{(s.until or '')[:10]}, known = {s.known}"
     )
     print(
-        f"sitroom: {result['forecasts']:,} forecasts at {result['forecast_times']} forecast times "
-        f"in {result['seconds']:.2f} s = {fast_rate:,.0f} forecasts/s; leaks {result['leaks']}"
-        f"{'' if result['leaks'] == 0 else '  <-- MUST BE 0'}; base rate of yes "
-        f"{100 * result['base_rate']:.1f}%"
+        f"sitroom: {result.forecasts:,} forecasts at {result.forecast_times} forecast times "
+        f"in {result.seconds:.2f} s = {fast_rate:,.0f} forecasts/s; leaks {result.leaks}"
+        f"{'' if result.leaks == 0 else '  <-- MUST BE 0'}; base rate of yes "
+        f"{100 * (result.base_rate or 0):.1f}%"
     )
-    print(f"  scoring them took {wall - result['seconds']:.2f} s more (not in forecasts/s)")
+    print(f"  scoring them took {wall - result.seconds:.2f} s more (not in forecasts/s)")
     print("scores (mean; lower is better; skill against climatology):")
     for line in table(result):
         print(line)
@@ -200,8 +202,8 @@ def main() -> None:
         f"{worst:.2g}, {wrong} outcomes differ"
     )
     print(f"ratio forecasts/s sitroom / baseline: {fast_rate / slow_rate:.2f}x")
-    if result["leaks"]:
-        raise SystemExit(f"{result['leaks']} leaks: evidence used before it was known")
+    if result.leaks:
+        raise SystemExit(f"{result.leaks} leaks: evidence used before it was known")
 
 
 if __name__ == "__main__":

@@ -57,7 +57,8 @@ from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.application.engine import Engine
 from sitroom.application.ingest import declare, ingest
 from sitroom.application.ports import Chunk
-from sitroom.application.risk import add_question
+from sitroom.application.risk import Risk
+from sitroom.application.session import Session
 from sitroom.domain.events import EVENT_KINDS
 from sitroom.domain.geo import destination, haversine_m, parse_radius
 from sitroom.domain.kinds import GDELT_EVENT
@@ -77,6 +78,7 @@ from sitroom.domain.risk.questions import (
 )
 from sitroom.domain.timeutil import MS_PER_DAY, human_age, iso
 from sitroom.settings import Settings
+from sitroom.testing.samples import UCDP_FILE
 from sitroom.workspace import (
     LOG_FILE,
     Workspace,
@@ -87,7 +89,6 @@ from sitroom.workspace import (
 
 from _data import pct, resampled_v2
 
-UCDP_SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "ucdp-ged-sample"
 RADIUS = parse_radius("500mi")
 NEAR_VENUE_M = 100_000
 SETTLE = True
@@ -162,14 +163,15 @@ def build(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     declare(engine, [*gdelt.declarations(), ucdp.declaration()])
     started = time.perf_counter()
     g = ingest(engine, "resampled GDELT 2.0", (Chunk(b, len(b)) for b in background))
-    sample = open_input(str(UCDP_SAMPLE / "ucdpged_sample.csv"))
+    sample = open_input(str(UCDP_FILE))
     u = ingest(engine, sample.label, ucdp.chunks(sample))
     loaded = time.perf_counter() - started
     rng = random.Random(19)
     qs = questions(args.questions, now, args.appends, rng)
+    risk = Risk(Session.site(engine))
     for q in qs:
-        made = add_question(engine, q)
-        if made["forecast"] is None:
+        made = risk.ask(q)
+        if made.forecast is None:
             raise SystemExit(f"question {q.id} got no first forecast")
     indexed = len(engine.states["risk"].events)
     first_ms = engine.states["risk"].events.first_ms

@@ -1,6 +1,6 @@
 """Schedule solving: 500 meetings, 600 people, 20 days of 30-minute slots, 40 tracks with
-precedence, solved by `sitroom schedule`'s solver: bound by tracks, list schedules, and local
-search with OR-Tools CP-SAT (application.scheduler).
+precedence, solved by `sitroom tracks schedule`'s solver: bound by tracks, list schedules, and
+local search with OR-Tools CP-SAT (the CP-SAT adapter, adapters/cpsat, behind the Solver port).
 
 The instance is generated (seeded): people in five time zones with their own working weeks
 (New York Mon-Fri, Zurich and Beirut Mon-Fri, Tehran Sat-Wed, Riyadh Sun-Thu), 20 principals
@@ -27,8 +27,8 @@ import argparse
 import random
 from typing import Any
 
-from sitroom.application.scheduler import Options, Solution, solve
-from sitroom.domain.schedule import Problem, build_problem, clashes, cost, greedy
+from sitroom.adapters.cpsat import CpSatSolver
+from sitroom.domain.schedule import Options, Problem, Solution, build_problem, clashes, cost, greedy
 from sitroom.domain.timeutil import MS_PER_DAY, parse_time
 
 VENUE_ROOMS = (4, 6)  # rooms per conference centre
@@ -200,6 +200,7 @@ def main() -> None:
         f"precedence edges; greedy places {len(placed)}"
     )
     opts = Options(time_limit=args.limit, gap=args.gap, workers=args.workers)
+    solve = CpSatSolver().solve
     ours = solve(problem, opts)
     show("sitroom (by tracks)", problem, ours)
     base = solve(

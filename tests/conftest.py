@@ -1,14 +1,21 @@
-from pathlib import Path
+"""The real data the tests read is the package's own (sitroom.testing.samples): a fresh clone
+needs nothing beside it."""
 
 import pytest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-V2_FILES = sorted((SHARED / "gdelt-v2-events").glob("*.export.CSV"))
-V1_FILE = SHARED / "gdelt-v1-events" / "gdelt-demo_sample_events.tsv"
-UCDP_FILE = SHARED / "ucdp-ged-sample" / "ucdpged_sample.csv"
+# The contract suites live in the package: have pytest rewrite their asserts as it does ours.
+pytest.register_assert_rewrite("sitroom.testing")
 
+from sitroom.testing.samples import (  # noqa: E402 - after the rewrite hook
+    COUNTRY_CODES_FILE,
+    GDELT_V1_FILE,
+    GDELT_V1_FILES,
+    GDELT_V2_FILES,
+    UCDP_FILE,
+)
 
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    assert SHARED.is_dir(), f"tests read the real data in {SHARED}"
-    return SHARED
+__all__ = ["COUNTRY_CODES_FILE", "UCDP_FILE", "V1_FILE", "V1_FILES", "V2_FILES"]
+
+V2_FILES = list(GDELT_V2_FILES)
+V1_FILE = GDELT_V1_FILE
+V1_FILES = list(GDELT_V1_FILES)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import ast
 import re
-
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,10 +35,7 @@ FORBIDDEN: dict[str, set[str]] = {
     "room": {"sitroom.cli", "sitroom.testing", "rich", "typer"},
 }
 # What the CLI may not touch of a room: its engine, log, projection states, detectors.
-REACH = re.compile(
-    r"\.(_?engine|_?log|_?states|detectors|reactors|projections)\b|\.detector\("
-
-)
+REACH = re.compile(r"\.(_?engine|_?log|_?states|detectors|reactors|projections)\b|\.detector\(")
 
 
 def layer_of(path: Path, root: Path) -> str:

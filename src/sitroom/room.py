@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import gc
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
@@ -37,10 +38,24 @@ from sitroom.errors import NoWorkspace, SecureError, UserInputError, WorkspaceEr
 from sitroom.settings import CONFIG_FILE, Settings
 
 if TYPE_CHECKING:
+    import threading
+
+    from sitroom.application.agreements import Agreements
+    from sitroom.application.audit import Audit, Report
+    from sitroom.application.channels import Channels
+    from sitroom.application.desk import Desk
     from sitroom.application.ingest import Ingest
+    from sitroom.application.keys import Keys
+    from sitroom.application.netsim import Trace
+    from sitroom.application.netsim_report import SimReport
+    from sitroom.application.ports import Endpoint, Wire
     from sitroom.application.replay import Replayed, ReplayedAlert
     from sitroom.application.results import Progress
+    from sitroom.application.risk import Risk
+    from sitroom.application.tracks import Tracks
+    from sitroom.application.users import Users
     from sitroom.application.world import World
+    from sitroom.domain.risk.scoring import Reliability
 
 LOG_FILE = "sitroom.db"
 
@@ -134,11 +149,17 @@ def _stix_bundle(*args: Any) -> tuple[bytes, int]:
     return bundle_json(*args)
 
 
-def is_room(path: Path | str) -> bool:
+def _reliability_plot(curves: Mapping[str, Reliability], path: Path, title: str) -> Path:
+    """The plotting adapter's reliability diagram, imported (with matplotlib) when first
+    drawn."""
+    from sitroom.adapters.plots import reliability_diagram
 
+    return reliability_diagram(curves, path, title=title)
+
+
+def is_room(path: Path | str) -> bool:
     """Whether ``path`` holds a sitroom workspace."""
     return (Path(path) / LOG_FILE).exists()
-
 
 
 def init(path: Path | str, *, site: str | None = None, clock: Clock | None = None) -> Room:
@@ -215,6 +236,97 @@ def replay(
         )
 
 
+def verify(
+    path: Path | str,
+    *,
+    deep: bool = False,
+    checkpoint: bool = True,
+    progress: Progress | None = None,
+) -> Report:
+    """Verify the audit chain of the room in ``path`` without opening it — the log alone:
+    opening a room folds the log into projections, and a tampered record may not even decode.
+    Every stored segment is checked against the chain, every checkpoint against the site's
+    public card (from the keystore, outside the log); ``deep`` also decodes every segment and
+    checks its records and ids. An intact head is then signed (``checkpoint``)."""
+    from sitroom.application.audit import verify as walk
+
+    path = Path(path)
+    if not is_room(path):
+        raise NoWorkspace(str(path.resolve()))
+    settings = Settings.load(path)
+    keys = KeyStore(path / KEYS_DIR)
+    anchor = keys.public(settings.site) if keys.exists(settings.site) else None
+    log = SqliteLog(path / LOG_FILE, durability=settings.durability)
+    try:
+        report = walk(log, anchor, site=settings.site, deep=deep, progress=progress)
+    finally:
+        log.close()
+    if not (checkpoint and report.ok and report.seq):
+        return report
+    with open(path, as_site=True) as room:
+        return room.audit.sign(report)
+
+
+# channels, outside a room -----------------------------------------------------------------
+def _http_wire() -> Wire:
+    """The HTTP adapter's wire (httpx, imported when a desk first sends)."""
+    from sitroom.adapters.channel_http import HttpWire
+
+    return HttpWire()
+
+
+def _post_json(url: str, body: Mapping[str, Any], timeout_s: float) -> tuple[int, dict[str, Any]]:
+    from sitroom.adapters.channel_http import post_json
+
+    return post_json(url, body, timeout_s)
+
+
+def _serve_desk(desk: Desk, host: str, port: int) -> Endpoint:
+    from sitroom.adapters.channel_http import serve_desk
+
+    return serve_desk(desk, host, port)
+
+
+def _read_trace(path: Path) -> Trace:
+    """A channel trace, read by the YAML adapter."""
+    from sitroom.adapters.trace import load_trace
+
+    return load_trace(path)
+
+
+def _scratch_session(clock: ManualClock) -> Session:
+    """The site's session of a scratch room on ``clock``: an in-memory log, every projection
+    and detector, for a simulation that must not touch a workspace."""
+    engine = scratch_engine(clock.now_ms(), site="simulation")
+    engine.clock = clock
+    return Session.site(engine)
+
+
+def simulate_channels(trace: Path | str, *, progress: Progress | None = None) -> SimReport:
+    """Play a channel trace (YAML) in a scratch room: no workspace is read or written. To
+    record it into a room, ``room.channels.simulate(trace, record=True)``."""
+    from sitroom.application.channels import simulate_scratch
+
+    return simulate_scratch(_read_trace(Path(trace)), _scratch_session, progress=progress)
+
+
+def relay(
+    to: str,
+    *,
+    listen: str = "127.0.0.1:8651",
+    stop: threading.Event,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Run an intermediary (or a link's terminal) until ``stop`` is set: it passes messages
+    and pings on to ``to`` and vouches for the far end when asked. It records nothing, so it
+    needs no room. ``ready`` is told its URL once it listens."""
+    from sitroom.adapters.channel_http import run_relay
+    from sitroom.application.channels import parse_listen
+
+    host, port = parse_listen(listen)
+    run_relay(to, host, port, stop=stop, ready=ready)
+
+
 class Room:
     """One workspace, opened: its settings, its session, and a service per capability."""
 
@@ -281,6 +393,87 @@ class Room:
             read_report=read_report,
             samples=samples,
             poll_interval_ms=round(self.settings.poll_interval_s * 1000),
+        )
+
+    @cached_property
+    def risk(self) -> Risk:
+        from sitroom.application.risk import Risk
+
+        return Risk(self.session, plot=_reliability_plot)
+
+    @cached_property
+    def keys(self) -> Keys:
+        from sitroom.application.keys import Keys
+
+        return Keys(
+            self.session,
+            self._keystore,
+            site=self.settings.site,
+            site_secret=self._site_secret,
+            new_secret=new_secret,
+            policy=key_policy(self.settings),
+            aead=self.settings.key_aead,
+        )
+
+    @cached_property
+    def users(self) -> Users:
+        from sitroom.application.users import Users
+
+        return Users(self.session, self.keys)
+
+    @cached_property
+    def agreements(self) -> Agreements:
+        from sitroom.application.agreements import Agreements
+
+        return Agreements(self.session, open_keys=self.keys.unlock)
+
+    @cached_property
+    def audit(self) -> Audit:
+        from sitroom.application.audit import Audit
+
+        return Audit(self.session, site_secret=self._site_secret)
+
+    @cached_property
+    def channels(self) -> Channels:
+        from sitroom.application.channels import Channels
+
+        engine = self._engine
+
+        @contextmanager
+        def on_clock(clock: Clock) -> Iterator[None]:
+            saved, engine.clock = engine.clock, clock
+            try:
+                yield
+            finally:
+                engine.clock = saved
+
+        return Channels(
+            self.session,
+            wire=_http_wire,
+            post=_post_json,
+            serve=_serve_desk,
+            read_trace=_read_trace,
+            site_secret=lambda: self._site_secret() if self.keys.has_keys(self.site) else None,
+            user_secret=lambda name, passphrase: self.keys.unlock(name, passphrase),
+            first_epoch=lambda track: self.keys.first_epoch(track),
+            on_clock=on_clock,
+            scratch=_scratch_session,
+            settle=settle,
+        )
+
+    @cached_property
+    def tracks(self) -> Tracks:
+        from sitroom.adapters.cpsat import CpSatSolver
+        from sitroom.adapters.ical import read_calendar, write_calendars
+        from sitroom.adapters.trackfile import read_track_file
+        from sitroom.application.tracks import Tracks
+
+        return Tracks(
+            self.session,
+            solver=CpSatSolver(),
+            read_track_file=lambda path, now: read_track_file(path, now_ms=now),
+            read_calendar=read_calendar,
+            write_calendars=write_calendars,
         )
 
     # keys the room holds ------------------------------------------------------------------

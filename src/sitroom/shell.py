@@ -3,7 +3,6 @@ output with provenance, times typed by the user, and opening a workspace."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,12 +14,10 @@ import typer
 from rich.console import Console
 
 from sitroom.adapters.clock import SystemClock
-from sitroom.application.ports import Unlock
 from sitroom.cli.shell import USER
 from sitroom.domain.provenance import Answer, Provenance
-from sitroom.domain.secure.identity import Secret
 from sitroom.domain.timeutil import parse_time
-from sitroom.errors import SecureError, UserInputError
+from sitroom.errors import UserInputError
 from sitroom.workspace import Workspace
 
 # Piped output is for logs and files, not an 80-column terminal: give tables room.
@@ -97,38 +94,3 @@ def read_text(f: Path) -> str:
         raise UserInputError(f"no such file: {f}") from None
     except (OSError, UnicodeDecodeError) as e:
         raise UserInputError(f"cannot read {f}: {e}") from None
-
-
-PASSPHRASE_ENV = "SITROOM_PASSPHRASE"
-PASSPHRASE_FILE_ENV = "SITROOM_PASSPHRASE_FILE"
-
-
-def passphrase(name: str, *, confirm: bool = False, file: Path | None = None) -> str:
-    """A person's passphrase: from ``file`` (or $SITROOM_PASSPHRASE_FILE), $SITROOM_PASSPHRASE,
-    or asked for at the terminal (hidden; twice when ``confirm``, for a new key)."""
-    if file is None and os.environ.get(PASSPHRASE_FILE_ENV):
-        file = Path(os.environ[PASSPHRASE_FILE_ENV])
-    if file is not None:
-        return read_text(file).rstrip("\r\n")
-    if PASSPHRASE_ENV in os.environ:
-        return os.environ[PASSPHRASE_ENV]
-    if not sys.stdin.isatty():
-        raise UserInputError(
-            f"{name}'s passphrase is needed: give --passphrase-file, set {PASSPHRASE_FILE_ENV} "
-            f"or {PASSPHRASE_ENV}, or run at a terminal"
-        )
-    text: str = typer.prompt(f"Passphrase for {name}", hide_input=True, confirmation_prompt=confirm)
-    return text
-
-
-def unlock(ws: Workspace, name: str, *, file: Path | None = None) -> Secret:
-    """Open an identity's private keys: with its key file if it has one, else a passphrase."""
-    key_file = ws.keystore.stored_key_file(name)
-    if key_file is not None:
-        return ws.keystore.unlock(name, Unlock(key_file=key_file))
-    if not ws.keystore.exists(name):
-        raise SecureError(
-            f"this workspace holds no private keys for {name!r} (create them with "
-            f"`sitroom keys init --name {name}`)"
-        )
-    return ws.keystore.unlock(name, Unlock(passphrase=passphrase(name, file=file)))

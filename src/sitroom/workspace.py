@@ -153,7 +153,7 @@ class Workspace:
                 reason="first message",
             )
 
-        return Keyring(writer, site, first_epoch=first_epoch)
+        return Keyring(lambda: writer.states["secure"], site, first_epoch=first_epoch)
 
     def close(self) -> None:
         # A command's appends may leave a growing state's snapshot far behind (a bulk ingest);

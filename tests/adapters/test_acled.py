@@ -25,7 +25,7 @@ from sitroom.domain.records import Record, feed_item_id
 from sitroom.errors import SourceError
 from sitroom.workspace import Workspace
 
-from conftest import SHARED
+from conftest import COUNTRY_CODES_FILE
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "acled"
 CLEAN = FIXTURES / "export-2024-06-14.csv"
@@ -35,7 +35,7 @@ BAD = FIXTURES / "export-bad-rows.csv"
 DAY_MS = 86_400_000
 
 
-with (SHARED / "country-codes" / "country-codes.csv").open(encoding="utf-8", newline="") as _f:
+with COUNTRY_CODES_FILE.open(encoding="utf-8", newline="") as _f:
     ISO3 = {
         r["ISO3166-1-numeric"].zfill(3): r["ISO3166-1-Alpha-3"]
         for r in csv.DictReader(_f)

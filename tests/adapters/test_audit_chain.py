@@ -18,6 +18,7 @@ from sitroom.application.engine import Engine
 from sitroom.domain.kinds import AUDIT_CHECKPOINT
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.secure import audit
+from sitroom.domain.secure.codec import b64
 from sitroom.domain.secure.identity import SITE, Secret
 from sitroom.testing import make_record
 
@@ -125,10 +126,14 @@ def test_intact_log_verifies_with_its_checkpoints(tmp_path: Path) -> None:
     assert report.ok, report.findings
     assert (report.records, report.segments, report.seq) == (112, 6, 112)
     assert [c.seq for c in report.verified] == [105, 109]
-    assert report.trusted_to == 109
+    assert (report.covered_to, report.chain_only) == (109, (110, 112))
     log = SqliteLog(db)
-    assert log.chain_head() == (112, report.head)
+    seq, head = log.chain_head()
     log.close()
+    assert (seq, b64(head)) == (112, report.head)
+    body = report.to_json()  # a typed result: its JSON, the checkpoints themselves left out
+    assert (body["checkpoints"], body["checkpoints_verified"], body["first_bad"]) == (2, 2, None)
+    assert body["signer"] == SECRET.identity.fingerprint and "verified" not in body
 
 
 def test_reopening_continues_the_chain(tmp_path: Path) -> None:
@@ -177,6 +182,14 @@ def test_one_byte_of_a_record_in_the_file_is_named(tmp_path: Path) -> None:
     bad = report.first_bad
     assert bad is not None
     assert (bad.reason, bad.seq, bad.id) == (audit.CHANGED, 108, "notes:7")
+    assert report.to_json()["first_bad"] == {
+        "reason": "changed",
+        "message": bad.message,
+        "seq": 108,
+        "id": "notes:7",
+        "first_seq": bad.first_seq,
+        "last_seq": bad.last_seq,
+    }
 
 
 def test_a_record_that_no_longer_parses_is_named_from_the_index(tmp_path: Path) -> None:
@@ -307,3 +320,19 @@ def test_the_checkpointer_signs_every_n_records(tmp_path: Path) -> None:
     # Single records 34, 35... cross 40 at 40 (its record is 41), then 42.
     assert [c.seq for c in report.verified] == [32, 40]
     assert report.seq == 42
+
+
+def test_progress_is_reported_as_the_walk_goes(tmp_path: Path) -> None:
+    db = build(tmp_path)
+    calls: list[tuple[int, int | None]] = []
+    log = SqliteLog(db)
+    try:
+        report = verify(
+            log, SECRET.identity, site=SITE_NAME, deep=True, progress=lambda *a: calls.append(a)
+        )
+    finally:
+        log.close()
+    assert report.ok and report.deep
+    assert len(calls) == report.segments  # once a segment
+    assert [done for done, _ in calls] == sorted(done for done, _ in calls)
+    assert calls[-1] == (112, 112)

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from sitroom.adapters.clock import ManualClock
 from sitroom.adapters.log_memory import MemoryLog
-from sitroom.application.desk import channel_record, courier_for, note_record, record_reply
+from sitroom.application.channels import Channels
+from sitroom.application.desk import channel_record, courier_for, note_record
 from sitroom.application.engine import Engine
+from sitroom.application.session import Session
 from sitroom.domain.channels.courier import Courier, Link, Note
-from sitroom.domain.channels.habits import WorkingWeek
 from sitroom.domain.channels.ledger import ChannelDetector, ChannelsProjection
 from sitroom.domain.channels.priority import Priority
 from sitroom.domain.timeutil import MS_PER_H, MS_PER_MIN, parse_time
+from sitroom.domain.week import WorkingWeek
 
 TEHRAN = WorkingWeek.parse("Asia/Tehran", "08:00-16:00", "Sat-Wed")
 LINK = Link("direct", "Tehran desk", ack_timeout_ms=5_000, week=TEHRAN)
@@ -29,6 +31,11 @@ def engine(now: int) -> tuple[Engine, ManualClock]:
     )  # fmt: skip
     e.append([channel_record(LINK)])
     return e, clock
+
+
+def record_reply(e: Engine, msg_id: str, at_ms: int) -> bool:
+    """The counterpart's reply, recorded as `sitroom channels reply` does."""
+    return Channels(Session.site(e)).reply(msg_id, at_ms=at_ms).new
 
 
 def send(e: Engine, clock: ManualClock, msg_id: str, when: int) -> None:

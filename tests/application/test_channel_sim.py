@@ -1,4 +1,5 @@
-"""The channel simulator: real traces, on a virtual clock, through the courier and the detectors."""
+"""The channel simulator: real traces (read by the trace adapter), on a virtual clock, through the
+courier and the detectors; its report as JSON and for people."""
 
 from __future__ import annotations
 
@@ -14,30 +15,53 @@ import pytest
 import yaml
 from rich.console import Console
 
+import sitroom
 from sitroom.adapters.clock import ManualClock
 from sitroom.adapters.log_memory import MemoryLog
-from sitroom.application.channel_sim import (
-    SimReport,
-    Trace,
-    load_trace,
-    parse_trace,
-    render_sim,
-    simulate,
-    trace_from_dict,
-)
+from sitroom.adapters.trace import load_trace, parse_trace, trace_from_dict
+from sitroom.application.channels import simulate_scratch
 from sitroom.application.engine import Engine
+from sitroom.application.netsim import Trace, simulate
+from sitroom.application.netsim_report import SimReport
+from sitroom.application.session import Session
+from sitroom.cli.render.channels import simulation
 from sitroom.domain.channels.ledger import ChannelDetector, ChannelsProjection
 from sitroom.domain.kinds import ALERT, CHANNEL_REPLY
-from sitroom.domain.timeutil import MS_PER_H, MS_PER_MIN, MS_PER_S, to_ms
+from sitroom.domain.timeutil import MS_PER_H, MS_PER_MIN, MS_PER_S, parse_duration, to_ms
 from sitroom.errors import SourceError, UserInputError
-from sitroom.workspace import scratch_engine
+from sitroom.room import scratch_engine
 
 TRACES = Path(__file__).resolve().parents[1] / "fixtures" / "channels"
 TEHRAN = ZoneInfo("Asia/Tehran")
 
 
+def scratch(clock: ManualClock) -> Session:
+    engine = scratch_engine(site="sim")
+    engine.clock = clock
+    return Session.site(engine)
+
+
 def sim(trace: Trace) -> SimReport:
-    return simulate(trace, engine=scratch_engine(site="sim"))
+    return simulate_scratch(trace, scratch)
+
+
+def engine_with(*, detect: bool = True) -> tuple[Engine, ManualClock]:
+    """A small engine (the channel projection, and its detector if ``detect``) on a manual
+    clock, for the simulation to run on."""
+    clock = ManualClock(0)
+    engine = Engine(
+        MemoryLog(),
+        clock,
+        site="s1",
+        projections=[ChannelsProjection()],
+        detectors=[ChannelDetector()] if detect else [],
+    )
+    return engine, clock
+
+
+def play(trace: Trace | str, engine: Engine, clock: ManualClock) -> SimReport:
+    parsed = parse_trace(trace) if isinstance(trace, str) else trace
+    return simulate(parsed, Session.site(engine), clock)
 
 
 @cache
@@ -77,16 +101,8 @@ def test_an_urgent_message_sent_in_an_outage_fails_over_keeping_its_id() -> None
 
 
 def test_the_failover_alert_in_the_log_carries_the_escalation_path() -> None:
-    clock = ManualClock(0)
-    engine = Engine(
-        MemoryLog(),
-        clock,
-        site="s1",
-        projections=[ChannelsProjection()],
-        detectors=[ChannelDetector()],
-    )
-    r = simulate(load_trace(TRACES / "outage.yaml"), engine=engine)
-    assert engine.clock is clock  # given back after the run
+    engine, clock = engine_with()
+    r = play(load_trace(TRACES / "outage.yaml"), engine, clock)
     alerts = {a.id: a for b in engine.log.read(kinds=[ALERT]) for a in b.rows()}
     a = alerts["alert:channels:failover:m-urgent:1"]
     assert a.payload["detail"]["escalation"] == "Direct secure link → Backchannel → via Muscat"
@@ -232,7 +248,7 @@ events:
     )
     assert r.unacknowledged == ("late",)
     assert r.stats("PRIORITY").unacknowledged == 1 and r.balanced
-    assert r.as_dict()["messages"] == {
+    assert r.to_json()["messages"] == {
         "sent": 2,
         "acked": 1,
         "dropped": 0,
@@ -257,7 +273,7 @@ def test_the_same_trace_and_seed_give_the_same_report() -> None:
     trace = load_trace(TRACES / "outage.yaml")
     assert sim(trace) == run("outage")
     other = load_trace_with(TRACES / "outage.yaml", seed=8)
-    assert sim(other).as_dict()["priorities"] != run("outage").as_dict()["priorities"]
+    assert sim(other).to_json()["priorities"] != run("outage").to_json()["priorities"]
 
 
 def load_trace_with(path: Path, **changes: Any) -> Any:
@@ -268,7 +284,7 @@ def load_trace_with(path: Path, **changes: Any) -> Any:
 
 def test_the_report_is_json() -> None:
     r = run("outage")
-    d = json.loads(json.dumps(r.as_dict()))
+    d = json.loads(json.dumps(r.to_json()))
     assert d["start"] == "2026-11-30T06:00:00Z" and d["duration_ms"] == 4 * MS_PER_H
     assert d["messages"]["balanced"] is True
     assert d["received"] == {"once": r.received_once, "copies": r.copies_received}
@@ -280,7 +296,7 @@ def test_the_report_is_json() -> None:
 
 def test_render_for_people() -> None:
     console = Console(record=True, width=200)
-    render_sim(console, run("outage"))
+    simulation(console, run("outage"))
     text = console.export_text()
     assert "Channel simulation outage.yaml" in text
     assert "Accounted for: 505 sent = 505 acked + 0 dropped + 0 waiting" in text
@@ -338,9 +354,8 @@ def test_repeats_replies_and_counterparts_by_name() -> None:
 
 
 def test_replies_are_recorded_at_their_time() -> None:
-    clock = ManualClock(0)
-    engine = Engine(MemoryLog(), clock, site="s1", projections=[ChannelsProjection()])
-    r = simulate(load_trace(TRACES / "habits.yaml"), engine=engine)
+    engine, clock = engine_with(detect=False)
+    r = play(load_trace(TRACES / "habits.yaml"), engine, clock)
     replies = [x for b in engine.log.read(kinds=[CHANNEL_REPLY]) for x in b.rows()]
     assert [(x.id, x.valid_from - r.start_ms) for x in replies][:2] == [
         ("reply:learn-1", 2 * MS_PER_H),
@@ -410,22 +425,16 @@ def test_unreadable_traces() -> None:
 
 
 def test_a_second_run_on_the_same_log_says_what_it_could_not_record() -> None:
-    engine = Engine(
-        MemoryLog(),
-        ManualClock(0),
-        site="s1",
-        projections=[ChannelsProjection()],
-        detectors=[ChannelDetector()],
-    )
+    engine, clock = engine_with()
     trace = load_trace(TRACES / "peer_down.yaml")
-    assert simulate(trace, engine=engine).anomalies == ()
-    again = simulate(trace, engine=engine)
+    assert play(trace, engine, clock).anomalies == ()
+    again = play(trace, engine, clock)
     assert again.balanced  # the report counts what the courier did, whatever the log kept
     assert again.anomalies and all("already in the log" in a for a in again.anomalies)
 
 
 def test_a_reply_in_the_same_instant_as_its_message_still_counts() -> None:
-    engine = Engine(MemoryLog(), ManualClock(0), site="s1", projections=[ChannelsProjection()])
+    engine, clock = engine_with(detect=False)
     trace = """
 start: 2026-11-30T06:00:00Z
 until: 1m
@@ -433,5 +442,36 @@ channels: [{id: cable, counterpart: Embassy}]
 events:
   - {at: 10s, send: {id: m, channel: cable, await_reply: true, reply_after: 0s}}
 """
-    r = simulate(trace, engine=engine)
+    r = play(trace, engine, clock)
     assert engine.states["channels"]["messages"]["m"]["replied_ms"] == r.start_ms + 10 * MS_PER_S
+
+
+def test_progress_is_told_the_virtual_time_played() -> None:
+    seen: list[tuple[int, int | None]] = []
+    r = simulate_scratch(
+        load_trace(TRACES / "outage.yaml"), scratch, progress=lambda d, t: seen.append((d, t))
+    )
+    assert len(seen) > 3  # a report every few thousand events, and one at the end
+    assert seen[-1] == (r.duration_ms, r.duration_ms)
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and all(t == r.duration_ms for _, t in seen)
+
+
+def test_a_recorded_simulation_runs_on_the_virtual_clock_and_gives_the_room_its_own(
+    tmp_path: Path,
+) -> None:
+    now = to_ms(datetime(2027, 1, 4, 12, 0, tzinfo=ZoneInfo("UTC")))
+    clock = ManualClock(now)
+    with sitroom.init(tmp_path / "room", clock=clock) as room:
+        r = room.channels.simulate(TRACES / "outage.yaml", record=True)
+        assert room.session.now_ms() == now  # given back after the run
+        listed = room.channels.list()
+        assert {c.id for c in listed.channels} == {"direct", "muscat"}
+        alerts = room.world.alerts(as_of_ms=None).alerts
+        failover = next(a for a in alerts if a.key == "failover:m-urgent:1")
+        assert failover.detail["escalation"] == "Direct secure link → Backchannel → via Muscat"
+        assert r.balanced and r.anomalies == ()
+        # the scratch run of the same trace tells the same story, and leaves the room alone
+        records = room.session.count()
+        assert room.channels.simulate(TRACES / "outage.yaml") == r
+        assert room.session.count() == records

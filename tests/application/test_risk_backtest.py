@@ -1,5 +1,6 @@
 """Backtests on the real UCDP and GDELT data: only what was known at each forecast time."""
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +16,19 @@ from sitroom.adapters.ucdp import chunks as ucdp_chunks
 from sitroom.application import backtest as bt
 from sitroom.application.engine import Engine
 from sitroom.application.ingest import ingest
+from sitroom.application.risk import Risk
+from sitroom.application.session import Session
 from sitroom.domain.geo import haversine_m, parse_radius
 from sitroom.domain.records import RecordBatch
 from sitroom.domain.risk.evidence import conflict_events
 from sitroom.domain.risk.questions import Place
+from sitroom.domain.risk.scoring import Reliability
 from sitroom.domain.timeutil import MS_PER_DAY, parse_time
+from sitroom.errors import UserInputError
+from sitroom.room import default_detectors, default_projections, default_reactors
 from sitroom.settings import Settings
-from sitroom.workspace import default_detectors, default_projections, default_reactors
+
+from conftest import UCDP_FILE, V2_FILES
 
 PLACES = (
     Place("Damascus", 33.5138, 36.2765),
@@ -43,8 +50,8 @@ def engine(now_ms: int = 0) -> Engine:
 
 
 @pytest.fixture(scope="module")
-def ucdp_batch(shared_data: Path) -> RecordBatch:
-    inp = open_input(str(shared_data / "ucdp-ged-sample" / "ucdpged_sample.csv"))
+def ucdp_batch() -> RecordBatch:
+    inp = open_input(str(UCDP_FILE))
     return RecordBatch.concat([c.records for c in ucdp_chunks(inp)])
 
 
@@ -60,35 +67,74 @@ def spec(**kw: object) -> bt.Spec:
     return bt.Spec(**{**base, **kw})  # type: ignore[arg-type]
 
 
+def run(e: Engine, s: bt.Spec, **kw: object) -> bt.Backtested:
+    return Risk(Session.site(e)).backtest(s, **kw)  # type: ignore[arg-type]
+
+
 def test_backtest_on_real_ucdp_and_gdelt_scores_members_and_baselines(
-    shared_data: Path, ucdp_batch: RecordBatch
+    ucdp_batch: RecordBatch,
 ) -> None:
     e = engine()
     e.append(ucdp_batch)
-    for f in sorted((shared_data / "gdelt-v2-events").glob("*.CSV")):
+    for f in V2_FILES:
         ingest(e, f.name, gdelt.chunks(open_input(str(f)), load_lookups()))
-    result = bt.run(
+    steps: list[tuple[int, int | None]] = []
+    result = run(
         e,
         spec(
             start_ms=parse_time("2010-01-01", now_ms=0), until_ms=parse_time("2020-01-01", now_ms=0)
         ),
+        progress=lambda done, total: steps.append((done, total)),
     )
-    assert result["leaks"] == 0
-    assert result["forecasts"] == result["forecast_times"] * len(PLACES) * 2
-    names = set(result["scores"])
+    assert result.leaks == 0
+    assert result.forecasts == result.forecast_times * len(PLACES) * 2 == len(result.rows)
+    # Progress: once per forecast time, out of all of them.
+    assert steps == [(n, result.forecast_times) for n in range(1, result.forecast_times + 1)]
+    names = {s.forecaster for s in result.scores}
     assert {"aggregate", "climatology", "last value", "base rate", "event count"} <= names
-    assert "crps" in result["scores"]["aggregate"] and "crps" in result["scores"]["climatology"]
+    assert result.score("aggregate").crps is not None
+    assert result.score("climatology").crps is not None
+    assert result.score("climatology").brier_skill == 0
     # Each outcome is the brute-force count over every event in the log.
-    read = e.log.read(kinds=["ucdp.event", "gdelt.event"])
+    read = e.read(kinds=["ucdp.event", "gdelt.event"])
     events = pl.concat([conflict_events(b) for b in read])
     events = events.filter(pl.col("quad_class") == 4)
-    for row in result["_rows"][:: max(1, len(result["_rows"]) // 25)]:
-        place = next(p for p in PLACES if p.name == row["place"])
+    for row in result.rows[:: max(1, len(result.rows) // 25)]:
+        place = next(p for p in PLACES if p.name == row.place)
         d = haversine_m(events["lat"].to_numpy(), events["lon"].to_numpy(), place.point)
         t = events["valid_from"].to_numpy()
-        inside = (d <= 500 * 1609.344) & (t >= row["t"]) & (t < row["t"] + 90 * MS_PER_DAY)
-        assert row["count"] == int(inside.sum())
-    assert 0 < result["base_rate"] < 1
+        inside = (d <= 500 * 1609.344) & (t >= row.t) & (t < row.t + 90 * MS_PER_DAY)
+        assert row.count == int(inside.sum())
+    assert result.base_rate is not None and 0 < result.base_rate < 1
+    # The JSON: what was covered, every forecaster's scores and reliability; no rows.
+    body = result.to_json()
+    assert body["covered"]["places"] == ["Damascus", "Baghdad", "Beirut"]
+    assert body["covered"]["thresholds"] == [1, 3]
+    assert {s["forecaster"] for s in body["scores"]} == names
+    table = next(t for t in body["reliability"] if t["forecaster"] == "aggregate")
+    assert table["n"] == result.forecasts and sum(table["count"]) == result.forecasts
+    assert "rows" not in body and "curves" not in body and body["plots"] == []
+
+
+def test_plots_are_drawn_through_the_injected_adapter(
+    ucdp_batch: RecordBatch, tmp_path: Path
+) -> None:
+    e = engine()
+    e.append(ucdp_batch)
+    drawn: list[tuple[list[str], Path, str]] = []
+
+    def plot(curves: Mapping[str, Reliability], path: Path, title: str) -> Path:
+        drawn.append((list(curves), path, title))
+        return path
+
+    risk = Risk(Session.site(e), plot=plot)
+    result = risk.backtest(spec(places=PLACES[:1], thresholds=(1,)), plot_dir=tmp_path)
+    [(names, path, title)] = drawn
+    assert names[:3] == ["aggregate", "climatology", "last value"]
+    assert path == tmp_path / "reliability.png" and result.plots == (str(path),)
+    assert f"{result.forecasts} forecasts" in title
+    with pytest.raises(UserInputError, match="plot"):
+        Risk(Session.site(e)).backtest(spec(), plot_dir=tmp_path)
 
 
 def test_a_record_known_after_a_forecast_time_is_not_used(ucdp_batch: RecordBatch) -> None:
@@ -104,6 +150,7 @@ def test_a_record_known_after_a_forecast_time_is_not_used(ucdp_batch: RecordBatc
 
     full = engine(parse_time("2014-01-01", now_ms=0))
     full.append(on_time)
+    assert isinstance(full.clock, ManualClock)
     full.clock.set(parse_time("2019-06-01", now_ms=0))
     full.append(late)
 
@@ -111,20 +158,16 @@ def test_a_record_known_after_a_forecast_time_is_not_used(ucdp_batch: RecordBatc
     partial.append(on_time)
 
     s = spec(known="recorded", start_ms=cutoff, until_ms=parse_time("2019-01-01", now_ms=0))
-    with_late = bt.run(full, s)
-    without = bt.run(partial, s)
-    assert with_late["leaks"] == 0
-    assert [r["p"] for r in with_late["_rows"]] == [r["p"] for r in without["_rows"]]
+    with_late = run(full, s)
+    without = run(partial, s)
+    assert with_late.leaks == 0
+    assert [r.p for r in with_late.rows] == [r.p for r in without.rows]
     # ... and the late events do matter once known: valid-time mode uses them.
-    assert [r["p"] for r in bt.run(full, spec(start_ms=cutoff))["_rows"]] != [
-        r["p"] for r in without["_rows"]
-    ]
+    assert [r.p for r in run(full, spec(start_ms=cutoff)).rows] != [r.p for r in without.rows]
 
 
 def test_a_backtest_with_no_events_or_no_window_is_a_clear_error() -> None:
-    from sitroom.errors import UserInputError
-
     with pytest.raises(UserInputError, match="no conflict events"):
-        bt.run(engine(), spec())
+        run(engine(), spec())
     with pytest.raises(UserInputError, match="known is valid or recorded"):
-        bt.run(engine(), spec(known="sometime"))
+        run(engine(), spec(known="sometime"))

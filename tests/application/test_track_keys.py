@@ -1,109 +1,168 @@
-"""Track keys in a real workspace: clearances re-key a track, a removed member reads nothing of
-the next epoch, and the keys detector warns ahead of wear-out, expiry and meetings."""
+"""Track keys in a real room: clearances re-key a track, a removed member reads nothing of the
+next epoch, and the keys detector warns ahead of wear-out, expiry and meetings."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import sitroom
 from sitroom.adapters.clock import ManualClock
-from sitroom.adapters.keystore import new_secret
 from sitroom.adapters.trackfile import parse_track_file
-from sitroom.application import planning, principals
 from sitroom.application.desk import Desk, channel_record
-from sitroom.application.ports import Unlock, WireError
+from sitroom.application.keys import EpochIssued, KeysMade
+from sitroom.application.ports import WireError
 from sitroom.application.sealing import Keyring
 from sitroom.domain.channels.courier import Link
 from sitroom.domain.channels.priority import Priority
 from sitroom.domain.kinds import ALERT
-from sitroom.domain.secure.identity import Secret, identity_record
-from sitroom.domain.secure.wear import Policy
+from sitroom.domain.secure.identity import Secret
+from sitroom.domain.secure.ledger import SECURE
 from sitroom.domain.timeutil import MS_PER_DAY, parse_time
-from sitroom.errors import Rejected, SecureError
-from sitroom.workspace import Workspace, key_policy
+from sitroom.errors import AccessDenied, NotFound, Rejected, SecureError, UserInputError
+from sitroom.room import Room
+from sitroom.settings import Settings
 
 TRACKS = Path(__file__).resolve().parents[1] / "fixtures" / "tracks" / "geneva-schedule.yaml"
 T0 = parse_time("2026-12-01T08:00:00Z", now_ms=0)
+PASSPHRASE = "correct horse battery"
 
 
-def _person(ws: Workspace, name: str) -> Secret:
-    secret = new_secret(name, "person")
-    ws.keystore.save(secret, Unlock(passphrase="correct horse battery"))
-    ws.engine.append([identity_record(secret, ws.engine.clock.now_ms())])
-    return secret
+CLOCKS: dict[str, ManualClock] = {}  # each room's clock, by its path
+
+
+def open_room(path: Path, **settings: Any) -> Room:
+    """A new room on a manual clock at T0, with the track file's tracks, under ``settings``."""
+    path.mkdir()
+    (path / "sitroom.toml").write_text(Settings(site="geneva", **settings).to_toml())
+    clock = CLOCKS[str(path)] = ManualClock(T0)
+    room = sitroom.init(path, clock=clock)
+    room.session.append(parse_track_file("t", TRACKS.read_text(), now_ms=T0))
+    return room
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Any:
-    clock = ManualClock(T0)
-    w = Workspace.init(tmp_path / "room", clock=clock)
-    w.engine.append(parse_track_file("t", TRACKS.read_text(), now_ms=T0))
-    yield w
-    w.close()
+def room(tmp_path: Path) -> Iterator[Room]:
+    r = open_room(tmp_path / "room")
+    yield r
+    r.close()
 
 
-def _clear(ws: Workspace, who: str, track: str, grant: bool = True, policy: Policy | None = None):
-    return principals.change_clearance(
-        ws.engine,
-        who,
-        track,
-        grant=grant,
-        by="test",
-        issuer=ws.site_secret(),
-        policy=policy or key_policy(ws.settings),
-        aead=ws.settings.key_aead,
-    )
+def _person(room: Room, name: str) -> Secret:
+    made = room.keys.init(name, passphrase=lambda who: PASSPHRASE)
+    assert isinstance(made, KeysMade) and made.protected_by == "passphrase"
+    return room.keys.unlock(name, PASSPHRASE)
 
 
-def _alerts(ws: Workspace) -> dict[str, dict[str, Any]]:
+def _epoch(room: Room, who: str, track: str, grant: bool = True) -> EpochIssued:
+    change = room.users.grant(who, track) if grant else room.users.revoke(who, track)
+    assert change.epoch is not None
+    return change.epoch
+
+
+def _ring(room: Room, secret: Secret) -> Keyring:
+    return Keyring(lambda: room.session.state(SECURE), secret, first_epoch=room.keys.first_epoch)
+
+
+def _site_ring(room: Room) -> Keyring:
+    return _ring(room, room.keys.unlock(room.site))
+
+
+def _clock(room: Room) -> ManualClock:
+    return CLOCKS[str(room.path)]
+
+
+def _alerts(room: Room) -> dict[str, dict[str, Any]]:
     return {
-        r.payload["key"]: r.payload
-        for b in ws.log.read(kinds=[ALERT])
-        for r in b.rows()
+        r.payload["key"]: dict(r.payload)
+        for r in room.session.records(kinds=[ALERT])
         if r.payload["detector"] == "keys"
     }
 
 
-def test_each_clearance_change_re_keys_the_track_for_its_members_only(ws: Workspace) -> None:
-    dana, omar = _person(ws, "dana"), _person(ws, "omar")
-    e1 = _clear(ws, "dana", "us-iran")["epoch"]
-    e2 = _clear(ws, "omar", "us-iran")["epoch"]
-    e3 = _clear(ws, "dana", "us-iran", grant=False)["epoch"]
-    site = ws.settings.site
-    assert (e1["epoch"], e1["members"]) == (1, sorted(["dana", site]))
-    assert (e2["epoch"], e2["members"]) == (2, sorted(["dana", "omar", site]))
-    assert (e3["epoch"], e3["members"]) == (3, sorted(["omar", site]))
+def test_each_clearance_change_re_keys_the_track_for_its_members_only(room: Room) -> None:
+    dana, omar = _person(room, "dana"), _person(room, "omar")
+    e1 = _epoch(room, "dana", "us-iran")
+    e2 = _epoch(room, "omar", "us-iran")
+    e3 = _epoch(room, "dana", "us-iran", grant=False)
+    assert (e1.epoch, e1.members, e1.reason) == (1, ("dana", "geneva"), "members changed: + dana")
+    assert (e2.epoch, e2.members) == (2, ("dana", "geneva", "omar"))
+    assert (e3.epoch, e3.members) == (3, ("geneva", "omar"))
+    assert e3.to_json()["members"] == ["geneva", "omar"]
     # The site seals a message in epoch 3; omar opens it, dana — removed — cannot.
-    site_ring = ws.keyring()
-    body = site_ring.seal("us-iran", "m-1", b"after dana left", ws.engine.clock.now_ms())
-    assert Keyring(ws.engine, omar).read(body, "us-iran").plaintext == b"after dana left"
+    body = _site_ring(room).seal("us-iran", "m-1", b"after dana left", T0)
+    assert _ring(room, omar).read(body, "us-iran").plaintext == b"after dana left"
     with pytest.raises(Rejected) as e:
-        Keyring(ws.engine, dana).read(body, "us-iran")
+        _ring(room, dana).read(body, "us-iran")
     assert e.value.reason == "not-a-member"
     # She still opens epoch 2, which was sealed to her.
-    assert Keyring(ws.engine, dana).secret("us-iran", 2) is not None
+    assert _ring(room, dana).secret("us-iran", 2) is not None
     with pytest.raises(Rejected):
-        Keyring(ws.engine, dana).secret("us-iran", 3)
+        _ring(room, dana).secret("us-iran", 3)
+    # Status: the track's current epoch, its members, the site's key as its sender.
+    status = room.keys.status("us-iran")
+    (track,) = status.tracks
+    assert (track.epoch, track.epochs, track.members) == (3, 3, ("geneva", "omar"))
+    assert [k.sender for k in track.keys] == ["geneva"]
+    assert {i.name for i in status.identities} == {"dana", "geneva", "omar"}
 
 
-def test_a_track_without_a_key_gets_its_first_epoch_when_a_message_needs_one(
-    ws: Workspace,
-) -> None:
-    body = ws.keyring().seal("sanctions", "m-1", b"x", ws.engine.clock.now_ms())
-    (epoch,) = ws.engine.states["secure"]["epochs"]["sanctions"]
+def test_a_track_without_a_key_gets_its_first_epoch_when_a_message_needs_one(room: Room) -> None:
+    body = _site_ring(room).seal("sanctions", "m-1", b"x", T0)
+    (epoch,) = room.session.state(SECURE)["epochs"]["sanctions"]
     assert epoch["reason"] == "first message" and '"track":"sanctions"' in body
 
 
-def test_an_expired_epoch_seals_nothing_until_rotated(ws: Workspace) -> None:
-    _person(ws, "dana")
-    _clear(ws, "dana", "us-iran")
-    clock = ws.engine.clock
-    assert isinstance(clock, ManualClock)
-    clock.advance(31 * MS_PER_DAY)
+def test_an_expired_epoch_seals_nothing_until_rotated(room: Room) -> None:
+    _person(room, "dana")
+    _epoch(room, "dana", "us-iran")
+    _clock(room).advance(31 * MS_PER_DAY)
     with pytest.raises(SecureError, match="expired; rotate it first"):
-        ws.keyring().seal("us-iran", "m-1", b"x", clock.now_ms())
+        _site_ring(room).seal("us-iran", "m-1", b"x", _clock(room).now_ms())
+    rotated = room.keys.rotate("us-iran", reason="expired")
+    assert (rotated.epoch, rotated.reason) == (2, "expired")
+    assert '"epoch":2' in _site_ring(room).seal("us-iran", "m-1", b"x", _clock(room).now_ms())
+    with pytest.raises(NotFound) as nf:
+        room.keys.rotate("nowhere")
+    assert (nf.value.what, nf.value.id) == ("track", "nowhere")
+    assert "us-iran" in nf.value.known
+
+
+def test_users_keys_and_admin_acts_on_a_room(tmp_path: Path) -> None:
+    """The first user is the admin; an analyst is refused admin acts, and the refusal is on
+    the record; a passphrase is asked for only when keys are made."""
+    room = open_room(tmp_path / "room")
+    asked: list[str] = []
+
+    def ask(name: str) -> str:
+        asked.append(name)
+        return PASSPHRASE
+
+    with pytest.raises(UserInputError, match="first user of a room is its admin"):
+        room.users.add("dana", passphrase=ask)
+    assert asked == []  # refused before any passphrase was asked for
+    first = room.users.add("alice", role="admin", passphrase=ask)
+    assert (first.first, first.keys is not None, asked) == (True, True, ["alice"])
+    room.users.add("dana", passphrase=ask)
+    room.close()
+    with sitroom.open(room.path, user="dana", clock=ManualClock(T0)) as dana:
+        with pytest.raises(AccessDenied) as denied:
+            dana.users.grant("dana", "us-iran")
+        assert (denied.value.user, denied.value.action) == ("dana", "grant dana us-iran")
+        with pytest.raises(AccessDenied):
+            dana.keys.init("eve", passphrase=ask)
+        assert asked == ["alice", "dana"]
+        listed = dana.users.list()
+        assert [(u.name, u.role) for u in listed.users if not u.endpoint] == [
+            ("alice", "admin"),
+            ("dana", "analyst"),
+        ]
+    with sitroom.open(room.path, as_site=True) as site:
+        refusals = [r.payload["action"] for r in site.session.records(kinds=["access.denied"])]
+    assert refusals == ["grant dana us-iran", "create keys for eve"]
 
 
 class Down:
@@ -118,46 +177,55 @@ class Down:
     def heard(self, url: str, timeout_s: float) -> int | None:
         return None
 
+    def close(self) -> None:
+        pass
 
-def test_a_key_near_its_usage_limit_is_alerted_ahead_of_time(ws: Workspace) -> None:
-    policy = Policy(usage_limit=10, usage_warn=0.8)
-    ws.engine.detector("keys").policy = policy  # type: ignore[union-attr]
-    _person(ws, "dana")
-    _clear(ws, "dana", "us-iran", policy=policy)
-    ring = ws.keyring()
-    ws.engine.append([channel_record(Link("direct", "Tehran desk", track="us-iran"))])
-    desk = Desk(ws.engine, Down(), keyring=ring)
+
+def test_a_key_near_its_usage_limit_is_alerted_ahead_of_time(tmp_path: Path) -> None:
+    room = open_room(tmp_path / "room", key_usage_limit=10, key_usage_warn=0.8)
     try:
-        for i in range(7):
-            desk.submit("direct", Priority.ROUTINE, f"note {i}")
-        assert not any(k.endswith("|used") for k in _alerts(ws))
-        desk.submit("direct", Priority.ROUTINE, "note 7")
+        _person(room, "dana")
+        _epoch(room, "dana", "us-iran")
+        room.session.append([channel_record(Link("direct", "Tehran desk", track="us-iran"))])
+        desk = Desk(room.session, Down(), keyring=_site_ring(room))
+        try:
+            for i in range(7):
+                desk.submit("direct", Priority.ROUTINE, f"note {i}")
+            assert not any(k.endswith("|used") for k in _alerts(room))
+            desk.submit("direct", Priority.ROUTINE, "note 7")
+        finally:
+            desk.close()
+        used = [a for k, a in _alerts(room).items() if k.endswith("|used")]
+        assert len(used) == 1 and "sealed 8 of its 10 messages (80%)" in used[0]["title"]
+        assert used[0]["detail"]["sender"] == "geneva"
+        (track,) = room.keys.status("us-iran").tracks
+        (use,) = track.keys
+        assert (use.sealed, use.limit, use.used) == (8, 10, 0.8)
     finally:
-        desk.close()
-    used = [a for k, a in _alerts(ws).items() if k.endswith("|used")]
-    assert len(used) == 1 and "sealed 8 of its 10 messages (80%)" in used[0]["title"]
-    assert used[0]["detail"]["sender"] == ws.settings.site
+        room.close()
 
 
 def test_expiry_is_alerted_a_week_ahead_and_before_a_meeting_that_outlasts_the_key(
-    ws: Workspace,
+    tmp_path: Path,
 ) -> None:
     # A five-day cryptoperiod from 1 December ends on the 6th, before the meetings of the
     # week of the 7th that the schedule places.
-    policy = Policy(cryptoperiod_ms=5 * MS_PER_DAY, warn_ms=2 * MS_PER_DAY)
-    ws.engine.detector("keys").policy = policy  # type: ignore[union-attr]
-    planning.schedule(ws.engine)
-    _person(ws, "dana")
-    _clear(ws, "dana", "us-iran", policy=policy)
-    alerts = _alerts(ws)
-    meeting = {k for k in alerts if "|meeting|" in k}
-    assert meeting == {"us-iran|1|meeting|us-iran-1", "us-iran|1|meeting|us-iran-2"}
-    assert not any(k.endswith("|expiring") for k in alerts)
-    # Three days on, the expiry is two days away: warned on the clock, without any record.
-    clock = ws.engine.clock
-    assert isinstance(clock, ManualClock)
-    due = ws.engine.next_due(clock.now_ms())
-    assert due == T0 + 3 * MS_PER_DAY
-    clock.set(due)
-    ws.engine.tick()
-    assert "us-iran|1|expiring" in _alerts(ws)
+    room = open_room(tmp_path / "room", key_cryptoperiod_days=5, key_warn_days=2)
+    try:
+        assert room.tracks.schedule().recorded
+        _person(room, "dana")
+        _epoch(room, "dana", "us-iran")
+        alerts = _alerts(room)
+        meeting = {k for k in alerts if "|meeting|" in k}
+        assert meeting == {"us-iran|1|meeting|us-iran-1", "us-iran|1|meeting|us-iran-2"}
+        assert not any(k.endswith("|expiring") for k in alerts)
+        # Three days on, the expiry is two days away: warned on the clock, without any record.
+        clock = _clock(room)
+        due = room.session.next_due(clock.now_ms())
+        assert due == T0 + 3 * MS_PER_DAY
+        clock.set(due)
+        room.session.tick()
+        assert "us-iran|1|expiring" in _alerts(room)
+        assert room.keys.status().key_alerts >= 3
+    finally:
+        room.close()

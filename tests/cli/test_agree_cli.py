@@ -1,4 +1,4 @@
-"""`sitroom agree` as the parties run it: three people with real keys in a real workspace
+"""`sitroom agreements` as the parties run it: three people with real keys in a real workspace
 propose a text, sign it one by one, and an outsider verifies the exported record offline with
 nothing but their public cards. Passphrases come from $SITROOM_PASSPHRASE (configuration, the
 way a script would give them)."""
@@ -24,13 +24,13 @@ def ws(tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.Mo
     assert sitroom(capfd, "init", "-w", w).code == 0
     assert sitroom(capfd, "tracks", "add", "-w", w, str(TRACKS)).code == 0
     for name in PARTIES:
-        made = sitroom(capfd, "keys", "init", "-w", w, "--name", name)
+        made = sitroom(capfd, "keys", "init", name, "-w", w)
         assert made.code == 0, made.err
     return w
 
 
 def agree(capfd: pytest.CaptureFixture[str], ws: str, *args: str) -> Result:
-    return sitroom(capfd, "agree", *args, "-w", ws)
+    return sitroom(capfd, "agreements", *args, "-w", ws)
 
 
 def propose(capfd: pytest.CaptureFixture[str], ws: str, tmp_path: Path, aid: str) -> Result:
@@ -39,7 +39,7 @@ def propose(capfd: pytest.CaptureFixture[str], ws: str, tmp_path: Path, aid: str
     parties = [x for name in PARTIES for x in ("--party", name)]
     return agree(
         capfd, ws, "propose", "Geneva framework", "--id", aid, "--text-file", str(text),
-        *parties, "--track", "us-iran", "--as", "mediator", "--json",
+        *parties, "--track", "us-iran", "-u", "mediator", "--json",
     )  # fmt: skip
 
 
@@ -52,11 +52,11 @@ def test_three_parties_agree_and_the_record_verifies_offline(
     assert made.code == 0, made.err
     body = made.json()
     assert (body["status"], body["signed"], body["of"], body["text"]) == ("open", 0, 3, TEXT)
-    assert body["track"] == "us-iran"
+    assert (body["track"], body["proposer"]) == ("us-iran", "mediator")
 
     progress = []
     for name in PARTIES:
-        signed = agree(capfd, ws, "sign", "geneva", "--as", name, "--json")
+        signed = agree(capfd, ws, "sign", "geneva", "--party", name, "--json")
         assert signed.code == 0, signed.err
         s = signed.json()
         progress.append((s["party"], s["status"], s["signed"], s["agreed_record"]))
@@ -65,24 +65,28 @@ def test_three_parties_agree_and_the_record_verifies_offline(
         ("tehran", "open", 2, None),
         ("muscat", "agreed", 3, "agreement.agreed:geneva"),
     ]
-    again = agree(capfd, ws, "sign", "geneva", "--as", "tehran", "--json")
+    again = agree(capfd, ws, "sign", "geneva", "-u", "tehran", "--json")  # as themselves
     assert (again.code, again.json()["already"]) == (0, True)
 
-    status = agree(capfd, ws, "status", "geneva", "--json")
+    status = agree(capfd, ws, "show", "geneva", "--json")
     assert status.code == 0, status.err
     (row,) = status.json()["agreements"]
-    assert row["status"] == "agreed" and row["agreed_at"]
+    assert row["status"] == "agreed" and row["agreed_at"] and row["text"] == TEXT
     assert {p["name"]: p["state"] for p in row["parties"]} == dict.fromkeys(PARTIES, "signed")
-    people = agree(capfd, ws, "status")
+    people = agree(capfd, ws)
     assert "geneva: Geneva framework (track us-iran) — agreed, 3 of 3 signed" in people.out
+    assert (listed := agree(capfd, ws, "--json")).code == 0
+    assert [a["text"] for a in listed.json()["agreements"]] == [None]  # the list has no texts
 
     here = agree(capfd, ws, "verify", "geneva")
     assert here.code == 0, here.out + here.err
     assert "VERIFIED" in here.out
 
     record = tmp_path / "geneva.agreed.json"
-    exported = agree(capfd, ws, "export", "geneva", "-o", str(record))
+    exported = agree(capfd, ws, "export", "geneva", "-o", str(record), "--json")
     assert exported.code == 0, exported.err
+    assert exported.json()["agreement"] == "geneva" and "data" not in exported.json()
+    assert json.loads(record.read_text())["digest"] == exported.json()["digest"]
     cards = []
     for name in PARTIES:
         card = tmp_path / f"{name}.card.json"
@@ -90,7 +94,7 @@ def test_three_parties_agree_and_the_record_verifies_offline(
         cards += ["--key", str(card)]
 
     # Offline: no workspace at all, only the record and the cards.
-    offline = sitroom(capfd, "agree", "verify", "--file", str(record), *cards, "--json")
+    offline = sitroom(capfd, "agreements", "verify", "--file", str(record), *cards, "--json")
     assert offline.code == 0, offline.out + offline.err
     report = offline.json()
     assert (report["ok"], report["problems"]) == (True, [])
@@ -100,16 +104,16 @@ def test_three_parties_agree_and_the_record_verifies_offline(
     data = json.loads(record.read_text())
     data["proposal"]["text"] = TEXT.replace("15 December", "16 December")
     tampered.write_text(json.dumps(data))
-    bad = sitroom(capfd, "agree", "verify", "--file", str(tampered), *cards, "--json")
+    bad = sitroom(capfd, "agreements", "verify", "--file", str(tampered), *cards, "--json")
     assert bad.code == 7
     problems = bad.json()["problems"]
     assert problems[0] == "the agreement was changed after it was signed: the text"
     assert "signature of 'tehran' does not verify" in " ".join(problems)
-    words = sitroom(capfd, "agree", "verify", "--file", str(tampered), *cards)
+    words = sitroom(capfd, "agreements", "verify", "--file", str(tampered), *cards)
     assert words.code == 7
     assert "NOT VERIFIED" in words.out
 
-    late = agree(capfd, ws, "withdraw", "geneva", "--as", "tehran", "--reason", "too late")
+    late = agree(capfd, ws, "withdraw", "geneva", "--party", "tehran", "--reason", "too late")
     assert late.code == 5
     assert late.err.strip().splitlines() == [
         "sitroom: error: agreement geneva is agreed (every party signed): it can no longer be "
@@ -121,20 +125,21 @@ def test_a_withdrawal_aborts_and_later_signatures_are_refused(
     ws: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     assert propose(capfd, ws, tmp_path, "draft").code == 0
-    assert agree(capfd, ws, "sign", "draft", "--as", "washington").code == 0
+    assert agree(capfd, ws, "sign", "draft", "--party", "washington").code == 0
     out = agree(
-        capfd, ws, "withdraw", "draft", "--as", "tehran", "--reason", "new instructions", "--json"
-    )
+        capfd, ws, "withdraw", "draft", "--party", "tehran", "--reason", "new instructions",
+        "--json",
+    )  # fmt: skip
     assert out.code == 0, out.err
     assert (out.json()["status"], out.json()["withdrawal"]["reason"]) == (
         "aborted",
         "new instructions",
     )
-    late = agree(capfd, ws, "sign", "draft", "--as", "muscat")
+    late = agree(capfd, ws, "sign", "draft", "--party", "muscat")
     assert late.code == 5
     assert late.err.count("\n") == 1
     assert "aborted when tehran withdrew" in late.err
-    (row,) = agree(capfd, ws, "status", "draft", "--json").json()["agreements"]
+    (row,) = agree(capfd, ws, "show", "draft", "--json").json()["agreements"]
     assert {p["name"]: p["state"] for p in row["parties"]} == {
         "washington": "signed",
         "tehran": "withdrew",
@@ -148,13 +153,19 @@ def test_mistakes_are_one_line_and_change_nothing(
 ) -> None:
     assert propose(capfd, ws, tmp_path, "geneva").code == 0
     cases = [
-        (("sign", "geneva", "--as", "paris"), 5, "'paris' is not a party to agreement geneva"),
-        (("sign", "nowhere", "--as", "tehran"), 2, "no agreement 'nowhere'"),
-        (("sign", "geneva"), 2, "say which party signs with --as NAME"),
+        (("sign", "geneva", "--party", "paris"), 5, "'paris' is not a party to agreement geneva"),
+        (("sign", "nowhere", "--party", "tehran"), 2, "no agreement 'nowhere' (agreements: ge"),
+        (("sign", "geneva"), 2, "name the party who signs"),
+        (("sign", "geneva", "--as", "tehran"), 2, "No such option: --as"),
         (
             ("propose", "Other", "--text", "t", "--party", "tehran", "--party", "paris"),
             2,
-            "'paris' has no identity here",
+            "no identity 'paris' to pin as a party",
+        ),
+        (
+            ("propose", "Geneva", "--id", "geneva", "--text", "t", "--party", "muscat"),
+            2,
+            "agreement 'geneva' already exists",
         ),
         (("propose", "Other", "--party", "tehran", "--party", "muscat"), 2, "--text or"),
         (("verify", "geneva"), 2, "is open (0 of 3 signed)"),
@@ -164,8 +175,8 @@ def test_mistakes_are_one_line_and_change_nothing(
         assert (r.code, r.err.count("\n")) == (code, 1), (args, r.err)
         assert message in r.err, (args, r.err)
     monkeypatch.setenv("SITROOM_PASSPHRASE", "not the passphrase")
-    wrong = agree(capfd, ws, "sign", "geneva", "--as", "tehran")
+    wrong = agree(capfd, ws, "sign", "geneva", "--party", "tehran")
     assert wrong.code == 5
     assert "wrong passphrase for tehran's keys" in wrong.err
-    (row,) = agree(capfd, ws, "status", "--json").json()["agreements"]
+    (row,) = agree(capfd, ws, "--json").json()["agreements"]
     assert row["signed"] == 0

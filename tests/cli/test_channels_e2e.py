@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+import sitroom
 from sitroom.cli import run
-from sitroom.workspace import Workspace
 
 pytestmark = pytest.mark.slow
 
@@ -56,8 +56,8 @@ def procs() -> Iterator[list[Proc]]:
 
 
 def _records(ws: Path, kind: str) -> list[Any]:
-    with Workspace.open(ws) as w:
-        return [r for b in w.log.read(kinds=[kind]) for r in b.rows()]
+    with sitroom.open(ws, as_site=True) as room:
+        return room.session.records(kinds=[kind])
 
 
 def _wait(what: str, ok: Any, timeout: float = 30.0) -> Any:
@@ -77,22 +77,22 @@ def test_a_killed_link_is_noticed_urgent_traffic_fails_over_and_nothing_is_lost(
     assert run(["init", "-w", str(a), "--site", "washington"]) == 0
     assert run(["init", "-w", str(b), "--site", "tehran"]) == 0
 
-    tehran = Proc("channel", "run", "-w", str(b), "--listen", "127.0.0.1:0")
+    tehran = Proc("channels", "run", "-w", str(b), "--listen", "127.0.0.1:0")
     procs.append(tehran)
-    link = Proc("channel", "relay", "--to", tehran.url, "--listen", "127.0.0.1:0")
+    link = Proc("channels", "relay", "--to", tehran.url, "--listen", "127.0.0.1:0")
     procs.append(link)
-    muscat = Proc("channel", "relay", "--to", tehran.url, "--listen", "127.0.0.1:0")
+    muscat = Proc("channels", "relay", "--to", tehran.url, "--listen", "127.0.0.1:0")
     procs.append(muscat)
 
     week = ["--timezone", "Asia/Tehran", "--hours", "08:00-16:00", "--days", "Sat-Wed"]
-    assert run(["channel", "add", "backchannel", "-w", str(a), "--to", "Tehran desk",
+    assert run(["channels", "add", "backchannel", "-w", str(a), "--to", "Tehran desk",
                 "--via", "Muscat", "--url", muscat.url, "--heartbeat", "250ms",
                 "--ack-timeout", "3s", *week]) == 0  # fmt: skip
-    assert run(["channel", "add", "direct", "-w", str(a), "--to", "Tehran desk",
+    assert run(["channels", "add", "direct", "-w", str(a), "--to", "Tehran desk",
                 "--name", "Direct secure link", "--fallback", "backchannel", "--url", link.url,
                 "--heartbeat", "250ms", "--ack-timeout", "2s", *week]) == 0  # fmt: skip
 
-    washington = Proc("channel", "run", "-w", str(a), "--listen", "127.0.0.1:0")
+    washington = Proc("channels", "run", "-w", str(a), "--listen", "127.0.0.1:0")
     procs.append(washington)
     client = httpx.Client(base_url=washington.url, timeout=10)
 
@@ -141,8 +141,9 @@ def test_a_killed_link_is_noticed_urgent_traffic_fails_over_and_nothing_is_lost(
     acks = {r.payload["message"]: r.payload for r in _records(a, "channel.ack")}
     assert set(acks) == {"m1", "m2", "m3", "m4"}
     assert acks["m3"]["channel"] == acks["m4"]["channel"] == "backchannel"
-    with Workspace.open(a) as w:
-        assert w.engine.states["channels"]["messages"]["m5"]["status"] == "pending"
+    with sitroom.open(a, as_site=True) as room:
+        (m5,) = room.channels.status("m5").messages
+        assert m5.status == "pending"
 
     # Tehran received each message once, whatever the copies and channels.
     received = [r.payload["message"] for r in _records(b, "channel.receive")]

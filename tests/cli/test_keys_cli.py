@@ -1,5 +1,6 @@
 """The key commands as a user runs them: identities with their protection, rotation, status,
-and a sealed message read by those cleared and refused (and recorded) to the others."""
+cards and epochs exported and imported, and a sealed message read by those cleared and refused
+(and recorded) to the others."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from sitroom.domain.kinds import ACCESS_DENIED
-from sitroom.workspace import Workspace
+from sitroom.room import open as open_room
 
-from helpers import sitroom
+from helpers import sitroom as run
 
 TRACK = "tracks:\n  - {id: us-iran, name: US-Iran talks, parties: [USA, IRN], venue: Geneva}\n"
 
@@ -29,26 +30,11 @@ def room(
     for args in (
         ["init", "-w", str(w), "--site", "washington"],
         ["tracks", "add", "-w", str(w), str(tracks)],
-        ["user", "add", "-w", str(w), "alice", "--role", "admin"],
-        ["-u", "alice", "user", "add", "-w", str(w), "dana"],
-        ["-u", "alice", "user", "grant", "-w", str(w), "alice", "us-iran"],
-        [
-            "-u",
-            "alice",
-            "channel",
-            "add",
-            "-w",
-            str(w),
-            "direct",
-            "--to",
-            "Tehran",
-            "--url",
-            "http://127.0.0.1:9",
-            "--track",
-            "us-iran",
-        ],
+        ["users", "add", "-w", str(w), "alice", "--role", "admin"],
+        ["-u", "alice", "users", "add", "-w", str(w), "dana"],
+        ["-u", "alice", "users", "grant", "-w", str(w), "alice", "us-iran"],
     ):
-        r = sitroom(capfd, *args)
+        r = run(capfd, *args)
         assert r.code == 0, (args, r.err)
     return w
 
@@ -56,75 +42,130 @@ def room(
 def test_identities_are_kept_encrypted_and_owner_only(
     room: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    r = sitroom(
-        capfd,
-        "-u",
-        "alice",
-        "keys",
-        "init",
-        "-w",
-        str(room),
-        "--name",
-        "muscat",
-        "--role",
-        "intermediary",
-        "--json",
-    )
+    w = str(room)
+    r = run(capfd, "-u", "alice", "keys", "init", "muscat", "-w", w, "--role", "intermediary",
+            "--json")  # fmt: skip
     assert r.code == 0, r.err
     made = r.json()
     assert made["protected_by"] == "key file" and len(made["fingerprint"].split()) == 10
+    assert (made["name"], made["role"], made["created"]) == ("muscat", "intermediary", True)
     for name in ("alice", "muscat", "washington"):
         key = room / "keys" / f"{name}.key"
         assert stat.S_IMODE(key.stat().st_mode) == 0o600
         body = json.loads(key.read_text())
         assert "sealed" in body and "private" not in key.read_text()
-    again = sitroom(capfd, "-u", "alice", "keys", "init", "-w", str(room), "--name", "muscat")
-    assert again.code == 2 and "already has keys" in again.err
-    r = sitroom(capfd, "-u", "dana", "keys", "init", "-w", str(room), "--name", "eve")
-    assert r.code == 6 and "not an admin" in r.err
+    again = run(capfd, "-u", "alice", "keys", "init", "muscat", "-w", w, "--json")
+    assert again.code == 2
+    assert again.json()["error"]["type"] == "exists"
+    assert "identity 'muscat' already exists" in again.json()["error"]["message"]
+    r = run(capfd, "-u", "dana", "keys", "init", "eve", "-w", w)
+    assert r.code == 6 and "dana is an analyst, not an admin" in r.err
+    site = run(capfd, "-u", "alice", "keys", "init", "-w", w, "--json").json()
+    assert (site["name"], site["role"], site["created"], site["key"]) == (
+        "washington",
+        "site",
+        False,
+        None,
+    )
+    people = run(capfd, "-u", "alice", "keys", "init", "-w", w)
+    assert "washington (a site) has keys already, protected by key file" in people.out
 
 
 def test_rotation_and_status(room: Path, capfd: pytest.CaptureFixture[str]) -> None:
-    r = sitroom(capfd, "-u", "alice", "keys", "rotate", "-w", str(room), "us-iran", "--json")
+    w = str(room)
+    r = run(capfd, "-u", "alice", "keys", "rotate", "-w", w, "us-iran", "--json")
     assert r.code == 0, r.err
     assert r.json()["epoch"] == 2 and r.json()["members"] == ["alice", "washington"]
-    status = sitroom(capfd, "-u", "alice", "keys", "status", "-w", str(room), "us-iran", "--json")
-    (track,) = status.json()["tracks"]
+    assert r.json()["reason"] == "rotation"
+    status = run(capfd, "-u", "alice", "keys", "-w", w, "--track", "us-iran", "--json")
+    assert status.code == 0, status.err
+    body = status.json()
+    (track,) = body["tracks"]
     assert track["epoch"] == 2 and track["epochs"] == 2 and track["aead"] == "aes-256-gcm"
-    assert track["keys"][0]["limit"] == 2**23
-    unknown = sitroom(capfd, "-u", "alice", "keys", "status", "-w", str(room), "sanctions")
-    assert unknown.code == 2 and "has no keys" in unknown.err
-    r = sitroom(capfd, "-u", "dana", "keys", "rotate", "-w", str(room), "us-iran")
-    assert r.code != 0
+    assert track["keys"][0]["limit"] == 2**23 and track["keys"][0]["sender"] == "washington"
+    assert {i["name"] for i in body["identities"]} == {"alice", "dana", "washington"}
+    assert body["provenance"]["as_of_seq"] > 0
+    people = run(capfd, "-u", "alice", "keys", "-w", w)
+    assert "us-iran epoch 2 (aes-256-gcm" in people.out and "washington" in people.out
+    unknown = run(capfd, "-u", "alice", "keys", "-w", w, "--track", "sanctions", "--json")
+    assert unknown.code == 2
+    err = unknown.json()["error"]
+    assert (err["type"], err["what"], err["id"], err["known"]) == (
+        "not_found",
+        "track key",
+        "sanctions",
+        ["us-iran"],
+    )
+    nowhere = run(capfd, "-u", "alice", "keys", "rotate", "-w", w, "sanctions")
+    assert nowhere.code == 2 and "no track 'sanctions'" in nowhere.err
+    r = run(capfd, "-u", "dana", "keys", "rotate", "-w", w, "us-iran")
+    assert r.code == 6 and "refused and recorded" in r.err
+
+
+def test_cards_and_epochs_move_to_another_site(
+    room: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Washington's card is imported at Tehran once the fingerprint matches; then the epochs
+    Washington issued for us-iran are recorded there, each signature checked."""
+    w = str(room)
+    card, epochs = tmp_path / "washington.card.json", tmp_path / "us-iran.epochs.json"
+    out = run(capfd, "-u", "alice", "keys", "export", "-w", w, "-o", str(card), "--json")
+    assert out.code == 0, out.err
+    exported = out.json()
+    assert (exported["what"], exported["name"]) == ("card", "washington")
+    assert "data" not in exported
+    assert json.loads(card.read_text())["fingerprint"] == exported["fingerprint"]
+    r = run(capfd, "-u", "alice", "keys", "export", "-w", w, "--track", "us-iran", "-o",
+            str(epochs))  # fmt: skip
+    assert r.code == 0, r.err
+    assert "Exported 1 epoch of us-iran's key" in r.out
+    assert json.loads(epochs.read_text())["format"] == "sitroom-epochs/1"
+    stdout = run(capfd, "-u", "alice", "keys", "export", "dana", "-w", w)
+    assert json.loads(stdout.out)["name"] == "dana"
+
+    other = str(tmp_path / "tehran")
+    assert run(capfd, "init", "-w", other, "--site", "tehran").code == 0
+    early = run(capfd, "keys", "import", str(epochs), "-w", other, "--json")
+    assert early.code == 2
+    assert early.json()["error"]["what"] == "identity"
+    assert "see `sitroom keys`" in early.json()["error"]["hint"]
+    ask = run(capfd, "keys", "import", str(card), "-w", other)
+    assert ask.code == 2 and exported["fingerprint"] in ask.err
+    wrong = run(capfd, "keys", "import", str(card), "-w", other, "--fingerprint", "00 11")
+    assert wrong.code == 5 and "not imported" in wrong.err
+    fp = exported["fingerprint"]
+    ok = run(capfd, "keys", "import", str(card), "-w", other, "--fingerprint", fp, "--json")
+    assert ok.code == 0, ok.err
+    assert ok.json() == {
+        "identity": {"name": "washington", "role": "site", "fingerprint": fp},
+        "epochs": [],
+    }
+    got = run(capfd, "keys", "import", str(epochs), "-w", other)
+    assert got.code == 0, got.err
+    assert "Recorded epoch 1 of us-iran, issued by washington" in got.out
+    junk = tmp_path / "junk.json"
+    junk.write_text("not json")
+    bad = run(capfd, "keys", "import", str(junk), "-w", other)
+    assert bad.code == 2 and "not JSON" in bad.err
 
 
 def test_a_sealed_message_is_read_by_the_cleared_and_refused_to_others(
     room: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    sent = sitroom(
-        capfd,
-        "-u",
-        "alice",
-        "channel",
-        "send",
-        "-w",
-        str(room),
-        "direct",
-        "meet on the 14th",
-        "--id",
-        "m-1",
-        "--wait",
-        "0s",
-        "--json",
-    )
+    w = str(room)
+    added = run(capfd, "-u", "alice", "channels", "add", "-w", w, "direct", "--to", "Tehran",
+                "--url", "http://127.0.0.1:9", "--track", "us-iran")  # fmt: skip
+    assert added.code == 0, added.err
+    sent = run(capfd, "-u", "alice", "channels", "send", "-w", w, "direct", "meet on the 14th",
+               "--id", "m-1", "--wait", "0s", "--json")  # fmt: skip
     assert sent.code == 3, sent.err  # nobody listens: recorded, sealed, pending
-    r = sitroom(capfd, "-u", "alice", "channel", "read", "-w", str(room), "m-1", "--json")
+    r = run(capfd, "-u", "alice", "channels", "read", "-w", w, "m-1", "--json")
     assert r.code == 0, r.err
     assert r.json()["text"] == "meet on the 14th" and r.json()["opened_with"] == "alice"
-    r = sitroom(capfd, "-u", "dana", "channel", "read", "-w", str(room), "m-1")
+    r = run(capfd, "-u", "dana", "channels", "read", "-w", w, "m-1")
     assert r.code == 6 and "not cleared for us-iran" in r.err
-    with Workspace.open(room) as ws:
-        denied = [rec.payload for b in ws.log.read(kinds=[ACCESS_DENIED]) for rec in b.rows()]
+    with open_room(room, as_site=True) as opened:
+        denied = [rec.payload for rec in opened.session.records(kinds=[ACCESS_DENIED])]
     assert denied == [
         {"user": "dana", "action": "read message m-1", "reason": "not cleared for us-iran"}
     ]

@@ -32,7 +32,7 @@ def test_schedule_is_exported_to_ics_that_reads_back_with_the_same_events(
     ws: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     folder = tmp_path / "calendars"
-    r = sitroom(capfd, "schedule", "-w", ws, "--ics", str(folder), "--json")
+    r = sitroom(capfd, "tracks", "schedule", "-w", ws, "--ics", str(folder), "--json")
     assert r.code == 0, r.err
     value = r.json()
     assert value["status"] == "optimal" and value["recorded"] is True
@@ -62,20 +62,34 @@ def test_schedule_is_exported_to_ics_that_reads_back_with_the_same_events(
             if (owner in m["attendees"] if name.startswith("person-") else owner == m["track"])
         }
         assert events == want, name
+    assert [Path(f).name for f in value["calendars"]] == files
+    assert value["horizon"] == {
+        "since": "2026-12-07T00:00:00Z",
+        "until": "2026-12-24T00:00:00Z",
+        "slot_minutes": 30,
+    }
     envoy = icalendar.Calendar.from_ical((folder / "person-envoy.ics").read_bytes())
     assert len(list(envoy.walk("VEVENT"))) == 4  # both ceasefire and both US–Iran rounds
 
+    # A dry run solves and shows, and records nothing.
+    records = sitroom(capfd, "state", "-w", ws, "--json").json()["records"]
+    dry = sitroom(capfd, "tracks", "schedule", "-w", ws, "--dry-run", "--json").json()
+    assert dry["recorded"] is False and dry["kept"] == 5
+    assert sitroom(capfd, "state", "-w", ws, "--json").json()["records"] == records
     # Solving again changes nothing, so nothing new is recorded.
-    again = sitroom(capfd, "schedule", "-w", ws, "--json").json()
+    again = sitroom(capfd, "tracks", "schedule", "-w", ws, "--json").json()
     assert again["recorded"] is False and again["kept"] == 5 and again["moved"] == []
 
 
 def test_three_day_slip_of_one_track_moves_exactly_the_meetings_that_depend_on_it(
     ws: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    base = {m["id"]: m for m in sitroom(capfd, "schedule", "-w", ws, "--json").json()["meetings"]}
+    base = {
+        m["id"]: m
+        for m in sitroom(capfd, "tracks", "schedule", "-w", ws, "--json").json()["meetings"]
+    }
     records = sitroom(capfd, "state", "-w", ws, "--json").json()["records"]
-    r = sitroom(capfd, "whatif", "delay", "ceasefire", "3d", "-w", ws, "--json")
+    r = sitroom(capfd, "tracks", "whatif", "ceasefire", "3d", "-w", ws, "--json")
     assert r.code == 0, r.err
     value = r.json()
     assert value["base"].startswith("the schedule recorded")
@@ -84,20 +98,20 @@ def test_three_day_slip_of_one_track_moves_exactly_the_meetings_that_depend_on_i
     assert set(moves) == {"ceasefire-1", "ceasefire-2", "us-iran-1", "us-iran-2"}
     assert value["unchanged"] == 1
     for mid in ("ceasefire-1", "ceasefire-2"):
-        assert moves[mid]["from"] == base[mid]["start"]
-        assert (utc(moves[mid]["to"]) - utc(base[mid]["start"])).days == 3
+        assert moves[mid]["old_start"] == base[mid]["start"]
+        assert (utc(moves[mid]["new_start"]) - utc(base[mid]["start"])).days == 3
     # Ceasefire round 2 now ends Thursday; the Iranian side does not work Thursday or Friday and
     # the envoy not at the weekend: the talks go to Monday 14 December.
-    assert moves["us-iran-1"]["to"] == "2026-12-14T11:00:00Z"
+    assert moves["us-iran-1"]["new_start"] == "2026-12-14T11:00:00Z"
     assert moves["us-iran-1"]["cause"] == "ceasefire-2"
     assert moves["us-iran-2"]["cause"] == "us-iran-1"
     # A what-if records nothing.
     assert sitroom(capfd, "state", "-w", ws, "--json").json()["records"] == records
 
-    text = sitroom(capfd, "whatif", "delay", "ceasefire", "3d", "-w", ws).out
+    text = sitroom(capfd, "tracks", "whatif", "ceasefire", "3d", "-w", ws).out
     assert "If ceasefire slips +3.0d" in text and "1 other meeting stays where it is" in text
-    bad = sitroom(capfd, "whatif", "delay", "nowhere", "3d", "-w", ws)
-    assert bad.code == 2 and "no track or meeting 'nowhere'" in bad.err
+    bad = sitroom(capfd, "tracks", "whatif", "nowhere", "3d", "-w", ws)
+    assert bad.code == 2 and "no track 'nowhere', nor a meeting by that id" in bad.err
 
 
 BUSY = """BEGIN:VCALENDAR
@@ -129,11 +143,11 @@ def test_busy_times_imported_from_ics_keep_meetings_out(
     ics = tmp_path / "envoy.ics"
     ics.write_text(BUSY)
     r = sitroom(
-        capfd, "calendar", "import", "envoy", str(ics), "-w", ws, "--from", "2026-12-01", "--json"
+        capfd, "tracks", "calendar", "envoy", str(ics), "-w", ws, "--since", "2026-12-01", "--json"
     )
     assert r.code == 0, r.err
     assert r.json()["busy"] == 3  # three mornings; the transparent day does not count
-    value = sitroom(capfd, "schedule", "-w", ws, "--json").json()
+    value = sitroom(capfd, "tracks", "schedule", "-w", ws, "--json").json()
     for m in value["meetings"]:
         if "envoy" in m["attendees"]:
             start, end = utc(m["start"]), utc(m["end"])
@@ -142,14 +156,14 @@ def test_busy_times_imported_from_ics_keep_meetings_out(
                 busy_to = datetime(2026, 12, day, 12, tzinfo=UTC)
                 assert end <= busy_from or start >= busy_to, m["id"]
     again = sitroom(
-        capfd, "calendar", "import", "envoy", str(ics), "-w", ws, "--from", "2026-12-01", "--json"
+        capfd, "tracks", "calendar", "envoy", str(ics), "-w", ws, "--since", "2026-12-01", "--json"
     ).json()
     assert again["new"] == 0
-    missing = sitroom(capfd, "calendar", "import", "nobody", str(ics), "-w", ws)
+    missing = sitroom(capfd, "tracks", "calendar", "nobody", str(ics), "-w", ws)
     assert missing.code == 2 and "no resource 'nobody'" in missing.err
     garbage = tmp_path / "garbage.ics"
     garbage.write_text("this is not a calendar")
-    bad = sitroom(capfd, "calendar", "import", "envoy", str(garbage), "-w", ws)
+    bad = sitroom(capfd, "tracks", "calendar", "envoy", str(garbage), "-w", ws)
     assert bad.code != 0 and bad.err.count("\n") == 1 and "garbage.ics" in bad.err
 
 
@@ -173,7 +187,7 @@ def test_an_impossible_week_is_explained_by_the_constraints_that_conflict(
     f = tmp_path / "impossible.yaml"
     f.write_text(IMPOSSIBLE)
     sitroom(capfd, "tracks", "add", "-w", ws, str(f))
-    r = sitroom(capfd, "schedule", "-w", ws, "--json")
+    r = sitroom(capfd, "tracks", "schedule", "-w", ws, "--json")
     assert r.code == 3
     value = r.json()
     assert value["status"] == "infeasible" and value["meetings"] == []
@@ -181,5 +195,5 @@ def test_an_impossible_week_is_explained_by_the_constraints_that_conflict(
         "Friday session needs the Iranian deputy FM, who works 08:00-17:00 Sat-Wed (Asia/Tehran)",
         "everything happens within the planning horizon, 2026-12-10 to 2026-12-12",
     ]
-    text = sitroom(capfd, "schedule", "-w", ws)
+    text = sitroom(capfd, "tracks", "schedule", "-w", ws)
     assert text.code == 3 and "No schedule exists" in text.out

@@ -12,9 +12,9 @@ import orjson
 import pytest
 from test_channels_e2e import Proc, procs  # noqa: F401  (the fixture)
 
+from sitroom import open as open_room
 from sitroom.domain.kinds import CHANNEL_RECEIVE, SECURE_REJECTED
 from sitroom.domain.secure.codec import b64, unb64
-from sitroom.workspace import Workspace
 
 from helpers import sitroom
 
@@ -31,8 +31,8 @@ def _ok(capfd: pytest.CaptureFixture[str], *args: str) -> str:
 
 
 def _records(ws: Path, kind: str) -> list[dict[str, object]]:
-    with Workspace.open(ws) as w:
-        return [dict(r.payload) for b in w.log.read(kinds=[kind]) for r in b.rows()]
+    with open_room(ws, as_site=True) as room:
+        return [dict(r.payload) for r in room.session.records(kinds=[kind])]
 
 
 def test_a_sealed_message_crosses_and_replays_forgeries_and_wrong_tracks_are_refused(
@@ -54,19 +54,28 @@ def test_a_sealed_message_crosses_and_replays_forgeries_and_wrong_tracks_are_ref
     tracks = tmp_path / "tracks.yaml"
     tracks.write_text(TRACK)
     _ok(capfd, "tracks", "add", "-w", str(wa), str(tracks))
-    _ok(capfd, "user", "grant", "-w", str(wa), "tehran", "us-iran")  # re-keyed, Tehran a member
+    _ok(capfd, "users", "grant", "-w", str(wa), "tehran", "us-iran")  # re-keyed, Tehran a member
     bundle = tmp_path / "us-iran.keys"
     _ok(capfd, "keys", "export", "-w", str(wa), "--track", "us-iran", "-o", str(bundle))
     _ok(capfd, "keys", "import", "-w", str(te), str(bundle))
     _ok(
-        capfd, "channel", "add", "-w", str(te), "direct", "--to", "Washington", "--track", "us-iran"
+        capfd,
+        "channels",
+        "add",
+        "-w",
+        str(te),
+        "direct",
+        "--to",
+        "Washington",
+        "--track",
+        "us-iran",
     )
 
-    tehran = Proc("channel", "run", "-w", str(te), "--listen", "127.0.0.1:0")
+    tehran = Proc("channels", "run", "-w", str(te), "--listen", "127.0.0.1:0")
     procs.append(tehran)
     _ok(
         capfd,
-        "channel",
+        "channels",
         "add",
         "-w",
         str(wa),
@@ -81,7 +90,7 @@ def test_a_sealed_message_crosses_and_replays_forgeries_and_wrong_tracks_are_ref
     sent = json.loads(
         _ok(
             capfd,
-            "channel",
+            "channels",
             "send",
             "-w",
             str(wa),
@@ -98,8 +107,8 @@ def test_a_sealed_message_crosses_and_replays_forgeries_and_wrong_tracks_are_ref
 
     # The same envelope again, as an attacker would replay it: under a new id, on another
     # track's label, and with its ciphertext altered.
-    with Workspace.open(wa) as w:
-        body = w.engine.states["channels"]["messages"]["m-1"]["body"]
+    (sent_record,) = [r for r in _records(wa, "channel.send") if r["message"] == "m-1"]
+    body = str(sent_record["body"])
     wire = {
         "id": "m-1",
         "channel": "direct",
@@ -134,14 +143,14 @@ def test_a_sealed_message_crosses_and_replays_forgeries_and_wrong_tracks_are_ref
     rejected = sorted(str(r["reason"]) for r in _records(te, SECURE_REJECTED))
     assert rejected == ["forged", "replayed", "wrong-track"]
     # Tehran reads it with its own key; neither log file holds the text.
-    read = json.loads(_ok(capfd, "channel", "read", "-w", str(te), "m-1", "--json"))
+    read = json.loads(_ok(capfd, "channels", "read", "-w", str(te), "m-1", "--json"))
     assert (
         read["text"] == TEXT and read["opened_with"] == "tehran" and read["sender"] == "washington"
     )
     for ws in (wa, te):
         for f in ws.glob("sitroom.db*"):
             assert TEXT.encode() not in f.read_bytes(), f
-    status = json.loads(_ok(capfd, "keys", "status", "-w", str(te), "--json"))
+    status = json.loads(_ok(capfd, "keys", "-w", str(te), "--json"))
     (track,) = status["tracks"]
     assert track["keys"][0]["sealed"] >= 1 and status["rejected"] == {
         "forged": 1,

@@ -30,7 +30,7 @@ def test_deadlock_is_explained_and_resolved_and_overbooking_has_exact_windows(
         "(now 'negotiating')",
     ]
     (over,) = check["contention"]
-    assert (over["name"], over["from"], over["until"], over["over_by"], over["tracks"]) == (
+    assert (over["name"], over["since"], over["until"], over["over_by"], over["tracks"]) == (
         "Special Envoy W.",
         "2026-12-03T00:00:00Z",
         "2026-12-05T00:00:00Z",
@@ -43,11 +43,19 @@ def test_deadlock_is_explained_and_resolved_and_overbooking_has_exact_windows(
     later = sitroom(capfd, "tracks", "check", "-w", ws, "--at", "2026-12-12", "--json").json()
     assert later["deadlocks"] == []
 
-    assert sitroom(capfd, "tracks", "status", "ceasefire", "agreed", "-w", ws).code == 0
+    status = sitroom(capfd, "tracks", "status", "ceasefire", "agreed", "-w", ws, "--json").json()
+    assert status == {"track": "ceasefire", "status": "agreed", "was": "negotiating", "alerts": []}
     after = sitroom(capfd, "tracks", "check", "-w", ws, "--at", "2026-11-25", "--json").json()
     assert after["deadlocks"] == [] and after["contention"] == check["contention"]
     again = sitroom(capfd, "tracks", "add", "-w", ws, str(FILE), "--json").json()
     assert again["files"][0]["new"] == 0  # the same file adds nothing
+    listed = sitroom(capfd, "tracks", "-w", ws, "--json").json()
+    by_priority = [(t["id"], t["priority"], t["status"]) for t in listed["tracks"]]
+    assert by_priority == sorted(by_priority, key=lambda x: (x[1], x[0]))
+    tracks = {t["id"]: t for t in listed["tracks"]}
+    assert tracks["ceasefire"]["status"] == "agreed"
+    assert tracks["us-iran"]["preconditions"] == [{"track": "ceasefire", "status": "agreed"}]
+    assert listed["provenance"]["hidden"] == 0
 
 
 def test_track_file_mistakes_are_one_line(
@@ -71,3 +79,24 @@ def test_track_file_mistakes_are_one_line(
     assert r.code != 0 and "holding 1: 'until' must be after 'from'" in r.err
     r = sitroom(capfd, "tracks", "status", "nope", "agreed", "-w", ws)
     assert r.code == 2 and "no track 'nope'" in r.err
+
+
+def test_an_unknown_track_is_not_found_with_its_fields_and_json_errors_are_json(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    ws = str(tmp_path / "ws")
+    sitroom(capfd, "init", "-w", ws)
+    sitroom(capfd, "tracks", "add", "-w", ws, str(FILE))
+    r = sitroom(capfd, "tracks", "status", "us-irn", "agreed", "-w", ws, "--json")
+    assert r.code == 2 and r.err == ""
+    error = r.json()["error"]
+    assert (error["type"], error["what"], error["id"]) == ("not_found", "track", "us-irn")
+    assert error["known"] == ["ceasefire", "us-iran"]
+    assert error["hint"].startswith("see `sitroom tracks`") and error["exit_code"] == 2
+    text = sitroom(capfd, "tracks", "status", "us-irn", "agreed", "-w", ws)
+    assert text.err.strip() == (
+        "sitroom: error: no track 'us-irn' (tracks: ceasefire, us-iran); see `sitroom tracks`, "
+        "or add one with `sitroom tracks add FILE`"
+    )
+    missing = sitroom(capfd, "tracks", "add", "-w", ws, str(tmp_path / "nope.yaml"), "--json")
+    assert missing.code == 1 and missing.json()["error"]["type"] == "source"

@@ -1,9 +1,7 @@
 from typing import Any
 
-from sitroom.adapters.log_memory import MemoryLog
 from sitroom.application.ports import LogStore
-
-from log_contract import LogContract
+from sitroom.testing import LogContract, MemoryLog
 
 
 class TestMemoryLog(LogContract):

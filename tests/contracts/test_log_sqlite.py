@@ -12,9 +12,8 @@ import pytest
 from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.application.ports import LogStore
 from sitroom.domain.records import RecordBatch
-from sitroom.testing import make_record
-
-from log_contract import DurableLogContract, stamp, stamp_batch
+from sitroom.testing import DurableLogContract, make_record
+from sitroom.testing.log_contract import stamp, stamp_batch
 
 
 class TestSqliteLog(DurableLogContract):
@@ -77,9 +76,6 @@ def test_a_second_writer_gets_a_clear_error_not_a_traceback(tmp_path: Path) -> N
     import sqlite3
 
     from sitroom.errors import LogError
-    from sitroom.testing import make_record
-
-    from log_contract import stamp
 
     log = SqliteLog(tmp_path / "log.db", create=True, busy_timeout_ms=50)
     holder = sqlite3.connect(tmp_path / "log.db", isolation_level=None)

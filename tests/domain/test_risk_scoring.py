@@ -232,3 +232,33 @@ def test_sharpness_extremes() -> None:
     s = sharpness([0.0, 1.0, 1.0, 0.0])
     assert s["sharpness"] == 1.0 and s["outside_20_80"] == 1.0 and s["std"] == pytest.approx(0.5)
     assert sharpness([0.1, 0.5, 0.85, 0.2])["outside_20_80"] == pytest.approx(0.5)
+
+
+# heavy libraries --------------------------------------------------------------------------
+LOADED = """
+import sys
+import sitroom.room
+from sitroom.settings import Settings
+sitroom.room.default_projections()
+sitroom.room.default_detectors(Settings())
+sitroom.room.default_reactors(Settings())
+import sitroom.domain.risk.scoring as scoring
+import sitroom.application.risk
+heavy = {"scipy", "scoringrules", "matplotlib"}
+print(sorted({m.split(".")[0] for m in sys.modules} & heavy))
+scoring.brier([0.3], [1])
+print(sorted({m.split(".")[0] for m in sys.modules} & heavy))
+"""
+
+
+def test_a_room_loads_scipy_and_scoringrules_only_when_it_scores() -> None:
+    """Every room builds the risk projection, detector and forecaster: they must not import
+    SciPy, scoringrules or matplotlib (half a second and more on every command)."""
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", LOADED], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    before, after = r.stdout.splitlines()
+    assert before == "[]"
+    assert "scoringrules" in after  # the check sees a library once something scores

@@ -13,7 +13,9 @@ Endpoints, all JSON:
 - ``GET /status`` (desk only): what waits for an ack.
 
 The server is the standard library's threading HTTP server: channel traffic is a few messages
-a second at most, and it needs no dependency. The client is httpx.
+a second at most, and it needs no dependency. The client is httpx. :func:`post_json` is how a
+command hands a message to a running desk; :func:`run_relay` runs an intermediary, which needs
+no room.
 """
 
 from __future__ import annotations
@@ -31,10 +33,10 @@ import httpx
 import orjson
 
 from sitroom.application.desk import Desk
-from sitroom.application.ports import WireError
+from sitroom.application.ports import Endpoint, WireError
 from sitroom.domain.channels.priority import Priority
 from sitroom.domain.timeutil import parse_time
-from sitroom.errors import UserInputError
+from sitroom.errors import SitroomError, UserInputError
 
 
 class HttpWire:
@@ -76,7 +78,28 @@ class HttpWire:
         self.client.close()
 
 
-Route = Callable[[dict[str, Any]], dict[str, Any]]
+def post_json(url: str, body: Mapping[str, Any], timeout_s: float) -> tuple[int, dict[str, Any]]:
+    """POST ``body`` as JSON: the HTTP status and the JSON answer; WireError when nothing
+    answers, or the answer is not a JSON object."""
+    try:
+        r = httpx.post(
+            url,
+            content=orjson.dumps(body),
+            headers={"content-type": "application/json", "user-agent": "sitroom-channels"},
+            timeout=timeout_s,
+        )
+    except httpx.HTTPError as e:
+        raise WireError(f"{type(e).__name__}: {e}") from None
+    try:
+        answer = orjson.loads(r.content)
+    except orjson.JSONDecodeError:
+        raise WireError(f"HTTP {r.status_code}, not JSON: {r.text[:200]}") from None
+    if not isinstance(answer, dict):
+        raise WireError(f"HTTP {r.status_code}, not a JSON object: {r.text[:200]}")
+    return r.status_code, answer
+
+
+Route = Callable[[dict[str, Any]], Mapping[str, Any]]
 
 
 class _Server(ThreadingHTTPServer):
@@ -89,7 +112,19 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-def serve(routes: Mapping[tuple[str, str], Route], host: str, port: int) -> ThreadingHTTPServer:
+class Served:
+    """A server running on its own thread: where it listens, and how to stop it."""
+
+    def __init__(self, server: ThreadingHTTPServer, host: str) -> None:
+        self.server = server
+        self.url = f"http://{host}:{server.server_address[1]}"
+
+    def shutdown(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def serve(routes: Mapping[tuple[str, str], Route], host: str, port: int) -> Served:
     """Start serving the routes ((method, path) -> handler) on a daemon thread."""
 
     class Handler(BaseHTTPRequestHandler):
@@ -111,7 +146,7 @@ def serve(routes: Mapping[tuple[str, str], Route], host: str, port: int) -> Thre
                 if not isinstance(body, dict):
                     raise UserInputError("the body must be a JSON object")
                 self._answer(HTTPStatus.OK, route(body))
-            except (UserInputError, orjson.JSONDecodeError) as e:
+            except (SitroomError, orjson.JSONDecodeError) as e:
                 self._answer(HTTPStatus.BAD_REQUEST, {"error": str(e)})
             except WireError as e:
                 self._answer(HTTPStatus.BAD_GATEWAY, {"error": str(e)})
@@ -127,19 +162,27 @@ def serve(routes: Mapping[tuple[str, str], Route], host: str, port: int) -> Thre
         def log_message(self, format: str, *args: Any) -> None:
             pass  # the log that matters is sitroom's own
 
-    server = _Server((host, port), Handler)
+    try:
+        server = _Server((host, port), Handler)
+    except OSError as e:
+        raise UserInputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     threading.Thread(target=server.serve_forever, name="sitroom-http", daemon=True).start()
-    return server
+    return Served(server, host)
+
+
+def serve_desk(desk: Desk, host: str, port: int) -> Endpoint:
+    """Serve a desk's endpoints."""
+    return serve(desk_routes(desk), host, port)
 
 
 def desk_routes(desk: Desk) -> dict[tuple[str, str], Route]:
-    def submit(body: dict[str, Any]) -> dict[str, Any]:
+    def submit(body: dict[str, Any]) -> Mapping[str, Any]:
         try:
             priority = Priority[str(body.get("priority", "ROUTINE")).upper()]
         except KeyError:
             raise UserInputError(f"unknown priority {body.get('priority')!r}") from None
         reply_by = body.get("reply_by")
-        now = desk.clock.now_ms()
+        now = desk.now_ms()
         return desk.submit(
             str(body["channel"]),
             priority,
@@ -147,7 +190,7 @@ def desk_routes(desk: Desk) -> dict[tuple[str, str], Route]:
             msg_id=body.get("id"),
             reply_by_ms=None if reply_by is None else parse_time(str(reply_by), now_ms=now),
             await_reply=bool(body.get("await_reply")),
-        ).as_dict()
+        ).to_json()
 
     return {
         ("POST", "/deliver"): desk.receive,
@@ -191,3 +234,27 @@ class Relay:
         if self.last_heard is None:
             return {"heard_ago_ms": None}
         return {"heard_ago_ms": int((time.monotonic() - self.last_heard) * 1000)}
+
+
+def run_relay(
+    to: str,
+    host: str,
+    port: int,
+    *,
+    stop: threading.Event,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Run a relay to ``to`` on (host, port) until ``stop`` is set; ``ready`` is told its URL
+    once it listens."""
+    wire = HttpWire()
+    hop = Relay(wire, to)
+    try:
+        server = serve(hop.routes(), host, port)
+        try:
+            if ready is not None:
+                ready(server.url)
+            hop.watch(stop)
+        finally:
+            server.shutdown()
+    finally:
+        wire.close()

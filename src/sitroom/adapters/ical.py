@@ -12,44 +12,58 @@ All-day events block their whole day in UTC.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import icalendar
 import recurring_ical_events
 
-from sitroom.domain.kinds import CALENDAR, CalendarPayload
-from sitroom.domain.records import Record, content_id
 from sitroom.domain.timeutil import from_ms, to_ms
-from sitroom.errors import SourceError
+from sitroom.errors import SourceError, UserInputError
+
+if TYPE_CHECKING:
+    from sitroom.application.tracks import PlacedMeeting
 
 PRODID = "-//sitroom//schedule//EN"
 
 
+def write_calendars(
+    folder: Path, meetings: Sequence[PlacedMeeting], people: Collection[str], stamp_ms: int
+) -> list[Path]:
+    """Write a schedule's calendars into ``folder`` (made if missing): ``person-<id>.ics`` for
+    each of the ``people`` with meetings and ``track-<id>.ics`` for each track. The files
+    written, by name."""
+    files = schedule_calendars(meetings, people, stamp_ms=stamp_ms)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (folder / name).write_bytes(data)
+    except OSError as e:
+        raise UserInputError(f"cannot write calendars to {folder}: {e.strerror or e}") from None
+    return [folder / name for name in sorted(files)]
+
+
 def schedule_calendars(
-    meetings: list[Mapping[str, Any]],
-    resources: Mapping[str, Mapping[str, Any]],
-    tracks: Mapping[str, Mapping[str, Any]],
-    *,
-    stamp_ms: int,
+    meetings: Sequence[PlacedMeeting], people: Collection[str], *, stamp_ms: int
 ) -> dict[str, bytes]:
-    """File name -> calendar: ``person-<id>.ics`` for each person with meetings, and
-    ``track-<id>.ics`` for each track. ``meetings`` are as `planning.describe` gives them."""
-    people: dict[str, list[Mapping[str, Any]]] = {}
-    by_track: dict[str, list[Mapping[str, Any]]] = {}
+    """File name -> calendar: one per person among ``people`` with meetings, one per track."""
+    mine: dict[str, list[PlacedMeeting]] = {}
+    names: dict[str, str] = {}
+    by_track: dict[str, list[PlacedMeeting]] = {}
     for m in meetings:
-        by_track.setdefault(m["track"], []).append(m)
-        for rid in m["attendees"]:
-            if resources.get(rid, {}).get("type") == "person":
-                people.setdefault(rid, []).append(m)
+        by_track.setdefault(m.track, []).append(m)
+        for rid, name in zip(m.attendees, m.attendee_names, strict=True):
+            if rid in people:
+                mine.setdefault(rid, []).append(m)
+                names[rid] = name
     out = {}
-    for rid, mine in sorted(people.items()):
-        name = f"{resources[rid]['name']}: schedule"
-        out[f"person-{_safe(rid)}.ics"] = _calendar(name, mine, resources, tracks, stamp_ms)
-    for tid, mine in sorted(by_track.items()):
-        name = f"{tracks.get(tid, {}).get('name', tid)}: meetings"
-        out[f"track-{_safe(tid)}.ics"] = _calendar(name, mine, resources, tracks, stamp_ms)
+    for rid, placed in sorted(mine.items()):
+        out[f"person-{_safe(rid)}.ics"] = _calendar(f"{names[rid]}: schedule", placed, stamp_ms)
+    for tid, placed in sorted(by_track.items()):
+        name = f"{placed[0].track_name}: meetings"
+        out[f"track-{_safe(tid)}.ics"] = _calendar(name, placed, stamp_ms)
     return out
 
 
@@ -57,35 +71,30 @@ def _safe(ident: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in ident)
 
 
-def _calendar(
-    name: str,
-    meetings: Iterable[Mapping[str, Any]],
-    resources: Mapping[str, Mapping[str, Any]],
-    tracks: Mapping[str, Mapping[str, Any]],
-    stamp_ms: int,
-) -> bytes:
+def _calendar(name: str, meetings: Iterable[PlacedMeeting], stamp_ms: int) -> bytes:
     cal = icalendar.Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("x-wr-calname", name)
     for m in meetings:
+        if m.start is None or m.end is None:
+            continue
         ev = icalendar.Event()
-        ev.add("uid", f"{m['id']}@sitroom")
+        ev.add("uid", f"{m.id}@sitroom")
         ev.add("dtstamp", from_ms(stamp_ms))
-        ev.add("dtstart", _utc(m["start"]))
-        ev.add("dtend", _utc(m["end"]))
-        ev.add("summary", m["title"])
-        if m.get("venue"):
-            ev.add("location", resources.get(m["venue"], {}).get("name", m["venue"]))
-        track = tracks.get(m["track"], {}).get("name", m["track"])
-        ev.add("categories", [track])
-        ev.add("description", f"Track: {track}\nMeeting id: {m['id']}")
-        for rid in m["attendees"]:
+        ev.add("dtstart", _utc(m.start))
+        ev.add("dtend", _utc(m.end))
+        ev.add("summary", m.title)
+        if m.venue:
+            ev.add("location", m.venue_name or m.venue)
+        ev.add("categories", [m.track_name])
+        ev.add("description", f"Track: {m.track_name}\nMeeting id: {m.id}")
+        for rid, who_name in zip(m.attendees, m.attendee_names, strict=True):
             who = icalendar.vCalAddress(f"urn:sitroom:resource:{rid}")
-            who.params["cn"] = icalendar.vText(resources.get(rid, {}).get("name", rid))
+            who.params["cn"] = icalendar.vText(who_name)
             who.params["role"] = icalendar.vText(
-                "OPT-PARTICIPANT" if rid in m.get("optional", []) else "REQ-PARTICIPANT"
+                "OPT-PARTICIPANT" if rid in m.optional else "REQ-PARTICIPANT"
             )
             ev.add("attendee", who, encode=False)
         cal.add_component(ev)
@@ -95,6 +104,15 @@ def _calendar(
 
 def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def read_calendar(path: Path, start_ms: int, end_ms: int) -> list[tuple[int, int, str]]:
+    """Busy (start, end, summary) spans of the calendar file at ``path`` within a window."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise SourceError(f"cannot read {path}: {e.strerror or e}") from None
+    return read_busy(str(path), data, start_ms, end_ms)
 
 
 def read_busy(label: str, data: bytes, start_ms: int, end_ms: int) -> list[tuple[int, int, str]]:
@@ -162,22 +180,3 @@ def _ms(value: date | datetime) -> int:
     if not isinstance(value, datetime):
         value = datetime(value.year, value.month, value.day, tzinfo=UTC)
     return to_ms(value)
-
-
-def calendar_record(
-    resource: str, calendar: str, busy: list[tuple[int, int, str]], *, now_ms: int
-) -> Record:
-    """One import of one calendar for one resource; importing the same busy times again adds
-    nothing, and a newer import of the same calendar replaces the older one in the view."""
-    payload: CalendarPayload = {
-        "resource": resource,
-        "calendar": calendar,
-        "busy": [list(b) for b in busy],
-    }
-    digest = content_id(payload)
-    return CALENDAR.record(
-        id=f"{CALENDAR}:{resource}:{digest}",
-        source="calendar",
-        valid_from=now_ms,
-        payload=payload,
-    )

@@ -23,7 +23,6 @@ def read_export(path: Path) -> Iterator[dict[str, Any]]:
 
 def _rows(path: Path) -> Iterator[dict[str, Any]]:
     with path.open("rb") as f:
-
         for i, line in enumerate(f, 1):
             if not line.strip():
                 continue

@@ -35,20 +35,33 @@ nothing, and a changed entry is a new version beside the old one.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from sitroom.adapters.reports import yaml_time, yaml_window
-from sitroom.domain.calendars import working_hours
-from sitroom.domain.kinds import HOLDING, MEETING, RESOURCE, TRACK, TRACK_STATUS, Kind
+from sitroom.domain.kinds import HOLDING, MEETING, RESOURCE, TRACK, Kind
 from sitroom.domain.places import find_place
 from sitroom.domain.records import Record, content_id
 from sitroom.domain.timeutil import MS_PER_MIN, parse_duration
+from sitroom.domain.week import WorkingWeek
 from sitroom.errors import SourceError, UserInputError
 
 RESOURCE_TYPES = ("person", "team", "link", "key", "venue", "asset")
 SOURCE = "tracks"
+
+
+def read_track_file(path: Path, *, now_ms: int) -> list[Record]:
+    """The records of the track file at ``path`` (SourceError if it cannot be read or is not
+    a valid track file)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SourceError(f"no such file: {path}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SourceError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
+    return parse_track_file(str(path), text, now_ms=now_ms)
 
 
 def parse_track_file(label: str, text: str, *, now_ms: int) -> list[Record]:
@@ -81,18 +94,6 @@ def parse_track_file(label: str, text: str, *, now_ms: int) -> list[Record]:
         twice = sorted({i for i in ids if ids.count(i) > 1})
         raise SourceError(f"{label}: meeting ids must be unique; repeated: {', '.join(twice)}")
     return [*resources, *tracks, *holdings, *meetings]
-
-
-def status_change(track: str, status: str, *, now_ms: int) -> Record:
-    if not track or not status:
-        raise UserInputError("give a track id and its new status")
-    return TRACK_STATUS.record(
-        id=f"{TRACK_STATUS}:{track}:{status}:{now_ms}",
-        source=SOURCE,
-        valid_from=now_ms,
-        compartment=track,
-        payload={"track": track, "status": status},
-    )
 
 
 def _list(doc: dict[str, Any], field: str, label: str) -> list[Any]:
@@ -136,7 +137,7 @@ def _resource(label: str, n: int, r: Any) -> Record:
     if not isinstance(capacity, int) or capacity < 1:
         raise SourceError(f"{where}: capacity must be a whole number of at least 1")
     try:
-        working_hours(r.get("hours"), r.get("days"), r.get("timezone"))
+        WorkingWeek.of(r.get("hours"), r.get("days"), r.get("timezone"))
     except UserInputError as e:
         raise SourceError(f"{where}: {e}") from None
     return _record(

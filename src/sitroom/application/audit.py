@@ -18,18 +18,22 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sitroom.application.ports import AuditedLog, AuditScan
+from sitroom.application.results import INTERNAL, Progress, Result
 from sitroom.domain.kinds import AUDIT_CHECKPOINT
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.secure import audit
 from sitroom.domain.secure.audit import Checkpoint, Finding, StoredSegment
-from sitroom.domain.secure.codec import b64
+from sitroom.domain.secure.codec import b64, unb64
 from sitroom.domain.secure.identity import Identity, Secret
-from sitroom.errors import LogError, SecureError
+from sitroom.errors import LogError, SecureError, WorkspaceError
+
+if TYPE_CHECKING:
+    from sitroom.application.session import Session
 
 
 class Checkpointer:
@@ -85,47 +89,30 @@ class Checkpointer:
 
 
 # verification -----------------------------------------------------------------------------
-@dataclass
-class Report:
+@dataclass(frozen=True, kw_only=True)
+class Report(Result):
+    """What a verification found: the records and segments walked, the chain's head, each
+    finding (the first bad record first), and what the signed checkpoints vouch for."""
+
     ok: bool
+    site: str
     records: int
     segments: int
     seq: int  # the last seq verified
-    head: bytes  # the chain's head recomputed from the stored bytes, at ``seq``
-    findings: list[Finding]
+    head: str  # the chain's head recomputed from the stored bytes, at ``seq`` (base64url)
     checkpoints: int  # checkpoints found of this site
-    verified: list[Checkpoint]  # ... whose signature and head verified
-    foreign: int  # checkpoints of other sites, not verified here
-    trusted_to: int  # the newest position a verified checkpoint vouches for
-    anchor: Identity | None
+    checkpoints_verified: int  # ... whose signature and head verified
+    checkpoints_foreign: int  # checkpoints of other sites, not verified here
+    covered_to: int  # the newest position a verified checkpoint vouches for
+    chain_only: tuple[int, int] | None  # records protected by the chain alone
+    first_bad: Finding | None
+    findings: tuple[Finding, ...]
+    signer: str | None  # the fingerprint of the site key checkpoints were verified against
     deep: bool
     seconds: float
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def first_bad(self) -> Finding | None:
-        return audit.first_bad(self.findings)
-
-    def as_dict(self) -> dict[str, Any]:
-        bad = self.first_bad
-        return {
-            "ok": self.ok,
-            "records": self.records,
-            "segments": self.segments,
-            "seq": self.seq,
-            "head": b64(self.head),
-            "checkpoints": self.checkpoints,
-            "checkpoints_verified": len(self.verified),
-            "checkpoints_foreign": self.foreign,
-            "covered_to": self.trusted_to,
-            "chain_only": [self.trusted_to + 1, self.seq] if self.seq > self.trusted_to else None,
-            "first_bad": None if bad is None else bad.as_dict(),
-            "findings": [f.as_dict() for f in self.findings],
-            "signer": None if self.anchor is None else self.anchor.fingerprint,
-            "deep": self.deep,
-            "seconds": round(self.seconds, 3),
-            "notes": self.notes,
-        }
+    notes: tuple[str, ...] = ()
+    checkpoint_written: str | None = None  # the checkpoint signed over the verified head
+    verified: tuple[Checkpoint, ...] = field(default=(), metadata=INTERNAL)
 
 
 def verify(
@@ -134,7 +121,7 @@ def verify(
     *,
     site: str,
     deep: bool = False,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> Report:
     """Check every stored segment, checkpoint and the id index of ``log``. ``anchor`` is the
     site's public card from outside the log (None: checkpoints cannot be verified, and the
@@ -164,27 +151,58 @@ def verify(
                 Finding(
                     audit.IDS,
                     f"the id index holds {ids:,} ids for {walk.records:,} records: ids were "
-                    "added or removed (--deep names the first record out of place)",
+                    "added or removed (a deep verify names the first record out of place)",
                     None,
                 )
             )
     findings.sort(key=lambda f: (f.seq is None, f.seq or 0))
     return Report(
         ok=not findings,
+        site=site,
         records=walk.records,
         segments=walk.segments,
         seq=walk.seq,
-        head=walk.head,
-        findings=findings,
+        head=b64(walk.head),
         checkpoints=ours,
-        verified=walk.verified,
-        foreign=foreign,
-        trusted_to=walk.trusted_to,
-        anchor=anchor,
+        checkpoints_verified=len(walk.verified),
+        checkpoints_foreign=foreign,
+        covered_to=walk.trusted_to,
+        chain_only=(walk.trusted_to + 1, walk.seq) if walk.seq > walk.trusted_to else None,
+        first_bad=audit.first_bad(findings),
+        findings=tuple(findings),
+        signer=None if anchor is None else anchor.fingerprint,
         deep=deep,
-        seconds=time.perf_counter() - started,
-        notes=notes,
+        seconds=round(time.perf_counter() - started, 3),
+        notes=tuple(notes),
+        verified=tuple(walk.verified),
     )
+
+
+class Audit:
+    """The audit chain of an open room: sign the head a verification found intact. (The
+    verification itself reads the log alone, without opening the room:
+    :func:`sitroom.room.verify`.)"""
+
+    def __init__(self, session: Session, *, site_secret: Callable[[], Secret]) -> None:
+        self._s = session
+        self._secret = site_secret
+
+    def sign(self, report: Report) -> Report:
+        """Sign the head just verified — not the log's head now: a writer may have appended
+        since, and that is not verified. The report, with the checkpoint written, or a note
+        saying why none was."""
+        if not report.ok or report.seq == 0:
+            return report
+        try:
+            secret = self._secret()
+        except (SecureError, WorkspaceError) as e:
+            return replace(report, notes=(*report.notes, f"no checkpoint signed: {e}"))
+        head = unb64(report.head, what="chain head")
+        record = audit.checkpoint_record(secret, report.seq, head, self._s.now_ms())
+        if not self._s.append([record], action="sign the audit chain").appended:
+            note = f"the head at {report.seq} was signed already ({record.id})"
+            return replace(report, notes=(*report.notes, note))
+        return replace(report, checkpoint_written=record.id)
 
 
 def _checkpoints(

@@ -19,15 +19,17 @@ window's count as its mean).
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from sitroom.application.engine import Engine
+from sitroom.application.results import INTERNAL, Progress, Result
+from sitroom.application.session import Session
 from sitroom.domain import hlc
 from sitroom.domain.events import EVENT_KINDS
 from sitroom.domain.geo import Radius
@@ -43,12 +45,14 @@ from sitroom.domain.risk.state import RiskState
 from sitroom.domain.timeutil import MS_PER_DAY, iso
 from sitroom.errors import UserInputError
 
-Progress = Callable[[int, int], None]  # (done, total) forecast times
 KNOWN = ("valid", "recorded")
+BASELINES = ("climatology", "last value")
 
 
 @dataclass(frozen=True)
 class Spec:
+    """What to backtest: count questions at ``places``, ``radius``, windows of ``window_ms``."""
+
     places: tuple[Place, ...]
     radius: Radius
     window_ms: int
@@ -60,15 +64,112 @@ class Spec:
     quad_classes: tuple[int, ...] = (4,)
 
 
+# results ----------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class Row:
+    """One backtest question: where, when, its threshold, the count that came, and every
+    forecaster's probability (members, aggregate, baselines). For Python callers (the
+    benchmark checks them against a naive backtest); not in the JSON."""
+
+    place: str
+    t: int
+    threshold: int
+    count: int
+    y: int
+    p: Mapping[str, float]
+    dist: Mapping[str, Mapping[str, Any]]
+    past: tuple[int, ...]
+    last: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Covered(Result):
+    """What a backtest covered."""
+
+    places: tuple[str, ...]
+    radius: str
+    window_days: float
+    thresholds: tuple[int, ...]
+    since: str | None
+    until: str | None
+    known: str  # recorded, or valid + a lag
+
+
+@dataclass(frozen=True, kw_only=True)
+class Sharpness(Result):
+    """How far probabilities stray from 50%: ``sharpness`` (0 at 50%, 1 at 0% or 100%), their
+    standard deviation, and the share below 20% or above 80%."""
+
+    sharpness: float
+    std: float
+    outside_20_80: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class ForecasterScore(Result):
+    """One forecaster's mean scores (lower is better) and its skill against climatology
+    (1 - score / climatology's: above 0 is better than climatology)."""
+
+    forecaster: str
+    brier: float | None
+    log_score: float | None
+    crps: float | None
+    brier_skill: float | None
+    log_skill: float | None
+    crps_skill: float | None
+    sharpness: Sharpness | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReliabilityTable(Result):
+    """A forecaster's reliability: per bin of forecast probability, how many forecasts, their
+    mean, the observed frequency and its Wilson 95% interval (None in empty bins)."""
+
+    forecaster: str
+    n: int
+    lo: tuple[float, ...]
+    hi: tuple[float, ...]
+    count: tuple[int, ...]
+    mean_forecast: tuple[float | None, ...]
+    observed: tuple[float | None, ...]
+    low: tuple[float | None, ...]
+    high: tuple[float | None, ...]
+    reliability: float | None
+    resolution: float | None
+    uncertainty: float | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Backtested(Result):
+    covered: Covered
+    forecasts: int
+    forecast_times: int
+    events: int
+    leaks: int  # evidence used before it was known: must be 0
+    seconds: float  # forecasting, not scoring
+    forecasts_per_second: float | None
+    base_rate: float | None
+    scores: tuple[ForecasterScore, ...]
+    reliability: tuple[ReliabilityTable, ...]
+    plots: tuple[str, ...] = ()
+    rows: tuple[Row, ...] = field(default=(), metadata=INTERNAL, repr=False)
+    curves: Mapping[str, scoring.Reliability] = field(
+        default_factory=dict, metadata=INTERNAL, repr=False
+    )
+
+    def score(self, forecaster: str) -> ForecasterScore:
+        return next(s for s in self.scores if s.forecaster == forecaster)
+
+
 def default_places() -> tuple[Place, ...]:
     return tuple(Place(name.title(), p.lat, p.lon) for name, p in sorted(PLACES.items()))
 
 
-def known_events(engine: Engine, spec: Spec) -> pl.DataFrame:
-    """Every conflict event in the log with the time it became known (``known_ms``), in that
-    order."""
+def known_events(session: Session, spec: Spec) -> pl.DataFrame:
+    """Every conflict event the session sees, with the time it became known (``known_ms``),
+    in that order."""
     frames = []
-    for batch in engine.log.read(kinds=list(EVENT_KINDS)):
+    for batch in session.read(kinds=list(EVENT_KINDS)):
         ev = conflict_events(batch)
         if spec.known == "recorded":
             recorded = pl.DataFrame(
@@ -86,13 +187,18 @@ def known_events(engine: Engine, spec: Spec) -> pl.DataFrame:
     return pl.concat(frames).sort("known_ms", maintain_order=True)
 
 
-def run(engine: Engine, spec: Spec, progress: Progress | None = None) -> dict[str, Any]:
+def run(session: Session, spec: Spec, progress: Progress | None = None) -> Backtested:
+    """Forecast every question of ``spec`` with what was known at its time, and score them.
+    ``progress`` is called with (forecast times done, forecast times in all)."""
     if spec.known not in KNOWN:
-        raise UserInputError(f"--known is valid or recorded, not {spec.known!r}")
+        raise UserInputError(f"known is valid or recorded, not {spec.known!r}")
     if spec.window_ms < MS_PER_DAY:
         raise UserInputError("a backtest window shorter than a day has too few events to score")
+    if not spec.places:
+        raise UserInputError("a backtest needs at least one place")
+    nb_tail(1, 1.0, None)  # loads the models' SciPy (on first use) before the clock starts
     started = time.perf_counter()
-    events = known_events(engine, spec)
+    events = known_events(session, spec)
     if not events.height:
         raise UserInputError("the log holds no conflict events: ingest GDELT or UCDP files first")
     first, last = int(events["valid_from"].min()), int(events["valid_from"].max())  # type: ignore[arg-type]
@@ -108,7 +214,7 @@ def run(engine: Engine, spec: Spec, progress: Progress | None = None) -> dict[st
     state = RiskState()
     known_at = dict(zip(events["id"], events["known_ms"], strict=True))
     known_col = events["known_ms"].to_numpy()
-    rows: list[dict[str, Any]] = []
+    rows: list[Row] = []
     folded = 0
     leaks = 0
     for n, t in enumerate(times):
@@ -127,26 +233,29 @@ def run(engine: Engine, spec: Spec, progress: Progress | None = None) -> dict[st
         if progress:
             progress(n + 1, len(times))
     seconds = time.perf_counter() - started
-    result = score(rows)
-    return {
-        "spec": {
-            "places": [p.name for p in spec.places],
-            "radius": spec.radius.text,
-            "window_days": spec.window_ms / MS_PER_DAY,
-            "thresholds": list(spec.thresholds),
-            "from": iso(start),
-            "until": iso(times[-1] + spec.window_ms),
-            "known": spec.known if spec.known == "recorded" else f"valid + {spec.lag_ms}ms",
-        },
-        "forecasts": len(rows),
-        "forecast_times": len(times),
-        "events": events.height,
-        "leaks": leaks,
-        "seconds": round(seconds, 3),
-        "forecasts_per_second": round(len(rows) / seconds, 1) if seconds else None,
-        **result,
-        "_rows": rows,
-    }
+    scored = score(rows)
+    return Backtested(
+        covered=Covered(
+            places=tuple(p.name for p in spec.places),
+            radius=spec.radius.text,
+            window_days=spec.window_ms / MS_PER_DAY,
+            thresholds=tuple(spec.thresholds),
+            since=iso(start),
+            until=iso(times[-1] + spec.window_ms),
+            known=spec.known if spec.known == "recorded" else f"valid + {spec.lag_ms}ms",
+        ),
+        forecasts=len(rows),
+        forecast_times=len(times),
+        events=events.height,
+        leaks=leaks,
+        seconds=round(seconds, 3),
+        forecasts_per_second=round(len(rows) / seconds, 1) if seconds else None,
+        base_rate=scored.base_rate,
+        scores=scored.scores,
+        reliability=scored.tables,
+        rows=tuple(rows),
+        curves=scored.curves,
+    )
 
 
 def _question(place: Place, spec: Spec, t: int, threshold: int) -> Question:
@@ -181,48 +290,54 @@ def _past_counts(store: ConflictEvents, place: Place, spec: Spec, t: int) -> np.
     return counts
 
 
-def _row(
-    q: Question, members: list[Member], past: np.ndarray, truth: int, t: int
-) -> dict[str, Any]:
+def _row(q: Question, members: list[Member], past: np.ndarray, truth: int, t: int) -> Row:
     T = q.threshold or 1
     clim_p = (float((past >= T).sum()) + 0.5) / (len(past) + 1)  # add-half: never 0 or 1
     last = float(past[-1]) if len(past) else 0.0
-    return {
-        "place": q.places[0].name,
-        "t": t,
-        "threshold": T,
-        "count": truth,
-        "y": int(truth >= T),
-        "p": {m.name: m.p for m in members}
+    return Row(
+        place=q.places[0].name,
+        t=t,
+        threshold=T,
+        count=truth,
+        y=int(truth >= T),
+        p={m.name: m.p for m in members}
         | {
             "aggregate": aggregate(members)["p"],
             "climatology": clip(clim_p),
             "last value": clip(nb_tail(T, last, None)),
         },
-        "dist": {m.name: dict(m.dist) for m in members if m.dist},
-        "past": past.tolist(),
-        "last": last,
-    }
+        dist={m.name: dict(m.dist) for m in members if m.dist},
+        past=tuple(past.tolist()),
+        last=last,
+    )
 
 
-def _pmf(dist: dict[str, Any], k: int) -> np.ndarray:
+def _pmf(dist: Mapping[str, Any], k: int) -> np.ndarray:
     pmf = scoring.nb_pmf([dist["mean"]], dist["dispersion"], k)[0]
     return np.concatenate([np.zeros(int(dist["offset"])), pmf])
 
 
-def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Scored:
+    base_rate: float | None
+    scores: tuple[ForecasterScore, ...]
+    tables: tuple[ReliabilityTable, ...]
+    curves: Mapping[str, scoring.Reliability]
+
+
+def score(rows: Sequence[Row]) -> Scored:
     """Brier and log per member, the aggregate and the baselines; CRPS of every count
     distribution (the aggregate's is the equal-weight pool of the count members')."""
     if not rows:
-        return {"scores": {}, "reliability": {}, "sharpness": {}, "base_rate": None}
-    y = np.array([r["y"] for r in rows])
-    counts = np.array([r["count"] for r in rows])
-    names = list(rows[0]["p"])
+        return Scored(None, (), (), {})
+    y = np.array([r.y for r in rows])
+    counts = np.array([r.count for r in rows])
+    names = list(rows[0].p)
     out: dict[str, dict[str, float]] = {}
     rel = {}
     sharp = {}
     for name in names:
-        p = np.array([r["p"][name] for r in rows])
+        p = np.array([r.p[name] for r in rows])
         out[name] = {
             "brier": float(scoring.brier(p, y).mean()),
             "log": float(scoring.log_score(p, y).mean()),
@@ -232,41 +347,71 @@ def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
     k = int(max(counts.max(), max(_top(r) for r in rows))) + 2
     pmfs: dict[str, list[np.ndarray]] = {}
     for r in rows:
-        member = {name: _pmf(d, k) for name, d in r["dist"].items()}
+        member = {name: _pmf(d, k) for name, d in r.dist.items()}
         for name, pmf in member.items():
             pmfs.setdefault(name, []).append(_pad(pmf, k))
         pmfs.setdefault("aggregate", []).append(_pad(np.mean(list(member.values()), axis=0), k))
-        past = np.asarray(r["past"], dtype=np.int64)
+        past = np.asarray(r.past, dtype=np.int64)
         clim = np.bincount(np.minimum(past, k - 1), minlength=k) / len(past) if len(past) else None
         pmfs.setdefault("climatology", []).append(
             _pad(clim if clim is not None else _point(0, k), k)
         )
-        pmfs.setdefault("last value", []).append(_pad(scoring.nb_pmf([r["last"]], None, k)[0], k))
+        pmfs.setdefault("last value", []).append(_pad(scoring.nb_pmf([r.last], None, k)[0], k))
     for name, rowsp in pmfs.items():
         out.setdefault(name, {})["crps"] = float(scoring.crps_pmf(np.vstack(rowsp), counts).mean())
     base = out.get("climatology", {})
-    skill = {
-        name: {
-            metric: (1 - v / base[metric]) if base.get(metric) else None for metric, v in s.items()
-        }
+
+    def skill(name: str, metric: str) -> float | None:
+        v, b = out[name].get(metric), base.get(metric)
+        return None if v is None or not b else 1 - v / b
+
+    scores = tuple(
+        ForecasterScore(
+            forecaster=name,
+            brier=s.get("brier"),
+            log_score=s.get("log"),
+            crps=s.get("crps"),
+            brier_skill=skill(name, "brier"),
+            log_skill=skill(name, "log"),
+            crps_skill=skill(name, "crps"),
+            sharpness=Sharpness(**sharp[name]) if name in sharp else None,
+        )
         for name, s in out.items()
-    }
-    return {
-        "base_rate": float(y.mean()),
-        "scores": out,
-        "skill_vs_climatology": skill,
-        "reliability": {n: r.as_dict() for n, r in rel.items()},
-        "sharpness": sharp,
-        "_reliability": rel,
-    }
+    )
+    return Scored(
+        float(y.mean()), scores, tuple(_table(n, r) for n, r in rel.items()), _ordered(rel)
+    )
 
 
-def _top(r: dict[str, Any]) -> int:
+def _table(name: str, r: scoring.Reliability) -> ReliabilityTable:
+    def clean(values: np.ndarray) -> tuple[float | None, ...]:
+        return tuple(None if math.isnan(v) else float(v) for v in values.tolist())
+
+    def scalar(v: float) -> float | None:
+        return None if math.isnan(v) else v
+
+    return ReliabilityTable(
+        forecaster=name,
+        n=r.n,
+        lo=tuple(r.lo.tolist()),
+        hi=tuple(r.hi.tolist()),
+        count=tuple(int(c) for c in r.count.tolist()),
+        mean_forecast=clean(r.mean_forecast),
+        observed=clean(r.observed),
+        low=clean(r.low),
+        high=clean(r.high),
+        reliability=scalar(r.reliability_term),
+        resolution=scalar(r.resolution_term),
+        uncertainty=scalar(r.uncertainty_term),
+    )
+
+
+def _top(r: Row) -> int:
     tops = [
         scoring.support_for([d["mean"]], d["dispersion"], 1e-9) + int(d["offset"])
-        for d in r["dist"].values()
+        for d in r.dist.values()
     ]
-    return int(max([*tops, *r["past"], int(r["last"]) * 3 + 10]))
+    return int(max([*tops, *r.past, int(r.last) * 3 + 10]))
 
 
 def _pad(pmf: np.ndarray, k: int) -> np.ndarray:
@@ -286,16 +431,16 @@ def _point(x: int, k: int) -> np.ndarray:
     return out
 
 
-def curves(result: dict[str, Any]) -> dict[str, Any]:
+def _ordered(rel: Mapping[str, scoring.Reliability]) -> dict[str, scoring.Reliability]:
     """The reliability curves to plot: the aggregate first, then the baselines, then members."""
-    rel = result["_reliability"]
-    order = ["aggregate", "climatology", "last value"]
+    order = ["aggregate", *BASELINES]
     return {n: rel[n] for n in [*order, *(x for x in rel if x not in order)] if n in rel}
 
 
-def title(result: dict[str, Any]) -> str:
-    s = result["spec"]
+def title(result: Backtested) -> str:
+    """A plot's title: what the backtest covered."""
+    c = result.covered
     return (
-        f"{result['forecasts']:,} forecasts, {s['window_days']:g}-day windows within "
-        f"{s['radius']}, {s['from'][:10]} to {s['until'][:10]}"
+        f"{result.forecasts:,} forecasts, {c.window_days:g}-day windows within "
+        f"{c.radius}, {(c.since or '')[:10]} to {(c.until or '')[:10]}"
     )

@@ -1,4 +1,5 @@
-"""A site's channels, live: the courier on a real clock and a real wire, its notes in the log.
+"""A site's channels, live: the courier on a real clock and a real wire, its notes in the log
+through a session (the site's, for a desk that runs; a user's, for a one-off send).
 
 The ``Desk`` owns one courier, rebuilt from the log when it starts: the declared channels, the
 breakers from their recorded outcomes, and every message recorded as sent and not yet
@@ -20,22 +21,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from sitroom.application.engine import SITROOM_SOURCE, Engine
+from sitroom.application.engine import SITROOM_SOURCE
 from sitroom.application.ports import Wire, WireError
+from sitroom.application.results import Result
 from sitroom.application.sealing import Keyring, rejection
+from sitroom.application.session import Session
 from sitroom.domain.channels import ledger
 from sitroom.domain.channels.courier import Action, Courier, Envelope, Link, Note, Transmit
 from sitroom.domain.channels.priority import Priority
-from sitroom.domain.kinds import (
-    CHANNEL,
-    CHANNEL_ACK,
-    CHANNEL_RECEIVE,
-    CHANNEL_REPLY,
-    KINDS,
-)
+from sitroom.domain.kinds import CHANNEL, CHANNEL_RECEIVE, KINDS
 from sitroom.domain.records import Record, content_id
 from sitroom.domain.secure.ledger import sealed_header
-from sitroom.errors import Rejected, SecureError, UserInputError
+from sitroom.errors import NotFound, Rejected, SecureError
 
 CHANNELS = ledger.CHANNELS
 
@@ -93,20 +90,14 @@ def new_message_id() -> str:
     return f"m-{secrets.token_hex(6)}"
 
 
-@dataclass(frozen=True)
-class Receipt:
+@dataclass(frozen=True, kw_only=True)
+class Submitted(Result):
+    """A message the desk took, or refused: what a desk's ``/submit`` answers."""
+
     message: str
     accepted: bool
     backpressure: str
     channel: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "message": self.message,
-            "accepted": self.accepted,
-            "backpressure": self.backpressure,
-            "channel": self.channel,
-        }
 
 
 class Desk:
@@ -114,14 +105,13 @@ class Desk:
     track; without one, a track's messages are refused both ways (never sent in the clear)."""
 
     def __init__(
-        self, engine: Engine, wire: Wire, *, workers: int = 8, keyring: Keyring | None = None
+        self, session: Session, wire: Wire, *, workers: int = 8, keyring: Keyring | None = None
     ) -> None:
-        self.engine = engine
+        self.session = session
         self.keyring = keyring
-        self.clock = engine.clock
         self.wire = wire
         self.lock = threading.RLock()
-        self.courier = courier_for(engine.states[CHANNELS], max_in_flight=workers)
+        self.courier = courier_for(session.state(CHANNELS), max_in_flight=workers)
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="sitroom-wire")
         self.wake = threading.Event()
         self.closed = False
@@ -137,26 +127,36 @@ class Desk:
         msg_id: str | None = None,
         reply_by_ms: int | None = None,
         await_reply: bool = False,
-    ) -> Receipt:
+    ) -> Submitted:
         msg_id = msg_id or new_message_id()
         with self.lock:
+            if channel not in self.courier.lanes:
+                raise NotFound("channel", channel, known=sorted(self.courier.lanes))
             track = self._track(channel)
             if track:
                 if self.keyring is None:
                     raise SecureError(f"channel {channel} is track {track}'s: it needs its keys")
-                body = self.keyring.seal(track, msg_id, body.encode("utf-8"), self.clock.now_ms())
+                body = self.keyring.seal(track, msg_id, body.encode("utf-8"), self.session.now_ms())
             done = self.courier.submit(
                 msg_id,
                 channel,
                 priority,
                 body,
-                self.clock.now_ms(),
+                self.session.now_ms(),
                 reply_by_ms=reply_by_ms,
                 await_reply=await_reply,
             )
             transmits = self._record(done.actions)
         self._dispatch(transmits)
-        return Receipt(msg_id, done.accepted, done.backpressure.value, channel)
+        return Submitted(
+            message=msg_id,
+            accepted=done.accepted,
+            backpressure=done.backpressure.value,
+            channel=channel,
+        )
+
+    def now_ms(self) -> int:
+        return self.session.now_ms()
 
     def receive(self, wire: Mapping[str, Any]) -> dict[str, Any]:
         """An envelope arrived: record it once per id, then ack it (a copy is acked too, so
@@ -165,7 +165,7 @@ class Desk:
         any; it stays sealed in the log."""
         env = Envelope.from_wire(wire)
         with self.lock:
-            now = self.clock.now_ms()
+            now = self.session.now_ms()
             # The receiver's own channel decides the track; else the label it came with.
             track = self._track(env.channel) or str(wire.get("track") or "")
             if track or sealed_header(env.body) is not None:
@@ -182,12 +182,12 @@ class Desk:
                 ),
                 track,
             )
-            out = self.engine.append([record])
+            out = self.session.append([record])
         return {"ack": True, "message": env.id, "duplicate": out.appended == 0}
 
     def _refuse(self, env: Envelope, track: str, now: int) -> dict[str, Any] | None:
         """None if the sealed message may be recorded; else the refusal, recorded."""
-        seen = self.engine.states[CHANNELS]["received"].get(env.id)
+        seen = self.session.state(CHANNELS)["received"].get(env.id)
         if seen is not None and seen.get("body") == env.body:
             return None  # the same copy again (a retry): the log's idempotence answers it
         try:
@@ -201,7 +201,7 @@ class Desk:
                     "forged", f"message {env.id} carries the sealed message {opened.header.id}"
                 )
         except Rejected as e:
-            self.engine.append(
+            self.session.append(
                 [
                     rejection(
                         e, env.body, track=track, channel=env.channel, message=env.id, now_ms=now
@@ -215,7 +215,7 @@ class Desk:
         lane = self.courier.lanes.get(channel)
         if lane is not None:
             return lane.link.track or ""
-        return track_of(self.engine.states[CHANNELS], channel)
+        return track_of(self.session.state(CHANNELS), channel)
 
     def pending(self) -> list[str]:
         with self.lock:
@@ -226,11 +226,11 @@ class Desk:
     def step(self) -> None:
         """Let time pass: the courier's retries and silences, the detectors' clocks."""
         with self.lock:
-            now = self.clock.now_ms()
+            now = self.session.now_ms()
             transmits = self._record(self.courier.tick(now))
-            due = self.engine.next_due(now)
+            due = self.session.next_due(now)
             if due is not None and due <= now:
-                self.engine.tick(now)
+                self.session.tick(now)
         self._dispatch(transmits)
 
     def probe(self) -> None:
@@ -254,14 +254,14 @@ class Desk:
         )
         next_probe = 0
         while not stop.is_set():
-            now = self.clock.now_ms()
+            now = self.session.now_ms()
             if now >= next_probe:
                 self.probe()
                 next_probe = now + every
             self.step()
             with self.lock:
-                due = [d for d in (self.courier.next_due(), self.engine.next_due(now)) if d]
-            wait_ms = min([next_probe, *due]) - self.clock.now_ms()
+                due = [d for d in (self.courier.next_due(), self.session.next_due(now)) if d]
+            wait_ms = min([next_probe, *due]) - self.session.now_ms()
             self.wake.wait(max(0.005, min(wait_ms, every) / 1000))
             self.wake.clear()
 
@@ -273,7 +273,7 @@ class Desk:
             with self.lock:
                 left = [m for m in msg_ids if m in self.courier.pending]
                 due = self.courier.next_due()
-            now = self.clock.now_ms()
+            now = self.session.now_ms()
             if not left or now >= until_ms:
                 return left
             wait_ms = min(until_ms, due or until_ms) - now
@@ -290,7 +290,7 @@ class Desk:
         """Write the notes (one append), return what to put on the wire. Called under the lock."""
         notes = [note_record(a, self._track(a.channel)) for a in actions if isinstance(a, Note)]
         if notes:
-            self.engine.append(notes)
+            self.session.append(notes)
         return [a for a in actions if isinstance(a, Transmit)]
 
     def _dispatch(self, transmits: list[Transmit]) -> None:
@@ -316,12 +316,12 @@ class Desk:
                 raise WireError(f"the far end did not acknowledge {env.id}: {answer}")
         except WireError as e:
             with self.lock:
-                now = self.clock.now_ms()
+                now = self.session.now_ms()
                 acts = self.courier.on_error(env.id, env.channel, now, str(e), attempt=env.attempt)
                 transmits = self._record(acts)
         else:
             with self.lock:
-                now = self.clock.now_ms()
+                now = self.session.now_ms()
                 dup = bool(answer.get("duplicate"))
                 transmits = self._record(
                     self.courier.on_ack(env.id, env.channel, now, duplicate=dup)
@@ -336,7 +336,7 @@ class Desk:
         except WireError:
             return  # silence is what phi measures
         with self.lock:
-            transmits = self._record(self.courier.on_heartbeat(link.id, self.clock.now_ms()))
+            transmits = self._record(self.courier.on_heartbeat(link.id, self.session.now_ms()))
         self._dispatch(transmits)
 
     def _ask(self, channel: str, url: str) -> None:
@@ -345,45 +345,7 @@ class Desk:
         except WireError:
             ago = None
         with self.lock:
-            now = self.clock.now_ms()
+            now = self.session.now_ms()
             heard = None if ago is None else now - ago
             transmits = self._record(self.courier.on_indirect(channel, heard, now))
         self._dispatch(transmits)
-
-
-def record_reply(engine: Engine, msg_id: str, at_ms: int, body: str = "") -> bool:
-    """The counterpart replied to a message; False when no such message was sent."""
-    if msg_id not in engine.states[CHANNELS]["messages"]:
-        raise UserInputError(f"no message {msg_id!r} was sent (see `sitroom channel status`)")
-    state = engine.states[CHANNELS]
-    note = Note(CHANNEL_REPLY, f"reply:{msg_id}", at_ms, "", {"message": msg_id, "body": body})
-    track = track_of(state, state["messages"][msg_id]["channel"])
-    return engine.append([note_record(note, track)]).appended > 0
-
-
-def record_ack(engine: Engine, msg_id: str, at_ms: int, channel: str | None = None) -> bool:
-    """An acknowledgement that came outside sitroom (by phone, by cable)."""
-    m = engine.states[CHANNELS]["messages"].get(msg_id)
-    if m is None:
-        raise UserInputError(f"no message {msg_id!r} was sent (see `sitroom channel status`)")
-    ch = channel or m["channels"][-1]
-    payload = {
-        "message": msg_id,
-        "channel": ch,
-        "first_channel": m["channel"],
-        "attempt": m["attempts"],
-        "latency_ms": at_ms - m["sent_ms"],
-        "duplicate": False,
-        "manual": True,
-    }
-    return (
-        engine.append(
-            [
-                note_record(
-                    Note(CHANNEL_ACK, f"ack:{msg_id}", at_ms, ch, payload),
-                    track_of(engine.states[CHANNELS], ch),
-                )
-            ]
-        ).appended
-        > 0
-    )

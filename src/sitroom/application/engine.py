@@ -167,7 +167,6 @@ class Engine:
         self._fold(result.appended)
         return result
 
-
     def _raise(self, drafts: list[AlertDraft], now: int, trigger_ns: int | None) -> list[Record]:
         if not drafts:
             return []

@@ -6,6 +6,7 @@
     Connector    a source format: inputs to records  adapters/connectors.py
     Wire         the transport between desks         HttpWire
     KeyStore     private keys, encrypted at rest     adapters/keystore.KeyStore
+    Solver       schedules for a scheduling problem  adapters/cpsat.CpSatSolver
 
 Each has a contract suite in :mod:`sitroom.testing` that an implementation proves itself with
 (``LogContract``, ``ConnectorContract``, ``WireContract``, ``KeyStoreContract``).
@@ -17,12 +18,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.secure.audit import StoredSegment
 from sitroom.domain.secure.identity import Identity, Secret
 from sitroom.errors import UserInputError
+
+if TYPE_CHECKING:
+    from sitroom.domain.schedule import Options, Problem, Solution
 
 
 @dataclass(frozen=True)
@@ -224,4 +228,34 @@ class KeyStore(Protocol):
 
     def unlock(self, name: str, how: Unlock) -> Secret:
         """The private keys; SecureError when ``how`` does not open them."""
+        ...
+
+
+# endpoints --------------------------------------------------------------------------------
+class Endpoint(Protocol):
+    """Something served over the network (a desk, a relay): where it listens, and its stop."""
+
+    @property
+    def url(self) -> str: ...
+
+    def shutdown(self) -> None: ...
+
+
+# scheduling -------------------------------------------------------------------------------
+class Solver(Protocol):
+    """Solves a scheduling problem (``domain/schedule``): the best schedule it finds within the
+    options' limits, or — when none exists — the constraints that conflict, in words."""
+
+    def solve(
+        self,
+        problem: Problem,
+        options: Options | None = None,
+        *,
+        previous: Mapping[str, int] | None = None,
+        not_before: Mapping[str, int] | None = None,
+        progress: Callable[[int, int | None], None] | None = None,
+    ) -> Solution:
+        """``previous``: starts (slots) to keep where they still fit; ``not_before``: the
+        earliest slot of meetings held back (a slip); ``progress``: told (done, total) as the
+        search goes."""
         ...

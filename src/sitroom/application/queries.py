@@ -20,20 +20,14 @@ from sitroom.domain.kinds import (
     ALERT,
     CLAIM,
     GDELT_EVENT,
-    HOLDING,
     QUAD_CLASS_NAMES,
     QUARANTINED,
     RELATIONSHIP,
-    RESOURCE,
-    TRACK,
-    TRACK_STATUS,
     UCDP_EVENT,
 )
 from sitroom.domain.provenance import Answer, Provenance
 from sitroom.domain.sources import OVERDUE, OverdueSourceDetector
 from sitroom.domain.timeutil import iso
-from sitroom.domain.tracks import contention
-from sitroom.domain.tracks import deadlocks as track_deadlocks
 from sitroom.errors import UserInputError
 
 
@@ -387,54 +381,3 @@ def _same_as(engine: Engine, a: Mapping[str, Any], upto_seq: int) -> list[dict[s
                 for v in p.values
             ]
     return out
-
-
-def tracks(engine: Engine, as_of_ms: int | None = None) -> Answer[list[dict[str, Any]]]:
-    at = resolve_as_of(engine, as_of_ms)
-    state = engine.view_many(["tracks"], at.seq)["tracks"]
-    rows = [
-        {
-            "id": tid,
-            "name": t["name"],
-            "status": state["status"].get(tid, {}).get("status", t["status"]),
-            "parties": t["parties"],
-            "venue": (t.get("venue") or {}).get("name"),
-            "priority": t["priority"],
-            "needs": t["needs"],
-            "preconditions": t["preconditions"],
-        }
-        for tid, t in sorted(state["tracks"].items(), key=lambda kv: (kv[1]["priority"], kv[0]))
-    ]
-    return Answer(rows, _provenance(engine, at, None, [TRACK, TRACK_STATUS, HOLDING, RESOURCE]))
-
-
-def tracks_check(
-    engine: Engine, as_of_ms: int | None = None, *, at_ms: int | None = None
-) -> Answer[dict[str, Any]]:
-    """Deadlocks in the wait-for graph at a time, explained in words, and every window in
-    which a shared resource is held beyond its capacity."""
-    at = resolve_as_of(engine, as_of_ms)
-    state = engine.view_many(["tracks"], at.seq)["tracks"]
-    when = at.wall if at_ms is None else at_ms
-    names = {rid: r.get("name", rid) for rid, r in state["resources"].items()}
-    value = {
-        "at": iso(when),
-        "deadlocks": [
-            {"cycle": d.nodes, "explanation": d.explanation, "sentence": d.sentence()}
-            for d in track_deadlocks(state, when)
-        ],
-        "contention": [
-            {
-                "resource": o.resource,
-                "name": names.get(o.resource, o.resource),
-                "from": iso(o.start),
-                "until": iso(o.end),
-                "demand": o.demand,
-                "capacity": o.capacity,
-                "over_by": o.demand - o.capacity,
-                "tracks": o.tracks,
-            }
-            for o in contention(state)
-        ],
-    }
-    return Answer(value, _provenance(engine, at, None, [TRACK, TRACK_STATUS, HOLDING, RESOURCE]))

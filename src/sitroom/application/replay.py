@@ -94,7 +94,6 @@ def replay(
             item = ReplayedAlert(
                 id=a.id,
                 at=(p.get("detail") or {}).get("due_at") or iso(a.valid_from),
-
                 severity=p["severity"],
                 title=p["title"],
                 detector=p["detector"],

@@ -1,6 +1,7 @@
 """Sealing and opening a track's messages with the keys the log holds.
 
-A :class:`Keyring` is one identity's access to the track epochs sealed to it: it opens an
+A :class:`Keyring` is one identity's access to the track epochs sealed to it, read from the
+``secure`` projection as a session shows it: it opens an
 epoch's secret with that identity's private key the first time it is needed and keeps it in
 memory only. It seals messages as that identity (a site's desk seals and signs as the site),
 numbering them in each epoch from the highest counter the log has seen, and opens what arrives
@@ -19,29 +20,30 @@ from typing import Any
 
 import orjson
 
-from sitroom.application.engine import SITROOM_SOURCE, Engine
-from sitroom.domain.channels.ledger import CHANNELS
+from sitroom.application.engine import SITROOM_SOURCE
 from sitroom.domain.kinds import SECURE_REJECTED
 from sitroom.domain.records import Record
 from sitroom.domain.secure.envelope import Header, Opened, Window, open_envelope, parse, seal
 from sitroom.domain.secure.epochs import Epoch, open_epoch
 from sitroom.domain.secure.identity import Identity, Secret, identity_from_record
-from sitroom.domain.secure.ledger import SECURE, current_identity, sealed_header, usage_key
-from sitroom.errors import Rejected, SecureError, UserInputError
+from sitroom.domain.secure.ledger import current_identity, usage_key
+from sitroom.errors import Rejected, SecureError
 
 RandomBytes = Callable[[int], bytes]
+# The ``secure`` projection's state as the reader may see it (``session.state("secure")``).
+SecureState = Callable[[], Mapping[str, Any]]
 
 
 class Keyring:
     def __init__(
         self,
-        engine: Engine,
+        secure: SecureState,
         me: Secret,
         *,
         random_bytes: RandomBytes = os.urandom,
-        first_epoch: Callable[[str], None] | None = None,
+        first_epoch: Callable[[str], object] | None = None,
     ) -> None:
-        self.engine = engine
+        self._secure = secure
         self.me = me
         self.random_bytes = random_bytes
         self.first_epoch = first_epoch  # makes a track's first epoch (a site that may issue)
@@ -50,8 +52,7 @@ class Keyring:
 
     @property
     def _state(self) -> Mapping[str, Any]:
-        state: Mapping[str, Any] = self.engine.states[SECURE]
-        return state
+        return self._secure()
 
     def current(self, track: str) -> Mapping[str, Any] | None:
         epochs = self._state["epochs"].get(track)
@@ -79,14 +80,11 @@ class Keyring:
             ep = self.current(track)
         if ep is None:
             raise SecureError(
-                f"track {track} has no key yet: clear its members (sitroom user grant) or "
-                f"start one (sitroom keys rotate {track})"
+                f"track {track} has no key yet: nobody is cleared for it and this site may not "
+                "start one"
             )
         if now_ms >= ep["expires_ms"]:
-            raise SecureError(
-                f"track {track}'s epoch {ep['epoch']} key expired; rotate it first "
-                f"(sitroom keys rotate {track})"
-            )
+            raise SecureError(f"track {track}'s epoch {ep['epoch']} key expired; rotate it first")
         found = self.secret(track, ep["epoch"])
         assert found is not None
         key = usage_key(track, ep["epoch"], self.me.name)
@@ -157,41 +155,3 @@ def rejection(
             "key": key,
         },
     )
-
-
-def find_message(engine: Engine, msg_id: str) -> dict[str, Any] | None:
-    """A message this site sent or received, as the engine (a user's view) sees it."""
-    state = engine.states[CHANNELS]
-    sent = state["messages"].get(msg_id)
-    if sent is not None:
-        return {"direction": "sent", "channel": sent["channel"], "body": sent["body"]}
-    got = state["received"].get(msg_id)
-    if got is not None:
-        return {"direction": "received", "channel": got["channel"], "body": got["body"]}
-    return None
-
-
-def read_message(engine: Engine, msg_id: str, keyring: Keyring | None) -> dict[str, Any]:
-    """A message's text: opened with ``keyring`` when it is sealed."""
-    m = find_message(engine, msg_id)
-    if m is None:
-        raise UserInputError(f"no message {msg_id!r} (see `sitroom channel status`)")
-    header = sealed_header(m["body"])
-    if header is None:
-        return {"message": msg_id, **m, "sealed": False, "text": m["body"]}
-    if keyring is None:
-        raise SecureError(f"message {msg_id} is sealed; opening it needs a member's key")
-    opened = keyring.read(m["body"], str(header["track"]))
-    h = opened.header
-    return {
-        "message": msg_id,
-        "direction": m["direction"],
-        "channel": m["channel"],
-        "sealed": True,
-        "track": h.track,
-        "epoch": h.epoch,
-        "sender": h.sender,
-        "number": h.n,
-        "opened_with": keyring.me.name,
-        "text": opened.plaintext.decode("utf-8", "replace"),
-    }

@@ -249,3 +249,24 @@ class Session:
             return batch
         allowed = pa.array(["", *sorted(self.access.compartments)], pa.string())
         return batch.filter(pc.is_in(batch.column("compartment"), allowed))
+
+    def administer(self, action: str) -> Session:
+        """Refuse (and record) ``action`` unless this user is an admin; else the session an
+        admin act runs in. Users, clearances and track keys are managed for compartments the
+        admin need not be cleared for (granting someone a track re-keys it, sealed to its
+        members), so that session reads unscoped and writes unchecked, as the site does. Use it
+        for the admin act alone, and hand back only what the act itself made."""
+        self.require_admin(action)
+        return self if self.access.everything else Session.site(self._engine)
+
+    def outside(self, ids: Sequence[str]) -> str | None:
+        """The compartment of a record among ``ids`` that the log holds but this user may not
+        see (None: none is hidden). It says only where such a record is — the compartment a
+        refusal is recorded in (:meth:`deny`) — never what it holds."""
+        if self.access.everything or not ids:
+            return None
+        for page in self._engine.read(ids=list(ids)):
+            for compartment in page.column("compartment").to_pylist():
+                if not self.sees(compartment):
+                    return str(compartment)
+        return None

@@ -666,7 +666,6 @@ class World:
         return Actor(
             known=False,
             key=key,
-
             name=name,
             type="",
             aliases=(),
@@ -681,7 +680,6 @@ class World:
         )
 
     def _signals(self, codes: Sequence[str], at: AsOf, window_ms: int) -> tuple[Signal, ...]:
-
         """How an actor and each counterpart treated each other in the event data over the
         window ending at the newest such event: cooperative (CAMEO QuadClass 1-2) against
         conflictual (3-4) events, and the Goldstein scale's mean and sum."""

@@ -98,31 +98,30 @@ def _register() -> None:
     ingest.register(app)
     world.register(app)
     # tracks
-    from sitroom import cli_planning, cli_tracks
+    from sitroom.cli import tracks
 
-    cli_tracks.register(app)
-    cli_planning.register(app)
+    tracks.register(app)
     # channels
-    from sitroom import cli_channels
+    from sitroom.cli import channels
 
-    cli_channels.register(app)
+    channels.register(app)
     # risk
-    from sitroom import cli_risk
+    from sitroom.cli import risk
 
-    cli_risk.register(app)
+    risk.register(app)
     # keys and users
-    from sitroom import cli_keys
+    from sitroom.cli import keys, users
 
-    cli_keys.register(app)
+    keys.register(app)
+    users.register(app)
     # audit
-    from sitroom import cli_verify
+    from sitroom.cli import audit
 
-    cli_verify.register(app)
+    audit.register(app)
     # agreements
-    from sitroom import cli_agree
+    from sitroom.cli import agreements
 
-    cli_agree.register(app)
-
+    agreements.register(app)
 
 
 _register()

@@ -44,10 +44,14 @@ LOOK_HERE = {
     "resource": "add it in a track file first (`sitroom tracks add FILE`)",
     "channel": "see `sitroom channels`, or declare one with `sitroom channels add`",
     "message": "see `sitroom channels status`",
+    "channel or message": "see `sitroom channels status`",
     "actor": "see `sitroom actors`",
     "question": "see `sitroom questions`",
     "agreement": "see `sitroom agreements`",
-    "identity": "see `sitroom keys status`, or import a card with `sitroom keys import`",
+    "identity": "see `sitroom keys`; add a user with `sitroom users add`, or import a card "
+    "with `sitroom keys import`",
+    "track key": "see `sitroom keys`; a track gets its first key when someone is cleared for "
+    "it (`sitroom users grant NAME TRACK`)",
     "user": "see `sitroom users`",
     "source format": "see `sitroom ingest --help`",
 }

@@ -147,6 +147,46 @@ def read_text(f: Path) -> str:
         raise UserInputError(f"cannot read {f}: {e}") from None
 
 
+PASSPHRASE_ENV = "SITROOM_PASSPHRASE"
+PASSPHRASE_FILE_ENV = "SITROOM_PASSPHRASE_FILE"
+
+
+def passphrase(name: str, *, confirm: bool = False, file: Path | None = None) -> str:
+    """A person's passphrase: from ``file`` (or $SITROOM_PASSPHRASE_FILE), $SITROOM_PASSPHRASE,
+    or asked for at the terminal (hidden; twice when ``confirm``, for a new key). Commands
+    hand it to the room as a callable, so it is asked for only once the act is allowed."""
+    if file is None and os.environ.get(PASSPHRASE_FILE_ENV):
+        file = Path(os.environ[PASSPHRASE_FILE_ENV])
+    if file is not None:
+        return read_text(file).rstrip("\r\n")
+    if PASSPHRASE_ENV in os.environ:
+        return os.environ[PASSPHRASE_ENV]
+    if not sys.stdin.isatty():
+        raise UserInputError(
+            f"{name}'s passphrase is needed: give --passphrase-file, set {PASSPHRASE_FILE_ENV} "
+            f"or {PASSPHRASE_ENV}, or run at a terminal"
+        )
+    text: str = typer.prompt(f"Passphrase for {name}", hide_input=True, confirmation_prompt=confirm)
+    return text
+
+
+def asker(*, confirm: bool = False, file: Path | None = None) -> Callable[[str], str]:
+    """:func:`passphrase` as the room asks for one: given a person's name, when needed."""
+
+    def ask(name: str) -> str:
+        return passphrase(name, confirm=confirm, file=file)
+
+    return ask
+
+
+PassphraseFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--passphrase-file", help="Read the passphrase from this file.", show_default="ask"
+    ),
+]
+
+
 # the room ---------------------------------------------------------------------------------
 @contextmanager
 def room(workspace: Path, *, as_site: bool = False) -> Iterator[Room]:

@@ -1,32 +1,31 @@
 """Time as a scheduler sees it: a grid of equal slots in UTC, and who is free in which slot.
 
 A schedule is solved on slots (30 minutes by default) from the start of the horizon. Each
-person's working hours are local: a mask is built slot by slot in their own time zone, so
-daylight-saving changes and a Geneva morning that is a Washington night come out right. Busy
-times (imported calendars) and a meeting's window are masks too; a meeting may start in a slot
-only when every slot it covers is allowed, which a cumulative sum answers for all starts at once.
+person's working hours are local (a ``domain.week.WorkingWeek``): a mask is built slot by slot
+in their own time zone, so daylight-saving changes and a Geneva morning that is a Washington
+night come out right. Busy times (imported calendars) and a meeting's window are masks too; a
+meeting may start in a slot only when every slot it covers is allowed, which a cumulative sum
+answers for all starts at once.
 """
 
 from __future__ import annotations
 
 import math
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 
 from sitroom.domain.geo import Point, haversine_m
+from sitroom.domain.kinds import CALENDAR, CalendarPayload
+from sitroom.domain.records import Record, content_id
 from sitroom.domain.timeutil import MS_PER_H, MS_PER_MIN, from_ms
-from sitroom.errors import UserInputError
+from sitroom.domain.week import WorkingWeek
 
 Mask = npt.NDArray[np.bool_]
-
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-WORKDAYS = DAYS[:5]
-_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
 
 # Door to door between two cities: the flight at an airliner's average speed, plus getting to
 # and through two airports. Cities closer than this are the same place for a schedule.
@@ -67,82 +66,16 @@ class SlotGrid:
         return mask
 
 
-@dataclass(frozen=True)
-class WorkingHours:
-    """Local working hours, 'HH:MM-HH:MM' on the given weekdays, in a time zone."""
-
-    timezone: str
-    start_min: int
-    end_min: int
-    days: tuple[str, ...] = WORKDAYS
-
-    def describe(self) -> str:
-        span = f"{self.start_min // 60:02d}:{self.start_min % 60:02d}-"
-        span += f"{self.end_min // 60:02d}:{self.end_min % 60:02d}"
-        return f"{span} {_day_span(self.days)} ({self.timezone})"
-
-
-def _day_span(days: tuple[str, ...]) -> str:
-    """'Mon-Fri', 'Sat-Wed' for a run of days (wrapping round the week), else a list."""
-    idx = {DAYS.index(d) for d in days}
-    if 1 < len(idx) < 7:
-        for first in sorted(idx):
-            run = [(first + k) % 7 for k in range(len(idx))]
-            if set(run) == idx:
-                return f"{DAYS[run[0]].capitalize()}-{DAYS[run[-1]].capitalize()}"
-    return ", ".join(d.capitalize() for d in days)
-
-
-def working_hours(
-    hours: str | None, days: list[str] | str | None, timezone: str | None
-) -> WorkingHours | None:
-    """Read a resource's working hours; None means available around the clock."""
-    if not hours:
-        return None
-    m = _HOURS.match(hours)
-    if not m:
-        raise UserInputError(f"cannot read working hours {hours!r}: expected HH:MM-HH:MM")
-    h1, m1, h2, m2 = (int(x) for x in m.groups())
-    start, end = h1 * 60 + m1, h2 * 60 + m2
-    if not (0 <= start < end <= 24 * 60) or m1 >= 60 or m2 >= 60:
-        raise UserInputError(f"working hours {hours!r} must run forward within one day")
-    zone = timezone or "UTC"
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise UserInputError(
-            f"unknown time zone {zone!r} (an IANA name such as Europe/Zurich)"
-        ) from None
-    return WorkingHours(zone, start, end, _days(days))
-
-
-def _days(days: list[str] | str | None) -> tuple[str, ...]:
-    if days is None:
-        return WORKDAYS
-    raw = [str(d) for d in (days.split(",") if isinstance(days, str) else days)]
-    items = [d.strip().casefold()[:3] for d in raw]
-    if len(raw) == 1 and raw[0].count("-") == 1:  # 'Mon-Fri' or 'Sun-Thu'
-        a, b = (x.strip().casefold()[:3] for x in raw[0].split("-"))
-        if a not in DAYS or b not in DAYS:
-            raise UserInputError(f"cannot read working days {days!r}")
-        i, j = DAYS.index(a), DAYS.index(b)
-        items = [DAYS[(i + k) % 7] for k in range((j - i) % 7 + 1)]
-    bad = [d for d in items if d not in DAYS]
-    if bad:
-        raise UserInputError(f"cannot read working days {days!r}: use Mon, Tue, ... Sun")
-    return tuple(d for d in DAYS if d in items)
-
-
-def working_mask(grid: SlotGrid, hours: WorkingHours) -> Mask:
+def working_mask(grid: SlotGrid, hours: WorkingWeek) -> Mask:
     """Slots wholly inside working hours, local time (checked at each slot's start and end)."""
     zone = ZoneInfo(hours.timezone)
-    allowed = set(hours.days)
+    allowed = hours.days
     mask = np.zeros(grid.n, dtype=bool)
     for i in range(grid.n):
         lo = from_ms(grid.at(i)).astimezone(zone)
         hi = from_ms(grid.at(i + 1) - 1).astimezone(zone)
         mask[i] = (
-            DAYS[lo.weekday()] in allowed
+            lo.weekday() in allowed
             and lo.date() == hi.date()
             and _minute(lo) >= hours.start_min
             and _minute(hi) < hours.end_min
@@ -192,3 +125,22 @@ def travel_slots(a: Point | None, b: Point | None, slot_min: int) -> int:
         return 0
     hours = km / FLIGHT_KMH + TRANSFER_H
     return math.ceil(hours * MS_PER_H / (slot_min * MS_PER_MIN))
+
+
+def calendar_record(
+    resource: str, calendar: str, busy: Sequence[tuple[int, int, str]], *, now_ms: int
+) -> Record:
+    """One import of one calendar for one resource: its busy (start, end, summary) spans.
+    Importing the same busy times again adds nothing, and a newer import of the same calendar
+    replaces the older one in the tracks view."""
+    payload: CalendarPayload = {
+        "resource": resource,
+        "calendar": calendar,
+        "busy": [list(b) for b in busy],
+    }
+    return CALENDAR.record(
+        id=f"{CALENDAR}:{resource}:{content_id(payload)}",
+        source="calendar",
+        valid_from=now_ms,
+        payload=payload,
+    )

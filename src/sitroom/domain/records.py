@@ -261,6 +261,7 @@ class RecordBatch:
     def payload_field(self, path: str, dtype: Any = None) -> pl.Series:
         """One field of every payload, by dotted path ("event.quad_class"): null where absent."""
         import polars as pl
+
         col = self.table.column("payload")
         if self.typed:
             # Walk down the struct in Arrow, so only the one child column is converted.

@@ -1,11 +1,14 @@
-"""A scheduling problem built from the tracks view, and a quick greedy schedule for it.
+"""A scheduling problem built from the tracks view, what a solver answers, and a quick greedy
+schedule.
 
-The problem is what CP-SAT will solve (application.scheduler): meetings of a fixed number of
-slots, the resources they need (people, teams, links, keys, venues, each with a capacity), when
-each may start (its window, every required attendee's working hours and busy times), travel
-between venues, and precedence: a meeting listed in another's ``after``, and every meeting of a
-track whose precondition ("the ceasefire reaches 'agreed'") is not met comes after every meeting
-of the track it waits on.
+The problem is what a solver (the CP-SAT adapter, ``adapters/cpsat``, behind the application's
+``Solver`` port) solves: meetings of a fixed number of slots, the resources they need (people,
+teams, links, keys, venues, each with a capacity), when each may start (its window, every
+required attendee's working week and busy times), travel between venues, and precedence: a
+meeting listed in another's ``after``, and every meeting of a track whose precondition ("the
+ceasefire reaches 'agreed'") is not met comes after every meeting of the track it waits on.
+Its answer is a :class:`Solution` (a schedule, or the :class:`Conflict` that rules one out),
+found within :class:`Options`.
 
 Every constraint has a label and a sentence, so that an infeasible problem is explained in words
 and a knock-on says why each meeting moved.
@@ -31,19 +34,11 @@ from typing import Any
 
 import numpy as np
 
-from sitroom.domain.calendars import (
-    Mask,
-    SlotGrid,
-    WorkingHours,
-    busy_mask,
-    fits,
-    travel_slots,
-    working_hours,
-    working_mask,
-)
+from sitroom.domain.calendars import Mask, SlotGrid, busy_mask, fits, travel_slots, working_mask
 from sitroom.domain.geo import Point
 from sitroom.domain.places import find_place
 from sitroom.domain.timeutil import MS_PER_DAY, iso
+from sitroom.domain.week import WorkingWeek
 from sitroom.errors import UserInputError
 
 TRAVELLERS = ("person",)  # teams, links and venues do not fly between cities
@@ -80,7 +75,7 @@ class Resource:
     name: str
     type: str
     capacity: int
-    hours: WorkingHours | None
+    hours: WorkingWeek | None
 
 
 @dataclass(frozen=True)
@@ -135,12 +130,77 @@ class Problem:
         return f"{r.name} works {r.hours.describe()}"
 
 
+@dataclass(frozen=True)
+class Conflict:
+    """A group of constraints that stand or fall together: its label and, in words, what it
+    asks."""
+
+    label: str
+    sentence: str
+
+
+@dataclass
+class Solution:
+    """What a solver found: a schedule (``starts``, ``attending``) with its objective and the
+    best bound proven, or — when none exists — the smallest conflict found."""
+
+    status: str  # "optimal", "feasible", "infeasible" or "unknown" (no schedule found in time)
+    starts: dict[str, int] = field(default_factory=dict)  # meeting -> start slot
+    attending: dict[str, list[str]] = field(default_factory=dict)  # meeting -> its attendees
+    objective: float | None = None
+    bound: float | None = None
+    moved: list[str] = field(default_factory=list)
+    conflict: list[Conflict] = field(default_factory=list)
+    seconds: float = 0.0
+    first_seconds: float | None = None  # when the first schedule was found
+    progress: list[tuple[float, float, float]] = field(default_factory=list)  # (s, obj, bound)
+
+    @property
+    def gap(self) -> float | None:
+        if self.objective is None or self.bound is None:
+            return None
+        return abs(self.objective - self.bound) / max(1.0, abs(self.objective))
+
+
+@dataclass(frozen=True)
+class Options:
+    """How long and how hard a solver searches."""
+
+    time_limit: float = 30.0  # seconds
+    gap: float = 0.01  # stop when within this fraction of the best bound
+    workers: int = 2
+    hint: bool = True  # off: the whole model handed to the solver plainly (a baseline)
+    seed: int = 7
+    decompose: bool = True  # bound by tracks, list schedules, local search
+
+    def __post_init__(self) -> None:
+        if self.time_limit <= 0 or self.gap < 0 or self.workers < 1:
+            raise UserInputError("a solve needs a positive time limit, a gap >= 0, 1+ workers")
+
+
+def may_stay(problem: Problem, mid: str, slot: int) -> bool:
+    """Whether a meeting may still start at ``slot`` (where a previous schedule had it)."""
+    return 0 <= slot < problem.grid.n and bool(problem.starts(mid)[slot])
+
+
+def worst(problem: Problem) -> int:
+    """More than any schedule of the problem costs, moves aside."""
+    n = problem.grid.n
+    day = 24 * 60 // problem.grid.slot_min
+    return sum(
+        m.weight * n
+        + sum(pref.weight * n for pref in m.prefer)
+        + day * sum(1 for o in dict.fromkeys(m.optional) if o not in m.required)
+        for m in problem.meetings.values()
+    )
+
+
 def build_problem(
     state: Mapping[str, Any], *, start_ms: int | None, days: int | None, slot_min: int = 30
 ) -> Problem:
     meetings_in = state.get("meetings", {})
     if not meetings_in:
-        raise UserInputError("no meetings to schedule: add some with `sitroom tracks add FILE`")
+        raise UserInputError("no meetings to schedule: no track file added has any")
     tracks = state["tracks"]
     resources = {rid: _resource(r) for rid, r in state["resources"].items()}
     grid = _grid(meetings_in.values(), start_ms, days, slot_min)
@@ -179,7 +239,7 @@ def _grid(meetings: Any, start_ms: int | None, days: int | None, slot_min: int) 
     ends = [m["window"][1] for m in meetings if m["window"][1] is not None]
     if start_ms is None:
         if not starts:
-            raise UserInputError("meetings have no windows: give the horizon with --from")
+            raise UserInputError("the meetings have no windows: the horizon needs a start")
         start_ms = min(starts)
     start_ms -= start_ms % (slot_min * 60_000)
     if days is None:
@@ -196,12 +256,12 @@ def _resource(r: Mapping[str, Any]) -> Resource:
         name=r["name"],
         type=r["type"],
         capacity=int(r["capacity"]),
-        hours=working_hours(r.get("hours"), r.get("days"), r.get("timezone")),
+        hours=WorkingWeek.of(r.get("hours"), r.get("days"), r.get("timezone")),
     )
 
 
 def _hours_masks(grid: SlotGrid, resources: Mapping[str, Resource]) -> dict[str, Mask]:
-    cache: dict[WorkingHours, Mask] = {}
+    cache: dict[WorkingWeek, Mask] = {}
     out = {}
     for rid, r in resources.items():
         if r.hours is not None:

@@ -26,8 +26,9 @@ import orjson
 
 from sitroom.domain.kinds import CALENDAR, HOLDING, MEETING, RESOURCE, SCHEDULE, TRACK, TRACK_STATUS
 from sitroom.domain.projection import AlertDraft, Sees, keep
-from sitroom.domain.records import RecordBatch
+from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.timeutil import iso
+from sitroom.errors import UserInputError
 
 
 class TracksProjection:
@@ -99,6 +100,20 @@ class TracksProjection:
 
     def decode(self, data: bytes) -> Any:
         return orjson.loads(data)
+
+
+def status_record(track: str, status: str, *, now_ms: int, source: str = "tracks") -> Record:
+    """A track's new status, from ``now_ms`` on: in the track's own compartment."""
+    status = status.strip()
+    if not track or not status:
+        raise UserInputError("a track's status is a word, such as agreed")
+    return TRACK_STATUS.record(
+        id=f"{TRACK_STATUS}:{track}:{status}:{now_ms}",
+        source=source,
+        valid_from=now_ms,
+        compartment=track,
+        payload={"track": track, "status": status},
+    )
 
 
 @dataclass(frozen=True)

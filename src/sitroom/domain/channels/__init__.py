@@ -18,13 +18,7 @@ from sitroom.domain.channels.breaker import (
     Step,
     Transition,
 )
-from sitroom.domain.channels.habits import (
-    HabitPolicy,
-    Overdue,
-    OverdueReason,
-    ReplyHabits,
-    WorkingWeek,
-)
+from sitroom.domain.channels.habits import HabitPolicy, Overdue, OverdueReason, ReplyHabits
 from sitroom.domain.channels.phi import (
     PhiConfig,
     PhiDetector,
@@ -42,6 +36,7 @@ from sitroom.domain.channels.priority import (
     Offer,
     Priority,
 )
+from sitroom.domain.week import WorkingWeek
 
 __all__ = [
     "Backpressure",

@@ -30,7 +30,6 @@ from sitroom.domain.channels.breaker import (
     Outcome,
     Transition,
 )
-from sitroom.domain.channels.habits import WorkingWeek
 from sitroom.domain.channels.phi import (
     PhiConfig,
     PhiDetector,
@@ -55,7 +54,8 @@ from sitroom.domain.kinds import (
     ChannelPayload,
 )
 from sitroom.domain.timeutil import human_age
-from sitroom.errors import UserInputError
+from sitroom.domain.week import WorkingWeek
+from sitroom.errors import NotFound, UserInputError
 
 # Retries wait at most this many ack timeouts for an ack.
 MAX_BACKOFF = 8
@@ -457,7 +457,7 @@ class Courier:
     def _lane(self, channel: str) -> _Lane:
         lane = self.lanes.get(channel)
         if lane is None:
-            raise UserInputError(f"no channel {channel!r} (declare it with `sitroom channel add`)")
+            raise NotFound("channel", channel, known=sorted(self.lanes))
         return lane
 
     def _in_flight(self) -> int:

@@ -21,135 +21,12 @@ as such.
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sitroom.domain.timeutil import MS_PER_H, MS_PER_MIN, from_ms, human_age, iso, to_ms
+from sitroom.domain.timeutil import MS_PER_H, MS_PER_MIN, human_age, iso
+from sitroom.domain.week import WorkingWeek
 from sitroom.errors import UserInputError
-
-DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
-
-
-@dataclass(frozen=True)
-class WorkingWeek:
-    """Working hours (minutes after local midnight) on working days (Monday = 0), in a zone."""
-
-    timezone: str = "UTC"
-    start_min: int = 9 * 60
-    end_min: int = 18 * 60
-    days: frozenset[int] = frozenset(range(5))
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.start_min < self.end_min <= 24 * 60:
-            raise UserInputError("working hours must run forward within one day")
-        if not self.days or not self.days <= frozenset(range(7)):
-            raise UserInputError("working days must be a non-empty set of weekdays 0-6")
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise UserInputError(
-                f"unknown time zone {self.timezone!r} (an IANA name such as Europe/Zurich)"
-            ) from None
-
-    @classmethod
-    def parse(cls, timezone: str, hours: str = "09:00-18:00", days: str = "Mon-Fri") -> WorkingWeek:
-        """From the forms people type: 'HH:MM-HH:MM' and 'Mon-Fri' or 'Sun,Mon,Tue'."""
-        m = _HOURS.match(hours)
-        if not m:
-            raise UserInputError(f"cannot read working hours {hours!r}: expected HH:MM-HH:MM")
-        h1, m1, h2, m2 = (int(x) for x in m.groups())
-        if m1 >= 60 or m2 >= 60:
-            raise UserInputError(f"cannot read working hours {hours!r}")
-        return cls(timezone, h1 * 60 + m1, h2 * 60 + m2, _parse_days(days))
-
-    def describe(self) -> str:
-        span = f"{self.start_min // 60:02d}:{self.start_min % 60:02d}-"
-        span += f"{self.end_min // 60:02d}:{self.end_min % 60:02d}"
-        return f"{span} {_describe_days(self.days)} ({self.timezone})"
-
-    def working_ms_between(self, start_ms: int, end_ms: int) -> int:
-        """Working time between two instants, in milliseconds (0 when end is not after start)."""
-        total = 0
-        for lo, hi in self._windows(start_ms, end_ms):
-            total += max(0, min(hi, end_ms) - max(lo, start_ms))
-        return total
-
-    def working_seconds_between(self, start_ms: int, end_ms: int) -> float:
-        return self.working_ms_between(start_ms, end_ms) / 1000.0
-
-    def add_working_ms(self, start_ms: int, work_ms: int) -> int:
-        """The instant at which ``work_ms`` of working time will have passed since start."""
-        if work_ms <= 0:
-            return start_ms
-        left = work_ms
-        for lo, hi in self._windows(start_ms, None):
-            begin = max(lo, start_ms)
-            if hi <= begin:
-                continue
-            if left <= hi - begin:
-                return begin + left
-            left -= hi - begin
-        raise AssertionError("unreachable: a working week has working time every week")
-
-    def _windows(self, start_ms: int, end_ms: int | None) -> _Windows:
-        return _Windows(self, start_ms, end_ms)
-
-
-class _Windows:
-    """Each working day's [start, end) in epoch ms, from the local day of ``start_ms`` on.
-
-    Local wall times are built day by day, so a daylight-saving change moves 09:00 with it.
-    """
-
-    def __init__(self, week: WorkingWeek, start_ms: int, end_ms: int | None) -> None:
-        self.week = week
-        self.zone = ZoneInfo(week.timezone)
-        self.day = from_ms(start_ms).astimezone(self.zone).date()
-        self.last = None if end_ms is None else from_ms(end_ms).astimezone(self.zone).date()
-
-    def __iter__(self) -> _Windows:
-        return self
-
-    def __next__(self) -> tuple[int, int]:
-        while self.last is None or self.day <= self.last:
-            d: date = self.day
-            self.day = d + timedelta(days=1)
-            if d.weekday() in self.week.days:
-                midnight = datetime(d.year, d.month, d.day, tzinfo=self.zone)
-                lo = to_ms(midnight + timedelta(minutes=self.week.start_min))
-                hi = to_ms(midnight + timedelta(minutes=self.week.end_min))
-                return lo, hi
-        raise StopIteration
-
-
-def _describe_days(days: frozenset[int]) -> str:
-    """'Mon-Fri', 'Sat-Wed' (a run that wraps around the week), or 'Mon,Wed,Fri'."""
-    if len(days) == 7:
-        return "Mon-Sun"
-    # A contiguous run starts on the day whose previous day is not worked.
-    starts = [d for d in sorted(days) if (d - 1) % 7 not in days]
-    if len(starts) == 1 and len(days) > 1:
-        first = starts[0]
-        return f"{DAY_NAMES[first]}-{DAY_NAMES[(first + len(days) - 1) % 7]}"
-    return ",".join(DAY_NAMES[d] for d in sorted(days))
-
-
-def _parse_days(text: str) -> frozenset[int]:
-    names = [n.casefold() for n in DAY_NAMES]
-    parts = [p.strip().casefold()[:3] for p in text.split(",")]
-    if len(parts) == 1 and "-" in text:
-        a, b = (x.strip().casefold()[:3] for x in text.split("-", 1))
-        if a not in names or b not in names:
-            raise UserInputError(f"cannot read working days {text!r}")
-        i, j = names.index(a), names.index(b)
-        return frozenset((i + k) % 7 for k in range((j - i) % 7 + 1))
-    if any(p not in names for p in parts):
-        raise UserInputError(f"cannot read working days {text!r}: use Mon, Tue, ... Sun")
-    return frozenset(names.index(p) for p in parts)
 
 
 @dataclass(frozen=True)
@@ -187,7 +64,7 @@ class ReplyHabits:
     """One counterpart's recent reply times, in working milliseconds, oldest first."""
 
     counterpart: str
-    week: WorkingWeek = WorkingWeek()
+    week: WorkingWeek = field(default_factory=WorkingWeek)
     policy: HabitPolicy = HabitPolicy()
     replies: tuple[int, ...] = ()
 

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy import special
 
 from sitroom.domain.risk.evidence import Found
 
@@ -127,6 +126,8 @@ def nb_tail(threshold: int, mean: float, dispersion: float | None) -> float:
         return 1.0
     if mean <= 0:
         return 0.0
+    from scipy import special  # imported here: a room that never forecasts a count never pays
+
     # The tails as regularised incomplete gamma and beta functions (the identities behind
     # scipy.stats' sf), without the argument checking that costs fifty times the arithmetic.
     if dispersion is None:
@@ -363,7 +364,7 @@ def analyst(
         weight=weight,
         drivers=rationale or "(no rationale given)",
         evidence=(record["id"],),
-        detail={"analyst": name, "judged_ms": record["at_ms"], "track_record": dict(record)},
+        detail={"by": name, "judged_ms": record["at_ms"], "track_record": dict(record)},
     )
 
 

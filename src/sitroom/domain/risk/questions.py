@@ -33,6 +33,7 @@ BINARY, COUNT = "binary", "count"
 RULES = {BINARY: ("meeting", "analyst"), COUNT: ("events", "analyst")}
 OUTCOMES = ("yes", "no", "void")
 DEFAULT_RADIUS_M = 500 * 1609.344
+DEFAULT_RADIUS = "500mi"
 DEFAULT_PRIOR = (0.5, 0.5)  # Jeffreys: the least committal Beta prior for a rate
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -68,7 +69,7 @@ class Question:
     track: str | None = None
     places: tuple[Place, ...] = ()  # the venue first, then parties' places
     radius_m: float = DEFAULT_RADIUS_M
-    radius_text: str = "500mi"
+    radius_text: str = DEFAULT_RADIUS
     window_from_ms: int | None = None
     threshold: int | None = None
     quad_classes: tuple[int, ...] = (4,)
@@ -98,7 +99,7 @@ class Question:
             raise UserInputError("a question needs a deadline (a count question: its window end)")
         if self.shape == COUNT:
             if not self.places:
-                raise UserInputError("a count question needs a venue: --venue PLACE or LAT,LON")
+                raise UserInputError("a count question needs a venue: a place name or LAT,LON")
             if self.threshold is None or self.threshold < 1:
                 raise UserInputError("a count question needs a threshold of at least 1 event")
             if self.window_from_ms is None or self.window_from_ms >= self.deadline_ms:

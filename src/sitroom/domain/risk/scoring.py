@@ -16,6 +16,9 @@ their weights, with the quantile-decomposition estimator ("qd"): for a weighted 
 equals the formula above exactly, in O(K) per forecast ("nrg" and "int" do too; "nrg" needs
 O(K²); "fair" and "pwm" subtract a finite-ensemble correction and are not the CRPS of F).
 
+scoringrules and SciPy take half a second to import: they are imported by the functions that
+use them, so a room that opens, forecasts or lists questions never loads them.
+
 Pure functions: no I/O, no clock. Invalid inputs (a probability outside [0, 1], an outcome that
 is not 0/1, a pmf that does not sum to 1) raise ValueError: they are bugs, not user input.
 """
@@ -28,8 +31,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-import scoringrules as sr
-from scipy import stats
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -49,6 +50,8 @@ def _probabilities(p: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, Floa
 
 def brier(p: npt.ArrayLike, y: npt.ArrayLike) -> FloatArray:
     """Per-item Brier score (p - y)² of probabilities ``p`` for binary outcomes ``y``."""
+    import scoringrules as sr
+
     pa, ya = _probabilities(p, y)
     return np.asarray(sr.brier_score(ya, pa, backend="numpy"), dtype=np.float64)
 
@@ -58,6 +61,8 @@ def log_score(p: npt.ArrayLike, y: npt.ArrayLike) -> FloatArray:
 
     A forecast of certainty that turns out wrong (p = 0 and y = 1, or p = 1 and y = 0) scores +inf.
     """
+    import scoringrules as sr
+
     pa, ya = _probabilities(p, y)
     with np.errstate(divide="ignore"):
         return np.asarray(sr.log_score(ya, pa, backend="numpy"), dtype=np.float64)
@@ -73,6 +78,8 @@ def crps_pmf(pmf: npt.ArrayLike, y: npt.ArrayLike) -> FloatArray:
     broadcast to every row) may exceed K-1. A 1-D pmf is one forecast: the result has shape (1,).
     The result always has shape (n,).
     """
+    import scoringrules as sr
+
     w = np.asarray(pmf, dtype=np.float64)
     if w.ndim == 1:
         w = w[None, :]
@@ -95,6 +102,8 @@ def crps_negbinom(y: npt.ArrayLike, n: npt.ArrayLike, p: npt.ArrayLike) -> Float
     n(1-p)/p, variance n(1-p)/p²); scoringrules uses the same one (checked in the tests against
     the exact CRPS of scipy's pmf).
     """
+    import scoringrules as sr
+
     return np.asarray(sr.crps_negbinom(y, n, p, backend="numpy"), dtype=np.float64)
 
 
@@ -125,6 +134,8 @@ def nb_pmf(mean: npt.ArrayLike, dispersion: float | None, k: int) -> FloatArray:
     ``dispersion`` is the size n (variance = mean + mean²/n); None or inf gives Poisson(mean).
     Returns shape (len(mean), k); a scalar mean gives one row.
     """
+    from scipy import stats
+
     if k < 1:
         raise ValueError(f"the support needs at least one cell, not {k}")
     m = _means(mean)
@@ -141,6 +152,8 @@ def nb_pmf(mean: npt.ArrayLike, dispersion: float | None, k: int) -> FloatArray:
 
 def support_for(means: npt.ArrayLike, dispersion: float | None, eps: float = 1e-12) -> int:
     """A support size K such that every forecast's mass beyond K-1 is at most ``eps``."""
+    from scipy import stats
+
     m = _means(means)
     if m.size == 0:
         return 1

@@ -1,5 +1,15 @@
-"""The contract every LogStore backend passes (the eventsourcing habit: one abstract suite,
-subclassed per backend). Subclasses provide ``make_log``; durable ones also ``reopen``."""
+"""The contract every ``LogStore`` backend passes (the eventsourcing habit: one abstract suite,
+subclassed per backend). Subclasses provide ``make_log``; durable ones subclass
+:class:`DurableLogContract` and also provide ``reopen``::
+
+    from sitroom.testing import LogContract
+
+    class TestMyLog(LogContract):
+        def make_log(self, tmp_path):
+            return MyLog()
+
+``stamp`` and ``stamp_batch`` do to a batch what the engine does before a log sees it.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +27,8 @@ from sitroom.domain.records import Record, RecordBatch
 from sitroom.errors import LogError, RecordError
 from sitroom.testing import T0, make_record
 
+__all__ = ["DurableLogContract", "LogContract", "ids", "stamp", "stamp_batch"]
+
 
 def stamp(records: list[Record], first_rt: int, origin: str = "site-a") -> RecordBatch:
     """What the engine does before the log sees a batch: recorded time and origin."""
@@ -26,15 +38,19 @@ def stamp(records: list[Record], first_rt: int, origin: str = "site-a") -> Recor
 
 
 def stamp_batch(batch: RecordBatch, first_rt: int, origin: str = "site-a") -> RecordBatch:
+    """:func:`stamp` for a batch already built."""
     batch = batch.with_column("recorded_time", np.arange(first_rt, first_rt + len(batch)))
     return batch.with_column("origin", [origin] * len(batch))
 
 
 def ids(log: LogStore, **kw: Any) -> list[str]:
+    """The ids a read with these filters gives, in order."""
     return [i for b in log.read(**kw) for i in b.column("id").to_pylist()]
 
 
 class LogContract:
+    """Append, read, filters, paging, idempotency, as-of, snapshots and refusals."""
+
     durable = False
 
     def make_log(self, tmp_path: Any) -> LogStore:
@@ -270,6 +286,8 @@ class LogContract:
 
 
 class DurableLogContract(LogContract):
+    """The contract, plus: what was appended is there after closing and opening again."""
+
     durable = True
 
     def reopen(self, log: LogStore, tmp_path: Any) -> LogStore:

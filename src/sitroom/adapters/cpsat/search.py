@@ -1,17 +1,4 @@
-"""Schedules solved with OR-Tools CP-SAT, infeasibility explained in words, and re-solves that
-keep what they can.
-
-The model: one start variable per meeting (its domain is where the window, working hours and
-calendars allow it to start), a fixed-size interval on it, one no-overlap (capacity 1) or
-cumulative (capacity > 1) constraint per resource, pairwise travel gaps for people moving between
-cities, precedence as ``end <= start``, and optional attendees as optional intervals that attend
-only where they are free. The objective: meetings as early as their track's priority asks, soft
-preferences by weight, optional attendees present, and — first of all, when re-solving — as few
-meetings moved from where they were as possible.
-
-When no schedule exists the same model is built again with every constraint group behind an
-assumption literal; CP-SAT returns a set of assumptions that cannot hold together, and a deletion
-pass shrinks it to a set where every member is needed. Those groups are the explanation.
+"""Solving a schedule with CP-SAT: the search by parts, or the whole model at once.
 
 The search (``Options.decompose``, on by default) works by parts, the tracks:
 
@@ -35,7 +22,11 @@ The search (``Options.decompose``, on by default) works by parts, the tracks:
   which proves small problems optimal.
 
 Without it (``decompose=False``) the whole model is handed to CP-SAT at once, with the greedy
-schedule as a hint (``hint``); with ``hint=False``, plainly.
+schedule as a hint (``hint``); with ``hint=False``, plainly. When no schedule exists, the answer
+says why (``explain.py``).
+
+Progress is time: (milliseconds spent, the time limit in milliseconds), told at every step of
+the search.
 """
 
 from __future__ import annotations
@@ -43,16 +34,20 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
-from sitroom.domain.calendars import Mask, fits, intervals
+from sitroom.adapters.cpsat.explain import infeasible
+from sitroom.adapters.cpsat.model import Model, new_solver
+from sitroom.application.results import Progress
 from sitroom.domain.schedule import (
     TRAVELLERS,
+    Options,
     Problem,
+    Solution,
     attendance,
     clashes,
     cost,
@@ -61,67 +56,63 @@ from sitroom.domain.schedule import (
     greedy_order,
     list_schedule,
     lower_bound,
+    may_stay,
     part,
+    worst,
 )
-from sitroom.domain.timeutil import iso
 
 
-@dataclass(frozen=True)
-class Conflict:
-    label: str
-    sentence: str
+class Ticker:
+    """Tells a progress callback how much of the time limit has gone, at most once per
+    millisecond; silent without one."""
 
+    def __init__(self, progress: Progress | None, clock: float, limit: float) -> None:
+        self.progress = progress
+        self.clock = clock
+        self.total = max(1, round(limit * 1000))
+        self.told = -1
 
-@dataclass
-class Solution:
-    status: str  # "optimal", "feasible", "infeasible" or "unknown" (no schedule found in time)
-    starts: dict[str, int] = field(default_factory=dict)  # meeting -> start slot
-    attending: dict[str, list[str]] = field(default_factory=dict)  # meeting -> its attendees
-    objective: float | None = None
-    bound: float | None = None
-    moved: list[str] = field(default_factory=list)
-    conflict: list[Conflict] = field(default_factory=list)
-    seconds: float = 0.0
-    first_seconds: float | None = None  # when the first schedule was found
-    progress: list[tuple[float, float, float]] = field(default_factory=list)  # (s, obj, bound)
+    def __call__(self) -> None:
+        if self.progress is None:
+            return
+        done = min(self.total, round((time.perf_counter() - self.clock) * 1000))
+        if done > self.told:
+            self.told = done
+            self.progress(done, self.total)
 
-    @property
-    def gap(self) -> float | None:
-        if self.objective is None or self.bound is None:
-            return None
-        return abs(self.objective - self.bound) / max(1.0, abs(self.objective))
-
-
-@dataclass(frozen=True)
-class Options:
-    time_limit: float = 30.0
-    gap: float = 0.01  # stop when within this fraction of the best bound
-    workers: int = 2
-    hint: bool = True  # off: the whole model handed to CP-SAT plainly (the benchmark's baseline)
-    seed: int = 7
-    decompose: bool = True  # bound by tracks, list schedule, local search (see the module text)
+    def finish(self) -> None:
+        if self.progress is not None:
+            self.progress(self.total, self.total)
 
 
 def solve(
     problem: Problem,
-    options: Options = Options(),
+    options: Options | None = None,
     *,
     previous: Mapping[str, int] | None = None,
     not_before: Mapping[str, int] | None = None,
+    progress: Progress | None = None,
 ) -> Solution:
     """The best schedule found within the options' limits. ``previous`` starts are kept where
     they still fit; ``not_before`` holds meetings back (a slip). Infeasible problems come back
     explained."""
+    options = options or Options()
     clock = time.perf_counter()
-    if any(not problem.starts(mid).any() for mid in problem.meetings):
-        return _infeasible(problem, not_before, clock)
-    if options.hint and options.decompose:
-        return _Search(problem, options, previous or {}, not_before or {}, clock).run()
-    hint = greedy(problem) if options.hint else None
-    whole = _whole(problem, options, options.time_limit, previous or {}, not_before, clock, hint)
-    if whole.status == "infeasible":
-        return _infeasible(problem, not_before, clock)
-    return whole
+    tick = Ticker(progress, clock, options.time_limit)
+    try:
+        if any(not problem.starts(mid).any() for mid in problem.meetings):
+            return infeasible(problem, not_before, clock, tick)
+        if options.hint and options.decompose:
+            return _Search(problem, options, previous or {}, not_before or {}, clock, tick).run()
+        hint = greedy(problem) if options.hint else None
+        whole = _whole(
+            problem, options, options.time_limit, previous or {}, not_before, clock, hint, tick
+        )
+        if whole.status == "infeasible":
+            return infeasible(problem, not_before, clock, tick)
+        return whole
+    finally:
+        tick.finish()
 
 
 def _whole(
@@ -132,6 +123,7 @@ def _whole(
     not_before: Mapping[str, int] | None,
     clock: float,
     hint: Mapping[str, int] | None,
+    tick: Callable[[], None] | None = None,
     *,
     hint_attending: Mapping[str, list[str]] | None = None,
     earliest: Mapping[str, int] | None = None,
@@ -141,7 +133,7 @@ def _whole(
     """The whole model in one CP-SAT solve. ``earliest`` cuts the domains and ``cuts`` holds
     each part's share of the objective at or above its bound (both implied); ``floor`` is a
     bound proven elsewhere."""
-    model = _Model(problem, explain=False, not_before=not_before, earliest=earliest)
+    model = Model(problem, explain=False, not_before=not_before, earliest=earliest)
     stays = model.keep(previous)
     model.objective(stays)
     for meetings, low in (cuts or {}).values():
@@ -154,7 +146,7 @@ def _whole(
     solver.parameters.relative_gap_limit = options.gap
     solver.parameters.num_workers = options.workers
     solver.parameters.random_seed = options.seed
-    watch = _Progress(clock, floor)
+    watch = _Progress(clock, floor, tick)
     status = solver.solve(model.cp, watch)
     if status == cp_model.INFEASIBLE:
         return Solution("infeasible", seconds=time.perf_counter() - clock)
@@ -182,7 +174,7 @@ def _whole(
 
 def track_bound(
     problem: Problem,
-    options: Options = Options(),
+    options: Options | None = None,
     *,
     previous: Mapping[str, int] | None = None,
     not_before: Mapping[str, int] | None = None,
@@ -191,17 +183,24 @@ def track_bound(
     (see the module text), or every meeting at its cheapest start at or after its earliest one
     if that is more. No schedule of the problem costs less. None when some track alone has no
     schedule."""
-    search = _Search(problem, options, previous or {}, not_before or {}, time.perf_counter())
+    clock = time.perf_counter()
+    tick = Ticker(None, clock, 1.0)
+    search = _Search(problem, options or Options(), previous or {}, not_before or {}, clock, tick)
     if not search.ready() or search._by_parts() is None:
         return None
     return search.bound
 
 
 class _Progress(cp_model.CpSolverSolutionCallback):
-    def __init__(self, clock: float, floor: float = -math.inf) -> None:
+    """Each schedule CP-SAT finds: when, its objective and the bound then (and a tick)."""
+
+    def __init__(
+        self, clock: float, floor: float = -math.inf, tick: Callable[[], None] | None = None
+    ) -> None:
         super().__init__()
         self.clock = clock
         self.floor = floor
+        self.tick = tick
         self.progress: list[tuple[float, float, float]] = []
 
     def on_solution_callback(self) -> None:
@@ -212,6 +211,8 @@ class _Progress(cp_model.CpSolverSolutionCallback):
                 max(self.best_objective_bound, self.floor),
             )
         )
+        if self.tick is not None:
+            self.tick()
 
 
 class _Search:
@@ -227,16 +228,18 @@ class _Search:
         previous: Mapping[str, int],
         not_before: Mapping[str, int],
         clock: float,
+        tick: Ticker,
     ) -> None:
         self.p = problem
+        self.tick = tick
         self.o = options
         self.previous = previous
         self.not_before = not_before
         self.clock = clock
         self.deadline = clock + options.time_limit
         self.stay = {m: s for m, s in previous.items() if m in problem.meetings}
-        self.may_stay = {m for m, s in self.stay.items() if _may_stay(problem, m, s)}
-        self.big = _worst(problem) + 1
+        self.may_stay = {m for m, s in self.stay.items() if may_stay(problem, m, s)}
+        self.big = worst(problem) + 1
         self.rng = random.Random(options.seed)
         self.infeasible = False
         self.bound = -math.inf
@@ -275,7 +278,7 @@ class _Search:
     def run(self) -> Solution:
         p = self.p
         if not self.ready():
-            return _infeasible(p, self.not_before, self.clock)
+            return infeasible(p, self.not_before, self.clock, self.tick)
         est = self.est
         keep = {m: self.stay[m] for m in self.may_stay}
         for prio in (
@@ -285,7 +288,7 @@ class _Search:
             self._offer(list_schedule(p, prio, keep=keep, not_before=self.not_before))
         found = self._by_parts()
         if found is None:
-            return _infeasible(p, self.not_before, self.clock)
+            return infeasible(p, self.not_before, self.clock, self.tick)
         if self.gap() > self.o.gap:
             order = {mid: (found.get(mid, est[mid]), -m.weight) for mid, m in p.meetings.items()}
             self._offer(list_schedule(p, order, keep=keep, not_before=self.not_before))
@@ -294,12 +297,13 @@ class _Search:
         if self.gap() > self.o.gap and (self.left() > 0.2 or self.value is None):
             self._whole()
             if self.infeasible:
-                return _infeasible(p, self.not_before, self.clock)
+                return infeasible(p, self.not_before, self.clock, self.tick)
         return self._solution()
 
     def _record(self) -> None:
         if self.value is not None:
             self.progress.append((self.now(), float(self.value), float(self.bound)))
+        self.tick()
 
     def _bound(self, bound: float) -> None:
         if bound > self.bound:
@@ -343,13 +347,13 @@ class _Search:
 
     def _alone(self, mids: list[str], limit: float) -> tuple[int, dict[str, int]] | None:
         sub = part(self.p, mids, earliest=self.est)
-        model = _Model(sub, explain=False, not_before=None)
+        model = Model(sub, explain=False, not_before=None)
         stays = model.keep({m: self.stay[m] for m in mids if m in self.may_stay})
         model.objective(stays, self.big)
         # A meeting that could stay where it was, but not in any schedule (it would start
         # before its earliest start), moves: that costs what the whole model charges.
         forced = self.big * sum(1 for m in mids if m in self.may_stay and m not in stays)
-        solver = _solver(limit, 1, self.o.seed)
+        solver = new_solver(limit, 1, self.o.seed)
         status = solver.solve(model.cp)
         if status == cp_model.INFEASIBLE:
             return None
@@ -411,7 +415,10 @@ class _Search:
                     running[job] = hood
                 if not running:
                     return
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                # With a progress bar to move, look up now and then while the solves run.
+                every = 0.25 if self.tick.progress is not None else None
+                finished, _ = wait(running, timeout=every, return_when=FIRST_COMPLETED)
+                self.tick()
                 for job in finished:
                     hood = running.pop(job)
                     result = job.result()
@@ -479,11 +486,11 @@ class _Search:
     ) -> _Resolved | None:
         """Re-solve these meetings with the rest of the schedule (``starts``) pinned."""
         sub = part(self.p, mids, earliest=self.est, fixed=starts, attending=attending)
-        model = _Model(sub, explain=False, not_before=None)
+        model = Model(sub, explain=False, not_before=None)
         stays = model.keep({m: self.stay[m] for m in mids if m in self.may_stay})
         model.objective(stays, self.big)
         model.hint({m: starts[m] for m in sub.meetings}, attending, self.stay)
-        solver = _solver(limit, 1, self.o.seed)
+        solver = new_solver(limit, 1, self.o.seed)
         status = solver.solve(model.cp)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             return None
@@ -541,6 +548,7 @@ class _Search:
             self.not_before,
             self.clock,
             self.starts if self.value is not None else greedy(self.p),
+            self.tick,
             hint_attending=self.attending if self.value is not None else None,
             earliest=self.est,
             cuts=cuts,
@@ -581,309 +589,3 @@ class _Resolved:
     starts: dict[str, int]
     attending: dict[str, list[str]]
     proven: bool  # optimal for its part
-
-
-def _solver(limit: float, workers: int, seed: int) -> cp_model.CpSolver:
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.01, limit)
-    solver.parameters.num_workers = workers
-    solver.parameters.random_seed = seed
-    return solver
-
-
-def _domain(mask: Mask) -> cp_model.Domain:
-    return cp_model.Domain.from_intervals([[a, b] for a, b in intervals(mask)])
-
-
-class _Model:
-    """The CP-SAT model of a problem. With ``explain``, every constraint group is enforced by a
-    literal of its own (an assumption), so the solver can say which groups conflict."""
-
-    def __init__(
-        self,
-        problem: Problem,
-        *,
-        explain: bool,
-        not_before: Mapping[str, int] | None,
-        earliest: Mapping[str, int] | None = None,
-    ) -> None:
-        self.p = problem
-        self.explain = explain
-        self.cp = cp_model.CpModel()
-        self.guards: dict[str, tuple[cp_model.IntVar, Conflict]] = {}
-        self.start: dict[str, cp_model.IntVar] = {}
-        self.attend: dict[str, dict[str, cp_model.IntVar]] = {}
-        self.stays: dict[str, cp_model.IntVar] = {}
-        self.terms: dict[str, list[cp_model.LinearExprT]] = {}  # meeting -> its objective terms
-        self.misses: list[tuple[cp_model.IntVar, str, int]] = []  # (var, meeting, pref index)
-        grid = problem.grid
-        for mid, m in problem.meetings.items():
-            if explain:
-                v = self.cp.new_int_var(0, grid.n - m.duration, mid)
-                self._within(v, problem.window[mid], f"window:{mid}", self._window_text(mid))
-                for rid in m.required:
-                    r = problem.resources[rid]
-                    if r.hours is not None:
-                        self._within(
-                            v,
-                            fits(problem.hours[rid], m.duration),
-                            f"hours:{rid}:{mid}",
-                            f"{m.title} needs {r.name}, who works {r.hours.describe()}",
-                        )
-                    if rid in problem.busy:
-                        self._within(
-                            v,
-                            fits(~problem.busy[rid], m.duration),
-                            f"busy:{rid}:{mid}",
-                            f"{m.title} needs {r.name}, who is busy at times, as the calendar "
-                            f"says ({problem.busy_text[rid]})",
-                        )
-            else:
-                ok = problem.starts(mid)
-                if earliest is not None:  # implied: no schedule starts it sooner
-                    ok[: earliest[mid]] = False
-                v = self.cp.new_int_var_from_domain(_domain(ok), mid)
-            self.start[mid] = v
-        for mid, slot in (not_before or {}).items():
-            g = self._guard(
-                f"slip:{mid}",
-                f"{problem.meetings[mid].title} slips to {iso(grid.at(slot))} at the earliest",
-            )
-            self.cp.add(self.start[mid] >= slot).only_enforce_if(g)
-        self._resources()
-        for prec in problem.precedence:
-            g = self._guard(f"after:{prec.group}", prec.why)
-            before = problem.meetings[prec.before]
-            self.cp.add(
-                self.start[prec.before] + before.duration <= self.start[prec.after]
-            ).only_enforce_if(g)
-
-    def _guard(self, label: str, sentence: str) -> list[cp_model.IntVar]:
-        if not self.explain:
-            return []
-        if label not in self.guards:
-            self.guards[label] = (self.cp.new_bool_var(label), Conflict(label, sentence))
-        return [self.guards[label][0]]
-
-    def _within(self, v: cp_model.IntVar, mask: Mask, label: str, sentence: str) -> None:
-        self.cp.add_linear_expression_in_domain(v, _domain(mask)).only_enforce_if(
-            self._guard(label, sentence)
-        )
-
-    def _window_text(self, mid: str) -> str:
-        m = self.p.meetings[mid]
-        hours = m.duration * self.p.grid.slot_min / 60
-        lo, hi = m.window
-        if lo is None and hi is None:
-            return f"{m.title} ({hours:g}h) must fall within the planning horizon"
-        return (
-            f"{m.title} ({hours:g}h) must fall between {_day(lo) or 'the start'} and "
-            f"{_day(hi) or 'the end of the horizon'}"
-        )
-
-    def _resources(self) -> None:
-        p = self.p
-        users: dict[str, list[tuple[str, cp_model.IntVar | None]]] = {r: [] for r in p.resources}
-        for mid, m in p.meetings.items():
-            for rid in m.required:
-                users[rid].append((mid, None))
-            if not self.explain:  # optional attendees never make a schedule impossible
-                for rid in m.optional:
-                    if rid in m.required:
-                        continue
-                    lit = self.cp.new_bool_var(f"{mid}+{rid}")
-                    self.attend.setdefault(mid, {})[rid] = lit
-                    self.cp.add_linear_expression_in_domain(
-                        self.start[mid], _domain(p.free_starts(rid, m.duration))
-                    ).only_enforce_if(lit)
-                    users[rid].append((mid, lit))
-        for rid, used in users.items():
-            r = p.resources[rid]
-            if len(used) < 2:
-                continue
-            g = self._guard(
-                f"capacity:{rid}",
-                f"{r.name} can be in only one meeting at a time"
-                if r.capacity == 1
-                else f"{r.name} can hold at most {r.capacity} meetings at once",
-            )
-            spans = []
-            for mid, attends in used:
-                # In explain mode only required attendees take part, so at most one literal.
-                present = attends if attends is not None else g[0] if g else None
-                d = p.meetings[mid].duration
-                spans.append(
-                    self.cp.new_fixed_size_interval_var(self.start[mid], d, "")
-                    if present is None
-                    else self.cp.new_optional_fixed_size_interval_var(
-                        self.start[mid], d, present, ""
-                    )
-                )
-            if len(used) > r.capacity:
-                if r.capacity == 1:
-                    self.cp.add_no_overlap(spans)
-                else:
-                    self.cp.add_cumulative(spans, [1] * len(spans), r.capacity)
-            if r.type in TRAVELLERS:
-                self._travel(rid, used)
-
-    def _travel(self, rid: str, used: list[tuple[str, cp_model.IntVar | None]]) -> None:
-        """Between two meetings in different cities, a person needs the time to get there."""
-        p = self.p
-        pairs = [
-            (a, la, b, lb, gap)
-            for i, (a, la) in enumerate(used)
-            for b, lb in used[i + 1 :]
-            if (gap := p.travel(a, b))
-        ]
-        if not pairs:
-            return
-        a, _, b, _, gap = max(pairs, key=lambda x: x[4])
-        g = self._guard(
-            f"travel:{rid}",
-            f"{p.resources[rid].name} needs time to travel between venues "
-            f"({p.venue_name(a)} to {p.venue_name(b)}: {gap * p.grid.slot_min / 60:g}h)",
-        )
-        for a, la, b, lb, gap in pairs:
-            when = [*g, *(x for x in (la, lb) if x is not None)]
-            first = self.cp.new_bool_var("")
-            da, db = p.meetings[a].duration, p.meetings[b].duration
-            self.cp.add(self.start[a] + da + gap <= self.start[b]).only_enforce_if([*when, first])
-            self.cp.add(self.start[b] + db + gap <= self.start[a]).only_enforce_if(
-                [*when, first.negated()]
-            )
-
-    def keep(self, previous: Mapping[str, int]) -> dict[str, cp_model.IntVar]:
-        """A 'stays' literal for each meeting whose previous start is still allowed."""
-        for mid, slot in previous.items():
-            if mid in self.start and _may_stay(self.p, mid, slot):
-                stay = self.cp.new_bool_var(f"stay:{mid}")
-                self.cp.add(self.start[mid] == slot).only_enforce_if(stay)
-                self.stays[mid] = stay
-        return self.stays
-
-    def objective(self, stays: Mapping[str, cp_model.IntVar], big: int | None = None) -> None:
-        """Minimise the schedule's cost; moving a meeting that could stay costs ``big`` (by
-        default more than everything else in this model can save)."""
-        p = self.p
-        n = p.grid.n
-        day = 24 * 60 // p.grid.slot_min
-        for mid, m in p.meetings.items():
-            terms: list[cp_model.LinearExprT] = [m.weight * self.start[mid]]
-            for i, pref in enumerate(m.prefer):
-                miss = self.cp.new_int_var(0, n, "")
-                if pref.kind == "before":
-                    self.cp.add(miss >= self.start[mid] + m.duration - pref.at)
-                else:
-                    self.cp.add(miss >= pref.at - self.start[mid])
-                terms.append(pref.weight * miss)
-                self.misses.append((miss, mid, i))
-            for lit in self.attend.get(mid, {}).values():
-                terms.append(day * (1 - lit))
-            self.terms[mid] = terms
-        # Moving a meeting that could stay costs more than anything else can save.
-        move = _worst(p) + 1 if big is None else big
-        for mid, s in stays.items():
-            self.terms[mid].append(move * (1 - s))
-        self.cp.minimize(sum(t for terms in self.terms.values() for t in terms))
-
-    def at_least(self, meetings: Collection[str], low: int) -> None:
-        """These meetings' share of the objective is at least ``low`` (a proven bound)."""
-        self.cp.add(sum(t for mid in meetings for t in self.terms[mid]) >= low)
-
-    def hint(
-        self,
-        starts: Mapping[str, int],
-        attending: Mapping[str, list[str]] | None,
-        previous: Mapping[str, int],
-    ) -> None:
-        """A schedule as the solver's hint: starts, and with ``attending`` everything else."""
-        for mid, slot in starts.items():
-            if mid in self.start:
-                self.cp.add_hint(self.start[mid], slot)
-        if attending is None:
-            return
-        for mid, lits in self.attend.items():
-            for rid, lit in lits.items():
-                self.cp.add_hint(lit, rid in attending.get(mid, ()))
-        for mid, lit in self.stays.items():
-            self.cp.add_hint(lit, starts.get(mid) == previous[mid])
-        for var, mid, i in self.misses:
-            m = self.p.meetings[mid]
-            pref = m.prefer[i]
-            s = starts[mid]
-            miss = s + m.duration - pref.at if pref.kind == "before" else pref.at - s
-            self.cp.add_hint(var, max(0, miss))
-
-
-def _may_stay(problem: Problem, mid: str, slot: int) -> bool:
-    return 0 <= slot < problem.grid.n and bool(problem.starts(mid)[slot])
-
-
-def _worst(problem: Problem) -> int:
-    """More than any schedule of the problem costs, moves aside."""
-    n = problem.grid.n
-    day = 24 * 60 // problem.grid.slot_min
-    return sum(
-        m.weight * n
-        + sum(pref.weight * n for pref in m.prefer)
-        + day * sum(1 for o in dict.fromkeys(m.optional) if o not in m.required)
-        for m in problem.meetings.values()
-    )
-
-
-def _day(ms: int | None) -> str | None:
-    text = iso(ms)
-    return None if text is None else text[:16].replace("T", " ").replace(" 00:00", "")
-
-
-def _infeasible(problem: Problem, not_before: Mapping[str, int] | None, clock: float) -> Solution:
-    return Solution(
-        "infeasible",
-        conflict=explain(problem, not_before=not_before),
-        seconds=time.perf_counter() - clock,
-    )
-
-
-def explain(
-    problem: Problem, *, not_before: Mapping[str, int] | None = None, time_limit: float = 10.0
-) -> list[Conflict]:
-    """The smallest set of constraint groups found that cannot all hold: every group in it is
-    needed for the conflict (removing any one makes the rest satisfiable)."""
-    model = _Model(problem, explain=True, not_before=not_before)
-    by_index = {lit.index: label for label, (lit, _) in model.guards.items()}
-
-    def infeasible(labels: list[str]) -> tuple[bool, list[str]]:
-        model.cp.clear_assumptions()
-        model.cp.add_assumptions([model.guards[label][0] for label in labels])
-        solver = cp_model.CpSolver()
-        # Assumption cores are only sound without presolve, on one worker.
-        solver.parameters.cp_model_presolve = False
-        solver.parameters.num_workers = 1
-        solver.parameters.max_time_in_seconds = time_limit
-        status = solver.solve(model.cp)
-        if status != cp_model.INFEASIBLE:
-            return False, []
-        core = [
-            by_index[i] for i in solver.sufficient_assumptions_for_infeasibility() if i in by_index
-        ]
-        return True, core
-
-    labels = sorted(model.guards)
-    found, core = infeasible(labels)
-    if not found:
-        return []
-    if core and infeasible(core)[0]:
-        labels = core
-    for label in list(labels):
-        trial = [x for x in labels if x != label]
-        if trial and infeasible(trial)[0]:
-            labels = trial
-    grid = problem.grid
-    # Every conflict also rests on the horizon: no meeting is placed outside it.
-    horizon = Conflict(
-        "horizon",
-        f"everything happens within the planning horizon, {_day(grid.start_ms)} to "
-        f"{_day(grid.at(grid.n))}",
-    )
-    return [*(model.guards[label][1] for label in labels), horizon]

@@ -1,0 +1,528 @@
+"""Keys as a room holds them: identities (a person's, an intermediary's, the site's own), the
+per-track epoch keys sealed to whoever is cleared for a track, how each key wears, and the
+cards and epoch bundles that move between sites.
+
+Every change of who is cleared for a track re-keys it (:mod:`sitroom.application.users`): a
+new epoch, sealed to the track's members after the change and nobody else, so a newcomer cannot
+read the epochs before they joined and someone removed reads nothing sealed after they left.
+The site that issues an epoch is always one of its members (its desk seals and opens the
+track's messages).
+
+Private keys never leave the keystore but unlocked, for the act that needs them: passphrases
+are arguments (given, or a callable asked only once the act is allowed).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import orjson
+
+from sitroom.application.ports import KeyStore, Unlock
+from sitroom.application.results import INTERNAL, Answer, Result
+from sitroom.application.session import Session
+from sitroom.domain.kinds import ALERT, IDENTITY, KEY_EPOCH, SECURE_KINDS, IdentityPayload
+from sitroom.domain.secure.epochs import SECRET_BYTES, check_epoch_signature, epoch_record
+from sitroom.domain.secure.identity import (
+    PERSON,
+    SITE,
+    Identity,
+    Secret,
+    identity_from_record,
+    identity_record,
+)
+from sitroom.domain.secure.ledger import SECURE, cleared, current_identity
+from sitroom.domain.secure.watch import KEYS, current_keys
+from sitroom.domain.secure.wear import LIMITS, KeyWear, Policy
+from sitroom.domain.timeutil import iso
+from sitroom.errors import AlreadyExists, NotFound, SecureError, UserInputError
+
+RandomBytes = Callable[[int], bytes]
+NewSecret = Callable[[str, str], Secret]  # (name, role) -> fresh key pairs
+# A passphrase: given, or asked for (a person's name -> theirs) only once it is needed.
+Passphrase = str | Callable[[str], str]
+# A party's name -> their private keys, unlocked.
+Unlocker = Callable[[str], Secret]
+
+EPOCHS_FORMAT = "sitroom-epochs/1"
+TRACKS = "tracks"
+
+
+# results ----------------------------------------------------------------------------------
+@dataclass(frozen=True, kw_only=True)
+class KeysMade(Result):
+    """An identity's keys: made now (``created``), or found already there."""
+
+    name: str
+    role: str
+    fingerprint: str
+    key: str | None  # the key file written (None: they existed already)
+    protected_by: str  # "key file" or "passphrase"
+    created: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class EpochIssued(Result):
+    """A new epoch of a track's key, sealed to its members."""
+
+    track: str
+    epoch: int
+    members: tuple[str, ...]
+    expires: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class IdentityRow(Result):
+    name: str
+    role: str
+    fingerprint: str
+    since: str
+    key_changes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyUse(Result):
+    """One sender's key in a track's current epoch: its use against its limit, and its end."""
+
+    sender: str
+    sealed: int
+    failed_decryptions: int
+    limit: int | None
+    used: float | None  # the share of the limit used
+    rate_per_day: float
+    expires: str
+    wears_out: str | None  # at the recent rate
+    rotate_by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackKeys(Result):
+    track: str
+    epoch: int
+    aead: str
+    limits: str  # where the AEAD's limits come from
+    members: tuple[str, ...]
+    created: str
+    expires: str
+    reason: str
+    epochs: int
+    keys: tuple[KeyUse, ...]
+    rotate_by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeyStatus(Answer):
+    """Every identity, each track key the reader may see, messages refused, key alerts."""
+
+    identities: tuple[IdentityRow, ...]
+    tracks: tuple[TrackKeys, ...]
+    rejected: dict[str, int]
+    key_alerts: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Exported(Result):
+    """A card or an epoch bundle, written as ``data`` (JSON) for another site to import."""
+
+    what: str  # "card" or "epochs"
+    name: str  # the identity, or the track
+    fingerprint: str | None  # a card's
+    epochs: int  # an epoch bundle's
+    data: bytes = field(metadata=INTERNAL, repr=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportedIdentity(Result):
+    name: str
+    role: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImportedEpoch(Result):
+    track: str
+    epoch: int
+    issuer: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Imported(Result):
+    """What an import recorded: another party's identity, or a track's epochs."""
+
+    identity: ImportedIdentity | None
+    epochs: tuple[ImportedEpoch, ...]
+
+
+# helpers the other services share ---------------------------------------------------------
+def identity(session: Session, name: str) -> Identity | None:
+    """A published identity, trusted as the log holds it (its self-signature checked)."""
+    found = current_identity(session.state(SECURE), name)
+    return None if found is None else identity_from_record(found)
+
+
+def ask(passphrase: Passphrase | None, name: str) -> str:
+    if passphrase is None:
+        raise UserInputError(f"{name}'s keys need a passphrase")
+    return passphrase(name) if callable(passphrase) else passphrase
+
+
+def issue_epoch(
+    session: Session,
+    track: str,
+    *,
+    issuer: Secret,
+    policy: Policy,
+    aead: str,
+    reason: str,
+    random_bytes: RandomBytes = os.urandom,
+) -> EpochIssued:
+    """A new epoch of ``track``, sealed to whoever is cleared for it now (and the issuer),
+    appended through ``session``. Checks nothing of who asks: the caller does."""
+    tracks = session.state(TRACKS)["tracks"]
+    if track not in tracks:
+        raise NotFound("track", track, known=sorted(tracks))
+    state = session.state(SECURE)
+    names = {*cleared(state, track), issuer.name}
+    members = [m for m in (identity(session, n) for n in sorted(names)) if m is not None]
+    epochs = state["epochs"].get(track, [])
+    number = (epochs[-1]["epoch"] + 1) if epochs else 1
+    record = epoch_record(
+        track,
+        number,
+        random_bytes(SECRET_BYTES),
+        members,
+        issuer,
+        now_ms=session.now_ms(),
+        cryptoperiod_ms=policy.cryptoperiod_ms,
+        aead=aead,
+        reason=reason,
+    )
+    session.append([record], action=f"rotate the keys of {track}")
+    return EpochIssued(
+        track=track,
+        epoch=number,
+        members=tuple(sorted(m.name for m in members)),
+        expires=iso(int(record.payload["expires_ms"])) or "",
+        reason=reason,
+    )
+
+
+def _use(w: KeyWear) -> KeyUse:
+    d = w.as_dict()
+    return KeyUse(
+        sender=w.sender,
+        sealed=w.sealed,
+        failed_decryptions=w.failed,
+        limit=w.limit,
+        used=d["used"],
+        rate_per_day=d["rate_per_day"],
+        expires=d["expires"],
+        wears_out=d["wears_out"],
+        rotate_by=d["rotate_by"],
+    )
+
+
+def _json(payload: bytes | Mapping[str, Any], what: str) -> dict[str, Any]:
+    if isinstance(payload, Mapping):
+        return dict(payload)
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise UserInputError(f"this is not {what} (not JSON)") from None
+    if not isinstance(data, dict):
+        raise UserInputError(f"this is not {what} (not a JSON object)")
+    return data
+
+
+def _dump(body: Mapping[str, Any]) -> bytes:
+    return orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n"
+
+
+# the service ------------------------------------------------------------------------------
+class Keys:
+    """Identities and track keys: make, rotate, read, export, import, unlock."""
+
+    def __init__(
+        self,
+        session: Session,
+        keystore: KeyStore,
+        *,
+        site: str,
+        site_secret: Callable[[], Secret],
+        new_secret: NewSecret,
+        policy: Policy,
+        aead: str,
+        random_bytes: RandomBytes = os.urandom,
+    ) -> None:
+        self._s = session
+        self._store = keystore
+        self._site = site
+        self._site_secret = site_secret
+        self._new_secret = new_secret
+        self._policy = policy
+        self._aead = aead
+        self._random = random_bytes
+
+    # making keys --------------------------------------------------------------------------
+    def init(
+        self,
+        name: str | None = None,
+        *,
+        role: str = PERSON,
+        key_file: Path | None = None,
+        passphrase: Passphrase | None = None,
+    ) -> KeysMade:
+        """Make an identity's keys (Ed25519 signing, X25519 key agreement), encrypted at rest
+        — a person's under a passphrase, anyone's under a key file — and publish the public
+        half. Without a name: this site's own keys, if it has none (under a key file, so
+        desks start unattended)."""
+        if name is None:
+            return self._site_keys()
+        admin = self._s.administer(f"create keys for {name}")
+        if self._store.exists(name):
+            raise AlreadyExists("identity", name, detail=": it has keys here")
+        return self.create(admin, name, role, key_file=key_file, passphrase=passphrase)
+
+    def _site_keys(self) -> KeysMade:
+        name = self._site
+        created = not self._store.exists(name)
+        path = None
+        if created:
+            admin = self._s.administer("create the site's keys")
+            secret = self._new_secret(name, SITE)
+            path = self._store.save(secret, Unlock(key_file=self._store.default_key_file(name)))
+            admin.append([identity_record(secret, admin.now_ms())])
+        ident = self._store.public(name)
+        protected = self._store.stored_key_file(name) is not None
+        return KeysMade(
+            name=name,
+            role=ident.role,
+            fingerprint=ident.fingerprint,
+            key=None if path is None else str(path),
+            protected_by="key file" if protected else "passphrase",
+            created=created,
+        )
+
+    def create(
+        self,
+        admin: Session,
+        name: str,
+        role: str,
+        *,
+        key_file: Path | None = None,
+        passphrase: Passphrase | None = None,
+    ) -> KeysMade:
+        """Make and publish ``name``'s keys in an admin act (``admin`` is its session)."""
+        secret = self._new_secret(name, role)
+        if key_file is not None or role != PERSON:
+            how = Unlock(key_file=key_file or self._store.default_key_file(name))
+        else:
+            how = Unlock(passphrase=ask(passphrase, name))
+        path = self._store.save(secret, how)
+        admin.append([identity_record(secret, admin.now_ms())])
+        return KeysMade(
+            name=name,
+            role=role,
+            fingerprint=secret.identity.fingerprint,
+            key=str(path),
+            protected_by="key file" if how.key_file else "passphrase",
+            created=True,
+        )
+
+    def has_keys(self, name: str) -> bool:
+        """Whether this room holds ``name``'s private keys."""
+        return self._store.exists(name)
+
+    def unlock(self, name: str, passphrase: Passphrase | None = None) -> Secret:
+        """``name``'s private keys, opened with the key file that protects them, or else the
+        passphrase (asked for only now)."""
+        if not self._store.exists(name):
+            raise SecureError(f"this room holds no private keys for {name!r}")
+        key_file = self._store.stored_key_file(name)
+        if key_file is not None:
+            return self._store.unlock(name, Unlock(key_file=key_file))
+        return self._store.unlock(name, Unlock(passphrase=ask(passphrase, name)))
+
+    # track keys ---------------------------------------------------------------------------
+    def rotate(self, track: str, *, reason: str = "rotation") -> EpochIssued:
+        """Start a new epoch of a track's key, sealed to whoever is cleared for it now."""
+        admin = self._s.administer(f"rotate the keys of {track}")
+        return self.issue(admin, track, reason=reason)
+
+    def first_epoch(self, track: str) -> EpochIssued:
+        """The site starts a track's first epoch when a message on it needs one (the sender is
+        cleared for the track; no admin is needed for a first key)."""
+        return self.issue(self._s, track, reason="first message")
+
+    def issue(self, session: Session, track: str, *, reason: str) -> EpochIssued:
+        """A new epoch of ``track`` issued by this site, appended through ``session``."""
+        return issue_epoch(
+            session,
+            track,
+            issuer=self._site_secret(),
+            policy=self._policy,
+            aead=self._aead,
+            reason=reason,
+            random_bytes=self._random,
+        )
+
+    # reading ------------------------------------------------------------------------------
+    def status(self, track: str | None = None, *, as_of_ms: int | None = None) -> KeyStatus:
+        """Every identity, and each track key: use against its limit, expiry, when it will
+        wear out at its recent rate; as of a moment."""
+        s = self._s
+        at = s.at(as_of_ms)
+        views = s.states([SECURE, "summary"], at)
+        state = views[SECURE]
+        identities = tuple(
+            IdentityRow(
+                name=name,
+                role=v[-1]["role"],
+                fingerprint=v[-1]["fingerprint"],
+                since=iso(v[-1]["since"]) or "",
+                key_changes=len(v) - 1,
+            )
+            for name, v in sorted(state["identities"].items())
+        )
+        tracks = []
+        for keys in current_keys(state, self._policy, at.wall):
+            t = keys[0].track
+            if track is not None and t != track:
+                continue
+            ep = state["epochs"][t][-1]
+            tracks.append(
+                TrackKeys(
+                    track=t,
+                    epoch=ep["epoch"],
+                    aead=ep["aead"],
+                    limits=LIMITS[ep["aead"]].source,
+                    members=tuple(sorted(ep["members"])),
+                    created=iso(ep["created_ms"]) or "",
+                    expires=iso(ep["expires_ms"]) or "",
+                    reason=ep.get("reason", ""),
+                    epochs=len(state["epochs"][t]),
+                    keys=tuple(_use(w) for w in keys),
+                    rotate_by=iso(min(w.ends_ms for w in keys)) or "",
+                )
+            )
+        if track is not None and not tracks:
+            raise NotFound("track key", track, known=sorted(state["epochs"]))
+        newest = max((e[-1]["since"] for e in state["epochs"].values()), default=None)
+        return KeyStatus(
+            identities=identities,
+            tracks=tuple(tracks),
+            rejected=dict(state["rejected"]),
+            key_alerts=views["summary"]["alerts"].get(KEYS, 0),
+            provenance=s.provenance(at, newest, [*SECURE_KINDS, ALERT]),
+        )
+
+    # moving keys between sites ------------------------------------------------------------
+    def export_card(self, name: str | None = None) -> Exported:
+        """An identity's public card (self-signed; default: this site's), for another site to
+        import once its owner has read out the fingerprint."""
+        who = name or self._site
+        found = current_identity(self._s.state(SECURE), who)
+        if found is None:
+            known = sorted(self._s.state(SECURE)["identities"])
+            raise NotFound("identity", who, known=known)
+        body = {k: v for k, v in found.items() if k not in ("record", "since")}
+        return Exported(
+            what="card",
+            name=who,
+            fingerprint=str(body["fingerprint"]),
+            epochs=0,
+            data=_dump(body),
+        )
+
+    def export_epochs(self, track: str) -> Exported:
+        """A track's epoch records (each copy of its secret sealed to one member), for the
+        other sites among its members: nothing in it opens without a member's private key."""
+        admin = self._s.administer(f"export the keys of {track}")
+        epochs = admin.state(SECURE)["epochs"]
+        if not epochs.get(track):
+            raise NotFound("track key", track, known=sorted(epochs))
+        drop = ("record", "since")
+        body = {
+            "format": EPOCHS_FORMAT,
+            "epochs": [{k: v for k, v in e.items() if k not in drop} for e in epochs[track]],
+        }
+        return Exported(
+            what="epochs", name=track, fingerprint=None, epochs=len(epochs[track]), data=_dump(body)
+        )
+
+    def import_file(
+        self, payload: bytes | Mapping[str, Any], *, fingerprint: str | None = None
+    ) -> Imported:
+        """Trust another site's, intermediary's or person's card (once its self-signature
+        verifies and its fingerprint is the one its owner read out), or record a track's
+        epochs exported by a site trusted already (each issuer's signature checked)."""
+        data = _json(payload, "a card or an epoch bundle")
+        if "epochs" in data:
+            return Imported(identity=None, epochs=self._import_epochs(data))
+        return Imported(identity=self._import_card(data, fingerprint), epochs=())
+
+    def _import_card(self, payload: Mapping[str, Any], fingerprint: str | None) -> ImportedIdentity:
+        admin = self._s.administer("import an identity")
+        ident = identity_from_record(dict(payload))
+        if fingerprint is None:
+            raise UserInputError(
+                f"compare {ident.name}'s fingerprint with its owner out of band, then give it "
+                f"to import the card: {ident.fingerprint}"
+            )
+        if fingerprint.replace(" ", "").lower() != ident.fingerprint.replace(" ", ""):
+            raise SecureError(
+                f"{ident.name}'s fingerprint is {ident.fingerprint}, not {fingerprint}: "
+                "not imported"
+            )
+        known = identity(admin, ident.name)
+        if known is not None and known != ident:
+            raise SecureError(
+                f"{ident.name} is already known here with another key ({known.fingerprint}); "
+                "refusing to replace it silently"
+            )
+        admin.append(
+            [
+                IDENTITY.record(
+                    id=f"identity:{ident.name}:{ident.fingerprint.replace(' ', '')[:16]}",
+                    source=f"import:{ident.name}",
+                    valid_from=admin.now_ms(),
+                    payload=cast(IdentityPayload, dict(payload)),  # checked above
+                )
+            ]
+        )
+        return ImportedIdentity(name=ident.name, role=ident.role, fingerprint=ident.fingerprint)
+
+    def _import_epochs(self, bundle: Mapping[str, Any]) -> tuple[ImportedEpoch, ...]:
+        admin = self._s.administer("import track keys")
+        records, out = [], []
+        for p in bundle.get("epochs") or []:
+            issuer = identity(admin, str(p.get("issuer")))
+            if issuer is None:
+                raise NotFound(
+                    "identity",
+                    str(p.get("issuer")),
+                    detail=f", the issuer of epoch {p.get('epoch')} of {p.get('track')}",
+                )
+            check_epoch_signature(p, issuer)
+            records.append(
+                KEY_EPOCH.record(
+                    id=f"{KEY_EPOCH}:{p['track']}:{p['epoch']}",
+                    source=f"import:{issuer.name}",
+                    valid_from=int(p["created_ms"]),
+                    valid_to=int(p["expires_ms"]),
+                    compartment=str(p["track"]),
+                    payload=dict(p),
+                )
+            )
+            out.append(
+                ImportedEpoch(track=str(p["track"]), epoch=int(p["epoch"]), issuer=issuer.name)
+            )
+        if not records:
+            raise UserInputError("the bundle holds no epochs")
+        admin.append(records)
+        return tuple(out)

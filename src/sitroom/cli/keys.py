@@ -1,0 +1,137 @@
+"""The key commands: `sitroom keys` (every identity and track key), `keys init`, `keys rotate`,
+`keys export` and `keys import`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sitroom.cli.shell import (
+    AsOfOpt,
+    JsonOpt,
+    PassphraseFileOpt,
+    WorkspaceOpt,
+    asker,
+    emit,
+    output,
+    read_text,
+    room,
+    when,
+)
+
+TOPIC = "Keys and access"
+keys_app = typer.Typer(
+    help="Identities and track keys: status, init, rotate, export, import.",
+    invoke_without_command=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(keys_app, name="keys", rich_help_panel=TOPIC)
+
+
+@keys_app.callback()
+def keys(
+    ctx: typer.Context,
+    workspace: WorkspaceOpt = Path("."),
+    track: Annotated[str | None, typer.Option(help="Only this track's key.")] = None,
+    as_of: AsOfOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Every identity, and each track key: use against its limit, expiry, forecast wear-out
+    (a subcommand makes, rotates, exports or imports keys)."""
+    from sitroom.cli.render import keys as render
+
+    if ctx.invoked_subcommand is not None:
+        return
+    with room(workspace) as r:
+        emit(r.keys.status(track, as_of_ms=when(as_of)), json, render.status)
+
+
+@keys_app.command("init")
+def keys_init(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="A person or an intermediary.", show_default="this site"),
+    ] = None,
+    workspace: WorkspaceOpt = Path("."),
+    role: Annotated[str, typer.Option(help="person, site or intermediary.")] = "person",
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Protect the key with this key file (made if missing), not a passphrase."
+        ),
+    ] = None,
+    passphrase_file: PassphraseFileOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Make an identity's keys (Ed25519 signing, X25519 key agreement), encrypted at rest, and
+    publish the public half. Without NAME: this site's own keys, if it has none."""
+    from sitroom.cli.render import keys as render
+
+    ask = asker(confirm=True, file=passphrase_file)
+    with room(workspace) as r:
+        made = r.keys.init(name, role=role, key_file=key_file, passphrase=ask)
+    emit(made, json, render.made)
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    track: Annotated[str, typer.Argument(help="The track to re-key.")],
+    workspace: WorkspaceOpt = Path("."),
+    reason: Annotated[str, typer.Option(help="Why, for the record.")] = "rotation",
+    json: JsonOpt = False,
+) -> None:
+    """Start a new epoch of a track's key, sealed to whoever is cleared for it now."""
+    from sitroom.cli.render import keys as render
+
+    with room(workspace) as r:
+        emit(r.keys.rotate(track, reason=reason), json, render.epoch)
+
+
+@keys_app.command("export")
+def keys_export(
+    name: Annotated[str | None, typer.Argument(show_default="this site")] = None,
+    workspace: WorkspaceOpt = Path("."),
+    track: Annotated[
+        str | None, typer.Option(help="Export this track's epoch keys instead (sealed copies).")
+    ] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Write an identity's public card (self-signed), or a track's sealed epoch keys, for
+    another site to import."""
+    from sitroom.cli.render import keys as render
+    from sitroom.errors import UserInputError
+
+    if name is not None and track is not None:
+        raise UserInputError("export a NAME's card or a --track's keys, not both")
+    with room(workspace) as r:
+        done = r.keys.export_epochs(track) if track else r.keys.export_card(name)
+    with output(out) as f:
+        f.write(done.data)
+    if out is not None:
+        emit(done, json, render.exported)
+
+
+@keys_app.command("import")
+def keys_import(
+    file: Annotated[
+        Path, typer.Argument(help="A card or epochs written by `sitroom keys export`.")
+    ],
+    fingerprint: Annotated[
+        str | None,
+        typer.Option(help="The fingerprint its owner read out to you (out of band)."),
+    ] = None,
+    workspace: WorkspaceOpt = Path("."),
+    json: JsonOpt = False,
+) -> None:
+    """Trust another site's, intermediary's or person's public keys (a verified endpoint), or
+    record a track's epoch keys exported by a site trusted already."""
+    from sitroom.cli.render import keys as render
+
+    data = read_text(file).encode()
+    with room(workspace) as r:
+        emit(r.keys.import_file(data, fingerprint=fingerprint), json, render.imported)

@@ -1,0 +1,154 @@
+"""A working week: the hours someone works, on which days, in their own time zone.
+
+One type for everyone who counts working time: the scheduler keeps meetings inside the
+working hours of those who must attend (``domain/calendars.working_mask``), and a channel
+measures a counterpart's reply times in their working time (``domain/channels/habits``).
+
+Hours are local wall-clock minutes after midnight, days are weekdays (Monday = 0), and local
+times are built day by day, so a daylight-saving change moves 09:00 with it and a Geneva
+morning that is a Washington night comes out right.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sitroom.domain.timeutil import from_ms, to_ms
+from sitroom.errors import UserInputError
+
+DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+WORKDAYS = frozenset(range(5))
+_HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+@dataclass(frozen=True)
+class WorkingWeek:
+    """Working hours (minutes after local midnight) on working days (Monday = 0), in a zone."""
+
+    timezone: str = "UTC"
+    start_min: int = 9 * 60
+    end_min: int = 18 * 60
+    days: frozenset[int] = WORKDAYS
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.start_min < self.end_min <= 24 * 60:
+            raise UserInputError("working hours must run forward within one day")
+        if not self.days or not self.days <= frozenset(range(7)):
+            raise UserInputError("working days must be a non-empty set of weekdays 0-6")
+        zone(self.timezone)
+
+    @classmethod
+    def parse(
+        cls,
+        timezone: str | None = None,
+        hours: str = "09:00-18:00",
+        days: str | Sequence[str] | None = "Mon-Fri",
+    ) -> WorkingWeek:
+        """From the forms people type: hours 'HH:MM-HH:MM'; days 'Mon-Fri', 'Sun-Thu' (a run
+        that may wrap round the week), 'Sun,Mon,Tue' or a list of day names (None: Monday to
+        Friday); a time zone by its IANA name (None: UTC)."""
+        m = _HOURS.match(hours)
+        if not m:
+            raise UserInputError(f"cannot read working hours {hours!r}: expected HH:MM-HH:MM")
+        h1, m1, h2, m2 = (int(x) for x in m.groups())
+        if m1 >= 60 or m2 >= 60:
+            raise UserInputError(f"cannot read working hours {hours!r}")
+        start, end = h1 * 60 + m1, h2 * 60 + m2
+        if not 0 <= start < end <= 24 * 60:
+            raise UserInputError(f"working hours {hours!r} must run forward within one day")
+        return cls(timezone or "UTC", start, end, parse_days(days))
+
+    @classmethod
+    def of(
+        cls, hours: str | None, days: str | Sequence[str] | None, timezone: str | None
+    ) -> WorkingWeek | None:
+        """A resource's working week as a track file gives it; None (no hours): available
+        around the clock."""
+        return cls.parse(timezone, hours, days) if hours else None
+
+    def describe(self) -> str:
+        span = f"{self.start_min // 60:02d}:{self.start_min % 60:02d}-"
+        span += f"{self.end_min // 60:02d}:{self.end_min % 60:02d}"
+        return f"{span} {describe_days(self.days)} ({self.timezone})"
+
+    def working_ms_between(self, start_ms: int, end_ms: int) -> int:
+        """Working time between two instants, in milliseconds (0 when end is not after start)."""
+        total = 0
+        for lo, hi in self.windows(start_ms, end_ms):
+            total += max(0, min(hi, end_ms) - max(lo, start_ms))
+        return total
+
+    def working_seconds_between(self, start_ms: int, end_ms: int) -> float:
+        return self.working_ms_between(start_ms, end_ms) / 1000.0
+
+    def add_working_ms(self, start_ms: int, work_ms: int) -> int:
+        """The instant at which ``work_ms`` of working time will have passed since start."""
+        if work_ms <= 0:
+            return start_ms
+        left = work_ms
+        for lo, hi in self.windows(start_ms, None):
+            begin = max(lo, start_ms)
+            if hi <= begin:
+                continue
+            if left <= hi - begin:
+                return begin + left
+            left -= hi - begin
+        raise AssertionError("unreachable: a working week has working time every week")
+
+    def windows(self, start_ms: int, end_ms: int | None) -> Iterator[tuple[int, int]]:
+        """Each working day's [start, end) in epoch ms, from the local day of ``start_ms`` to
+        that of ``end_ms`` (None: for ever)."""
+        tz = zone(self.timezone)
+        day: date = from_ms(start_ms).astimezone(tz).date()
+        last = None if end_ms is None else from_ms(end_ms).astimezone(tz).date()
+        while last is None or day <= last:
+            if day.weekday() in self.days:
+                midnight = datetime(day.year, day.month, day.day, tzinfo=tz)
+                yield (
+                    to_ms(midnight + timedelta(minutes=self.start_min)),
+                    to_ms(midnight + timedelta(minutes=self.end_min)),
+                )
+            day += timedelta(days=1)
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UserInputError(
+            f"unknown time zone {name!r} (an IANA name such as Europe/Zurich)"
+        ) from None
+
+
+def parse_days(days: str | Sequence[str] | None) -> frozenset[int]:
+    """Weekdays (Monday = 0) from 'Mon-Fri', 'Sat-Wed', 'Sun,Mon' or a list of names."""
+    if days is None:
+        return WORKDAYS
+    raw = [str(d) for d in (days.split(",") if isinstance(days, str) else days)]
+    names = [n.casefold() for n in DAY_NAMES]
+    if len(raw) == 1 and raw[0].count("-") == 1:  # a run: 'Mon-Fri' or 'Sun-Thu'
+        a, b = (x.strip().casefold()[:3] for x in raw[0].split("-"))
+        if a not in names or b not in names:
+            raise UserInputError(f"cannot read working days {days!r}")
+        i, j = names.index(a), names.index(b)
+        return frozenset((i + k) % 7 for k in range((j - i) % 7 + 1))
+    items = [d.strip().casefold()[:3] for d in raw]
+    if not items or any(d not in names for d in items):
+        raise UserInputError(f"cannot read working days {days!r}: use Mon, Tue, ... Sun")
+    return frozenset(names.index(d) for d in items)
+
+
+def describe_days(days: frozenset[int]) -> str:
+    """'Mon-Fri', 'Sat-Wed' (a run that wraps round the week), 'Mon-Sun', or 'Mon,Wed,Fri'."""
+    if len(days) == 7:
+        return "Mon-Sun"
+    # A run starts on the day whose previous day is not worked.
+    starts = [d for d in sorted(days) if (d - 1) % 7 not in days]
+    if len(starts) == 1 and len(days) > 1:
+        first = starts[0]
+        return f"{DAY_NAMES[first]}-{DAY_NAMES[(first + len(days) - 1) % 7]}"
+    return ",".join(DAY_NAMES[d] for d in sorted(days))
