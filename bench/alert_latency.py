@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+import sitroom
 from sitroom.adapters.gdelt import connector as gdelt
 from sitroom.adapters.gdelt.lookups import load_lookups
 from sitroom.domain.geo import Point, haversine_m
 from sitroom.domain.projection import AlertDraft
 from sitroom.domain.records import Record, RecordBatch
-from sitroom.workspace import Workspace
 
 from _data import pct, resampled_v2
 
@@ -86,7 +86,7 @@ def stream(rows: int) -> RecordBatch:
 def run(
     records: RecordBatch, rate: float, work: Path, mode: str
 ) -> tuple[list[float], list[float], int]:
-    ws = Workspace.init(work / mode)
+    ws = sitroom.init(work / mode)
     engine = ws.engine
     if mode == "engine":
         engine.detectors.append(ConflictNearBeirut())

@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import sitroom
 from sitroom.adapters.gdelt import connector as gdelt
 from sitroom.adapters.gdelt.lookups import load_lookups
 from sitroom.application.ingest import declare, ingest
-from sitroom.workspace import Workspace
 
 from _data import pct, resampled_v2
 
@@ -39,7 +39,7 @@ def main() -> None:
     path = resampled_v2(args.rows)
     work = Path(tempfile.mkdtemp(prefix="sitroom-bench-"))
     try:
-        ws = Workspace.init(work / "ws")
+        ws = sitroom.init(work / "ws")
         declare(ws.engine, gdelt.declarations())
         lookups = load_lookups()
         t0 = time.perf_counter()
@@ -47,8 +47,9 @@ def main() -> None:
             ingest(ws.engine, inp.label, gdelt.chunks(inp, lookups))
         build = time.perf_counter() - t0
         ws.close()
-        ws = Workspace.open(work / "ws")  # a cold start: nothing cached in memory
-        log, engine = ws.log, ws.engine
+        ws = sitroom.open(work / "ws")  # a cold start: nothing cached in memory
+        engine = ws.engine
+        log = engine.log
         n = log.last_seq()
         rng = random.Random(11)
 

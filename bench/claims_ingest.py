@@ -19,9 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import sitroom
 from sitroom.domain.claims import credibility_of, view
 from sitroom.domain.records import Record
-from sitroom.workspace import Workspace
 
 VALUES = {
     "posture": ["defensive", "offensive", "de-escalating", "mobilising"],
@@ -63,7 +63,7 @@ def make_claims(n: int, subjects: int, seed: int = 7) -> list[Record]:
 
 
 def run_sitroom(claims: list[Record], batch: int, work: Path) -> tuple[float, int]:
-    with Workspace.init(work / "ws") as ws:
+    with sitroom.init(work / "ws") as ws:
         started = time.perf_counter()
         for off in range(0, len(claims), batch):
             ws.engine.append(claims[off : off + batch])

@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+import sitroom
 from sitroom.adapters.gdelt import connector as gdelt
 from sitroom.adapters.gdelt.lookups import load_lookups
 from sitroom.application.ingest import declare, ingest
-from sitroom.workspace import Workspace
 
 from _data import GDELT_V2_COLUMNS, resampled_v2
 
@@ -59,7 +59,7 @@ DTYPES = {
 
 def run_sitroom(path: Path, workdir: Path) -> tuple[float, int]:
     lookups = load_lookups()
-    ws = Workspace.init(workdir / "ws")
+    ws = sitroom.init(workdir / "ws")
     try:
         declare(ws.engine, gdelt.declarations())
         started = time.perf_counter()

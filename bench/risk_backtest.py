@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+import sitroom
 from sitroom.adapters import ucdp
 from sitroom.adapters.gdelt import connector as gdelt
 from sitroom.adapters.gdelt.lookups import load_lookups
@@ -50,7 +51,6 @@ from sitroom.domain.risk.evidence import conflict_events
 from sitroom.domain.risk.members import clip, nb_tail
 from sitroom.domain.timeutil import parse_duration
 from sitroom.testing import samples
-from sitroom.workspace import Workspace
 
 
 def load(engine: Engine) -> list[IngestReport]:
@@ -159,7 +159,7 @@ def main() -> None:
     )
     work = Path(tempfile.mkdtemp(prefix="sitroom-bench-"))
     try:
-        with Workspace.init(work / "ws") as ws:
+        with sitroom.init(work / "ws") as ws:
             reports = load(ws.engine)
             started = time.perf_counter()
             result = Risk(Session.site(ws.engine)).backtest(spec)

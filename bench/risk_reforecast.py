@@ -25,7 +25,7 @@ committed, which favours the baseline). Its forecasts are checked against sitroo
 Goal: p99 at most 100 ms.
 
 Both engines run as a long-running sitroom process does (``sitroom channel run``, ``ingest
---follow``): after loading, ``sitroom.workspace.settle()`` freezes the heap, so a full garbage
+--follow``): after loading, ``sitroom.room.settle()`` freezes the heap, so a full garbage
 collection does not walk every loaded library mid-append. ``--no-settle`` shows the run without
 it (full collections then add 40–100 ms to a few appends).
 
@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+import sitroom
 from sitroom.adapters import ucdp
 from sitroom.adapters.clock import ManualClock
 from sitroom.adapters.gdelt import connector as gdelt
@@ -77,15 +78,9 @@ from sitroom.domain.risk.questions import (
     Reference,
 )
 from sitroom.domain.timeutil import MS_PER_DAY, human_age, iso
+from sitroom.room import LOG_FILE, default_detectors, default_projections, settle
 from sitroom.settings import Settings
 from sitroom.testing.samples import UCDP_FILE
-from sitroom.workspace import (
-    LOG_FILE,
-    Workspace,
-    default_detectors,
-    default_projections,
-    settle,
-)
 
 from _data import pct, resampled_v2
 
@@ -158,7 +153,7 @@ def build(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     newest = max(int(b.column("valid_to").to_numpy().max()) for b in background)
     now = newest + 1  # just after the newest GDELT event's valid time (a day: its date)
     clock = ManualClock(now)
-    ws = Workspace.init(work, clock=clock)
+    ws = sitroom.init(work, clock=clock)
     engine = ws.engine
     declare(engine, [*gdelt.declarations(), ucdp.declaration()])
     started = time.perf_counter()
@@ -240,7 +235,7 @@ def run_sitroom(
     work: Path, setup: dict[str, Any], events: list[tuple[Record, str]], steps: list[int]
 ) -> tuple[list[float], list[int], dict[int, dict[str, dict[str, float]]]]:
     clock = ManualClock(setup["now"])
-    ws = Workspace.open(work, clock=clock)
+    ws = sitroom.open(work, clock=clock)
     engine = ws.engine
     if SETTLE:
         settle()

@@ -372,6 +372,14 @@ class Room:
     def user(self) -> str | None:
         return self.session.user
 
+    @property
+    def engine(self) -> Engine:
+        """The room's one engine, for tools that measure or drive it (benchmarks, the
+        simulator). Commands and services go through :attr:`session`: it scopes what a user
+        sees and checks what they write, which the engine does not."""
+        return self._engine
+
+
     # capabilities -------------------------------------------------------------------------
     @cached_property
     def world(self) -> World:

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import sitroom
 from sitroom.adapters import acled
 from sitroom.adapters.inputs import Input, read_local
 from sitroom.application.ingest import ingest
@@ -23,7 +24,7 @@ from sitroom.application.ports import Chunk
 from sitroom.domain.kinds import ACLED_EVENT, QUARANTINED, SOURCE_DECLARED
 from sitroom.domain.records import Record, feed_item_id
 from sitroom.errors import SourceError
-from sitroom.workspace import Workspace
+from sitroom.room import Room
 
 from conftest import COUNTRY_CODES_FILE
 
@@ -121,14 +122,14 @@ def assert_matches_csv(path: Path, got: list[Record]) -> None:
 
 
 @pytest.fixture
-def ws(tmp_path: Path) -> Iterator[Workspace]:
-    w = Workspace.init(tmp_path / "ws")
+def ws(tmp_path: Path) -> Iterator[Room]:
+    w = sitroom.init(tmp_path / "ws")
     yield w
     w.close()
 
 
-def log_events(ws: Workspace) -> list[Record]:
-    return [r for b in ws.engine.log.read(kinds=[ACLED_EVENT]) for r in b.rows()]
+def log_events(ws: Room) -> list[Record]:
+    return [r for b in ws.session.read(kinds=[ACLED_EVENT]) for r in b.rows()]
 
 
 # --- parsing -----------------------------------------------------------------------------
@@ -260,13 +261,13 @@ def test_bad_rows_are_quarantined_with_reason_raw_text_and_starting_line() -> No
     assert accepted == ["LBN20001", "LBN20002", "PSE80201"]
 
 
-def test_quarantine_goes_through_the_log_once(ws: Workspace) -> None:
+def test_quarantine_goes_through_the_log_once(ws: Room) -> None:
     inp = read_local(str(BAD))
-    first = ingest(ws.engine, inp.label, acled.chunks(inp))
+    first = ingest(ws.session, inp.label, acled.chunks(inp))
     assert (first.rows, first.accepted, first.quarantined) == (14, 3, len(BAD_REASONS))
-    again = ingest(ws.engine, inp.label, acled.chunks(read_local(str(BAD))))
+    again = ingest(ws.session, inp.label, acled.chunks(read_local(str(BAD))))
     assert again.accepted == 0 and again.duplicates == 3
-    assert ws.engine.log.count(kinds=[QUARANTINED]) == len(BAD_REASONS)
+    assert ws.session.count(kinds=[QUARANTINED]) == len(BAD_REASONS)
 
 
 def test_undecodable_empty_and_malformed_rows_are_quarantined() -> None:
@@ -325,17 +326,17 @@ def test_an_empty_file_is_refused_and_a_header_alone_adds_nothing() -> None:
 # --- through a workspace -----------------------------------------------------------------
 
 
-def test_reingesting_the_same_export_adds_nothing(ws: Workspace) -> None:
-    first = ingest(ws.engine, str(CLEAN), acled.chunks(read_local(str(CLEAN))))
+def test_reingesting_the_same_export_adds_nothing(ws: Room) -> None:
+    first = ingest(ws.session, str(CLEAN), acled.chunks(read_local(str(CLEAN))))
     assert (first.rows, first.accepted, first.duplicates, first.quarantined) == (12, 12, 0, 0)
-    again = ingest(ws.engine, str(CLEAN), acled.chunks(read_local(str(CLEAN))))
+    again = ingest(ws.session, str(CLEAN), acled.chunks(read_local(str(CLEAN))))
     assert (again.accepted, again.duplicates) == (0, 12)
     assert len(log_events(ws)) == 12
 
 
-def test_a_revised_export_adds_the_new_versions_and_keeps_the_old(ws: Workspace) -> None:
-    ingest(ws.engine, str(CLEAN), acled.chunks(read_local(str(CLEAN))))
-    revised = ingest(ws.engine, str(REVISED), acled.chunks(read_local(str(REVISED))))
+def test_a_revised_export_adds_the_new_versions_and_keeps_the_old(ws: Room) -> None:
+    ingest(ws.session, str(CLEAN), acled.chunks(read_local(str(CLEAN))))
+    revised = ingest(ws.session, str(REVISED), acled.chunks(read_local(str(REVISED))))
     assert (revised.rows, revised.accepted, revised.duplicates) == (13, 3, 10)
     stored = log_events(ws)
     assert len(stored) == 15

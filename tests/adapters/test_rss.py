@@ -17,13 +17,14 @@ from pathlib import Path
 
 import pytest
 
+import sitroom
 from sitroom.adapters import rss
 from sitroom.adapters.inputs import Input
 from sitroom.application.ingest import IngestReport, ingest
 from sitroom.domain.kinds import NEWS_REPORT, QUARANTINED, SOURCE_DECLARED
 from sitroom.domain.records import Record
 from sitroom.errors import SourceError
-from sitroom.workspace import Workspace
+from sitroom.room import Room
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rss"
 WIRE = FIXTURES / "wire.rss.xml"
@@ -102,13 +103,13 @@ def atom_expected(path: Path) -> list[tuple[str, str, int]]:
     return out
 
 
-def poll(ws: Workspace, spec: str) -> IngestReport:
+def poll(ws: Room, spec: str) -> IngestReport:
     inp = rss.open_feed(spec)
-    return ingest(ws.engine, inp.label, rss.chunks(inp))
+    return ingest(ws.session, inp.label, rss.chunks(inp))
 
 
-def logged(ws: Workspace, kind: str) -> list[Record]:
-    return [r for batch in ws.engine.log.read(kinds=[kind]) for r in batch.rows()]
+def logged(ws: Room, kind: str) -> list[Record]:
+    return [r for batch in ws.session.read(kinds=[kind]) for r in batch.rows()]
 
 
 # items become reports ----------------------------------------------------------------------
@@ -190,7 +191,7 @@ def test_repolling_adds_nothing_and_the_next_edition_adds_exactly_its_new_item(
     server: Server, tmp_path: Path
 ) -> None:
     url = server.publish(WIRE)
-    with Workspace.init(tmp_path / "ws") as ws:
+    with sitroom.init(tmp_path / "ws") as ws:
         first = poll(ws, url)
         assert (first.rows, first.accepted, first.duplicates, first.quarantined) == (5, 5, 0, 0)
         again = poll(ws, url)
@@ -213,18 +214,18 @@ def test_declaring_a_feed_again_is_a_duplicate(tmp_path: Path) -> None:
     assert declared.kind == SOURCE_DECLARED and declared.source == ATOM_SOURCE
     assert declared.payload["title"] == "Example Ministry of Foreign Affairs: press briefings"
     assert declared.payload["cadence_ms"] == 3_600_000
-    with Workspace.init(tmp_path / "ws") as ws:
-        assert ws.engine.append([declared]).appended == 1
-        again = ws.engine.append([rss.declaration(source, title)])
+    with sitroom.init(tmp_path / "ws") as ws:
+        assert ws.session.append([declared]).appended == 1
+        again = ws.session.append([rss.declaration(source, title)])
         assert (again.appended, again.duplicates) == (0, 1)
-        assert ws.engine.append([rss.declaration(source, title, 15 * 60_000)]).appended == 1
+        assert ws.session.append([rss.declaration(source, title, 15 * 60_000)]).appended == 1
 
 
 # rejected entries and inputs ---------------------------------------------------------------
 def test_a_malformed_entry_is_quarantined_with_a_reason_and_the_rest_accepted(
     tmp_path: Path,
 ) -> None:
-    with Workspace.init(tmp_path / "ws") as ws:
+    with sitroom.init(tmp_path / "ws") as ws:
         report = poll(ws, str(LATE))
         assert (report.rows, report.accepted, report.quarantined) == (4, 3, 1)
         again = poll(ws, str(LATE))

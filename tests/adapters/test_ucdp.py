@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
+import sitroom
 from sitroom.adapters import ucdp
 from sitroom.adapters.inputs import Input
 from sitroom.domain.records import RecordBatch
 from sitroom.errors import SourceError
-from sitroom.workspace import Workspace
 
 from conftest import UCDP_FILE
-from helpers import sitroom
+from helpers import sitroom as run
 
 COUNTS = ("best", "low", "high")
 
@@ -64,10 +64,10 @@ def test_ingesting_twice_adds_nothing_and_a_revision_adds_one_version(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     ws = str(tmp_path / "ws")
-    assert sitroom(capfd, "init", "-w", ws).code == 0
-    first = sitroom(capfd, "ingest", "ucdp", "-w", ws, str(UCDP_FILE), "--json").json()
+    assert run(capfd, "init", "-w", ws).code == 0
+    first = run(capfd, "ingest", "ucdp", "-w", ws, str(UCDP_FILE), "--json").json()
     assert first["totals"] == {"rows": 1000, "accepted": 1000, "duplicates": 0, "quarantined": 0}
-    again = sitroom(capfd, "ingest", "ucdp", "-w", ws, str(UCDP_FILE), "--json").json()
+    again = run(capfd, "ingest", "ucdp", "-w", ws, str(UCDP_FILE), "--json").json()
     assert again["totals"]["accepted"] == 0 and again["totals"]["duplicates"] == 1000
 
     table = rows()
@@ -75,13 +75,13 @@ def test_ingesting_twice_adds_nothing_and_a_revision_adds_one_version(
     table[5] = {**table[5], "best": str(int(table[5]["best"]) + 3)}
     revised = tmp_path / "revised.csv"
     revised.write_bytes(write(table))
-    third = sitroom(capfd, "ingest", "ucdp", "-w", ws, str(revised), "--json").json()
+    third = run(capfd, "ingest", "ucdp", "-w", ws, str(revised), "--json").json()
     assert third["totals"]["accepted"] == 1 and third["totals"]["duplicates"] == 999
 
-    with Workspace.open(Path(ws)) as w:
+    with sitroom.open(Path(ws)) as w:
         versions = [
             r.payload["fatalities"]["best"]
-            for b in w.engine.log.read(kinds=["ucdp.event"])
+            for b in w.session.read(kinds=["ucdp.event"])
             for r in b.rows()
             if r.payload["event_id"] == int(revised_id)
         ]
@@ -126,9 +126,9 @@ def test_cli_reports_a_wrong_file_in_one_line(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     ws = str(tmp_path / "ws")
-    sitroom(capfd, "init", "-w", ws)
+    run(capfd, "init", "-w", ws)
     wrong = tmp_path / "events.csv"
     wrong.write_text("a,b\n1,2\n")
-    r = sitroom(capfd, "ingest", "ucdp", "-w", ws, str(wrong))
+    r = run(capfd, "ingest", "ucdp", "-w", ws, str(wrong))
     assert r.code != 0 and r.out == ""
     assert len(r.err.strip().splitlines()) == 1 and "not a UCDP GED export" in r.err

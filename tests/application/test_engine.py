@@ -16,9 +16,9 @@ from sitroom.domain.risk.questions import FORECAST, QUESTION, Place, Question, R
 from sitroom.domain.sources import OverdueSourceDetector, SourcesProjection
 from sitroom.domain.summary import SummaryProjection
 from sitroom.domain.timeutil import MS_PER_MIN
+from sitroom.room import default_detectors, default_projections, default_reactors
 from sitroom.settings import Settings
 from sitroom.testing import T0, ManualClock, make_record
-from sitroom.workspace import default_detectors, default_projections, default_reactors
 
 
 def event(i: int, source: str = "feed", **kw: Any) -> Record:

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
+import sitroom
 from sitroom.adapters.clock import ManualClock
 from sitroom.adapters.reports import parse_report
 from sitroom.testing import T0
-from sitroom.workspace import Workspace
 
-from helpers import sitroom
+from helpers import sitroom as run
 
 FIRST = """---
 author: jdoe
@@ -45,16 +45,16 @@ def test_conflicting_claims_side_by_side_and_as_of_before_the_second(
     first.write_text(FIRST)
     second.write_text(SECOND)
     clock = ManualClock(T0)
-    Workspace.init(ws_dir, clock=clock).close()
+    sitroom.init(ws_dir, clock=clock).close()
     ws = str(ws_dir)
     # Append through the library with a controlled clock, so "between" is a known time.
-    with Workspace.open(ws_dir, clock=clock) as w:
-        w.engine.append(parse_report(str(first), FIRST, now_ms=clock.now_ms()))
+    with sitroom.open(ws_dir, clock=clock) as w:
+        w.session.append(parse_report(str(first), FIRST, now_ms=clock.now_ms()))
     clock.advance(60_000)
-    with Workspace.open(ws_dir, clock=clock) as w:
-        w.engine.append(parse_report(str(second), SECOND, now_ms=clock.now_ms()))
+    with sitroom.open(ws_dir, clock=clock) as w:
+        w.session.append(parse_report(str(second), SECOND, now_ms=clock.now_ms()))
 
-    now = sitroom(capfd, "claims", "Hezbollah", "-w", ws, "--all", "--json").json()
+    now = run(capfd, "claims", "Hezbollah", "-w", ws, "--all", "--json").json()
     (posture,) = now["properties"]
     assert posture["conflict"] is True
     assert {v["value"]: [c["source"] for c in v["claims"]] for v in posture["values"]} == {
@@ -62,14 +62,14 @@ def test_conflicting_claims_side_by_side_and_as_of_before_the_second(
         "offensive": ["reuters"],
     }
     between = "2025-11-24T16:00:30Z"  # T0 + 30 s: after the first append, before the second
-    before = sitroom(
+    before = run(
         capfd, "claims", "Hezbollah", "-w", ws, "--all", "--as-of", between, "--json"
     ).json()
     (posture,) = before["properties"]
     assert [v["value"] for v in posture["values"]] == ["defensive"] and not posture["conflict"]
     assert before["provenance"]["newer_records"] == 1  # and it says a newer claim exists
 
-    human = sitroom(capfd, "claims", "hezbollah", "-w", ws, "--all")
+    human = run(capfd, "claims", "hezbollah", "-w", ws, "--all")
     assert human.code == 0 and "CONFLICT" in human.out and "reuters" in human.out
 
 
@@ -77,18 +77,18 @@ def test_adding_a_report_twice_adds_nothing_and_a_bad_one_is_one_line(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     ws = str(tmp_path / "ws")
-    sitroom(capfd, "init", "-w", ws)
+    run(capfd, "init", "-w", ws)
     f = tmp_path / "r.md"
     f.write_text(FIRST)
-    a = sitroom(capfd, "reports", "add", "-w", ws, str(f), "--json").json()
-    b = sitroom(capfd, "reports", "add", "-w", ws, str(f), "--json").json()
+    a = run(capfd, "reports", "add", "-w", ws, str(f), "--json").json()
+    b = run(capfd, "reports", "add", "-w", ws, str(f), "--json").json()
     assert a["reports"][0]["new_records"] == 2 and b["reports"][0]["new_records"] == 0
     bad = tmp_path / "bad.md"
     bad.write_text(FIRST.replace("credibility: 2", "credibility: 7"))
-    r = sitroom(capfd, "reports", "add", "-w", ws, str(bad))
+    r = run(capfd, "reports", "add", "-w", ws, str(bad))
     assert r.code != 0 and len(r.err.strip().splitlines()) == 1
     assert "claim 1: credibility must be 1-6" in r.err
-    missing = sitroom(capfd, "reports", "add", "-w", ws, str(tmp_path / "nope.md"))
+    missing = run(capfd, "reports", "add", "-w", ws, str(tmp_path / "nope.md"))
     assert missing.code != 0 and "no such file" in missing.err
 
 
@@ -109,7 +109,7 @@ def test_a_daily_analyst_is_overdue_when_silent_and_same_as_is_only_proposed(
 ) -> None:
     clock = ManualClock(T0)
     ws_dir = tmp_path / "ws"
-    Workspace.init(ws_dir, clock=clock).close()
+    sitroom.init(ws_dir, clock=clock).close()
     actors = """---
 author: kim
 actors:
@@ -117,15 +117,15 @@ actors:
     type: armed-group
 ---
 """
-    with Workspace.open(ws_dir, clock=clock) as w:
-        w.engine.append(parse_report("a.md", actors, now_ms=clock.now_ms()))
-        w.engine.append(parse_report("d.md", DAILY, now_ms=clock.now_ms()))
+    with sitroom.open(ws_dir, clock=clock) as w:
+        w.session.append(parse_report("a.md", actors, now_ms=clock.now_ms()))
+        w.session.append(parse_report("d.md", DAILY, now_ms=clock.now_ms()))
         clock.advance(36 * 3_600_000)  # 1.5 days: within cadence x (1 + grace 1.0)
-        assert not [a for a in w.engine.tick() if a.payload["detector"] == "source-overdue"]
+        assert not [a for a in w.session.tick() if a.payload["detector"] == "source-overdue"]
         clock.advance(13 * 3_600_000)  # 49 h: overdue
-        (alert,) = [a for a in w.engine.tick() if a.payload["detector"] == "source-overdue"]
+        (alert,) = [a for a in w.session.tick() if a.payload["detector"] == "source-overdue"]
         assert alert.payload["detail"]["source"] == "analyst:kim"
-    actor = sitroom(capfd, "actor", "Hezbollah", "-w", str(ws_dir), "--json").json()
+    actor = run(capfd, "actor", "Hezbollah", "-w", str(ws_dir), "--json").json()
     assert actor["proposed_same_as"] == [
         {"same_as": "Hizballah", "sources": ["analyst:kim"], "confidence": 70}
     ]

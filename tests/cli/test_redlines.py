@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+import sitroom
 from sitroom.domain.redlines import RedLineError, parse_rule
-from sitroom.workspace import Workspace
 
 from conftest import UCDP_FILE
-from helpers import sitroom
+from helpers import sitroom as run
 
 DAMASCUS = (33.5138, 36.2765)
 MILE = 1609.344
@@ -42,17 +42,17 @@ def ingest_with_rules(
     tmp_path: Path, capfd: pytest.CaptureFixture[str], *rules: tuple[str, str]
 ) -> str:
     ws = str(tmp_path / "ws")
-    assert sitroom(capfd, "init", "-w", ws).code == 0
+    assert run(capfd, "init", "-w", ws).code == 0
     for name, text in rules:
-        r = sitroom(capfd, "redlines", "add", name, text, "-w", ws, "--severity", "critical")
+        r = run(capfd, "redlines", "add", name, text, "-w", ws, "--severity", "critical")
         assert r.code == 0, r.err
-    assert sitroom(capfd, "ingest", "ucdp", "-w", ws, str(UCDP_FILE)).code == 0
+    assert run(capfd, "ingest", "ucdp", "-w", ws, str(UCDP_FILE)).code == 0
     return ws
 
 
 def event_ids(ws: str, record_ids: list[str]) -> set[int]:
-    with Workspace.open(Path(ws)) as w:
-        return {r.payload["event_id"] for b in w.engine.log.read(ids=record_ids) for r in b.rows()}
+    with sitroom.open(Path(ws)) as w:
+        return {r.payload["event_id"] for b in w.session.read(ids=record_ids) for r in b.rows()}
 
 
 def test_a_selection_rule_fires_on_exactly_the_matching_events_and_not_elsewhere(
@@ -73,7 +73,7 @@ def test_a_selection_rule_fires_on_exactly_the_matching_events_and_not_elsewhere
         ("israel-in-lebanon", "conflict by Israel located in Lebanon"),
         ("hezbollah-in-iran", "conflict by Hezbollah located in Iran"),
     )
-    alerts = sitroom(capfd, "alerts", "-w", ws, "--json").json()["alerts"]
+    alerts = run(capfd, "alerts", "-w", ws, "--json").json()["alerts"]
     fired = [a for a in alerts if a["detector"] == "redline"]
     assert [a["detail"]["rule"] for a in fired] == ["israel-in-lebanon"]
     (alert,) = fired
@@ -101,17 +101,17 @@ def test_a_threshold_rule_fires_when_the_window_sum_crosses_it(
     assert crossings  # the real data crosses this line
 
     ws = ingest_with_rules(tmp_path, capfd, ("damascus", rule))
-    tested = sitroom(capfd, "redlines", "test", rule, "-w", ws, "--json").json()
+    tested = run(capfd, "redlines", "test", rule, "-w", ws, "--json").json()
     assert sorted(day_ms(c["at"]) for c in tested["crossings"]) == crossings
     assert tested["peak"] == peak
     alerts = [
         a
-        for a in sitroom(capfd, "alerts", "-w", ws, "--json").json()["alerts"]
+        for a in run(capfd, "alerts", "-w", ws, "--json").json()["alerts"]
         if a["detector"] == "redline"
     ]
     # One bulk append: one alert, counting every crossing in it.
     assert len(alerts) == 1 and alerts[0]["detail"]["crossings_in_append"] == len(crossings)
-    assert sitroom(capfd, "redlines", "-w", ws, "--json").json()["redlines"][0][
+    assert run(capfd, "redlines", "-w", ws, "--json").json()["redlines"][0][
         "matched_events"
     ] == len(near)
 
@@ -138,8 +138,8 @@ def test_the_cli_reports_a_malformed_rule_in_one_line(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     ws = str(tmp_path / "ws")
-    sitroom(capfd, "init", "-w", ws)
-    r = sitroom(capfd, "redlines", "add", "x", "fatalities >= 50 within Beirut in 24h", "-w", ws)
+    run(capfd, "init", "-w", ws)
+    r = run(capfd, "redlines", "add", "x", "fatalities >= 50 within Beirut in 24h", "-w", ws)
     assert r.code == 2 and len(r.err.strip().splitlines()) == 1
     assert "column 25" in r.err and "expected a radius" in r.err
-    assert sitroom(capfd, "redlines", "-w", ws, "--json").json()["redlines"] == []
+    assert run(capfd, "redlines", "-w", ws, "--json").json()["redlines"] == []
