@@ -379,7 +379,6 @@ class Room:
         sees and checks what they write, which the engine does not."""
         return self._engine
 
-
     # capabilities -------------------------------------------------------------------------
     @cached_property
     def world(self) -> World:

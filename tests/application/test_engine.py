@@ -314,13 +314,16 @@ def test_checkpoint_snapshots_what_is_behind_once_and_only_at_the_logs_end() -> 
     e = growing_engine(log)
     e.append([event(j) for j in range(0, 400)])  # snapshots: growing up to 320, summary 400
     e.append([event(j) for j in range(400, 415)])
-    assert e.checkpoint() == 1  # growing: 95 behind; summary: 5 behind its snapshot at 410
+    # Behind by more than a tenth of snapshot_every (here: 1 record): growing 95, summary 5.
+    assert e.checkpoint() == 2
     assert max(log._snapshots[("growing", 1)]) == 415
+    assert max(log._snapshots[("summary", SummaryProjection.version)]) == 415
     assert e.checkpoint() == 0  # nothing behind now
     log.handed = 0
     fresh = growing_engine(log)
     assert fresh.states == e.states
-    assert log.handed == 5  # the summary's 5 records after 410; the growing state none
+    assert log.handed == 0  # opening after a checkpoint folds nothing
+
     other = engine(log, ManualClock(T0), every=10)
     other.append([event(j) for j in range(415, 430)])
     # Another writer appended: the checkpoint first folds what it wrote, then snapshots.

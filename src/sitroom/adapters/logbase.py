@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -13,12 +13,17 @@ from sitroom.application.ports import ReadFilters
 from sitroom.domain.records import RecordBatch
 from sitroom.errors import LogError
 
+if TYPE_CHECKING:
+    pass
+
 
 def prepare_append(
     batch: RecordBatch, last_seq: int, known: Callable[[list[str]], Iterable[str]]
 ) -> tuple[RecordBatch, int]:
     """Validate, drop ids already in the log (``known`` returns which of the given ids are) or
     repeated within the batch (first wins), and number the rest from ``last_seq + 1``."""
+    import polars as pl
+
     batch.validate()
     if (
         pc.any(pc.is_null(batch.column("recorded_time"))).as_py()

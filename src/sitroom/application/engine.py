@@ -260,17 +260,22 @@ class Engine:
         return (name, p.version, seq, p.encode(state))
 
     def checkpoint(self) -> int:
-        """Snapshot every projection more than ``snapshot_every`` records behind, so that the
-        next process to open the log folds a short tail (a growing state may be a quarter of
-        the log behind after a bulk ingest). Meant for the end of a command, not for every
-        append: it writes each state whole. Returns how many snapshots it wrote."""
+        """Snapshot every projection more than a tenth of ``snapshot_every`` records behind,
+        so that the next process to open the log folds a short tail: every command pays for
+        opening, and a log of a few thousand records would otherwise be folded whole each
+        time. Meant for the
+
+        end of a command, not for every append: it writes each state whole. Returns how many
+        snapshots it wrote."""
         self._catch_up(self.log.last_seq())
         end = self._folded
+        least = max(1, self.snapshot_every // 10)
         snapshots = [
             self._snapshot(name, end)
-            for name in self.projections
-            if end - self._snapped[name][0] > self.snapshot_every
+            for name, (at, _) in list(self._snapped.items())
+            if end - at > least
         ]
+
         self.log.save_snapshots(snapshots)
         return len(snapshots)
 

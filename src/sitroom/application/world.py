@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
-import polars as pl
 
 from sitroom.application.results import Answer, Result
 from sitroom.application.session import AsOf, Session
@@ -40,6 +39,9 @@ from sitroom.domain.redlines import crossed, matches, parse_rule
 from sitroom.domain.sources import OverdueSourceDetector
 from sitroom.domain.timeutil import MS_PER_DAY, iso
 from sitroom.errors import NotFound, UserInputError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 SEVERITIES = ("info", "warning", "critical")
 DIFF_LISTED = 50  # items listed per section of a diff; counts are always complete
@@ -449,6 +451,8 @@ class World:
     ) -> Events:
         """Events of every source known as of a moment, by valid time and great-circle
         distance: the nearest first with a place, else the newest first."""
+        import polars as pl
+
         if (near is None) != (radius is None):
             raise UserInputError("a radius search needs both a centre and a radius")
         if since_ms is not None and until_ms is not None and until_ms <= since_ms:
@@ -683,6 +687,8 @@ class World:
         """How an actor and each counterpart treated each other in the event data over the
         window ending at the newest such event: cooperative (CAMEO QuadClass 1-2) against
         conflictual (3-4) events, and the Goldstein scale's mean and sum."""
+        import polars as pl
+
         if not codes:
             return ()
         frames = []
@@ -773,6 +779,8 @@ class World:
     def test_redline(self, rule: str, *, as_of_ms: int | None = None) -> RedLineTest:
         """What a rule would have matched — and for a threshold, when it would have been
         crossed — over every event held (as of a time)."""
+        import polars as pl
+
         parsed = parse_rule(rule)
         at = self._s.at(as_of_ms)
         ids: list[str] = []
@@ -835,6 +843,8 @@ class World:
         """Within a radius of a point, over a window ending at ``until_ms`` (default: the as-of
         time): events of every source by QuadClass, fatalities where the source gives them,
         the Goldstein sum, and the trend against the ``previous`` windows before it."""
+        import polars as pl
+
         if window_ms <= 0:
             raise UserInputError("the window must be longer than zero")
         if not 0 <= previous <= 520:
@@ -921,6 +931,8 @@ class World:
 
     def _revisions(self, arrived: RecordBatch, before_seq: int) -> list[Revision]:
         """New versions of events held before, with what changed in them."""
+        import polars as pl
+
         out: list[Revision] = []
         for kind, what in REVISED.items():
             fresh = arrived.of_kinds([kind])
@@ -1032,6 +1044,8 @@ def _window(events: pl.DataFrame, lo: int, hi: int) -> Window:
 
 
 def _counts(batch: RecordBatch, column: str) -> dict[str, int]:
+    import polars as pl
+
     if not len(batch):
         return {}
     s = pl.from_arrow(batch.column(column))
@@ -1096,5 +1110,7 @@ def _actor_changes(
 
 
 def _revised_field(batch: RecordBatch, kind: str) -> list[Any]:
+    import polars as pl
+
     path = "fatalities.best" if kind == UCDP_EVENT else "fatalities"
     return batch.payload_field(path, pl.Int64).to_list()

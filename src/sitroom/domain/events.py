@@ -10,14 +10,15 @@ fatalities; UCDP no CAMEO QuadClass).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-import polars as pl
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sitroom.domain.kinds import ACLED_EVENT, GDELT_EVENT, UCDP_EVENT
 from sitroom.domain.records import RecordBatch
 from sitroom.domain.smallbatch import is_small, payload_columns
+
+if TYPE_CHECKING:
+    import polars as pl
 
 EVENT_KINDS = (GDELT_EVENT, UCDP_EVENT, ACLED_EVENT)
 # ACLED's event types in CAMEO's terms: violence is material conflict, a protest verbal
@@ -29,27 +30,40 @@ ACLED_QUAD = {
     "Riots": 4,
     "Protests": 3,
 }
+# Each column and its polars dtype, by name (polars is imported when a frame is made: a
+# command that opens a room without reading events in bulk does not pay for it).
 COLUMNS = {
-    "id": pl.Utf8,
-    "kind": pl.Utf8,
-    "source": pl.Utf8,
-    "valid_from": pl.Int64,
-    "lat": pl.Float64,
-    "lon": pl.Float64,
-    "quad_class": pl.Int64,  # CAMEO 1-4, GDELT only
-    "goldstein": pl.Float64,
-    "actor1": pl.Utf8,  # the acting side's country (ISO 3166 alpha-3 for GDELT's CAMEO codes)
-    "actor2": pl.Utf8,
-    "country": pl.Utf8,  # where it happened: ISO 3166 alpha-3, for every source
-    "country_name": pl.Utf8,  # ... and as the source names it (UCDP, ACLED)
-    "fatalities": pl.Int64,  # best estimate where the source gives one
-    "conflict": pl.Utf8,  # the conflict as the source names it (UCDP); null elsewhere
+    "id": "Utf8",
+    "kind": "Utf8",
+    "source": "Utf8",
+    "valid_from": "Int64",
+    "lat": "Float64",
+    "lon": "Float64",
+    "quad_class": "Int64",  # CAMEO 1-4, GDELT only
+    "goldstein": "Float64",
+    "actor1": "Utf8",  # the acting side's country (ISO 3166 alpha-3 for GDELT's CAMEO codes)
+    "actor2": "Utf8",
+    "country": "Utf8",  # where it happened: ISO 3166 alpha-3, for every source
+    "country_name": "Utf8",  # ... and as the source names it (UCDP, ACLED)
+    "fatalities": "Int64",  # best estimate where the source gives one
+    "conflict": "Utf8",  # the conflict as the source names it (UCDP); null elsewhere
 }
+
+
+def schema(names: Sequence[str] | None = None) -> dict[str, Any]:
+    """The polars schema of :data:`COLUMNS` (or of some of them, in the order given)."""
+    import polars as pl
+
+    return {c: getattr(pl, COLUMNS[c]) for c in (COLUMNS if names is None else names)}
+
+
 ENVELOPE_FACTS = ("id", "kind", "source", "valid_from")  # read from the record, not the payload
 
 
 def empty() -> pl.DataFrame:
-    return pl.DataFrame(schema=COLUMNS)
+    import polars as pl
+
+    return pl.DataFrame(schema=schema())
 
 
 # Where each source keeps each fact: a payload path, a path and a table to read it through, or
@@ -109,9 +123,11 @@ def describe(kind: str, payload: Mapping[str, Any]) -> tuple[str | None, str | N
 
 
 def event_frame(batch: RecordBatch) -> pl.DataFrame:
+    import polars as pl
+
     small = event_columns(batch)
     if small is not None:
-        return pl.DataFrame(small, schema=COLUMNS)
+        return pl.DataFrame(small, schema=schema())
     parts = [
         _frame(part, FIELDS[kind]) for kind in EVENT_KINDS if len(part := batch.of_kinds([kind]))
     ]
@@ -123,6 +139,8 @@ def event_columns(batch: RecordBatch) -> dict[str, list[Any]] | None:
     payloads' Python values: the small-batch strategy (``domain/smallbatch.py``) for the few
     records of a live append. None when the batch is not small or holds a value only the
     vectorised path converts exactly; then :func:`event_frame` reads it column-wise."""
+    import polars as pl
+
     if not is_small(len(batch)):
         return None
     out: dict[str, list[Any]] = {name: [] for name in COLUMNS}
@@ -132,7 +150,9 @@ def event_columns(batch: RecordBatch) -> dict[str, list[Any]] | None:
             continue
         part, fields = batch.of_kinds([kind]), FIELDS[kind]
         read = {
-            name: (where, COLUMNS[name]) if isinstance(where, str) else (where[0], pl.Utf8)
+            name: (where, getattr(pl, COLUMNS[name]))
+            if isinstance(where, str)
+            else (where[0], pl.Utf8)
             for name, where in fields.items()
             if isinstance(where, str | tuple)
         }
@@ -154,9 +174,11 @@ def event_columns(batch: RecordBatch) -> dict[str, list[Any]] | None:
 
 
 def _frame(batch: RecordBatch, fields: dict[str, Path]) -> pl.DataFrame:
+    import polars as pl
+
     n = len(batch)
     cols: dict[str, pl.Series] = {}
-    for name, dtype in COLUMNS.items():
+    for name, dtype in schema().items():
         where = fields.get(name)
         if name in ENVELOPE_FACTS:
             arrow = pl.from_arrow(batch.column(name))

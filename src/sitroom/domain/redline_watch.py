@@ -9,17 +9,19 @@ rule and append, naming how many events crossed and the first hundred of them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
-import polars as pl
 
 from sitroom.domain.events import EVENT_KINDS, event_frame
 from sitroom.domain.kinds import REDLINE
 from sitroom.domain.projection import AlertDraft
 from sitroom.domain.records import RecordBatch
 from sitroom.domain.redlines import Rule, crossed, matches
+
+if TYPE_CHECKING:
+    import polars as pl
 
 DETECTOR = "redline"
 EVIDENCE_CAP = 100
@@ -44,6 +46,8 @@ class RedLinesProjection:
         return {"rules": {}, "matches": {}}
 
     def apply(self, state: dict[str, Any], batch: RecordBatch) -> dict[str, Any]:
+        import polars as pl
+
         for r in batch.of_kinds([REDLINE]).rows():
             name = r.payload["name"]
             if r.payload.get("active", True):
@@ -108,6 +112,8 @@ class RedLineDetector:
     def on_records(
         self, views: Mapping[str, Any], batch: RecordBatch, now_ms: int
     ) -> list[AlertDraft]:
+        import polars as pl
+
         state = views["redlines"]
         if not state["rules"]:
             return []

@@ -31,15 +31,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import polars as pl
 
 from sitroom.domain.geo import Point, haversine_m, parse_point, parse_radius
 from sitroom.domain.places import PLACES, find_place
 from sitroom.domain.timeutil import parse_duration
 from sitroom.errors import UserInputError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 QUADS = {
     "any": (1, 2, 3, 4),

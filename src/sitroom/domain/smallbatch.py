@@ -22,14 +22,16 @@ from __future__ import annotations
 import functools
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from sitroom.domain.records import RecordBatch
+
+if TYPE_CHECKING:
+    import polars as pl
 
 # Rows up to which the Python strategy runs. Counting or reading a few fields of 64 rows in
 # Python costs about what one polars call costs; the batches a live append folds (one event, a
@@ -52,6 +54,8 @@ class _Unsure(Exception):
 def _convert(value: Any, dtype: Any) -> Any:
     """``value`` as ``payload_field(path, dtype)`` gives it (JSON text matched by path then cast,
     or a typed child column cast), for the values where that is exact; else :class:`_Unsure`."""
+    import polars as pl
+
     if value is None:
         return None
     is_int = isinstance(value, int) and not isinstance(value, bool)
@@ -102,6 +106,8 @@ def payload_columns(
     """For a small batch: ``{name: batch.payload_field(path, dtype).to_list()}`` for each
     ``name: (path, dtype)`` (dtype ``pl.Utf8``, ``pl.Int64`` or ``pl.Float64``), read from Python
     values. None when the batch is not small or a value needs polars: use ``payload_field``."""
+    import polars as pl
+
     if not is_small(len(batch)):
         return None
     try:
@@ -127,6 +133,8 @@ def payload_columns(
 def _json_floats(batch: RecordBatch, paths: Mapping[str, str]) -> dict[str, list[Any]]:
     """``payload_field(path, pl.Float64)`` of JSON-text payloads for each ``name: path``, in one
     polars call."""
+    import polars as pl
+
     if not paths:
         return {}
     text = pl.from_arrow(batch.column("payload"))
@@ -138,6 +146,8 @@ def _json_floats(batch: RecordBatch, paths: Mapping[str, str]) -> dict[str, list
 @functools.cache
 def _float_exprs(paths: tuple[tuple[str, str], ...]) -> list[pl.Expr]:
     # Built once per set of paths: building the expressions cost half as much as running them.
+    import polars as pl
+
     return [
         pl.col("payload")
         .str.json_path_match("$." + path)
@@ -150,6 +160,8 @@ def _float_exprs(paths: tuple[tuple[str, str], ...]) -> list[pl.Expr]:
 def count_by(table: pa.Table, keys: Sequence[str]) -> list[tuple[tuple[Any, ...], int]]:
     """Rows per distinct combination of the ``keys`` columns (nulls included), in no
     particular order: what ``group_by(keys).len()`` gives."""
+    import polars as pl
+
     if not table.num_rows:
         return []
     if is_small(table.num_rows):
@@ -163,6 +175,8 @@ def count_by(table: pa.Table, keys: Sequence[str]) -> list[tuple[tuple[Any, ...]
 def value_counts(batch: RecordBatch, paths: Sequence[str]) -> list[list[tuple[str, int]]]:
     """For each payload path, the non-null values as text (``payload_field(path, pl.Utf8)``)
     with how many records hold each, in no particular order."""
+    import polars as pl
+
     rows = payload_columns(batch, {path: (path, pl.Utf8) for path in paths})
     if rows is not None:
         return [[(k, n) for k, n in Counter(rows[p]).items() if k is not None] for p in paths]
@@ -176,6 +190,8 @@ def value_counts(batch: RecordBatch, paths: Sequence[str]) -> list[list[tuple[st
 def span(table: pa.Table, column: str, *, skip_kinds: Sequence[str] = ()) -> tuple[Any, Any]:
     """The least and greatest non-null value of ``column`` over the rows whose kind is not one
     of ``skip_kinds``; (None, None) when there is none."""
+    import polars as pl
+
     if is_small(table.num_rows):
         values = table.column(column).to_pylist()
         if skip_kinds:
@@ -203,6 +219,8 @@ def newest_by(
     no particular order: ``n`` rows; ``last``, the values of the ``last`` columns in its last
     row; ``newest``, the greatest non-null ``order``; and ``at_newest``, the ``at_newest``
     column in the first row holding it (None when ``order`` is null throughout)."""
+    import polars as pl
+
     columns = list({"kind", by, order, at_newest, *last})
     if is_small(table.num_rows):
         cols = {c: table.column(c).to_pylist() for c in columns}

@@ -4,14 +4,17 @@ each agreement's parties beside its status; a verification that names whatever f
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from sitroom.application import agreements as a
-from sitroom.application.audit import Report
 from sitroom.cli.render import plural, provenance_line, short
+
+if TYPE_CHECKING:
+    from sitroom.application import agreements as a
+    from sitroom.application.audit import Report
 
 
 def _say(console: Console, text: str) -> None:

@@ -3,15 +3,19 @@ replied and read, what waits, a desk that stopped, and a simulation's report."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sitroom.application import channels as c
-from sitroom.application.netsim_report import SimReport
 from sitroom.cli.render import plural, provenance_line, short
 from sitroom.domain.timeutil import human_age, iso
+
+if TYPE_CHECKING:
+    from sitroom.application import channels as c
+    from sitroom.application.netsim_report import SimReport
 
 
 def channels(console: Console, found: c.ChannelList) -> None:

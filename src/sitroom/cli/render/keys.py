@@ -3,12 +3,16 @@ issued, cards and epochs moved, users and their clearances."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.table import Table
 
-from sitroom.application import keys as k
-from sitroom.application import users as u
 from sitroom.cli.render import article, plural, provenance_line, short
+
+if TYPE_CHECKING:
+    from sitroom.application import keys as k
+    from sitroom.application import users as u
 
 
 def _say(console: Console, text: str) -> None:

@@ -3,14 +3,18 @@ range, and a disagreement named on both sides."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from sitroom.application import risk as rk
-from sitroom.application.backtest import Backtested
-from sitroom.application.ingest import AlertRaised
 from sitroom.cli.render import plural, provenance_line, short
+
+if TYPE_CHECKING:
+    from sitroom.application import risk as rk
+    from sitroom.application.backtest import Backtested
+    from sitroom.application.ingest import AlertRaised
 
 
 def pct(p: float | None) -> str:

@@ -3,14 +3,18 @@ resources, schedules, what-ifs and imported calendars."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from sitroom.application import tracks as t
-from sitroom.application.ingest import AlertRaised
 from sitroom.cli.render import plural, provenance_line, short
+
+if TYPE_CHECKING:
+    from sitroom.application import tracks as t
+    from sitroom.application.ingest import AlertRaised
 
 
 def tracks(console: Console, found: t.TrackList) -> None:

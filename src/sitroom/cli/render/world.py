@@ -3,15 +3,19 @@ intensity and what changed."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from sitroom.application import world as w
-from sitroom.application.ingest import Ingested, IngestReport, ReportsAdded
-from sitroom.application.replay import Replayed
 from sitroom.cli.render import pct, plural, provenance_line, short
 from sitroom.domain.timeutil import human_age
+
+if TYPE_CHECKING:
+    from sitroom.application import world as w
+    from sitroom.application.ingest import Ingested, IngestReport, ReportsAdded
+    from sitroom.application.replay import Replayed
 
 
 def state(console: Console, s: w.State) -> None:

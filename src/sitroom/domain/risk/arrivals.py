@@ -12,28 +12,31 @@ Two strategies, one answer (``domain/smallbatch.py``): a bulk batch goes through
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from sitroom.domain.events import COLUMNS as EVENT_COLUMNS
-from sitroom.domain.events import event_columns, event_frame
+from sitroom.domain.events import event_columns, event_frame, schema
 from sitroom.domain.records import RecordBatch
+
+if TYPE_CHECKING:
+    import polars as pl
 
 CONFLICT_QUADS = (3, 4)
 COLUMNS = ["id", "valid_from", "lat", "lon", "quad_class", "fatalities", "source", "conflict"]
-SCHEMA = {c: EVENT_COLUMNS[c] for c in COLUMNS}
 Array = npt.NDArray[Any]
 
 
 def conflict_events(batch: RecordBatch) -> pl.DataFrame:
     """The conflict events of a batch, with a placed valid time, in :data:`COLUMNS`."""
+    import polars as pl
+
     small = conflict_columns(batch)
     if small is not None:
-        return pl.DataFrame(small, schema=SCHEMA)
+        return pl.DataFrame(small, schema=schema(COLUMNS))
     ev = event_frame(batch)
     ev = ev.filter(
         pl.col("quad_class").is_in(CONFLICT_QUADS)
@@ -122,6 +125,25 @@ class Arrivals:
             frame["fatalities"].fill_null(0).to_numpy(),
             frame["source"].to_numpy().astype(object),
             frame["conflict"].to_arrow(),
+        )
+
+    @classmethod
+    def from_arrow(cls, table: pa.Table) -> Arrivals:
+        """From an Arrow table in :data:`COLUMNS` (a snapshot read without polars)."""
+
+        def col(name: str) -> Array:
+            values: Array = table[name].to_numpy()
+            return values
+
+        return cls(
+            table["id"].to_numpy().astype(object),
+            col("valid_from"),
+            col("lat"),
+            col("lon"),
+            col("quad_class"),
+            pc.fill_null(table["fatalities"], 0).to_numpy(),
+            table["source"].to_numpy().astype(object),
+            table["conflict"].combine_chunks(),
         )
 
     @classmethod

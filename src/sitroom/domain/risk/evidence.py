@@ -18,17 +18,20 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import polars as pl
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from sitroom.domain.geo import Point, haversine_m
 from sitroom.domain.risk.arrivals import COLUMNS, CONFLICT_QUADS, Arrivals, conflict_events
 from sitroom.domain.risk.questions import Place
 from sitroom.domain.spatial import TAIL_ROWS, EventIndex
+
+if TYPE_CHECKING:
+    import polars as pl
 
 __all__ = ["COLUMNS", "CONFLICT_QUADS", "ConflictEvents", "Found", "conflict_events"]
 Array = npt.NDArray[Any]
@@ -173,7 +176,8 @@ class ConflictEvents:
         return self._cols.n
 
     def add(self, events: pl.DataFrame | Arrivals) -> None:
-        new = Arrivals.from_frame(events) if isinstance(events, pl.DataFrame) else events
+        new = events if isinstance(events, Arrivals) else Arrivals.from_frame(events)
+
         if not len(new):
             return
         # Labels to codes: each distinct label once, looked up in Python; the rows by Arrow.
@@ -203,6 +207,8 @@ class ConflictEvents:
 
     def frame(self) -> pl.DataFrame:
         """Every event, in :data:`COLUMNS` (for snapshots and tests)."""
+        import polars as pl
+
         c = self._cols
         labels = np.asarray(self.labels, dtype=object)
         return pl.DataFrame(
@@ -245,7 +251,13 @@ class ConflictEvents:
 
     @classmethod
     def decode(cls, data: bytes) -> ConflictEvents:
-        return cls(pl.read_ipc(io.BytesIO(data)))
+        # Read with Arrow, not polars: opening a room decodes this snapshot, and a command that
+        # never queries events should not pay polars' import.
+        events = cls()
+        table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
+        if table.num_rows:
+            events.add(Arrivals.from_arrow(table))
+        return events
 
 
 def _nearest(hits: Sequence[tuple[I64, F64]]) -> tuple[I64, F64, I64]:
