@@ -40,6 +40,8 @@ _EXPORTS = {
     "Kind": "sitroom.domain.kinds",
     "feed_item_id": "sitroom.domain.records",
     "Point": "sitroom.domain.geo",
+    "place": "sitroom.domain.places",
+    "verify": "sitroom.room",
     "Radius": "sitroom.domain.geo",
     "SitroomError": "sitroom.errors",
     "UserInputError": "sitroom.errors",
@@ -72,6 +74,7 @@ if TYPE_CHECKING:
     from sitroom.domain.geo import Point as Point
     from sitroom.domain.geo import Radius as Radius
     from sitroom.domain.kinds import Kind as Kind
+    from sitroom.domain.places import place as place
     from sitroom.domain.provenance import Provenance as Provenance
     from sitroom.domain.records import Record as Record
     from sitroom.domain.records import RecordBatch as RecordBatch
@@ -86,3 +89,4 @@ if TYPE_CHECKING:
     from sitroom.room import is_room as is_room
     from sitroom.room import open as open
     from sitroom.room import replay as replay
+    from sitroom.room import verify as verify

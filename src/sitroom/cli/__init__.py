@@ -45,7 +45,7 @@ class Topics(TyperGroup):
             if cmd is None or cmd.hidden:
                 continue
             topic = getattr(cmd, "rich_help_panel", None) or "Other"
-            by_topic.setdefault(topic, []).append((name, cmd.get_short_help_str(limit=70)))
+            by_topic.setdefault(topic, []).append((name, cmd.get_short_help_str(limit=300)))
         order = [t for t in TOPICS if t in by_topic] + [t for t in by_topic if t not in TOPICS]
         for topic in order:
             with formatter.section(topic):
@@ -87,8 +87,9 @@ def _options(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
-    if user is not None:
-        USER.set(user)
+    # The person acting was taken from the whole command line (and SITROOM_USER) by run(),
+    # before the command's own options: this option is here to be listed in --help.
+    del user
 
 
 def _register() -> None:

@@ -125,11 +125,9 @@ def duration(text: str) -> int:
 
 def place(text: str) -> Point:
     """A known place by name (Beirut, Geneva) or LAT,LON."""
-    from sitroom.domain.geo import parse_point
-    from sitroom.domain.places import find_place
+    from sitroom.domain.places import place as known
 
-    found = find_place(text)
-    return found if found is not None else parse_point(text)
+    return known(text)
 
 
 def radius(text: str) -> Radius:

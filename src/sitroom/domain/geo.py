@@ -27,6 +27,11 @@ class Radius:
     meters: float
     text: str  # as the user wrote it, normalised: "500mi"
 
+    @classmethod
+    def parse(cls, text: str) -> Radius:
+        """'500mi', '800km', '250nm' or a bare number of miles."""
+        return parse_radius(text)
+
 
 def parse_point(text: str) -> Point:
     """'33.89,35.50' (latitude, longitude in decimal degrees)."""

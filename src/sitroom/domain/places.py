@@ -38,3 +38,11 @@ PLACES: dict[str, Point] = {
 
 def find_place(name: str) -> Point | None:
     return PLACES.get(" ".join(name.split()).casefold())
+
+
+def place(text: str) -> Point:
+    """A known place by name ('Beirut', 'Geneva') or LAT,LON ('33.89,35.50')."""
+    from sitroom.domain.geo import parse_point
+
+    found = find_place(text)
+    return found if found is not None else parse_point(text)

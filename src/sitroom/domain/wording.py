@@ -10,7 +10,7 @@ def plural(n: int, noun: str, many: str | None = None) -> str:
     if many is None:
         if noun.endswith("y") and noun[-2:-1] not in ("a", "e", "o", "u"):
             many = noun[:-1] + "ies"
-        elif noun.endswith(("s", "x", "ch", "sh")):
+        elif noun.endswith(("s", "x", "sh")) or (noun.endswith("ch") and noun[-3:] != "och"):
             many = noun + "es"
         else:
             many = noun + "s"
