@@ -53,7 +53,8 @@ from sitroom.domain.timeutil import iso
 from sitroom.errors import AlreadyExists, NotFound, SecureError, UserInputError
 
 if TYPE_CHECKING:
-    from sitroom.application.keys import Passphrase, Unlocker
+    from sitroom.application.keys import Unlocker
+    from sitroom.application.ports import Passphrase
     from sitroom.application.session import Session
 
 AGREEMENT_RECORDS = [AGREEMENT_PROPOSED, AGREEMENT_SIGNED, AGREEMENT_WITHDRAWN, AGREEMENT_AGREED]

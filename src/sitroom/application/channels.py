@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from sitroom.application.desk import Desk, channel_record, note_record, track_of
 from sitroom.application.netsim import Trace, simulate
 from sitroom.application.netsim_report import SimReport
-from sitroom.application.ports import Clock, Endpoint, ManualClock, Wire, WireError
+from sitroom.application.ports import Clock, Endpoint, ManualClock, Passphrase, Wire, WireError
 from sitroom.application.results import Answer, Progress, Result
 from sitroom.application.sealing import Keyring
 from sitroom.application.session import Session
@@ -50,8 +50,6 @@ PostJson = Callable[[str, Mapping[str, Any], float], tuple[int, Mapping[str, Any
 # Serve a desk's endpoints on (host, port); port 0 picks a free one.
 ServeDesk = Callable[[Desk, str, int], Endpoint]
 ReadTrace = Callable[[Path], Trace]
-# A passphrase: given, or asked for (a person's name -> theirs) only once it is needed.
-Passphrase = str | Callable[[str], str]
 # This site's private keys; None when the room holds none.
 SiteSecret = Callable[[], Secret | None]
 # A person's private keys, opened with their key file or else the passphrase.

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 import pyarrow.compute as pc
@@ -307,12 +308,12 @@ class Ingest:
             if due is not None and due <= self._s.now_ms():
                 tick()
 
-    def reports(self, paths: Sequence[str]) -> ReportsAdded:
+    def reports(self, paths: Sequence[str | Path]) -> ReportsAdded:
         """Analyst reports (Markdown with YAML front matter) and the claims, actors and
         relationships they carry. Every file is read before any is added; adding the same
         file again adds nothing."""
         now = self._s.now_ms()
-        parsed = [(p, self._read_report(p, now)) for p in paths]
+        parsed = [(str(p), self._read_report(str(p), now)) for p in paths]
         added = []
         for path, records in parsed:
             outcome = self._s.append(records, action=f"add report {path}")

@@ -22,7 +22,7 @@ from typing import Any, cast
 
 import orjson
 
-from sitroom.application.ports import KeyStore, Unlock
+from sitroom.application.ports import KeyStore, Passphrase, Unlock
 from sitroom.application.results import INTERNAL, Answer, Result
 from sitroom.application.session import Session
 from sitroom.domain.kinds import ALERT, IDENTITY, KEY_EPOCH, SECURE_KINDS, IdentityPayload
@@ -43,8 +43,6 @@ from sitroom.errors import AlreadyExists, NotFound, SecureError, UserInputError
 
 RandomBytes = Callable[[int], bytes]
 NewSecret = Callable[[str, str], Secret]  # (name, role) -> fresh key pairs
-# A passphrase: given, or asked for (a person's name -> theirs) only once it is needed.
-Passphrase = str | Callable[[str], str]
 # A party's name -> their private keys, unlocked.
 Unlocker = Callable[[str], Secret]
 

@@ -207,6 +207,10 @@ class Unlock:
             raise UserInputError("give a passphrase or a key file, not both or neither")
 
 
+# A passphrase: given, or asked for (a person's name -> theirs) only once it is needed.
+Passphrase = str | Callable[[str], str]
+
+
 class KeyStore(Protocol):
     """Private keys of the identities a room holds, each encrypted at rest."""
 

@@ -319,14 +319,15 @@ class Tracks:
         )
 
     # writes -------------------------------------------------------------------------------
-    def add(self, paths: Sequence[Path]) -> TracksAdded:
+    def add(self, paths: Sequence[str | Path]) -> TracksAdded:
         """Add or change tracks, resources, holdings and meetings from track files: every file
         is read before anything is added, then all of them in one append. Adding the same file
         again adds nothing."""
         if not paths:
             raise UserInputError("give at least one track file")
         now = self._s.now_ms()
-        parsed = [(path, self._read_track_file(path, now)) for path in paths]
+        parsed = [(Path(path), self._read_track_file(Path(path), now)) for path in paths]
+
         records = [r for _, rs in parsed for r in rs]
         if not records:
             empty = tuple(FileAdded(file=str(p), records=0, new=0) for p, _ in parsed)

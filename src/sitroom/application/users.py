@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sitroom.application.engine import SITROOM_SOURCE
-from sitroom.application.keys import EpochIssued, Keys, KeysMade, Passphrase, identity
+from sitroom.application.keys import EpochIssued, Keys, KeysMade, identity
+from sitroom.application.ports import Passphrase
 from sitroom.application.results import Answer, Result
 from sitroom.application.session import ADMIN, ANALYST, Session, check_role
 from sitroom.domain.kinds import SECURE_KINDS, USER, USER_GRANT, USER_REVOKE
