@@ -67,7 +67,6 @@ def web(tmp_path: Path) -> Iterator[str]:
     server.server_close()
 
 
-
 def test_the_block_names_every_example_it_uses() -> None:
     named = set(re.findall(r"examples/([\w.-]+)", "\n".join(block())))
     assert named and all((ROOT / "examples" / n).is_file() for n in named), named

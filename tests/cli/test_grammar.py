@@ -74,3 +74,14 @@ def test_json_errors_have_one_shape(
     error = body["error"]
     assert (error["type"], error["exit_code"]) == (kind, r.code) and r.code == 2
     assert error["message"] and r.err == ""
+
+
+def test_a_command_is_built_alone_and_help_sees_them_all() -> None:
+    from sitroom.cli import _only, app
+
+    assert [g.name for g in _only("tracks").registered_groups] == ["tracks"]
+    assert not _only("tracks").registered_commands
+    (judge,) = _only("judge").registered_commands
+    assert judge.callback is not None and judge.callback.__name__ == "judge"
+    for whole in (None, "--help", "nosuch"):
+        assert _only(whole) is app

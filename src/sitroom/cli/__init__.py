@@ -52,17 +52,18 @@ class Topics(TyperGroup):
                 formatter.write_dl(by_topic[topic])
 
 
-app = typer.Typer(
-    name="sitroom",
-    cls=Topics,
-    no_args_is_help=True,
-    add_completion=False,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-    help="sitroom: a real-time situation room for concurrent negotiation tracks.\n\n"
+SETTINGS: dict[str, Any] = {
+    "name": "sitroom",
+    "cls": Topics,
+    "no_args_is_help": True,
+    "add_completion": False,
+    "rich_markup_mode": None,
+    "pretty_exceptions_enable": False,
+    "help": "sitroom: a real-time situation room for concurrent negotiation tracks.\n\n"
     "Every command takes --workspace/-w DIR, --user/-u NAME (anywhere on the line, or "
     "SITROOM_USER) and --json. Times are ISO 8601, now, -2h, 1d ago or +4h.",
-)
+}
+app = typer.Typer(**SETTINGS)
 
 
 def _version(value: bool) -> None:
@@ -155,6 +156,28 @@ def _who(argv: Sequence[str]) -> tuple[list[str], str | None]:
     return rest, user
 
 
+def _only(name: str | None) -> typer.Typer:
+    """The app with only the command ``name`` (a command or a group): typer builds the click
+    object of every command it holds on each run, evaluating hundreds of annotations, and a
+    command needs only its own. Help, and names that are not commands, get the whole app."""
+    if name is None or name.startswith("-"):
+        return app
+    commands = [
+        c
+        for c in app.registered_commands
+        if (c.name or (c.callback.__name__ if c.callback else "")).replace("_", "-") == name
+    ]
+    groups = [g for g in app.registered_groups if g.name == name]
+    if not commands and not groups:
+        return app
+    one = typer.Typer(**SETTINGS)
+    one.registered_callback = app.registered_callback
+    one.registered_commands = commands
+    one.registered_groups = groups
+    return one
+
+
+
 def run(argv: list[str] | None = None) -> int:
     from typer.exceptions import TyperException
 
@@ -164,7 +187,9 @@ def run(argv: list[str] | None = None) -> int:
     json = "--json" in args
     token = USER.set(user if user is not None else os.environ.get("SITROOM_USER"))
     try:
-        result: Any = app(args=args, prog_name="sitroom", standalone_mode=False)
+        command = next((a for a in args if not a.startswith("-")), None)
+        result: Any = _only(command)(args=args, prog_name="sitroom", standalone_mode=False)
+
     except typer.Abort:
         errors.fail("sitroom: aborted")
         return 130
