@@ -152,3 +152,31 @@ def test_every_public_name_is_typed_and_documented() -> None:
         if callable(value) and not isinstance(value, type | str):
             assert value.__doc__, f"sitroom.{name} has no docstring"
     assert (SRC / "py.typed").exists()  # the types are part of the API (PEP 561)
+
+
+def _callbacks(group: object) -> Iterator[object]:
+    for c in group.registered_commands:  # type: ignore[attr-defined]
+        if c.callback is not None:
+            yield c.callback
+    for g in group.registered_groups:  # type: ignore[attr-defined]
+        if g.typer_instance.registered_callback is not None:
+            yield g.typer_instance.registered_callback.callback
+        yield from _callbacks(g.typer_instance)
+
+
+def test_every_command_is_a_thin_call_of_the_room() -> None:
+    """Parse, one call, render: no command body over 30 lines (docstring aside)."""
+    import inspect
+    import textwrap
+
+    from sitroom.cli import app
+
+    long = {}
+    for callback in _callbacks(app):
+        node = ast.parse(textwrap.dedent(inspect.getsource(callback))).body[0]  # type: ignore[arg-type]
+        assert isinstance(node, ast.FunctionDef)
+        body = node.body[1:] if isinstance(node.body[0], ast.Expr) else node.body
+        lines = body[-1].end_lineno - body[0].lineno + 1  # type: ignore[operator]
+        if lines > 30:
+            long[node.name] = lines
+    assert not long, long

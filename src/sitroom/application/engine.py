@@ -202,10 +202,12 @@ class Engine:
         """Fold newly appended records into every live projection, snapshotting at multiples of
         ``snapshot_every``: each projection once it has folded ``snapshot_every`` records since
         its last snapshot, or as many records as that snapshot holds rows if that is more
-        (:func:`~sitroom.domain.projection.snapshot_rows`). So an as-of rebuild folds at most
-        ``snapshot_every`` records for a small state, and for a growing one no more records than
-        the snapshot it starts from holds rows, while the rows written to snapshots stay linear
-        in the log's length (each snapshot at most doubles the last)."""
+        (:func:`~sitroom.domain.projection.snapshot_rows`). So an as-of rebuild folds fewer than
+        twice ``snapshot_every`` records for a small state (a checkpoint between two multiples
+        moves the next snapshot on by one), and for a growing one no more records than the
+        snapshot it starts from holds rows, while the rows written to snapshots stay linear in
+        the log's length (each snapshot at most doubles the last)."""
+
         if not len(batch):
             return
         self._catch_up(batch.column("seq")[0].as_py() - 1)

@@ -4,7 +4,7 @@ the upcasters that bring older versions to the current one (see docs/records.md)
 A :class:`Kind` is the kind's name (it *is* a ``str``: compare it, key dicts by it, put it in
 Arrow columns) and builds its records, so no record is written with a stale version::
 
-    TRACK_STATUS.record({"track": "us-iran", "status": "agreed", "by": "dana"},
+    TRACK_STATUS.record({"track": "us-iran", "status": "agreed"},
                         id=..., source="user", valid_from=now, compartment="us-iran")
 
 A payload change that breaks readers gets a new version and an upcaster (a function from the
