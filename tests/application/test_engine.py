@@ -331,3 +331,20 @@ def test_checkpoint_snapshots_what_is_behind_once_and_only_at_the_logs_end() -> 
     ids = [r.id for b in log.read() for r in b.rows()]
     assert e.states["growing"] == ids and len(ids) == 430
     assert GrowingProjection().decode(log._snapshots[("growing", 1)][430]) == ids
+
+
+def test_a_state_is_restored_when_first_read_so_a_command_pays_for_what_it_reads() -> None:
+    log = CountingLog()
+    engine(log, every=100).append([event(i) for i in range(30)])  # no snapshot: all tail
+    log.handed = 0
+    e = engine(log, every=100)
+    assert log.handed == 0  # opening folds nothing
+    assert e.states["summary"]["records"] == 30
+    assert log.handed == 30  # the tail, for the one state read
+    assert e.checkpoint() == 1  # only what was read is snapshotted
+    assert not log._snapshots.get(("sources", SourcesProjection.version))
+
+    log.handed = 0
+    e.append([event(30)])  # a fold needs every state: the rest restored in one read
+    assert log.handed == 30
+    assert e.states == engine(log, every=100).states

@@ -141,6 +141,23 @@ def test_a_fresh_store_answers_as_one_that_remembered() -> None:
             assert np.array_equal(getattr(a, field), getattr(b, field)), field
 
 
+def test_a_decoded_store_is_read_only_when_queried_and_added_to_in_order() -> None:
+    """A snapshot stays bytes until a query (opening a room decodes it for any command that
+    ticks the risk ledger): its size is known and it encodes to itself undecoded; a later
+    add lands after the decoded rows."""
+    rng = np.random.default_rng(9)
+    store = ConflictEvents(events(rng, 200, 0))
+    data = store.encode()
+    fresh = ConflictEvents.decode(data)
+    assert len(fresh) == 200 and fresh.encode() == data
+    more = events(rng, 5, 500)
+    store.add(more)
+    fresh.add(more)
+    assert len(fresh) == 205 and fresh.first_ms == store.first_ms
+    assert fresh.frame().equals(store.frame())
+    assert ConflictEvents.decode(ConflictEvents().encode()).frame().height == 0
+
+
 def test_sliding_windows_forget_old_rows_and_stay_exact() -> None:
     """Windows that move forward let an answer forget rows before them (the cache stays small
     in a long-running process); a window that reaches back again is still answered exactly."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Unpack
 
@@ -51,6 +51,40 @@ class Metrics:
     alert_latency_ms: list[float] = field(default_factory=list)
 
 
+class _States(MutableMapping[str, Any]):
+    """The live state of every projection, by name; each is restored when first read."""
+
+    def __init__(self, names: Sequence[str], load: Callable[[Sequence[str]], dict[str, Any]]):
+        self._names = list(names)
+        self._load = load
+        self._loaded: dict[str, Any] = {}
+
+    def unloaded(self) -> list[str]:
+        return [n for n in self._names if n not in self._loaded]
+
+    def load(self, names: Sequence[str]) -> None:
+        self._loaded.update(self._load(names))
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._loaded:
+            if name not in self._names:
+                raise KeyError(name)
+            self.load([name])
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, state: Any) -> None:
+        self._loaded[name] = state
+
+    def __delitem__(self, name: str) -> None:
+        raise TypeError("a projection's state cannot be removed")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
 class Engine:
     def __init__(
         self,
@@ -80,9 +114,12 @@ class Engine:
         self.snapshot_every = snapshot_every
         self.metrics = Metrics()
         self._hlc = Hlc(log.last_recorded_time())
-        # _snapped: each projection's newest snapshot (position, rows): the next is due from it.
         self._folded = log.last_seq()  # the log position the live states stand at
-        self.states, self._snapped = self._restore(names, self._folded)
+        # A state is restored when first read, so a command pays only for the projections it
+        # reads (`sitroom alerts` does not decode the risk index). _snapped: each loaded
+        # projection's newest snapshot (position, rows): the next is due from it.
+        self._snapped: dict[str, tuple[int, int]] = {}
+        self.states = _States(names, self._load)
 
     # reading ------------------------------------------------------------------------------
     def read(
@@ -126,14 +163,16 @@ class Engine:
         records first, then alerts."""
         now = self.clock.now_ms() if now_ms is None else now_ms
         made = [r for re in self.reactors for r in re.on_tick(self.states, now)]
-        derived = self._derive(made, now)
+        # Most ticks make nothing, and build no batch: a command such as `sitroom alerts` ticks
+        # once, and Arrow's first batch imports pandas (0.2 s) when it is installed.
+        derived = self._derive(made, now) if made else None
         drafts = (
             [d for det in self.detectors for d in det.on_records(self.states, derived, now)]
-            if len(derived)
+            if derived is not None and len(derived)
             else []
         )
         drafts += [d for det in self.detectors for d in det.on_tick(self.states, now)]
-        return [*derived.rows(), *self._raise(drafts, now, None)]
+        return [*(derived.rows() if derived is not None else ()), *self._raise(drafts, now, None)]
 
     def next_due(self, now_ms: int) -> int | None:
         """When a clock-driven reactor or detector next wants a tick (None: none is waiting)."""
@@ -227,6 +266,7 @@ class Engine:
         if not len(batch):
             return
         batch = upcast(batch)
+        self.states.load(self.states.unloaded())  # in one read of the tail, not one each
         seqs = batch.column("seq").to_numpy()
         ends = np.flatnonzero(seqs % self.snapshot_every == 0) + 1
         bounds = sorted({0, *ends.tolist(), len(seqs)})
@@ -255,6 +295,15 @@ class Engine:
         self._folded = int(seqs[-1])
         self.log.save_snapshots(snapshots)
 
+    def _load(self, names: Sequence[str]) -> dict[str, Any]:
+        """The states of ``names`` at the position the live ones stand at, reading the log's
+        tail once for all of them."""
+        if not names:
+            return {}
+        states, snapped = self._restore(names, self._folded)
+        self._snapped.update(snapped)
+        return states
+
     def _snapshot(self, name: str, seq: int) -> tuple[str, int, int, bytes]:
         """The live state of ``name`` as the snapshot at ``seq``, noted as its newest."""
         p, state = self.projections[name], self.states[name]
@@ -262,13 +311,12 @@ class Engine:
         return (name, p.version, seq, p.encode(state))
 
     def checkpoint(self) -> int:
-        """Snapshot every projection more than a tenth of ``snapshot_every`` records behind,
-        so that the next process to open the log folds a short tail: every command pays for
-        opening, and a log of a few thousand records would otherwise be folded whole each
-        time. Meant for the
-
-        end of a command, not for every append: it writes each state whole. Returns how many
-        snapshots it wrote."""
+        """Snapshot every projection this engine has read (so loaded) that stands more than a
+        tenth of ``snapshot_every`` records past its newest snapshot, so that the next process
+        to open the log folds a short tail: every command pays for opening, and a log of a few
+        thousand records would otherwise be folded whole each time. Meant for the end of a
+        command, not for every append: it writes each state whole. Returns how many snapshots
+        it wrote."""
         self._catch_up(self.log.last_seq())
         end = self._folded
         least = max(1, self.snapshot_every // 10)

@@ -177,7 +177,6 @@ def _only(name: str | None) -> typer.Typer:
     return one
 
 
-
 def run(argv: list[str] | None = None) -> int:
     from typer.exceptions import TyperException
 

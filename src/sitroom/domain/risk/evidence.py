@@ -162,20 +162,45 @@ _DTYPES: dict[str, npt.DTypeLike] = {
 
 
 class ConflictEvents:
+    """The conflict events indexed for the questions' regions. One decoded from a snapshot
+    stays bytes until it is first queried: opening a room restores the risk state for any
+    command that ticks the risk ledger (``sitroom alerts``), and most of them never look at
+    an event."""
+
     def __init__(self, frame: pl.DataFrame | None = None) -> None:
         self._cols = _Columns(_DTYPES)
-        self.labels: list[str] = []
+        self._labels: list[str] = []
         self._codes: dict[str, int] = {}
         self._index = EventIndex(np.empty(0), np.empty(0), np.empty(0, np.int64))
         self._nearby = _NearbyCache()
-        self.first_ms: int | None = None
+        self._first_ms: int | None = None
+        self._encoded: tuple[int, bytes] | None = None  # (rows, snapshot) not yet decoded
         if frame is not None:
             self.add(frame)
 
     def __len__(self) -> int:
-        return self._cols.n
+        return self._encoded[0] if self._encoded else self._cols.n
+
+    @property
+    def first_ms(self) -> int | None:
+        return self._decoded()._first_ms
+
+    @property
+    def labels(self) -> list[str]:
+        return self._decoded()._labels
+
+    def _decoded(self) -> ConflictEvents:
+        if self._encoded is not None:
+            # Read with Arrow, not polars: a command that never queries events should not
+            # pay polars' import.
+            rows, data = self._encoded
+            self._encoded = None
+            if rows:
+                self.add(Arrivals.from_arrow(pa.ipc.open_file(pa.py_buffer(data)).read_all()))
+        return self
 
     def add(self, events: pl.DataFrame | Arrivals) -> None:
+        self._decoded()
         new = events if isinstance(events, Arrivals) else Arrivals.from_frame(events)
 
         if not len(new):
@@ -196,21 +221,21 @@ class ConflictEvents:
         self._cols.append(cols)
         self._index.append(cols["lat"], cols["lon"], cols["valid_from"])
         first = int(cols["valid_from"].min())
-        self.first_ms = first if self.first_ms is None else min(self.first_ms, first)
+        self._first_ms = first if self._first_ms is None else min(self._first_ms, first)
 
     def _code(self, label: str) -> int:
         code = self._codes.get(label)
         if code is None:
-            code = self._codes[label] = len(self.labels)
-            self.labels.append(label)
+            code = self._codes[label] = len(self._labels)
+            self._labels.append(label)
         return code
 
     def frame(self) -> pl.DataFrame:
         """Every event, in :data:`COLUMNS` (for snapshots and tests)."""
         import polars as pl
 
-        c = self._cols
-        labels = np.asarray(self.labels, dtype=object)
+        c = self._decoded()._cols
+        labels = np.asarray(self._labels, dtype=object)
         return pl.DataFrame(
             {
                 "id": pl.Series(c["id"], dtype=pl.Utf8),
@@ -228,7 +253,7 @@ class ConflictEvents:
         self, places: Sequence[Place], radius_m: float, t_from: int | None, t_to: int | None
     ) -> Found:
         """Events within ``radius_m`` of any of the places, valid in ``[t_from, t_to)``."""
-        c = self._cols
+        c = self._decoded()._cols
         points = [p.point for p in places]
         rows, dist, nearest = self._nearby.near(self._index, c, points, radius_m, t_from, t_to)
         return Found(
@@ -240,23 +265,25 @@ class ConflictEvents:
             dist,
             nearest,
             tuple(p.name for p in places),
-            self.labels,
+            self._labels,
             c["id"],
         )
 
     def encode(self) -> bytes:
-        buf = io.BytesIO()
-        self.frame().write_ipc(buf, compression="lz4")
-        return buf.getvalue()
+        """The row count (8 bytes, so a snapshot's size is known undecoded), then every event
+        as an LZ4-compressed Arrow IPC file."""
+        if self._encoded is not None:
+            rows, data = self._encoded
+        else:
+            rows, buf = len(self), io.BytesIO()
+            self.frame().write_ipc(buf, compression="lz4")
+            data = buf.getvalue()
+        return rows.to_bytes(8, "big") + data
 
     @classmethod
     def decode(cls, data: bytes) -> ConflictEvents:
-        # Read with Arrow, not polars: opening a room decodes this snapshot, and a command that
-        # never queries events should not pay polars' import.
         events = cls()
-        table = pa.ipc.open_file(pa.py_buffer(data)).read_all()
-        if table.num_rows:
-            events.add(Arrivals.from_arrow(table))
+        events._encoded = (int.from_bytes(data[:8], "big"), data[8:])
         return events
 
 

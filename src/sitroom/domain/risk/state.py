@@ -106,7 +106,7 @@ class RiskState:
 
 class RiskProjection:
     name = RISK
-    version = 2
+    version = 3  # 3: the conflict events' row count leads their snapshot
     kinds: tuple[str, ...] | None = (*RISK_KINDS, *EVENT_KINDS)
 
     def initial(self) -> RiskState:
