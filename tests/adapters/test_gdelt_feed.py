@@ -193,3 +193,20 @@ def test_a_local_file_is_mapped_and_its_lines_counted(
     assert bytes(inp.data) == text
     assert isinstance(inp.data, mmap.mmap) == bool(text)  # an empty file cannot be mapped
     assert inputs.count_lines(inp, window=2) == lines  # windows split lines: still exact
+
+
+def test_follow_goes_on_when_a_question_resolves_between_polls(
+    feed: Feed, ws: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A question whose window closes is resolved by the follower's tick: a derived record,
+    not an alert (it was read as one: KeyError 'title', and the follower died)."""
+    feed.publish(V2_FILES[0])
+    ask = "questions add -w {} Nine-near-Beirut --id b1s --threshold 9 --near Beirut --window 1s"
+    asked = sitroom(capfd, *ask.format(ws).split())
+    assert asked.code == 0, asked.err
+    args = f"ingest gdelt -w {ws} {feed.lastupdate} --follow --polls 2 --interval 2s --json"
+    r = sitroom(capfd, *args.split())
+    assert r.code == 0, r.err
+    assert r.json()["polls"] == 2 and not [a for a in r.json()["alerts"] if "b1s" in a["id"]]
+    (q,) = sitroom(capfd, "questions", "-w", ws, "--json").json()["questions"]
+    assert (q["id"], q["status"]) == ("b1s", "no")  # resolved, on no events near Beirut

@@ -63,7 +63,7 @@ def learned(e: Engine, clock: ManualClock) -> None:
         send(e, clock, f"h{i}", sent)
         clock.set(sent + int(took_h * MS_PER_H))
         assert record_reply(e, f"h{i}", clock.now_ms())
-        assert e.tick() == []
+        assert e.tick().alerts == []
 
 
 def test_a_quiet_counterpart_is_overdue_once_its_learned_bound_passes() -> None:
@@ -73,13 +73,13 @@ def test_a_quiet_counterpart_is_overdue_once_its_learned_bound_passes() -> None:
     send(e, clock, "m1", sent)
     due = e.next_due(sent)
     assert due == sent + 4 * MS_PER_H + 1  # the slowest of six replies: 4 working hours
-    assert e.tick(due - MS_PER_MIN) == []
-    (alert,) = e.tick(due)
+    assert e.tick(due - MS_PER_MIN).alerts == []
+    (alert,) = e.tick(due).alerts
     p = alert.payload
     assert p["detail"]["message"] == "m1" and p["severity"] == "warning"
     assert "usually replies within 4.0 working hours (95th percentile of 6 replies)" in p["title"]
     assert p["evidence"] == ["send:m1"]
-    assert e.tick(due + MS_PER_H) == []  # raised once
+    assert e.tick(due + MS_PER_H).alerts == []  # raised once
     assert e.next_due(due + MS_PER_H) is None
 
 
@@ -89,11 +89,11 @@ def test_a_counterpart_merely_outside_its_working_week_is_not_overdue() -> None:
     sent = at("2026-12-02T11:30:00Z")  # Wednesday 15:00 in Tehran: one working hour left
     send(e, clock, "m2", sent)
     friday_night = at("2026-12-04T17:00:00Z")  # 53 hours later, but Thursday and Friday off
-    assert e.tick(friday_night) == []
+    assert e.tick(friday_night).alerts == []
     saturday = at("2026-12-05T07:30:00Z")  # Saturday 11:00: three more working hours
-    assert e.tick(saturday - MS_PER_MIN) == []
+    assert e.tick(saturday - MS_PER_MIN).alerts == []
     assert e.next_due(friday_night) == saturday + 1
-    assert [a.payload["detail"]["message"] for a in e.tick(saturday + 1)] == ["m2"]
+    assert [a.payload["detail"]["message"] for a in e.tick(saturday + 1).alerts] == ["m2"]
     # The reply, once it comes, is no longer awaited.
     assert record_reply(e, "m2", saturday + MS_PER_H)
     assert e.next_due(saturday + MS_PER_H) is None
@@ -107,7 +107,7 @@ def test_an_explicit_reply_by_time_is_a_wall_clock_deadline() -> None:
     done = c.submit("m3", "direct", Priority.FLASH, "x", e.clock.now_ms(), reply_by_ms=deadline)
     e.append([note_record(a) for a in done.actions if isinstance(a, Note)])
     assert e.next_due(e.clock.now_ms()) == deadline + 1
-    (alert,) = e.tick(deadline + 1)
+    (alert,) = e.tick(deadline + 1).alerts
     assert "was asked to reply by 2026-12-03T12:00:00Z" in alert.payload["title"]
 
 

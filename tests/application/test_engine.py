@@ -159,21 +159,21 @@ def test_overdue_source_alert_is_a_record_naming_its_evidence_and_raised_once() 
     e.append([declare("feed", 15 * MS_PER_MIN)])
     e.append([event(1), event(2)])
     clock.advance(29 * MS_PER_MIN)
-    assert e.tick() == []  # within two cadences: fine
+    assert e.tick().alerts == []  # within two cadences: fine
     clock.advance(2 * MS_PER_MIN)
-    (alert,) = e.tick()
+    (alert,) = e.tick().alerts
     assert alert.kind == ALERT
     assert alert.payload["evidence"] == ["feed:2"]
     assert alert.payload["detail"]["silent_ms"] == 31 * MS_PER_MIN
     assert "feed is overdue" in alert.payload["title"]
-    assert e.tick() == []  # the same silence alerts once
+    assert e.tick().alerts == []  # the same silence alerts once
     stored = [r for b in e.log.read(kinds=[ALERT]) for r in b.rows()]
     assert [r.id for r in stored] == [alert.id]
     clock.advance(MS_PER_MIN)
     e.append([event(3)])  # the source is back
-    assert e.tick() == []
+    assert e.tick().alerts == []
     clock.advance(31 * MS_PER_MIN)
-    (again,) = e.tick()  # a new silence, a new alert
+    (again,) = e.tick().alerts  # a new silence, a new alert
     assert again.id != alert.id and again.payload["evidence"] == ["feed:3"]
 
 
@@ -182,7 +182,7 @@ def test_a_source_without_a_declared_cadence_is_never_overdue() -> None:
     e = engine(clock=clock, detectors=[OverdueSourceDetector()])
     e.append([event(1, source="quiet")])
     clock.advance(10**9)
-    assert e.tick() == []
+    assert e.tick().alerts == []
 
 
 class FlagDetector:
@@ -248,8 +248,8 @@ def test_next_due_is_when_the_overdue_detector_would_fire() -> None:
     e.append([event(1)])
     due = e.next_due(T0)
     assert due == T0 + 30 * MS_PER_MIN + 1
-    assert e.tick(due - 1) == []
-    assert len(e.tick(due)) == 1
+    assert e.tick(due - 1).alerts == []
+    assert len(e.tick(due).alerts) == 1
     assert e.next_due(due) is None  # alerted: nothing pending until new data
 
 

@@ -25,11 +25,11 @@ def exported(tmp_path: Path) -> tuple[Path, list[dict[str, object]]]:
     with sitroom.init(tmp_path / "a", clock=clock) as room:
         room.ingest.feeds("gdelt", [str(V2_FILES[0])])
         clock.advance(31 * MS_PER_MIN)
-        assert len(room.session.tick()) == 1  # gdelt-v2 silent for 31 min (cadence 15)
+        assert len(room.session.tick().alerts) == 1  # gdelt-v2 silent for 31 min (cadence 15)
         clock.advance(9 * MS_PER_MIN)
         room.ingest.feeds("gdelt", [str(V2_FILES[1])])
         clock.advance(60 * MS_PER_MIN)
-        assert len(room.session.tick()) == 1
+        assert len(room.session.tick().alerts) == 1
         buf = io.BytesIO()
         room.world.export_jsonl(buf)
     path = tmp_path / "a.jsonl"

@@ -197,7 +197,7 @@ def test_a_count_question_resolves_no_when_its_window_closes_short() -> None:
     e = engine()
     risk(e).ask(count_question())
     assert e.next_due(NOW) == NOW + 7 * MS_PER_DAY
-    made = e.tick(NOW + 7 * MS_PER_DAY)
+    made = e.tick(NOW + 7 * MS_PER_DAY).derived
     assert [(r.kind, r.payload["outcome"]) for r in made] == [("question.resolved", "no")]
     assert e.next_due(NOW + 7 * MS_PER_DAY) is None
 
@@ -206,7 +206,7 @@ def test_a_conditional_question_is_void_when_its_condition_resolves_no() -> None
     e = engine()
     risk(e).ask(count_question())
     risk(e).ask(talks(id="talks-given", given="beirut-7d"))
-    made = e.tick(NOW + 7 * MS_PER_DAY)
+    made = e.tick(NOW + 7 * MS_PER_DAY).derived
     assert {(r.payload["question"], r.payload["outcome"]) for r in made} == {
         ("beirut-7d", "no"),
         ("talks-given", "void"),

@@ -121,9 +121,9 @@ actors:
         w.session.append(parse_report("a.md", actors, now_ms=clock.now_ms()))
         w.session.append(parse_report("d.md", DAILY, now_ms=clock.now_ms()))
         clock.advance(36 * 3_600_000)  # 1.5 days: within cadence x (1 + grace 1.0)
-        assert not [a for a in w.session.tick() if a.payload["detector"] == "source-overdue"]
+        assert not [a for a in w.session.tick().alerts if a.payload["detector"] == "source-overdue"]
         clock.advance(13 * 3_600_000)  # 49 h: overdue
-        (alert,) = [a for a in w.session.tick() if a.payload["detector"] == "source-overdue"]
+        (alert,) = [a for a in w.session.tick().alerts if a.payload["detector"] == "source-overdue"]
         assert alert.payload["detail"]["source"] == "analyst:kim"
     actor = run(capfd, "actor", "Hezbollah", "-w", str(ws_dir), "--json").json()
     assert actor["proposed_same_as"] == [

@@ -44,6 +44,15 @@ class AppendOutcome:
         return len(self.records)
 
 
+@dataclass(frozen=True)
+class Ticked:
+    """What letting time pass made: records the reactors derived (a question resolved at its
+    deadline), then the alerts raised. Two lists, so no caller takes the one for the other."""
+
+    derived: list[Record] = field(default_factory=list)
+    alerts: list[Record] = field(default_factory=list)
+
+
 @dataclass
 class Metrics:
     """Latency from the commit of a triggering append to the commit of its alert, in ms."""
@@ -157,10 +166,9 @@ class Engine:
             alerts = self._raise(drafts, now, committed)
         return AppendOutcome(result.appended, result.duplicates, alerts, list(derived.rows()))
 
-    def tick(self, now_ms: int | None = None) -> list[Record]:
+    def tick(self, now_ms: int | None = None) -> Ticked:
         """Let clock-driven reactors and detectors look at the time (a question whose window
-        closed, an overdue source, an expiring key). Returns the records this made: derived
-        records first, then alerts."""
+        closed, an overdue source, an expiring key)."""
         now = self.clock.now_ms() if now_ms is None else now_ms
         made = [r for re in self.reactors for r in re.on_tick(self.states, now)]
         # Most ticks make nothing, and build no batch: a command such as `sitroom alerts` ticks
@@ -172,7 +180,7 @@ class Engine:
             else []
         )
         drafts += [d for det in self.detectors for d in det.on_tick(self.states, now)]
-        return [*(derived.rows() if derived is not None else ()), *self._raise(drafts, now, None)]
+        return Ticked(list(derived.rows()) if derived else [], self._raise(drafts, now, None))
 
     def next_due(self, now_ms: int) -> int | None:
         """When a clock-driven reactor or detector next wants a tick (None: none is waiting)."""

@@ -227,7 +227,9 @@ class Ingest:
             raise UserInputError("name at least one file or URL to ingest")
         connector = self._connector(format)
         reports = [self._feed(f, progress) for s in specs for f in self._open(connector, s)]
-        return Ingested(files=tuple(reports), totals=totals(reports), alerts=raised(self._s.tick()))
+        return Ingested(
+            files=tuple(reports), totals=totals(reports), alerts=raised(self._s.tick().alerts)
+        )
 
     def samples(self, *, progress: FileProgress | None = None) -> Ingested:
         """The real GDELT and UCDP samples shipped with sitroom (the demo's data)."""
@@ -236,7 +238,9 @@ class Ingest:
             for format, spec in self._samples()
             for f in self._open(self._connector(format), spec)
         ]
-        return Ingested(files=tuple(reports), totals=totals(reports), alerts=raised(self._s.tick()))
+        return Ingested(
+            files=tuple(reports), totals=totals(reports), alerts=raised(self._s.tick().alerts)
+        )
 
     def follow(
         self,
@@ -265,7 +269,7 @@ class Ingest:
         n = 0
 
         def tick() -> None:
-            for a in raised(self._s.tick()):
+            for a in raised(self._s.tick().alerts):
                 alerts.append(a)
                 if on_alert:
                     on_alert(a)

@@ -319,13 +319,13 @@ class _Sim:
     def _engine_due(self, t: int) -> None:
         self._flush(t)  # detectors judge what is in the log; tick even if the flush moved the due
         self.clock.set(t)
-        raised = self.session.tick(t)
-        self._alerts(raised)
+        made = self.session.tick(t)
+        self._alerts(made.alerts)
         due = self.session.next_due(t)
         if due is not None and due <= t:
-            if not raised:
+            if not (made.alerts or made.derived):
                 self.anomalies.append(
-                    f"at {iso(t)} a detector stayed due after a tick that raised nothing; "
+                    f"at {iso(t)} a detector stayed due after a tick that made nothing; "
                     "its due times were ignored until the next append"
                 )
                 due = None

@@ -112,7 +112,7 @@ def replay(
             _wait(due, last_wall, speed, sleep)
             clock.set(due)
             last_wall = due
-            raised(session.tick())
+            raised(session.tick().alerts)
         _wait(to_wall, last_wall, speed, sleep)
         clock.set(to_wall)
         last_wall = to_wall
@@ -136,7 +136,7 @@ def replay(
             outcome = session.append(batch)
             appended += outcome.appended
             raised(outcome.alerts)
-        raised(session.tick())
+        raised(session.tick().alerts)
         if progress:
             progress(read, None)
     ids = {a.id for a in alerts}

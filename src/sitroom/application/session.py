@@ -26,7 +26,7 @@ from typing import Any, NoReturn, Unpack
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sitroom.application.engine import SITROOM_SOURCE, AppendOutcome, Engine
+from sitroom.application.engine import SITROOM_SOURCE, AppendOutcome, Engine, Ticked
 from sitroom.application.ports import ReadFilters
 from sitroom.domain import hlc
 from sitroom.domain.kinds import ACCESS_DENIED
@@ -236,10 +236,14 @@ class Session:
             compartment=compartment,
         )
 
-    def tick(self, now_ms: int | None = None) -> list[Record]:
+    def tick(self, now_ms: int | None = None) -> Ticked:
         """Let clock-driven reactors and detectors look at the time: what they made that this
         user may see."""
-        return [r for r in self._engine.tick(now_ms) if self.sees(r.compartment)]
+        made = self._engine.tick(now_ms)
+        return Ticked(
+            [r for r in made.derived if self.sees(r.compartment)],
+            [r for r in made.alerts if self.sees(r.compartment)],
+        )
 
     def next_due(self, now_ms: int) -> int | None:
         return self._engine.next_due(now_ms)
