@@ -171,3 +171,26 @@ def test_the_risk_commands_are_listed_under_risk(capfd: pytest.CaptureFixture[st
     section = out.split("Risk:", 1)[1].split("\n\n", 1)[0]
     listed = re.findall(r"^  (\S+)", section, flags=re.MULTILINE)
     assert sorted(listed) == ["backtest", "forecast", "judge", "questions"]
+
+
+@pytest.mark.parametrize(
+    ("given", "hint"), [("1.5", "did you mean 1.5%?"), ("35", "did you mean 35%?"), ("1e30", "")]
+)
+def test_a_bare_number_above_one_is_refused_not_read_as_a_percent(
+    ws: Path, capfd: pytest.CaptureFixture[str], given: str, hint: str
+) -> None:
+    """'1' meant 100% while '1.5' meant 1.5%: a bare number is a probability from 0 to 1, a
+    percent says so."""
+    w = ("-w", str(ws))
+    made = sitroom(capfd, "questions", "add", "Talks by 2030?", "--id", "t", "--until", "2030-12-15",
+                   "--venue", "Geneva", *w)  # fmt: skip
+    assert made.code == 0, made.err
+    before = sitroom(capfd, "state", "--json", *w).json()["records"]
+    r = sitroom(capfd, "-u", "dana", "judge", "t", given, *w)
+    assert r.code == 2 and len(r.err.strip().splitlines()) == 1 and "0% to 100%" in r.err
+    assert hint in r.err
+    assert sitroom(capfd, "state", "--json", *w).json()["records"] == before
+    for ok, p in (("1", 1.0), ("0.35", 0.35), ("35%", 0.35)):
+        judged = sitroom(capfd, "-u", "dana", "judge", "t", ok, "--json", *w)
+        assert judged.code == 0, judged.err
+        assert judged.json()["p"] == pytest.approx(p)

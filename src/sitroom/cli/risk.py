@@ -220,7 +220,7 @@ def forecast(
 
 def judge(
     question: Annotated[str, typer.Argument(help="Question id.")],
-    probability: Annotated[str, typer.Argument(help="0.3 or 30%.")],
+    probability: Annotated[str, typer.Argument(help="0.35 or 35% (a bare number is 0 to 1).")],
     workspace: WorkspaceOpt = Path("."),
     rationale: Annotated[str, typer.Option(help="Why: kept with the judgment.")] = "",
     json: JsonOpt = False,

@@ -157,12 +157,15 @@ def check_probability(p: float) -> float:
 
 
 def parse_probability(text: str) -> float:
-    """'0.3', '30%' or '30' (read as percent when above 1)."""
+    """'0.35' or '35%'. A bare number above 1 is refused rather than guessed: read as a percent
+    it would make '1' mean 100% and '1.5' mean 1.5%."""
     t = text.strip()
+    percent = t.endswith("%")
     try:
-        value = float(t.rstrip("%"))
+        value = float(t.removesuffix("%").strip())
     except ValueError:
-        raise UserInputError(f"cannot read probability {text!r}: write 0.3 or 30%") from None
-    if t.endswith("%") or value > 1:
-        value /= 100
-    return check_probability(value)
+        raise UserInputError(f"cannot read probability {text!r}: write 0.35 or 35%") from None
+    if not 0 <= value <= (100 if percent else 1):  # NaN fails too
+        hint = f" (did you mean {t}%?)" if not percent and 1 < value <= 100 else ""
+        raise UserInputError(f"a probability is 0 to 1 or 0% to 100%, not {t!r}{hint}")
+    return value / 100 if percent else value
