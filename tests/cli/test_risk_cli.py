@@ -182,8 +182,8 @@ def test_a_bare_number_above_one_is_refused_not_read_as_a_percent(
     """'1' meant 100% while '1.5' meant 1.5%: a bare number is a probability from 0 to 1, a
     percent says so."""
     w = ("-w", str(ws))
-    made = sitroom(capfd, "questions", "add", "Talks by 2030?", "--id", "t", "--until", "2030-12-15",
-                   "--venue", "Geneva", *w)  # fmt: skip
+    ask = "questions add Talks-by-2030 --id t --until 2030-12-15 --venue Geneva"
+    made = sitroom(capfd, *ask.split(), *w)
     assert made.code == 0, made.err
     before = sitroom(capfd, "state", "--json", *w).json()["records"]
     r = sitroom(capfd, "-u", "dana", "judge", "t", given, *w)
