@@ -194,3 +194,36 @@ def test_a_bare_number_above_one_is_refused_not_read_as_a_percent(
         judged = sitroom(capfd, "-u", "dana", "judge", "t", ok, "--json", *w)
         assert judged.code == 0, judged.err
         assert judged.json()["p"] == pytest.approx(p)
+
+
+def test_a_question_id_reused_is_refused_and_an_edit_sets_old_judgments_aside(
+    ws: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Re-using an id rewrote the question (exit 0) and earlier judgments were scored against
+    the new one. Now a changed definition is refused; `questions edit` records who changed
+    what and why, sets the judgments aside and tells their authors."""
+    w = ("-w", str(ws))
+    ask = "questions add Talks-in-Geneva --id talks --until 2030-12-15 --venue Geneva --json"
+    first = sitroom(capfd, *ask.split(), *w)
+    assert first.code == 0, first.err
+    assert sitroom(capfd, "-u", "dana", "judge", "talks", "30%", *w).code == 0
+    before = sitroom(capfd, "state", "--json", *w).json()["records"]
+    again = sitroom(capfd, *ask.replace("2030-12-15", "2031-06-01").split(), *w)
+    error = again.json()["error"]
+    assert again.code == 2 and error["type"] == "exists" and "questions edit" in error["message"]
+    assert sitroom(capfd, "state", "--json", *w).json()["records"] == before
+    same = sitroom(capfd, *ask.split(), *w)  # the same definition: nothing new
+    assert same.code == 0 and same.json()["new"] is False
+    assert sitroom(capfd, "state", "--json", *w).json()["records"] == before
+
+    edit = ["questions", "edit", "talks", "--until", "2031-06-01", *w]
+    assert sitroom(capfd, *edit, "--reason", "moved").code == 2  # whose edit?
+    assert sitroom(capfd, "-u", "chair", *edit[:3], "--reason", "x", *w).code == 2  # no change
+    done = sitroom(capfd, "-u", "chair", *edit, "--reason", "round moved to June", "--json")
+    assert done.code == 0, done.err
+    body = done.json()
+    assert body["question"]["deadline"].startswith("2031-06-01")
+    (alert,) = [a for a in body["alerts"] if "edited" in a["title"]]
+    assert "chair" in alert["title"] and "dana" in alert["title"]
+    members = [m["name"] for m in body["forecast"]["members"]]
+    assert "analyst dana" not in members  # she judged another question

@@ -23,6 +23,7 @@ from sitroom.application.results import Answer, Progress, Result
 from sitroom.application.session import Session
 from sitroom.domain.channels.ledger import CHANNELS
 from sitroom.domain.geo import Radius
+from sitroom.domain.kinds import QuestionPayload
 from sitroom.domain.places import find_place
 from sitroom.domain.records import Record, content_id
 from sitroom.domain.risk import scoring
@@ -46,7 +47,7 @@ from sitroom.domain.risk.questions import (
 from sitroom.domain.risk.scoring import Reliability
 from sitroom.domain.risk.state import RISK, RiskState
 from sitroom.domain.timeutil import iso
-from sitroom.errors import NotFound, UserInputError
+from sitroom.errors import AlreadyExists, NotFound, UserInputError
 
 RISK_RECORDS: tuple[str, ...] = (QUESTION, QUESTION_RESOLVED, JUDGMENT, FORECAST)
 SOURCE = "analyst"  # the source of questions and of resolutions by no one in particular
@@ -412,6 +413,42 @@ class Risk:
                     "question", link, known=sorted(state.questions), detail=f" for {q.id} {role}"
                 )
         payload = q.as_payload()
+        current = state.questions.get(q.id)
+        if current is not None and _definition(current["question"]) != _definition(payload):
+            # Re-using an id rewrote the question, and judgments made on the old one were
+            # scored against the new: a change is an explicit edit.
+            raise AlreadyExists(
+                "question",
+                q.id,
+                detail=" with another definition: change it with `sitroom questions edit`",
+            )
+        return self._record(q, payload, action=f"add question {q.id}")
+
+    def edit(self, qid: str, *, reason: str, **changes: Any) -> Asked:
+        """Change an open question's definition (``changes``: the :class:`Question` fields,
+        such as ``deadline_ms``, ``threshold``, ``places``, ``text``), as the session's user,
+        for a reason. The judgments made on the old definition are set aside: they answered
+        another question. Their authors are told by an alert, and judge again."""
+        by = self._s.user
+        if not by:
+            raise UserInputError("an edit is someone's: name who edits with -u NAME")
+        if not reason.strip():
+            raise UserInputError("say why the question changes: --reason TEXT")
+        old = self._open(qid)
+        editable = set(Question.__dataclass_fields__) - {"id", "compartment", "extra"}
+        unknown = set(changes) - editable
+        if unknown:
+            raise UserInputError(f"cannot edit a question's {', '.join(sorted(unknown))}")
+        new = replace(old, **changes)
+        changed = sorted(k for k in changes if getattr(new, k) != getattr(old, k))
+        if not changed:
+            raise UserInputError(f"nothing to change: question {qid} already says that")
+        payload = new.as_payload()
+        payload["edit"] = {"by": by, "reason": reason, "changed": changed}
+        return self._record(new, payload, action=f"edit question {qid}")
+
+    def _record(self, q: Question, payload: QuestionPayload, *, action: str) -> Asked:
+        s = self._s
         record = QUESTION.record(
             id=f"question:{q.id}:{content_id(payload)}",
             source=SOURCE,
@@ -419,7 +456,7 @@ class Risk:
             compartment=q.compartment,
             payload=payload,
         )
-        out = s.append([record], action=f"add question {q.id}")
+        out = s.append([record], action=action)
         state = s.state(RISK)
         return Asked(
             question=_question(state, q.id),
@@ -787,3 +824,9 @@ def crps_of(dist: Mapping[str, Any], y: int) -> float:
     pmf = scoring.nb_pmf([mean], disp, k)[0]
     shifted = np.concatenate([np.zeros(offset), pmf])
     return float(scoring.crps_pmf(shifted, [y])[0])
+
+
+def _definition(payload: Mapping[str, Any]) -> str:
+    """A question's definition, as the content id a record of it is named by (without the
+    note of who edited it)."""
+    return content_id({k: v for k, v in payload.items() if k != "edit"})

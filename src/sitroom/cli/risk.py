@@ -174,6 +174,35 @@ def question_add(
     emit(asked, json, render.asked)
 
 
+@questions_app.command("edit")
+def question_edit(
+    question: Annotated[str, typer.Argument(help="Question id.")],
+    reason: Annotated[
+        str, typer.Option(help="Why it changes, for the record and its forecasters.")
+    ],
+    workspace: WorkspaceOpt = Path("."),
+    text: Annotated[str | None, typer.Option(help="The question, reworded.")] = None,
+    until: Annotated[str | None, typer.Option(help="The deadline or window's end.")] = None,
+    since: Annotated[str | None, typer.Option(help="Count: the window's start.")] = None,
+    threshold: Annotated[int | None, typer.Option(help="Count: events needed.", min=1)] = None,
+    near: PlacesOpt = None,
+    radius_: Annotated[str | None, typer.Option("--radius", help="Nearby distance.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Change an open question, as -u NAME: the judgments made on the old one are set aside
+    and their authors told to judge again."""
+    from sitroom.cli.render import risk as render
+
+    given = {"text": text, "deadline_ms": when(until), "window_from_ms": when(since),
+             "threshold": threshold, "places": _places(near) if near else None}  # fmt: skip
+    if radius_ is not None:
+        given |= {"radius_m": radius(radius_).meters, "radius_text": radius(radius_).text}
+    with room(workspace) as r:
+        changes = {k: v for k, v in given.items() if v is not None}
+        edited = r.risk.edit(question, reason=reason, **changes)
+    emit(edited, json, render.asked)
+
+
 @questions_app.command("resolve")
 def question_resolve(
     question: Annotated[str, typer.Argument(help="Question id.")],

@@ -284,6 +284,7 @@ class QuestionPayload(TypedDict, total=False):
     disagreement: float | None
     compartment: str
     extra: dict[str, Any]
+    edit: dict[str, Any]  # an edit's {by, reason, changed}: the definition before was another
 
 
 class ResolvedPayload(TypedDict):

@@ -12,14 +12,15 @@ from typing import Any
 from sitroom.domain.projection import AlertDraft
 from sitroom.domain.records import RecordBatch
 from sitroom.domain.risk.ensemble import incoherence, monotone
-from sitroom.domain.risk.questions import COUNT, FORECAST, Question
+from sitroom.domain.risk.questions import COUNT, FORECAST, QUESTION, Question
 from sitroom.domain.risk.state import RISK, RiskState
 
 
 class RiskDetector:
     """A forecast whose members split by more than the threshold (once per episode: raised
     when a question starts disagreeing, again only after it agreed in between), and linked
-    questions whose latest forecasts are incoherent."""
+    questions whose latest forecasts are incoherent, and a question edited (its forecasters
+    judged another question)."""
 
     name = RISK
     reads: tuple[str, ...] = (RISK,)
@@ -28,11 +29,11 @@ class RiskDetector:
         self, views: Mapping[str, Any], batch: RecordBatch, now_ms: int
     ) -> list[AlertDraft]:
         state: RiskState = views[RISK]
+        drafts = [d for r in batch.of_kinds([QUESTION]).rows() if (d := _edited(state, r.id))]
         forecasts = batch.of_kinds([FORECAST])
         if not len(forecasts):
-            return []
+            return drafts
         links = _Links(state)  # the state does not change while the batch is checked
-        drafts = []
         for r in forecasts.rows():
             p = r.payload
             q = state.questions.get(p["question"], {}).get("question", {})
@@ -61,6 +62,28 @@ class RiskDetector:
 
     def next_due(self, views: Mapping[str, Any], now_ms: int) -> int | None:
         return None
+
+
+def _edited(state: RiskState, record: str) -> AlertDraft | None:
+    """The alert for the question edit ``record`` names (None: a question asked)."""
+    qid = record.split(":")[1]
+    edit = next(
+        (e for e in state.questions.get(qid, {}).get("edits", ()) if e["record"] == record), None
+    )
+    if edit is None:
+        return None
+    aside = edit["set_aside"]
+    told = f"; judgments by {', '.join(aside)} set aside: judge again" if aside else ""
+    return AlertDraft(
+        detector=RISK,
+        key=f"edited:{record}",
+        title=f"Question {qid} edited by {edit['by']} ({', '.join(edit['changed'])}){told}",
+        severity="warning" if aside else "info",
+        evidence=[record],
+        triggered_by=[record],
+        detail={"question": qid, **{k: edit[k] for k in ("by", "reason", "changed", "set_aside")}},
+        compartment=state.questions[qid]["question"].get("compartment") or "",
+    )
 
 
 def _pct(p: float) -> str:

@@ -126,12 +126,26 @@ class RiskProjection:
             p = r.payload
             if r.kind == QUESTION:
                 was = state.questions.get(p["id"], {})
-                state.questions[p["id"]] = {
+                entry = state.questions[p["id"]] = {
                     "question": p,
                     "status": was.get("status", "open"),
                     "record": r.id,
                     "added_ms": was.get("added_ms", r.valid_from),
                 }
+                edits = list(was.get("edits", ()))
+                if was and p.get("edit"):
+                    # Judgments made on the old definition answered another question.
+                    aside = state.judgments.pop(p["id"], {})
+                    edits.append(
+                        {
+                            **p["edit"],
+                            "record": r.id,
+                            "at_ms": r.valid_from,
+                            "set_aside": sorted(aside),
+                        }
+                    )
+                if edits:
+                    entry["edits"] = edits
                 state._parsed.pop(p["id"], None)
             elif r.kind == QUESTION_RESOLVED:
                 q = state.questions.get(p["question"])
