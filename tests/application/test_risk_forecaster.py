@@ -402,3 +402,20 @@ def test_a_v1_judgment_is_upcast_on_read_and_shows_in_the_forecast(tmp_path: Pat
         assert [a.by for a in reopened.risk.scores().analysts] == ["old-hand"]
     finally:
         reopened.close()
+
+
+def test_a_question_past_its_deadline_is_shown_resolved_without_waiting_for_a_tick() -> None:
+    """It showed "open" until something else ticked the clock."""
+    e = engine()
+    risk(e).ask(count_question())
+    clock(e).set(NOW + 8 * MS_PER_DAY)
+    (row,) = risk(e).questions().questions
+    assert row.status == "no"
+    assert risk(e).forecast().forecasts == ()  # no open question left to forecast
+
+
+def test_a_binary_question_whose_deadline_passed_is_refused() -> None:
+    e = engine()
+    with pytest.raises(UserInputError, match="has passed"):
+        risk(e).add_question("Talks by yesterday?", until_ms=NOW - MS_PER_DAY, places=(BEIRUT,))
+    assert e.log.last_seq() == 0

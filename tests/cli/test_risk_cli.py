@@ -122,7 +122,8 @@ def test_user_mistakes_are_one_line(ws: Path, capfd: pytest.CaptureFixture[str])
     for args, words in [
         (("-u", "ana", "judge", "nope", "0.4"), "no question 'nope'"),
         (("questions", "add", "Talks?", "--id", "t", "--until", "2030-01-01"), None),
-        (("-u", "ana", "judge", "t", "140%"), "between 0 and 1"),
+        (("-u", "ana", "judge", "t", "140%"), "0 to 1 or 0% to 100%"),
+        (("questions", "add", "Past?", "--until", "2020-01-01"), "has passed"),
         (("questions", "resolve", "t", "maybe"), "yes, no or void"),
         (("questions", "add", "Count?", "--threshold", "3"), "needs a venue"),
         (("questions", "add", "Talks?"), "needs --until"),

@@ -378,6 +378,10 @@ class Risk:
             window_from = s.now_ms() if since_ms is None else since_ms
             if deadline is None and window_ms is not None:
                 deadline = window_from + window_ms
+        if shape == BINARY and deadline is not None and deadline <= s.now_ms():
+            # It would resolve "no" at once, whatever happened. (A count over a past window is
+            # answered from the events the log holds.)
+            raise UserInputError(f"the deadline {iso(deadline)} has passed: ask about the future")
         q = Question(
             id=id or slug(text),
             text=text,
@@ -534,11 +538,18 @@ class Risk:
         return state.question(qid)
 
     # reading ------------------------------------------------------------------------------
+    def _now(self, as_of_ms: int | None) -> Session:
+        """The session, having let the clock resolve what is due when the answer is about now:
+        a question whose deadline passed showed "open" until something else ticked."""
+        if as_of_ms is None:
+            self._s.tick()
+        return self._s
+
     def questions(self, *, as_of_ms: int | None = None, status: str | None = None) -> Questions:
         """Every question (or those of ``status``) with its latest forecast and range."""
         if status is not None and status not in ("open", *OUTCOMES):
             raise UserInputError(f"a question is open, yes, no or void, not {status!r}")
-        s = self._s
+        s = self._now(as_of_ms)
         at = s.at(as_of_ms)
         state: RiskState = s.state(RISK, at)
         rows = []
@@ -569,7 +580,7 @@ class Risk:
     def forecast(self, qid: str | None = None, *, as_of_ms: int | None = None) -> Forecasts:
         """The latest forecast of one question (any state), or of every open question, as of
         a moment: every member, the aggregate, the range, the disagreement, the history."""
-        s = self._s
+        s = self._now(as_of_ms)
         at = s.at(as_of_ms)
         state: RiskState = s.state(RISK, at)
         if qid is not None and qid not in state.questions:
@@ -594,7 +605,7 @@ class Risk:
     def scores(self, *, as_of_ms: int | None = None) -> Scores:
         """Mean scores per member (analysts together) and for the aggregate over the resolved
         questions; each question's; each analyst's record and weight."""
-        s = self._s
+        s = self._now(as_of_ms)
         at = s.at(as_of_ms)
         state: RiskState = s.state(RISK, at)
         per_question = tuple(x for k in sorted(state.questions) if (x := score_of(state, k)))

@@ -193,8 +193,13 @@ def question_edit(
     and their authors told to judge again."""
     from sitroom.cli.render import risk as render
 
-    given = {"text": text, "deadline_ms": when(until), "window_from_ms": when(since),
-             "threshold": threshold, "places": _places(near) if near else None}  # fmt: skip
+    given: dict[str, object] = {
+        "text": text,
+        "deadline_ms": when(until),
+        "window_from_ms": when(since),
+        "threshold": threshold,
+        "places": _places(near) if near else None,
+    }
     if radius_ is not None:
         given |= {"radius_m": radius(radius_).meters, "radius_text": radius(radius_).text}
     with room(workspace) as r:
