@@ -46,7 +46,8 @@ def test_every_example_is_there_and_described() -> None:
 
 
 def test_the_track_file_has_three_tracks_sharing_people_and_a_precondition() -> None:
-    records = parse_track_file("tracks.yaml", (EXAMPLES / "tracks.yaml").read_text(), now_ms=T0)
+    text = (EXAMPLES / "tracks.yaml").read_text()
+    records = parse_track_file("tracks.yaml", text, now_ms=T0).records
     by_kind: dict[str, list[dict[str, object]]] = {}
     for r in records:
         by_kind.setdefault(r.kind, []).append(dict(r.payload))

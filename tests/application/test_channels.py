@@ -119,7 +119,7 @@ def test_a_message_crosses_to_another_room_once_and_is_acked(
 def test_a_sealed_message_is_read_by_the_cleared_and_refused_on_the_record_to_others(
     tmp_path: Path, room: Room, clock: ManualClock
 ) -> None:
-    room.session.append(parse_track_file("t", TRACKS, now_ms=T0))
+    room.session.append(parse_track_file("t", TRACKS, now_ms=T0).records)
     room.users.add("alice", role="admin", passphrase=PASSPHRASE)
     room.users.add("dana", passphrase=PASSPHRASE)
     room.users.grant("alice", "us-iran")

@@ -40,7 +40,7 @@ def open_room(path: Path, **settings: Any) -> Room:
     (path / "sitroom.toml").write_text(Settings(site="geneva", **settings).to_toml())
     clock = CLOCKS[str(path)] = ManualClock(T0)
     room = sitroom.init(path, clock=clock)
-    room.session.append(parse_track_file("t", TRACKS.read_text(), now_ms=T0))
+    room.session.append(parse_track_file("t", TRACKS.read_text(), now_ms=T0).records)
     return room
 
 

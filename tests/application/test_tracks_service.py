@@ -12,11 +12,13 @@ from pathlib import Path
 import pytest
 
 import sitroom
+from sitroom.adapters.trackfile import parse_track_file
 from sitroom.application.tracks import Horizon, Schedule, Tracks
 from sitroom.domain.kinds import USER, USER_GRANT
 from sitroom.domain.records import Record
 from sitroom.domain.schedule import Options, Problem, Solution
 from sitroom.domain.timeutil import MS_PER_DAY, parse_time
+from sitroom.domain.tracks import TrackFile
 from sitroom.errors import NotFound, UserInputError
 from sitroom.room import Room
 from sitroom.testing import ManualClock
@@ -52,7 +54,11 @@ def test_track_files_go_in_one_append_and_count_what_each_adds(room: Room) -> No
     before = room.session.count()
     added = room.tracks.add([DEADLOCK, GENEVA])
     assert [(f.records, f.new) for f in added.files] == [(7, 6), (15, 0)]  # envoy already known
-    assert room.session.count() == before + 6 + len(added.alerts)
+    # What each file declares, a record per track it touches (GENEVA's came with the room).
+    declared = len(
+        {r.compartment for r in parse_track_file("d", DEADLOCK.read_text(), now_ms=0).records}
+    )
+    assert room.session.count() == before + 6 + declared + len(added.alerts)
     assert [a.title.split(":")[0] for a in added.alerts] == ["Deadlock"]
     with pytest.raises(UserInputError):
         room.tracks.add([])
@@ -145,7 +151,7 @@ def test_the_solver_is_a_port(room: Room, tmp_path: Path) -> None:
     tracks = Tracks(
         room.session,
         solver=fixed,
-        read_track_file=lambda p, now: [],
+        read_track_file=lambda p, now: TrackFile(str(p), [], {}),
         read_calendar=lambda p, lo, hi: [],
         write_calendars=lambda folder, meetings, people, now: [folder / m.id for m in meetings],
     )

@@ -4,6 +4,8 @@ reported with the exact windows."""
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -100,3 +102,136 @@ def test_an_unknown_track_is_not_found_with_its_fields_and_json_errors_are_json(
     )
     missing = sitroom(capfd, "tracks", "add", "-w", ws, str(tmp_path / "nope.yaml"), "--json")
     assert missing.code == 1 and missing.json()["error"]["type"] == "source"
+
+
+BASE = """\
+resources:
+  - {id: envoy, name: Envoy W., type: person}
+  - {id: palais, name: Palais, type: venue, location: Geneva}
+tracks:
+  - {id: us-iran, name: US-Iran talks, status: planned}
+  - {id: ceasefire, name: Ceasefire, status: negotiating}
+holdings:
+  - {track: us-iran, resource: envoy, from: 2026-12-01, until: 2026-12-03}
+  - {track: us-iran, resource: envoy, from: 2026-12-10, until: 2026-12-12}
+  - {track: ceasefire, resource: envoy, from: 2026-12-11, until: 2026-12-13}
+meetings:
+  - {id: m1, track: us-iran, duration: 2h, required: [envoy], venue: palais,
+     from: 2026-12-01, until: 2026-12-20}
+"""
+
+
+def add(capfd: pytest.CaptureFixture[str], ws: str, *files: Path) -> object:
+    return sitroom(capfd, "tracks", "add", "-w", ws, *map(str, files), "--json")
+
+
+def test_a_track_file_is_the_source_of_truth_when_added_again(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Holdings were known by track and resource only: the second period was dropped (and
+    its overlap missed), a changed end kept the old one, and a status changed in the file
+    stayed as it was. Now re-adding the file makes the log say what the file says."""
+    ws = str(tmp_path / "ws")
+    sitroom(capfd, "init", "-w", ws)
+    f = tmp_path / "t.yaml"
+    f.write_text(BASE)
+    first = add(capfd, ws, f)
+    assert first.code == 0, first.err
+    assert first.json()["files"][0]["new"] == 8  # every entry: both holdings of the envoy
+    check = sitroom(capfd, "tracks", "check", "-w", ws, "--json").json()
+    (over,) = check["contention"]  # the second period overlaps the ceasefire's
+    assert (over["since"], over["until"]) == ("2026-12-11T00:00:00Z", "2026-12-12T00:00:00Z")
+
+    f.write_text(
+        BASE.replace("until: 2026-12-12}", "until: 2026-12-11}")
+        .replace("status: negotiating", "status: agreed")
+        .replace("  - {track: us-iran, resource: envoy, from: 2026-12-01, until: 2026-12-03}\n", "")
+    )
+    again = add(capfd, ws, f)
+    assert again.code == 0, again.err
+    body = again.json()["files"][0]
+    assert body["new"] == 2  # the changed holding and the changed track
+    assert body["withdrawn"] == ["holding/us-iran|envoy|1796083200000"]  # 2026-12-01
+    listed = {t["id"]: t for t in sitroom(capfd, "tracks", "-w", ws, "--json").json()["tracks"]}
+    assert listed["ceasefire"]["status"] == "agreed"
+    assert sitroom(capfd, "tracks", "check", "-w", ws, "--json").json()["contention"] == []
+    assert add(capfd, ws, f).json()["files"][0]["new"] == 0  # unchanged: nothing new
+
+
+def test_references_are_checked_when_added_with_the_file_and_line(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    ws = str(tmp_path / "ws")
+    sitroom(capfd, "init", "-w", ws)
+    before = sitroom(capfd, "state", "-w", ws, "--json").json()["records"]
+    f = tmp_path / "t.yaml"
+    cases = [
+        ("required: [envoy]", "required: [bob]", ":12: meeting 'm1' requires unknown 'bob'"),
+        ("venue: palais,", "venue: atlantis,", "is at unknown venue 'atlantis'"),
+        ("{id: m1, track: us-iran", "{id: m1, track: nope", ":12: meeting 'm1' is on unknown"),
+        ("required: [envoy],", "required: [envoy], after: [m0],", "after unknown meeting 'm0'"),
+        ("status: planned}", "status: planned, needs: [jet]}", "needs unknown resource 'jet'"),
+        ("status: planned}", "status: planned, preconditions: [{track: us-iran, status: x}]}",
+         ":5: track 'us-iran' has a precondition on itself"),
+        ("{track: ceasefire, resource: envoy", "{track: ceasefire, resource: nobody",
+         ":10: holding of 'nobody' by 'ceasefire' holds unknown resource 'nobody'"),
+        ("type: person}", "type: person, timezone: Mars/Olympus_Mons}", "unknown time zone"),
+        ("status: planned}", "status: planned, priority: high}", "'priority' is a whole number"),
+        ("status: planned}", "status: planned, priority: " + "1" * 30 + "}", "from 1 to 5"),
+        ("type: venue,", "type: venue, capacity: " + "9" * 30 + ",", "'capacity' is a whole"),
+        ("2026-12-13}", "2026-12-13, amount: 100000000000000000000000000000}", "'amount'"),
+    ]  # fmt: skip
+    for old, new, words in cases:
+        assert old in BASE, old
+        f.write_text(BASE.replace(old, new, 1))
+        r = add(capfd, ws, f)
+        assert r.code == 2, (new, r.out, r.err)
+        assert words in r.json()["error"]["message"], (words, r.json())
+        text = sitroom(capfd, "tracks", "add", "-w", ws, str(f))
+        assert len(text.err.strip().splitlines()) == 1 and "Traceback" not in text.err
+    assert sitroom(capfd, "state", "-w", ws, "--json").json()["records"] == before
+
+
+def test_one_add_of_several_files_is_all_or_nothing(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    ws = str(tmp_path / "ws")
+    sitroom(capfd, "init", "-w", ws)
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(BASE)
+    bad.write_text("meetings:\n  - {id: m9, track: us-iran, duration: 1h, required: [ghost]}\n")
+    before = sitroom(capfd, "state", "-w", ws, "--json").json()["records"]
+    r = add(capfd, ws, good, bad)
+    assert r.code == 2 and "bad.yaml:2: meeting 'm9' requires unknown 'ghost'" in r.out
+    assert sitroom(capfd, "state", "-w", ws, "--json").json()["records"] == before
+    bad.write_text("meetings:\n  - {id: m9, track: us-iran, duration: 1h, required: [envoy]}\n")
+    both = add(capfd, ws, good, bad)  # one file may refer to another's entries
+    assert both.code == 0, both.err
+    assert [x["new"] for x in both.json()["files"]] == [8, 1]
+
+
+def test_withdrawing_is_a_record_and_as_of_still_shows_what_was(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    ws = str(tmp_path / "ws")
+    sitroom(capfd, "init", "-w", ws)
+    f = tmp_path / "t.yaml"
+    f.write_text(BASE)
+    assert add(capfd, ws, f).code == 0
+    r = sitroom(capfd, "tracks", "withdraw", "holding", "us-iran/envoy", "-w", ws, "--reason", "x")
+    assert r.code == 2 and "2 periods" in r.err  # which one?
+    r = sitroom(capfd, "tracks", "withdraw", "holding", "us-iran/envoy/2026-12-10", "-w", ws,
+                "--reason", "envoy recalled", "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    assert sitroom(capfd, "tracks", "check", "-w", ws, "--json").json()["contention"] == []
+    before = datetime.now(UTC).isoformat()
+    time.sleep(0.01)
+    done = sitroom(capfd, "-u", "chair", "tracks", "withdraw", "track", "ceasefire", "-w", ws,
+                   "--reason", "folded into us-iran", "--json")  # fmt: skip
+    assert done.code == 0, done.err
+    listed = sitroom(capfd, "tracks", "-w", ws, "--json").json()["tracks"]
+    assert [t["id"] for t in listed] == ["us-iran"]
+    then = sitroom(capfd, "tracks", "-w", ws, "--as-of", before, "--json").json()["tracks"]
+    assert [t["id"] for t in then] == ["ceasefire", "us-iran"]
+    missing = sitroom(capfd, "tracks", "withdraw", "meeting", "m7", "-w", ws, "--reason", "x")
+    assert missing.code == 2 and "no meeting 'm7'" in missing.err

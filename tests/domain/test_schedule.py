@@ -42,7 +42,7 @@ track_bound = SOLVER.bound
 
 def view(text: str) -> dict[str, Any]:
     p = TracksProjection()
-    batch = RecordBatch.from_records(parse_track_file("t.yaml", text, now_ms=NOW))
+    batch = RecordBatch.from_records(parse_track_file("t.yaml", text, now_ms=NOW).records)
     state: dict[str, Any] = p.apply(p.initial(), batch)
     return state
 

@@ -30,7 +30,11 @@
         prefer: [{before: 2026-12-05, weight: 3}]
 
 Each entry becomes a record whose id derives from its content: loading the same file again adds
-nothing, and a changed entry is a new version beside the old one.
+nothing, and a changed entry is a new version that replaces the old one. Tracks, resources and
+meetings are known by their ids, a holding by its track, resource and start: the same person
+held by one track in two periods is two holdings. Every problem names the file and line. A file
+that cannot be read is a :class:`SourceError`; one whose content is wrong, a
+:class:`UserInputError` (the user's own input: exit 2).
 """
 
 from __future__ import annotations
@@ -45,14 +49,35 @@ from sitroom.domain.kinds import HOLDING, MEETING, RESOURCE, TRACK, Kind
 from sitroom.domain.places import find_place
 from sitroom.domain.records import Record, content_id
 from sitroom.domain.timeutil import MS_PER_MIN, parse_duration
+from sitroom.domain.tracks import TrackFile, holding_key
 from sitroom.domain.week import WorkingWeek
 from sitroom.errors import SourceError, UserInputError
 
 RESOURCE_TYPES = ("person", "team", "link", "key", "venue", "asset")
 SOURCE = "tracks"
+LINE = "__line__"  # where an entry starts, noted by the loader
+# Whole numbers a file may give, with their bounds: CP-SAT works in 64-bit integers, and a
+# capacity of 10^29 is a typing mistake, not a plan.
+PRIORITY = (1, 5)  # 1 first: a priority-1 meeting's delay costs five times a priority-5's
+CAPACITY = (1, 10_000)
+WEIGHT = (1, 1_000)
 
 
-def read_track_file(path: Path, *, now_ms: int) -> list[Record]:
+class _Loader(yaml.SafeLoader):
+    """Safe YAML that notes the line each mapping starts on."""
+
+
+def _mapping(loader: _Loader, node: yaml.MappingNode) -> Any:
+    data: dict[Any, Any] = {}
+    yield data
+    data.update(loader.construct_mapping(node))
+    data[LINE] = node.start_mark.line + 1
+
+
+_Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def read_track_file(path: Path, *, now_ms: int) -> TrackFile:
     """The records of the track file at ``path`` (SourceError if it cannot be read or is not
     a valid track file)."""
     try:
@@ -64,48 +89,55 @@ def read_track_file(path: Path, *, now_ms: int) -> list[Record]:
     return parse_track_file(str(path), text, now_ms=now_ms)
 
 
-def parse_track_file(label: str, text: str, *, now_ms: int) -> list[Record]:
+def parse_track_file(label: str, text: str, *, now_ms: int) -> TrackFile:
     try:
-        doc = yaml.safe_load(text) or {}
+        doc = yaml.load(text, Loader=_Loader) or {}
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SourceError(f"{label}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise SourceError(f"{label}: not valid YAML{at}: {getattr(e, 'problem', e)}") from None
     if not isinstance(doc, dict):
-        raise SourceError(f"{label}: a track file is a mapping with tracks, resources, holdings")
-    resources = [_resource(label, i, r) for i, r in enumerate(_list(doc, "resources", label), 1)]
-    tracks = [_track(label, i, t, now_ms) for i, t in enumerate(_list(doc, "tracks", label), 1)]
-    holdings = [
-        _holding(label, i, h, now_ms) for i, h in enumerate(_list(doc, "holdings", label), 1)
-    ]
-    meetings = [
-        _meeting(label, i, m, now_ms) for i, m in enumerate(_list(doc, "meetings", label), 1)
-    ]
-    known = {t.payload["id"] for t in tracks}
-    for t in tracks:
-        for pre in t.payload["preconditions"]:
-            if pre["track"] not in known:
-                raise SourceError(
-                    f"{label}: track {t.payload['id']!r} has a precondition on unknown track "
-                    f"{pre['track']!r}"
-                )
-    ids = [m.payload["id"] for m in meetings]
+        raise UserInputError(f"{label}: a track file is a mapping with tracks, resources, holdings")
+    where: dict[str, str] = {}
+    records: list[Record] = []
+    for field, read in (
+        ("resources", _resource),
+        ("tracks", _track),
+        ("holdings", _holding),
+        ("meetings", _meeting),
+    ):
+        for n, entry in enumerate(_list(doc, field, label), 1):
+            at = f"{label}:{entry.get(LINE, '?')}" if isinstance(entry, dict) else label
+            r = read(at, n, entry, now_ms)
+            where[r.id] = f"{at}: {field[:-1]} {_name(r)}"
+            records.append(r)
+    ids = [r.payload["id"] for r in records if r.kind == MEETING]
     if len(set(ids)) != len(ids):
         twice = sorted({i for i in ids if ids.count(i) > 1})
-        raise SourceError(f"{label}: meeting ids must be unique; repeated: {', '.join(twice)}")
-    return [*resources, *tracks, *holdings, *meetings]
+        raise UserInputError(f"{label}: meeting ids must be unique; repeated: {', '.join(twice)}")
+    return TrackFile(label, records, where)
+
+
+def _name(r: Record) -> str:
+    p = r.payload
+    return repr(p["id"]) if "id" in p else f"of {p['resource']!r} by {p['track']!r}"
 
 
 def _list(doc: dict[str, Any], field: str, label: str) -> list[Any]:
     items = doc.get(field) or []
     if not isinstance(items, list):
-        raise SourceError(f"{label}: '{field}' must be a list")
+        raise UserInputError(f"{label}: '{field}' must be a list")
     return items
 
 
 def _record(kind: Kind[Any], payload: dict[str, Any], **envelope: Any) -> Record:
-    digest = content_id(payload)
-    key = payload.get("id") or f"{payload.get('track')}:{payload.get('resource')}"
+    # A holding's period is part of what it says (the envelope's valid times); a track's
+    # valid_from is only when it was added.
+    said = (
+        {"from": envelope["valid_from"], "until": envelope["valid_to"]} if kind == HOLDING else {}
+    )
+    digest = content_id({**payload, **said})
+    key = payload.get("id") or holding_key(payload, envelope["valid_from"])
     # A track is a compartment: its own records are visible to those cleared for it only.
     # Resources stay general: the same envoy serves several tracks.
     track = payload["id"] if kind == TRACK else payload.get("track", "")
@@ -118,28 +150,45 @@ def _record(kind: Kind[Any], payload: dict[str, Any], **envelope: Any) -> Record
     )
 
 
+def _whole(
+    entry: dict[str, Any], field: str, where: str, bounds: tuple[int, int], default: int
+) -> int:
+    value = entry.get(field, default)
+    lo, hi = bounds
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise UserInputError(
+            f"{where}: '{field}' is a whole number from {lo} to {hi}, not {_shown(value)}"
+        )
+    return value
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _need(entry: Any, fields: tuple[str, ...], where: str) -> dict[str, Any]:
     if not isinstance(entry, dict):
-        raise SourceError(f"{where}: expected a mapping with {', '.join(fields)}")
+        raise UserInputError(f"{where}: expected a mapping with {', '.join(fields)}")
     for f in fields:
         if entry.get(f) in (None, ""):
-            raise SourceError(f"{where}: '{f}' is required")
+            raise UserInputError(f"{where}: '{f}' is required")
     return entry
 
 
-def _resource(label: str, n: int, r: Any) -> Record:
+def _resource(label: str, n: int, r: Any, now_ms: int) -> Record:
     where = f"{label}: resource {n}"
     r = _need(r, ("id",), where)
     kind = r.get("type", "person")
     if kind not in RESOURCE_TYPES:
-        raise SourceError(f"{where}: type must be one of {', '.join(RESOURCE_TYPES)}, got {kind!r}")
-    capacity = r.get("capacity", 1)
-    if not isinstance(capacity, int) or capacity < 1:
-        raise SourceError(f"{where}: capacity must be a whole number of at least 1")
+        raise UserInputError(
+            f"{where}: type must be one of {', '.join(RESOURCE_TYPES)}, got {kind!r}"
+        )
+    capacity = _whole(r, "capacity", where, CAPACITY, 1)
     try:
         WorkingWeek.of(r.get("hours"), r.get("days"), r.get("timezone"))
     except UserInputError as e:
-        raise SourceError(f"{where}: {e}") from None
+        raise UserInputError(f"{where}: {e}") from None
     return _record(
         RESOURCE,
         {
@@ -168,9 +217,9 @@ def _place(value: Any, where: str) -> dict[str, Any] | None:
         except (KeyError, TypeError, ValueError):
             return {"name": str(value["name"])}
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise SourceError(f"{where}: coordinates out of range: {lat}, {lon}")
+            raise UserInputError(f"{where}: coordinates out of range: {lat}, {lon}")
         return {"name": str(value["name"]), "lat": lat, "lon": lon}
-    raise SourceError(f"{where}: a place is a city name or {{name, lat, lon}}")
+    raise UserInputError(f"{where}: a place is a city name or {{name, lat, lon}}")
 
 
 def _track(label: str, n: int, t: Any, now_ms: int) -> Record:
@@ -189,7 +238,7 @@ def _track(label: str, n: int, t: Any, now_ms: int) -> Record:
             "parties": [str(x) for x in t.get("parties") or []],
             "venue": venue,
             "status": str(t.get("status", "planned")),
-            "priority": int(t.get("priority", 3)),
+            "priority": _whole(t, "priority", where, PRIORITY, 3),
             "needs": [str(x) for x in t.get("needs") or []],
             "preconditions": pre,
         },
@@ -206,7 +255,7 @@ def _holding(label: str, n: int, h: Any, now_ms: int) -> Record:
         {
             "track": str(h["track"]),
             "resource": str(h["resource"]),
-            "amount": int(h.get("amount", 1)),
+            "amount": _whole(h, "amount", where, CAPACITY, 1),
         },
         valid_from=start,
         valid_to=end,
@@ -237,13 +286,13 @@ def _meeting(label: str, n: int, m: Any, now_ms: int) -> Record:
 
 def _minutes(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
-        raise SourceError(f"{where}: 'duration' is minutes, or a duration such as 90m or 2h")
+        raise UserInputError(f"{where}: 'duration' is minutes, or a duration such as 90m or 2h")
     try:
         minutes = value if isinstance(value, int) else parse_duration(value) // MS_PER_MIN
     except UserInputError as e:
-        raise SourceError(f"{where}: {e}") from None
+        raise UserInputError(f"{where}: {e}") from None
     if minutes < 1 or minutes > 24 * 60:
-        raise SourceError(f"{where}: 'duration' must be between 1 minute and one day")
+        raise UserInputError(f"{where}: 'duration' must be between 1 minute and one day")
     return minutes
 
 
@@ -253,7 +302,7 @@ def _names(value: Any, where: str) -> list[str]:
     if isinstance(value, str):
         return [value]
     if not isinstance(value, list) or not all(isinstance(x, str | int) for x in value):
-        raise SourceError(f"{where} must be a list of ids")
+        raise UserInputError(f"{where} must be a list of ids")
     return [str(x) for x in value]
 
 
@@ -264,11 +313,11 @@ def _items(value: Any) -> list[Any]:
 def _preference(p: Any, where: str, now_ms: int) -> dict[str, Any]:
     kinds = [k for k in ("before", "after") if isinstance(p, dict) and k in p]
     if len(kinds) != 1:
-        raise SourceError(f"{where}: a preference is {{before: TIME, weight: N}} or {{after: ...}}")
+        raise UserInputError(
+            f"{where}: a preference is {{before: TIME, weight: N}} or {{after: ...}}"
+        )
     kind = kinds[0]
-    weight = p.get("weight", 1)
-    if isinstance(weight, bool) or not isinstance(weight, int) or weight < 1:
-        raise SourceError(f"{where}: a preference's weight is a whole number of at least 1")
+    weight = _whole(p, "weight", f"{where}: preference", WEIGHT, 1)
     return {
         "kind": kind,
         "at": yaml_time(p[kind], f"{where}: preference", now_ms),

@@ -30,24 +30,33 @@ from sitroom.domain.kinds import (
     RESOURCE,
     SCHEDULE,
     TRACK,
+    TRACK_FILE,
     TRACK_STATUS,
+    WITHDRAWN,
 )
 from sitroom.domain.knockon import knock_on, shift_text
 from sitroom.domain.records import Record, content_id
 from sitroom.domain.schedule import Options, Problem, Solution, build_problem
-from sitroom.domain.timeutil import MS_PER_DAY, iso
-from sitroom.domain.tracks import contention, status_record
+from sitroom.domain.timeutil import MS_PER_DAY, iso, parse_time
+from sitroom.domain.tracks import (
+    TABLES,
+    TrackFile,
+    contention,
+    entry_key,
+    status_record,
+    unknown_references,
+)
 from sitroom.domain.tracks import deadlocks as find_deadlocks
 from sitroom.domain.wording import plural
 from sitroom.errors import NotFound, UserInputError
 
 TRACKS = "tracks"
-TRACK_KINDS = (TRACK, TRACK_STATUS, HOLDING, RESOURCE)
-PLAN_KINDS = (TRACK, RESOURCE, MEETING, CALENDAR, SCHEDULE)
+TRACK_KINDS = (TRACK, TRACK_STATUS, HOLDING, RESOURCE, WITHDRAWN)
+PLAN_KINDS = (TRACK, RESOURCE, MEETING, CALENDAR, SCHEDULE, WITHDRAWN)
 CALENDAR_DAYS = 90  # busy times imported from a calendar: this many days by default
 
 # A track file's records: (its path, now). The track-file adapter (YAML) provides it.
-ReadTrackFile = Callable[[Path, int], list[Record]]
+ReadTrackFile = Callable[[Path, int], TrackFile]
 # A calendar's busy (start ms, end ms, summary) spans within [since, until): (its path, since,
 # until). The iCalendar adapter provides it.
 ReadCalendar = Callable[[Path, int, int], list[tuple[int, int, str]]]
@@ -99,6 +108,7 @@ class FileAdded(Result):
     file: str
     records: int  # entries in the file
     new: int  # of them new or changed
+    withdrawn: tuple[str, ...] = ()  # entries it declared before and no longer does
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,6 +118,14 @@ class TracksAdded(Result):
     files: tuple[FileAdded, ...]
     records: int
     new: int
+    alerts: tuple[AlertRaised, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Withdrawn(Result):
+    what: str
+    id: str
+    reason: str
     alerts: tuple[AlertRaised, ...]
 
 
@@ -321,31 +339,82 @@ class Tracks:
     # writes -------------------------------------------------------------------------------
     def add(self, paths: Sequence[str | Path]) -> TracksAdded:
         """Add or change tracks, resources, holdings and meetings from track files: every file
-        is read before anything is added, then all of them in one append. Adding the same file
-        again adds nothing."""
+        is read and its references checked (against the others and the room) before anything
+        is added, then all of them in one append. A file is the user's source of truth:
+        adding it again adds nothing if it is unchanged, replaces what it changed, and
+        withdraws what it declared before and no longer does."""
         if not paths:
             raise UserInputError("give at least one track file")
-        now = self._s.now_ms()
-        parsed = [(Path(path), self._read_track_file(Path(path), now)) for path in paths]
-
-        records = [r for _, rs in parsed for r in rs]
-        if not records:
-            empty = tuple(FileAdded(file=str(p), records=0, new=0) for p, _ in parsed)
+        s = self._s
+        now = s.now_ms()
+        files = [(Path(path), self._read_track_file(Path(path), now)) for path in paths]
+        records = [r for _, f in files for r in f.records]
+        state = s.state(TRACKS)
+        problems = unknown_references(records, state)
+        if problems:
+            where = {rid: w for _, f in files for rid, w in f.where.items()}
+            rid, why = problems[0]
+            more = (
+                f" (and {plural(len(problems) - 1, 'more problem')})" if len(problems) > 1 else ""
+            )
+            raise UserInputError(f"{where[rid]} {why}{more}")
+        by = s.user or "tracks"
+        made: list[Record] = []
+        gone: dict[Path, list[str]] = {}
+        for path, f in files:
+            name = str(path.resolve())
+            keys = {entry_key(r) for r in f.records}
+            others = {
+                k for other, comps in state["files"].items() if other != name
+                for ks in comps.values() for k in ks
+            }  # fmt: skip
+            before = {k for ks in state["files"].get(name, {}).values() for k in ks}
+            gone[path] = sorted(k for k in before - keys - others if _present(state, k))
+            made += [
+                _withdrawal(state, k, by, f"no longer in {path.name}", now) for k in gone[path]
+            ]
+            made += _manifests(name, f.records, state["files"].get(name, {}))
+        if not records and not made:
+            empty = tuple(FileAdded(file=str(p), records=0, new=0) for p, _ in files)
             return TracksAdded(files=empty, records=0, new=0, alerts=())
-        names = ", ".join(p.name for p, _ in parsed)
-        outcome = self._s.append(records, action=f"add track files {names}")
+        names = ", ".join(p.name for p, _ in files)
+        outcome = s.append([*records, *made], action=f"add track files {names}")
         new = set(outcome.records.column("id").to_pylist())
-        files = []
-        for path, rs in parsed:
-            mine = {r.id for r in rs}
-            files.append(FileAdded(file=str(path), records=len(rs), new=len(mine & new)))
+        added = []
+        for path, f in files:
+            mine = {r.id for r in f.records}
+            added.append(
+                FileAdded(
+                    file=str(path),
+                    records=len(f.records),
+                    new=len(mine & new),
+                    withdrawn=tuple(gone[path]),
+                )
+            )
             new -= mine  # an entry in two files is new in the first
         return TracksAdded(
-            files=tuple(files),
+            files=tuple(added),
             records=len(records),
-            new=outcome.appended,
+            new=len(outcome.records) - len(made),
             alerts=raised(outcome.alerts),
         )
+
+    def withdraw(self, what: str, id: str, *, reason: str) -> Withdrawn:
+        """Take back a track (with its holdings and meetings), a resource, a meeting or a
+        holding (``id``: TRACK/RESOURCE, or TRACK/RESOURCE/START when the track holds it in
+        more than one period): a record, never a delete, so as-of still shows it before."""
+        if what not in TABLES:
+            raise UserInputError(f"withdraw a {', '.join(TABLES)}, not {what!r}")
+        if not reason.strip():
+            raise UserInputError("say why it is withdrawn: --reason TEXT")
+        s = self._s
+        state = s.state(TRACKS)
+        key = _holding(state, id) if what == "holding" else id
+        if key not in state[TABLES[what]]:
+            raise NotFound(what, id, known=sorted(state[TABLES[what]]))
+        record = _withdrawal(state, f"{what}/{key}", s.user or "tracks", reason, s.now_ms())
+        outcome = s.append([record], action=f"withdraw {what} {id}")
+        return Withdrawn(what=what, id=key, reason=reason, alerts=raised(outcome.alerts))
 
     def set_status(self, track: str, status: str) -> StatusSet:
         """Record a track's new status: preconditions on it may now be met (and a deadlock
@@ -535,6 +604,65 @@ class Tracks:
 
 
 # helpers ----------------------------------------------------------------------------------
+def _present(state: Mapping[str, Any], key: str) -> bool:
+    what, _, id = key.partition("/")
+    return id in state[TABLES[what]]
+
+
+def _compartment(state: Mapping[str, Any], what: str, id: str) -> str:
+    """Where a withdrawal of an entry belongs: its track's compartment (a resource: none)."""
+    if what == "track":
+        return id
+    entry = state[TABLES[what]].get(id) or {}
+    return str(entry.get("track") or "")
+
+
+def _withdrawal(state: Mapping[str, Any], key: str, by: str, reason: str, now: int) -> Record:
+    what, _, id = key.partition("/")
+    return WITHDRAWN.record(
+        id=f"{WITHDRAWN}:{key}@{now}",
+        source="tracks",
+        valid_from=now,
+        compartment=_compartment(state, what, id),
+        payload={"what": what, "id": id, "by": by, "reason": reason},
+    )
+
+
+def _manifests(
+    name: str, records: Sequence[Record], before: Mapping[str, list[str]]
+) -> list[Record]:
+    """What the file ``name`` declares, one record per compartment (a track's entries are
+    its own), including compartments it no longer declares anything in."""
+    now: dict[str, list[str]] = {c: [] for c in before}
+    for r in records:
+        now.setdefault(r.compartment or "", []).append(entry_key(r))
+    return [
+        TRACK_FILE.record(
+            id=f"{TRACK_FILE}:{name}:{comp}@{content_id(sorted(keys))}",
+            source="tracks",
+            compartment=comp,
+            payload={"file": name, "entries": sorted(keys)},
+        )
+        for comp, keys in sorted(now.items())
+        if comp not in before or sorted(keys) != sorted(before[comp])
+    ]
+
+
+def _holding(state: Mapping[str, Any], id: str) -> str:
+    """A holding's key from TRACK/RESOURCE (the only one) or TRACK/RESOURCE/START."""
+    parts = id.split("/")
+    if len(parts) == 3:
+        return "|".join([*parts[:2], str(parse_time(parts[2], now_ms=0))])
+    if len(parts) != 2:
+        raise UserInputError(f"a holding is TRACK/RESOURCE or TRACK/RESOURCE/START, not {id!r}")
+    prefix = "|".join(parts) + "|"
+    found = sorted(k for k in state["holdings"] if k.startswith(prefix))
+    if len(found) > 1:
+        starts = ", ".join(iso(state["holdings"][k]["from"]) or "open" for k in found)
+        raise UserInputError(f"{id} is held in {len(found)} periods (from {starts}): add /START")
+    return found[0] if found else prefix
+
+
 def _problem(state: Mapping[str, Any], horizon: Horizon) -> Problem:
     return build_problem(
         state, start_ms=horizon.start_ms, days=horizon.days, slot_min=horizon.slot_min

@@ -75,6 +75,23 @@ def add(
         emit(r.tracks.add(files), json, render.added)
 
 
+@tracks_app.command("withdraw")
+def withdraw(
+    what: Annotated[str, typer.Argument(help="track, resource, meeting or holding.")],
+    id: Annotated[str, typer.Argument(help="Its id; a holding: TRACK/RESOURCE[/START].")],
+    reason: Annotated[str, typer.Option(help="Why, for the record.")],
+    workspace: WorkspaceOpt = Path("."),
+    json: JsonOpt = False,
+) -> None:
+    """Take back a track (with its holdings and meetings), a resource, a meeting or a holding:
+    a record, so as-of still shows it before. Re-adding a file withdraws what it no longer
+    declares by itself."""
+    from sitroom.cli.render import tracks as render
+
+    with room(workspace) as r:
+        emit(r.tracks.withdraw(what, id, reason=reason), json, render.withdrawn)
+
+
 @tracks_app.command("status")
 def status(
     track: Annotated[str, typer.Argument(help="Track id.")],

@@ -214,6 +214,18 @@ class HoldingPayload(TypedDict):
     amount: int
 
 
+class WithdrawnPayload(TypedDict):
+    what: str  # track, resource, holding or meeting
+    id: str  # its key in the tracks projection (a holding's: track|resource|start)
+    by: str
+    reason: str
+
+
+class TrackFilePayload(TypedDict):
+    file: str
+    entries: list[str]  # what/id of every entry it declares (in the record's compartment)
+
+
 class TrackStatusPayload(TypedDict):
     track: str
     status: str
@@ -363,6 +375,12 @@ RESOURCE = Kind("resource", ResourcePayload, "a person, team, link, key or venue
 HOLDING = Kind("holding", HoldingPayload, "a track holds a resource over a valid-time window")
 TRACK_STATUS = Kind("track.status", TrackStatusPayload, "a track's status changes")
 MEETING = Kind("meeting", MeetingPayload, "a meeting of a track to schedule")
+WITHDRAWN = Kind(
+    "tracks.withdrawn", WithdrawnPayload, "a track, resource, holding or meeting taken back"
+)
+TRACK_FILE = Kind(
+    "tracks.file", TrackFilePayload, "what a track file declares: re-adding it withdraws the rest"
+)
 CALENDAR = Kind("calendar.busy", CalendarPayload, "a resource's busy times, from iCalendar")
 SCHEDULE = Kind("schedule", SchedulePayload, "a solved schedule: where each meeting was placed")
 CHANNEL = Kind("channel", ChannelPayload, "a channel to a counterpart, and its fallback")

@@ -18,26 +18,65 @@ move until someone outside changes something.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from sitroom.domain.kinds import CALENDAR, HOLDING, MEETING, RESOURCE, SCHEDULE, TRACK, TRACK_STATUS
+from sitroom.domain.kinds import (
+    CALENDAR,
+    HOLDING,
+    MEETING,
+    RESOURCE,
+    SCHEDULE,
+    TRACK,
+    TRACK_FILE,
+    TRACK_STATUS,
+    WITHDRAWN,
+)
+from sitroom.domain.places import find_place
 from sitroom.domain.projection import AlertDraft, Sees, keep
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.timeutil import iso
 from sitroom.errors import UserInputError
 
+# What each kind of track-file entry is called, and the projection's table of them.
+ENTRIES = {TRACK: "track", RESOURCE: "resource", HOLDING: "holding", MEETING: "meeting"}
+TABLES = {"track": "tracks", "resource": "resources", "holding": "holdings", "meeting": "meetings"}
+
+
+def holding_key(payload: Mapping[str, Any], valid_from: int | None) -> str:
+    """A holding is known by its track, resource and start: the same person held by one track
+    in two periods is two holdings, and a changed end replaces the holding."""
+    return f"{payload['track']}|{payload['resource']}|{'' if valid_from is None else valid_from}"
+
+
+def entry_key(r: Record) -> str:
+    """``what/id`` of a track-file entry, as the projection knows it."""
+    p = r.payload
+    return f"{ENTRIES[r.kind]}/{holding_key(p, r.valid_from) if r.kind == HOLDING else p['id']}"
+
+
+@dataclass(frozen=True)
+class TrackFile:
+    """A track file's records, and where each is written (record id -> "file:line: meeting
+    'x'"), so a problem found later names the line."""
+
+    name: str
+    records: list[Record]
+    where: dict[str, str]
+
 
 class TracksProjection:
-    """Tracks, resources and meetings by id (the latest definition wins; every version stays
-    in the log), each track's status, every holding, each resource's imported calendars (the
-    latest import of a calendar replaces the one before) and the latest solved schedule."""
+    """Tracks, resources and meetings by id, holdings by track, resource and start (the latest
+    definition wins; every version stays in the log), each track's status, each resource's
+    imported calendars (the latest import of a calendar replaces the one before), what each
+    track file declares, and the latest solved schedule. A withdrawn entry leaves the picture
+    (a withdrawn track takes its holdings and meetings with it)."""
 
     name = "tracks"
-    version = 2
+    version = 3  # 3: holdings by start; statuses from a file; withdrawals; files
     kinds: tuple[str, ...] | None = (
         TRACK,
         RESOURCE,
@@ -46,6 +85,8 @@ class TracksProjection:
         MEETING,
         CALENDAR,
         SCHEDULE,
+        WITHDRAWN,
+        TRACK_FILE,
     )
 
     def initial(self) -> dict[str, Any]:
@@ -57,18 +98,27 @@ class TracksProjection:
             "meetings": {},
             "busy": {},
             "schedule": None,
+            "files": {},
         }
 
     def apply(self, state: dict[str, Any], batch: RecordBatch) -> dict[str, Any]:
         for r in batch.rows():
             p = r.payload
             if r.kind == TRACK:
+                was = state["tracks"].get(p["id"])
                 state["tracks"][p["id"]] = p
-                state["status"].setdefault(p["id"], {"status": p["status"], "since": r.valid_from})
+                # A status the file changes is the track's status now; one set since by
+                # `tracks status` stands while the file still says what it said.
+                if was is None or was.get("status") != p["status"]:
+                    state["status"][p["id"]] = {"status": p["status"], "since": r.valid_from}
             elif r.kind == RESOURCE:
                 state["resources"][p["id"]] = p
             elif r.kind == HOLDING:
-                state["holdings"][r.id] = {**p, "from": r.valid_from, "until": r.valid_to}
+                state["holdings"][holding_key(p, r.valid_from)] = {
+                    **p,
+                    "from": r.valid_from,
+                    "until": r.valid_to,
+                }
             elif r.kind == TRACK_STATUS:
                 state["status"][p["track"]] = {"status": p["status"], "since": r.valid_from}
             elif r.kind == MEETING:
@@ -77,11 +127,16 @@ class TracksProjection:
                 state["busy"][f"{p['resource']}|{p['calendar']}"] = p
             elif r.kind == SCHEDULE:
                 state["schedule"] = p
+            elif r.kind == WITHDRAWN:
+                _withdraw(state, p["what"], p["id"])
+            elif r.kind == TRACK_FILE:
+                state["files"].setdefault(p["file"], {})[r.compartment or ""] = p["entries"]
         return state
 
     def restrict(self, state: dict[str, Any], sees: Sees) -> dict[str, Any]:
         """A track is its own compartment: its definition, status, holdings and meetings,
-        and its meetings' places in the schedule. Resources and calendars are general."""
+        what files declare in it, and its meetings' places in the schedule. Resources and
+        calendars are general."""
         schedule = state["schedule"]
         if schedule is not None:
             placed = keep(schedule["meetings"], lambda _, m: sees(m.get("track") or ""))
@@ -92,6 +147,7 @@ class TracksProjection:
             "status": keep(state["status"], lambda tid, _: sees(tid)),
             "holdings": keep(state["holdings"], lambda _, h: sees(h["track"])),
             "meetings": keep(state["meetings"], lambda _, m: sees(m["track"])),
+            "files": {f: keep(c, lambda comp, _: sees(comp)) for f, c in state["files"].items()},
             "schedule": schedule,
         }
 
@@ -100,6 +156,53 @@ class TracksProjection:
 
     def decode(self, data: bytes) -> Any:
         return orjson.loads(data)
+
+
+def _withdraw(state: dict[str, Any], what: str, key: str) -> None:
+    state[TABLES[what]].pop(key, None)
+    if what == "track":
+        state["status"].pop(key, None)
+        for table in ("holdings", "meetings"):
+            for k in [k for k, x in state[table].items() if x["track"] == key]:
+                del state[table][k]
+
+
+def unknown_references(
+    records: Sequence[Record], state: Mapping[str, Any]
+) -> list[tuple[str, str]]:
+    """(record id, what is wrong) for each reference in ``records`` to a track, resource or
+    meeting that neither they nor ``state`` define, and each that points at itself."""
+    tracks = set(state["tracks"]) | {r.payload["id"] for r in records if r.kind == TRACK}
+    resources = set(state["resources"]) | {r.payload["id"] for r in records if r.kind == RESOURCE}
+    meetings = set(state["meetings"]) | {r.payload["id"] for r in records if r.kind == MEETING}
+    problems: list[tuple[str, str]] = []
+    for r in records:
+        p = r.payload
+        found: list[str] = []
+        if r.kind == TRACK:
+            for pre in p["preconditions"]:
+                if pre["track"] == p["id"]:
+                    found.append("has a precondition on itself")
+                elif pre["track"] not in tracks:
+                    found.append(f"has a precondition on unknown track {pre['track']!r}")
+            found += [f"needs unknown resource {x!r}" for x in p["needs"] if x not in resources]
+        elif r.kind in (HOLDING, MEETING) and p["track"] not in tracks:
+            found.append(f"is on unknown track {p['track']!r}")
+        if r.kind == HOLDING and p["resource"] not in resources:
+            found.append(f"holds unknown resource {p['resource']!r}")
+        if r.kind == MEETING:
+            for field, verb in (("required", "requires"), ("optional", "invites")):
+                found += [f"{verb} unknown {x!r}" for x in p[field] if x not in resources]
+            for m in p["after"]:
+                if m == p["id"]:
+                    found.append("comes after itself")
+                elif m not in meetings:
+                    found.append(f"comes after unknown meeting {m!r}")
+            venue = p.get("venue")
+            if venue and venue not in resources and find_place(venue) is None:
+                found.append(f"is at unknown venue {venue!r} (a venue resource or a known city)")
+        problems += [(r.id, why) for why in found]
+    return problems
 
 
 def status_record(track: str, status: str, *, now_ms: int, source: str = "tracks") -> Record:

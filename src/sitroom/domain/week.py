@@ -67,8 +67,12 @@ class WorkingWeek:
         cls, hours: str | None, days: str | Sequence[str] | None, timezone: str | None
     ) -> WorkingWeek | None:
         """A resource's working week as a track file gives it; None (no hours): available
-        around the clock."""
-        return cls.parse(timezone, hours, days) if hours else None
+        around the clock. A time zone is checked even without hours: it places the person."""
+        if hours:
+            return cls.parse(timezone, hours, days)
+        if timezone is not None:
+            zone(str(timezone))
+        return None
 
     def describe(self) -> str:
         span = f"{self.start_min // 60:02d}:{self.start_min % 60:02d}-"

@@ -44,12 +44,18 @@ def tracks(console: Console, found: t.TrackList) -> None:
 
 def added(console: Console, a: t.TracksAdded) -> None:
     for f in a.files:
+        gone = f", {len(f.withdrawn):,} withdrawn ({', '.join(f.withdrawn)})" if f.withdrawn else ""
         console.print(
-            f"{f.file}: {plural(f.records, 'entry')}, {f.new:,} new or changed",
+            f"{f.file}: {plural(f.records, 'entry')}, {f.new:,} new or changed{gone}",
             markup=False,
             highlight=False,
         )
     _alerts(console, a.alerts)
+
+
+def withdrawn(console: Console, w: t.Withdrawn) -> None:
+    console.print(f"{w.what} {w.id} withdrawn: {w.reason}", markup=False, highlight=False)
+    _alerts(console, w.alerts)
 
 
 def status_set(console: Console, s: t.StatusSet) -> None:
