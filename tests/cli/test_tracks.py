@@ -56,7 +56,9 @@ def test_deadlock_is_explained_and_resolved_and_overbooking_has_exact_windows(
     assert by_priority == sorted(by_priority, key=lambda x: (x[1], x[0]))
     tracks = {t["id"]: t for t in listed["tracks"]}
     assert tracks["ceasefire"]["status"] == "agreed"
-    assert tracks["us-iran"]["preconditions"] == [{"track": "ceasefire", "status": "agreed"}]
+    assert tracks["us-iran"]["preconditions"] == [
+        {"track": "ceasefire", "status": "agreed", "met": True}
+    ]
     assert listed["provenance"]["hidden"] == 0
 
 
@@ -235,3 +237,29 @@ def test_withdrawing_is_a_record_and_as_of_still_shows_what_was(
     assert [t["id"] for t in then] == ["ceasefire", "us-iran"]
     missing = sitroom(capfd, "tracks", "withdraw", "meeting", "m7", "-w", ws, "--reason", "x")
     assert missing.code == 2 and "no meeting 'm7'" in missing.err
+
+
+def test_a_precondition_is_met_at_its_status_or_any_after_it(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Statuses were compared as strings: a ceasefire that moved on from agreed to implemented
+    blocked the talks again, and `sitroom tracks` listed met preconditions as waits."""
+    ws = str(tmp_path / "ws")
+    sitroom(capfd, "init", "-w", ws)
+    assert sitroom(capfd, "tracks", "add", "-w", ws, str(FILE)).code == 0
+    at = ("--at", "2026-11-25", "--json")
+    for status, blocked in (("agreed", False), ("implemented", False), ("suspended", True)):
+        assert sitroom(capfd, "tracks", "status", "ceasefire", status, "-w", ws).code == 0
+        check = sitroom(capfd, "tracks", "check", "-w", ws, *at).json()
+        assert bool(check["deadlocks"]) is blocked, status
+        listed = {t["id"]: t for t in sitroom(capfd, "tracks", "-w", ws, "--json").json()["tracks"]}
+        assert listed["us-iran"]["preconditions"][0]["met"] is not blocked
+        shown = sitroom(capfd, "tracks", "-w", ws).out
+        row = next(line for line in shown.splitlines() if line.startswith("us-iran"))
+        assert ("ceasefire agreed" in row) is blocked
+    own = tmp_path / "own.yaml"  # a track's own ladder: signed comes before agreed there
+    ladder = "    status: negotiating\n    statuses: [negotiating, signed, agreed]\n"
+    own.write_text(FILE.read_text().replace("    status: negotiating\n", ladder))
+    assert sitroom(capfd, "tracks", "add", "-w", ws, str(own)).code == 0
+    assert sitroom(capfd, "tracks", "status", "ceasefire", "signed", "-w", ws).code == 0
+    assert sitroom(capfd, "tracks", "check", "-w", ws, *at).json()["deadlocks"]

@@ -8,8 +8,9 @@
         status: planned
         priority: 1
         needs: [nsc-me]               # resources it cannot proceed without
-        preconditions:
+        preconditions:              # met at this status or any after it
           - {track: ceasefire, status: agreed}
+        statuses: [planned, negotiating, agreed, signed]   # its own order (default: LADDER)
     resources:
       - {id: nsc-me, name: NSC Middle East team, type: team, capacity: 1,
          timezone: America/New_York, hours: "09:00-18:00", days: Mon-Fri}
@@ -241,6 +242,11 @@ def _track(label: str, n: int, t: Any, now_ms: int) -> Record:
             "priority": _whole(t, "priority", where, PRIORITY, 3),
             "needs": [str(x) for x in t.get("needs") or []],
             "preconditions": pre,
+            **(
+                {"statuses": _names(t["statuses"], f"{where}: 'statuses'")}
+                if "statuses" in t
+                else {}
+            ),
         },
         valid_from=now_ms,
     )

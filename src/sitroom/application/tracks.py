@@ -43,6 +43,8 @@ from sitroom.domain.tracks import (
     TrackFile,
     contention,
     entry_key,
+    reached,
+    status_of,
     status_record,
     unknown_references,
 )
@@ -78,10 +80,12 @@ class Horizon:
 # results ----------------------------------------------------------------------------------
 @dataclass(frozen=True, kw_only=True)
 class Precondition(Result):
-    """A track waits for ``track`` to reach ``status``."""
+    """A track waits for ``track`` to reach ``status`` (or a status after it); ``met``: it
+    has."""
 
     track: str
     status: str
+    met: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -298,7 +302,16 @@ class Tracks:
                 priority=t["priority"],
                 needs=tuple(t["needs"]),
                 preconditions=tuple(
-                    Precondition(track=p["track"], status=p["status"]) for p in t["preconditions"]
+                    Precondition(
+                        track=p["track"],
+                        status=p["status"],
+                        met=reached(
+                            state["tracks"].get(p["track"]),
+                            status_of(state, p["track"]),
+                            p["status"],
+                        ),
+                    )
+                    for p in t["preconditions"]
                 ),
             )
             for tid, t in sorted(state["tracks"].items(), key=lambda kv: (kv[1]["priority"], kv[0]))

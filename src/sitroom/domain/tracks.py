@@ -226,6 +226,36 @@ class Edge:
     why: str  # the sentence that explains it
 
 
+# The order a negotiation's statuses usually come in; a precondition "ceasefire agreed" is met
+# by agreed and by anything after it. A track may declare its own (``statuses:`` in its file).
+LADDER = (
+    "proposed",
+    "planned",
+    "scheduled",
+    "negotiating",
+    "met",
+    "agreed",
+    "signed",
+    "implemented",
+)
+
+
+def reached(track: Mapping[str, Any] | None, status: str | None, wanted: str) -> bool:
+    """Whether a track at ``status`` has reached ``wanted``: on its ladder (its own, or
+    :data:`LADDER`), at or past it; off the ladder ("suspended"), only the status itself."""
+    if status is None:
+        return False
+    ladder = list((track or {}).get("statuses") or LADDER)
+    if status in ladder and wanted in ladder:
+        return ladder.index(status) >= ladder.index(wanted)
+    return status == wanted
+
+
+def status_of(state: Mapping[str, Any], tid: str) -> str | None:
+    entry = state["status"].get(tid)
+    return entry["status"] if entry else None
+
+
 def _active(h: Mapping[str, Any], at: int) -> bool:
     start, end = h["from"], h["until"]
     return (start is None or start <= at) and (end is None or at < end)
@@ -239,17 +269,17 @@ def _name(state: Mapping[str, Any], node: str) -> str:
 
 def wait_for(state: Mapping[str, Any], at: int) -> list[Edge]:
     edges: list[Edge] = []
-    status = {t: s["status"] for t, s in state["status"].items()}
     for tid, t in sorted(state["tracks"].items()):
         for pre in t.get("preconditions") or []:
             other = pre["track"]
-            if status.get(other) != pre["status"]:
+            now = status_of(state, other)
+            if not reached(state["tracks"].get(other), now, pre["status"]):
                 edges.append(
                     Edge(
                         f"track:{tid}",
                         f"track:{other}",
                         f"{t['name']} waits for {_name(state, 'track:' + other)} to reach "
-                        f"'{pre['status']}' (now '{status.get(other, 'unknown')}')",
+                        f"'{pre['status']}' (now '{now or 'unknown'}')",
                     )
                 )
     holders: dict[str, list[Mapping[str, Any]]] = {}

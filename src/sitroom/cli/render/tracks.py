@@ -35,7 +35,8 @@ def tracks(console: Console, found: t.TrackList) -> None:
                     tr.status,
                     tr.venue or "-",
                     ", ".join(tr.needs) or "-",
-                    ", ".join(f"{p.track} {p.status}" for p in tr.preconditions) or "-",
+                    ", ".join(f"{p.track} {p.status}" for p in tr.preconditions if not p.met)
+                    or "-",
                 ),
             )
         )
