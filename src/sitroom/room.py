@@ -92,12 +92,12 @@ def default_detectors(settings: Settings) -> list[Detector]:
     from sitroom.domain.risk.detector import RiskDetector
     from sitroom.domain.secure.watch import KeyDetector
     from sitroom.domain.sources import OverdueSourceDetector
-    from sitroom.domain.tracks import DeadlockDetector
+    from sitroom.domain.tracks import TracksDetector
 
     return [
         OverdueSourceDetector(grace=settings.overdue_grace),
         RedLineDetector(),
-        DeadlockDetector(),
+        TracksDetector(),
         ChannelDetector(),
         RiskDetector(),
         KeyDetector(key_policy(settings)),

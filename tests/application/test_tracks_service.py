@@ -44,7 +44,9 @@ def test_track_list_and_check_are_typed_answers_with_provenance(room: Room) -> N
     assert (us_iran.venue, us_iran.priority, us_iran.status) == ("Geneva", 1, "planned")
     body = listed.to_json()
     assert list(body) == ["tracks", "provenance"]  # provenance last
-    assert body["tracks"][1]["preconditions"] == [{"track": "ceasefire", "status": "agreed"}]
+    assert body["tracks"][1]["preconditions"] == [
+        {"track": "ceasefire", "status": "agreed", "met": False}
+    ]
     checked = room.tracks.check(at_ms=NOW)
     assert checked.deadlocks == () and checked.at == "2026-11-25T00:00:00Z"
     assert checked.to_json()["contention"] == []
@@ -59,7 +61,7 @@ def test_track_files_go_in_one_append_and_count_what_each_adds(room: Room) -> No
         {r.compartment for r in parse_track_file("d", DEADLOCK.read_text(), now_ms=0).records}
     )
     assert room.session.count() == before + 6 + declared + len(added.alerts)
-    assert [a.title.split(":")[0] for a in added.alerts] == ["Deadlock"]
+    assert [a.title.split(":")[0] for a in added.alerts] == ["Over-booked", "Deadlock"]
     with pytest.raises(UserInputError):
         room.tracks.add([])
 

@@ -40,13 +40,19 @@ def test_deadlock_is_explained_and_resolved_and_overbooking_has_exact_windows(
         ["ceasefire", "us-iran"],
     )
     alerts = sitroom(capfd, "alerts", "-w", ws, "--json").json()["alerts"]
-    assert [a["detector"] for a in alerts] == ["deadlock"]
+    assert [a["detector"] for a in alerts] == ["contention", "deadlock"]
     # After the team is released (12 Dec) the cycle is gone even before any agreement.
     later = sitroom(capfd, "tracks", "check", "-w", ws, "--at", "2026-12-12", "--json").json()
     assert later["deadlocks"] == []
 
     status = sitroom(capfd, "tracks", "status", "ceasefire", "agreed", "-w", ws, "--json").json()
-    assert status == {"track": "ceasefire", "status": "agreed", "was": "negotiating", "alerts": []}
+    assert (status["track"], status["status"], status["was"]) == (
+        "ceasefire",
+        "agreed",
+        "negotiating",
+    )
+    (cleared,) = status["alerts"]  # the deadlock went: said, not left standing
+    assert cleared["severity"] == "info" and cleared["title"].startswith("Deadlock cleared: ")
     after = sitroom(capfd, "tracks", "check", "-w", ws, "--at", "2026-11-25", "--json").json()
     assert after["deadlocks"] == [] and after["contention"] == check["contention"]
     again = sitroom(capfd, "tracks", "add", "-w", ws, str(FILE), "--json").json()
@@ -263,3 +269,61 @@ def test_a_precondition_is_met_at_its_status_or_any_after_it(
     assert sitroom(capfd, "tracks", "add", "-w", ws, str(own)).code == 0
     assert sitroom(capfd, "tracks", "status", "ceasefire", "signed", "-w", ws).code == 0
     assert sitroom(capfd, "tracks", "check", "-w", ws, *at).json()["deadlocks"]
+
+
+KNOT = """\
+tracks:
+  - {id: us-iran, name: US-Iran talks, status: planned,
+     preconditions: [{track: ceasefire, status: agreed}, {track: envoy, status: agreed}]}
+  - {id: ceasefire, name: Ceasefire, status: negotiating,
+     preconditions: [{track: us-iran, status: met}]}
+  - {id: envoy, name: Envoy's tour, status: planned,
+     preconditions: [{track: us-iran, status: met}]}
+"""
+
+
+def test_a_knot_of_cycles_names_every_way_out_and_its_alerts_clear(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """One cycle was named for a knot of two: fixing it left a deadlock no alert told of. And
+    alerts never cleared; `tracks check` exited 0 with a deadlock."""
+    ws = str(tmp_path / "ws")
+    sitroom(capfd, "init", "-w", ws)
+    f = tmp_path / "knot.yaml"
+    f.write_text(KNOT)
+    assert sitroom(capfd, "tracks", "add", "-w", ws, str(f)).code == 0
+    r = sitroom(capfd, "tracks", "check", "-w", ws, "--json")
+    assert r.code == 4
+    (knot,) = r.json()["deadlocks"]
+    assert len(knot["waits"]) == 4 and len(knot["cycle"]) == 2
+    ways = {frozenset(w) for w in knot["ways_out"]}
+    assert len(ways) == 4 and all(len(w) == 2 for w in ways)  # one wait of each cycle
+    assert "it ends only if" in sitroom(capfd, "tracks", "check", "-w", ws).out
+
+    fixed = sitroom(capfd, "tracks", "status", "ceasefire", "agreed", "-w", ws, "--json").json()
+    titles = [a["title"] for a in fixed["alerts"]]
+    assert [t.split(":")[0] for t in titles] == ["Deadlock", "Deadlock cleared"]
+    assert "Envoy's tour" in titles[0]  # what is left is told, not silent
+    assert sitroom(capfd, "tracks", "check", "-w", ws).code == 4
+    sitroom(capfd, "tracks", "status", "envoy", "agreed", "-w", ws)
+    assert sitroom(capfd, "tracks", "check", "-w", ws).code == 0
+    back = sitroom(capfd, "tracks", "status", "envoy", "suspended", "-w", ws, "--json").json()
+    (again,) = back["alerts"]  # the same knot back: a new episode, raised again
+    assert again["title"].startswith("Deadlock: ") and again["id"].endswith("#2")
+
+
+def test_an_over_booking_alert_clears_when_a_holding_goes(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    ws = str(tmp_path / "ws")
+    sitroom(capfd, "init", "-w", ws)
+    f = tmp_path / "t.yaml"
+    f.write_text(BASE.replace("2026-12-", "2030-12-"))  # ahead of now: not yet over
+    added = sitroom(capfd, "tracks", "add", "-w", ws, str(f), "--json").json()
+    (over,) = added["alerts"]
+    assert over["title"].startswith("Over-booked: Envoy W. is held 2 times for a capacity of 1")
+    gone = sitroom(capfd, "tracks", "withdraw", "holding", "ceasefire/envoy", "-w", ws,
+                   "--reason", "the ceasefire team goes without him", "--json").json()  # fmt: skip
+    (cleared,) = gone["alerts"]
+    assert cleared["title"].startswith("Over-booking cleared: Envoy W.")
+    assert sitroom(capfd, "tracks", "check", "-w", ws).code == 0

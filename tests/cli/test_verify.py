@@ -15,13 +15,15 @@ from sitroom.room import LOG_FILE, verify
 from helpers import sitroom
 
 TRACKS = Path(__file__).resolve().parents[1] / "fixtures" / "tracks" / "us-iran-ceasefire.yaml"
-NAME = "Special Envoy W."
+NAME = "Special Agent Q."  # in one record only (the envoy's name is in alerts too)
 
 
 def workspace(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> str:
     ws = str(tmp_path / "ws")
     assert sitroom(capfd, "init", "-w", ws, "--site", "geneva").code == 0
-    assert sitroom(capfd, "tracks", "add", "-w", ws, str(TRACKS)).code == 0
+    agent = tmp_path / "agent.yaml"
+    agent.write_text(f"resources: [{{id: agent, name: {NAME}, type: person}}]\n")
+    assert sitroom(capfd, "tracks", "add", "-w", ws, str(TRACKS), str(agent)).code == 0
     return ws
 
 
@@ -84,7 +86,7 @@ def test_one_byte_changed_in_the_sqlite_file_names_the_record(
     ws = workspace(tmp_path, capfd)
     db = Path(ws) / LOG_FILE
     seq, rid = record_holding(db, NAME)
-    flip(db, NAME.encode(), 8, 0x20)  # "Envoy" -> "EnvOy"
+    flip(db, NAME.encode(), 8, 0x20)  # "Agent" -> "agent"
 
     r = sitroom(capfd, "verify", "-w", ws, "--json")
     assert r.code == 7
@@ -106,7 +108,7 @@ def test_a_record_that_no_longer_decodes_is_named_without_opening_the_room(
     db = Path(ws) / LOG_FILE
     seq, rid = record_holding(db, NAME)
     # The opening quote of its "payload" key: its line is no JSON now.
-    flip(db, b'"payload":"{\\"id\\":\\"envoy\\",\\"name\\":\\"' + NAME.encode(), 0, 0x01)
+    flip(db, b'"payload":"{\\"id\\":\\"agent\\",\\"name\\":\\"' + NAME.encode(), 0, 0x01)
     calls: list[tuple[int, int | None]] = []
     report = verify(ws, deep=True, progress=lambda done, total: calls.append((done, total)))
     assert isinstance(report, Report) and not report.ok

@@ -143,11 +143,14 @@ class StatusSet(Result):
 
 @dataclass(frozen=True, kw_only=True)
 class Deadlock(Result):
-    """A cycle in the wait-for graph, and one sentence per edge of it."""
+    """A knot in the wait-for graph: one cycle through it with one sentence per edge, every
+    wait inside it, and the smallest sets of waits whose end would undo it."""
 
     cycle: tuple[str, ...]
     explanation: tuple[str, ...]
     sentence: str
+    waits: tuple[str, ...] = ()
+    ways_out: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -329,7 +332,11 @@ class Tracks:
             at=iso(when),
             deadlocks=tuple(
                 Deadlock(
-                    cycle=tuple(d.nodes), explanation=tuple(d.explanation), sentence=d.sentence()
+                    cycle=tuple(d.nodes),
+                    explanation=tuple(d.explanation),
+                    sentence=d.sentence(),
+                    waits=tuple(d.waits),
+                    ways_out=tuple(tuple(w) for w in d.ways_out),
                 )
                 for d in find_deadlocks(state, when)
             ),

@@ -24,6 +24,7 @@ from sitroom.cli.shell import (
 
 TOPIC = "Tracks"
 NO_SCHEDULE = 3  # `tracks schedule` and `tracks whatif`: no schedule exists (it says why)
+PROBLEMS = 4  # `tracks check`: a deadlock, or a resource held beyond its capacity
 
 tracks_app = typer.Typer(
     help="Negotiation tracks: shared people and assets, deadlocks, contention, schedules.",
@@ -115,11 +116,15 @@ def check(
     as_of: AsOfOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Deadlocks between tracks and resources, explained, and over-allocated resources."""
+    """Deadlocks between tracks and resources, explained, and over-allocated resources: exit
+    4 if there is either (0: none)."""
     from sitroom.cli.render import tracks as render
 
     with room(workspace) as r:
-        emit(r.tracks.check(at_ms=when(at), as_of_ms=when(as_of)), json, render.check)
+        found = r.tracks.check(at_ms=when(at), as_of_ms=when(as_of))
+    emit(found, json, render.check)
+    if found.deadlocks or found.contention:
+        raise typer.Exit(PROBLEMS)
 
 
 @tracks_app.command("schedule")

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from sitroom.domain.kinds import (
+    ALERT,
     CALENDAR,
     HOLDING,
     MEETING,
@@ -76,7 +77,7 @@ class TracksProjection:
     (a withdrawn track takes its holdings and meetings with it)."""
 
     name = "tracks"
-    version = 3  # 3: holdings by start; statuses from a file; withdrawals; files
+    version = 4  # 3: holdings by start, statuses from a file, withdrawals, files; 4: alerts
     kinds: tuple[str, ...] | None = (
         TRACK,
         RESOURCE,
@@ -87,6 +88,7 @@ class TracksProjection:
         SCHEDULE,
         WITHDRAWN,
         TRACK_FILE,
+        ALERT,
     )
 
     def initial(self) -> dict[str, Any]:
@@ -99,6 +101,8 @@ class TracksProjection:
             "busy": {},
             "schedule": None,
             "files": {},
+            "raised": {},  # condition -> the alert raised for it and not cleared
+            "episodes": {},  # condition -> how many times it has been raised
         }
 
     def apply(self, state: dict[str, Any], batch: RecordBatch) -> dict[str, Any]:
@@ -131,6 +135,12 @@ class TracksProjection:
                 _withdraw(state, p["what"], p["id"])
             elif r.kind == TRACK_FILE:
                 state["files"].setdefault(p["file"], {})[r.compartment or ""] = p["entries"]
+            elif r.kind == ALERT and (cond := (p.get("detail") or {}).get("condition")):
+                if p["detail"].get("cleared"):
+                    state["raised"].pop(cond, None)
+                else:
+                    episode = state["episodes"][cond] = state["episodes"].get(cond, 0) + 1
+                    state["raised"][cond] = {"alert": r.id, "title": p["title"], "episode": episode}
         return state
 
     def restrict(self, state: dict[str, Any], sees: Sees) -> dict[str, Any]:
@@ -359,18 +369,29 @@ def strongly_connected(nodes: list[str], edges: Mapping[str, list[str]]) -> list
 
 @dataclass(frozen=True)
 class Deadlock:
-    nodes: list[str]  # the cycle, in wait-for order, starting from its first track
-    explanation: list[str]  # one sentence per edge of the cycle
+    nodes: list[str]  # one cycle, in wait-for order, starting from its first track
+    explanation: list[str]  # one sentence per edge of that cycle
+    waits: list[str] = field(default_factory=list)  # every wait inside the knot
+    ways_out: list[list[str]] = field(default_factory=list)  # the smallest sets of waits to end
+    knot: list[str] = field(default_factory=list)  # every node of it (sorted)
 
     @property
     def key(self) -> str:
-        return "|".join(sorted(self.nodes))
+        return "|".join(self.knot or sorted(self.nodes))
 
     def sentence(self) -> str:
         return "; ".join(self.explanation)
 
 
+# A knot with more waits than this is not searched for its smallest ways out (its waits are
+# listed instead); the knots tracks make have a handful.
+WAYS_OUT_EDGES = 24
+
+
 def deadlocks(state: Mapping[str, Any], at: int) -> list[Deadlock]:
+    """Each knot of the wait-for graph (a strongly connected component): one cycle through it
+    in words, every wait inside it, and the smallest sets of waits whose end ends it — a
+    knot of several cycles is not undone by breaking the one its explanation names."""
     edges = wait_for(state, at)
     graph: dict[str, list[str]] = {}
     why: dict[tuple[str, str], str] = {}
@@ -388,12 +409,53 @@ def deadlocks(state: Mapping[str, Any], at: int) -> list[Deadlock]:
             graph,
             members,
         )
+        inner = sorted(pair for pair in why if pair[0] in members and pair[1] in members)
         found.append(
             Deadlock(
-                cycle, [why[(a, b)] for a, b in zip(cycle, [*cycle[1:], cycle[0]], strict=True)]
+                cycle,
+                [why[(a, b)] for a, b in zip(cycle, [*cycle[1:], cycle[0]], strict=True)],
+                [why[pair] for pair in inner],
+                [[why[pair] for pair in way] for way in ways_out(inner)],
+                sorted(members),
             )
         )
     return sorted(found, key=lambda d: d.key)
+
+
+def ways_out(edges: Sequence[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """The smallest sets of edges whose removal leaves the graph without a cycle (each of the
+    fewest edges that can do it); none searched above :data:`WAYS_OUT_EDGES` edges."""
+    if len(edges) > WAYS_OUT_EDGES:
+        return []
+    for size in range(1, len(edges) + 1):
+        found = [
+            list(cut)
+            for cut in itertools.combinations(edges, size)
+            if _acyclic([e for e in edges if e not in cut])
+        ]
+        if found:
+            return found
+    return []
+
+
+def _acyclic(edges: Sequence[tuple[str, str]]) -> bool:
+    """Kahn: every node can be removed in order of no incoming edges."""
+    incoming: dict[str, int] = {}
+    out: dict[str, list[str]] = {}
+    for a, b in edges:
+        out.setdefault(a, []).append(b)
+        incoming[b] = incoming.get(b, 0) + 1
+        incoming.setdefault(a, 0)
+    ready = [n for n, k in incoming.items() if k == 0]
+    seen = 0
+    while ready:
+        n = ready.pop()
+        seen += 1
+        for m in out.get(n, ()):
+            incoming[m] -= 1
+            if incoming[m] == 0:
+                ready.append(m)
+    return seen == len(incoming)
 
 
 def cycle_through(
@@ -469,19 +531,22 @@ def contention(state: Mapping[str, Any]) -> list[Overload]:
 
 
 DEADLOCK = "deadlock"
+CONTENTION = "contention"
 
 
-class DeadlockDetector:
-    """Raises one alert per deadlock, explained in words, when a change to tracks, statuses or
-    holdings creates it, or when the clock reaches a holding that closes the cycle."""
+class TracksDetector:
+    """A deadlock (a knot of the wait-for graph) and an over-booked resource (held beyond its
+    capacity in a window not yet over): each raised once when a change to tracks, statuses,
+    holdings or withdrawals, or the clock reaching a holding's start or end, makes it, and
+    cleared by an alert of its own when it goes. One that comes back is a new episode."""
 
-    name = DEADLOCK
+    name = "tracks"
     reads: tuple[str, ...] = ("tracks",)
 
     def on_records(
         self, views: Mapping[str, Any], batch: RecordBatch, now_ms: int
     ) -> list[AlertDraft]:
-        if not len(batch.of_kinds([TRACK, RESOURCE, HOLDING, TRACK_STATUS])):
+        if not len(batch.of_kinds([TRACK, RESOURCE, HOLDING, TRACK_STATUS, WITHDRAWN])):
             return []
         return self._drafts(views["tracks"], now_ms)
 
@@ -498,14 +563,64 @@ class DeadlockDetector:
         return min(edges, default=None)
 
     def _drafts(self, state: Mapping[str, Any], now_ms: int) -> list[AlertDraft]:
-        return [
-            AlertDraft(
-                detector=DEADLOCK,
-                key=d.key,
-                title=f"Deadlock: {d.sentence()}",
-                severity="critical",
-                evidence=[n for n in d.nodes],
-                detail={"cycle": d.nodes, "explanation": d.explanation},
-            )
-            for d in deadlocks(state, now_ms)
-        ]
+        now = {f"{DEADLOCK}:{d.key}": _deadlock(d) for d in deadlocks(state, now_ms)}
+        now |= {
+            f"{CONTENTION}:{o.resource}:{o.start}": _overload(state, o)
+            for o in contention(state)
+            if o.end is None or o.end > now_ms
+        }
+        raised = state["raised"]
+        drafts = []
+        for cond, (title, severity, evidence, detail) in sorted(now.items()):
+            if cond not in raised:
+                episode = state["episodes"].get(cond, 0) + 1
+                drafts.append(
+                    AlertDraft(
+                        detector=cond.split(":", 1)[0],
+                        key=f"{cond.split(':', 1)[1]}#{episode}",
+                        title=title,
+                        severity=severity,
+                        evidence=evidence,
+                        detail={**detail, "condition": cond},
+                    )
+                )
+        for cond, was in sorted(raised.items()):
+            if cond not in now:
+                what = "Deadlock" if cond.startswith(DEADLOCK) else "Over-booking"
+                drafts.append(
+                    AlertDraft(
+                        detector=cond.split(":", 1)[0],
+                        key=f"{cond.split(':', 1)[1]}#{was['episode']}:cleared",
+                        title=f"{what} cleared: {was['title'].split(': ', 1)[-1]}",
+                        severity="info",
+                        evidence=[was["alert"]],
+                        detail={"condition": cond, "cleared": was["alert"]},
+                    )
+                )
+        return drafts
+
+
+def _deadlock(d: Deadlock) -> tuple[str, str, list[str], dict[str, Any]]:
+    ways = (
+        f"; ends if any of: {' | '.join(' and '.join(w) for w in d.ways_out)}"
+        if len(d.waits) > len(d.nodes) and d.ways_out
+        else ""
+    )
+    detail = {
+        "cycle": d.nodes,
+        "explanation": d.explanation,
+        "waits": d.waits,
+        "ways_out": d.ways_out,
+    }
+    return f"Deadlock: {d.sentence()}{ways}", "critical", list(d.knot or d.nodes), detail
+
+
+def _overload(state: Mapping[str, Any], o: Overload) -> tuple[str, str, list[str], dict[str, Any]]:
+    name = _name(state, "resource:" + o.resource)
+    until = f" to {str(iso(o.end))[:16]}" if o.end is not None else " on"
+    title = (
+        f"Over-booked: {name} is held {o.demand} times for a capacity of {o.capacity} from "
+        f"{str(iso(o.start))[:16]}{until} ({', '.join(o.tracks)})"
+    )
+    detail = {"resource": o.resource, "since": o.start, "until": o.end, "tracks": o.tracks}
+    return title, "warning", [f"resource:{o.resource}", *(f"track:{t}" for t in o.tracks)], detail

@@ -73,6 +73,10 @@ def check(console: Console, c: t.Check) -> None:
     for d in c.deadlocks:
         console.print("[bold red]DEADLOCK[/bold red]: ", end="")
         console.print(d.sentence, markup=False, highlight=False)
+        if len(d.waits) > len(d.explanation):  # a knot: more than the one cycle named
+            console.print(f"  {plural(len(d.waits), 'wait')} in this knot; it ends only if:")
+            for way in d.ways_out:
+                console.print("  - " + " and ".join(way), markup=False, highlight=False)
     if not c.contention:
         console.print("No resource is held beyond its capacity.", style="green")
     for o in c.contention:
