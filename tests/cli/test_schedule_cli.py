@@ -35,7 +35,9 @@ def test_schedule_is_exported_to_ics_that_reads_back_with_the_same_events(
     r = sitroom(capfd, "tracks", "schedule", "-w", ws, "--ics", str(folder), "--json")
     assert r.code == 0, r.err
     value = r.json()
-    assert value["status"] == "optimal" and value["recorded"] is True
+    assert value["recorded"] is True
+    # Stopped within the default 1% of the bound: "optimal" only when proven (gap 0).
+    assert value["gap"] <= 0.01 and (value["status"] == "optimal") == (value["gap"] == 0)
     meetings = {m["id"]: m for m in value["meetings"]}
     assert set(meetings) == {"ceasefire-1", "ceasefire-2", "us-iran-1", "us-iran-2", "sanctions-1"}
     files = sorted(p.name for p in folder.iterdir())

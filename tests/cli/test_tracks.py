@@ -327,3 +327,19 @@ def test_an_over_booking_alert_clears_when_a_holding_goes(
     (cleared,) = gone["alerts"]
     assert cleared["title"].startswith("Over-booking cleared: Envoy W.")
     assert sitroom(capfd, "tracks", "check", "-w", ws).code == 0
+
+
+def test_meetings_that_must_each_follow_the_other_are_refused_when_added(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Such a cycle was found infeasible at solve time and told to relax one of the horizon."""
+    ws = str(tmp_path / "ws")
+    sitroom(capfd, "init", "-w", ws)
+    f = tmp_path / "t.yaml"
+    f.write_text(
+        BASE.replace("required: [envoy],", "required: [envoy], after: [m3],")
+        + "  - {id: m2, track: us-iran, duration: 1h, after: [m1]}\n"
+        + "  - {id: m3, track: us-iran, duration: 1h, after: [m2]}\n"
+    )
+    r = sitroom(capfd, "tracks", "add", "-w", ws, str(f))
+    assert r.code == 2 and "meeting 'm1' comes after itself: m1 after m3 after m2 after m1" in r.err

@@ -212,7 +212,21 @@ def unknown_references(
             if venue and venue not in resources and find_place(venue) is None:
                 found.append(f"is at unknown venue {venue!r} (a venue resource or a known city)")
         problems += [(r.id, why) for why in found]
-    return problems
+    return problems + _after_cycles(records, state)
+
+
+def _after_cycles(records: Sequence[Record], state: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Meetings that must each come after the other (through any chain of ``after``): no
+    horizon holds them, so they are refused when added rather than found infeasible later."""
+    mine = {r.payload["id"]: r for r in records if r.kind == MEETING}
+    after = {mid: list(m.get("after") or []) for mid, m in state["meetings"].items()}
+    after |= {mid: list(r.payload["after"]) for mid, r in mine.items()}
+    out = []
+    for knot in strongly_connected(sorted(after), after):
+        if len(knot) > 1 and (first := next((m for m in sorted(knot) if m in mine), None)):
+            ring = cycle_through([first], after, set(knot))
+            out.append((mine[first].id, f"comes after itself: {' after '.join([*ring, first])}"))
+    return out
 
 
 def status_record(track: str, status: str, *, now_ms: int, source: str = "tracks") -> Record:

@@ -153,8 +153,10 @@ def _whole(
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return Solution("unknown", seconds=time.perf_counter() - clock)
     starts = {mid: int(solver.value(v)) for mid, v in model.start.items()}
+    # CP-SAT says OPTIMAL once within its gap limit: optimal here means proven, gap 0.
+    proven = status == cp_model.OPTIMAL and solver.objective_value <= solver.best_objective_bound
     return Solution(
-        status="optimal" if status == cp_model.OPTIMAL else "feasible",
+        status="optimal" if proven else "feasible",
         starts=starts,
         attending={
             mid: [
@@ -571,7 +573,7 @@ class _Search:
         if self.value is None:
             return Solution("unknown", seconds=seconds, bound=self.bound, progress=self.progress)
         return Solution(
-            status="optimal" if self.gap() <= self.o.gap else "feasible",
+            status="optimal" if self.gap() <= 0 else "feasible",  # proven, not within the gap
             starts=self.starts,
             attending=self.attending,
             objective=float(self.value),
