@@ -475,3 +475,16 @@ def test_a_recorded_simulation_runs_on_the_virtual_clock_and_gives_the_room_its_
         records = room.session.count()
         assert room.channels.simulate(TRACES / "outage.yaml") == r
         assert room.session.count() == records
+
+
+def test_a_flash_goes_within_seconds_of_the_path_coming_back() -> None:
+    """A 3-minute cut opened the breaker, and the FLASH waited out its 30-minute cool-down
+    although heartbeats showed the peer back (live: 20 s down, the FLASH acked 30 min later)."""
+    r = run("flash_after_outage")
+    back = after(r, 13 * MS_PER_MIN)
+    got = r.delivery("flash")
+    assert got is not None and back < got.at_ms <= back + 10 * MS_PER_S
+    breaker = [s for s in r.states if s.channel == "direct" and s.aspect == "breaker"]
+    assert [s.new for s in breaker][:3] == ["open", "half_open", "closed"]
+    assert "heartbeat" in breaker[1].reason
+    assert r.unacknowledged == ()

@@ -193,3 +193,24 @@ def test_a_trace_with_a_bad_duration_is_one_line_naming_the_field(
     assert body["type"] == "invalid" and "until: cannot read duration '4 hours'" in body["message"]
     err = fails(capsys, ["channels", "simulate", str(tmp_path / "none.yaml")], 1)
     assert "cannot read trace" in err
+
+
+def test_an_open_breaker_shows_its_next_probe_and_an_operator_can_reset_it(
+    ws: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add = "channels add cable --to Embassy --url http://127.0.0.1:9 --ack-timeout 100ms --json"
+    out_json(capsys, [*add.split(), "-w", ws])
+    for i in range(3):  # refused three times: the breaker opens
+        run(["channels", "send", "cable", f"m{i}", "-w", ws, "--wait", "300ms"])
+    (row,) = out_json(capsys, ["channels", "-w", ws, "--json"])["channels"]
+    assert row["breaker"] == "open" and row["next_probe"] is not None
+    capsys.readouterr()
+    run(["channels", "-w", ws])
+    assert "open (probes " in capsys.readouterr().out
+    fails(capsys, ["channels", "reset", "cable", "-w", ws, "--reason", "x"], 2)  # whose?
+    done = out_json(capsys, ["-u", "dana", "channels", "reset", "cable", "-w", ws,
+                             "--reason", "the embassy is back, by phone", "--json"])  # fmt: skip
+    assert (done["was"], done["by"]) == ("open", "dana")
+    (row,) = out_json(capsys, ["channels", "-w", ws, "--json"])["channels"]
+    assert row["breaker"] == "closed" and row["next_probe"] is None
+    assert "reset by dana: the embassy is back" in row["breaker_reason"]

@@ -165,3 +165,45 @@ def test_under_a_storm_urgent_messages_are_never_dropped_and_go_first() -> None:
     flashes = [i for i, m in enumerate(order) if m.startswith("f")]
     assert flashes == list(range(10))  # all ten FLASH messages first, in order
     assert order[:10] == [f"f{i}" for i in range(0, 100, 10)]
+
+
+def outage() -> Courier:
+    """A direct channel with no fallback whose breaker three refusals opened at ~0 s, and a
+    FLASH parked behind it."""
+    c = Courier([Link("direct", "Tehran desk", ack_timeout_ms=5_000, heartbeat_ms=1_000)])
+    for i in range(3):
+        c.submit(f"r{i}", "direct", Priority.ROUTINE, "x", i)
+        c.on_error(f"r{i}", "direct", 10 + i, "connection refused", attempt=1)
+    assert c.breaker("direct").state is BreakerState.OPEN
+    assert sent(c.submit("f1", "direct", Priority.FLASH, "urgent", 100).actions) == []
+    return c
+
+
+def test_a_heartbeat_after_an_outage_lets_the_parked_flash_go_at_once() -> None:
+    """The desk came back after 20 s and heartbeats showed it alive, yet the FLASH waited for
+    the breaker's 30-minute cool-down."""
+    c = outage()
+    back = c.on_heartbeat("direct", 20_000)
+    assert [s[0] for s in sent(back)] == ["f1"]  # the FLASH is the probe, now
+    assert c.breaker("direct").state is BreakerState.HALF_OPEN
+    c.on_ack("f1", "direct", 20_300)
+    assert c.breaker("direct").state is BreakerState.CLOSED
+
+
+def test_a_peer_that_answers_pings_but_fails_its_probe_backs_off_as_usual() -> None:
+    c = outage()
+    c.on_heartbeat("direct", 20_000)  # f1 goes as the probe ...
+    c.on_error("f1", "direct", 20_100, "503", attempt=1)  # ... and fails
+    retry_at = c.breaker("direct").retry_at_ms()
+    assert retry_at is not None and retry_at - 20_100 == 60 * 60_000  # the cool-down doubled
+    assert sent(c.on_heartbeat("direct", 21_000)) == []  # no probe at every ping now
+
+
+def test_an_operator_reset_closes_the_breaker_and_says_who() -> None:
+    c = outage()
+    acts = c.reset("direct", 5_000, by="dana", reason="Tehran desk confirmed back by phone")
+    (note,) = notes(acts, CHANNEL_STATE)
+    assert note.payload["new"] == "closed" and note.payload["by"] == "dana"
+    assert "reset by dana" in note.payload["reason"]
+    assert "f1" in [s[0] for s in sent(acts)]  # what waited on it goes
+    assert c.breaker("direct").state is BreakerState.CLOSED

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sitroom.application.desk import Desk, channel_record, note_record, track_of
+from sitroom.application.desk import Desk, channel_record, courier_for, note_record, track_of
 from sitroom.application.netsim import Trace, simulate
 from sitroom.application.netsim_report import SimReport
 from sitroom.application.ports import Clock, Endpoint, ManualClock, Passphrase, Wire, WireError
@@ -82,6 +82,7 @@ class ChannelRow(Result):
     track: str | None
     breaker: str  # closed, open, half_open
     breaker_reason: str | None
+    next_probe: str | None  # an open breaker: when it lets its probe through
     liveness: str  # alive, suspect_path, suspect_peer, unknown
     liveness_reason: str | None
     pending: int
@@ -124,6 +125,14 @@ class Receipt(Result):
     attempts: int | None
     waiting: bool
     desk: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reset(Result):
+    channel: str
+    was: str  # the breaker's state before
+    by: str
+    reason: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -490,6 +499,31 @@ class Channels:
         )
 
     # settling by hand ---------------------------------------------------------------------
+    def reset(self, channel: str, *, reason: str) -> Reset:
+        """Close a channel's breaker by hand, as the session's user and for a reason (an
+        operator who knows the far end is back): recorded, and the next desk or send starts
+        from a closed breaker."""
+        s = self._s
+        by = s.user
+        if not by:
+            raise UserInputError("a reset is someone's: name who resets with -u NAME")
+        if not reason.strip():
+            raise UserInputError("say why the breaker is reset: --reason TEXT")
+        state = s.state(CHANNELS)
+        if channel not in state["channels"]:
+            raise NotFound("channel", channel, known=sorted(state["channels"]))
+        courier = courier_for(state)
+        was = courier.breaker(channel).state.value
+        notes = [
+            a
+            for a in courier.reset(channel, s.now_ms(), by=by, reason=reason)
+            if isinstance(a, Note)
+        ]
+        s.append(
+            [note_record(n, track_of(state, channel)) for n in notes], action=f"reset {channel}"
+        )
+        return Reset(channel=channel, was=was, by=by, reason=reason)
+
     def ack(self, message: str, *, at_ms: int | None = None, channel: str | None = None) -> Acked:
         """Record an acknowledgement that came by other means (a phone call, a cable)."""
         s = self._s
@@ -649,6 +683,7 @@ def _channel_row(state: Mapping[str, Any], c: Mapping[str, Any]) -> ChannelRow:
         track=c.get("track") or None,
         breaker=breaker.get("new", "closed"),
         breaker_reason=breaker.get("reason"),
+        next_probe=iso(breaker.get("retry_at_ms")) if breaker.get("new") == "open" else None,
         liveness=liveness.get("new", "unknown"),
         liveness_reason=liveness.get("reason"),
         pending=counts.get("pending", 0),

@@ -185,6 +185,21 @@ def ack(
         emit(r.channels.ack(message, at_ms=when(at), channel=channel), json, render.acked)
 
 
+@channels_app.command("reset")
+def reset(
+    channel: Annotated[str, typer.Argument(help="The channel whose breaker to close.")],
+    reason: Annotated[str, typer.Option(help="Why, for the record.")],
+    workspace: WorkspaceOpt = Path("."),
+    json: JsonOpt = False,
+) -> None:
+    """Close a channel's breaker by hand, as -u NAME (you know the far end is back): what
+    waits on it goes at the next send or desk start, and the record says who and why."""
+    from sitroom.cli.render import channels as render
+
+    with room(workspace) as r:
+        emit(r.channels.reset(channel, reason=reason), json, render.reset)
+
+
 @channels_app.command("reply")
 def reply(
     message: Annotated[str, typer.Argument(help="The message id replied to.")],

@@ -130,7 +130,7 @@ def _table(console: Console, rows: tuple[c.ChannelRow, ...]) -> None:
             escape(r.id),
             escape(r.counterpart),
             escape(path),
-            r.breaker,
+            r.breaker + (f" (probes {short(r.next_probe)})" if r.next_probe else ""),
             r.liveness,
             str(r.pending),
             str(r.acked),
@@ -235,3 +235,11 @@ def _ms(v: int | None) -> str:
     if v is None:
         return "—"
     return f"{v:,} ms" if v < 10_000 else human_age(v)
+
+
+def reset(console: Console, r: c.Reset) -> None:
+    console.print(
+        f"{r.channel}: breaker closed by {r.by} (was {r.was}): {r.reason}",
+        markup=False,
+        highlight=False,
+    )

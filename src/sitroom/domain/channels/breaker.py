@@ -18,7 +18,10 @@ only a handful of observations:
 
 States go CLOSED → OPEN → HALF_OPEN → CLOSED. After a cool-down (30 minutes, doubling after
 each failed probe up to 8 hours) the next request is let through as the one probe, and nothing
-else is until its outcome is known: success closes the breaker, failure opens it again.
+else is until its outcome is known: success closes the breaker, failure opens it again. A
+heartbeat answered by the peer ends the first cool-down at once (`heard`): a desk back after a
+20-second restart should not hold a FLASH for half an hour. If that probe fails, the backoff
+runs as usual, so a peer that answers pings but not messages is not probed at every ping.
 
 The breaker is a frozen value: each call returns a ``Step`` with the new breaker and, when the
 state changed, a ``Transition`` (old, new, reason, at) for the caller to record. Folding the
@@ -125,6 +128,7 @@ class CircuitBreaker:
     opened_at_ms: int | None = None
     cooldown_ms: int = 0
     probe_id: str | None = None
+    heard_ms: int | None = None  # the peer answered a heartbeat while open: probe from then
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -138,7 +142,8 @@ class CircuitBreaker:
         """When an open breaker will let its probe through."""
         if self.state is not BreakerState.OPEN or self.opened_at_ms is None:
             return None
-        return self.opened_at_ms + self.cooldown_ms
+        due = self.opened_at_ms + self.cooldown_ms
+        return due if self.heard_ms is None else min(due, self.heard_ms)
 
     # -- calls -------------------------------------------------------------------------------
 
@@ -153,8 +158,25 @@ class CircuitBreaker:
         if due is None or now_ms < due:
             return Step(self, False)
         after = replace(self, state=BreakerState.HALF_OPEN, probe_id=msg_id)
-        reason = f"the {human_age(self.cooldown_ms)} cool-down is over; one probe may go"
+        early = now_ms < (self.opened_at_ms or 0) + self.cooldown_ms  # cut short by a heartbeat
+        reason = (
+            "the peer answered a heartbeat; one probe may go"
+            if early
+            else f"the {human_age(self.cooldown_ms)} cool-down is over; one probe may go"
+        )
         return Step(after, True, True, self._transition(BreakerState.HALF_OPEN, reason, now_ms))
+
+    def heard(self, now_ms: int) -> CircuitBreaker:
+        """The peer answered a heartbeat: an open breaker still in its first cool-down may
+        probe now."""
+        due = self.retry_at_ms()
+        if due is None or due <= now_ms or self.cooldown_ms > self.policy.cooldown_ms:
+            return self
+        return replace(self, heard_ms=now_ms)
+
+    def reset(self) -> CircuitBreaker:
+        """Closed by hand, with the evidence forgotten (an operator's override)."""
+        return CircuitBreaker(self.channel, self.policy)
 
     def record(self, outcome: Outcome, now_ms: int, msg_id: str | None = None) -> Step:
         """Learn from one message's outcome. In HALF_OPEN, the probe's outcome (or any outcome,
@@ -192,6 +214,7 @@ class CircuitBreaker:
                 opened_at_ms=None,
                 cooldown_ms=0,
                 probe_id=None,
+                heard_ms=None,
             )
             t = self._transition(BreakerState.CLOSED, "the probe succeeded", now_ms)
             return Step(closed, True, False, t)
@@ -231,6 +254,7 @@ class CircuitBreaker:
             opened_at_ms=now_ms,
             cooldown_ms=cooldown_ms,
             probe_id=None,
+            heard_ms=None,
         )
         return Step(opened, False, False, self._transition(BreakerState.OPEN, reason, now_ms))
 

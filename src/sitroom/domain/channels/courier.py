@@ -393,9 +393,23 @@ class Courier:
         return actions
 
     def on_heartbeat(self, channel: str, now_ms: int) -> list[Action]:
+        """The peer answered on ``channel``: liveness, and on a direct channel an open breaker
+        may probe now (the oldest parked message goes)."""
         lane = self._lane(channel)
         lane.phi = lane.phi.heartbeat(now_ms)
-        return self._judge(lane, now_ms)
+        if not lane.link.via:  # through an intermediary, a ping proves only the intermediary
+            lane.breaker = lane.breaker.heard(now_ms)
+        return self._judge(lane, now_ms) + self._unpark(lane, now_ms)
+
+    def reset(self, channel: str, now_ms: int, *, by: str, reason: str) -> list[Action]:
+        """Close a channel's breaker by hand (who and why recorded): what waits on it goes."""
+        lane = self._lane(channel)
+        old, lane.breaker = lane.breaker, lane.breaker.reset()
+        note = _breaker_note(
+            Transition(channel, old.state, BreakerState.CLOSED, f"reset by {by}: {reason}", now_ms)
+        )
+        note.payload.update(reset=True, by=by)
+        return [note, *self._unpark(lane, now_ms)]
 
     def on_indirect(self, channel: str, heard_ms: int | None, now_ms: int) -> list[Action]:
         """The channel's intermediary last heard the counterpart at ``heard_ms``."""
@@ -583,7 +597,9 @@ class Courier:
         lane = self._lane(channel)
         step = lane.breaker.record(outcome, now_ms, msg_id)
         lane.breaker = step.breaker
-        return [] if step.transition is None else [_breaker_note(step.transition)]
+        if step.transition is None:
+            return []
+        return [_breaker_note(step.transition, step.breaker.retry_at_ms())]
 
     def _unpark(self, lane: _Lane, now_ms: int) -> list[Action]:
         """Once an open breaker's cool-down is over, its oldest parked message goes as the
@@ -675,7 +691,7 @@ def _sent(env: Envelope, link: Link) -> dict[str, Any]:
     }
 
 
-def _breaker_note(t: Transition) -> Note:
+def _breaker_note(t: Transition, retry_at_ms: int | None = None) -> Note:
     return Note(
         CHANNEL_STATE,
         f"breaker:{t.channel}:{t.at_ms}:{t.new.value}",
@@ -687,5 +703,6 @@ def _breaker_note(t: Transition) -> Note:
             "old": t.old.value,
             "new": t.new.value,
             "reason": t.reason,
+            "retry_at_ms": retry_at_ms,  # an open breaker's next probe
         },
     )

@@ -107,6 +107,8 @@ class ChannelsProjection:
                     "at_ms": r.valid_from,
                     "record": r.id,
                 }
+                if p.get("reset"):  # closed by hand: the breaker is rebuilt from nothing
+                    state["outcomes"][p["channel"]] = []
             elif r.kind == CHANNEL_RECEIVE:
                 state["received"].setdefault(p["message"], {**p, "record": r.id})
             elif r.kind == ALERT and p.get("detector") == CHANNELS:
