@@ -281,10 +281,13 @@ def _post_json(url: str, body: Mapping[str, Any], timeout_s: float) -> tuple[int
     return post_json(url, body, timeout_s)
 
 
-def _serve_desk(desk: Desk, host: str, port: int) -> Endpoint:
-    from sitroom.adapters.channel_http import serve_desk
+def _serve_desk(desk: Desk, host: str, port: int, settings: Settings) -> Endpoint:
+    from sitroom.adapters.channel_http import Limits, serve_desk
 
-    return serve_desk(desk, host, port)
+    limits = Limits(
+        settings.http_max_body_bytes, settings.http_read_timeout_s, settings.http_max_connections
+    )
+    return serve_desk(desk, host, port, limits)
 
 
 def _read_trace(path: Path) -> Trace:
@@ -458,7 +461,7 @@ class Room:
             self.session,
             wire=_http_wire,
             post=_post_json,
-            serve=_serve_desk,
+            serve=lambda desk, host, port: _serve_desk(desk, host, port, self.settings),
             read_trace=_read_trace,
             site_secret=lambda: self._site_secret() if self.keys.has_keys(self.site) else None,
             user_secret=lambda name, passphrase: self.keys.unlock(name, passphrase),

@@ -42,6 +42,12 @@ class Settings:
     """... or once it has sealed this share of its message limit."""
     key_usage_limit: int = 0
     """A message limit per key of your own, below the AEAD's (0: the AEAD's, RFC 9001 6.6)."""
+    http_max_body_bytes: int = 1_048_576
+    """A desk or relay refuses a request body larger than this (413), unread."""
+    http_read_timeout_s: float = 10.0
+    """... and drops a connection that sends nothing for this long (a bad Content-Length)."""
+    http_max_connections: int = 64
+    """... and answers 503 beyond this many connections at once (one thread each)."""
 
     @classmethod
     def load(cls, workspace: Path, environ: dict[str, str] | None = None) -> Settings:
@@ -89,6 +95,10 @@ class Settings:
             raise WorkspaceError("key_usage_warn is a fraction; key_cryptoperiod_days positive")
         if settings.key_usage_limit < 0 or settings.key_warn_days < 0:
             raise WorkspaceError("key_usage_limit and key_warn_days cannot be negative")
+        if min(settings.http_max_body_bytes, settings.http_max_connections) < 1 or not (
+            settings.http_read_timeout_s > 0
+        ):
+            raise WorkspaceError("the http_ limits are positive")
         return settings
 
     def to_toml(self) -> str:

@@ -24,7 +24,9 @@ import contextlib
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -34,7 +36,7 @@ import orjson
 
 from sitroom.application.desk import Desk
 from sitroom.application.ports import Endpoint, WireError
-from sitroom.domain.channels.priority import Priority
+from sitroom.domain.channels.courier import wire_priority, wire_text
 from sitroom.domain.timeutil import parse_time
 from sitroom.errors import SitroomError, UserInputError
 
@@ -102,14 +104,52 @@ def post_json(url: str, body: Mapping[str, Any], timeout_s: float) -> tuple[int,
 Route = Callable[[dict[str, Any]], Mapping[str, Any]]
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What a served endpoint accepts (the workspace's ``http_`` settings)."""
+
+    max_body_bytes: int = 1_048_576
+    read_timeout_s: float = 10.0
+    max_connections: int = 64
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
+    def __init__(self, address: tuple[str, int], handler: Any, limits: Limits) -> None:
+        super().__init__(address, handler)
+        self.limits = limits
+        self.slots = threading.BoundedSemaphore(limits.max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # One thread per connection, but no more than max_connections: beyond, a 503 at once.
+        if not self.slots.acquire(blocking=False):
+            with contextlib.suppress(OSError):
+                request.sendall(_BUSY)
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # A peer that hangs up mid-request (a relay killed, a timed-out sender) is the normal
-        # weather of this protocol: the sender retries. Anything else is a bug worth a trace.
-        if not isinstance(sys.exc_info()[1], ConnectionError):
+        # A peer that hangs up mid-request (a relay killed, a timed-out sender) or sends too
+        # slowly is the normal weather of this protocol: the sender retries. Anything else
+        # is a bug worth a trace.
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
             super().handle_error(request, client_address)
+
+
+_BUSY_BODY = b'{"error":"too many connections now"}'
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n"
+    + f"content-length: {len(_BUSY_BODY)}\r\nconnection: close\r\n\r\n".encode()
+    + _BUSY_BODY
+)
 
 
 class Served:
@@ -124,11 +164,16 @@ class Served:
         self.server.server_close()
 
 
-def serve(routes: Mapping[tuple[str, str], Route], host: str, port: int) -> Served:
-    """Start serving the routes ((method, path) -> handler) on a daemon thread."""
+def serve(
+    routes: Mapping[tuple[str, str], Route], host: str, port: int, limits: Limits = Limits()
+) -> Served:
+    """Start serving the routes ((method, path) -> handler) on a daemon thread. Every request
+    gets an answer: a bad one a 4xx JSON error, a handler's bug a 500, never a dropped
+    connection."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = limits.read_timeout_s  # the socket's: a request that stalls is dropped
 
         def do_GET(self) -> None:
             self._handle("GET")
@@ -141,8 +186,20 @@ def serve(routes: Mapping[tuple[str, str], Route], host: str, port: int) -> Serv
             if route is None:
                 return self._answer(HTTPStatus.NOT_FOUND, {"error": f"no {method} {self.path}"})
             try:
-                n = int(self.headers.get("content-length") or 0)
-                body = orjson.loads(self.rfile.read(n)) if n else {}
+                length = self.headers.get("content-length") or "0"
+                if not length.isdigit():
+                    return self._answer(HTTPStatus.BAD_REQUEST, {"error": "bad Content-Length"})
+                n = int(length)
+                if n > limits.max_body_bytes:
+                    self.close_connection = True  # the body stays unread
+                    return self._answer(
+                        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                        {"error": f"a body is at most {limits.max_body_bytes:,} bytes"},
+                    )
+                data = self.rfile.read(n) if n else b""
+                if len(data) < n:
+                    raise ConnectionError("the body ended early")
+                body = orjson.loads(data) if n else {}
                 if not isinstance(body, dict):
                     raise UserInputError("the body must be a JSON object")
                 self._answer(HTTPStatus.OK, route(body))
@@ -150,12 +207,19 @@ def serve(routes: Mapping[tuple[str, str], Route], host: str, port: int) -> Serv
                 self._answer(HTTPStatus.BAD_REQUEST, {"error": str(e)})
             except WireError as e:
                 self._answer(HTTPStatus.BAD_GATEWAY, {"error": str(e)})
+            except (ConnectionError, TimeoutError):
+                raise
+            except Exception as e:  # a bug: answered, and traced for whoever runs the desk
+                traceback.print_exc(file=sys.stderr)
+                self._answer(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": type(e).__name__})
 
         def _answer(self, status: HTTPStatus, body: Mapping[str, Any]) -> None:
             data = orjson.dumps(body)
             self.send_response(status)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(data)))
+            if self.close_connection:
+                self.send_header("connection", "close")
             self.end_headers()
             self.wfile.write(data)
 
@@ -163,33 +227,31 @@ def serve(routes: Mapping[tuple[str, str], Route], host: str, port: int) -> Serv
             pass  # the log that matters is sitroom's own
 
     try:
-        server = _Server((host, port), Handler)
+        server = _Server((host, port), Handler, limits)
     except OSError as e:
         raise UserInputError(f"cannot listen on {host}:{port}: {e.strerror or e}") from None
     threading.Thread(target=server.serve_forever, name="sitroom-http", daemon=True).start()
     return Served(server, host)
 
 
-def serve_desk(desk: Desk, host: str, port: int) -> Endpoint:
+def serve_desk(desk: Desk, host: str, port: int, limits: Limits = Limits()) -> Endpoint:
     """Serve a desk's endpoints."""
-    return serve(desk_routes(desk), host, port)
+    return serve(desk_routes(desk), host, port, limits)
 
 
 def desk_routes(desk: Desk) -> dict[tuple[str, str], Route]:
     def submit(body: dict[str, Any]) -> Mapping[str, Any]:
-        try:
-            priority = Priority[str(body.get("priority", "ROUTINE")).upper()]
-        except KeyError:
-            raise UserInputError(f"unknown priority {body.get('priority')!r}") from None
         reply_by = body.get("reply_by")
         now = desk.now_ms()
         return desk.submit(
-            str(body["channel"]),
-            priority,
-            str(body.get("body", "")),
-            msg_id=body.get("id"),
-            reply_by_ms=None if reply_by is None else parse_time(str(reply_by), now_ms=now),
-            await_reply=bool(body.get("await_reply")),
+            wire_text(body, "channel"),
+            wire_priority(body.get("priority")),
+            wire_text(body, "body", default="", limit=None),
+            msg_id=wire_text(body, "id") if "id" in body else None,
+            reply_by_ms=None
+            if reply_by is None
+            else parse_time(wire_text(body, "reply_by"), now_ms=now),
+            await_reply=body.get("await_reply") is True,
         ).to_json()
 
     return {

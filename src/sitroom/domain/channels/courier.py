@@ -171,19 +171,53 @@ class Envelope:
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> Envelope:
-        try:
-            return cls(
-                id=str(d["id"]),
-                channel=str(d["channel"]),
-                first_channel=str(d.get("first_channel") or d["channel"]),
-                priority=Priority[str(d["priority"])],
-                attempt=int(d.get("attempt", 1)),
-                body=str(d.get("body", "")),
-                sent_ms=int(d["sent_ms"]),
-                reply_by_ms=None if d.get("reply_by_ms") is None else int(d["reply_by_ms"]),
-            )
-        except (KeyError, ValueError, TypeError) as e:
-            raise UserInputError(f"not a sitroom envelope: {e}") from None
+        channel = wire_text(d, "channel")
+        reply_by = d.get("reply_by_ms")
+        return cls(
+            id=wire_text(d, "id"),
+            channel=channel,
+            first_channel=wire_text(d, "first_channel", default=channel),
+            priority=wire_priority(d.get("priority")),
+            attempt=wire_int(d, "attempt", 1, 1_000_000, default=1),
+            body=wire_text(d, "body", default="", limit=None),
+            sent_ms=wire_int(d, "sent_ms", 0, MAX_MS),
+            reply_by_ms=None if reply_by is None else wire_int(d, "reply_by_ms", 0, MAX_MS),
+        )
+
+
+MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_ID_LIMIT = 200
+
+
+def wire_text(
+    d: Mapping[str, Any], field: str, *, default: str | None = None, limit: int | None = _ID_LIMIT
+) -> str:
+    """A string field of a request from the network: present (unless it has a default), a
+    string, and no longer than ``limit``; else one readable refusal."""
+    value = d.get(field, default)
+    if value is None:
+        raise UserInputError(f"the request has no {field!r}")
+    if not isinstance(value, str):
+        raise UserInputError(f"{field!r} must be a string, not {type(value).__name__}")
+    if limit is not None and (len(value) > limit or not value):
+        raise UserInputError(f"{field!r} must be 1 to {limit} characters")
+    return value
+
+
+def wire_int(
+    d: Mapping[str, Any], field: str, lo: int, hi: int, *, default: int | None = None
+) -> int:
+    value = d.get(field, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise UserInputError(f"{field!r} must be a whole number from {lo} to {hi}")
+    return value
+
+
+def wire_priority(value: Any) -> Priority:
+    try:
+        return Priority[str(value if value is not None else "ROUTINE").upper()]
+    except KeyError:
+        raise UserInputError(f"unknown priority {str(value)[:40]!r}") from None
 
 
 @dataclass(frozen=True)
