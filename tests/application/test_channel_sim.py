@@ -139,7 +139,9 @@ def test_a_routine_message_waits_for_its_own_channel_and_goes_after_the_outage()
     assert breaker == [("closed", "open"), ("open", "half_open"), ("half_open", "closed")]
 
 
-def test_the_silence_is_detected_within_two_heartbeats_of_the_outage() -> None:
+def test_the_silence_is_detected_within_four_heartbeats_of_the_outage() -> None:
+    """The interval, the pause a channel allows for a lost heartbeat (1.5 intervals), and the
+    jitter phi has learned."""
     r = run("outage")
     outage = after(r, 2 * MS_PER_H)
     first = next(
@@ -148,7 +150,7 @@ def test_the_silence_is_detected_within_two_heartbeats_of_the_outage() -> None:
         if s.channel == "direct" and s.aspect == "liveness" and s.at_ms >= outage
     )
     assert first.new == "suspect_path"  # Muscat still hears Tehran: the path, not the peer
-    assert 0 < first.at_ms - outage <= 2 * MS_PER_S + 100  # two 1 s heartbeats, plus the path
+    assert 2 * MS_PER_S < first.at_ms - outage <= 4 * MS_PER_S
     alert = next(a for a in r.alerts if a.at_ms == first.at_ms and a.key.startswith("liveness:"))
     assert "the path is suspect, not Tehran desk" in alert.title
     back = next(

@@ -128,7 +128,9 @@ def test_mistakes_are_one_line_naming_what_is_wrong(
     assert run(["channels", "add", "spare", "-w", ws, "--to", "X"]) == 0
     err = fails(capsys, ["channels", "add", "direct", "-w", ws, "--to", "X", "--fallback",
                          "spare", "--track", "us-iran"], 2)  # fmt: skip
-    assert "serves no track, not us-iran" in err
+    assert "no track 'us-iran' for the channel" in err  # a track the room neither runs nor keys
+    err = fails(capsys, ["channels", "add", "x", "-w", ws, "--to", "X", "--url", "notaurl"], 2)
+    assert "'notaurl' is not a desk's address" in err
     err = fails(capsys, ["channels", "send", "telex", "x", "-w", ws], 2)
     assert "no channel 'telex' (channels: spare)" in err
     err = fails(capsys, ["channels", "send", "spare", "x", "-w", ws, "-p", "urgent"], 2)

@@ -112,7 +112,7 @@ def test_an_urgent_message_fails_over_at_once_when_its_channel_breaker_is_open()
 
 def test_silence_is_told_from_a_dead_peer_by_the_intermediary_and_urgent_traffic_moves() -> None:
     def run(vouch: bool) -> tuple[Courier, list[Action]]:
-        c = courier(heartbeat_ms=1_000)
+        c = courier(heartbeat_ms=1_000, acceptable_pause_ms=0)
         for t in range(0, 10_001, 1_000):
             c.on_heartbeat("direct", t)
         c.submit("f1", "direct", Priority.FLASH, "x", 10_100)
@@ -207,3 +207,28 @@ def test_an_operator_reset_closes_the_breaker_and_says_who() -> None:
     assert "reset by dana" in note.payload["reason"]
     assert "f1" in [s[0] for s in sent(acts)]  # what waited on it goes
     assert c.breaker("direct").state is BreakerState.CLOSED
+
+
+def test_one_lost_heartbeat_is_no_alarm_but_a_stopped_peer_still_is() -> None:
+    """With 1% of heartbeats lost, a jittery but live link raised 25 'falls silent' warnings in
+    two hours: a channel tolerates one missing heartbeat by default (its acceptable pause)."""
+
+    def liveness(c: Courier, beats: list[int], until: int) -> list[str]:
+        seen = []
+        for t in beats:
+            seen += [n.payload["new"] for n in notes(c.tick(t - 1), CHANNEL_STATE)]
+            seen += [n.payload["new"] for n in notes(c.on_heartbeat("direct", t), CHANNEL_STATE)]
+        seen += [n.payload["new"] for n in notes(c.tick(until), CHANNEL_STATE)]
+        return seen
+
+    beats = [t * 1_000 + (37 * t) % 90 for t in range(60) if t != 30]  # beat 30 is lost
+    assert liveness(courier(heartbeat_ms=1_000), beats, 60_000) == []
+    strict = courier(heartbeat_ms=1_000, acceptable_pause_ms=0)  # the old behaviour
+    assert "suspect_peer" in liveness(strict, beats, 60_000)
+    stopped = liveness(courier(heartbeat_ms=1_000), beats[:20], 40_000)
+    assert stopped == ["suspect_peer"]  # still found, a heartbeat's pause later
+    c = courier(heartbeat_ms=1_000)
+    for t in beats[:20]:
+        c.on_heartbeat("direct", t)
+    due = c.next_due()
+    assert due is not None and 2_500 < due - beats[19] < 3_500  # 1.5 intervals' pause

@@ -92,6 +92,7 @@ class _TraceReader:
         "fallback",
         "failover_from",
         "heartbeat",
+        "acceptable_pause",
         "ack_timeout",
         "capacity",
         "weight",
@@ -288,6 +289,11 @@ class _TraceReader:
                 ),
                 heartbeat_ms=self.duration(
                     c.get("heartbeat", "1s"), f"{where}.heartbeat", positive=True
+                ),
+                acceptable_pause_ms=(
+                    None
+                    if c.get("acceptable_pause") is None
+                    else self.duration(c["acceptable_pause"], f"{where}.acceptable_pause")
                 ),
                 capacity=self.integer(c.get("capacity", 64), f"{where}.capacity", least=1),
                 weight=self.integer(c.get("weight", 1), f"{where}.weight", least=1),

@@ -15,6 +15,7 @@ open), and the first epoch of a track that has none.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -65,6 +66,9 @@ _P = TypeVar("_P")
 
 DEFAULT_WAIT_MS = 30_000
 DESK_TIMEOUT_S = 10.0
+
+
+_URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^\s/]+/?$")  # a scheme and a host: http://h:8650
 
 
 # results ----------------------------------------------------------------------------------
@@ -358,6 +362,7 @@ class Channels:
         failover_from: str | Priority = Priority.IMMEDIATE,
         ack_timeout_ms: int = 10_000,
         heartbeat_ms: int = 1_000,
+        acceptable_pause_ms: int | None = None,
         capacity: int = 64,
         weight: int = 1,
         url: str | None = None,
@@ -371,6 +376,13 @@ class Channels:
         into another track's keys)."""
         if capacity < 1 or weight < 1:
             raise UserInputError("a channel's capacity and weight are at least 1")
+        if url is not None and not _URL.match(url):
+            raise UserInputError(f"{url!r} is not a desk's address, such as http://HOST:PORT")
+        if track:
+            # A track this room runs, or one whose keys it holds (the far end of a channel).
+            known = set(self._s.state("tracks")["tracks"]) | set(self._s.state(SECURE)["epochs"])
+            if track not in known:
+                raise NotFound("track", track, known=sorted(known), detail=" for the channel")
         link = Link(
             id=id,
             counterpart=counterpart,
@@ -380,6 +392,7 @@ class Channels:
             failover_from=priority_of(failover_from),
             ack_timeout_ms=ack_timeout_ms,
             heartbeat_ms=heartbeat_ms,
+            acceptable_pause_ms=acceptable_pause_ms,
             capacity=capacity,
             weight=weight,
             url=url,

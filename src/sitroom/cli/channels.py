@@ -88,6 +88,10 @@ def add(
     ] = None,
     ack_timeout: Annotated[str, typer.Option(help="How long to wait for an ack.")] = "10s",
     heartbeat: Annotated[str, typer.Option(help="The heartbeat interval expected.")] = "1s",
+    acceptable_pause: Annotated[
+        str | None,
+        typer.Option(help="A silence to tolerate on top of it.", show_default="one heartbeat"),
+    ] = None,
     capacity: Annotated[int, typer.Option(help="Messages the queue holds.", min=1)] = 64,
     weight: Annotated[int, typer.Option(help="Its share of turns.", min=1)] = 1,
     timezone: Annotated[str, typer.Option(help="The counterpart's time zone.")] = "UTC",
@@ -112,6 +116,7 @@ def add(
             failover_from=failover_from,
             ack_timeout_ms=duration(ack_timeout),
             heartbeat_ms=duration(heartbeat),
+            acceptable_pause_ms=None if acceptable_pause is None else duration(acceptable_pause),
             capacity=capacity,
             weight=weight,
             url=url,

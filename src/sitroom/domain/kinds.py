@@ -267,6 +267,7 @@ class ChannelPayload(TypedDict):
     failover_from: str
     ack_timeout_ms: int
     heartbeat_ms: int
+    acceptable_pause_ms: NotRequired[int | None]
     capacity: int
     weight: int
     url: str | None

@@ -76,6 +76,10 @@ class Link:
     failover_from: Priority = Priority.IMMEDIATE
     ack_timeout_ms: int = 10_000
     heartbeat_ms: int = 1_000  # the expected heartbeat interval, phi's first estimate
+    # A silence phi adds to the expected interval before it grows surprised (None: one and a
+    # half heartbeat intervals, so a lost heartbeat, even a late one after it, is no alarm;
+    # bench/silence_detection.py measures the choice).
+    acceptable_pause_ms: int | None = None
     capacity: int = 64
     weight: int = 1
     url: str | None = None  # where the transport reaches the channel's far end
@@ -89,6 +93,14 @@ class Link:
             raise UserInputError(f"channel {self.id} cannot be its own redundant channel")
         if self.ack_timeout_ms <= 0 or self.heartbeat_ms <= 0:
             raise UserInputError("a channel's ack timeout and heartbeat must be positive")
+        if self.acceptable_pause_ms is not None and self.acceptable_pause_ms < 0:
+            raise UserInputError("a channel's acceptable pause is 0 or more")
+
+    @property
+    def pause_ms(self) -> int:
+        if self.acceptable_pause_ms is None:
+            return self.heartbeat_ms * 3 // 2
+        return self.acceptable_pause_ms
 
     @property
     def label(self) -> str:
@@ -105,6 +117,7 @@ class Link:
             "failover_from": self.failover_from.name,
             "ack_timeout_ms": self.ack_timeout_ms,
             "heartbeat_ms": self.heartbeat_ms,
+            "acceptable_pause_ms": self.acceptable_pause_ms,
             "capacity": self.capacity,
             "weight": self.weight,
             "url": self.url,
@@ -135,6 +148,7 @@ class Link:
             failover_from=Priority[p.get("failover_from", "IMMEDIATE")],
             ack_timeout_ms=p.get("ack_timeout_ms", 10_000),
             heartbeat_ms=p.get("heartbeat_ms", 1_000),
+            acceptable_pause_ms=p.get("acceptable_pause_ms"),
             capacity=p.get("capacity", 64),
             weight=p.get("weight", 1),
             url=p.get("url"),
@@ -295,7 +309,13 @@ class Courier:
         if lane is not None:
             lane.link = link
         else:
-            phi = PhiDetector(replace(self.phi_config, first_interval_ms=link.heartbeat_ms))
+            phi = PhiDetector(
+                replace(
+                    self.phi_config,
+                    first_interval_ms=link.heartbeat_ms,
+                    acceptable_pause_ms=link.pause_ms,
+                )
+            )
             self.lanes[link.id] = _Lane(link, CircuitBreaker(link.id, self.policy), phi)
         self.queues.configure(link.id, ChannelConfig(link.capacity, link.weight))
 
