@@ -216,3 +216,22 @@ def test_an_open_breaker_shows_its_next_probe_and_an_operator_can_reset_it(
     (row,) = out_json(capsys, ["channels", "-w", ws, "--json"])["channels"]
     assert row["breaker"] == "closed" and row["next_probe"] is None
     assert "reset by dana: the embassy is back" in row["breaker_reason"]
+
+
+def test_the_acceptable_pause_is_set_from_the_command_line_and_a_trace(
+    ws: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    strict = out_json(capsys, ["channels", "add", "fast", "-w", ws, "--to", "X",
+                               "--acceptable-pause", "0s", "--json"])  # fmt: skip
+    assert strict["payload"]["acceptable_pause_ms"] == 0
+    loose = out_json(capsys, ["channels", "add", "slow", "-w", ws, "--to", "X", "--json"])
+    assert loose["payload"]["acceptable_pause_ms"] is None  # one and a half heartbeats
+    from sitroom.adapters.trace import load_trace
+
+    trace = tmp_path / "t.yaml"
+    trace.write_text(
+        "start: 2026-11-30T06:00:00Z\nuntil: 1m\nchannels:\n"
+        "  - {id: d, counterpart: T, heartbeat: 2s, acceptable_pause: 500ms}\n"
+    )
+    (link,) = load_trace(trace).links
+    assert (link.heartbeat_ms, link.pause_ms) == (2000, 500)
