@@ -180,6 +180,7 @@ def count_members(
     nearby = m.nearby_count(
         m.conflicts(near.recent, q.radius_m),
         span_ms=NEARBY_MS,
+        length_ms=length,
         left_ms=left_ms,
         so_far=so_far,
         threshold=T,

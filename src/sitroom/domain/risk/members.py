@@ -10,8 +10,9 @@
   region whose violence comes in bursts gets the fat tail it has shown.
 - **nearby conflicts**: every conflict with an event within the radius in the last weeks, each
   listed with what it adds. For a meeting it lowers the odds from the base rate by the
-  conflicts' severity (nearer, deadlier, more events: worse); for a count it projects each
-  conflict's recent rate over the rest of the window.
+  conflicts' severity (nearer, deadlier, more events: worse); for a count it projects the
+  conflicts' recent events over the rest of the window, through the event count's Gamma prior
+  on the rate (a negative binomial, so a quiet month is not certainty).
 - **channel health**: a silent counterpart, a suspect path or an open breaker on the track's
   channels lowers the odds that a meeting happens.
 - **analysts**: each analyst's latest probability, weighted by their record on resolved
@@ -259,29 +260,50 @@ def nearby_count(
     found: list[dict[str, Any]],
     *,
     span_ms: int,
+    length_ms: int,
     left_ms: int,
     so_far: int,
     threshold: int,
     radius: str,
     evidence: Sequence[str],
+    prior: tuple[float, float] = RATE_PRIOR,
 ) -> Member:
-    """A window's count: each concurrent conflict's rate over the last ``span_ms``, projected
-    over the ``left_ms`` still to come (Poisson: each conflict's events as independent)."""
-    rates = [g["events"] / span_ms * left_ms for g in found]
-    mean = float(sum(rates))
-    p = 1.0 if so_far >= threshold else nb_tail(threshold - so_far, mean, None)
-    listed = []
-    for g, r in zip(found, rates, strict=True):
-        without = 1.0 if so_far >= threshold else nb_tail(threshold - so_far, mean - r, None)
-        listed.append(_listed(g, contribution=p - without, expected=r))
+    """A window's count from the concurrent conflicts' events of the last ``span_ms``: they
+    update ``prior``, a Gamma on the rate per window of ``length_ms`` (the event-count
+    member's prior: half an event in one window), and the negative binomial predictive runs
+    over the ``left_ms`` still to come. So a quiet month is not read as certainty that nothing
+    happens. (The plug-in Poisson it replaces put 92% of its forecasts at the floor while
+    events came in 6% of those windows: log skill -52% in the backtest, now +7%. Starting from
+    the event count's posterior instead scored worse: +4%.)"""
+    events = sum(g["events"] for g in found)
+    shape, rate = prior[0] + events, prior[1] + span_ms / length_ms
+    fraction = left_ms / length_ms
+    mean = fraction * shape / rate
+
+    def tail(without: int) -> float:
+        if so_far >= threshold:
+            return 1.0
+        n = shape - without
+        return nb_tail(threshold - so_far, fraction * n / rate, n)
+
+    p = tail(0)
+    listed = [
+        _listed(g, contribution=p - tail(g["events"]), expected=fraction * g["events"] / rate)
+        for g in found
+    ]
     return Member(
         name="nearby conflicts",
         kind="nearby",
         p=clip(p),
         drivers=_nearby_drivers(found, listed, radius, f"{mean:.1f} more events expected"),
         evidence=tuple(evidence),
-        detail={"days": NEARBY_DAYS, "conflicts": listed, "so_far": so_far},
-        dist={"offset": so_far, "mean": mean, "dispersion": None},
+        detail={
+            "days": NEARBY_DAYS,
+            "conflicts": listed,
+            "so_far": so_far,
+            "posterior_rate": [shape, rate],
+        },
+        dist={"offset": so_far, "mean": mean, "dispersion": shape},
     )
 
 
