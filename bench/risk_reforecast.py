@@ -365,6 +365,7 @@ def naive_forecast(engine: Engine, q: Question, now: int, first_ms: int) -> dict
         m.nearby_count(
             m.conflicts(recent, q.radius_m),
             span_ms=NEARBY_MS,
+            length_ms=length,
             left_ms=left_ms,
             so_far=so_far,
             threshold=threshold,

@@ -32,7 +32,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         ("channel_storm.py", ["--seconds", "20"], "ratio FLASH p99 storm / idle"),
         (
             "silence_detection.py",
-            ["--traces", "50", "--minutes", "3", "--thresholds", "8"],
+            ["--traces", "50", "--minutes", "3"],
             "ratio detect time baseline / sitroom",
         ),
         (

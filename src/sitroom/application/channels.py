@@ -378,7 +378,7 @@ class Channels:
             raise UserInputError("a channel's capacity and weight are at least 1")
         if url is not None and not _URL.match(url):
             raise UserInputError(f"{url!r} is not a desk's address, such as http://HOST:PORT")
-        if track:
+        if track and self._s.sees(track):  # else the write is refused, and recorded, below
             # A track this room runs, or one whose keys it holds (the far end of a channel).
             known = set(self._s.state("tracks")["tracks"]) | set(self._s.state(SECURE)["epochs"])
             if track not in known:
