@@ -48,6 +48,17 @@ def test_a_single_curve_with_empty_bins_is_drawn(tmp_path: Path) -> None:
     assert reliability_diagram(one, tmp_path / "one.png", title="x").stat().st_size > 0
 
 
+def test_a_bin_where_everything_came_true_is_drawn(tmp_path: Path) -> None:
+    """Its Wilson upper bound, in floats, sat 1e-16 below the observed 1 (ten forecasts, all
+    true): matplotlib refused the negative error bar and the backtest's --plot failed."""
+    curve = reliability(np.full(10, 0.95), np.ones(10, int))
+    shown = curve.count > 0
+    assert (curve.low[shown] <= curve.observed[shown]).all()
+    assert (curve.observed[shown] <= curve.high[shown]).all()
+    drawn = reliability_diagram({"aggregate": curve}, tmp_path / "all.png", title="x")
+    assert drawn.stat().st_size > 0
+
+
 @pytest.mark.parametrize("name", ["report.txt", "plot", "plot.PDF"])
 def test_other_formats_are_refused(tmp_path: Path, name: str) -> None:
     with pytest.raises(UserInputError, match=r"\.png or \.svg"):

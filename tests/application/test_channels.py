@@ -180,3 +180,24 @@ def test_a_viewer_may_not_declare_a_channel(tmp_path: Path, room: Room, clock: M
     ):
         vic.channels.add("direct", counterpart="X")
     assert room.session.records(kinds=[CHANNEL]) == []
+
+
+def test_a_failed_over_message_counts_as_acked_only_where_its_ack_came() -> None:
+    from sitroom.application.channels import _channel_row
+
+    state = {
+        "channels": {
+            "direct": {"id": "direct", "counterpart": "Tehran desk"},
+            "muscat": {"id": "muscat", "counterpart": "Tehran desk", "via": "Muscat"},
+        },
+        "messages": {
+            "m1": {"message": "m1", "status": "acked", "channels": ["direct", "muscat"],
+                   "ack_channel": "muscat"},
+            "m2": {"message": "m2", "status": "pending", "channels": ["direct", "muscat"]},
+        },
+        "states": {},
+        "replies": {},
+    }  # fmt: skip
+    rows = {cid: _channel_row(state, c) for cid, c in state["channels"].items()}
+    assert (rows["direct"].acked, rows["muscat"].acked) == (0, 1)
+    assert (rows["direct"].pending, rows["muscat"].pending) == (0, 1)

@@ -219,7 +219,8 @@ def test_one_lost_heartbeat_is_no_alarm_but_a_stopped_peer_still_is() -> None:
             seen += [n.payload["new"] for n in notes(c.tick(t - 1), CHANNEL_STATE)]
             seen += [n.payload["new"] for n in notes(c.on_heartbeat("direct", t), CHANNEL_STATE)]
         seen += [n.payload["new"] for n in notes(c.tick(until), CHANNEL_STATE)]
-        return seen
+        assert seen[0] == "alive"  # the first verdict is recorded
+        return seen[1:]
 
     beats = [t * 1_000 + (37 * t) % 90 for t in range(60) if t != 30]  # beat 30 is lost
     assert liveness(courier(heartbeat_ms=1_000), beats, 60_000) == []
@@ -232,3 +233,22 @@ def test_one_lost_heartbeat_is_no_alarm_but_a_stopped_peer_still_is() -> None:
         c.on_heartbeat("direct", t)
     due = c.next_due()
     assert due is not None and 2_500 < due - beats[19] < 3_500  # 1.5 intervals' pause
+
+
+def test_a_backchannel_falls_silent_in_its_own_words() -> None:
+    """Its silence was told as "the direct path" whatever the channel."""
+    c = Courier([Link("back", "Tehran desk", via="Muscat", heartbeat_ms=1_000)])
+    for t in range(0, 10_001, 1_000):
+        c.on_heartbeat("back", t)
+    (state,) = notes(c.tick(20_000), CHANNEL_STATE)
+    assert state.payload["new"] == "suspect_peer"
+    assert state.payload["reason"].startswith("the path via Muscat to Tehran desk is silent")
+
+
+def test_a_live_channel_says_so_from_its_first_heartbeat() -> None:
+    """Liveness was "unknown" for a channel that was always alive: nothing changed, so nothing
+    was recorded."""
+    c = courier(heartbeat_ms=1_000)
+    (first,) = notes(c.on_heartbeat("direct", 0), CHANNEL_STATE)
+    assert (first.payload["old"], first.payload["new"]) == ("unknown", "alive")
+    assert notes(c.on_heartbeat("direct", 1_000), CHANNEL_STATE) == []

@@ -683,7 +683,13 @@ def _newest(state: Mapping[str, Any]) -> int | None:
 def _channel_row(state: Mapping[str, Any], c: Mapping[str, Any]) -> ChannelRow:
     cid = c["id"]
     states = state["states"].get(cid, {})
-    counts = Counter(m["status"] for m in state["messages"].values() if cid in m["channels"])
+    # A message counts where it is now: acked on the channel that carried the ack, pending or
+    # dropped on the last one it was on (a failed-over message is not acked on both).
+    counts = Counter(
+        m["status"]
+        for m in state["messages"].values()
+        if (m.get("ack_channel") if m["status"] == "acked" else m["channels"][-1]) == cid
+    )
     h = ledger.habits(state, c["counterpart"], cid)
     breaker, liveness = states.get("breaker", {}), states.get("liveness", {})
     return ChannelRow(

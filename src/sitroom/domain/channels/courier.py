@@ -279,6 +279,7 @@ class _Lane:
     phi: PhiDetector
     heard_via_ms: int | None = None  # when the intermediary last heard the counterpart
     silence: Silence = Silence.ALIVE
+    judged: bool = False  # its first verdict is recorded (a channel always alive says so)
     parked: list[str] = field(default_factory=list)  # message ids waiting for the breaker
 
 
@@ -688,9 +689,12 @@ class Courier:
             threshold=self.phi_config.threshold,
             peer=link.counterpart,
             intermediary=prober.via or "" if prober else "the intermediary",
+            path=f"the path via {link.via}" if link.via else "the direct path",
         )
-        if verdict.silence is lane.silence:
+        if verdict.silence is lane.silence and lane.judged:
             return []
+        first = not lane.judged
+        lane.judged = True
         old, lane.silence = lane.silence, verdict.silence
         actions: list[Action] = [
             Note(
@@ -701,7 +705,7 @@ class Courier:
                 {
                     "channel": link.id,
                     "aspect": "liveness",
-                    "old": old.value,
+                    "old": "unknown" if first else old.value,
                     "new": verdict.silence.value,
                     "phi": round(phi, 2),
                     "reason": verdict.explanation,

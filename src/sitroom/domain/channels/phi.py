@@ -160,6 +160,7 @@ def classify_silence(
     threshold: float = 8.0,
     peer: str = "the peer",
     intermediary: str = "the intermediary",
+    path: str = "the direct path",
 ) -> SilenceVerdict:
     """Tell a broken path from a silent peer, using the intermediary as an indirect probe.
 
@@ -174,7 +175,7 @@ def classify_silence(
             direct_phi,
             f"heartbeats from {peer} arrive as expected ({shown}, below {threshold:g})",
         )
-    silent = f"the direct path to {peer} is silent ({shown}, at or above {threshold:g})"
+    silent = f"{path} to {peer} is silent ({shown}, at or above {threshold:g})"
     if intermediary_hears_peer:
         return SilenceVerdict(
             Silence.SUSPECT_PATH,

@@ -266,8 +266,10 @@ def reliability(p: npt.ArrayLike, y: npt.ArrayLike, bins: int = 10) -> Reliabili
     half = _Z95 / denom * np.sqrt(o * (1.0 - o) / safe + z2 / (4.0 * safe * safe))
     mean_forecast = np.where(nonempty, sums / safe, np.nan)
     observed = np.where(nonempty, o, np.nan)
-    low = np.where(nonempty, np.maximum(centre - half, 0.0), np.nan)
-    high = np.where(nonempty, np.minimum(centre + half, 1.0), np.nan)
+    # The interval holds the observed share: in floats, its bound at an observed 0 or 1 can
+    # land 1e-16 inside it (and a plot's error bar would be negative).
+    low = np.where(nonempty, np.minimum(np.maximum(centre - half, 0.0), o), np.nan)
+    high = np.where(nonempty, np.maximum(np.minimum(centre + half, 1.0), o), np.nan)
     return Reliability(
         lo=_frozen(edges[:-1].copy()),
         hi=_frozen(edges[1:].copy()),
