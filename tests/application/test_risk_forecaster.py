@@ -419,3 +419,27 @@ def test_a_binary_question_whose_deadline_passed_is_refused() -> None:
     with pytest.raises(UserInputError, match="has passed"):
         risk(e).add_question("Talks by yesterday?", until_ms=NOW - MS_PER_DAY, places=(BEIRUT,))
     assert e.log.last_seq() == 0
+
+
+def test_a_count_question_scores_its_aggregate_by_crps_even_when_resolved_by_hand() -> None:
+    """Count questions had no aggregate CRPS, and one resolved by hand had none at all."""
+    from sitroom.application.risk import crps_of, crps_of_pool
+
+    e = engine()
+    risk(e).ask(count_question(threshold=5))
+    near = destination(BEIRUT.point, 10, 100 * MILE)
+    for i in range(2):
+        clock(e).advance(MS_PER_H)
+        e.append([event(f"ucdp:{i}", near, clock(e).now_ms())])
+    settled = risk(e, "chair").resolve("beirut-7d", "no", reason="the window is called early")
+    assert settled.score is not None
+    resolved = e.states["risk"].questions["beirut-7d"]["resolution"]
+    assert resolved["count"] == 2 and len(resolved["evidence"]) == 2  # the count it scores
+    pooled = settled.score.member("aggregate").crps
+    counted = [settled.score.member(n).crps for n in ("event count", "nearby conflicts")]
+    assert pooled is not None and None not in counted
+    # A pool of the members' distributions (equal weights here): CRPS is convex, so it scores
+    # no worse than their mean score.
+    assert pooled <= sum(counted) / 2 + 1e-12  # type: ignore[arg-type]
+    one = {"mean": 2.0, "dispersion": None, "offset": 0}
+    assert crps_of_pool([{"dist": one, "weight": 1.0}], 2) == pytest.approx(crps_of(one, 2))

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from sitroom.application import backtest as bt
 from sitroom.application.ingest import AlertRaised, raised
@@ -27,6 +28,7 @@ from sitroom.domain.kinds import QuestionPayload
 from sitroom.domain.places import find_place
 from sitroom.domain.records import Record, content_id
 from sitroom.domain.risk import scoring
+from sitroom.domain.risk.forecast import region
 from sitroom.domain.risk.ledger import resolution
 from sitroom.domain.risk.questions import (
     BINARY,
@@ -514,7 +516,20 @@ class Risk:
             raise UserInputError(f"a question resolves yes, no or void, not {outcome!r}")
         q = self._open(qid)
         by = self._s.user or SOURCE
-        record = resolution(q, outcome, self._s.now_ms(), by, reason or f"resolved by {by}")
+        now = self._s.now_ms()
+        inside: list[str] = []
+        if q.shape == COUNT:  # the count it is scored on, as the log holds it now
+            found = region(q, self._s.state(RISK), now).inside
+            inside = found.newest_ids(len(found))
+        record = resolution(
+            q,
+            outcome,
+            now,
+            by,
+            reason or f"resolved by {by}",
+            inside,
+            len(inside) if q.shape == COUNT else None,
+        )
         out = self._s.append([record], action=f"resolve {qid}")
         state: RiskState = self._s.state(RISK)
         return Settled(
@@ -808,6 +823,9 @@ def score_of(state: RiskState, qid: str) -> QuestionScore | None:
     crps: dict[str, float] = {}
     if entry["question"]["shape"] == COUNT and count is not None:
         crps = {m["name"]: crps_of(m["dist"], count) for m in f["members"] if m.get("dist")}
+        pooled = [m for m in f["members"] if m.get("dist")]
+        if pooled:
+            crps["aggregate"] = crps_of_pool(pooled, count)
     return QuestionScore(
         question=qid,
         outcome=entry["status"],
@@ -830,11 +848,25 @@ def score_of(state: RiskState, qid: str) -> QuestionScore | None:
 def crps_of(dist: Mapping[str, Any], y: int) -> float:
     """CRPS of a member's count distribution: ``offset`` events already seen plus a negative
     binomial (Poisson when ``dispersion`` is None) for the rest."""
+    return float(scoring.crps_pmf(_pmf(dist), [y])[0])
+
+
+def crps_of_pool(members: Sequence[Mapping[str, Any]], y: int) -> float:
+    """CRPS of the aggregate's count distribution: the members' distributions pooled with
+    their weights (a linear pool: the aggregate's probability is a median, which has no
+    distribution of its own to score)."""
+    pmfs = [_pmf(m["dist"]) for m in members]
+    w = np.array([float(m.get("weight", 1.0)) for m in members])
+    k = max(len(x) for x in pmfs)
+    pooled = sum(wi * np.pad(x, (0, k - len(x))) for wi, x in zip(w, pmfs, strict=True))
+    return float(scoring.crps_pmf(np.asarray(pooled) / w.sum(), [y])[0])
+
+
+def _pmf(dist: Mapping[str, Any]) -> npt.NDArray[np.float64]:
     mean, disp, offset = dist["mean"], dist["dispersion"], int(dist["offset"])
     k = scoring.support_for([mean], disp) + 1
     pmf = scoring.nb_pmf([mean], disp, k)[0]
-    shifted = np.concatenate([np.zeros(offset), pmf])
-    return float(scoring.crps_pmf(shifted, [y])[0])
+    return np.concatenate([np.zeros(offset), pmf])
 
 
 def _definition(payload: Mapping[str, Any]) -> str:
