@@ -27,6 +27,7 @@ NAMED = [
     "hezbollah-posture.md",
     "envoy.ics",
     "outage.yaml",
+    "flash-after-outage.yaml",
     "framework.txt",
     "acled-export.csv",
     "ged231.csv",

@@ -294,6 +294,12 @@ def test_the_report_is_json() -> None:
     assert f["at"] == "2026-11-30T08:10:00Z" and f["from"] == "direct" and f["to"] == "muscat"
     assert all(a["at"].endswith("Z") and a["detector"] == "channels" for a in d["alerts"])
     assert set(d["priorities"]) == {"FLASH", "IMMEDIATE", "PRIORITY", "ROUTINE"}
+    # Per message: when it reached the far end, and on which channel (it had no times).
+    urgent = next(x for x in d["deliveries"] if x["message"] == "m-urgent")
+    got = r.delivery("m-urgent")
+    assert got is not None and urgent["after_start_ms"] == got.at_ms - r.start_ms
+    assert urgent["channel"] == got.channel and d["deliveries_not_shown"] == 0
+    assert len(d["deliveries"]) == len(r.deliveries)
 
 
 def test_render_for_people() -> None:
@@ -482,7 +488,7 @@ def test_a_recorded_simulation_runs_on_the_virtual_clock_and_gives_the_room_its_
 def test_a_flash_goes_within_seconds_of_the_path_coming_back() -> None:
     """A 3-minute cut opened the breaker, and the FLASH waited out its 30-minute cool-down
     although heartbeats showed the peer back (live: 20 s down, the FLASH acked 30 min later)."""
-    r = run("flash_after_outage")
+    r = sim(load_trace(TRACES.parents[2] / "examples" / "flash-after-outage.yaml"))
     back = after(r, 13 * MS_PER_MIN)
     got = r.delivery("flash")
     assert got is not None and back < got.at_ms <= back + 10 * MS_PER_S

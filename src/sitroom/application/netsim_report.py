@@ -46,6 +46,9 @@ class PriorityStats(Result):
         }
 
 
+DELIVERIES_SHOWN = 10_000
+
+
 @dataclass(frozen=True, kw_only=True)
 class FailoverEntry(Result):
     message: str
@@ -205,6 +208,19 @@ class SimReport(Result):
                 }
                 for a in self.alerts
             ],
+            # Per message: when and on which channel it first reached the far end (the first
+            # DELIVERIES_SHOWN; a storm of a million would be a file of its own).
+            "deliveries": [
+                {
+                    "message": d.message,
+                    "priority": d.priority,
+                    "channel": d.channel,
+                    **at(d.at_ms),
+                    "copies": d.copies,
+                }
+                for d in self.deliveries[:DELIVERIES_SHOWN]
+            ],
+            "deliveries_not_shown": max(0, len(self.deliveries) - DELIVERIES_SHOWN),
             "unacknowledged": list(self.unacknowledged),
             "heartbeats": self.heartbeats,
             "backpressure": dict(self.backpressure),
