@@ -91,7 +91,7 @@ def test_three_day_slip_of_one_track_moves_exactly_the_meetings_that_depend_on_i
         for m in sitroom(capfd, "tracks", "schedule", "-w", ws, "--json").json()["meetings"]
     }
     records = sitroom(capfd, "state", "-w", ws, "--json").json()["records"]
-    r = sitroom(capfd, "tracks", "whatif", "ceasefire", "3d", "-w", ws, "--json")
+    r = sitroom(capfd, "tracks", "whatif", "delay", "ceasefire", "3d", "-w", ws, "--json")
     assert r.code == 0, r.err
     value = r.json()
     assert value["base"].startswith("the schedule recorded")
@@ -110,10 +110,42 @@ def test_three_day_slip_of_one_track_moves_exactly_the_meetings_that_depend_on_i
     # A what-if records nothing.
     assert sitroom(capfd, "state", "-w", ws, "--json").json()["records"] == records
 
-    text = sitroom(capfd, "tracks", "whatif", "ceasefire", "3d", "-w", ws).out
+    text = sitroom(capfd, "tracks", "whatif", "delay", "ceasefire", "3d", "-w", ws).out
     assert "If ceasefire slips +3.0d" in text and "1 other meeting stays where it is" in text
-    bad = sitroom(capfd, "tracks", "whatif", "nowhere", "3d", "-w", ws)
+    bad = sitroom(capfd, "tracks", "whatif", "delay", "nowhere", "3d", "-w", ws)
     assert bad.code == 2 and "no track 'nowhere', nor a meeting by that id" in bad.err
+    # The knock-on in track terms: each track's last meeting, most delayed first.
+    slips = {t["track"]: t for t in value["tracks"]}
+    assert set(slips) == {"ceasefire", "us-iran"}
+    assert slips["ceasefire"]["slip"] == "+3.0d" and slips["us-iran"]["meetings"] == 2
+    assert "US–Iran talks (priority 1) slips +" in text
+
+
+def test_a_person_away_moves_the_meetings_that_need_them_and_says_why(
+    ws: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    base = {
+        m["id"]: m
+        for m in sitroom(capfd, "tracks", "schedule", "-w", ws, "--json").json()["meetings"]
+    }
+    needs_envoy = {m for m, x in base.items() if "envoy" in x["attendees"]}
+    first = min(needs_envoy, key=lambda m: base[m]["start"])
+    start, end = base[first]["start"], base[first]["end"]
+    r = sitroom(capfd, "tracks", "whatif", "unavailable", "envoy", start, end, "-w", ws,
+                "--reason", "recalled to Washington", "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    value = r.json()
+    moves = {m["meeting"]: m for m in value["moves"]}
+    assert first in moves and "is unavailable" in moves[first]["because"]
+    assert "recalled to Washington" in moves[first]["because"]
+    for m in value["meetings"]:  # nobody meets the envoy while he is away
+        if "envoy" in m["attendees"]:
+            assert m["end"] <= start or m["start"] >= end, m
+    assert value["tracks"] and value["scenario"].startswith("Special Envoy W. is unavailable")
+    nobody = sitroom(capfd, "tracks", "whatif", "unavailable", "nobody", start, end, "-w", ws)
+    assert nobody.code == 2 and "no resource 'nobody'" in nobody.err
+    backwards = sitroom(capfd, "tracks", "whatif", "unavailable", "envoy", end, start, "-w", ws)
+    assert backwards.code == 2 and "ends after it starts" in backwards.err
 
 
 BUSY = """BEGIN:VCALENDAR

@@ -343,3 +343,28 @@ def test_meetings_that_must_each_follow_the_other_are_refused_when_added(
     )
     r = sitroom(capfd, "tracks", "add", "-w", ws, str(f))
     assert r.code == 2 and "meeting 'm1' comes after itself: m1 after m3 after m2 after m1" in r.err
+
+
+def test_track_priority_says_which_hold_should_go(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    ws = str(tmp_path / "ws")
+    sitroom(capfd, "init", "-w", ws)
+    f = tmp_path / "t.yaml"
+    ahead = BASE.replace("2026-12-", "2030-12-")  # windows not yet over raise alerts
+    f.write_text(ahead)  # both at the default priority: a tie, no advice
+    added = sitroom(capfd, "tracks", "add", "-w", ws, str(f), "--json").json()
+    assert "should let go" not in added["alerts"][0]["title"]
+    assert (
+        sitroom(capfd, "tracks", "check", "-w", ws, "--json").json()["contention"][0]["release"]
+        is None
+    )
+    f.write_text(
+        ahead.replace("status: planned}", "status: planned, priority: 1}").replace(
+            "status: negotiating}", "status: negotiating, priority: 2}"
+        )
+    )
+    assert sitroom(capfd, "tracks", "add", "-w", ws, str(f)).code == 0
+    (over,) = sitroom(capfd, "tracks", "check", "-w", ws, "--json").json()["contention"]
+    assert over["release"] == "ceasefire"  # priority 2 yields to priority 1
+    assert "ceasefire should let go" in sitroom(capfd, "tracks", "check", "-w", ws).out

@@ -199,7 +199,7 @@ def test_three_day_slip_moves_exactly_what_depends_on_it() -> None:
         previous={m: s for m, s in base.items() if m not in slipped},
         not_before={m: base[m] + three_days for m in slipped},
     )
-    moves = knock_on(p, base, after.starts, slipped, "+3d")
+    moves = knock_on(p, base, after.starts, slipped, "+3d slip")
     assert {mv.meeting for mv in moves} == {"ceasefire-1", "ceasefire-2", "us-iran-1", "us-iran-2"}
     why = {mv.meeting: (mv.cause, mv.because) for mv in moves}
     assert why["us-iran-1"][0] == "ceasefire-2"
@@ -241,7 +241,7 @@ def test_a_slip_moves_a_meeting_that_shares_a_person_with_its_new_time() -> None
         previous={"b1": base["b1"], "c1": base["c1"]},
         not_before={"a1": base["a1"] + 3 * 48},
     )
-    moves = {mv.meeting: mv for mv in knock_on(p, base, after.starts, {"a1"}, "+3d")}
+    moves = {mv.meeting: mv for mv in knock_on(p, base, after.starts, {"a1"}, "+3d slip")}
     assert set(moves) == {"a1", "b1"}
     assert moves["b1"].cause == "a1" and "the envoy is needed by a1" in moves["b1"].because
 

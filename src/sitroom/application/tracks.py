@@ -46,6 +46,7 @@ from sitroom.domain.tracks import (
     reached,
     status_of,
     status_record,
+    to_release,
     unknown_references,
 )
 from sitroom.domain.tracks import deadlocks as find_deadlocks
@@ -165,6 +166,7 @@ class Contention(Result):
     capacity: int
     over_by: int
     tracks: tuple[str, ...]
+    release: str | None  # by track priority, the track whose hold should go (None: a tie)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -251,13 +253,28 @@ class Move(Result):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TrackSlip(Result):
+    """A track's knock-on, in its own terms: how far its last meeting's end moves."""
+
+    track: str
+    name: str
+    meetings: int  # of its meetings that move
+    slip: str  # '+6d', '-2h': its last meeting's end, new against old
+    slip_ms: int
+    priority: int
+
+
+@dataclass(frozen=True, kw_only=True)
 class WhatIf(Solved):
-    """What moves, and to when, if ``target`` slips by ``delay``; everything else stays."""
+    """What moves, and to when, if ``target`` slips by ``delay`` or a person is unavailable
+    (``scenario`` says which, in words); everything else stays."""
 
     target: str
     delay: str
+    scenario: str
     base: str  # the schedule it starts from
     moves: tuple[Move, ...]
+    tracks: tuple[TrackSlip, ...]  # per track with a meeting that moves, the most delayed first
     unchanged: int | None  # meetings that stay (None: no schedule exists)
 
 
@@ -350,6 +367,7 @@ class Tracks:
                     capacity=o.capacity,
                     over_by=o.demand - o.capacity,
                     tracks=tuple(o.tracks),
+                    release=to_release(state, o.tracks),
                 )
                 for o in contention(state)
             ),
@@ -555,32 +573,123 @@ class Tracks:
         solved now). Records nothing."""
         if delay_ms <= 0:
             raise UserInputError("the delay must be positive, such as 3d or 6h")
-        s = self._s
-        at = s.at(as_of_ms)
-        state = s.state(TRACKS, at)
+        state = self._s.state(TRACKS, self._s.at(as_of_ms))
         problem = _problem(state, horizon or Horizon())
-        # Exact: with any gap the solver may stop with a meeting moved that need not have.
-        options = options or Options(gap=0.0)
         slipped = {m for m, x in problem.meetings.items() if target in (m, x.track)}
         if not slipped:
             with_meetings = sorted({m.track for m in problem.meetings.values()})
             raise NotFound(
                 "track", target, known=with_meetings, detail=", nor a meeting by that id"
             )
-        provenance = s.provenance(at, None, PLAN_KINDS)
-        base = _previous(problem, state["schedule"])
+        delta = -(-delay_ms // problem.grid.slot_ms)
+        delay_text = shift_text(delta * problem.grid.slot_ms)
+        return self._whatif(
+            state,
+            problem,
+            problem,
+            target=target,
+            delay=delay_text,
+            scenario=f"{target} slips {delay_text}",
+            slipped=lambda base: slipped,
+            why=f"{delay_text} slip",
+            shift=delta,
+            options=options,
+            as_of_ms=as_of_ms,
+            progress=progress,
+        )
+
+    def whatif_unavailable(
+        self,
+        person: str,
+        from_ms: int,
+        until_ms: int,
+        *,
+        reason: str = "",
+        horizon: Horizon | None = None,
+        options: Options | None = None,
+        as_of_ms: int | None = None,
+        progress: Progress | None = None,
+    ) -> WhatIf:
+        """What moves, and to when, if a person (any resource) is unavailable from ``from_ms``
+        to ``until_ms``: the meetings that need them then, and what those push. Everything
+        else stays where it was. Records nothing."""
+        if until_ms <= from_ms:
+            raise UserInputError("an unavailability ends after it starts")
+        state = self._s.state(TRACKS, self._s.at(as_of_ms))
+        if person not in state["resources"]:
+            raise NotFound("resource", person, known=sorted(state["resources"]))
+        name = state["resources"][person].get("name") or person
+        away = f"{name} is unavailable {iso(from_ms)} to {iso(until_ms)}" + (
+            f" ({reason})" if reason else ""
+        )
+        busy = {"resource": person, "calendar": "what-if", "busy": [[from_ms, until_ms, away]]}
+        changed = {**state, "busy": {**state["busy"], f"{person}|what-if": busy}}
+        base_problem = _problem(state, horizon or Horizon())
+        problem = _problem(changed, horizon or Horizon())
+
+        def slipped(base: Mapping[str, int]) -> set[str]:
+            grid = problem.grid
+            return {
+                m
+                for m, x in problem.meetings.items()
+                if person in x.required
+                and m in base
+                and grid.at(base[m]) < until_ms
+                and from_ms < grid.at(base[m] + x.duration)
+            }
+
+        return self._whatif(
+            state,
+            base_problem,
+            problem,
+            target=person,
+            delay="",
+            scenario=away,
+            slipped=slipped,
+            why=away,
+            shift=0,
+            options=options,
+            as_of_ms=as_of_ms,
+            progress=progress,
+        )
+
+    def _whatif(
+        self,
+        state: Mapping[str, Any],
+        base_problem: Problem,
+        problem: Problem,
+        *,
+        target: str,
+        delay: str,
+        scenario: str,
+        slipped: Callable[[Mapping[str, int]], set[str]],
+        why: str,
+        shift: int,
+        options: Options | None,
+        as_of_ms: int | None,
+        progress: Progress | None,
+    ) -> WhatIf:
+        """Solve ``problem`` keeping what it can of the base schedule (``base_problem``'s: the
+        recorded one, or one solved now), with the ``slipped`` meetings moved on by ``shift``
+        slots, and say what moved and why."""
+        # Exact: with any gap the solver may stop with a meeting moved that need not have.
+        options = options or Options(gap=0.0)
+        provenance = self._s.provenance(self._s.at(as_of_ms), None, PLAN_KINDS)
+        base = _previous(base_problem, state["schedule"])
         based_on = f"the schedule recorded {iso(state['schedule']['solved_at'])}" if base else ""
-        solves = 1 if set(base) == set(problem.meetings) else 2
+        solves = 1 if set(base) == set(base_problem.meetings) else 2
         if solves == 2:
-            first = self._solver.solve(problem, options, progress=_phase(progress, 0, 2))
+            first = self._solver.solve(base_problem, options, progress=_phase(progress, 0, 2))
             if not first.starts:
                 return WhatIf(
-                    **_solved(problem, first),
+                    **_solved(base_problem, first),
                     meetings=(),
                     target=target,
-                    delay="",
+                    delay=delay,
+                    scenario=scenario,
                     base="none: the meetings have no schedule",
                     moves=(),
+                    tracks=(),
                     unchanged=None,
                     provenance=provenance,
                 )
@@ -588,22 +697,22 @@ class Tracks:
                 first.starts,
                 "a schedule solved now (none recorded covers every meeting)",
             )
-        delta = -(-delay_ms // problem.grid.slot_ms)
-        delay_text = shift_text(delta * problem.grid.slot_ms)
+        moving = slipped(base)
         after = self._solver.solve(
             problem,
             options,
-            previous={m: start for m, start in base.items() if m not in slipped},
-            not_before={m: base[m] + delta for m in slipped},
+            previous={m: start for m, start in base.items() if m not in moving},
+            not_before={m: base[m] + shift for m in moving} if shift else None,
             progress=_phase(progress, solves - 1, solves),
         )
-        moves = knock_on(problem, base, after.starts, slipped, delay_text) if after.starts else []
+        moves = knock_on(problem, base, after.starts, moving, why) if after.starts else []
         grid = problem.grid
         return WhatIf(
             **_solved(problem, after),
             meetings=_placed(problem, after),
             target=target,
-            delay=delay_text,
+            delay=delay,
+            scenario=scenario,
             base=based_on,
             moves=tuple(
                 Move(
@@ -618,9 +727,40 @@ class Tracks:
                 )
                 for mv in moves
             ),
+            tracks=_track_slips(state, problem, base, after.starts, {mv.meeting for mv in moves}),
             unchanged=len(problem.meetings) - len(moves) if after.starts else None,
             provenance=provenance,
         )
+
+
+def _track_slips(
+    state: Mapping[str, Any],
+    problem: Problem,
+    before: Mapping[str, int],
+    after: Mapping[str, int],
+    moved: set[str],
+) -> tuple[TrackSlip, ...]:
+    """Per track with a meeting that moved: how far the end of its last meeting moves."""
+    out = []
+    for track in sorted({problem.meetings[m].track for m in moved}):
+        mine = [m for m, x in problem.meetings.items() if x.track == track and m in after]
+        end = {
+            side: max(s[m] + problem.meetings[m].duration for m in mine if m in s)
+            for side, s in (("old", before), ("new", after))
+        }
+        ms = (end["new"] - end["old"]) * problem.grid.slot_ms
+        t = state["tracks"].get(track) or {}
+        out.append(
+            TrackSlip(
+                track=track,
+                name=str(t.get("name") or track),
+                meetings=sum(1 for m in moved if problem.meetings[m].track == track),
+                slip=shift_text(ms),
+                slip_ms=ms,
+                priority=int(t.get("priority", 3)),
+            )
+        )
+    return tuple(sorted(out, key=lambda x: (-x.slip_ms, x.track)))
 
 
 # helpers ----------------------------------------------------------------------------------

@@ -3,9 +3,10 @@ whatif|calendar`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypedDict
 
 import typer
 
@@ -21,6 +22,10 @@ from sitroom.cli.shell import (
     room,
     when,
 )
+
+if TYPE_CHECKING:
+    from sitroom.application.tracks import Horizon, WhatIf
+    from sitroom.domain.schedule import Options
 
 TOPIC = "Tracks"
 NO_SCHEDULE = 3  # `tracks schedule` and `tracks whatif`: no schedule exists (it says why)
@@ -168,8 +173,15 @@ def schedule(
         raise typer.Exit(NO_SCHEDULE)
 
 
-@tracks_app.command("whatif")
-def whatif(
+whatif_app = typer.Typer(
+    help="What moves if a track slips or a person is away (records nothing).",
+    no_args_is_help=True,
+)
+tracks_app.add_typer(whatif_app, name="whatif")
+
+
+@whatif_app.command("delay")
+def whatif_delay(
     target: Annotated[str, typer.Argument(help="A track id (all its meetings) or a meeting id.")],
     delay: Annotated[str, typer.Argument(help="How long it slips, such as 3d or 6h.")],
     workspace: WorkspaceOpt = Path("."),
@@ -181,21 +193,71 @@ def whatif(
     json: JsonOpt = False,
 ) -> None:
     """What slips with a track or meeting — through preconditions and shared people and
-    assets — with the new dates and why each moves. Records nothing; exit 3 if no schedule
+    assets — with the new dates, why each moves, and each track's slip. Exit 3 if no schedule
     exists with the slip."""
-    from sitroom.application.tracks import Horizon
-    from sitroom.cli.render import tracks as render
-    from sitroom.domain.schedule import Options
-
     with room(workspace) as r, progress(not json, least=1) as bar:
         found = r.tracks.whatif_delay(
-            target,
-            duration(delay),
-            horizon=Horizon(when(since), days, slot),
-            options=Options(time_limit=time_limit, gap=0.0),
-            as_of_ms=when(as_of),
-            progress=partial(bar, "solving") if bar else None,
+            target, duration(delay), **_whatif_options(since, days, slot, time_limit, as_of, bar)
         )
+    _whatif_out(found, json)
+
+
+@whatif_app.command("unavailable")
+def whatif_unavailable(
+    person: Annotated[str, typer.Argument(help="A person (or any resource) id.")],
+    start: Annotated[str, typer.Argument(metavar="FROM", help="From: 2026-12-08, +2d.")],
+    end: Annotated[str, typer.Argument(metavar="TO", help="To: 2026-12-10, +4d.")],
+    workspace: WorkspaceOpt = Path("."),
+    reason: Annotated[str, typer.Option(help="Why, shown with each move.")] = "",
+    since: HorizonSinceOpt = None,
+    days: DaysOpt = None,
+    slot: SlotOpt = 30,
+    time_limit: TimeLimitOpt = 30.0,
+    as_of: AsOfOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """What moves if a person is away from FROM to TO: the meetings that need them then, what
+    those push, why each moves, and each track's slip. Exit 3 if no schedule exists."""
+    with room(workspace) as r, progress(not json, least=1) as bar:
+        found = r.tracks.whatif_unavailable(
+            person,
+            when(start) or 0,
+            when(end) or 0,
+            reason=reason,
+            **_whatif_options(since, days, slot, time_limit, as_of, bar),
+        )
+    _whatif_out(found, json)
+
+
+class _WhatIfOptions(TypedDict):
+    horizon: Horizon
+    options: Options
+    as_of_ms: int | None
+    progress: Callable[[int, int | None], None] | None
+
+
+def _whatif_options(
+    since: str | None,
+    days: int | None,
+    slot: int,
+    time_limit: float,
+    as_of: str | None,
+    bar: Callable[[str, int, int | None], None] | None,
+) -> _WhatIfOptions:
+    from sitroom.application.tracks import Horizon
+    from sitroom.domain.schedule import Options
+
+    return {
+        "horizon": Horizon(when(since), days, slot),
+        "options": Options(time_limit=time_limit, gap=0.0),
+        "as_of_ms": when(as_of),
+        "progress": partial(bar, "solving") if bar else None,
+    }
+
+
+def _whatif_out(found: WhatIf, json: bool) -> None:
+    from sitroom.cli.render import tracks as render
+
     emit(found, json, render.whatif)
     if found.status == "infeasible":
         raise typer.Exit(NO_SCHEDULE)

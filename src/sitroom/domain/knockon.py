@@ -29,9 +29,10 @@ def knock_on(
     before: Mapping[str, int],
     after: Mapping[str, int],
     slipped: set[str],
-    delay_text: str,
+    why: str,
 ) -> list[Move]:
-    """Every meeting whose start differs, in the order of its new start, each with a reason."""
+    """Every meeting whose start differs, in the order of its new start, each with a reason
+    (``why`` for the ``slipped`` ones: "+3d slip", "the envoy is unavailable ...")."""
     moved = {m for m in after if m in before and after[m] != before[m]}
     preds: dict[str, list[Precedence]] = {}
     for p in problem.precedence:
@@ -41,7 +42,7 @@ def knock_on(
     for mid in sorted(moved, key=lambda m: (after[m], m)):
         m = meetings[mid]
         if mid in slipped:
-            out.append(Move(mid, before[mid], after[mid], f"{delay_text} slip", None))
+            out.append(Move(mid, before[mid], after[mid], why, None))
             continue
         reason: tuple[str, str] | None = None
         pushed = [

@@ -508,6 +508,16 @@ class Overload:
     tracks: list[str]
 
 
+def to_release(state: Mapping[str, Any], tracks: Sequence[str]) -> str | None:
+    """Which of the ``tracks`` over-booking a resource should let go, by track priority: the
+    least important (the highest number), or None when they rank the same."""
+    ranked = sorted(tracks, key=lambda t: int(state["tracks"].get(t, {}).get("priority", 3)))
+    if len(ranked) < 2:
+        return None
+    rank = [int(state["tracks"].get(t, {}).get("priority", 3)) for t in ranked]
+    return ranked[-1] if rank[-1] > rank[-2] else None
+
+
 def contention(state: Mapping[str, Any]) -> list[Overload]:
     """Every window in which a resource is held beyond its capacity, with the tracks holding it
     and by how much (a sweep over the holdings' start and end times)."""
@@ -636,5 +646,14 @@ def _overload(state: Mapping[str, Any], o: Overload) -> tuple[str, str, list[str
         f"Over-booked: {name} is held {o.demand} times for a capacity of {o.capacity} from "
         f"{str(iso(o.start))[:16]}{until} ({', '.join(o.tracks)})"
     )
-    detail = {"resource": o.resource, "since": o.start, "until": o.end, "tracks": o.tracks}
+    release = to_release(state, o.tracks)
+    if release is not None:
+        title += f"; by priority, {_name(state, 'track:' + release)} should let go"
+    detail = {
+        "resource": o.resource,
+        "since": o.start,
+        "until": o.end,
+        "tracks": o.tracks,
+        "release": release,
+    }
     return title, "warning", [f"resource:{o.resource}", *(f"track:{t}" for t in o.tracks)], detail

@@ -82,9 +82,10 @@ def check(console: Console, c: t.Check) -> None:
     for o in c.contention:
         until = short(o.until) if o.until else "open end"
         console.print("[yellow]OVER-ALLOCATED[/yellow] ", end="")
+        release = f"; by priority, {o.release} should let go" if o.release else ""
         console.print(
             f"{o.name}: {plural(o.demand, 'hold')} for capacity {o.capacity} from "
-            f"{short(o.since)} to {until} ({', '.join(o.tracks)})",
+            f"{short(o.since)} to {until} ({', '.join(o.tracks)}){release}",
             markup=False,
             highlight=False,
         )
@@ -120,12 +121,18 @@ def schedule(console: Console, s: t.Schedule) -> None:
 
 def whatif(console: Console, w: t.WhatIf) -> None:
     if w.status == "infeasible" or not w.meetings:
-        slip = f" slips {w.delay}" if w.delay else ""
-        _none(console, w, f"If {w.target}{slip}, no schedule exists.")
+        _none(console, w, f"If {w.scenario}, no schedule exists.")
         return
-    console.print(f"If {w.target} slips {w.delay}", style="bold", end=" ", markup=False)
+    console.print(f"If {w.scenario}", style="bold", end=" ", markup=False)
     console.print(f"(from {w.base}):", markup=False, highlight=False)
     provenance_line(console, w.provenance)
+    for tr in w.tracks:
+        console.print(
+            f"  {tr.name} (priority {tr.priority}) slips {tr.slip}: "
+            f"{plural(tr.meetings, 'meeting')} move",
+            markup=False,
+            highlight=False,
+        )
     table = Table(box=box.SIMPLE, show_edge=False, pad_edge=False)
     for col in ("meeting", "from (UTC)", "to", "shift", "because"):
         table.add_column(col)
