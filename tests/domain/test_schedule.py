@@ -32,6 +32,7 @@ from sitroom.domain.schedule import (
 from sitroom.domain.timeutil import iso, parse_time
 from sitroom.domain.tracks import TracksProjection
 from sitroom.domain.week import WorkingWeek
+from sitroom.errors import UserInputError
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "tracks" / "geneva-schedule.yaml"
 NOW = parse_time("2026-11-25", now_ms=0)
@@ -334,3 +335,31 @@ def test_clashes_finds_what_the_brute_force_finds() -> None:
             if p.starts(a)[moved[a]]:
                 found = bool(clashes(p, moved, s.attending, [a]))
                 assert found == bool(violations(p, moved, s.attending)), (a, b)
+
+
+REMOTE = """
+tracks: [{id: oman, name: Oman channel, venue: Muscat}]
+resources:
+  - {id: vp, name: the VP, type: person, timezone: America/New_York, hours: "08:00-20:00"}
+  - {id: link, name: the secure video link, type: link}
+meetings:
+  - {id: call, track: oman, duration: 1h, required: [vp, link], remote: true,
+     from: 2026-12-07, until: 2026-12-14}
+  - {id: visit, track: oman, duration: 1h, required: [vp], from: 2026-12-07, until: 2026-12-14}
+  - {id: dc, track: oman, duration: 1h, required: [vp], venue: Washington,
+     from: 2026-12-07, until: 2026-12-14}
+"""
+
+
+def test_a_remote_meeting_has_no_venue_and_nobody_travels_for_it() -> None:
+    """A meeting without a venue took its track's: the VP's video call flew him to Muscat."""
+    p = problem(REMOTE)
+    assert (p.meetings["call"].venue, p.meetings["call"].place) == (None, None)
+    assert p.meetings["visit"].venue == "Muscat"  # no venue: the track's, as documented
+    assert p.travel("call", "dc") == 0 and p.travel("visit", "dc") > 0
+    solved = solve(p, Options(time_limit=10))
+    assert set(solved.starts) == {"call", "visit", "dc"}
+    assert violations(p, solved.starts, solved.attending) == []
+    with pytest.raises(UserInputError, match="a remote meeting has no venue"):
+        parse_track_file("t.yaml", REMOTE.replace("remote: true", "remote: true, venue: x"),
+                         now_ms=NOW)  # fmt: skip

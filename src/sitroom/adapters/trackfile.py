@@ -24,7 +24,8 @@
         duration: 2h                  # or minutes, as a number
         required: [nsc-me]
         optional: [analyst]
-        venue: palais                 # a venue resource, or a city
+        venue: palais                 # a venue resource, or a city (default: the track's)
+        # remote: true                # a call instead: no venue, no travel; require its link
         from: 2026-12-01              # the window it must fall in
         until: 2026-12-19
         after: [ceasefire-3]          # meetings it must follow
@@ -283,11 +284,23 @@ def _meeting(label: str, n: int, m: Any, now_ms: int) -> Record:
             "required": _names(m.get("required"), f"{where}: 'required'"),
             "optional": _names(m.get("optional"), f"{where}: 'optional'"),
             "venue": str(m["venue"]) if m.get("venue") else None,
+            **({"remote": True} if _remote(m, where) else {}),
             "window": [start, end],
             "after": _names(m.get("after"), f"{where}: 'after'"),
             "prefer": [_preference(p, where, now_ms) for p in _items(m.get("prefer"))],
         },
     )
+
+
+def _remote(m: dict[str, Any], where: str) -> bool:
+    """``remote: true``: a call, with no venue and no travel (without it, a meeting with no
+    venue is held at its track's)."""
+    remote = m.get("remote", False)
+    if not isinstance(remote, bool):
+        raise UserInputError(f"{where}: 'remote' is true or false, not {_shown(remote)}")
+    if remote and m.get("venue"):
+        raise UserInputError(f"{where}: a remote meeting has no venue (its link is required)")
+    return remote
 
 
 def _minutes(value: Any, where: str) -> int:

@@ -239,6 +239,7 @@ class MeetingPayload(TypedDict):
     required: list[str]
     optional: list[str]
     venue: str | None
+    remote: NotRequired[bool]  # a call: no venue, no travel (not the track's venue)
     window: list[int | None]
     after: list[str]
     prefer: list[dict[str, Any]]

@@ -280,7 +280,9 @@ def _meeting(
 ) -> Meeting:
     venue: str | None = m.get("venue")
     loc: Mapping[str, Any] | None = None
-    if venue is not None and venue in raw:
+    if m.get("remote"):  # a call: nowhere to be, nothing to travel to
+        venue = None
+    elif venue is not None and venue in raw:
         loc = raw[venue].get("location")
     elif venue:
         found = find_place(venue)
