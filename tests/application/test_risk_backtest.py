@@ -130,7 +130,7 @@ def test_plots_are_drawn_through_the_injected_adapter(
     risk = Risk(Session.site(e), plot=plot)
     result = risk.backtest(spec(places=PLACES[:1], thresholds=(1,)), plot_dir=tmp_path)
     [(names, path, title)] = drawn
-    assert names[:3] == ["aggregate", "climatology", "last value"]
+    assert names[:4] == ["aggregate", "climatology", "recent", "last value"]
     assert path == tmp_path / "reliability.png" and result.plots == (str(path),)
     assert f"{result.forecasts} forecasts" in title
     with pytest.raises(UserInputError, match="plot"):
@@ -169,5 +169,48 @@ def test_a_record_known_after_a_forecast_time_is_not_used(ucdp_batch: RecordBatc
 def test_a_backtest_with_no_events_or_no_window_is_a_clear_error() -> None:
     with pytest.raises(UserInputError, match="no conflict events"):
         run(engine(), spec())
-    with pytest.raises(UserInputError, match="known is valid or recorded"):
+    with pytest.raises(UserInputError, match="known is published, valid or recorded"):
         run(engine(), spec(known="sometime"))
+
+
+def test_by_default_an_event_is_known_when_its_source_published_it(
+    ucdp_batch: RecordBatch,
+) -> None:
+    """The default knew every event at its event date; GDELT adds some months later and GED is
+    released yearly. Now GDELT's DATEADDED and UCDP's publication lag decide."""
+    e = engine()
+    e.append(ucdp_batch)
+    published = bt.known_events(Session.site(e), spec())
+    valid = bt.known_events(Session.site(e), spec(known="valid"))
+    lag = (published["known_ms"] - published["valid_from"]).unique().to_list()
+    assert lag == [bt.PUBLICATION_LAG_MS["ucdp.event"]]  # a year after, every UCDP event
+    assert (valid["known_ms"] == valid["valid_from"]).all()
+    result = run(e, spec())
+    assert result.leaks == 0 and result.covered.known == "published"
+    assert [r.p for r in result.rows] != [r.p for r in run(e, spec(known="valid")).rows]
+    names = {s.forecaster for s in result.scores}
+    assert {"climatology", "recent", "last value"} <= names  # the recent-history baseline
+
+
+def test_a_gdelt_event_is_known_at_its_dateadded() -> None:
+    e = engine()
+    for f in V2_FILES:
+        ingest(e, f.name, gdelt.chunks(open_input(str(f)), load_lookups()))
+    events = bt.known_events(Session.site(e), spec())
+    read = e.read(kinds=["gdelt.event"])
+    added = {
+        r.id: parse_time(str(r.payload["date_added"]), now_ms=0) for b in read for r in b.rows()
+    }
+    for row in events.head(50).iter_rows(named=True):
+        assert row["known_ms"] == max(added[row["id"]], row["valid_from"])
+
+
+def test_known_recorded_on_an_archive_says_what_its_scores_are_worth(
+    ucdp_batch: RecordBatch,
+) -> None:
+    """--known recorded on an archive loaded at once reported +56% skill with no knowledge."""
+    e = engine(parse_time("2024-01-01", now_ms=0))
+    e.append(ucdp_batch)  # every event recorded the same day
+    (warning,) = run(e, spec(known="recorded")).warnings
+    assert "an archive loaded at once" in warning and "--known published" in warning
+    assert run(e, spec()).warnings == ()

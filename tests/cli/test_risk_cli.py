@@ -132,7 +132,7 @@ def test_user_mistakes_are_one_line(ws: Path, capfd: pytest.CaptureFixture[str])
         (("forecast", "nope"), "see `sitroom questions`"),
         (("questions", "add", "T?", "--until", "+4d", "--hits", "2", "--of", "5"), "reference"),
         (("questions", "add", "T?", "--until", "+4d", "--since", "-1d"), "not a window"),
-        (("backtest", "--known", "later"), "valid or recorded"),
+        (("backtest", "--known", "later"), "published, valid or recorded"),
     ]:
         r = sitroom(capfd, *args, *w)
         if words is None:

@@ -290,10 +290,11 @@ def backtest(
     known: Annotated[
         str,
         typer.Option(
-            help="When an event counts as known: valid (its valid time + --lag) or recorded."
+            help="When an event counts as known: published (GDELT's DATEADDED, UCDP a year "
+            "late, ACLED a week), valid (when it happened) or recorded (a live log)."
         ),
-    ] = "valid",
-    lag: Annotated[str, typer.Option(help="With --known valid: the publication delay.")] = "0d",
+    ] = "published",
+    lag: Annotated[str, typer.Option(help="A further delay before any event is known.")] = "0d",
     plot: Annotated[
         Path | None, typer.Option(help="Draw reliability.png into this directory.")
     ] = None,

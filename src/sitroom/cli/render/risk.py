@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sitroom.cli.render import plural, provenance_line, short
@@ -211,6 +212,8 @@ def backtested(console: Console, b: Backtested) -> None:
         f"base rate of yes {pct(b.base_rate)}",
         highlight=False,
     )
+    for w in b.warnings:
+        console.print(f"[yellow]warning[/yellow]: {escape(w)}", highlight=False)
     t = Table(
         title="Scores (lower is better; skill against climatology)",
         title_justify="left",
