@@ -190,6 +190,11 @@ def test_by_default_an_event_is_known_when_its_source_published_it(
     assert [r.p for r in result.rows] != [r.p for r in run(e, spec(known="valid")).rows]
     names = {s.forecaster for s in result.scores}
     assert {"climatology", "recent", "last value"} <= names  # the recent-history baseline
+    counted = result.score("event count")  # a count distribution: its calibration
+    assert counted.pit is not None and len(counted.pit) == 10
+    assert sum(counted.pit) == pytest.approx(1.0)
+    assert counted.coverage_50 is not None and 0 <= counted.coverage_50 <= counted.coverage_90  # type: ignore[operator]
+    assert result.score("base rate").pit is None  # a probability, no distribution
 
 
 def test_a_gdelt_event_is_known_at_its_dateadded() -> None:

@@ -262,3 +262,21 @@ def test_a_room_loads_scipy_and_scoringrules_only_when_it_scores() -> None:
     before, after = r.stdout.splitlines()
     assert before == "[]"
     assert "scoringrules" in after  # the check sees a library once something scores
+
+
+def test_count_calibration_is_flat_and_covers_when_the_forecast_is_the_truth() -> None:
+    """PIT histograms and interval coverage for count forecasts (the backtest had none): a
+    forecast that is the distribution the counts come from is flat and covers as it says;
+    an overconfident one (a point mass at the mean) is a U and covers too little."""
+    from sitroom.domain.risk.scoring import count_calibration, nb_pmf
+
+    rng = np.random.default_rng(3)
+    y = rng.poisson(4.0, 4000)
+    right = np.repeat(nb_pmf([4.0], None, 40), len(y), axis=0)
+    pit, c50, c90 = count_calibration(right, y)
+    assert max(pit) - min(pit) < 0.03 and abs(sum(pit) - 1) < 1e-9
+    assert c50 >= 0.5 and c90 >= 0.9  # discrete central intervals hold at least their share
+    narrow = np.zeros((len(y), 40))
+    narrow[:, 4] = 1.0  # certain of 4
+    pit_n, _, n90 = count_calibration(narrow, y)
+    assert pit_n[0] + pit_n[-1] > 0.5 and n90 < 0.3  # a U; it covers far too little

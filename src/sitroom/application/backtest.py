@@ -135,6 +135,11 @@ class ForecasterScore(Result):
     log_skill: float | None
     crps_skill: float | None
     sharpness: Sharpness | None
+    # A count distribution's calibration: the randomised PIT's histogram (10 shares, flat when
+    # calibrated), and how often the count fell in its central 50% and 90% intervals.
+    pit: tuple[float, ...] | None = None
+    coverage_50: float | None = None
+    coverage_90: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -427,8 +432,11 @@ def score(rows: Sequence[Row]) -> Scored:
             _pad(clim if clim is not None else _point(0, k), k)
         )
         pmfs.setdefault("last value", []).append(_pad(scoring.nb_pmf([r.last], None, k)[0], k))
+    calibration = {}
     for name, rowsp in pmfs.items():
-        out.setdefault(name, {})["crps"] = float(scoring.crps_pmf(np.vstack(rowsp), counts).mean())
+        stacked = np.vstack(rowsp)
+        out.setdefault(name, {})["crps"] = float(scoring.crps_pmf(stacked, counts).mean())
+        calibration[name] = scoring.count_calibration(stacked, counts)
     base = out.get("climatology", {})
 
     def skill(name: str, metric: str) -> float | None:
@@ -445,6 +453,9 @@ def score(rows: Sequence[Row]) -> Scored:
             log_skill=skill(name, "log"),
             crps_skill=skill(name, "crps"),
             sharpness=Sharpness(**sharp[name]) if name in sharp else None,
+            pit=calibration[name][0] if name in calibration else None,
+            coverage_50=calibration[name][1] if name in calibration else None,
+            coverage_90=calibration[name][2] if name in calibration else None,
         )
         for name, s in out.items()
     )
