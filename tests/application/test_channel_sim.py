@@ -95,18 +95,24 @@ def test_an_urgent_message_sent_in_an_outage_fails_over_keeping_its_id() -> None
     assert got is not None
     assert (got.channel, got.copies) == ("muscat", 1)
     assert "m-urgent" not in r.unacknowledged
-    alert = next(a for a in r.alerts if a.key == "failover:m-urgent:1")
-    assert alert.at_ms == f.at_ms
-    assert "escalated from Direct secure link to Backchannel" in alert.title
+    # One alert for the outage's IMMEDIATE failovers, raised with the first (m-edge): m-urgent
+    # went the same way in the same outage, and raised no second one.
+    (alert,) = [a for a in r.alerts if a.key.startswith("failover:")]
+    (edge,) = [x for x in r.failovers if x.message == "m-edge"]
+    assert alert.at_ms == edge.at_ms < f.at_ms
+    assert alert.key.startswith("failover:direct:muscat:IMMEDIATE:liveness:direct:")
+    assert "message m-edge escalated from Direct secure link to Backchannel" in alert.title
 
 
 def test_the_failover_alert_in_the_log_carries_the_escalation_path() -> None:
     engine, clock = engine_with()
     r = play(load_trace(TRACES / "outage.yaml"), engine, clock)
     alerts = {a.id: a for b in engine.log.read(kinds=[ALERT]) for a in b.rows()}
-    a = alerts["alert:channels:failover:m-urgent:1"]
+    (a,) = [a for a in alerts.values() if a.payload["key"].startswith("failover:")]
+    assert a.payload["detail"]["messages"] == ["m-edge"]
     assert a.payload["detail"]["escalation"] == "Direct secure link → Backchannel → via Muscat"
-    assert a.valid_from == after(r, 2 * MS_PER_H + 10 * MS_PER_MIN)  # on the virtual clock
+    (edge,) = [x for x in r.failovers if x.message == "m-edge"]
+    assert a.valid_from == edge.at_ms  # on the virtual clock
     assert len(alerts) == len(r.alerts)
     # the projection saw the same story as the report
     m = engine.states["channels"]["messages"]["m-urgent"]
@@ -476,7 +482,7 @@ def test_a_recorded_simulation_runs_on_the_virtual_clock_and_gives_the_room_its_
         listed = room.channels.list()
         assert {c.id for c in listed.channels} == {"direct", "muscat"}
         alerts = room.world.alerts(as_of_ms=None).alerts
-        failover = next(a for a in alerts if a.key == "failover:m-urgent:1")
+        failover = next(a for a in alerts if a.key.startswith("failover:"))
         assert failover.detail["escalation"] == "Direct secure link → Backchannel → via Muscat"
         assert r.balanced and r.anomalies == ()
         # the scratch run of the same trace tells the same story, and leaves the room alone
@@ -495,4 +501,29 @@ def test_a_flash_goes_within_seconds_of_the_path_coming_back() -> None:
     breaker = [s for s in r.states if s.channel == "direct" and s.aspect == "breaker"]
     assert [s.new for s in breaker][:3] == ["open", "half_open", "closed"]
     assert "heartbeat" in breaker[1].reason
+    assert r.unacknowledged == ()
+
+
+def test_a_storm_of_failovers_in_one_outage_is_one_alert_per_priority() -> None:
+    """Each failover raised its own alert: a storm sent hundreds."""
+    r = play(
+        """
+start: 2026-11-30T06:00:00Z
+until: 30m
+channels:
+  - {id: direct, counterpart: T, fallback: muscat, heartbeat: 1s, ack_timeout: 5s}
+  - {id: muscat, counterpart: T, via: Muscat, heartbeat: 1s, ack_timeout: 20s}
+network:
+  direct: {delay: 50ms, down: [[5m, 20m]]}
+events:
+  - {at: 6m, storm: {channel: direct, priority: IMMEDIATE, count: 40, over: 20s}}
+  - {at: 7m, storm: {channel: direct, priority: FLASH, count: 10, over: 5s}}
+""",
+        *engine_with(),
+    )
+    moved = {f.message for f in r.failovers}
+    assert len(moved) == 50  # every urgent message went via Muscat ...
+    failovers = [a for a in r.alerts if a.key.startswith("failover:")]
+    assert len(failovers) == 2  # ... and the room was told twice, once per priority
+    assert {a.key.split(":")[3] for a in failovers} == {"IMMEDIATE", "FLASH"}
     assert r.unacknowledged == ()

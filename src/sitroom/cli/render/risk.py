@@ -232,18 +232,18 @@ def backtested(console: Console, b: Backtested) -> None:
             _num(s.sharpness.sharpness if s.sharpness else None, 2),
         )
     console.print(t)
-    c = Table(
+    cal = Table(
         title="Counts: PIT histogram (10 bins; flat is calibrated, a U overconfident) and how "
         "often the count fell in the central 50% / 90% intervals",
         title_justify="left",
         box=box.SIMPLE_HEAD,
     )
     for col in ("forecaster", "PIT", "in 50%", "in 90%"):
-        c.add_column(col)
+        cal.add_column(col)
     for s in b.scores:
         if s.pit is not None:
             bars = "".join(" ▁▂▃▄▅▆▇█"[min(8, round(x * 40))] for x in s.pit)
-            c.add_row(s.forecaster, bars, _num(s.coverage_50, 2), _num(s.coverage_90, 2))
-    console.print(c)
+            cal.add_row(s.forecaster, bars, _num(s.coverage_50, 2), _num(s.coverage_90, 2))
+    console.print(cal)
     for path in b.plots:
         console.print(f"wrote {path}", markup=False, highlight=False)

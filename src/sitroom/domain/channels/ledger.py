@@ -158,6 +158,63 @@ def links(state: Mapping[str, Any]) -> list[Link]:
     return [Link.from_payload(c) for c in state["channels"].values()]
 
 
+def _failovers(state: Mapping[str, Any], batch: RecordBatch) -> list[AlertDraft]:
+    """One alert per failover episode and priority, not per message: the FLASH messages a
+    channel's open breaker or silence sends to its redundant channel are one event, and its
+    IMMEDIATE ones another (a storm sent hundreds of alerts). A failover for missed acks on a
+    channel still in service stays one alert per message."""
+    groups: dict[str, list[Any]] = {}
+    for r in batch.rows():
+        p = r.payload
+        cause = _out_of_service(state, p["from"])
+        key = (
+            f"failover:{p['from']}:{p['to']}:{p['priority']}:{cause}"
+            if cause
+            else f"failover:{p['message']}:{p['attempt']}"
+        )
+        groups.setdefault(key, []).append(r)
+    drafts = []
+    for key, rs in groups.items():
+        p = rs[0].payload
+        first = state["messages"].get(p["message"], {})
+        route = f"from {label(state, p['from'])} to {label(state, p['to'])}"
+        title = (
+            f"{p['priority']} message {p['message']} escalated {route}: {p['reason']}"
+            if len(rs) == 1
+            else f"{len(rs)} messages escalated {route} (first {p['priority']} {p['message']}): "
+            f"{p['reason']}"
+        )
+        drafts.append(
+            AlertDraft(
+                detector=CHANNELS,
+                key=key,
+                title=title,
+                severity="warning",
+                evidence=[e for e in (first.get("record"), *(r.id for r in rs[:20])) if e],
+                triggered_by=[r.id for r in rs[:20]],
+                detail={
+                    **p,
+                    "escalation": " → ".join(p["path"]),
+                    "messages": [r.payload["message"] for r in rs[:50]],
+                    "count": len(rs),
+                },
+            )
+        )
+    return drafts
+
+
+def _out_of_service(state: Mapping[str, Any], channel: str) -> str | None:
+    """The record of the state change that took ``channel`` out of service (its breaker
+    open, or its liveness not alive), or None while it is in service."""
+    states = state["states"].get(channel, {})
+    breaker, liveness = states.get("breaker", {}), states.get("liveness", {})
+    if breaker.get("new") == "open":
+        return str(breaker["record"])
+    if liveness.get("new") not in (None, "alive"):
+        return str(liveness["record"])
+    return None
+
+
 def outcomes(state: Mapping[str, Any]) -> Iterator[tuple[str, Outcome, int]]:
     """Every recorded outcome, per channel, oldest first: what the breakers are rebuilt from."""
     for channel, kept in state["outcomes"].items():
@@ -219,27 +276,10 @@ class ChannelDetector:
         self, views: Mapping[str, Any], batch: RecordBatch, now_ms: int
     ) -> list[AlertDraft]:
         state = views[CHANNELS]
-        drafts = []
-        for r in batch.of_kinds([CHANNEL_FAILOVER, CHANNEL_STATE, CHANNEL_DROP]).rows():
+        drafts = _failovers(state, batch.of_kinds([CHANNEL_FAILOVER]))
+        for r in batch.of_kinds([CHANNEL_STATE, CHANNEL_DROP]).rows():
             p = r.payload
-            if r.kind == CHANNEL_FAILOVER:
-                m = state["messages"].get(p["message"], {})
-                path = " → ".join(p["path"])
-                drafts.append(
-                    AlertDraft(
-                        detector=CHANNELS,
-                        key=f"failover:{p['message']}:{p['attempt']}",
-                        title=(
-                            f"{p['priority']} message {p['message']} escalated from "
-                            f"{label(state, p['from'])} to {label(state, p['to'])}: {p['reason']}"
-                        ),
-                        severity="warning",
-                        evidence=[e for e in (m.get("record"), r.id) if e],
-                        triggered_by=[r.id],
-                        detail={**p, "escalation": path},
-                    )
-                )
-            elif r.kind == CHANNEL_STATE and _worse(p):
+            if r.kind == CHANNEL_STATE and _worse(p):
                 what = "breaker opened" if p["aspect"] == "breaker" else "falls silent"
                 drafts.append(
                     AlertDraft(
