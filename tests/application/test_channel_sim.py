@@ -527,3 +527,25 @@ events:
     assert len(failovers) == 2  # ... and the room was told twice, once per priority
     assert {a.key.split(":")[3] for a in failovers} == {"IMMEDIATE", "FLASH"}
     assert r.unacknowledged == ()
+
+
+def test_an_expired_message_is_void_not_delivered_late() -> None:
+    r = play(
+        """
+start: 2026-11-30T06:00:00Z
+until: 1h
+channels:
+  - {id: direct, counterpart: T, heartbeat: 1s, ack_timeout: 5s}
+network:
+  direct: {delay: 50ms, down: [[5m, 30m]]}
+events:
+  - {at: 6m, send: {id: hold, channel: direct, priority: IMMEDIATE, body: "hold until noon",
+                    expires_within: 10m}}
+  - {at: 6m, send: {id: keep, channel: direct, priority: IMMEDIATE, body: "stands"}}
+""",
+        *engine_with(),
+    )
+    assert r.delivery("hold") is None  # void by 16m, the path back at 30m
+    assert r.delivery("keep") is not None
+    (alert,) = [a for a in r.alerts if a.key == "drop:hold"]
+    assert "void if not delivered by 2026-11-30T06:16:00Z" in alert.title

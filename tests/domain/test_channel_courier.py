@@ -3,6 +3,8 @@ storms. Every test drives it by hand, as a simulator or a live desk would."""
 
 from __future__ import annotations
 
+import pytest
+
 from sitroom.domain.channels.breaker import BreakerState
 from sitroom.domain.channels.courier import Action, Courier, Link, Note, Transmit
 from sitroom.domain.channels.phi import Silence
@@ -15,6 +17,7 @@ from sitroom.domain.kinds import (
     CHANNEL_SEND,
     CHANNEL_STATE,
 )
+from sitroom.errors import UserInputError
 
 
 def courier(**direct: object) -> Courier:
@@ -252,3 +255,28 @@ def test_a_live_channel_says_so_from_its_first_heartbeat() -> None:
     (first,) = notes(c.on_heartbeat("direct", 0), CHANNEL_STATE)
     assert (first.payload["old"], first.payload["new"]) == ("unknown", "alive")
     assert notes(c.on_heartbeat("direct", 1_000), CHANNEL_STATE) == []
+
+
+def test_a_message_past_its_expiry_is_void_and_never_sent_again() -> None:
+    """Message expiry ("void if not delivered by") did not exist: a stale instruction could
+    arrive hours late."""
+    c = Courier([Link("direct", "Tehran desk", ack_timeout_ms=5_000)])
+    done = c.submit("m1", "direct", Priority.IMMEDIATE, "hold fire until 12:00", 0,
+                    expires_ms=60_000)  # fmt: skip
+    assert sent(done.actions) == [("m1", "direct", 1)]
+    assert notes(done.actions, CHANNEL_SEND)[0].payload["expires_ms"] == 60_000
+    retried = []
+    t = 0
+    while (due := c.next_due()) is not None and due <= 120_000:
+        t = due
+        acts = c.tick(t)
+        retried += sent(acts)
+        if notes(acts, CHANNEL_DROP):
+            (drop,) = notes(acts, CHANNEL_DROP)
+            break
+    assert t == 60_000 and drop.payload["expired"] is True  # dropped at its expiry, exactly
+    assert "void if not delivered by" in drop.payload["reason"]
+    assert all(s[0] == "m1" for s in retried) and not c.pending
+    assert sent(c.tick(200_000)) == [] and c.next_due() is None  # never again
+    with pytest.raises(UserInputError, match="expire before it is sent"):
+        c.submit("m2", "direct", Priority.ROUTINE, "x", 100_000, expires_ms=100_000)

@@ -241,7 +241,7 @@ def serve_desk(desk: Desk, host: str, port: int, limits: Limits = Limits()) -> E
 
 def desk_routes(desk: Desk) -> dict[tuple[str, str], Route]:
     def submit(body: dict[str, Any]) -> Mapping[str, Any]:
-        reply_by = body.get("reply_by")
+        reply_by, expires = body.get("reply_by"), body.get("expires")
         now = desk.now_ms()
         return desk.submit(
             wire_text(body, "channel"),
@@ -252,6 +252,9 @@ def desk_routes(desk: Desk) -> dict[tuple[str, str], Route]:
             if reply_by is None
             else parse_time(wire_text(body, "reply_by"), now_ms=now),
             await_reply=body.get("await_reply") is True,
+            expires_ms=None
+            if expires is None
+            else parse_time(wire_text(body, "expires"), now_ms=now),
         ).to_json()
 
     return {

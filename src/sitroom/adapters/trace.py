@@ -25,7 +25,8 @@ the counterpart's replies::
 
 Durations are read by the one duration parser (:func:`~sitroom.domain.timeutil.parse_duration`):
 a number and a unit (ms, s, m, h, d, w), or compounds such as ``2h30m``. A send's priority is
-ROUTINE unless given; ``reply_within`` sets its reply-by time (after the send), ``reply_after``
+ROUTINE unless given; ``reply_within`` sets its reply-by time (after the send), ``expires_within``
+makes it void if not delivered that long after it is sent, ``reply_after``
 has the counterpart reply that long after it. A repeated send gets ids ``<id>-1``,
 ``<id>-2``...; a storm's messages ``<prefix>-1``... (prefix ``storm<n>`` unless given), spread
 evenly ``over`` its span. Events after ``until`` are not played. Every problem with a trace is
@@ -102,7 +103,16 @@ class _TraceReader:
     )
     PATH = ("delay", "jitter", "loss", "down")
     COURIER = ("max_in_flight", "watermark", "phi_threshold")
-    SEND = ("id", "channel", "priority", "body", "await_reply", "reply_within", "reply_after")
+    SEND = (
+        "id",
+        "channel",
+        "priority",
+        "body",
+        "await_reply",
+        "reply_within",
+        "reply_after",
+        "expires_within",
+    )
     STORM = ("channel", "priority", "count", "over", "body", "prefix")
 
     def __init__(self, name: str) -> None:
@@ -379,6 +389,11 @@ class _TraceReader:
                     else self.duration(s["reply_after"], f"{here}.reply_after")
                 )
                 wait = self.flag(s.get("await_reply", False), f"{here}.await_reply")
+                void = (
+                    None
+                    if s.get("expires_within") is None
+                    else self.duration(s["expires_within"], f"{here}.expires_within", positive=True)
+                )
                 if len(sent_at) + count > MAX_MESSAGES:
                     raise self.fail(where, f"a trace may send at most {MAX_MESSAGES:,} messages")
                 for k in range(count):
@@ -388,7 +403,9 @@ class _TraceReader:
                     t = at + k * every
                     sent_at[mid] = t
                     by = None if within is None else t + within
-                    out.append(SimEvent(t, send=SimSend(mid, ch, prio, body, wait, by)))
+                    expires = None if void is None else t + void
+                    send = SimSend(mid, ch, prio, body, wait, by, expires)
+                    out.append(SimEvent(t, send=send))
                     if after is not None:
                         replies.append((t + after, mid, f"{here}.reply_after"))
         seen: set[str] = set()

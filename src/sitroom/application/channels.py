@@ -431,6 +431,7 @@ class Channels:
         reply_by_ms: int | None = None,
         await_reply: bool = False,
         wait_ms: int = DEFAULT_WAIT_MS,
+        expires_ms: int | None = None,
     ) -> Receipt:
         """Send a message: recorded first (sealed with the track's key on a track's channel),
         then delivered with acks, retries and failover for up to ``wait_ms``. What is not
@@ -453,6 +454,7 @@ class Channels:
                 msg_id=msg_id,
                 reply_by_ms=reply_by_ms,
                 await_reply=await_reply,
+                expires_ms=expires_ms,
             )
             left = desk.settle([took.message], s.now_ms() + wait_ms) if took.accepted else []
         finally:
@@ -480,6 +482,7 @@ class Channels:
         msg_id: str | None = None,
         reply_by_ms: int | None = None,
         await_reply: bool = False,
+        expires_ms: int | None = None,
     ) -> Receipt:
         """Hand a message to the desk running at ``url``, which records and delivers it."""
         p = priority_of(priority)
@@ -491,6 +494,7 @@ class Channels:
             "id": msg_id,
             "reply_by": None if reply_by_ms is None else iso(reply_by_ms),
             "await_reply": await_reply,
+            "expires": None if expires_ms is None else iso(expires_ms),
         }
         try:
             code, answer = post(f"{url.rstrip('/')}/submit", request, DESK_TIMEOUT_S)

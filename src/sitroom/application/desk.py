@@ -81,6 +81,7 @@ def courier_for(state: Mapping[str, Any], **options: Any) -> Courier:
                     body=m["body"],
                     sent_ms=m["sent_ms"],
                     reply_by_ms=m.get("reply_by_ms"),
+                    expires_ms=m.get("expires_ms"),
                 )
             )
     return courier
@@ -127,6 +128,7 @@ class Desk:
         msg_id: str | None = None,
         reply_by_ms: int | None = None,
         await_reply: bool = False,
+        expires_ms: int | None = None,
     ) -> Submitted:
         msg_id = msg_id or new_message_id()
         with self.lock:
@@ -145,6 +147,7 @@ class Desk:
                 self.session.now_ms(),
                 reply_by_ms=reply_by_ms,
                 await_reply=await_reply,
+                expires_ms=expires_ms,
             )
             transmits = self._record(done.actions)
         self._dispatch(transmits)
@@ -178,7 +181,13 @@ class Desk:
                     f"receive:{env.id}",
                     now,
                     env.channel,
-                    {**env.as_wire(), "message": env.id, "track": track or None},
+                    {
+                        **env.as_wire(),
+                        "message": env.id,
+                        "track": track or None,
+                        # Arrived after it was void (in flight when it expired): kept, marked.
+                        "void": env.expires_ms is not None and now > env.expires_ms,
+                    },
                 ),
                 track,
             )

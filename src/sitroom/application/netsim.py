@@ -109,6 +109,7 @@ class SimSend:
     body: str = ""
     await_reply: bool = False
     reply_by_ms: int | None = None
+    expires_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -304,9 +305,9 @@ class _Sim:
         """What ``Courier.next_due`` says, by parts (after any call but a plain heartbeat)."""
         base = _INF
         for p in self.courier.pending.values():
-            d = p.deadline_ms
-            if d is not None and d < base:
-                base = d
+            for d in (p.deadline_ms, p.envelope.expires_ms):
+                if d is not None and d < base:
+                    base = d
         phi: dict[str, int] = {}
         for ch, lane in self.courier.lanes.items():
             if lane.parked and (at := lane.breaker.retry_at_ms()) is not None and at < base:
@@ -344,6 +345,7 @@ class _Sim:
             t,
             reply_by_ms=s.reply_by_ms,
             await_reply=s.await_reply,
+            expires_ms=s.expires_ms,
         )
         sig = done.backpressure.value
         self.signals[sig] = self.signals.get(sig, 0) + 1

@@ -143,6 +143,10 @@ def send(
     await_reply: Annotated[
         bool, typer.Option("--await-reply", help="Expect a reply; alert when it is overdue.")
     ] = False,
+    expires: Annotated[
+        str | None,
+        typer.Option(help="Void if not delivered by this time (+2h, ISO 8601): never sent after."),
+    ] = None,
     wait: Annotated[
         str, typer.Option(help="How long to keep trying before leaving it to a desk.")
     ] = "30s",
@@ -156,17 +160,17 @@ def send(
     if it is not acknowledged within --wait (it stays recorded as pending); 4 if refused."""
     from sitroom.cli.render import channels as render
 
-    by = when(reply_by)
+    by, void = when(reply_by), when(expires)
     with room(workspace) as r:
         if desk is not None:
             receipt = r.channels.send_via_desk(
                 desk, channel, body, priority=priority, msg_id=msg_id, reply_by_ms=by,
-                await_reply=await_reply,
+                await_reply=await_reply, expires_ms=void,
             )  # fmt: skip
         else:
             receipt = r.channels.send(
                 channel, body, priority=priority, msg_id=msg_id, reply_by_ms=by,
-                await_reply=await_reply, wait_ms=duration(wait),
+                await_reply=await_reply, wait_ms=duration(wait), expires_ms=void,
             )  # fmt: skip
     emit(receipt, json, render.receipt)
     if not receipt.accepted:

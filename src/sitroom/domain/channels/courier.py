@@ -53,7 +53,7 @@ from sitroom.domain.kinds import (
     CHANNEL_STATE,
     ChannelPayload,
 )
-from sitroom.domain.timeutil import human_age
+from sitroom.domain.timeutil import human_age, iso
 from sitroom.domain.week import WorkingWeek
 from sitroom.errors import NotFound, UserInputError
 
@@ -170,6 +170,7 @@ class Envelope:
     body: str
     sent_ms: int
     reply_by_ms: int | None = None
+    expires_ms: int | None = None  # void if not delivered by then: never sent after it
 
     def as_wire(self) -> dict[str, Any]:
         return {
@@ -181,12 +182,14 @@ class Envelope:
             "body": self.body,
             "sent_ms": self.sent_ms,
             "reply_by_ms": self.reply_by_ms,
+            "expires_ms": self.expires_ms,
         }
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> Envelope:
         channel = wire_text(d, "channel")
         reply_by = d.get("reply_by_ms")
+        expires = d.get("expires_ms")
         return cls(
             id=wire_text(d, "id"),
             channel=channel,
@@ -196,6 +199,7 @@ class Envelope:
             body=wire_text(d, "body", default="", limit=None),
             sent_ms=wire_int(d, "sent_ms", 0, MAX_MS),
             reply_by_ms=None if reply_by is None else wire_int(d, "reply_by_ms", 0, MAX_MS),
+            expires_ms=None if expires is None else wire_int(d, "expires_ms", 0, MAX_MS),
         )
 
 
@@ -347,13 +351,17 @@ class Courier:
         *,
         reply_by_ms: int | None = None,
         await_reply: bool = False,
+        expires_ms: int | None = None,
     ) -> Submitted:
         """Take a message for sending. It is recorded (``channel.send``) whatever happens next;
-        when backpressure drops it or another, that is recorded too."""
+        when backpressure drops it or another, that is recorded too. With ``expires_ms``, it is
+        void if not delivered by then: dropped, and never sent after it."""
         lane = self._lane(channel)
         if msg_id in self.pending:
             return Submitted([], True, self.queues.signal(channel))
-        env = Envelope(msg_id, channel, channel, priority, 1, body, now_ms, reply_by_ms)
+        if expires_ms is not None and expires_ms <= now_ms:
+            raise UserInputError(f"message {msg_id} would expire before it is sent")
+        env = Envelope(msg_id, channel, channel, priority, 1, body, now_ms, reply_by_ms, expires_ms)
         actions: list[Action] = [
             Note(
                 CHANNEL_SEND,
@@ -477,6 +485,9 @@ class Courier:
         actions: list[Action] = []
         for lane in self.lanes.values():
             actions += self._judge(lane, now_ms)
+        for p in list(self.pending.values()):
+            if p.envelope.expires_ms is not None and p.envelope.expires_ms <= now_ms:
+                actions.append(self._expire(p, now_ms))
         for msg_id, p in sorted(self.pending.items(), key=lambda kv: kv[1].deadline_ms or 0):
             if p.deadline_ms is None or p.deadline_ms > now_ms:
                 continue
@@ -493,6 +504,7 @@ class Courier:
     def next_due(self) -> int | None:
         """When ``tick`` next has something to do, if nothing else happens first."""
         dues = [p.deadline_ms for p in self.pending.values() if p.deadline_ms is not None]
+        dues += [p.envelope.expires_ms for p in self.pending.values() if p.envelope.expires_ms]
         for lane in self.lanes.values():
             if lane.silence is Silence.ALIVE and (at := lane.phi.suspect_at_ms()) is not None:
                 dues.append(at)
@@ -720,8 +732,34 @@ class Courier:
                     actions += self._again(p, now_ms, verdict.explanation)
         return actions
 
+    def _expire(self, p: Pending, now_ms: int) -> Note:
+        """A message past its expiry: void, taken back from its queue and never sent again."""
+        env = p.envelope
+        self._forget(env.id)
+        return Note(
+            CHANNEL_DROP,
+            f"drop:{env.id}",
+            now_ms,
+            env.channel,
+            {
+                "message": env.id,
+                "channel": env.channel,
+                "priority": env.priority.name,
+                "backpressure": "expired",
+                "expired": True,
+                "reason": f"void if not delivered by {iso(env.expires_ms)}, and not acknowledged",
+            },
+        )
+
+    def _forget(self, msg_id: str) -> None:
+        """No longer ours to send: the queue skips it, and no breaker waits to probe with it."""
+        self.pending.pop(msg_id, None)
+        for lane in self.lanes.values():
+            if msg_id in lane.parked:
+                lane.parked.remove(msg_id)
+
     def _drop(self, msg: Message, signal: Backpressure, now_ms: int) -> Note:
-        self.pending.pop(msg.id, None)
+        self._forget(msg.id)
         return Note(
             CHANNEL_DROP,
             f"drop:{msg.id}",
@@ -746,6 +784,7 @@ def _sent(env: Envelope, link: Link) -> dict[str, Any]:
         "body": env.body,
         "sent_ms": env.sent_ms,
         "reply_by_ms": env.reply_by_ms,
+        "expires_ms": env.expires_ms,
     }
 
 
