@@ -3,6 +3,8 @@ the engine's clock; and the log as the courier's memory across a restart."""
 
 from __future__ import annotations
 
+import pytest
+
 from sitroom.adapters.clock import ManualClock
 from sitroom.adapters.log_memory import MemoryLog
 from sitroom.application.channels import Channels
@@ -14,6 +16,7 @@ from sitroom.domain.channels.ledger import ChannelDetector, ChannelsProjection
 from sitroom.domain.channels.priority import Priority
 from sitroom.domain.timeutil import MS_PER_H, MS_PER_MIN, parse_time
 from sitroom.domain.week import WorkingWeek
+from sitroom.errors import UserInputError
 
 TEHRAN = WorkingWeek.parse("Asia/Tehran", "08:00-16:00", "Sat-Wed")
 LINK = Link("direct", "Tehran desk", ack_timeout_ms=5_000, week=TEHRAN)
@@ -130,3 +133,25 @@ def test_a_restarted_courier_takes_back_what_the_log_says_is_unacknowledged() ->
     before, after = c.breaker("direct"), again.breaker("direct")
     assert round(after.failures, 3) == round(before.failures, 3) == 2.0
     assert after.successes == before.successes == 1.0
+
+
+def test_a_holiday_in_the_counterparts_calendar_is_no_overdue_reply() -> None:
+    """Reply habits knew weekends, not holidays: a closure (Nowruz, Eid) raised false overdue
+    alerts."""
+    from dataclasses import replace
+
+    from sitroom.domain.week import parse_closed
+
+    e, clock = engine(at("2026-11-28T00:00:00Z"))
+    learned(e, clock)
+    off = replace(TEHRAN, closed=parse_closed(["2026-12-05..2026-12-06"]))  # Sat and Sun off
+    e.append([channel_record(replace(LINK, week=off))])
+    sent = at("2026-12-02T11:30:00Z")  # Wednesday 15:00 in Tehran: one working hour left
+    send(e, clock, "m3", sent)
+    saturday = at("2026-12-05T07:30:00Z")  # would have been due here ...
+    assert e.tick(saturday + 1).alerts == []
+    monday = at("2026-12-07T07:30:00Z")  # ... but the office is closed until Monday
+    assert e.next_due(saturday + 1) == monday + 1
+    assert [a.payload["detail"]["message"] for a in e.tick(monday + 1).alerts] == ["m3"]
+    with pytest.raises(UserInputError, match="cannot read days off"):
+        parse_closed(["Nowruz"])

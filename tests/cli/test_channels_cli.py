@@ -235,3 +235,16 @@ def test_the_acceptable_pause_is_set_from_the_command_line_and_a_trace(
     )
     (link,) = load_trace(trace).links
     assert (link.heartbeat_ms, link.pause_ms) == (2000, 500)
+
+
+def test_a_counterparts_days_off_are_declared_with_the_channel(
+    ws: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    added = out_json(capsys, ["channels", "add", "direct", "-w", ws, "--to", "Tehran desk",
+                              "--timezone", "Asia/Tehran", "--days", "Sat-Wed",
+                              "--closed", "2027-03-20..2027-03-24", "--closed", "2027-04-01",
+                              "--json"])  # fmt: skip
+    closed = added["payload"]["week"]["closed"]
+    assert closed[0] == "2027-03-20" and closed[-1] == "2027-04-01" and len(closed) == 6
+    err = fails(capsys, ["channels", "add", "x", "-w", ws, "--to", "X", "--closed", "Nowruz"], 2)
+    assert "cannot read days off 'Nowruz'" in err

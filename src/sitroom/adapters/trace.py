@@ -36,6 +36,7 @@ a one-line ``UserInputError`` naming the field, such as ``events[2].send.priorit
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ from sitroom.application.netsim import (
 from sitroom.domain.channels.courier import Link
 from sitroom.domain.channels.priority import Priority
 from sitroom.domain.timeutil import parse_duration, to_ms
-from sitroom.domain.week import WorkingWeek
+from sitroom.domain.week import WorkingWeek, parse_closed
 from sitroom.errors import SourceError, UserInputError
 
 __all__ = ["load_trace", "parse_trace", "trace_from_dict"]
@@ -100,6 +101,7 @@ class _TraceReader:
         "timezone",
         "hours",
         "days",
+        "closed",
     )
     PATH = ("delay", "jitter", "loss", "down")
     COURIER = ("max_in_flight", "watermark", "phi_threshold")
@@ -269,15 +271,18 @@ class _TraceReader:
         c = self.mapping(value, where, self.LINK)
         cid = self.text(self.required(c, "id", where), f"{where}.id")
         week = WorkingWeek()
-        if any(k in c for k in ("timezone", "hours", "days")):
-            try:
+        try:
+            if any(k in c for k in ("timezone", "hours", "days")):
                 week = WorkingWeek.parse(
                     str(c.get("timezone", "UTC")),
                     str(c.get("hours", "09:00-18:00")),
                     str(c.get("days", "Mon-Fri")),
                 )
-            except UserInputError as e:
-                raise self.fail(f"{where} ({cid})", str(e)) from None
+            if c.get("closed") is not None:
+                closed = c["closed"] if isinstance(c["closed"], list) else [c["closed"]]
+                week = replace(week, closed=parse_closed([str(x) for x in closed]))
+        except UserInputError as e:
+            raise self.fail(f"{where} ({cid})", str(e)) from None
         try:
             return Link(
                 id=cid,

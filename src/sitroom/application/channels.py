@@ -18,9 +18,9 @@ from __future__ import annotations
 import re
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,7 +38,7 @@ from sitroom.domain.kinds import CHANNEL_ACK, CHANNEL_KINDS, CHANNEL_REPLY
 from sitroom.domain.secure.identity import Secret
 from sitroom.domain.secure.ledger import SECURE, sealed_header
 from sitroom.domain.timeutil import human_age, iso
-from sitroom.domain.week import WorkingWeek
+from sitroom.domain.week import WorkingWeek, parse_closed
 from sitroom.errors import NotFound, SecureError, UserInputError, WorkspaceError
 
 CHANNELS = ledger.CHANNELS
@@ -369,6 +369,7 @@ class Channels:
         timezone: str = "UTC",
         hours: str = "09:00-18:00",
         days: str = "Mon-Fri",
+        closed: Sequence[str] = (),
         track: str | None = None,
     ) -> Declared:
         """Declare a channel, or change one (declaring it again with other options). Its
@@ -396,7 +397,7 @@ class Channels:
             capacity=capacity,
             weight=weight,
             url=url,
-            week=WorkingWeek.parse(timezone, hours, days),
+            week=replace(WorkingWeek.parse(timezone, hours, days), closed=parse_closed(closed)),
             track=track or None,
         )
         known = self._s.state(CHANNELS)["channels"]

@@ -97,6 +97,10 @@ def add(
     timezone: Annotated[str, typer.Option(help="The counterpart's time zone.")] = "UTC",
     hours: Annotated[str, typer.Option(help="The counterpart's working hours.")] = "09:00-18:00",
     days: Annotated[str, typer.Option(help="The counterpart's working days.")] = "Mon-Fri",
+    closed: Annotated[
+        list[str] | None,
+        typer.Option(help="Days off, in their calendar: 2027-03-21 or 2027-03-20..2027-03-24."),
+    ] = None,
     track: Annotated[
         str | None,
         typer.Option(help="The track it serves: its messages are sealed with the track's key."),
@@ -123,6 +127,7 @@ def add(
             timezone=timezone,
             hours=hours,
             days=days,
+            closed=closed or (),
             track=track,
         )
     emit(declared, json, render.declared)

@@ -33,6 +33,7 @@ class WorkingWeek:
     start_min: int = 9 * 60
     end_min: int = 18 * 60
     days: frozenset[int] = WORKDAYS
+    closed: frozenset[date] = frozenset()  # local dates off: holidays (Nowruz, Eid...)
 
     def __post_init__(self) -> None:
         if not 0 <= self.start_min < self.end_min <= 24 * 60:
@@ -110,13 +111,32 @@ class WorkingWeek:
         day: date = from_ms(start_ms).astimezone(tz).date()
         last = None if end_ms is None else from_ms(end_ms).astimezone(tz).date()
         while last is None or day <= last:
-            if day.weekday() in self.days:
+            if day.weekday() in self.days and day not in self.closed:
                 midnight = datetime(day.year, day.month, day.day, tzinfo=tz)
                 yield (
                     to_ms(midnight + timedelta(minutes=self.start_min)),
                     to_ms(midnight + timedelta(minutes=self.end_min)),
                 )
             day += timedelta(days=1)
+
+
+def parse_closed(texts: Sequence[str]) -> frozenset[date]:
+    """Days off from the forms people type: '2027-03-21' or a range '2027-03-20..2027-03-24'
+    (both ends included), at most a year each."""
+    out: set[date] = set()
+    for text in texts:
+        first, _, last = str(text).partition("..")
+        try:
+            lo = date.fromisoformat(first.strip())
+            hi = date.fromisoformat(last.strip()) if last else lo
+        except ValueError:
+            raise UserInputError(
+                f"cannot read days off {text!r}: a date 2027-03-21 or 2027-03-20..2027-03-24"
+            ) from None
+        if not lo <= hi <= lo + timedelta(days=366):
+            raise UserInputError(f"days off {text!r} must run forward, for a year at most")
+        out.update(lo + timedelta(days=k) for k in range((hi - lo).days + 1))
+    return frozenset(out)
 
 
 def zone(name: str) -> ZoneInfo:

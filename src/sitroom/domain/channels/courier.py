@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Any
 
 from sitroom.domain.channels.breaker import (
@@ -127,6 +128,7 @@ class Link:
                 "start_min": w.start_min,
                 "end_min": w.end_min,
                 "days": sorted(w.days),
+                "closed": sorted(d.isoformat() for d in w.closed),
             },
         }
 
@@ -138,6 +140,7 @@ class Link:
             w.get("start_min", 9 * 60),
             w.get("end_min", 18 * 60),
             frozenset(w.get("days", range(5))),
+            frozenset(date.fromisoformat(d) for d in w.get("closed", ())),
         )
         return cls(
             id=p["id"],
