@@ -443,3 +443,30 @@ def test_a_count_question_scores_its_aggregate_by_crps_even_when_resolved_by_han
     assert pooled <= sum(counted) / 2 + 1e-12  # type: ignore[arg-type]
     one = {"mean": 2.0, "dispersion": None, "offset": 0}
     assert crps_of_pool([{"dist": one, "weight": 1.0}], 2) == pytest.approx(crps_of(one, 2))
+
+
+def test_a_question_is_scored_over_its_life_and_analysts_against_its_difficulty() -> None:
+    """Only the final forecast was scored, and analysts were weighted by raw Brier across
+    questions of different difficulty."""
+    e = engine()
+    risk(e).ask(talks())  # the models say about 60% from the base rate
+    risk(e, "dana").judge("talks", 0.05)  # wrong for most of its life ...
+    clock(e).advance(20 * MS_PER_DAY)
+    risk(e, "dana").judge("talks", 0.95)  # ... right at the end
+    clock(e).advance(MS_PER_DAY)
+    settled = risk(e, "chair").resolve("talks", "yes", reason="they met")
+    assert settled.score is not None
+    dana = settled.score.member("analyst dana")
+    assert dana.brier == pytest.approx((0.95 - 1) ** 2)
+    assert dana.brier_life is not None and dana.brier_life > 0.5  # 20 of its 21 days at 5%
+    assert settled.score.member("aggregate").brier_life is not None
+    scores = risk(e).scores()
+    (record,) = scores.analysts
+    (ratio,) = record.relative  # her last judgment against the models' on the same question
+    models = [m for m in settled.score.members if m.member not in ("aggregate", "analyst dana")]
+    yardstick = sum(m.brier for m in models) / len(models)
+    assert ratio == pytest.approx(max((0.95 - 1) ** 2, 0.001) / max(yardstick, 0.01), abs=1e-4)
+    assert record.weight > 1.0  # better than the models on this question
+    assert record.calibration == ((1, 0.95, 1.0),)
+    means = {m.member: m for m in scores.means}
+    assert means["analysts"].brier_life == pytest.approx(dana.brier_life)

@@ -172,10 +172,12 @@ def test_a_silent_counterpart_lowers_the_odds_more_than_a_suspect_path() -> None
 
 
 def test_analyst_weight_rewards_a_good_record_and_shrinks_a_short_one() -> None:
+    """Each entry: the analyst's Brier against the models' on the same question (1: as good)."""
     assert m.analyst_weight([]) == 1.0
-    good, bad = m.analyst_weight([0.05] * 10), m.analyst_weight([0.6] * 10)
+    good, bad = m.analyst_weight([0.3] * 10), m.analyst_weight([2.0] * 10)
     assert good > 1.0 > bad
-    assert 1.0 < m.analyst_weight([0.05]) < good
+    assert 1.0 < m.analyst_weight([0.3]) < good
+    assert m.analyst_weight([1.0] * 10) == pytest.approx(1.0)  # as good as the models
 
 
 def test_conflicts_group_events_as_a_frame_group_by_would() -> None:

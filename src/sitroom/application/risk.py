@@ -260,9 +260,12 @@ class Judged(Result):
 class MemberScore(Result):
     member: str
     p: float
-    brier: float
+    brier: float  # of the last forecast before the question resolved
     log_score: float
     crps: float | None  # count questions: the member's distribution
+    # The Brier score over the question's life: each forecast's, weighted by how long it stood
+    # (as Good Judgment scores), so a forecaster right only at the end is not scored as right.
+    brier_life: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -305,13 +308,21 @@ class MeanScore(Result):
     crps: float | None
     questions: int
     crps_questions: int
+    brier_life: float | None = None  # the mean over questions of the time-averaged Brier
 
 
 @dataclass(frozen=True, kw_only=True)
 class AnalystRecord(Result):
+    """An analyst's track record on resolved questions: each question's Brier (last judgment),
+    the same against the models' (``relative``: 1 as good, below better), which sets their
+    weight, and their calibration: per fifth of probability, how many judgments, their mean,
+    and how often the event happened."""
+
     by: str
-    weight: float  # in the ensemble, from the Brier scores
+    weight: float  # in the ensemble, from ``relative``
     briers: tuple[float, ...]
+    relative: tuple[float, ...] = ()
+    calibration: tuple[tuple[int, float, float], ...] = ()  # (n, mean p, observed) per fifth
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -610,7 +621,7 @@ class Risk:
                 question=_question(state, k),
                 forecast=_forecast(state.forecasts[k]) if k in state.forecasts else None,
                 history=tuple(
-                    HistoryPoint(at=iso(t), p=p, id=i) for t, p, i in state.history.get(k, [])
+                    HistoryPoint(at=iso(h[0]), p=h[1], id=h[2]) for h in state.history.get(k, [])
                 ),
             )
             for k in ids
@@ -628,11 +639,13 @@ class Risk:
         for qs in per_question:
             for m in qs.members:
                 key = "analysts" if m.member.startswith("analyst ") else m.member
-                t = totals.setdefault(key, {"brier": [], "log": [], "crps": []})
+                t = totals.setdefault(key, {"brier": [], "log": [], "crps": [], "life": []})
                 t["brier"].append(m.brier)
                 t["log"].append(m.log_score)
                 if m.crps is not None:
                     t["crps"].append(m.crps)
+                if m.brier_life is not None:
+                    t["life"].append(m.brier_life)
         means = tuple(
             MeanScore(
                 member=name,
@@ -641,6 +654,7 @@ class Risk:
                 crps=float(np.mean(t["crps"])) if t["crps"] else None,
                 questions=len(t["brier"]),
                 crps_questions=len(t["crps"]),
+                brier_life=float(np.mean(t["life"])) if t["life"] else None,
             )
             for name, t in totals.items()
         )
@@ -657,6 +671,8 @@ class Risk:
                     by=a,
                     weight=state.analyst_weight(a),
                     briers=tuple(state.analyst_briers(a)),
+                    relative=tuple(round(x, 4) for x in state.analyst_relative(a)),
+                    calibration=_calibration(state, a),
                 )
                 for a in analysts
             ),
@@ -826,13 +842,20 @@ def score_of(state: RiskState, qid: str) -> QuestionScore | None:
         pooled = [m for m in f["members"] if m.get("dist")]
         if pooled:
             crps["aggregate"] = crps_of_pool(pooled, count)
+    resolved_ms = int((entry.get("resolution") or {}).get("at_ms") or 0) or None
+    life = _life_briers(state.history.get(qid, []), y, resolved_ms)
     return QuestionScore(
         question=qid,
         outcome=entry["status"],
         forecast=f["id"],
         members=tuple(
             MemberScore(
-                member=n, p=float(pi), brier=float(b), log_score=float(lg), crps=crps.get(n)
+                member=n,
+                p=float(pi),
+                brier=float(b),
+                log_score=float(lg),
+                crps=crps.get(n),
+                brier_life=life.get(n),
             )
             for n, pi, b, lg in zip(
                 names,
@@ -843,6 +866,48 @@ def score_of(state: RiskState, qid: str) -> QuestionScore | None:
             )
         ),
     )
+
+
+def _calibration(state: RiskState, name: str) -> tuple[tuple[int, float, float], ...]:
+    """An analyst's last judgments on resolved questions, by fifth of probability: how many,
+    their mean, and the share that came true (empty fifths left out)."""
+    judged = [
+        (float(by[name]["p"]), 1.0 if state.status(qid) == "yes" else 0.0)
+        for qid, by in state.judgments.items()
+        if name in by and state.status(qid) in ("yes", "no")
+    ]
+    out = []
+    for k in range(5):
+        inside = [(p, y) for p, y in judged if k / 5 <= p < (k + 1) / 5 or (k == 4 and p == 1)]
+        if inside:
+            ps, ys = zip(*inside, strict=True)
+            out.append((len(inside), round(float(np.mean(ps)), 4), round(float(np.mean(ys)), 4)))
+    return tuple(out)
+
+
+def _life_briers(
+    history: Sequence[Sequence[Any]], y: int, resolved_ms: int | None
+) -> dict[str, float]:
+    """Each forecaster's Brier over a question's life: every forecast of it weighted by how
+    long it stood, from the first forecast to the resolution (a forecaster's first appears
+    with the forecast that first carries it)."""
+    if not history:
+        return {}
+    end = resolved_ms if resolved_ms is not None else int(history[-1][0]) + 1
+    spans = [
+        (max(0, min(end, int(nxt[0])) - int(h[0])), h)
+        for h, nxt in zip(history, [*history[1:], [end]], strict=True)
+    ]
+    total: dict[str, list[float]] = {}
+    for span, h in spans:
+        if span <= 0:
+            continue
+        members = h[3] if len(h) > 3 else {}
+        for name, p in (("aggregate", h[1]), *members.items()):
+            t = total.setdefault(name, [0.0, 0.0])
+            t[0] += span * (float(p) - y) ** 2
+            t[1] += span
+    return {name: b / w for name, (b, w) in total.items() if w > 0}
 
 
 def crps_of(dist: Mapping[str, Any], y: int) -> float:

@@ -177,12 +177,13 @@ def scores(console: Console, s: rk.Scores) -> None:
     provenance_line(console, s.provenance)
     if s.means:
         t = Table(title="Mean scores (lower is better)", title_justify="left", box=box.SIMPLE_HEAD)
-        for col in ("member", "Brier", "log", "CRPS", "questions"):
+        for col in ("member", "Brier", "over its life", "log", "CRPS", "questions"):
             t.add_column(col)
         for m in s.means:
             t.add_row(
                 m.member,
                 f"{m.brier:.3f}",
+                _num(m.brier_life, 3),
                 f"{m.log_score:.3f}",
                 _num(m.crps, 2),
                 str(m.questions),
@@ -190,8 +191,13 @@ def scores(console: Console, s: rk.Scores) -> None:
         console.print(t)
     for a in s.analysts:
         record = plural(len(a.briers), "resolved question")
+        against = (
+            f", Brier {sum(a.relative) / len(a.relative):.2f}x the models'" if a.relative else ""
+        )
+        fifths = "; ".join(f"{n} at {p:.0%}: {o:.0%} happened" for n, p, o in a.calibration)
         console.print(
-            f"analyst {a.by}: weight {a.weight:.2f} from {record}",
+            f"analyst {a.by}: weight {a.weight:.2f} from {record}{against}"
+            + (f" (calibration: {fifths})" if fifths else ""),
             markup=False,
             highlight=False,
         )

@@ -390,12 +390,13 @@ def analyst(
     )
 
 
-def analyst_weight(briers: Sequence[float]) -> float:
-    """Weight from an analyst's Brier scores on resolved questions: skill against an always-50%
-    forecaster (Brier 0.25), shrunk towards 1 while the record is short (three questions count
-    as much as the prior), within [0.2, 5]."""
-    if not briers:
+def analyst_weight(relative: Sequence[float]) -> float:
+    """Weight from an analyst's record on resolved questions, each their Brier against the
+    models' on the same question (1: as good as the models): the inverse of its mean, shrunk
+    towards 1 while the record is short (three questions count as much as the prior), within
+    [0.2, 5]."""
+    if not relative:
         return 1.0
-    raw = 0.25 / max(float(np.mean(briers)), 0.01)
-    n = len(briers)
+    raw = 1.0 / max(float(np.mean(relative)), 0.01)
+    n = len(relative)
     return float(min(5.0, max(0.2, (n * raw + 3 * 1.0) / (n + 3))))

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import orjson
 
 from sitroom.domain.events import EVENT_KINDS
@@ -38,7 +39,8 @@ class RiskState:
     questions: dict[str, dict[str, Any]] = field(default_factory=dict)  # payload + status
     judgments: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     forecasts: dict[str, dict[str, Any]] = field(default_factory=dict)  # the latest, with id
-    history: dict[str, list[list[Any]]] = field(default_factory=dict)  # [at, p, id] per forecast
+    # [at, p, id, {member: p}] per forecast: the aggregate's and each member's, over time
+    history: dict[str, list[list[Any]]] = field(default_factory=dict)
     track_status: dict[str, str] = field(default_factory=dict)
     parties: dict[str, list[str]] = field(default_factory=dict)
     events: ConflictEvents = field(default_factory=ConflictEvents)
@@ -87,8 +89,25 @@ class RiskState:
                 out.append((float(by[name]["p"]) - (1.0 if outcome == "yes" else 0.0)) ** 2)
         return out
 
+    def analyst_relative(self, name: str) -> list[float]:
+        """An analyst's Brier on each resolved question they judged, against the models' on
+        the same question (their mean Brier in its last forecast): 1 is as good as the models,
+        below 1 better. Standardised so that hard questions do not count against whoever
+        forecast them, as raw Brier across questions did."""
+        out = []
+        for qid, by in self.judgments.items():
+            outcome = self.status(qid)
+            f = self.forecasts.get(qid)
+            if name not in by or outcome not in ("yes", "no") or f is None:
+                continue
+            y = 1.0 if outcome == "yes" else 0.0
+            models = [m["p"] for m in f["members"] if not m["name"].startswith("analyst ")]
+            yardstick = float(np.mean([(p - y) ** 2 for p in models])) if models else 0.25
+            out.append(max((float(by[name]["p"]) - y) ** 2, 0.001) / max(yardstick, 0.01))
+        return out
+
     def analyst_weight(self, name: str) -> float:
-        return analyst_weight(self.analyst_briers(name))
+        return analyst_weight(self.analyst_relative(name))
 
     def newest_ms(self, members: Sequence[Member]) -> int | None:
         """When the newest piece of evidence behind these members happened."""
@@ -106,7 +125,7 @@ class RiskState:
 
 class RiskProjection:
     name = RISK
-    version = 3  # 3: the conflict events' row count leads their snapshot
+    version = 4  # 3: the events' row count leads their snapshot; 4: members in the history
     kinds: tuple[str, ...] | None = (*RISK_KINDS, *EVENT_KINDS)
 
     def initial(self) -> RiskState:
@@ -150,7 +169,10 @@ class RiskProjection:
             elif r.kind == QUESTION_RESOLVED:
                 q = state.questions.get(p["question"])
                 if q is not None and q["status"] == "open":
-                    q.update(status=p["outcome"], resolution={**p, "record": r.id})
+                    q.update(
+                        status=p["outcome"],
+                        resolution={**p, "record": r.id, "at_ms": r.valid_from},
+                    )
             elif r.kind == JUDGMENT:
                 if state.status(p["question"]) == "open":
                     state.judgments.setdefault(p["question"], {})[p["by"]] = {
@@ -161,7 +183,12 @@ class RiskProjection:
             elif r.kind == FORECAST:
                 state.forecasts[p["question"]] = {**p, "id": r.id, "at_ms": r.valid_from}
                 state.history.setdefault(p["question"], []).append(
-                    [r.valid_from, p["aggregate"]["p"], r.id]
+                    [
+                        r.valid_from,
+                        p["aggregate"]["p"],
+                        r.id,
+                        {m["name"]: m["p"] for m in p["members"]},
+                    ]
                 )
             elif r.kind == TRACK:
                 state.parties[p["id"]] = list(p.get("parties") or [])
