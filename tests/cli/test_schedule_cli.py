@@ -226,7 +226,9 @@ def test_an_impossible_week_is_explained_by_the_constraints_that_conflict(
     value = r.json()
     assert value["status"] == "infeasible" and value["meetings"] == []
     assert [c["why"] for c in value["conflict"]] == [
-        "Friday session needs the Iranian deputy FM, who works 08:00-17:00 Sat-Wed (Asia/Tehran)",
+        # In Geneva, where the session is, he keeps Geneva's hours on his own working days.
+        "Friday session needs the Iranian deputy FM, who works 08:00-17:00 Sat-Wed "
+        "(Europe/Zurich), where the meeting is",
         "everything happens within the planning horizon, 2026-12-10 to 2026-12-12",
     ]
     text = sitroom(capfd, "tracks", "schedule", "-w", ws)

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import random
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -61,7 +63,8 @@ def violations(p: Problem, starts: dict[str, int], attending: dict[str, list[str
         if not p.window[mid][s]:
             bad.append(f"{mid} outside its window")
         for rid in attending[mid]:
-            if rid in p.hours and not p.hours[rid][span.start : span.stop].all():
+            hours = p.hours_for(rid, mid)
+            if hours is not None and not hours[span.start : span.stop].all():
                 bad.append(f"{mid}: {rid} outside working hours")
     for rid, r in p.resources.items():
         use = np.zeros(p.grid.n, dtype=int)
@@ -132,7 +135,7 @@ tracks:
   - {id: other, name: a quiet track, venue: Vienna}
 resources:
   - {id: envoy, name: Special Envoy W., type: person, timezone: Europe/Zurich,
-     hours: "07:00-20:00"}
+     hours: "05:00-23:00"}
   - {id: aide, name: an aide, type: person}
 meetings:
   - {id: beirut, track: ceasefire, title: Ceasefire round, duration: 3h, required: [envoy],
@@ -363,3 +366,31 @@ def test_a_remote_meeting_has_no_venue_and_nobody_travels_for_it() -> None:
     with pytest.raises(UserInputError, match="a remote meeting has no venue"):
         parse_track_file("t.yaml", REMOTE.replace("remote: true", "remote: true, venue: x"),
                          now_ms=NOW)  # fmt: skip
+
+
+TRAVELLER = """
+tracks: [{id: t, name: Geneva talks, venue: Geneva}]
+resources:
+  - {id: vp, name: the VP, type: person, timezone: America/New_York, hours: "09:00-17:00"}
+  - {id: link, name: the video link, type: link}
+meetings:
+  - {id: talks, track: t, duration: 2h, required: [vp],
+     from: "2026-12-08T07:00:00Z", until: "2026-12-08T13:00:00Z"}
+  - {id: call, track: t, duration: 1h, required: [vp, link], remote: true,
+     from: "2026-12-09T00:00:00Z", until: "2026-12-10T00:00:00Z"}
+"""
+
+
+def test_a_traveller_keeps_the_hours_of_where_the_meeting_is() -> None:
+    """Hours followed the home zone only: a Washington principal could not meet in Geneva in
+    Geneva's morning (his 02:00-08:00)."""
+    p = problem(TRAVELLER)
+    assert p.meetings["talks"].zone == "Europe/Zurich" and p.meetings["call"].zone is None
+    s = solve(p, Options(time_limit=10))
+    assert s.status in ("optimal", "feasible") and violations(p, s.starts, s.attending) == []
+    talks = p.grid.at(s.starts["talks"])
+    geneva = datetime.fromtimestamp(talks / 1000, ZoneInfo("Europe/Zurich"))
+    washington = datetime.fromtimestamp(talks / 1000, ZoneInfo("America/New_York"))
+    assert 9 <= geneva.hour < 17 and not 9 <= washington.hour < 17  # Geneva's day, not his
+    call = datetime.fromtimestamp(p.grid.at(s.starts["call"]) / 1000, ZoneInfo("America/New_York"))
+    assert 9 <= call.hour < 17  # a call from home keeps his own hours

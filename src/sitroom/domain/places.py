@@ -46,3 +46,38 @@ def place(text: str) -> Point:
 
     found = find_place(text)
     return found if found is not None else parse_point(text)
+
+
+# Each place's IANA time zone: where a meeting there keeps its working hours.
+ZONES: dict[str, str] = {
+    "abu dhabi": "Asia/Dubai",
+    "amman": "Asia/Amman",
+    "ankara": "Europe/Istanbul",
+    "baghdad": "Asia/Baghdad",
+    "beirut": "Asia/Beirut",
+    "brussels": "Europe/Brussels",
+    "cairo": "Africa/Cairo",
+    "damascus": "Asia/Damascus",
+    "doha": "Asia/Qatar",
+    "gaza": "Asia/Gaza",
+    "geneva": "Europe/Zurich",
+    "istanbul": "Europe/Istanbul",
+    "jerusalem": "Asia/Jerusalem",
+    "kyiv": "Europe/Kyiv",
+    "london": "Europe/London",
+    "moscow": "Europe/Moscow",
+    "muscat": "Asia/Muscat",
+    "new york": "America/New_York",
+    "oslo": "Europe/Oslo",
+    "paris": "Europe/Paris",
+    "riyadh": "Asia/Riyadh",
+    "sanaa": "Asia/Aden",
+    "tehran": "Asia/Tehran",
+    "tel aviv": "Asia/Jerusalem",
+    "vienna": "Europe/Vienna",
+    "washington": "America/New_York",
+}
+
+
+def place_zone(name: str) -> str | None:
+    return ZONES.get(" ".join(name.split()).casefold())

@@ -29,14 +29,14 @@ import dataclasses
 import functools
 import heapq
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from sitroom.domain.calendars import Mask, SlotGrid, busy_mask, fits, travel_slots, working_mask
 from sitroom.domain.geo import Point
-from sitroom.domain.places import find_place
+from sitroom.domain.places import find_place, place_zone
 from sitroom.domain.timeutil import MS_PER_DAY, iso
 from sitroom.domain.week import WorkingWeek
 from sitroom.errors import UserInputError
@@ -59,6 +59,7 @@ class Meeting:
     window: tuple[int | None, int | None]  # ms
     weight: int  # from the track's priority: an hour's delay of a priority-1 meeting costs most
     prefer: tuple[Preference, ...] = ()
+    zone: str | None = None  # where it is held: its people keep their hours in this zone
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,7 @@ class Problem:
     busy: dict[str, Mask]  # resource -> slots taken by its calendar
     busy_text: dict[str, str] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  # track id -> name
+    _local: dict[tuple[str, str], Mask] = field(default_factory=dict, repr=False, compare=False)
 
     def travel(self, a: str, b: str) -> int:
         ma, mb = self.meetings[a], self.meetings[b]
@@ -115,13 +117,29 @@ class Problem:
         m = self.meetings[mid]
         ok = self.window[mid].copy()
         for rid in m.required if resources is None else resources:
-            ok &= self.free_starts(rid, m.duration)
+            ok &= self.free_starts(rid, m.duration, mid)
         return ok
 
-    def free_starts(self, rid: str, duration: int) -> Mask:
+    def hours_for(self, rid: str, mid: str | None = None) -> Mask | None:
+        """The slots ``rid`` works, for meeting ``mid``: a person who travels to it keeps their
+        hours in the zone where it is held (a Washington principal in Geneva works Geneva's
+        day), everyone else in their own."""
+        r = self.resources[rid]
+        if r.hours is None:
+            return None
+        zone = self.meetings[mid].zone if mid is not None else None
+        if zone is None or r.type not in TRAVELLERS or zone == r.hours.timezone:
+            return self.hours[rid]
+        key = (rid, zone)
+        if key not in self._local:
+            self._local[key] = working_mask(self.grid, replace(r.hours, timezone=zone))
+        return self._local[key]
+
+    def free_starts(self, rid: str, duration: int, mid: str | None = None) -> Mask:
         free = ~self.busy[rid] if rid in self.busy else np.ones(self.grid.n, dtype=bool)
-        if rid in self.hours:
-            free = free & self.hours[rid]
+        hours = self.hours_for(rid, mid)
+        if hours is not None:
+            free = free & hours
         return fits(free, duration)
 
     def sentence_hours(self, rid: str) -> str:
@@ -280,16 +298,20 @@ def _meeting(
 ) -> Meeting:
     venue: str | None = m.get("venue")
     loc: Mapping[str, Any] | None = None
+    zone: str | None = None  # where it is held, for its travellers' hours
     if m.get("remote"):  # a call: nowhere to be, nothing to travel to
         venue = None
     elif venue is not None and venue in raw:
         loc = raw[venue].get("location")
+        zone = raw[venue].get("timezone") or place_zone((loc or {}).get("name") or "")
     elif venue:
         found = find_place(venue)
         loc = {"lat": found.lat, "lon": found.lon} if found else None
+        zone = place_zone(venue)
     else:  # the track's own venue
         loc = track.get("venue")
         venue = loc["name"] if loc else None
+        zone = place_zone(venue or "")
     place = Point(loc["lat"], loc["lon"]) if loc and "lat" in loc else None
     required = list(m["required"])
     if venue in resources and venue not in required:
@@ -314,6 +336,7 @@ def _meeting(
             )
             for p in m.get("prefer") or []
         ),
+        zone=zone,
     )
 
 
@@ -441,7 +464,7 @@ def attendance(problem: Problem, starts: Mapping[str, int]) -> dict[str, list[st
         m = problem.meetings[mid]
         s = starts[mid]
         for rid in dict.fromkeys(m.optional):
-            if rid in m.required or not problem.free_starts(rid, m.duration)[s]:
+            if rid in m.required or not problem.free_starts(rid, m.duration, mid)[s]:
                 continue
             if not _room(problem, used, trips, starts, mid, rid)[s]:
                 continue
@@ -466,7 +489,7 @@ def costs(problem: Problem, mid: str, earliest: int = 0) -> np.ndarray[Any, np.d
         out += pref.weight * np.maximum(miss, 0)
     for rid in dict.fromkeys(m.optional):
         if rid not in m.required:
-            out += day * ~problem.free_starts(rid, m.duration)
+            out += day * ~problem.free_starts(rid, m.duration, mid)
     ok = problem.starts(mid)
     ok[: max(0, earliest)] = False
     return np.where(ok, out, -1)
@@ -512,7 +535,7 @@ def clashes(
         if not problem.starts(mid)[s]:
             out.append(f"{mid} cannot start at {s}")
         for rid in attending[mid]:
-            if rid not in m.required and not problem.free_starts(rid, m.duration)[s]:
+            if rid not in m.required and not problem.free_starts(rid, m.duration, mid)[s]:
                 out.append(f"{rid} is not free for {mid}")
     for p in problem.precedence:
         if (p.before in among or p.after in among) and (

@@ -16,6 +16,7 @@ Built to explain (``explain=True``), every constraint group is enforced by a lit
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import replace
 
 from ortools.sat.python import cp_model
 
@@ -64,12 +65,16 @@ class Model:
                 self._within(v, problem.window[mid], f"window:{mid}", self._window_text(mid))
                 for rid in m.required:
                     r = problem.resources[rid]
-                    if r.hours is not None:
+                    hours = problem.hours_for(rid, mid)
+                    if r.hours is not None and hours is not None:
+                        there = m.zone if hours is not problem.hours[rid] else None
+                        week = replace(r.hours, timezone=there) if there else r.hours
                         self._within(
                             v,
-                            fits(problem.hours[rid], m.duration),
+                            fits(hours, m.duration),
                             f"hours:{rid}:{mid}",
-                            f"{m.title} needs {r.name}, who works {r.hours.describe()}",
+                            f"{m.title} needs {r.name}, who works {week.describe()}"
+                            + (", where the meeting is" if there else ""),
                         )
                     if rid in problem.busy:
                         self._within(
@@ -135,7 +140,7 @@ class Model:
                     lit = self.cp.new_bool_var(f"{mid}+{rid}")
                     self.attend.setdefault(mid, {})[rid] = lit
                     self.cp.add_linear_expression_in_domain(
-                        self.start[mid], domain(p.free_starts(rid, m.duration))
+                        self.start[mid], domain(p.free_starts(rid, m.duration, mid))
                     ).only_enforce_if(lit)
                     users[rid].append((mid, lit))
         for rid, used in users.items():
