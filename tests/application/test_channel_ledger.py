@@ -155,3 +155,22 @@ def test_a_holiday_in_the_counterparts_calendar_is_no_overdue_reply() -> None:
     assert [a.payload["detail"]["message"] for a in e.tick(monday + 1).alerts] == ["m3"]
     with pytest.raises(UserInputError, match="cannot read days off"):
         parse_closed(["Nowruz"])
+
+
+def test_shorter_hours_for_a_period_slow_the_clock_of_an_overdue_reply() -> None:
+    """Ramadan's short days: a counterpart working 08:00-10:00 for a month is not overdue by
+    its usual 08:00-16:00 clock."""
+    from dataclasses import replace
+
+    from sitroom.domain.week import parse_shorter
+
+    e, clock = engine(at("2026-11-28T00:00:00Z"))
+    learned(e, clock)  # replies within 4 working hours
+    short = replace(TEHRAN, shorter=parse_shorter(["2026-12-05..2026-12-09 08:00-10:00"]))
+    e.append([channel_record(replace(LINK, week=short))])
+    sent = at("2026-12-02T11:30:00Z")  # Wednesday 15:00 in Tehran: one working hour left
+    send(e, clock, "m4", sent)
+    # Saturday 08:00-10:00 gives two more; Sunday's first hour the fourth: 09:00 in Tehran.
+    assert e.next_due(sent) == at("2026-12-06T05:30:00Z") + 1
+    with pytest.raises(UserInputError, match="a period and its hours"):
+        parse_shorter(["2027-02-18..2027-03-19"])

@@ -54,7 +54,7 @@ from sitroom.application.netsim import (
 from sitroom.domain.channels.courier import Link
 from sitroom.domain.channels.priority import Priority
 from sitroom.domain.timeutil import parse_duration, to_ms
-from sitroom.domain.week import WorkingWeek, parse_closed
+from sitroom.domain.week import WorkingWeek, parse_closed, parse_shorter
 from sitroom.errors import SourceError, UserInputError
 
 __all__ = ["load_trace", "parse_trace", "trace_from_dict"]
@@ -102,6 +102,7 @@ class _TraceReader:
         "hours",
         "days",
         "closed",
+        "shorter",
     )
     PATH = ("delay", "jitter", "loss", "down")
     COURIER = ("max_in_flight", "watermark", "phi_threshold")
@@ -281,6 +282,9 @@ class _TraceReader:
             if c.get("closed") is not None:
                 closed = c["closed"] if isinstance(c["closed"], list) else [c["closed"]]
                 week = replace(week, closed=parse_closed([str(x) for x in closed]))
+            if c.get("shorter") is not None:
+                short = c["shorter"] if isinstance(c["shorter"], list) else [c["shorter"]]
+                week = replace(week, shorter=parse_shorter([str(x) for x in short]))
         except UserInputError as e:
             raise self.fail(f"{where} ({cid})", str(e)) from None
         try:

@@ -38,7 +38,7 @@ from sitroom.domain.kinds import CHANNEL_ACK, CHANNEL_KINDS, CHANNEL_REPLY
 from sitroom.domain.secure.identity import Secret
 from sitroom.domain.secure.ledger import SECURE, sealed_header
 from sitroom.domain.timeutil import human_age, iso
-from sitroom.domain.week import WorkingWeek, parse_closed
+from sitroom.domain.week import WorkingWeek, parse_closed, parse_shorter
 from sitroom.errors import NotFound, SecureError, UserInputError, WorkspaceError
 
 CHANNELS = ledger.CHANNELS
@@ -370,6 +370,7 @@ class Channels:
         hours: str = "09:00-18:00",
         days: str = "Mon-Fri",
         closed: Sequence[str] = (),
+        shorter: Sequence[str] = (),
         track: str | None = None,
     ) -> Declared:
         """Declare a channel, or change one (declaring it again with other options). Its
@@ -397,7 +398,11 @@ class Channels:
             capacity=capacity,
             weight=weight,
             url=url,
-            week=replace(WorkingWeek.parse(timezone, hours, days), closed=parse_closed(closed)),
+            week=replace(
+                WorkingWeek.parse(timezone, hours, days),
+                closed=parse_closed(closed),
+                shorter=parse_shorter(shorter),
+            ),
             track=track or None,
         )
         known = self._s.state(CHANNELS)["channels"]

@@ -101,6 +101,10 @@ def add(
         list[str] | None,
         typer.Option(help="Days off, in their calendar: 2027-03-21 or 2027-03-20..2027-03-24."),
     ] = None,
+    shorter: Annotated[
+        list[str] | None,
+        typer.Option(help="A period of other hours: '2027-02-18..2027-03-19 09:00-14:00'."),
+    ] = None,
     track: Annotated[
         str | None,
         typer.Option(help="The track it serves: its messages are sealed with the track's key."),
@@ -128,6 +132,7 @@ def add(
             hours=hours,
             days=days,
             closed=closed or (),
+            shorter=shorter or (),
             track=track,
         )
     emit(declared, json, render.declared)

@@ -34,6 +34,8 @@ class WorkingWeek:
     end_min: int = 18 * 60
     days: frozenset[int] = WORKDAYS
     closed: frozenset[date] = frozenset()  # local dates off: holidays (Nowruz, Eid...)
+    # Periods of other hours (first day, last day, start, end minutes): Ramadan's short days.
+    shorter: tuple[tuple[date, date, int, int], ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 <= self.start_min < self.end_min <= 24 * 60:
@@ -52,15 +54,7 @@ class WorkingWeek:
         """From the forms people type: hours 'HH:MM-HH:MM'; days 'Mon-Fri', 'Sun-Thu' (a run
         that may wrap round the week), 'Sun,Mon,Tue' or a list of day names (None: Monday to
         Friday); a time zone by its IANA name (None: UTC)."""
-        m = _HOURS.match(hours)
-        if not m:
-            raise UserInputError(f"cannot read working hours {hours!r}: expected HH:MM-HH:MM")
-        h1, m1, h2, m2 = (int(x) for x in m.groups())
-        if m1 >= 60 or m2 >= 60:
-            raise UserInputError(f"cannot read working hours {hours!r}")
-        start, end = h1 * 60 + m1, h2 * 60 + m2
-        if not 0 <= start < end <= 24 * 60:
-            raise UserInputError(f"working hours {hours!r} must run forward within one day")
+        start, end = parse_hours(hours)
         return cls(timezone or "UTC", start, end, parse_days(days))
 
     @classmethod
@@ -113,11 +107,47 @@ class WorkingWeek:
         while last is None or day <= last:
             if day.weekday() in self.days and day not in self.closed:
                 midnight = datetime(day.year, day.month, day.day, tzinfo=tz)
+                start, end = self.hours_on(day)
                 yield (
-                    to_ms(midnight + timedelta(minutes=self.start_min)),
-                    to_ms(midnight + timedelta(minutes=self.end_min)),
+                    to_ms(midnight + timedelta(minutes=start)),
+                    to_ms(midnight + timedelta(minutes=end)),
                 )
             day += timedelta(days=1)
+
+    def hours_on(self, day: date) -> tuple[int, int]:
+        """The working hours of a local day: a period's shorter ones, or the usual."""
+        for first, last, start, end in self.shorter:
+            if first <= day <= last:
+                return start, end
+        return self.start_min, self.end_min
+
+
+def parse_hours(hours: str) -> tuple[int, int]:
+    """'HH:MM-HH:MM' as (start, end) minutes after local midnight."""
+    m = _HOURS.match(hours)
+    if not m:
+        raise UserInputError(f"cannot read working hours {hours!r}: expected HH:MM-HH:MM")
+    h1, m1, h2, m2 = (int(x) for x in m.groups())
+    if m1 >= 60 or m2 >= 60:
+        raise UserInputError(f"cannot read working hours {hours!r}")
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if not 0 <= start < end <= 24 * 60:
+        raise UserInputError(f"working hours {hours!r} must run forward within one day")
+    return start, end
+
+
+def parse_shorter(texts: Sequence[str]) -> tuple[tuple[date, date, int, int], ...]:
+    """Periods of other hours: '2027-02-18..2027-03-19 09:00-14:00' (Ramadan's short days)."""
+    out = []
+    for text in texts:
+        span, _, hours = str(text).strip().partition(" ")
+        if not hours.strip():
+            raise UserInputError(
+                f"cannot read {text!r}: a period and its hours, 2027-02-18..2027-03-19 09:00-14:00"
+            )
+        days = sorted(parse_closed([span]))
+        out.append((days[0], days[-1], *parse_hours(hours)))
+    return tuple(out)
 
 
 def parse_closed(texts: Sequence[str]) -> frozenset[date]:

@@ -129,6 +129,7 @@ class Link:
                 "end_min": w.end_min,
                 "days": sorted(w.days),
                 "closed": sorted(d.isoformat() for d in w.closed),
+                "shorter": [[a.isoformat(), b.isoformat(), lo, hi] for a, b, lo, hi in w.shorter],
             },
         }
 
@@ -141,6 +142,10 @@ class Link:
             w.get("end_min", 18 * 60),
             frozenset(w.get("days", range(5))),
             frozenset(date.fromisoformat(d) for d in w.get("closed", ())),
+            tuple(
+                (date.fromisoformat(a), date.fromisoformat(b), lo, hi)
+                for a, b, lo, hi in w.get("shorter", ())
+            ),
         )
         return cls(
             id=p["id"],
