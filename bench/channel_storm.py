@@ -17,6 +17,9 @@ any priority scheme beats a FIFO with. Also reported: what each drops (sitroom m
 FLASH or IMMEDIATE), how often backpressure told senders to slow down, and fairness between
 channels: with only one channel storming, what the quiet channels' ROUTINE traffic suffers
 (p99 latency and drops), and Jain's index of the ROUTINE messages sent per channel (1: equal).
+Fairness is measured twice: on the queues alone, as above, and through the courier itself
+(``Courier.submit``, one message in flight, acked when the sender is done with it), for a
+shorter run (``--courier-seconds``): what a desk does, not only its queues.
 
     python bench/channel_storm.py [--channels 8] [--seconds 600] [--service-rate 50]
 """
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sitroom.domain.channels import Backpressure, ChannelConfig, ChannelQueues, Message, Priority
+from sitroom.domain.channels.courier import Courier, Link, Transmit
 
 NORMAL_RATE = {  # messages per second per channel
     Priority.ROUTINE: 2.0,
@@ -148,6 +152,44 @@ def simulate(
     return run
 
 
+def through_courier(
+    events: list[tuple[int, int, Priority]], channels: int, service_ms: int, capacity: int
+) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """The same arrivals through a Courier: one message in flight, acked ``service_ms`` after
+    it went (the sender busy with it). Per channel: the latencies of the ROUTINE messages sent,
+    and how many ROUTINE ones were dropped."""
+    links = [
+        Link(f"ch{c}", "far end", ack_timeout_ms=10**9, capacity=capacity) for c in range(channels)
+    ]
+    courier = Courier(links, max_in_flight=1)
+    sent: dict[str, list[int]] = {}
+    dropped: dict[str, int] = {}
+    offered: dict[str, tuple[str, Priority, int]] = {}
+    busy: list[tuple[int, str, str]] = []  # (ack time, message, channel) of the one in flight
+
+    def act(actions: Sequence[object], t: int) -> None:
+        for a in actions:
+            if isinstance(a, Transmit):
+                env = a.envelope
+                busy.append((t + service_ms, env.id, env.channel))
+            elif getattr(a, "kind", "") == "channel.drop":
+                ch, prio, _ = offered[a.payload["message"]]  # type: ignore[attr-defined]
+                if prio is Priority.ROUTINE:
+                    dropped[ch] = dropped.get(ch, 0) + 1
+
+    for k, (t, c, p) in enumerate(events):
+        while busy and busy[0][0] <= t:
+            done, mid, ch = busy.pop(0)
+            _, prio, at = offered[mid]
+            if prio is Priority.ROUTINE:
+                sent.setdefault(ch, []).append(done - at)
+            act(courier.on_ack(mid, ch, done), done)
+        mid = str(k)
+        offered[mid] = (f"ch{c}", p, t)
+        act(courier.submit(mid, f"ch{c}", p, "", t).actions, t)
+    return sent, dropped
+
+
 def jain(xs: Sequence[float]) -> float:
     """Jain's fairness index: 1 when every share is equal, 1/n when one takes everything."""
     a = np.asarray(xs, dtype=np.float64)
@@ -168,6 +210,9 @@ def main() -> None:
     ap.add_argument("--storm", type=float, default=100.0, help="ROUTINE multiplier")
     ap.add_argument("--capacity", type=int, default=64, help="messages each channel may hold")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--courier-seconds", type=int, default=60, help="virtual seconds through the courier"
+    )
     args = ap.parse_args()
     service_ms = 1000 // args.service_rate
     fifo_cap = args.channels * args.capacity
@@ -245,6 +290,22 @@ def main() -> None:
             f"  {name:<16} p99 {p99(sent):>8.0f} ms, dropped {lost:,} of {lost + len(sent):,}; "
             f"all storming: Jain index of ROUTINE sent per channel {share:.3f}"
         )
+    started = time.perf_counter()
+    quiet_sent: list[int] = []
+    quiet_lost = 0
+    one = arrivals(args.channels, args.courier_seconds, args.storm, args.seed, 0)
+    sent, lost = through_courier(one, args.channels, service_ms, args.capacity)
+    quiet_sent = [x for ch in quiet for x in sent.get(ch, [])]
+    quiet_lost = sum(lost.get(ch, 0) for ch in quiet)
+    every = arrivals(args.channels, args.courier_seconds, args.storm, args.seed)
+    all_sent, _ = through_courier(every, args.channels, service_ms, args.capacity)
+    share = jain([len(all_sent.get(f"ch{c}", [])) for c in range(args.channels)])
+    print(
+        f"  through the courier ({args.courier_seconds} virtual s, "
+        f"{time.perf_counter() - started:.1f} s): quiet channels' ROUTINE p99 "
+        f"{p99(quiet_sent):.0f} ms, dropped {quiet_lost:,} of {quiet_lost + len(quiet_sent):,}; "
+        f"all storming: Jain index {share:.3f}"
+    )
     print(f"simulated 9 runs in {wall:.1f} s of wall time")
     lost = {
         who: runs[(who, "storm")].dropped[Priority.FLASH]
