@@ -174,7 +174,7 @@ def test_every_command_is_a_thin_call_of_the_room() -> None:
     long = {}
     for callback in _callbacks(app):
         node = ast.parse(textwrap.dedent(inspect.getsource(callback))).body[0]  # type: ignore[arg-type]
-        assert isinstance(node, ast.FunctionDef)
+        assert isinstance(node, ast.FunctionDef), (callback, inspect.getsourcefile(callback))  # type: ignore[arg-type]
         body = node.body[1:] if isinstance(node.body[0], ast.Expr) else node.body
         lines = body[-1].end_lineno - body[0].lineno + 1  # type: ignore[operator]
         if lines > 30:
