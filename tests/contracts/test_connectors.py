@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from sitroom.adapters.connectors import Acled, Gdelt, Rss, Stix, Ucdp, connectors
 from sitroom.application.ports import Connector
 from sitroom.testing import ConnectorContract
@@ -91,16 +89,6 @@ class TestAcled(ConnectorContract):
     def garbage(self, tmp_path: Path) -> str:
         return str(FIXTURES / "acled" / "export-bad-rows.csv")
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="adapters/acled.py _header: a stray quote in the header row raises _csv.Error "
-        "(new-line character seen in unquoted field); not turned into a SourceError",
-    )
-    def test_damage_to_the_first_bytes_is_never_a_traceback(
-        self, connector: Connector, tmp_path: Path
-    ) -> None:
-        super().test_damage_to_the_first_bytes_is_never_a_traceback(connector, tmp_path)
-
 
 class TestRss(ConnectorContract):
     known_ids = ("rss:wire.example.org/feeds/diplomacy.xml:wire-2025-0304-001",)
@@ -114,16 +102,6 @@ class TestRss(ConnectorContract):
     def garbage(self, tmp_path: Path) -> str:
         """A feed whose third item's date is not a date."""
         return str(FIXTURES / "rss" / "late-edition.rss.xml")
-
-    @pytest.mark.xfail(
-        strict=True,
-        reason="adapters/rss.py _parse: feedparser raises UnicodeDecodeError or ValueError "
-        "(embedded null character) on a damaged XML prolog; not turned into a SourceError",
-    )
-    def test_damage_to_the_first_bytes_is_never_a_traceback(
-        self, connector: Connector, tmp_path: Path
-    ) -> None:
-        super().test_damage_to_the_first_bytes_is_never_a_traceback(connector, tmp_path)
 
 
 class TestStix(ConnectorContract):
@@ -149,12 +127,3 @@ class TestStix(ConnectorContract):
             b'{"type": "relationship", "id": "relationship--1"},'
             b'{"type": "opinion", "id": "opinion--1", "object_refs": 5}]}',
         )
-
-    @pytest.mark.xfail(
-        strict=True,
-        reason="adapters/stix.py from_bundle: a relationship without source_ref raises KeyError",
-    )
-    def test_its_own_garbage_is_a_source_error_or_quarantine(
-        self, connector: Connector, tmp_path: Path
-    ) -> None:
-        super().test_its_own_garbage_is_a_source_error_or_quarantine(connector, tmp_path)

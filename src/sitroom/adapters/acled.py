@@ -201,7 +201,10 @@ def _header(inp: Input, head: _Rows) -> tuple[dict[str, int], int]:
         text = raw.decode("utf-8-sig")  # spreadsheet tools prepend a byte-order mark
     except UnicodeDecodeError:
         raise SourceError(f"{inp.label}: the header row is not valid UTF-8") from None
-    names = [n.strip().lower() for n in next(csv.reader([text.rstrip("\r\n")]), [])]
+    try:
+        names = [n.strip().lower() for n in next(csv.reader([text.rstrip("\r\n")]), [])]
+    except csv.Error as e:  # a stray quote, a NUL: not a header any CSV tool wrote
+        raise SourceError(f"{inp.label}: the header row is not CSV ({e})") from None
     known = set(REQUIRED) | set(OPTIONAL)
     twice = sorted({n for n in names if n in known and names.count(n) > 1})
     if twice:

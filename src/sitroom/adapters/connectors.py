@@ -12,7 +12,14 @@ from functools import partial
 from importlib import resources
 from typing import TYPE_CHECKING
 
-from sitroom.adapters.inputs import Input, count_lines, is_url, open_input
+from sitroom.adapters.inputs import (
+    Input,
+    Rejected,
+    count_lines,
+    is_url,
+    open_input,
+    quarantine,
+)
 from sitroom.application.ports import Chunk, Connector, Feed
 from sitroom.domain.records import Record, RecordBatch
 
@@ -96,8 +103,12 @@ class Stix:
         inp = open_input(spec)
 
         def chunks() -> Iterator[Chunk]:
-            records = stix.from_bundle(inp.label, bytes(inp.data), now_ms=now_ms)
-            yield Chunk(RecordBatch.from_records(records), len(records))
+            bad: list[Rejected] = []
+            records = stix.from_bundle(inp.label, bytes(inp.data), now_ms=now_ms, bad=bad)
+            batch = RecordBatch.from_records(records)
+            if bad:
+                batch = RecordBatch.concat([batch, quarantine("stix", "stix", inp, bad)])
+            yield Chunk(batch, len(records) + len(bad))
 
         yield Feed(inp.label, None, (), chunks)
 

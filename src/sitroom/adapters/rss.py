@@ -138,7 +138,13 @@ def chunks(inp: Input) -> Iterator[Chunk]:
 def _parse(inp: Input) -> Mapping[str, Any]:
     # A stream, never a string: feedparser fetches or opens a string that looks like a URL or
     # a path. No response headers either: with them feedparser flags a missing content type.
-    parsed = cast(Mapping[str, Any], feedparser.parse(io.BytesIO(bytes(inp.data))))
+    try:
+        parsed = cast(Mapping[str, Any], feedparser.parse(io.BytesIO(bytes(inp.data))))
+    except (UnicodeError, ValueError) as e:
+        # feedparser decodes a damaged prolog by hand and lets these through (a NUL in the
+        # declaration, bytes no declared encoding reads).
+        detail = " ".join(str(e).split())
+        raise SourceError(f"{inp.label}: not an RSS or Atom feed ({detail})") from None
     entries = parsed.get("entries") or []
     title = _text(_get(parsed.get("feed") or {}, "title"))
     if not entries and not title and (parsed.get("bozo") or not parsed.get("version")):

@@ -17,13 +17,14 @@ version of an object adds a version.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 import stix2  # type: ignore[import-untyped]
 
+from sitroom.adapters.inputs import Rejected
 from sitroom.domain.actors import ACTOR_TYPES, actor_key, relationships
 from sitroom.domain.kinds import (
     ACTOR,
@@ -35,7 +36,7 @@ from sitroom.domain.kinds import (
 )
 from sitroom.domain.records import Record
 from sitroom.domain.redlines import RedLineError, parse_rule
-from sitroom.errors import SourceError
+from sitroom.errors import SitroomError, SourceError
 
 NAMESPACE = uuid.UUID("6f0e1a52-4f1b-5c2e-9a53-5d0f7c1f2b11")  # sitroom's UUIDv5 namespace
 _IDENTITY_CLASS = {
@@ -211,8 +212,13 @@ def _claim_note(
 
 
 # import -----------------------------------------------------------------------------------
-def from_bundle(label: str, data: bytes, *, now_ms: int) -> list[Record]:
-    """The records of a STIX 2.1 bundle (actors first, so relationships can name them)."""
+def from_bundle(
+    label: str, data: bytes, *, now_ms: int, bad: list[Rejected] | None = None
+) -> list[Record]:
+    """The records of a STIX 2.1 bundle (actors first, so relationships can name them). An
+    object that cannot be read (a relationship with no ends, refs that are not a list) goes to
+    ``bad`` with its reason, numbered by its place in the bundle; without ``bad``, it is a
+    SourceError naming it."""
     try:
         bundle = orjson.loads(data)
     except orjson.JSONDecodeError as e:
@@ -220,35 +226,52 @@ def from_bundle(label: str, data: bytes, *, now_ms: int) -> list[Record]:
     if not isinstance(bundle, dict) or bundle.get("type") != "bundle":
         raise SourceError(f"{label}: not a STIX bundle (no top-level object of type 'bundle')")
     objects = [o for o in bundle.get("objects") or [] if isinstance(o, dict) and "id" in o]
+    place = {id(o): n for n, o in enumerate(objects, 1)}
+
+    def read(
+        o: Mapping[str, Any], make: Callable[[Mapping[str, Any]], list[Record]]
+    ) -> list[Record]:
+        try:
+            return make(o)
+        except (KeyError, TypeError, ValueError, AttributeError, SitroomError) as e:
+            why = f"no {e.args[0]!r}" if isinstance(e, KeyError) else " ".join(str(e).split())
+            reason = f"{o.get('type')} {o.get('id')}: {why}"
+            if bad is None:
+                raise SourceError(f"{label}: {reason}") from None
+            raw = orjson.dumps(o).decode()[:RAW_KEPT]
+            bad.append(Rejected(place[id(o)], raw, reason))
+            return []
+
+    def other(o: Mapping[str, Any]) -> list[Record]:
+        t = o.get("type")
+        if t == "relationship":
+            return [_relationship_record(o, keys, label)]
+        if t == "note" and "x_sitroom_subject" in o:
+            return [_claim_record(o)]
+        if t == "indicator" and o.get("pattern_type") == "sitroom-redline":
+            return [_redline_record(o, label)]
+        if t == "report":
+            return [_report_record(o, now_ms)]
+        if t in ("opinion", "sighting"):
+            # Kept whole, and read as claims about the objects they concern.
+            return [_kept(o), *_observation_claims(o, objects, keys)]
+        return [_kept(o)]
+
     keys: dict[str, str] = {}
     actor_records = []
     for o in objects:
         if o.get("x_sitroom_site") is not None:
             continue  # the exporting site's own identity: not an actor
-        if o.get("type") in ("identity", "threat-actor", "intrusion-set", "location"):
-            rec = _actor_record(o)
-            keys[o["id"]] = rec.payload["key"]
-            actor_records.append(rec)
-    rest = []
-    for o in objects:
-        t = o.get("type")
-        if t in ("identity", "threat-actor", "intrusion-set", "location"):
-            continue
-        if t == "relationship":
-            rest.append(_relationship_record(o, keys, label))
-        elif t == "note" and "x_sitroom_subject" in o:
-            rest.append(_claim_record(o))
-        elif t == "indicator" and o.get("pattern_type") == "sitroom-redline":
-            rest.append(_redline_record(o, label))
-        elif t == "report":
-            rest.append(_report_record(o, now_ms))
-        elif t in ("opinion", "sighting"):
-            # Kept whole, and read as claims about the objects they concern.
-            rest.append(_kept(o))
-            rest += _observation_claims(o, objects, keys)
-        else:
-            rest.append(_kept(o))
+        if o.get("type") in ACTOR_OBJECTS:
+            for rec in read(o, lambda x: [_actor_record(x)]):
+                keys[o["id"]] = rec.payload["key"]
+                actor_records.append(rec)
+    rest = [r for o in objects if o.get("type") not in ACTOR_OBJECTS for r in read(o, other)]
     return [*actor_records, *rest]
+
+
+ACTOR_OBJECTS = ("identity", "threat-actor", "intrusion-set", "location")
+RAW_KEPT = 2_000  # characters of a rejected object kept with its quarantine record
 
 
 # STIX 2.1 opinion vocabulary, as the confidence that the referenced object is right.
