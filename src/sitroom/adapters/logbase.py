@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -12,9 +11,6 @@ import pyarrow.compute as pc
 from sitroom.application.ports import ReadFilters
 from sitroom.domain.records import RecordBatch
 from sitroom.errors import LogError
-
-if TYPE_CHECKING:
-    pass
 
 
 def prepare_append(

@@ -303,19 +303,9 @@ class _Sim:
 
     def _refresh_due(self) -> None:
         """What ``Courier.next_due`` says, by parts (after any call but a plain heartbeat)."""
-        base = _INF
-        for p in self.courier.pending.values():
-            for d in (p.deadline_ms, p.envelope.expires_ms):
-                if d is not None and d < base:
-                    base = d
-        phi: dict[str, int] = {}
-        for ch, lane in self.courier.lanes.items():
-            if lane.parked and (at := lane.breaker.retry_at_ms()) is not None and at < base:
-                base = at
-            if lane.silence is Silence.ALIVE and (at := lane.phi.suspect_at_ms()) is not None:
-                phi[ch] = at
-        self.base_due, self.phi_due = base, phi
-        self.cdue = min(base, min(phi.values(), default=_INF))
+        base, self.phi_due = self.courier.dues()
+        self.base_due = _INF if base is None else base
+        self.cdue = min(self.base_due, min(self.phi_due.values(), default=_INF))
 
     def _engine_due(self, t: int) -> None:
         self._flush(t)  # detectors judge what is in the log; tick even if the flush moved the due
@@ -426,8 +416,7 @@ class _Sim:
         if actions:
             self._apply(actions, t)
         else:  # only this channel's suspicion time moved
-            lane = self.courier.lanes[ch]
-            at = lane.phi.suspect_at_ms() if lane.silence is Silence.ALIVE else None
+            at = self.courier.suspect_at(ch)
             if at is not None:
                 self.phi_due[ch] = at
                 self.cdue = min(self.base_due, min(self.phi_due.values()))

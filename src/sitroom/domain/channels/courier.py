@@ -511,14 +511,31 @@ class Courier:
 
     def next_due(self) -> int | None:
         """When ``tick`` next has something to do, if nothing else happens first."""
-        dues = [p.deadline_ms for p in self.pending.values() if p.deadline_ms is not None]
-        dues += [p.envelope.expires_ms for p in self.pending.values() if p.envelope.expires_ms]
-        for lane in self.lanes.values():
-            if lane.silence is Silence.ALIVE and (at := lane.phi.suspect_at_ms()) is not None:
-                dues.append(at)
-            if lane.parked and (at := lane.breaker.retry_at_ms()) is not None:
-                dues.append(at)
-        return min(dues, default=None)
+        base, suspect = self.dues()
+        return min([*suspect.values(), *([] if base is None else [base])], default=None)
+
+    def dues(self) -> tuple[int | None, dict[str, int]]:
+        """``next_due`` by parts, for a caller that follows one channel's suspicion at a time
+        (a simulator, at every heartbeat): the earliest ack deadline, expiry or breaker probe,
+        and each live channel's suspicion time."""
+        base = [
+            d
+            for p in self.pending.values()
+            for d in (p.deadline_ms, p.envelope.expires_ms)
+            if d is not None
+        ]
+        base += [
+            at
+            for lane in self.lanes.values()
+            if lane.parked and (at := lane.breaker.retry_at_ms()) is not None
+        ]
+        suspect = {ch: at for ch in self.lanes if (at := self.suspect_at(ch)) is not None}
+        return min(base, default=None), suspect
+
+    def suspect_at(self, channel: str) -> int | None:
+        """When a live channel's silence would become suspect if no heartbeat came."""
+        lane = self._lane(channel)
+        return lane.phi.suspect_at_ms() if lane.silence is Silence.ALIVE else None
 
     # -- reading -----------------------------------------------------------------------------
 
