@@ -21,6 +21,7 @@ from sitroom.cli.shell import (
     WorkspaceOpt,
     asker,
     emit,
+    lists_when_bare,
     output,
     read_text,
     room,
@@ -45,21 +46,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(agreements_app, name="agreements", rich_help_panel=TOPIC)
 
 
-@agreements_app.callback()
-def agreements(
-    ctx: typer.Context,
-    workspace: WorkspaceOpt = Path("."),
-    as_of: AsOfOpt = None,
-    json: JsonOpt = False,
-) -> None:
-    """Each agreement: open, agreed or aborted; each party signed, pending or withdrew, when
-    (a subcommand proposes, signs, withdraws, exports or verifies)."""
-    from sitroom.cli.render import agreements as render
-
-    if ctx.invoked_subcommand is not None:
-        return
-    with room(workspace) as r:
-        emit(r.agreements.status(as_of_ms=when(as_of)), json, render.status)
+lists_when_bare(agreements_app, lambda r, at: r.agreements.status(as_of_ms=at), "agreements.status")
 
 
 @agreements_app.command("show")

@@ -20,6 +20,7 @@ from sitroom.cli.shell import (
     asker,
     duration,
     emit,
+    lists_when_bare,
     progress,
     room,
     when,
@@ -53,21 +54,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(channels_app, name="channels", rich_help_panel=TOPIC)
 
 
-@channels_app.callback()
-def channels(
-    ctx: typer.Context,
-    workspace: WorkspaceOpt = Path("."),
-    as_of: AsOfOpt = None,
-    json: JsonOpt = False,
-) -> None:
-    """The channels: counterpart, path, breaker, liveness, messages, reply habits (a
-    subcommand declares, sends, settles, reads, runs or simulates)."""
-    from sitroom.cli.render import channels as render
-
-    if ctx.invoked_subcommand is not None:
-        return
-    with room(workspace) as r:
-        emit(r.channels.list(as_of_ms=when(as_of)), json, render.channels)
+lists_when_bare(channels_app, lambda r, at: r.channels.list(as_of_ms=at), "channels.channels")
 
 
 @channels_app.command("add")

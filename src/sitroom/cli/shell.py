@@ -8,6 +8,7 @@ polars or OR-Tools. Commands import the room and their renderers when they run.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import tempfile
@@ -264,3 +265,26 @@ def output(path: Path | None) -> Iterator[BinaryIO]:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def lists_when_bare(
+    group: typer.Typer, fetch: Callable[[Room, int | None], Any], render: str
+) -> None:
+    """Make ``sitroom GROUP`` with no subcommand list what the group holds (as of --as-of):
+    ``fetch`` reads it from the room, ``render`` names its renderer (``module.function`` in
+    ``cli/render``, imported only when it runs)."""
+
+    def listing(
+        ctx: typer.Context,
+        workspace: WorkspaceOpt = Path("."),
+        as_of: AsOfOpt = None,
+        json: JsonOpt = False,
+    ) -> None:
+        if ctx.invoked_subcommand is not None:
+            return
+        module, name = render.split(".")
+        draw = getattr(importlib.import_module(f"sitroom.cli.render.{module}"), name)
+        with room(workspace) as r:
+            emit(fetch(r, when(as_of)), json, draw)
+
+    group.callback()(listing)

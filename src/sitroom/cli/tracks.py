@@ -18,6 +18,7 @@ from sitroom.cli.shell import (
     WorkspaceOpt,
     duration,
     emit,
+    lists_when_bare,
     progress,
     room,
     when,
@@ -52,20 +53,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(tracks_app, name="tracks", rich_help_panel=TOPIC)
 
 
-@tracks_app.callback()
-def tracks(
-    ctx: typer.Context,
-    workspace: WorkspaceOpt = Path("."),
-    as_of: AsOfOpt = None,
-    json: JsonOpt = False,
-) -> None:
-    """The tracks, their status, needs and preconditions (a subcommand does more)."""
-    if ctx.invoked_subcommand is not None:
-        return
-    from sitroom.cli.render import tracks as render
-
-    with room(workspace) as r:
-        emit(r.tracks.list(as_of_ms=when(as_of)), json, render.tracks)
+lists_when_bare(tracks_app, lambda r, at: r.tracks.list(as_of_ms=at), "tracks.tracks")
 
 
 @tracks_app.command("add")

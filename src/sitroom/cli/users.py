@@ -9,14 +9,13 @@ from typing import Annotated
 import typer
 
 from sitroom.cli.shell import (
-    AsOfOpt,
     JsonOpt,
     PassphraseFileOpt,
     WorkspaceOpt,
     asker,
     emit,
+    lists_when_bare,
     room,
-    when,
 )
 
 TOPIC = "Keys and access"
@@ -31,21 +30,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(users_app, name="users", rich_help_panel=TOPIC)
 
 
-@users_app.callback()
-def users(
-    ctx: typer.Context,
-    workspace: WorkspaceOpt = Path("."),
-    as_of: AsOfOpt = None,
-    json: JsonOpt = False,
-) -> None:
-    """Users and endpoints, their roles and clearances (a subcommand adds users or changes
-    clearances)."""
-    from sitroom.cli.render import keys as render
-
-    if ctx.invoked_subcommand is not None:
-        return
-    with room(workspace) as r:
-        emit(r.users.list(as_of_ms=when(as_of)), json, render.users)
+lists_when_bare(users_app, lambda r, at: r.users.list(as_of_ms=at), "keys.users")
 
 
 @users_app.command("add")

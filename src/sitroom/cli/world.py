@@ -17,6 +17,7 @@ from sitroom.cli.shell import (
     WorkspaceOpt,
     duration,
     emit,
+    lists_when_bare,
     output,
     place,
     radius,
@@ -226,20 +227,7 @@ def export(
 
 
 # red lines --------------------------------------------------------------------------------
-@redlines_app.callback()
-def redlines(
-    ctx: typer.Context,
-    workspace: WorkspaceOpt = Path("."),
-    as_of: AsOfOpt = None,
-    json: JsonOpt = False,
-) -> None:
-    """The red lines in force (a subcommand adds or tests one)."""
-    from sitroom.cli.render import world as render
-
-    if ctx.invoked_subcommand is not None:
-        return
-    with room(workspace) as r:
-        emit(r.world.redlines(as_of_ms=when(as_of)), json, render.redlines)
+lists_when_bare(redlines_app, lambda r, at: r.world.redlines(as_of_ms=at), "world.redlines")
 
 
 @redlines_app.command("add")
