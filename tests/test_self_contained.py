@@ -19,13 +19,14 @@ from sitroom.testing import samples
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src" / "sitroom"
 
-# Ways a file could reach for the data share beside the repository (spelled in pieces, so that
-# this file does not match itself).
+# Ways a file could reach for the data share beside the repository (its name spelled in
+# pieces, so that neither this file nor a search of the tree finds it here).
+SHARE = "sha" + "red"
 OUTSIDE = [
-    re.escape("../" + "shared"),
-    re.escape("parents[2]") + r"\s*/\s*[\"']" + "shared",
-    r"[\"']" + "shared" + r"[\"']\s*/\s*[\"']data[\"']",
-    r"\b" + "shared" + r"_data\b",
+    re.escape("../" + SHARE),
+    re.escape("parents[2]") + r"\s*/\s*[\"']" + SHARE,
+    r"[\"']" + SHARE + r"[\"']\s*/\s*[\"']data[\"']",
+    r"\b" + SHARE + r"_data\b",
 ]
 TEXT = {".py", ".md", ".toml", ".yaml", ".yml", ".cfg", ".ini", ".txt", ".json", ".sh", ""}
 
@@ -53,10 +54,10 @@ def test_no_test_or_benchmark_reads_data_from_beside_the_repository() -> None:
 @pytest.mark.parametrize(
     "line",
     [
-        'DATA = Path(__file__).resolve().parents[2] / "shared" / "data"\n',
-        "rows = open('../shared/data/ucdp-ged-sample/ucdpged_sample.csv')\n",
-        "def ws(tmp_path, shared_data):\n",
-        'base = ROOT.parent / "shared" / "data"\n',
+        f'DATA = Path(__file__).resolve().parents[2] / "{SHARE}" / "data"\n',
+        f"rows = open('../{SHARE}/data/ucdp-ged-sample/ucdpged_sample.csv')\n",
+        f"def ws(tmp_path, {SHARE}_data):\n",
+        f'base = ROOT.parent / "{SHARE}" / "data"\n',
     ],
 )
 def test_a_planted_reference_is_found(tmp_path: Path, line: str) -> None:

@@ -176,7 +176,9 @@ def test_analyst_weight_rewards_a_good_record_and_shrinks_a_short_one() -> None:
     assert m.analyst_weight([]) == 1.0
     good, bad = m.analyst_weight([0.3] * 10), m.analyst_weight([2.0] * 10)
     assert good > 1.0 > bad
-    assert 1.0 < m.analyst_weight([0.3]) < good
+    # One question counts a quarter against the prior of three: (1/0.3 + 3) / 4, not 1/0.3.
+    assert m.analyst_weight([0.3]) == pytest.approx((1 / 0.3 + 3) / 4)
+    assert m.analyst_weight([0.01] * 100) == 5.0 and m.analyst_weight([50.0] * 100) == 0.2
     assert m.analyst_weight([1.0] * 10) == pytest.approx(1.0)  # as good as the models
 
 
