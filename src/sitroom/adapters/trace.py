@@ -55,6 +55,7 @@ from sitroom.domain.channels.courier import Link
 from sitroom.domain.channels.priority import Priority
 from sitroom.domain.timeutil import parse_duration, to_ms
 from sitroom.domain.week import WorkingWeek, parse_closed, parse_shorter
+from sitroom.domain.wording import shown
 from sitroom.errors import SourceError, UserInputError
 
 __all__ = ["load_trace", "parse_trace", "trace_from_dict"]
@@ -129,7 +130,7 @@ class _TraceReader:
 
     def mapping(self, value: Any, where: str, allowed: Sequence[str]) -> Mapping[str, Any]:
         if not isinstance(value, Mapping):
-            raise self.fail(where, f"expected a mapping, got {_shown(value)}")
+            raise self.fail(where, f"expected a mapping, got {shown(value)}")
         for key in value:
             if key not in allowed:
                 raise self.fail(
@@ -144,7 +145,7 @@ class _TraceReader:
 
     def text(self, value: Any, where: str) -> str:
         if isinstance(value, bool) or not isinstance(value, str | int | float) or value == "":
-            raise self.fail(where, f"expected a text, got {_shown(value)}")
+            raise self.fail(where, f"expected a text, got {shown(value)}")
         return str(value)
 
     def duration(self, value: Any, where: str, *, positive: bool = False) -> int:
@@ -158,7 +159,7 @@ class _TraceReader:
                     where, f"cannot read duration {value!r} (a number and a unit: 90s, 2h, 3d)"
                 ) from None
         else:
-            raise self.fail(where, f"expected a duration such as 90s or 2h, got {_shown(value)}")
+            raise self.fail(where, f"expected a duration such as 90s or 2h, got {shown(value)}")
         if positive and ms <= 0:
             raise self.fail(where, "must be more than 0")
         return ms
@@ -166,31 +167,31 @@ class _TraceReader:
     def integer(self, value: Any, where: str, *, least: int = 0) -> int:
         if isinstance(value, bool) or not isinstance(value, int) or value < least:
             raise self.fail(
-                where, f"expected a whole number of at least {least}, got {_shown(value)}"
+                where, f"expected a whole number of at least {least}, got {shown(value)}"
             )
         return value
 
     def number(self, value: Any, where: str, lo: float, hi: float) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
-            raise self.fail(where, f"expected a number from {lo:g} to {hi:g}, got {_shown(value)}")
+            raise self.fail(where, f"expected a number from {lo:g} to {hi:g}, got {shown(value)}")
         return float(value)
 
     def flag(self, value: Any, where: str) -> bool:
         if not isinstance(value, bool):
-            raise self.fail(where, f"expected true or false, got {_shown(value)}")
+            raise self.fail(where, f"expected true or false, got {shown(value)}")
         return value
 
     def priority(self, value: Any, where: str) -> Priority:
         names = ", ".join(p.name for p in sorted(Priority, reverse=True))
         if not isinstance(value, str) or value.upper() not in Priority.__members__:
-            raise self.fail(where, f"unknown priority {_shown(value)} (one of {names})")
+            raise self.fail(where, f"unknown priority {shown(value)} (one of {names})")
         return Priority[value.upper()]
 
     def windows(self, value: Any, where: str) -> tuple[tuple[int, int], ...]:
         if value is None:
             return ()
         if not isinstance(value, list):
-            raise self.fail(where, f"expected a list of [from, to] pairs, got {_shown(value)}")
+            raise self.fail(where, f"expected a list of [from, to] pairs, got {shown(value)}")
         out = []
         for i, w in enumerate(value):
             here = f"{where}[{i}]"
@@ -217,7 +218,7 @@ class _TraceReader:
             except ValueError:
                 raise self.fail("start", f"cannot read time {start!r} (ISO 8601)") from None
         else:
-            raise self.fail("start", f"expected an ISO time, got {_shown(start)}")
+            raise self.fail("start", f"expected an ISO time, got {shown(start)}")
         end = self.start + self.duration(self.required(top, "until", ""), "until", positive=True)
         seed = self.integer(top.get("seed", 0), "seed")
         courier = self.mapping(top.get("courier") or {}, "courier", self.COURIER)
@@ -334,7 +335,7 @@ class _TraceReader:
 
     def events(self, value: Any, channels: set[str], end: int) -> tuple[SimEvent, ...]:
         if not isinstance(value, list):
-            raise self.fail("events", f"expected a list, got {_shown(value)}")
+            raise self.fail("events", f"expected a list, got {shown(value)}")
         out: list[SimEvent] = []
         sent_at: dict[str, int] = {}
         replies: list[tuple[int, str, str]] = []
@@ -437,8 +438,3 @@ class _TraceReader:
                 where, f"no channel {ch!r} is declared (channels: {', '.join(sorted(channels))})"
             )
         return ch
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

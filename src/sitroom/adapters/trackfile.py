@@ -53,6 +53,7 @@ from sitroom.domain.records import Record, content_id
 from sitroom.domain.timeutil import MS_PER_MIN, parse_duration
 from sitroom.domain.tracks import TrackFile, holding_key
 from sitroom.domain.week import WorkingWeek
+from sitroom.domain.wording import shown
 from sitroom.errors import SourceError, UserInputError
 
 RESOURCE_TYPES = ("person", "team", "link", "key", "venue", "asset")
@@ -159,14 +160,9 @@ def _whole(
     lo, hi = bounds
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise UserInputError(
-            f"{where}: '{field}' is a whole number from {lo} to {hi}, not {_shown(value)}"
+            f"{where}: '{field}' is a whole number from {lo} to {hi}, not {shown(value)}"
         )
     return value
-
-
-def _shown(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _need(entry: Any, fields: tuple[str, ...], where: str) -> dict[str, Any]:
@@ -297,7 +293,7 @@ def _remote(m: dict[str, Any], where: str) -> bool:
     venue is held at its track's)."""
     remote = m.get("remote", False)
     if not isinstance(remote, bool):
-        raise UserInputError(f"{where}: 'remote' is true or false, not {_shown(remote)}")
+        raise UserInputError(f"{where}: 'remote' is true or false, not {shown(remote)}")
     if remote and m.get("venue"):
         raise UserInputError(f"{where}: a remote meeting has no venue (its link is required)")
     return remote

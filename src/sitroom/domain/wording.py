@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 def plural(n: int, noun: str, many: str | None = None) -> str:
     """'1 record', '2 records', '1,204 properties': the count and its noun in agreement."""
@@ -20,3 +22,10 @@ def plural(n: int, noun: str, many: str | None = None) -> str:
 def article(word: str) -> str:
     """'an admin', 'a viewer'."""
     return f"{'an' if word[:1].lower() in 'aeiou' else 'a'} {word}"
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """A value as an error message quotes it: its repr, cut to ``limit`` characters (a file's
+    thirty-digit number or a pasted paragraph stays one readable line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
