@@ -36,7 +36,6 @@ a one-line ``UserInputError`` naming the field, such as ``events[2].send.priorit
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -54,7 +53,7 @@ from sitroom.application.netsim import (
 from sitroom.domain.channels.courier import Link
 from sitroom.domain.channels.priority import Priority
 from sitroom.domain.timeutil import parse_duration, to_ms
-from sitroom.domain.week import WorkingWeek, parse_closed, parse_shorter
+from sitroom.domain.week import WorkingWeek
 from sitroom.domain.wording import shown
 from sitroom.errors import SourceError, UserInputError
 
@@ -272,20 +271,14 @@ class _TraceReader:
     def link(self, value: Any, where: str) -> Link:
         c = self.mapping(value, where, self.LINK)
         cid = self.text(self.required(c, "id", where), f"{where}.id")
-        week = WorkingWeek()
         try:
-            if any(k in c for k in ("timezone", "hours", "days")):
-                week = WorkingWeek.parse(
-                    str(c.get("timezone", "UTC")),
-                    str(c.get("hours", "09:00-18:00")),
-                    str(c.get("days", "Mon-Fri")),
-                )
-            if c.get("closed") is not None:
-                closed = c["closed"] if isinstance(c["closed"], list) else [c["closed"]]
-                week = replace(week, closed=parse_closed([str(x) for x in closed]))
-            if c.get("shorter") is not None:
-                short = c["shorter"] if isinstance(c["shorter"], list) else [c["shorter"]]
-                week = replace(week, shorter=parse_shorter([str(x) for x in short]))
+            week = WorkingWeek.parse(
+                str(c.get("timezone", "UTC")),
+                str(c.get("hours", "09:00-18:00")),
+                str(c.get("days", "Mon-Fri")),
+                closed=_texts(c.get("closed")),
+                shorter=_texts(c.get("shorter")),
+            )
         except UserInputError as e:
             raise self.fail(f"{where} ({cid})", str(e)) from None
         try:
@@ -438,3 +431,10 @@ class _TraceReader:
                 where, f"no channel {ch!r} is declared (channels: {', '.join(sorted(channels))})"
             )
         return ch
+
+
+def _texts(value: Any) -> list[str]:
+    """A YAML value that may be one item or a list, as texts (None: none)."""
+    if value is None:
+        return []
+    return [str(x) for x in (value if isinstance(value, list) else [value])]

@@ -20,7 +20,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -38,7 +38,7 @@ from sitroom.domain.kinds import CHANNEL_ACK, CHANNEL_KINDS, CHANNEL_REPLY
 from sitroom.domain.secure.identity import Secret
 from sitroom.domain.secure.ledger import SECURE, sealed_header
 from sitroom.domain.timeutil import human_age, iso
-from sitroom.domain.week import WorkingWeek, parse_closed, parse_shorter
+from sitroom.domain.week import WorkingWeek
 from sitroom.errors import NotFound, SecureError, UserInputError, WorkspaceError
 
 CHANNELS = ledger.CHANNELS
@@ -398,11 +398,7 @@ class Channels:
             capacity=capacity,
             weight=weight,
             url=url,
-            week=replace(
-                WorkingWeek.parse(timezone, hours, days),
-                closed=parse_closed(closed),
-                shorter=parse_shorter(shorter),
-            ),
+            week=WorkingWeek.parse(timezone, hours, days, closed=closed, shorter=shorter),
             track=track or None,
         )
         known = self._s.state(CHANNELS)["channels"]

@@ -50,12 +50,23 @@ class WorkingWeek:
         timezone: str | None = None,
         hours: str = "09:00-18:00",
         days: str | Sequence[str] | None = "Mon-Fri",
+        *,
+        closed: Sequence[str] = (),
+        shorter: Sequence[str] = (),
     ) -> WorkingWeek:
         """From the forms people type: hours 'HH:MM-HH:MM'; days 'Mon-Fri', 'Sun-Thu' (a run
         that may wrap round the week), 'Sun,Mon,Tue' or a list of day names (None: Monday to
-        Friday); a time zone by its IANA name (None: UTC)."""
+        Friday); a time zone by its IANA name (None: UTC); days off (:func:`parse_closed`) and
+        periods of other hours (:func:`parse_shorter`)."""
         start, end = parse_hours(hours)
-        return cls(timezone or "UTC", start, end, parse_days(days))
+        return cls(
+            timezone or "UTC",
+            start,
+            end,
+            parse_days(days),
+            parse_closed(closed),
+            parse_shorter(shorter),
+        )
 
     @classmethod
     def of(
