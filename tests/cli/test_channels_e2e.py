@@ -154,3 +154,46 @@ def test_a_killed_link_is_noticed_urgent_traffic_fails_over_and_nothing_is_lost(
         "direct",
         "backchannel",
     }
+
+
+def test_a_desk_goes_on_receiving_while_another_process_writes_its_workspace(
+    tmp_path: Path, procs: list[Proc]
+) -> None:
+    """A CLI command appends to the receiving desk's workspace between two messages: the desk
+    appends the second after it (it used to fail on `UNIQUE constraint failed`) and has each
+    message once."""
+    a, b = tmp_path / "washington", tmp_path / "tehran"
+    assert run(["init", "-w", str(a), "--site", "washington"]) == 0
+    assert run(["init", "-w", str(b), "--site", "tehran"]) == 0
+    tehran = Proc("channels", "run", "-w", str(b), "--listen", "127.0.0.1:0")
+    procs.append(tehran)
+    add = ["channels", "add", "direct", "-w", str(a), "--to", "Tehran desk", "--url", tehran.url]
+    assert run([*add, "--heartbeat", "250ms", "--ack-timeout", "3s"]) == 0
+    washington = Proc("channels", "run", "-w", str(a), "--listen", "127.0.0.1:0")
+    procs.append(washington)
+    client = httpx.Client(base_url=washington.url, timeout=10)
+
+    def submit(msg_id: str) -> None:
+        body = {"channel": "direct", "priority": "FLASH", "body": f"text {msg_id}", "id": msg_id}
+        r = client.post("/submit", json=body)
+        assert r.status_code == 200 and r.json()["accepted"], r.text
+
+    submit("m1")
+    _wait("m1 acknowledged", lambda: not client.get("/status").json()["pending"])
+    report = Path(__file__).parents[2] / "examples" / "hezbollah-posture.md"
+    other = subprocess.run(
+        [sys.executable, "-m", "sitroom", "reports", "add", "-w", str(b), str(report)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert other.returncode == 0, other.stderr
+    submit("m2")
+    _wait("m2 acknowledged", lambda: not client.get("/status").json()["pending"])
+    client.close()
+    assert washington.stop() == ""
+    assert tehran.stop() == ""
+    received = [r.payload["message"] for r in _records(b, "channel.receive")]
+    assert sorted(received) == ["m1", "m2"]
+    assert _records(b, "claim")
+    assert run(["verify", "-w", str(b)]) == 0

@@ -23,7 +23,10 @@ class MemoryLog:
 
     def append(self, batch: RecordBatch) -> AppendResult:
         fresh, dups = prepare_append(
-            batch, self.last_seq(), lambda ids: self._ids.intersection(ids)
+            batch,
+            self.last_seq(),
+            self.last_recorded_time(),
+            lambda ids: self._ids.intersection(ids),
         )
         if len(fresh):
             self._batches.append(fresh.table)

@@ -106,9 +106,6 @@ class SqliteLog:
         except sqlite3.DatabaseError as e:
             raise WorkspaceError(f"{self.path} is not a sitroom log ({e})") from None
         self._decoded: OrderedDict[int, RecordBatch] = OrderedDict()
-        self._last_seq, self._last_rt = self._w.execute(
-            "SELECT COALESCE(MAX(last_seq), 0), COALESCE(MAX(last_rt), 0) FROM segments"
-        ).fetchone()
         self._encoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sitroom-segments")
 
     def _migrate(self) -> None:
@@ -164,19 +161,22 @@ class SqliteLog:
         w = self._w
         w.execute("BEGIN IMMEDIATE")
         try:
+            # The head is read inside the transaction: another process may have appended
+            # since this one last did, and the lock taken by BEGIN IMMEDIATE keeps it still.
+            last_seq, last_rt, head = self._head_in_transaction()
             # Optimistically, a batch is new (a feed's next chunk); if the id index says
             # otherwise, start again and find out which records the log already holds.
-            fresh, dups = prepare_append(batch, self._last_seq, lambda ids: ())
+            fresh, dups = prepare_append(batch, last_seq, last_rt, lambda ids: ())
             if not self._index(fresh):
                 w.execute("ROLLBACK")
                 w.execute("BEGIN IMMEDIATE")
-                fresh, dups = prepare_append(batch, self._last_seq, self._known)
+                last_seq, last_rt, head = self._head_in_transaction()
+                fresh, dups = prepare_append(batch, last_seq, last_rt, self._known)
                 self._index(fresh)
             if len(fresh):
                 # Encoding and hashing run on the encoder's threads (zstd and SHA-256 release
                 # the GIL); only the chain's links, 64 bytes each, are hashed in order here.
                 sealed = self._encoder.map(_seal, segments.cut(fresh))
-                head = self._head_in_transaction()
                 rows = []
                 for header, data, leaves, digest in sealed:
                     head = audit.next_head(head, digest)
@@ -187,25 +187,23 @@ class SqliteLog:
             if w.in_transaction:
                 w.execute("ROLLBACK")
             raise
-        if len(fresh):
-            self._last_seq = fresh.column("seq")[-1].as_py()
-            self._last_rt = fresh.column("recorded_time")[-1].as_py()
         return AppendResult(fresh, dups)
 
-    def _head_in_transaction(self) -> bytes:
-        """The chain's head after the last segment, read inside the append's transaction (so
-        the chain continues from what is stored, whoever wrote it)."""
+    def _head_in_transaction(self) -> tuple[int, int, bytes]:
+        """The last seq, its recorded time and the chain's head after it, read inside the
+        append's transaction: numbering, time and chain go on from what is stored, whoever
+        wrote it."""
         row = self._w.execute(
-            "SELECT last_seq, head FROM segments ORDER BY first_seq DESC LIMIT 1"
+            "SELECT last_seq, last_rt, head FROM segments ORDER BY first_seq DESC LIMIT 1"
         ).fetchone()
         if row is None:
-            return audit.GENESIS
-        if row[1] is None:
+            return 0, 0, audit.GENESIS
+        if row[2] is None:
             raise LogError(
                 f"{self.path}: the segment ending at seq {row[0]} carries no audit chain head "
                 "(it was not written by sitroom); run `sitroom verify`"
             )
-        return bytes(row[1])
+        return int(row[0]), int(row[1]), bytes(row[2])
 
     def chain_head(self) -> tuple[int, bytes]:
         """The log's last seq and the audit chain's head after it: what a checkpoint signs."""
@@ -350,17 +348,25 @@ class SqliteLog:
             return sum(len(b) for b in self.read(**filters))
         after = filters.get("after_seq", 0)
         upto = filters.get("upto_seq")
-        upto = self._last_seq if upto is None else upto
+        upto = self.last_seq() if upto is None else upto
         return sum(
             max(0, min(upto, last) - max(after + 1, first) + 1)
             for first, last in self._segments(filters)
         )
 
     def last_seq(self) -> int:
-        return int(self._last_seq)
+        return self._tail()[0]
 
     def last_recorded_time(self) -> int:
-        return int(self._last_rt)
+        return self._tail()[1]
+
+    def _tail(self) -> tuple[int, int]:
+        """The last seq and its recorded time as stored now — read each time, not cached:
+        another process may have appended (a primary-key lookup, microseconds)."""
+        row = self._r.execute(
+            "SELECT last_seq, last_rt FROM segments ORDER BY first_seq DESC LIMIT 1"
+        ).fetchone()
+        return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
     def seq_as_of(self, recorded_time: int) -> int:
         # Recorded time never decreases along seq (the engine's clock sees to it), so the

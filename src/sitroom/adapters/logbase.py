@@ -14,10 +14,19 @@ from sitroom.errors import LogError
 
 
 def prepare_append(
-    batch: RecordBatch, last_seq: int, known: Callable[[list[str]], Iterable[str]]
+    batch: RecordBatch,
+    last_seq: int,
+    last_rt: int,
+    known: Callable[[list[str]], Iterable[str]],
 ) -> tuple[RecordBatch, int]:
     """Validate, drop ids already in the log (``known`` returns which of the given ids are) or
-    repeated within the batch (first wins), and number the rest from ``last_seq + 1``."""
+    repeated within the batch (first wins), and number the rest from ``last_seq + 1``.
+
+    ``last_seq`` and ``last_rt`` are the log's head as the append's transaction reads it, not
+    as the writer last saw it: another process may have appended since. Its clock may also
+    have run ahead of this writer's, so a batch stamped at or before ``last_rt`` is moved on
+    past it, keeping its spacing: recorded time never goes back along seq, which every as-of
+    read relies on."""
     import polars as pl
 
     batch.validate()
@@ -40,7 +49,13 @@ def prepare_append(
         keep = keep & ~ids.is_in(list(existing))
     fresh = batch if keep.all() else batch.filter(keep.to_arrow())
     seqs = np.arange(last_seq + 1, last_seq + 1 + len(fresh), dtype=np.int64)
-    return fresh.with_column("seq", seqs), n - len(fresh)
+    fresh = fresh.with_column("seq", seqs)
+    if len(fresh):
+        first = fresh.column("recorded_time")[0].as_py()
+        if first <= last_rt:
+            lifted = pc.add(fresh.column("recorded_time"), last_rt + 1 - first)
+            fresh = fresh.with_column("recorded_time", lifted)
+    return fresh, n - len(fresh)
 
 
 def valid_overlap_mask(

@@ -170,6 +170,7 @@ class Engine:
         """Let clock-driven reactors and detectors look at the time (a question whose window
         closed, an overdue source, an expiring key)."""
         now = self.clock.now_ms() if now_ms is None else now_ms
+        self.catch_up()
         made = [r for re in self.reactors for r in re.on_tick(self.states, now)]
         # Most ticks make nothing, and build no batch: a command such as `sitroom alerts` ticks
         # once, and Arrow's first batch imports pandas (0.2 s) when it is installed.
@@ -211,6 +212,11 @@ class Engine:
             # Nothing was new (a source declared again): no stamp was issued, so the clock
             # takes them back, and a replay, which never sees these duplicates, stamps alike.
             self._hlc = before
+        else:
+            # The log moves a batch on past another writer's records when that writer's clock
+            # ran ahead (logbase.prepare_append): the clock goes on from what was stored.
+            stored = result.appended.column("recorded_time")[-1].as_py()
+            self._hlc = Hlc(max(self._hlc.last, stored))
         self._fold(result.appended)
         return result
 
@@ -259,6 +265,11 @@ class Engine:
             return
         self._catch_up(batch.column("seq")[0].as_py() - 1)
         self._fold_run(batch)
+
+    def catch_up(self) -> None:
+        """Fold what other processes appended since this engine last looked (a CLI command
+        beside a running desk or follower): each tick does, so a long-running room sees them."""
+        self._catch_up(self.log.last_seq())
 
     def _catch_up(self, upto_seq: int) -> None:
         """Fold what the log holds up to ``upto_seq`` that this engine has not: records another
@@ -325,7 +336,7 @@ class Engine:
         thousand records would otherwise be folded whole each time. Meant for the end of a
         command, not for every append: it writes each state whole. Returns how many snapshots
         it wrote."""
-        self._catch_up(self.log.last_seq())
+        self.catch_up()
         end = self._folded
         least = max(1, self.snapshot_every // 10)
         snapshots = [
@@ -375,6 +386,8 @@ class Engine:
         return states, {n: (start[n], rows[n]) for n in names}
 
     def view_many(self, names: Sequence[str], as_of_seq: int | None = None) -> dict[str, Any]:
-        if as_of_seq is None or as_of_seq >= self.log.last_seq():
+        last = self.log.last_seq()
+        if as_of_seq is None or as_of_seq >= last:
+            self._catch_up(last)
             return {n: self.states[n] for n in names}
         return self.rebuild_many(names, as_of_seq)

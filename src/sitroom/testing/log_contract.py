@@ -260,6 +260,16 @@ class LogContract:
         assert log.seq_as_of(10_000) == 5
         assert ids(log, upto_seq=log.seq_as_of(150)) == ["test:0", "test:1", "test:2"]
 
+    def test_a_batch_stamped_behind_the_log_is_moved_on_past_it(self, log: LogStore) -> None:
+        """Another writer's clock ran ahead: a batch stamped at or before the log's last
+        recorded time is stored after it, spacing kept, so recorded time never goes back."""
+        log.append(stamp([make_record(i) for i in range(3)], 1000))  # rt 1000..1002
+        stored = log.append(stamp([make_record(i) for i in range(3, 6, 2)], 500)).appended
+        assert stored.column("recorded_time").to_pylist() == [1003, 1004]
+        assert stored.column("seq").to_pylist() == [4, 5]
+        assert log.last_recorded_time() == 1004
+        assert log.seq_as_of(1002) == 3
+
     def test_snapshots_newest_at_or_before(self, log: LogStore) -> None:
         log.save_snapshots([("p", 1, 10, b"ten"), ("p", 1, 20, b"twenty"), ("p", 2, 15, b"v2")])
         snap = log.load_snapshot("p", 1, 19)
@@ -301,3 +311,17 @@ class DurableLogContract(LogContract):
         assert ids(again) == before
         assert again.last_seq() == 7 and again.last_recorded_time() == T0 + 6
         assert (len(again.append(stamp([make_record(3)], T0 + 10)).appended)) == 0
+
+    def test_a_second_handle_appends_after_the_first(self, log: LogStore, tmp_path: Any) -> None:
+        """Two handles on one log (two processes, in life): each numbers its appends after
+        what the other stored, and each reads the other's records."""
+        log.append(stamp([make_record(i) for i in range(3)], T0))
+        other = self.reopen(log, tmp_path)
+        try:
+            other.append(stamp([make_record(i) for i in range(3, 5)], T0 + 10))
+            mine = log.append(stamp([make_record(5)], T0 + 20)).appended
+            assert mine.column("seq").to_pylist() == [6]
+            assert log.last_seq() == other.last_seq() == 6
+            assert ids(other) == ids(log) == [f"test:{i}" for i in range(6)]
+        finally:
+            other.close()
