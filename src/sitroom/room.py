@@ -13,6 +13,7 @@ Services are built on first use, so a command pays only for the libraries its ca
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import secrets
 from collections.abc import Callable, Iterator, Mapping
@@ -263,6 +264,10 @@ def verify(
         log.close()
     if not (checkpoint and report.ok and report.seq):
         return report
+    if log.read_only:
+        return dataclasses.replace(
+            report, notes=(*report.notes, f"no checkpoint signed: {log.read_only}")
+        )
     with open(path, as_site=True) as room:
         return room.audit.sign(report)
 
@@ -527,6 +532,12 @@ class Room:
         )
 
     # closing ------------------------------------------------------------------------------
+    @property
+    def unsaved(self) -> str | None:
+        """Why the snapshots taken at the last checkpoint were not saved (a full disk): they
+        are a cache, so nothing is lost, but the next opening folds a longer tail."""
+        return self._log.unsaved
+
     def close(self) -> None:
         """Checkpoint (a bulk ingest may leave a growing state's snapshot far behind: one
         snapshot now spares every later opening that tail) and close the log."""

@@ -14,6 +14,8 @@ from sitroom.domain.records import RecordBatch
 
 
 class MemoryLog:
+    read_only: str | None = None
+
     def __init__(self) -> None:
         self._batches: list[pa.Table] = []
         self._ids: set[str] = set()

@@ -13,6 +13,8 @@ bytes and names the first record that is not as it was written.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -21,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any, Unpack
+from urllib.parse import quote
 
 import numpy as np
 import orjson
@@ -92,21 +95,69 @@ class SqliteLog:
             raise WorkspaceError(f"no log at {self.path}")
         if durability not in ("full", "normal"):
             raise LogError(f"durability must be 'full' or 'normal', got {durability!r}")
+        self._durability = durability.upper()
+        # Why this log cannot be written, when it cannot (a read-only mount, a full disk): it
+        # is opened for reading then, and every write says why in one line.
+        self.read_only: str | None = None
+        self._target = str(self.path)  # what a reading connection opens
+        self.unsaved: str | None = None  # why the last snapshots were not saved (a cache)
         try:
-            self._w = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            self._w.execute("PRAGMA page_size = 16384")
-            self._w.execute("PRAGMA journal_mode = WAL")
-            self._durability = durability.upper()
-            self._w.execute(f"PRAGMA synchronous = {self._durability}")
-            self._w.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-            self._w.execute("PRAGMA cache_size = -65536")  # 64 MiB: the id index stays in memory
-            self._migrate()
-            self._r = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._w = self._open_writer(busy_timeout_ms)
+        except sqlite3.DatabaseError as e:
+            why = None if create else _unwritable(self.path)
+            if why is None:
+                raise WorkspaceError(f"{self.path} is not a sitroom log ({e})") from None
+            self.read_only = why
+            self._w = self._open_reader_only()
+        try:
+            self._r = self._w if self.read_only else self._connect(self.path)
             self._r.execute("PRAGMA busy_timeout = 10000")
         except sqlite3.DatabaseError as e:
             raise WorkspaceError(f"{self.path} is not a sitroom log ({e})") from None
         self._decoded: OrderedDict[int, RecordBatch] = OrderedDict()
         self._encoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sitroom-segments")
+
+    @staticmethod
+    def _connect(target: Path | str, *, uri: bool = False) -> sqlite3.Connection:
+        return sqlite3.connect(target, isolation_level=None, check_same_thread=False, uri=uri)
+
+    def _open_writer(self, busy_timeout_ms: int) -> sqlite3.Connection:
+        w = self._connect(self.path)
+        try:
+            w.execute("PRAGMA page_size = 16384")
+            w.execute("PRAGMA journal_mode = WAL")
+            w.execute(f"PRAGMA synchronous = {self._durability}")
+            w.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            w.execute("PRAGMA cache_size = -65536")  # 64 MiB: the id index stays in memory
+            self._w = w
+            self._migrate()
+        except BaseException:
+            w.close()
+            raise
+        return w
+
+    def _open_reader_only(self) -> sqlite3.Connection:
+        """The log opened for reading only. A WAL database needs its shared-memory file to be
+        read; where that cannot be made (nothing may be written), the file is read as
+        immutable — nobody can be writing it either."""
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            self._target = f"file:{quote(str(self.path.resolve()))}?{query}"
+            con = self._connect(self._target, uri=True)
+            try:
+                done = {r[0] for r in con.execute("SELECT name FROM migrations")}
+            except sqlite3.DatabaseError as e:
+                con.close()
+                error = e
+                continue
+            missing = [name for name, _ in MIGRATIONS if name not in done]
+            if missing:
+                con.close()
+                raise WorkspaceError(
+                    f"{self.path} needs upgrading ({', '.join(missing)}), which writes to it, "
+                    f"and {self.read_only}"
+                )
+            return con
+        raise WorkspaceError(f"{self.path} cannot be read ({self.read_only}: {error})")
 
     def _migrate(self) -> None:
         self._w.execute(
@@ -145,6 +196,8 @@ class SqliteLog:
             )
 
     def append(self, batch: RecordBatch) -> AppendResult:
+        if self.read_only:
+            raise LogError(f"cannot write the log at {self.path}: {self.read_only}")
         try:
             return self._append(batch)
         except sqlite3.OperationalError as e:
@@ -153,9 +206,9 @@ class SqliteLog:
                     f"{self.path} is busy: another sitroom process is writing to this "
                     "workspace; try again when it has finished"
                 ) from None
-            raise LogError(f"cannot write the log at {self.path}: {e}") from None
+            raise LogError(f"cannot write the log at {self.path}: {_why(e)}") from None
         except sqlite3.DatabaseError as e:
-            raise LogError(f"cannot write the log at {self.path}: {e}") from None
+            raise LogError(f"cannot write the log at {self.path}: {_why(e)}") from None
 
     def _append(self, batch: RecordBatch) -> AppendResult:
         w = self._w
@@ -219,7 +272,7 @@ class SqliteLog:
         """A consistent read of the raw segments and the id index, for ``sitroom verify``: one
         read transaction on a connection of its own, so appends may go on meanwhile."""
         try:
-            con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            con = self._connect(self._target, uri=bool(self.read_only))
             con.execute("PRAGMA busy_timeout = 10000")
             con.execute("BEGIN")
         except sqlite3.DatabaseError as e:
@@ -386,21 +439,23 @@ class SqliteLog:
 
     # snapshots and metadata ---------------------------------------------------------------
     def save_snapshots(self, snapshots: Sequence[tuple[str, int, int, bytes]]) -> None:
-        if not snapshots:
+        if not snapshots or self.read_only:
             return
         # Snapshots are a cache: their commit need not wait for the disk (WAL keeps it
-        # consistent, and the next append's sync makes it durable too).
+        # consistent, and the next append's sync makes it durable too). Nor need a command
+        # fail for want of one: the next open folds a longer tail. ``unsaved`` says why.
         w = self._w
-        w.execute("PRAGMA synchronous = NORMAL")
         try:
+            w.execute("PRAGMA synchronous = NORMAL")
             w.execute("BEGIN IMMEDIATE")
             w.executemany("INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)", snapshots)
             w.execute("COMMIT")
-        except BaseException:
+            self.unsaved = None
+        except sqlite3.DatabaseError as e:
+            self.unsaved = _why(e)
+        finally:
             if w.in_transaction:
                 w.execute("ROLLBACK")
-            raise
-        finally:
             w.execute(f"PRAGMA synchronous = {self._durability}")
 
     def load_snapshot(self, projection: str, version: int, max_seq: int) -> Snapshot | None:
@@ -416,7 +471,12 @@ class SqliteLog:
         return None if row is None else str(row[0])
 
     def set_meta(self, key: str, value: str) -> None:
-        self._w.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        if self.read_only:
+            raise LogError(f"cannot write the log at {self.path}: {self.read_only}")
+        try:
+            self._w.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        except sqlite3.DatabaseError as e:
+            raise LogError(f"cannot write the log at {self.path}: {_why(e)}") from None
 
     def integrity_check(self) -> str:
         return str(self._r.execute("PRAGMA integrity_check").fetchone()[0])
@@ -424,7 +484,32 @@ class SqliteLog:
     def close(self) -> None:
         self._encoder.shutdown()
         self._r.close()
-        self._w.close()
+        if self._w is not self._r:
+            self._w.close()
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why the log at ``path`` cannot be opened for writing, when the reason is the place
+    rather than the file: then it can still be read."""
+    folder = path.parent
+    if not (os.access(folder, os.W_OK) and os.access(path, os.W_OK)):
+        return "the workspace is read-only"
+    if shutil.disk_usage(folder).free < _LEAST_FREE:
+        return "the disk holding it is full"
+    return None
+
+
+_LEAST_FREE = 1 << 20  # below this, opening for writing fails for want of room, not of a log
+
+
+def _why(e: sqlite3.DatabaseError) -> str:
+    """SQLite's reason for a refused write, as a person would put it."""
+    text = str(e)
+    if "disk is full" in text:
+        return "the disk holding it is full"
+    if "readonly" in text:
+        return "the workspace is read-only"
+    return text
 
 
 def _payload_type(batch: RecordBatch) -> pa.DataType:

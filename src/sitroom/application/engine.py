@@ -171,6 +171,10 @@ class Engine:
         closed, an overdue source, an expiring key)."""
         now = self.clock.now_ms() if now_ms is None else now_ms
         self.catch_up()
+        if self.log.read_only:
+            # An archive on read-only media, a full disk: what a tick finds could not be
+            # recorded, and an alert that is not a record would vanish from every replay.
+            return Ticked()
         made = [r for re in self.reactors for r in re.on_tick(self.states, now)]
         # Most ticks make nothing, and build no batch: a command such as `sitroom alerts` ticks
         # once, and Arrow's first batch imports pandas (0.2 s) when it is installed.

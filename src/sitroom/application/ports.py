@@ -80,8 +80,12 @@ class LogStore(Protocol):
 
     ``append`` is atomic: after a crash a batch is wholly present or wholly absent. Records are
     deduplicated by id. ``seq`` is dense and increasing; ``recorded_time`` is non-decreasing in
-    ``seq`` (the engine's clock guarantees it), so "as of recorded time T" is a prefix of the log.
+    ``seq`` (the engine's clock stamps it so, and the log moves on a batch stamped behind what
+    another writer stored), so "as of recorded time T" is a prefix of the log. ``read_only``
+    says why the log cannot be written (a read-only mount, a full disk), or is None.
     """
+
+    read_only: str | None
 
     def append(self, batch: RecordBatch) -> AppendResult: ...
 

@@ -198,6 +198,8 @@ def room(workspace: Path, *, as_site: bool = False) -> Iterator[Room]:
         yield opened
     finally:
         opened.close()
+    if opened.unsaved:  # said only when the command itself went well
+        warn(f"sitroom: warning: snapshots not saved ({opened.unsaved}); the log is intact")
 
 
 # progress ---------------------------------------------------------------------------------
