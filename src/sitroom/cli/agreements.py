@@ -136,7 +136,7 @@ def agreements_export(
 
     with room(workspace) as r:
         done = r.agreements.export(aid)
-    with output(out) as f:
+    with output(out, workspace=workspace) as f:
         f.write(done.data)
     if out is not None:
         emit(done, json, render.exported)

@@ -110,7 +110,7 @@ def keys_export(
         raise UserInputError("export a NAME's card or a --track's keys, not both")
     with room(workspace) as r:
         done = r.keys.export_epochs(track) if track else r.keys.export_card(name)
-    with output(out) as f:
+    with output(out, workspace=workspace) as f:
         f.write(done.data)
     if out is not None:
         emit(done, json, render.exported)

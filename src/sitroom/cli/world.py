@@ -219,7 +219,7 @@ def export(
     if fmt not in ("jsonl", "stix"):
         raise UserInputError(f"export format must be jsonl or stix, not {fmt!r}")
     at = when(as_of)
-    with room(workspace) as r, output(to) as sink:
+    with room(workspace) as r, output(to, workspace=workspace) as sink:
         write = r.world.export_jsonl if fmt == "jsonl" else r.world.export_stix
         done = write(sink, as_of_ms=at)
     if to is not None:
