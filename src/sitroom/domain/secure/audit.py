@@ -364,12 +364,17 @@ def against_kept(
     not the log that was signed. A log that grew past the kept head is as it should be."""
     if last_seq < kept.seq:
         held = f"ends at seq {last_seq:,}" if last_seq else "is empty"
+        gone = (
+            f"record {kept.seq:,} is"
+            if last_seq + 1 == kept.seq
+            else f"records {last_seq + 1:,}–{kept.seq:,} are"
+        )
         return [
             Finding(
                 LOST,
                 f"the log {held}, but the last head signed by site {kept.site}, kept in "
-                f"{where}, is at seq {kept.seq:,} ({b64(kept.head)}): records "
-                f"{last_seq + 1:,}–{kept.seq:,} are gone (the log was cut short or replaced)",
+                f"{where}, is at seq {kept.seq:,} ({b64(kept.head)}): {gone} gone (the log "
+                "was cut short or replaced)",
                 last_seq + 1,
                 first_seq=last_seq + 1,
                 last_seq=kept.seq,
