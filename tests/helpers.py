@@ -44,7 +44,8 @@ def sitroom_in(cwd: Path, *args: str, timeout: float = 300) -> Result:
     """`python -m sitroom ARGS` as a user types it in the folder ``cwd``, with this sitroom (a
     relative PYTHONPATH would name another folder there)."""
     here = str(Path(package.__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")])}
+    paths = [here, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
     p = subprocess.run(
         [sys.executable, "-m", "sitroom", *args],
         cwd=cwd,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.room import HEAD_FILE, LOG_FILE
 
 from helpers import Result, sitroom, sitroom_in
@@ -101,6 +102,14 @@ def test_an_emptied_log_fails_verify_and_is_not_opened(ws: Path) -> None:
     assert opened.code == 2 and len(opened.err.strip().splitlines()) == 1, opened.err
     assert f"the log ws/{LOG_FILE} is empty, but this workspace had 1 record" in opened.err
     assert (ws / LOG_FILE).stat().st_size == 0  # no new, empty log made over the loss
+
+
+def test_a_log_replaced_by_an_empty_sitroom_log_fails_verify(ws: Path, tmp_path: Path) -> None:
+    SqliteLog(tmp_path / "empty.db", create=True).close()
+    shutil.copyfile(tmp_path / "empty.db", ws / LOG_FILE)
+    r = sitroom_in(ws.parent, "verify", "-w", "ws", "--json")
+    body = tampered(r, "lost", "the log is empty", "seq 1", str(kept(ws)["head"]))
+    assert body["records"] == 0
 
 
 def test_a_log_cut_short_fails_verify_naming_what_is_gone(
