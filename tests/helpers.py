@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import sitroom as package
 from sitroom.cli import run
 
 
@@ -33,5 +36,22 @@ def sitroom(capfd: pytest.CaptureFixture[str], *args: str) -> Result:
 def sitroom_process(*args: str, timeout: float = 300) -> Result:
     p = subprocess.run(
         [sys.executable, "-m", "sitroom", *args], capture_output=True, text=True, timeout=timeout
+    )
+    return Result(p.returncode, p.stdout, p.stderr)
+
+
+def sitroom_in(cwd: Path, *args: str, timeout: float = 300) -> Result:
+    """`python -m sitroom ARGS` as a user types it in the folder ``cwd``, with this sitroom (a
+    relative PYTHONPATH would name another folder there)."""
+    here = str(Path(package.__file__).resolve().parents[1])
+    paths = [here, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    p = subprocess.run(
+        [sys.executable, "-m", "sitroom", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
     return Result(p.returncode, p.stdout, p.stderr)

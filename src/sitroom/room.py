@@ -1,6 +1,7 @@
 """A room: the composition root. It opens a workspace on disk — a directory holding
-``sitroom.toml``, the SQLite log and the key files — picks the adapters, builds the one engine
-with every projection, detector and reactor, and hands a session to each capability's service::
+``sitroom.toml``, the SQLite log, the key files and the last signed head (outside the log) —
+picks the adapters, builds the one engine with every projection, detector and reactor, and
+hands a session to each capability's service::
 
     room = sitroom.open("room", user="dana")
     room.world.events(near=beirut, radius=Radius.parse("500mi"))
@@ -24,17 +25,23 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sitroom.adapters.clock import ManualClock, SystemClock
+from sitroom.adapters.heads import HeadFile
 from sitroom.adapters.keystore import KEYS_DIR, KeyStore, new_secret
 from sitroom.adapters.log_memory import MemoryLog
 from sitroom.adapters.log_sqlite import SqliteLog
-from sitroom.application.audit import Checkpointer
+from sitroom.adapters.outputs import HEAD_FILE as HEAD_FILE
+from sitroom.adapters.outputs import LOG_FILE as LOG_FILE
+from sitroom.adapters.outputs import refuse_own
+from sitroom.application.audit import Checkpointer, keep_head
 from sitroom.application.engine import Engine
 from sitroom.application.ports import Clock, Unlock
 from sitroom.application.session import Session
 from sitroom.domain.projection import Detector, Projection, Reactor
+from sitroom.domain.secure.audit import SignedHead, sign_head
 from sitroom.domain.secure.identity import SITE, Secret, identity_record
 from sitroom.domain.secure.wear import Policy
 from sitroom.domain.timeutil import MS_PER_DAY
+from sitroom.domain.wording import plural
 from sitroom.errors import NoWorkspace, SecureError, UserInputError, WorkspaceError
 from sitroom.settings import CONFIG_FILE, Settings
 
@@ -57,8 +64,6 @@ if TYPE_CHECKING:
     from sitroom.application.users import Users
     from sitroom.application.world import World
     from sitroom.domain.risk.scoring import Reliability
-
-LOG_FILE = "sitroom.db"
 
 
 def default_projections() -> list[Projection[Any]]:
@@ -150,17 +155,51 @@ def _stix_bundle(*args: Any) -> tuple[bytes, int]:
     return bundle_json(*args)
 
 
-def _reliability_plot(curves: Mapping[str, Reliability], path: Path, title: str) -> Path:
+def _reliability_plot(
+    curves: Mapping[str, Reliability], path: Path, title: str, *, workspace: Path
+) -> Path:
     """The plotting adapter's reliability diagram, imported (with matplotlib) when first
-    drawn."""
+    drawn, into a folder the user named: not the workspace's, nor over its own files."""
     from sitroom.adapters.plots import reliability_diagram
 
-    return reliability_diagram(curves, path, title=title)
+    refuse_own(path.parent, workspace)
+    return reliability_diagram(curves, path, title=title, workspace=workspace)
 
 
 def is_room(path: Path | str) -> bool:
     """Whether ``path`` holds a sitroom workspace."""
     return (Path(path) / LOG_FILE).exists()
+
+
+def _log_gone(path: Path) -> str | None:
+    """'missing' or 'empty' if the log file in ``path`` is (None: it holds something)."""
+    try:
+        return "empty" if (path / LOG_FILE).stat().st_size == 0 else None
+    except FileNotFoundError:
+        return "missing"
+    except OSError:
+        return None  # unreadable for another reason: the log's own open says why
+
+
+def _refuse_lost_log(path: Path) -> None:
+    """WorkspaceError if the log is missing or empty while the head kept outside it says the
+    workspace held records: opening (or init) would start a new, empty log over the loss."""
+    how = _log_gone(path)
+    if how is None or not (path / HEAD_FILE).exists():
+        return
+    try:
+        kept = HeadFile(path / HEAD_FILE).last()
+    except SecureError:
+        had = f"records ({HEAD_FILE} says so, though it cannot be read)"
+    else:
+        if kept is None:
+            return
+        signed = f"its last signed head, in {HEAD_FILE}, is at seq {kept.seq:,}"
+        had = f"{plural(kept.seq, 'record')} ({signed})"
+    raise WorkspaceError(
+        f"the log {path / LOG_FILE} is {how}, but this workspace had {had}; restore the log "
+        f"from a backup, or move {HEAD_FILE} away to start a new, empty log"
+    )
 
 
 def init(path: Path | str, *, site: str | None = None, clock: Clock | None = None) -> Room:
@@ -169,6 +208,7 @@ def init(path: Path | str, *, site: str | None = None, clock: Clock | None = Non
     path = Path(path)
     if is_room(path):
         raise WorkspaceError(f"{path} already holds a sitroom workspace")
+    _refuse_lost_log(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -177,7 +217,8 @@ def init(path: Path | str, *, site: str | None = None, clock: Clock | None = Non
     if not config.exists():
         config.write_text(Settings(site=site or f"site-{secrets.token_hex(4)}").to_toml())
     room = Room._open(path, clock, create=True, user=None, as_site=True)
-    room._init_site_keys()
+    if room._init_site_keys():
+        room._keep_first_head()
     room._attach_checkpointer()
     return room
 
@@ -190,8 +231,10 @@ def open(
     clock: Clock | None = None,
 ) -> Room:
     """Open the room in ``path`` as ``user`` (their view, their rights), or ``as_site`` —
-    the site itself, for desks and followed feeds. NoWorkspace if there is none."""
+    the site itself, for desks and followed feeds. NoWorkspace if there is none;
+    WorkspaceError if its log is missing or empty but the workspace had records."""
     path = Path(path)
+    _refuse_lost_log(path)
     if not is_room(path):
         raise NoWorkspace(str(path.resolve()))
     return Room._open(path, clock, create=False, user=user, as_site=as_site)
@@ -248,18 +291,30 @@ def verify(
     opening a room folds the log into projections, and a tampered record may not even decode.
     Every stored segment is checked against the chain, every checkpoint against the site's
     public card (from the keystore, outside the log); ``deep`` also decodes every segment and
-    checks its records and ids. An intact head is then signed (``checkpoint``)."""
+    checks its records and ids; the log must still hold the head kept outside it (a log that
+    is missing, empty, unreadable, cut short or replaced fails). An intact head is then signed
+    (``checkpoint``)."""
+    from sitroom.application.audit import lost
     from sitroom.application.audit import verify as walk
 
     path = Path(path)
+    settings = Settings.load(path)
+    kept = HeadFile(path / HEAD_FILE)
+    gone = _log_gone(path)
+    if gone is not None and (found := lost(kept, site=settings.site, log=_at(path), how=gone)):
+        return found
     if not is_room(path):
         raise NoWorkspace(str(path.resolve()))
-    settings = Settings.load(path)
     keys = KeyStore(path / KEYS_DIR)
     anchor = keys.public(settings.site) if keys.exists(settings.site) else None
-    log = SqliteLog(path / LOG_FILE, durability=settings.durability)
     try:
-        report = walk(log, anchor, site=settings.site, deep=deep, progress=progress)
+        log = SqliteLog(path / LOG_FILE, durability=settings.durability)
+    except WorkspaceError:  # not a log at all: lost, if the workspace had one
+        if found := lost(kept, site=settings.site, log=_at(path), how="no log sitroom can read"):
+            return found
+        raise
+    try:
+        report = walk(log, anchor, site=settings.site, kept=kept, deep=deep, progress=progress)
     finally:
         log.close()
     if not (checkpoint and report.ok and report.seq):
@@ -270,6 +325,10 @@ def verify(
         )
     with open(path, as_site=True) as room:
         return room.audit.sign(report)
+
+
+def _at(path: Path) -> str:
+    return str(path / LOG_FILE)
 
 
 # channels, outside a room -----------------------------------------------------------------
@@ -347,6 +406,7 @@ class Room:
         self._log = log
         self._engine = engine
         self._keystore = KeyStore(path / KEYS_DIR)
+        self._heads = HeadFile(path / HEAD_FILE)
 
     @classmethod
     def _open(
@@ -414,7 +474,12 @@ class Room:
     def risk(self) -> Risk:
         from sitroom.application.risk import Risk
 
-        return Risk(self.session, plot=_reliability_plot)
+        return Risk(
+            self.session,
+            plot=lambda curves, path, title: _reliability_plot(
+                curves, path, title, workspace=self.path
+            ),
+        )
 
     @cached_property
     def keys(self) -> Keys:
@@ -446,7 +511,7 @@ class Room:
     def audit(self) -> Audit:
         from sitroom.application.audit import Audit
 
-        return Audit(self.session, site_secret=self._site_secret)
+        return Audit(self.session, site_secret=self._site_secret, keep=self._keep_head)
 
     @cached_property
     def channels(self) -> Channels:
@@ -488,7 +553,9 @@ class Room:
             solver=CpSatSolver(),
             read_track_file=lambda path, now: read_track_file(path, now_ms=now),
             read_calendar=read_calendar,
-            write_calendars=write_calendars,
+            write_calendars=lambda folder, meetings, people, stamp: write_calendars(
+                folder, meetings, people, stamp, workspace=self.path
+            ),
         )
 
     # keys the room holds ------------------------------------------------------------------
@@ -527,9 +594,23 @@ class Room:
             return
         self._engine.reactors.append(
             Checkpointer(
-                self._log.chain_head, self._site_secret, every=self.settings.checkpoint_every
+                self._log.chain_head,
+                self._site_secret,
+                every=self.settings.checkpoint_every,
+                keep=self._keep_head,
             )
         )
+
+    def _keep_head(self, signed: SignedHead) -> bool:
+        """Keep a signed head outside the log (head.json), if it extends the one kept."""
+        return keep_head(self._heads, signed, self._log.head_at)
+
+    def _keep_first_head(self) -> None:
+        """A new workspace's first head (its identity record), signed and kept outside the log
+        — no checkpoint record — so that even a small log, which reaches no checkpoint for a
+        while, cannot be lost or swapped unseen."""
+        seq, head = self._log.chain_head()
+        self._keep_head(sign_head(self._site_secret(), seq, head))
 
     # closing ------------------------------------------------------------------------------
     @property

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import icalendar
 import recurring_ical_events
 
+from sitroom.adapters.outputs import refuse_own, write_atomic
 from sitroom.domain.timeutil import from_ms, to_ms
 from sitroom.errors import SourceError, UserInputError
 
@@ -30,18 +31,27 @@ PRODID = "-//sitroom//schedule//EN"
 
 
 def write_calendars(
-    folder: Path, meetings: Sequence[PlacedMeeting], people: Collection[str], stamp_ms: int
+    folder: Path,
+    meetings: Sequence[PlacedMeeting],
+    people: Collection[str],
+    stamp_ms: int,
+    *,
+    workspace: Path | None = None,
 ) -> list[Path]:
     """Write a schedule's calendars into ``folder`` (made if missing): ``person-<id>.ics`` for
-    each of the ``people`` with meetings and ``track-<id>.ics`` for each track. The files
-    written, by name."""
+    each of the ``people`` with meetings and ``track-<id>.ics`` for each track, each file
+    whole or not at all, and none in or over ``workspace``'s own files. The files written, by
+    name."""
     files = schedule_calendars(meetings, people, stamp_ms=stamp_ms)
+    refuse_own(folder, workspace)
+    for name in files:
+        refuse_own(folder / name, workspace)  # before any is written: all or none refused
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for name, data in files.items():
-            (folder / name).write_bytes(data)
     except OSError as e:
         raise UserInputError(f"cannot write calendars to {folder}: {e.strerror or e}") from None
+    for name, data in files.items():
+        write_atomic(folder / name, data)
     return [folder / name for name in sorted(files)]
 
 

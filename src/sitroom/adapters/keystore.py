@@ -29,13 +29,14 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from sitroom.adapters.outputs import KEYS_DIR as KEYS_DIR
+from sitroom.adapters.outputs import refuse_own
 from sitroom.application.ports import Unlock
 from sitroom.domain.secure.codec import b64, canonical, unb64
 from sitroom.domain.secure.identity import ROLES, Identity, Secret, check_name
 from sitroom.errors import SecureError, UserInputError
 
 FORMAT = "sitroom-key/1"
-KEYS_DIR = "keys"
 SCRYPT = {"n": 2**15, "r": 8, "p": 1}
 MIN_PASSPHRASE = 8
 
@@ -78,6 +79,9 @@ class KeyStore:
             protection: dict[str, Any] = {"kdf": "scrypt", **SCRYPT, "salt": b64(os.urandom(16))}
         else:
             assert how.key_file is not None
+            # A key file is a path the user may name: never the log or any other of the
+            # workspace's files (the keys folder is its place).
+            refuse_own(how.key_file, self.dir.parent, keys_ok=True)
             if not how.key_file.exists():
                 _write_private(how.key_file, secrets.token_bytes(32))
             protection = {

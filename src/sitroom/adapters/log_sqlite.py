@@ -267,6 +267,18 @@ class SqliteLog:
             return 0, audit.GENESIS
         return int(row[0]), bytes(row[1] or b"")
 
+    def head_at(self, seq: int) -> bytes | None:
+        """The stored chain head after record ``seq``, if a segment ends there (a signed
+        head is always at a segment's end): whether this log holds a head kept elsewhere."""
+        row = self._w.execute(
+            "SELECT last_seq, head FROM segments WHERE first_seq <= ? "
+            "ORDER BY first_seq DESC LIMIT 1",
+            (seq,),
+        ).fetchone()
+        if row is None or row[0] != seq or row[1] is None:
+            return None
+        return bytes(row[1])
+
     @contextmanager
     def audit_scan(self) -> Iterator[AuditScan]:
         """A consistent read of the raw segments and the id index, for ``sitroom verify``: one

@@ -17,6 +17,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from sitroom.adapters.outputs import atomic, refuse_own
 from sitroom.domain.risk.scoring import Reliability
 from sitroom.errors import UserInputError
 
@@ -27,19 +28,23 @@ _METADATA: dict[str, dict[str, str | None]] = {
 }
 
 
-def reliability_diagram(curves: Mapping[str, Reliability], path: Path, *, title: str) -> Path:
+def reliability_diagram(
+    curves: Mapping[str, Reliability], path: Path, *, title: str, workspace: Path | None = None
+) -> Path:
     """Draw one reliability diagram of the named curves into ``path`` (.png or .svg).
 
     Top: observed frequency against mean forecast per bin for each curve (empty bins are left
     out), the diagonal of perfect reliability, and the Wilson 95% intervals of the first curve.
     Below, on the same x axis: how many forecasts each curve put in each bin (its sharpness).
-    Parent directories are created. Returns ``path``.
+    Parent directories are created; the file is written whole or not at all, never over
+    ``workspace``'s own files. Returns ``path``.
     """
     fmt = _FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise UserInputError(f"cannot write a plot to {path.name}: give a .png or .svg file name")
     if not curves:
         raise UserInputError("no forecasts to plot: the reliability diagram needs a curve")
+    refuse_own(path, workspace)
     with mpl.rc_context({"svg.fonttype": "none", "svg.hashsalt": "sitroom"}):
         fig = Figure(figsize=(7.0, 7.5), dpi=100)
         FigureCanvasAgg(fig)
@@ -80,6 +85,10 @@ def reliability_diagram(curves: Mapping[str, Reliability], path: Path, *, title:
         ax.legend(loc="upper left", fontsize="small")
         hist.set_xlabel("forecast probability")
         hist.set_ylabel("forecasts")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format=fmt, metadata=_METADATA[fmt])
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserInputError(f"cannot write {path}: {e.strerror or e}") from None
+        with atomic(path) as f:
+            fig.savefig(f, format=fmt, metadata=_METADATA[fmt])
     return path

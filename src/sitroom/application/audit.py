@@ -7,10 +7,14 @@ and the verification of a whole log (`sitroom verify`).
     verify: every stored segment, in seq order ─> ChainWalk (digests, links, seq continuity)
             every checkpoint ─> its signature (site's public card, from outside the log)
                             └─> its head against the stored chain at its position
+            the head kept outside the log (HeadKeeper) ─> its signature; the log still holds it
             the id index ─> as many ids as records (--deep: each id at its record's seq)
 
+Every signed head is also kept outside the log (:func:`keep_head`), so that a log which is
+lost, emptied, cut short or replaced — with its own checkpoints — is still found out.
+
 The pure parts (digests, the walk, checkpoint signatures) are domain.secure.audit; this module
-drives them over a log through the two small ports below.
+drives them over a log through small ports (AuditedLog, AuditScan, HeadKeeper).
 """
 
 from __future__ import annotations
@@ -22,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sitroom.application.ports import AuditedLog, AuditScan
+from sitroom.application.ports import AuditedLog, AuditScan, HeadKeeper
 from sitroom.application.results import INTERNAL, Progress, Result
 from sitroom.domain.kinds import AUDIT_CHECKPOINT
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.secure import audit
-from sitroom.domain.secure.audit import Checkpoint, Finding, StoredSegment
+from sitroom.domain.secure.audit import Checkpoint, Finding, SignedHead, StoredSegment
 from sitroom.domain.secure.codec import b64, unb64
 from sitroom.domain.secure.identity import Identity, Secret
 from sitroom.errors import LogError, SecureError, WorkspaceError
@@ -39,7 +43,8 @@ if TYPE_CHECKING:
 class Checkpointer:
     """A reactor: once the log has passed another multiple of ``every`` records, sign the
     chain's head. ``secret`` is asked for only when a checkpoint is due, so opening a workspace
-    to read never unlocks the site's key."""
+    to read never unlocks the site's key. ``keep`` is given each head signed, to keep it
+    outside the log too (:func:`keep_head`)."""
 
     name = "audit-checkpoint"
     reads: tuple[str, ...] = ()
@@ -50,11 +55,13 @@ class Checkpointer:
         secret: Callable[[], Secret],
         *,
         every: int = 10_000,
+        keep: Callable[[SignedHead], object] | None = None,
     ) -> None:
         if every < 1:
             raise ValueError("checkpoint_every must be at least 1")
         self.head = head
         self.every = every
+        self._keep = keep
         self._secret = secret
         self._unlocked: Secret | None = None
         self._mark: int | None = None  # the log position at the last checkpoint (or start)
@@ -79,7 +86,10 @@ class Checkpointer:
         return [self.checkpoint(seq, head, now_ms)]
 
     def checkpoint(self, seq: int, head: bytes, now_ms: int) -> Record:
-        return audit.checkpoint_record(self.secret, seq, head, now_ms)
+        signed = audit.sign_head(self.secret, seq, head)
+        if self._keep is not None:
+            self._keep(signed)  # the head is committed already: the record comes after it
+        return audit.head_record(signed, now_ms)
 
     def on_tick(self, views: Mapping[str, Any], now_ms: int) -> list[Record]:
         return []
@@ -112,6 +122,8 @@ class Report(Result):
     seconds: float
     notes: tuple[str, ...] = ()
     checkpoint_written: str | None = None  # the checkpoint signed over the verified head
+    kept_seq: int | None = None  # the seq of the head kept outside the log (None: none)
+    kept_in: str | None = None  # ... and where it is kept
     verified: tuple[Checkpoint, ...] = field(default=(), metadata=INTERNAL)
 
 
@@ -120,17 +132,22 @@ def verify(
     anchor: Identity | None,
     *,
     site: str,
+    kept: HeadKeeper | None = None,
     deep: bool = False,
     progress: Progress | None = None,
 ) -> Report:
-    """Check every stored segment, checkpoint and the id index of ``log``. ``anchor`` is the
-    site's public card from outside the log (None: checkpoints cannot be verified, and the
-    report says so). ``progress(records_done, records_total)`` is called as the walk goes."""
+    """Check every stored segment, checkpoint and the id index of ``log``, and that it still
+    holds the head ``kept`` outside it. ``anchor`` is the site's public card from outside the
+    log (None: signatures cannot be verified, and the report says so).
+    ``progress(records_done, records_total)`` is called as the walk goes."""
     started = time.perf_counter()
     notes: list[str] = []
+    head, findings = _kept(kept, anchor, site)
+    at_kept: bytes | None = None  # the stored head where the kept one was signed
     with log.audit_scan() as scan:
         _, n_records = scan.totals()
-        findings, signed, foreign, ours = _checkpoints(scan, anchor, site)
+        found_cps, signed, foreign, ours = _checkpoints(scan, anchor, site)
+        findings += found_cps
         if anchor is None and ours:
             notes.append(
                 f"the keystore holds no public key for site {site}: its {ours} checkpoints "
@@ -139,12 +156,16 @@ def verify(
         walk = audit.ChainWalk(signed)
         for seg in scan.segments():
             found = walk.step(seg)
+            if head is not None and seg.header.last_seq == head.seq:
+                at_kept = seg.head
             if deep and not found:
                 found = _deep(scan, seg)
             findings += [_named(scan, seg, f) for f in found]
             if progress is not None:
                 progress(walk.records, n_records)
         findings += walk.finish()
+        if head is not None and kept is not None:
+            findings += audit.against_kept(head, at_kept, walk.seq, kept.where)
         ids = scan.id_count()
         if ids != walk.records:
             findings.append(
@@ -174,8 +195,65 @@ def verify(
         deep=deep,
         seconds=round(time.perf_counter() - started, 3),
         notes=tuple(notes),
+        kept_seq=None if head is None else head.seq,
+        kept_in=None if kept is None else kept.where,
         verified=tuple(walk.verified),
     )
+
+
+def lost(kept: HeadKeeper, *, site: str, log: str, how: str) -> Report | None:
+    """The report on a log that is missing, empty or unreadable (``how``) when the head kept
+    outside it says it held records; None when nothing was kept (a workspace that never signed
+    a head is as it was before: nothing says records are gone)."""
+    try:
+        head = kept.last()
+    except SecureError as e:
+        had = f"{kept.where} says it held records, though it cannot be read ({e})"
+        seq = None
+    else:
+        if head is None:
+            return None
+        had = (
+            f"the last head signed by site {head.site}, kept in {kept.where}, is at seq "
+            f"{head.seq:,} ({b64(head.head)}): every record up to it is gone"
+        )
+        seq = head.seq
+    finding = Finding(audit.LOST, f"the log {log} is {how}, but {had}", 1, None, 1, seq)
+    return Report(
+        ok=False,
+        site=site,
+        records=0,
+        segments=0,
+        seq=0,
+        head=b64(audit.GENESIS),
+        checkpoints=0,
+        checkpoints_verified=0,
+        checkpoints_foreign=0,
+        covered_to=0,
+        chain_only=None,
+        first_bad=finding,
+        findings=(finding,),
+        signer=None,
+        deep=False,
+        seconds=0.0,
+        kept_seq=seq,
+        kept_in=kept.where,
+    )
+
+
+def keep_head(kept: HeadKeeper, signed: SignedHead, head_at: Callable[[int], bytes | None]) -> bool:
+    """Keep ``signed`` outside the log if it extends what is kept there: a later position of
+    a log that still holds the kept head (``head_at(seq)``: the log's stored head after
+    ``seq``). Never over a head the log no longer holds, nor over one that cannot be read:
+    that is the evidence `sitroom verify` reports. Whether it was kept."""
+    try:
+        last = kept.last()
+    except SecureError:
+        return False
+    if last is not None and (signed.seq <= last.seq or head_at(last.seq) != last.head):
+        return False
+    kept.keep(signed)
+    return True
 
 
 class Audit:
@@ -183,9 +261,16 @@ class Audit:
     verification itself reads the log alone, without opening the room:
     :func:`sitroom.room.verify`.)"""
 
-    def __init__(self, session: Session, *, site_secret: Callable[[], Secret]) -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        site_secret: Callable[[], Secret],
+        keep: Callable[[SignedHead], object] | None = None,
+    ) -> None:
         self._s = session
         self._secret = site_secret
+        self._keep = keep
 
     def sign(self, report: Report) -> Report:
         """Sign the head just verified — not the log's head now: a writer may have appended
@@ -197,12 +282,40 @@ class Audit:
             secret = self._secret()
         except (SecureError, WorkspaceError) as e:
             return replace(report, notes=(*report.notes, f"no checkpoint signed: {e}"))
-        head = unb64(report.head, what="chain head")
-        record = audit.checkpoint_record(secret, report.seq, head, self._s.now_ms())
+        signed = audit.sign_head(secret, report.seq, unb64(report.head, what="chain head"))
+        if self._keep is not None:
+            self._keep(signed)
+        record = audit.head_record(signed, self._s.now_ms())
         if not self._s.append([record], action="sign the audit chain").appended:
             note = f"the head at {report.seq} was signed already ({record.id})"
             return replace(report, notes=(*report.notes, note))
         return replace(report, checkpoint_written=record.id)
+
+
+def _kept(
+    kept: HeadKeeper | None, anchor: Identity | None, site: str
+) -> tuple[SignedHead | None, list[Finding]]:
+    """The head kept outside the log, if there is one to compare the log with, or the finding
+    that it cannot be trusted (unreadable, another site's, not signed by this site's key)."""
+    if kept is None:
+        return None, []
+    fix = f"if nothing else is wrong, remove {kept.where} and verify again to sign a new one"
+    try:
+        head = kept.last()
+    except SecureError as e:
+        return None, [Finding(audit.FORGED, f"{e}; {fix}", None)]
+    if head is None:
+        return None, []
+    fault = None
+    if head.site != site:
+        fault = f"it is site {head.site}'s, not this site's ({site})"
+    elif anchor is not None:
+        fault = audit.checkpoint_fault(head, anchor)
+    if fault is not None:
+        return None, [
+            Finding(audit.FORGED, f"the head kept in {kept.where} is forged: {fault}", None)
+        ]
+    return head, []
 
 
 def _checkpoints(

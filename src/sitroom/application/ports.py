@@ -2,6 +2,7 @@
 
     LogStore     the append-only record log         SqliteLog, MemoryLog
     AuditedLog   a log whose segments are chained   SqliteLog
+    HeadKeeper   the last signed head, off the log   adapters/heads.HeadFile
     Clock        physical time                       SystemClock, ManualClock
     Connector    a source format: inputs to records  adapters/connectors.py
     Wire         the transport between desks         HttpWire
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
 from sitroom.domain.records import Record, RecordBatch
-from sitroom.domain.secure.audit import StoredSegment
+from sitroom.domain.secure.audit import SignedHead, StoredSegment
 from sitroom.domain.secure.identity import Identity, Secret
 from sitroom.errors import UserInputError
 
@@ -145,7 +146,27 @@ class AuditedLog(Protocol):
 
     def chain_head(self) -> tuple[int, bytes]: ...
 
+    def head_at(self, seq: int) -> bytes | None:
+        """The stored chain head after record ``seq`` (None: no segment ends there)."""
+        ...
+
     def audit_scan(self) -> AbstractContextManager[AuditScan]: ...
+
+
+class HeadKeeper(Protocol):
+    """Where the audit chain's last signed head is kept outside the log, so that a log which
+    is lost, emptied, cut short or replaced cannot take the evidence with it. Today a file
+    beside the log; later the heads other sites witness (issue 20)."""
+
+    where: str  # what to call it in a message: a file's name, a witness
+
+    def last(self) -> SignedHead | None:
+        """The newest head kept (None: none yet); SecureError if what is kept is unreadable."""
+        ...
+
+    def keep(self, head: SignedHead) -> None:
+        """Keep ``head`` as the newest (the caller checks it extends the one kept)."""
+        ...
 
 
 # sources ----------------------------------------------------------------------------------

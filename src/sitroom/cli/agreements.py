@@ -134,9 +134,9 @@ def agreements_export(
     """Write the agreed record (text, digests, every signature and card) for offline checks."""
     from sitroom.cli.render import agreements as render
 
-    with room(workspace) as r:
+    # The output first: a path that is refused is refused before the room is opened.
+    with output(out, workspace=workspace) as f, room(workspace) as r:
         done = r.agreements.export(aid)
-    with output(out) as f:
         f.write(done.data)
     if out is not None:
         emit(done, json, render.exported)

@@ -108,9 +108,9 @@ def keys_export(
 
     if name is not None and track is not None:
         raise UserInputError("export a NAME's card or a --track's keys, not both")
-    with room(workspace) as r:
+    # The output first: a path that is refused is refused before the room is opened.
+    with output(out, workspace=workspace) as f, room(workspace) as r:
         done = r.keys.export_epochs(track) if track else r.keys.export_card(name)
-    with output(out) as f:
         f.write(done.data)
     if out is not None:
         emit(done, json, render.exported)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -244,29 +243,18 @@ def progress(
 
 # files written ----------------------------------------------------------------------------
 @contextmanager
-def output(path: Path | None) -> Iterator[BinaryIO]:
-    """Standard output, or ``path`` written whole or not at all: into a temporary file beside
-    it, renamed over it once complete (a failure leaves the old file as it was)."""
+def output(path: Path | None, *, workspace: Path | None) -> Iterator[BinaryIO]:
+    """Standard output, or ``path`` written whole or not at all (a temporary file beside it,
+    renamed over it once complete) and never over ``workspace``'s own files, nor any other
+    workspace's (UserInputError, before anything is written)."""
     if path is None:
         yield sys.stdout.buffer
         sys.stdout.flush()
         return
-    folder = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
-    except OSError as e:
-        raise UserInputError(f"cannot write {path}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        raise UserInputError(f"cannot write {path}: {e.strerror}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    from sitroom.adapters.outputs import written
+
+    with written(path, workspace) as f:
+        yield f
 
 
 def lists_when_bare(

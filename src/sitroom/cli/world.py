@@ -219,7 +219,8 @@ def export(
     if fmt not in ("jsonl", "stix"):
         raise UserInputError(f"export format must be jsonl or stix, not {fmt!r}")
     at = when(as_of)
-    with room(workspace) as r, output(to) as sink:
+    # The output first: a path that is refused is refused before the room is opened.
+    with output(to, workspace=workspace) as sink, room(workspace) as r:
         write = r.world.export_jsonl if fmt == "jsonl" else r.world.export_stix
         done = write(sink, as_of_ms=at)
     if to is not None:

@@ -11,6 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from sitroom.cli.render import plural, provenance_line, short
+from sitroom.domain.secure.audit import LOST, REPLACED
 
 if TYPE_CHECKING:
     from sitroom.application import agreements as a
@@ -56,6 +57,8 @@ def verified_log(console: Console, r: Report, *, workspace: Path | None = None) 
             f"records {lo}–{hi} are protected by the chain only: no earlier signed "
             "checkpoint covers them",
         )
+    if r.kept_seq is not None and not any(f.reason in (LOST, REPLACED) for f in r.findings):
+        _say(console, f"the head kept outside the log ({r.kept_in}), at {r.kept_seq}, is in it")
     if r.checkpoint_written is not None:
         _say(console, f"signed the verified head: {r.checkpoint_written}")
     for note in r.notes:

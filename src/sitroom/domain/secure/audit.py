@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from sitroom.domain.kinds import AUDIT_CHECKPOINT
+from sitroom.domain.kinds import AUDIT_CHECKPOINT, CheckpointPayload
 from sitroom.domain.records import Record
 from sitroom.domain.secure.codec import b64, canonical, unb64
 from sitroom.domain.secure.identity import Identity, Secret
@@ -51,6 +51,8 @@ FORGED = "forged-checkpoint"  # a checkpoint whose signature or signer does not 
 MISPLACED = "misplaced-checkpoint"  # a checkpoint at no segment boundary, or past the log's end
 DECODED = "decoded"  # --deep: a segment's records disagree with its header
 IDS = "ids"  # the id index disagrees with the records
+LOST = "lost"  # the log is missing, empty, unreadable or shorter than the head kept outside it
+REPLACED = "replaced"  # the log's chain does not hold the head kept outside it
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,51 @@ def next_head(prev: bytes, digest: bytes) -> bytes:
 
 # checkpoints ------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class SignedHead:
+    """The chain's head after record ``seq``, signed by ``site``: what a checkpoint record
+    carries, and what is kept outside the log (application.ports.HeadKeeper) so that a log
+    which is lost, cut short or replaced cannot take the evidence of its length with it."""
+
+    site: str
+    seq: int
+    head: bytes
+    fingerprint: str
+    signature: bytes
+
+    def to_json(self) -> CheckpointPayload:
+        return {
+            "site": self.site,
+            "seq": self.seq,
+            "head": b64(self.head),
+            "fingerprint": self.fingerprint,
+            "signature": b64(self.signature),
+        }
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any], *, what: str) -> SignedHead:
+        """SecureError, saying ``what`` it was, if ``body`` is not one."""
+        try:
+            seq = body["seq"]
+            if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+                raise ValueError(f"seq {seq!r} is no log position")
+            return cls(
+                site=str(body["site"]),
+                seq=seq,
+                head=unb64(str(body["head"]), what=f"{what}'s head", size=DIGEST),
+                fingerprint=str(body["fingerprint"]),
+                signature=unb64(str(body["signature"]), what=f"{what}'s signature", size=64),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise SecureError(f"{what} is malformed ({e})") from None
+
+
+def sign_head(secret: Secret, seq: int, head: bytes) -> SignedHead:
+    """``head`` at ``seq``, signed as site ``secret.name``."""
+    signature = secret.sign(checkpoint_message(secret.name, seq, head))
+    return SignedHead(secret.name, seq, head, secret.identity.fingerprint, signature)
+
+
+@dataclass(frozen=True)
 class Checkpoint:
     """A signed head, and the record that carries it."""
 
@@ -138,19 +185,17 @@ def checkpoint_message(site: str, seq: int, head: bytes) -> bytes:
 
 def checkpoint_record(secret: Secret, seq: int, head: bytes, now_ms: int) -> Record:
     """The ``audit.checkpoint`` record that signs ``head`` at ``seq`` as site ``secret.name``."""
-    site = secret.name
+    return head_record(sign_head(secret, seq, head), now_ms)
+
+
+def head_record(signed: SignedHead, now_ms: int) -> Record:
+    """The ``audit.checkpoint`` record that carries ``signed`` into the log."""
     return AUDIT_CHECKPOINT.record(
-        id=f"{AUDIT_CHECKPOINT}:{site}:{seq}",
+        id=f"{AUDIT_CHECKPOINT}:{signed.site}:{signed.seq}",
         source="sitroom",
         valid_from=now_ms,
         valid_to=now_ms,
-        payload={
-            "site": site,
-            "seq": seq,
-            "head": b64(head),
-            "fingerprint": secret.identity.fingerprint,
-            "signature": b64(secret.sign(checkpoint_message(site, seq, head))),
-        },
+        payload=signed.to_json(),
     )
 
 
@@ -169,7 +214,7 @@ def parse_checkpoint(payload: Mapping[str, Any], record_seq: int, record_id: str
         raise SecureError(f"checkpoint {record_id} is malformed ({e})") from None
 
 
-def checkpoint_fault(cp: Checkpoint, anchor: Identity) -> str | None:
+def checkpoint_fault(cp: Checkpoint | SignedHead, anchor: Identity) -> str | None:
     """Why ``cp`` does not verify against the site's public card (None: it does)."""
     if cp.fingerprint != anchor.fingerprint:
         return f"it names signer {cp.fingerprint}, not site {anchor.name}'s key"
@@ -308,6 +353,47 @@ class ChainWalk:
                 )
         self._pending.clear()
         return found
+
+
+def against_kept(
+    kept: SignedHead, at_seq: bytes | None, last_seq: int, where: str
+) -> list[Finding]:
+    """Whether the log holds the head kept outside it (in ``where``): a log that ends before
+    the kept head's seq lost its records (cut short, emptied or replaced by a shorter one); a
+    log whose stored head at that seq (``at_seq``; None: no segment ends there) differs is
+    not the log that was signed. A log that grew past the kept head is as it should be."""
+    if last_seq < kept.seq:
+        held = f"ends at seq {last_seq:,}" if last_seq else "is empty"
+        gone = (
+            f"record {kept.seq:,} is"
+            if last_seq + 1 == kept.seq
+            else f"records {last_seq + 1:,}–{kept.seq:,} are"
+        )
+        return [
+            Finding(
+                LOST,
+                f"the log {held}, but the last head signed by site {kept.site}, kept in "
+                f"{where}, is at seq {kept.seq:,} ({b64(kept.head)}): {gone} gone (the log "
+                "was cut short or replaced)",
+                last_seq + 1,
+                first_seq=last_seq + 1,
+                last_seq=kept.seq,
+            )
+        ]
+    if at_seq == kept.head:
+        return []
+    found = "no segment ends there" if at_seq is None else f"the log's is {b64(at_seq)}"
+    return [
+        Finding(
+            REPLACED,
+            f"the chain's head at seq {kept.seq:,} should be {b64(kept.head)}, as signed by "
+            f"site {kept.site} and kept in {where}, but {found}: this is not the log that was "
+            "signed (it was replaced, or rewritten from the start)",
+            None,
+            first_seq=1,
+            last_seq=kept.seq,
+        )
+    ]
 
 
 def pinpoint(seg: StoredSegment) -> Finding:
