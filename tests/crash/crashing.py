@@ -51,11 +51,6 @@ def copy(ws: Path, to: Path) -> Path:
     return to
 
 
-def rng(operation: str) -> random.Random:
-    """Each operation its own stream of the seed: adding a trial to one moves no other's."""
-    return random.Random(f"{SEED}:{operation}")
-
-
 # running and killing the CLI ----------------------------------------------------------------
 Mark = Callable[[], bool]  # whether the work has committed something visible yet
 
@@ -119,14 +114,6 @@ def kill(args: list[str], delay: float, *, after: Mark | None = None) -> Run:
     """Run, and SIGKILL it ``delay`` seconds after it started, or after ``after`` first held:
     the kill lands wherever it lands; :attr:`Run.killed` says whether it still ran."""
     return _run(args, mark=after, kill_after=delay)
-
-
-def delay_within(ref: Run, draw: random.Random) -> float:
-    """A kill's delay after the work began (``kill(after=...)``), drawn uniformly over what
-    the reference run did after the same moment, short of its very end (a trial may run a
-    little faster than its reference on a shared machine)."""
-    assert ref.marked is not None
-    return draw.uniform(0.02, 0.95) * (ref.seconds - ref.marked)
 
 
 def opened(ws: Path) -> Mark:
@@ -226,23 +213,49 @@ def grown(count: Callable[[], int], beyond: int) -> Callable[[], bool]:
     return lambda: count() > beyond
 
 
-# where the kills landed ---------------------------------------------------------------------
+# when to kill, and where the kills landed ---------------------------------------------------
 @dataclass
-class Tally:
-    """How many trials of an operation killed it mid-work, and how many after its work was
-    done (the process had exited, or the desk had answered every message)."""
+class Kills:
+    """An operation's kills: each delay drawn uniformly over the work's duration as measured
+    (from its mark to its end), and where each landed: mid-work, or after the work was done
+    (the process had exited, or the desk had answered every message).
+
+    A trial that finds the work done measured it again, faster than the reference did (the
+    machine is shared): later delays are drawn from the shorter duration, so that the kills
+    stay within the work whatever the load does meanwhile."""
 
     operation: str
+    span: float  # seconds of work after the mark
     trials: list[str] = field(default_factory=list)
 
-    def add(self, ran: Run, detail: str = "") -> None:
-        self.note(
-            ran.killed, ran.seconds, detail if ran.killed else f" (it exited {ran.code}){detail}"
-        )
+    def __post_init__(self) -> None:
+        # Each operation its own stream of the seed: one's trials move no other's draws.
+        self._draw = random.Random(f"{SEED}:{self.operation}")
 
-    def note(self, mid_work: bool, seconds: float, detail: str = "") -> None:
-        where = "mid-work" if mid_work else "after the work"
-        self.trials.append(f"{where} at {seconds:.2f}s{detail}")
+    @classmethod
+    def after(cls, operation: str, ref: Run) -> Kills:
+        assert ref.marked is not None, "the reference run was not marked"
+        return cls(operation, ref.seconds - ref.marked)
+
+    def delay(self) -> float:
+        return self._draw.uniform(0.02, 0.95) * self.span
+
+    def add(self, ran: Run, detail: str = "") -> None:
+        if ran.killed or ran.marked is None:
+            self.note(ran.seconds, detail)
+        else:
+            self.note(
+                ran.seconds, f" (it exited {ran.code}){detail}", took=ran.seconds - ran.marked
+            )
+
+    def note(self, seconds: float, detail: str = "", *, took: float | None = None) -> None:
+        """A kill ``seconds`` into the trial: mid-work, or after the work, which ``took`` that
+        long after its mark."""
+        if took is None:
+            self.trials.append(f"mid-work at {seconds:.2f}s{detail}")
+        else:
+            self.trials.append(f"after the work at {seconds:.2f}s{detail}")
+            self.span = min(self.span, took)
 
     @property
     def mid_work(self) -> int:

@@ -24,6 +24,7 @@ held then). The defaults are 3 trials per operation and seed 18.
 
 from __future__ import annotations
 
+import json
 import random
 import signal
 import sqlite3
@@ -44,22 +45,20 @@ from sitroom.cli import run
 from conftest import V2_FILES
 from crashing import (
     TRIALS,
+    Kills,
     Mark,
-    Tally,
     census,
     copy,
     db,
-    delay_within,
     grown,
     integrity,
     kill,
     kind_count,
     opened,
     reference,
-    rng,
     snapshot_count,
 )
-from helpers import Result, sitroom
+from helpers import sitroom
 
 pytestmark = pytest.mark.slow
 
@@ -145,26 +144,26 @@ def test_an_ingest_killed_anywhere_reruns_to_the_same_log(
     ref = reference(ingest_args(ref_ws, gdelt), mark=grown(kind_count(ref_ws, EVENT), 0))
     want = settled(ref_ws)
     assert want[0][EVENT] == FILES * ROWS
-    tally, draw = Tally("ingest"), rng("ingest")
+    kills = Kills.after("ingest", ref)
     for n in range(TRIALS):
         ws = copy(fresh, tmp_path / f"trial{n}")
         events = kind_count(ws, EVENT)
-        delay = delay_within(ref, draw)
+        delay = kills.delay()
         ran = kill(ingest_args(ws, gdelt), delay, after=grown(events, 0))
         held = events()
         trial = f"ingest trial {n}: killed {delay:.2f}s into the work, {held} events in"
-        tally.add(ran, f", {held} events in")
+        kills.add(ran, f", {held} events in")
         sound(capfd, ws, trial)
         assert held % ROWS == 0, trial  # each file is one append: whole or absent
         if ran.code == 0:  # it said it was done: all of it is there
-            assert held == FILES * ROWS, trial
+            assert json.loads(ran.out)["totals"]["accepted"] == held == FILES * ROWS, trial
         again = sitroom(capfd, *ingest_args(ws, gdelt))
         assert again.code == 0, (trial, again.err)
         totals = again.json()["totals"]
         assert (totals["duplicates"], totals["accepted"]) == (held, FILES * ROWS - held), trial
         verified(capfd, ws, trial + ", after the rerun")
         assert settled(ws) == want, trial
-    tally.check()
+    kills.check()
 
 
 @pytest.fixture
@@ -191,15 +190,15 @@ def test_a_reingest_killed_anywhere_adds_each_record_once(
     ref_ws = copy(half, tmp_path / "reference")
     ref = reference(ingest_args(ref_ws, gdelt), mark=grown(kind_count(ref_ws, EVENT), before))
     want = settled(ref_ws)
-    tally, draw = Tally("re-ingest"), rng("re-ingest")
+    kills = Kills.after("re-ingest", ref)
     for n in range(TRIALS):
         ws = copy(half, tmp_path / f"trial{n}")
         events = kind_count(ws, EVENT)
-        delay = delay_within(ref, draw)
+        delay = kills.delay()
         ran = kill(ingest_args(ws, gdelt), delay, after=grown(events, before))
         held = events()
         trial = f"re-ingest trial {n}: killed {delay:.2f}s into the work, {held} events in"
-        tally.add(ran, f", {held} events in")
+        kills.add(ran, f", {held} events in")
         sound(capfd, ws, trial)
         assert held % ROWS == 0 and held >= before, trial
         again = sitroom(capfd, *ingest_args(ws, gdelt))
@@ -208,7 +207,7 @@ def test_a_reingest_killed_anywhere_adds_each_record_once(
         assert (totals["duplicates"], totals["accepted"]) == (held, FILES * ROWS - held), trial
         verified(capfd, ws, trial + ", after the rerun")
         assert settled(ws) == want, trial
-    tally.check()
+    kills.check()
 
 
 # snapshots at close -------------------------------------------------------------------------
@@ -232,17 +231,17 @@ def test_a_fold_killed_while_it_snapshots_leaves_states_that_fold_alike(
     args = ["state", "--json"]
     ref_ws = copy(cold, tmp_path / "reference")
     ref = reference([*args, "-w", str(ref_ws)], mark=opened(ref_ws))
-    want = picture(Result(ref.code, ref.out, ref.err).json())
+    want = picture(json.loads(ref.out))
     assert want["events"]["count"] == FILES * ROWS
     assert snapshot_count(ref_ws)() > 0, "the reference run writes snapshots at close"
-    tally, draw = Tally("state, snapshots at close"), rng("snapshots")
+    kills = Kills.after("state, snapshots at close", ref)
     for n in range(TRIALS):
         ws = copy(cold, tmp_path / f"trial{n}")
-        delay = delay_within(ref, draw)
+        delay = kills.delay()
         ran = kill([*args, "-w", str(ws)], delay, after=opened(ws))
         snaps = snapshot_count(ws)()
         trial = f"state trial {n}: killed {delay:.2f}s after opening, {snaps} snapshots in"
-        tally.add(ran, f", {snaps} snapshots")
+        kills.add(ran, f", {snaps} snapshots")
         sound(capfd, ws, trial)
         assert census(ws, distinct=False) == held, trial  # a read: the log is as it was
         for attempt in ("rerun", "from the rerun's snapshots"):
@@ -250,7 +249,7 @@ def test_a_fold_killed_while_it_snapshots_leaves_states_that_fold_alike(
             assert again.code == 0, (trial, attempt, again.err)
             assert picture(again.json()) == want, (trial, attempt)
         assert snapshot_count(ws)() > 0, trial
-    tally.check()
+    kills.check()
 
 
 # keys ---------------------------------------------------------------------------------------
@@ -297,19 +296,19 @@ def test_a_key_rotation_killed_anywhere_leaves_keys_that_seal_and_open(
     args = ["-u", "alice", "keys", "rotate", "us-iran", "--json"]
     ref_ws = copy(base, tmp_path / "reference")
     ref = reference([*args, "-w", str(ref_ws)], mark=opened(ref_ws))
-    assert Result(ref.code, ref.out, ref.err).json()["epoch"] == 2
-    tally, draw = Tally("key rotation"), rng("rotation")
+    assert json.loads(ref.out)["epoch"] == 2
+    kills = Kills.after("key rotation", ref)
     for n in range(TRIALS):
         ws = copy(base, tmp_path / f"trial{n}")
-        delay = delay_within(ref, draw)
+        delay = kills.delay()
         ran = kill([*args, "-w", str(ws)], delay, after=opened(ws))
         epochs = _epochs(ws, "us-iran")
         trial = f"rotation trial {n}: killed {delay:.2f}s after opening, epochs {epochs}"
-        tally.add(ran, f", epochs {epochs}")
+        kills.add(ran, f", epochs {epochs}")
         sound(capfd, ws, trial)
         assert epochs in ([1], [1, 2]), trial
         if ran.code == 0:  # it said it was done
-            assert epochs == [1, 2], trial
+            assert json.loads(ran.out)["epoch"] == 2 and epochs == [1, 2], trial
         assert _sealed_after_opens(ws, "us-iran") == epochs[-1], trial
         again = sitroom(capfd, *args, "-w", str(ws))
         assert again.code == 0, (trial, again.err)
@@ -318,7 +317,7 @@ def test_a_key_rotation_killed_anywhere_leaves_keys_that_seal_and_open(
         assert _epochs(ws, "us-iran") == [*epochs, len(epochs) + 1], trial
         assert _sealed_after_opens(ws, "us-iran") == len(epochs) + 1, trial
         verified(capfd, ws, trial + ", after the rerun")
-    tally.check()
+    kills.check()
 
 
 def _identities(ws: Path) -> dict[str, str]:
@@ -348,20 +347,20 @@ def test_a_new_identity_killed_anywhere_is_published_by_the_rerun(
     args = ["keys", "init", "dana", "--json"]
     ref_ws = copy(base, tmp_path / "reference")
     ref = reference([*args, "-w", str(ref_ws)], mark=_exists(ref_ws / "keys" / "dana.key"))
-    assert Result(ref.code, ref.out, ref.err).json()["created"]
-    tally, draw = Tally("identity creation"), rng("identity")
+    assert json.loads(ref.out)["created"]
+    kills = Kills.after("identity creation", ref)
     for n in range(TRIALS):
         ws = copy(base, tmp_path / f"trial{n}")
         key = ws / "keys" / "dana.key"
-        delay = delay_within(ref, draw)
+        delay = kills.delay()
         ran = kill([*args, "-w", str(ws)], delay, after=_exists(key))
         saved, published = key.exists(), "dana" in _identities(ws)
         trial = f"identity trial {n}: killed {delay:.3f}s after the key file appeared"
-        tally.add(ran, f", key saved {saved}, published {published}")
+        kills.add(ran, f", key saved {saved}, published {published}")
         trial += f", key saved {saved}, published {published}"
         sound(capfd, ws, trial)
-        if ran.code == 0:
-            assert saved and published, trial
+        if ran.code == 0:  # it said it was done
+            assert _identities(ws).get("dana") == json.loads(ran.out)["fingerprint"], trial
         again = sitroom(capfd, *args, "-w", str(ws))
         assert again.code == (2 if published else 0), (trial, again.err)
         with open_room(ws, as_site=True) as room:
@@ -369,7 +368,7 @@ def test_a_new_identity_killed_anywhere_is_published_by_the_rerun(
         assert _identities(ws) == {"washington": _identities(base)["washington"], "dana": opened}
         assert census(ws, distinct=False).by_kind["identity"] == 2, trial
         verified(capfd, ws, trial + ", after the rerun")
-    tally.check()
+    kills.check()
 
 
 # agreements ---------------------------------------------------------------------------------
@@ -404,20 +403,20 @@ def test_the_last_signature_killed_anywhere_still_completes_the_agreement(
     args = ["agreements", "sign", "geneva", "--party", "muscat", "--json"]
     ref_ws = copy(base, tmp_path / "reference")
     ref = reference([*args, "-w", str(ref_ws)], mark=opened(ref_ws))
-    assert Result(ref.code, ref.out, ref.err).json()["status"] == "agreed"
-    tally, draw = Tally("agreement signing"), rng("signing")
+    assert json.loads(ref.out)["status"] == "agreed"
+    kills = Kills.after("agreement signing", ref)
     for n in range(TRIALS):
         ws = copy(base, tmp_path / f"trial{n}")
-        delay = delay_within(ref, draw)
+        delay = kills.delay()
         ran = kill([*args, "-w", str(ws)], delay, after=opened(ws))
         kinds = census(ws).by_kind
         signed, agreed = kinds["agreement.signed"], kinds.get("agreement.agreed", 0)
         trial = f"signing trial {n}: killed {delay:.2f}s after opening, {signed} signed"
-        tally.add(ran, f", {signed} signatures")
+        kills.add(ran, f", {signed} signatures")
         sound(capfd, ws, trial)
         assert (signed, agreed) in ((2, 0), (3, 1)), trial  # one append: both or neither
-        if ran.code == 0:
-            assert (signed, agreed) == (3, 1), trial
+        if ran.code == 0:  # it said it was done
+            assert json.loads(ran.out)["status"] == "agreed" and (signed, agreed) == (3, 1), trial
         again = sitroom(capfd, *args, "-w", str(ws))
         assert again.code == 0, (trial, again.err)
         done = again.json()
@@ -427,7 +426,7 @@ def test_the_last_signature_killed_anywhere_still_completes_the_agreement(
         checked = sitroom(capfd, "agreements", "verify", "geneva", "-w", str(ws), "--json")
         assert checked.code == 0 and checked.json()["ok"], (trial, checked.out)
         verified(capfd, ws, trial + ", after the rerun")
-    tally.check()
+    kills.check()
 
 
 # the desk -----------------------------------------------------------------------------------
@@ -507,20 +506,21 @@ def test_a_desk_killed_while_receiving_keeps_every_message_it_acked(
     assert desk.stop() == 0
     assert len(acked) == MESSAGES and not any(acked.values())
     assert sorted(received(ref_ws)) == sorted(acked)
-    tally, draw = Tally("desk receive"), rng("desk")
+    kills = Kills("desk receive", sending)
     for n in range(TRIALS):
         ws = copy(tehran, tmp_path / f"trial{n}")
         desk = DeskProcess(ws)
-        delay = draw.uniform(0.02, 0.98) * sending
+        delay = kills.delay()
         timer = threading.Timer(delay, desk.p.send_signal, (signal.SIGKILL,))
         t0 = time.monotonic()
         timer.start()
         acked = deliver(desk.url, range(MESSAGES))
+        took = time.monotonic() - t0  # to the kill, or to the last ack if all came first
         timer.join()
         desk.p.communicate(timeout=60)
-        mid = len(acked) < MESSAGES
         trial = f"desk trial {n}: killed at {delay:.2f}s, {len(acked)} of {MESSAGES} acked"
-        tally.note(mid, time.monotonic() - t0, f", {len(acked)} acked")
+        done = len(acked) == MESSAGES
+        kills.note(took, f", {len(acked)} acked", took=took if done else None)
         sound(capfd, ws, trial)
         held = received(ws)
         assert len(held) == len(set(held)), trial
@@ -534,4 +534,4 @@ def test_a_desk_killed_while_receiving_keeps_every_message_it_acked(
         assert len(after) == MESSAGES and set(after) == {message(i)["id"] for i in
                                                         range(MESSAGES)}, trial  # fmt: skip
         verified(capfd, ws, trial + ", after the restart")
-    tally.check()
+    kills.check()
