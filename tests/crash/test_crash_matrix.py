@@ -1,6 +1,6 @@
 """The crash matrix (issue 18): the real CLI, killed with SIGKILL at random points of an ingest, a
-re-ingest, a fold that writes snapshots at close, a key rotation, the signature that completes
-an agreement, and a desk receiving messages. After each kill:
+re-ingest, a fold that writes snapshots at close, a key rotation, a new identity's keys, the
+signature that completes an agreement, and a desk receiving messages. After each kill:
 
 - `sitroom verify --deep` passes, and SQLite's integrity check;
 - nothing acknowledged is lost: what a command printed as done is in the log, every message the
@@ -9,11 +9,13 @@ an agreement, and a desk receiving messages. After each kill:
 - nothing is duplicated: the segments hold as many records as the id index holds ids, all
   distinct;
 - the re-run succeeds, and what was being made is usable: a message sealed after a killed
-  rotation opens, an agreement whose last signature was killed completes and verifies.
+  rotation opens, a killed identity's saved key is the one published, an agreement whose last
+  signature was killed completes and verifies.
 
 Each kill is drawn from the measured duration of an unkilled run on this machine (see
 crashing.py), with a fixed seed; each test reports where its kills landed and checks that most
-landed while the work ran. More trials, or other ones::
+landed while the work ran (one writer at a time: the desk is stopped before anything else
+writes its log). More trials, or other ones::
 
     SITROOM_CRASH_TRIALS=25 SITROOM_CRASH_SEED=7 PYTHONPATH=src \\
         python -m pytest tests/crash -x -q -s -p no:cacheprovider
