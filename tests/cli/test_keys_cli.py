@@ -10,8 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from sitroom.adapters.keystore import KeyStore, new_secret
+from sitroom.adapters.log_sqlite import SqliteLog
+from sitroom.application.ports import Unlock
 from sitroom.domain.kinds import ACCESS_DENIED
 from sitroom.room import open as open_room
+from sitroom.settings import Settings
 
 from helpers import sitroom as run
 
@@ -69,6 +73,52 @@ def test_identities_are_kept_encrypted_and_owner_only(
     )
     people = run(capfd, "-u", "alice", "keys", "init", "-w", w)
     assert "washington (a site) has keys already, protected by key file" in people.out
+
+
+def test_keys_saved_but_never_published_are_published_when_made_again(
+    room: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """`keys init NAME` and `users add` save the private keys, then record the public half; a
+    run killed between the two (the crash matrix found it) left a key file the log did not
+    know, which running the command again refused ("already exists") and nothing could use.
+    Now the rerun publishes the keys that were saved, opened with their passphrase."""
+    store = KeyStore(room / "keys")
+    for name in ("eve", "frank"):
+        store.save(new_secret(name, "person"), Unlock(passphrase="correct horse battery"))
+    saved = {name: store.public(name).fingerprint for name in ("eve", "frank")}
+    w = str(room)
+    made = run(capfd, "-u", "alice", "keys", "init", "eve", "-w", w, "--json")
+    assert made.code == 0, made.err
+    assert (made.json()["created"], made.json()["fingerprint"]) == (True, saved["eve"])
+    again = run(capfd, "-u", "alice", "keys", "init", "eve", "-w", w, "--json")
+    assert again.code == 2 and again.json()["error"]["type"] == "exists"
+    added = run(capfd, "-u", "alice", "users", "add", "frank", "-w", w, "--json")
+    assert added.code == 0, added.err
+    status = run(capfd, "-u", "alice", "keys", "-w", w, "--json")
+    published = {i["name"]: i["fingerprint"] for i in status.json()["identities"]}
+    assert {name: published.get(name) for name in saved} == saved
+
+
+def test_a_site_key_saved_but_never_published_is_published_by_keys_init(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """What a killed `sitroom init` may leave: its settings, a log, the site's key file and no
+    identity record. `sitroom keys init` publishes that key (it said "has keys already")."""
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "sitroom.toml").write_text(Settings(site="washington").to_toml())
+    SqliteLog(ws / "sitroom.db", create=True).close()
+    store = KeyStore(ws / "keys")
+    key_file = store.default_key_file("washington")
+    store.save(new_secret("washington", "site"), Unlock(key_file=key_file))
+    r = run(capfd, "keys", "init", "-w", str(ws), "--json")
+    assert r.code == 0, r.err
+    made = r.json()
+    assert (made["name"], made["created"], made["protected_by"]) == ("washington", True, "key file")
+    status = run(capfd, "keys", "-w", str(ws), "--json").json()
+    assert [(i["name"], i["fingerprint"]) for i in status["identities"]] == [
+        ("washington", store.public("washington").fingerprint)
+    ]
 
 
 def test_rotation_and_status(room: Path, capfd: pytest.CaptureFixture[str]) -> None:

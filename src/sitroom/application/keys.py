@@ -282,28 +282,23 @@ class Keys:
         if name is None:
             return self._site_keys()
         admin = self._s.administer(f"create keys for {name}")
-        if self._store.exists(name):
+        if self._store.exists(name) and identity(admin, name) is not None:
             raise AlreadyExists("identity", name, detail=": it has keys here")
         return self.create(admin, name, role, key_file=key_file, passphrase=passphrase)
 
     def _site_keys(self) -> KeysMade:
         name = self._site
-        created = not self._store.exists(name)
-        path = None
-        if created:
+        if not self._store.exists(name) or identity(self._s, name) is None:
             admin = self._s.administer("create the site's keys")
-            secret = self._new_secret(name, SITE)
-            path = self._store.save(secret, Unlock(key_file=self._store.default_key_file(name)))
-            admin.append([identity_record(secret, admin.now_ms())])
+            return self.create(admin, name, SITE)
         ident = self._store.public(name)
-        protected = self._store.stored_key_file(name) is not None
         return KeysMade(
             name=name,
             role=ident.role,
             fingerprint=ident.fingerprint,
-            key=None if path is None else str(path),
-            protected_by="key file" if protected else "passphrase",
-            created=created,
+            key=None,
+            protected_by="passphrase" if self._store.stored_key_file(name) is None else "key file",
+            created=False,
         )
 
     def create(
@@ -315,20 +310,28 @@ class Keys:
         key_file: Path | None = None,
         passphrase: Passphrase | None = None,
     ) -> KeysMade:
-        """Make and publish ``name``'s keys in an admin act (``admin`` is its session)."""
-        secret = self._new_secret(name, role)
-        if key_file is not None or role != PERSON:
-            how = Unlock(key_file=key_file or self._store.default_key_file(name))
+        """Make and publish ``name``'s keys in an admin act (``admin`` is its session).
+
+        The keys are saved, then published: keys this room holds that the log never published
+        (a run killed between the two) are published now, opened as they were saved, rather
+        than left where nothing could use them or make them again."""
+        path = None
+        if self._store.exists(name):
+            secret = self.unlock(name, passphrase)
         else:
-            how = Unlock(passphrase=ask(passphrase, name))
-        path = self._store.save(secret, how)
+            secret = self._new_secret(name, role)
+            if key_file is not None or role != PERSON:
+                how = Unlock(key_file=key_file or self._store.default_key_file(name))
+            else:
+                how = Unlock(passphrase=ask(passphrase, name))
+            path = self._store.save(secret, how)
         admin.append([identity_record(secret, admin.now_ms())])
         return KeysMade(
             name=name,
-            role=role,
+            role=secret.role,
             fingerprint=secret.identity.fingerprint,
-            key=str(path),
-            protected_by="key file" if how.key_file else "passphrase",
+            key=None if path is None else str(path),
+            protected_by="passphrase" if self._store.stored_key_file(name) is None else "key file",
             created=True,
         )
 

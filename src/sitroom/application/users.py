@@ -76,9 +76,7 @@ class Users:
                 "the first user of a room is its admin: once a user exists, everyone acts as one"
             )
         made = None
-        if identity(admin, name) is None:
-            if self._keys.has_keys(name):
-                raise UserInputError(f"{name} has keys here that were never published")
+        if identity(admin, name) is None:  # keys saved but never published are published now
             made = self._keys.create(admin, name, PERSON, passphrase=passphrase)
         now = admin.now_ms()
         admin.append(
