@@ -74,6 +74,14 @@ def test_a_tzid_that_is_a_folder_of_the_zone_database_is_refused() -> None:
     one_line(e.value)
 
 
+def test_a_period_from_a_floating_time_to_a_utc_one_is_refused() -> None:
+    """The parser's own TypeError: naive and aware datetimes cannot be subtracted."""
+    period = ("BEGIN:VFREEBUSY", "FREEBUSY:20261207T090000/20261207T100000Z", "END:VFREEBUSY")
+    with pytest.raises(SourceError, match="not an iCalendar file") as e:
+        read_busy("mixed.ics", ics(*period), *WEEK)
+    one_line(e.value)
+
+
 def test_a_window_longer_than_a_year_is_refused() -> None:
     with pytest.raises(UserInputError, match=f"1 to {MAX_WINDOW_DAYS} days"):
         read_busy("envoy.ics", ENVOY.read_bytes(), START, START + 400 * MS_PER_DAY)

@@ -7,7 +7,8 @@ line by line: rules with no end, COUNT=10**9, intervals of thirty digits, rules 
 match (30 February), starts in the years 1 and 9999, a TZID on Mars, durations past the
 calendar's end, free/busy periods, broken line folding, nested VCALENDARs, stray bytes. The
 expansion's step budget is small here so that a rule that would take seconds is refused at
-once; the plain tests below hold the real budget, the ten-megabyte file and the worst rules."""
+once; tests/adapters/test_ical.py holds the real budget, the ten-megabyte file and the
+worst rules, each on its own."""
 
 from __future__ import annotations
 

@@ -133,9 +133,11 @@ def read_busy(
         )
     try:
         cal = icalendar.Calendar.from_ical(data)
-    # Overflow: a FREEBUSY period that ends after 9999; OSError: a TZID is looked up as a path
-    # in the zone database, and TZID=Europe is a folder there.
-    except (ValueError, OverflowError, OSError) as e:
+    # Any: the parser raises what its code meets in a hostile file, not only ValueError. An
+    # OverflowError for a FREEBUSY period that ends after 9999, an OSError for TZID=Europe (a
+    # zone is looked up as a path, and that is a folder), a TypeError for a period from a
+    # floating time to a UTC one.
+    except Exception as e:
         raise SourceError(f"{label}: not an iCalendar file: {_said(e)}") from None
     lo, hi = from_ms(start_ms), from_ms(end_ms)
     steps = _Steps(max_steps)
