@@ -240,6 +240,9 @@ def open(
     return Room._open(path, clock, create=False, user=user, as_site=as_site)
 
 
+MIN_SPEED, MAX_SPEED = 0.001, 1_000_000.0
+
+
 def replay(
     path: Path | str,
     logfile: Path | str,
@@ -256,8 +259,12 @@ def replay(
     from sitroom.adapters.jsonl import count_rows, read_export
     from sitroom.application.replay import replay as run
 
-    if speed < 0:
-        raise UserInputError("the speed is 0 (as fast as possible) or more")
+    # NaN fails too; a speed near 0 would sleep longer than time.sleep can count.
+    if not (speed == 0 or MIN_SPEED <= speed <= MAX_SPEED):
+        raise UserInputError(
+            f"the speed is 0 (as fast as possible) or {MIN_SPEED} to {MAX_SPEED:,.0f} times "
+            "real time"
+        )
     logfile = Path(logfile)
     rows = read_export(logfile)
     total = count_rows(logfile)

@@ -83,6 +83,12 @@ def post(path: str, body: bytes, length: int | str | None = None) -> bytes:
          "'sent_ms' must be a whole number"),
         ("/deliver", b"[1, 2]", "must be a JSON object"),
         ("/deliver", b"\xff\xfe garbage", "not valid utf-8"),
+        # A label of the wrong type was recorded, as the refusal of a track named "{'a': 1}".
+        ("/deliver", b'{"id": "m", "channel": "c", "sent_ms": 1, "track": {"a": 1}}',
+         "'track' must be a string"),
+        # A misspelt field was ignored: the message went without what it meant to say.
+        ("/submit", b'{"channel": "direct", "priorty": "FLASH"}', "unknown field 'priorty'"),
+        ("/submit", b'{"channel": "direct", "reply_by": "9999-12-31"}', "out of range"),
     ],
 )  # fmt: skip
 def test_a_malformed_request_gets_a_4xx_json_error_and_changes_nothing(
@@ -131,3 +137,121 @@ def test_connections_beyond_the_limit_get_a_503(desk: tuple[Room, Served]) -> No
             s.close()
     time.sleep(LIMITS.read_timeout_s + 0.3)  # their threads end with their connections
     assert request(served, b"GET /ping HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")[0] == 200
+
+
+def answers(served: Served, raw: bytes) -> list[tuple[int, dict[str, object]]]:
+    """Every response the server writes on one connection to ``raw``, until it closes it."""
+    with connect(served) as s:
+        s.sendall(raw)
+        s.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    out = []
+    while data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        n = _length(head + b"\r\n\r\n")
+        out.append((int(head.split()[1]), json.loads(rest[:n])))
+        data = rest[n:]
+    return out
+
+
+PONG = (200, {"ok": True})
+GET_PING = b"GET /ping HTTP/1.1\r\nhost: x\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"PUT /submit HTTP/1.1\r\nhost: x\r\n\r\n", 405),  # was a 501 HTML page
+        (b"GARBAGE\r\n\r\n", 400),  # was an HTML page without a status line
+        (b"GET /ping HTTP/9.9\r\n\r\n", 400),
+        (b"GET /ping\r\n\r\n", 400),  # HTTP/0.9: no status line, no headers
+        (b"GET /" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414),
+        (b"GET /ping HTTP/1.1\r\n" + b"x: y\r\n" * 200 + b"\r\n", 431),
+        (b"GET /submit HTTP/1.1\r\nhost: x\r\n\r\n", 405),  # was 404: /submit is there
+    ],
+    ids=["PUT", "garbage", "HTTP/9.9", "HTTP/0.9", "long line", "200 headers", "GET /submit"],
+)
+def test_a_request_the_standard_library_refuses_gets_the_same_json_error(
+    desk: tuple[Room, Served], raw: bytes, status: int
+) -> None:
+    _, served = desk
+    [(got, answer)] = answers(served, raw)
+    assert got == status and list(answer) == ["error"] and str(answer["error"]).strip()
+
+
+def test_a_chunked_body_is_refused_and_what_follows_it_is_never_read(
+    desk: tuple[Room, Served],
+) -> None:
+    """Its chunks were left on the connection and read as the next request: a request hidden
+    in a body could be smuggled past whatever forwards to the desk."""
+    room, served = desk
+    before = room.session.count()
+    smuggled = b'{"id": "m", "channel": "c", "sent_ms": 1}'
+    chunked = (
+        b"POST /deliver HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        b"transfer-encoding: chunked\r\n\r\n" + f"{len(smuggled):x}\r\n".encode() + smuggled
+        + b"\r\n0\r\n\r\n" + post("/deliver", smuggled)
+    )  # fmt: skip
+    [(status, answer)] = answers(served, chunked)
+    assert status == 411 and "Content-Length" in str(answer["error"])
+    assert room.session.count() == before
+
+
+@pytest.mark.parametrize(
+    ("headers", "status", "says"),
+    [
+        # '\u00b2'.isdigit(), and int('\u00b2') a ValueError: a 500 and a traceback
+        (b"content-length: \xb2\r\n", 400, "bad Content-Length"),
+        (b"content-length: 2\r\ncontent-length: 20\r\n", 400, "bad Content-Length"),
+        (b"content-length: 2\r\ncontent-type: text/plain\r\n", 415, "'text/plain'"),
+        (
+            b"content-length: 2\r\ncontent-type: application/x-www-form-urlencoded\r\n",
+            415,
+            "Content-Type: application/json",
+        ),  # what curl -d sends
+    ],
+    ids=["superscript", "two lengths", "text/plain", "a form"],
+)
+def test_a_body_framed_or_typed_wrong_is_refused(
+    desk: tuple[Room, Served],
+    capfd: pytest.CaptureFixture[str],
+    headers: bytes,
+    status: int,
+    says: str,
+) -> None:
+    room, served = desk
+    before = room.session.count()
+    raw = b"POST /deliver HTTP/1.1\r\nhost: x\r\n" + headers + b"\r\n{}"
+    got, answer = answers(served, raw)[0]
+    assert got == status and list(answer) == ["error"] and says in str(answer["error"])
+    assert room.session.count() == before
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_body_sent_to_no_route_is_read_so_the_connection_stays_in_step(
+    desk: tuple[Room, Served],
+) -> None:
+    """It was left unread and parsed as the next request line: the ping after it was lost."""
+    _, served = desk
+    got = answers(served, post("/nope", b'{"a": 1}').replace(b"connection: close\r\n", b"")
+                  + GET_PING.replace(b"\r\n\r\n", b"\r\nconnection: close\r\n\r\n"))  # fmt: skip
+    assert [status for status, _ in got] == [404, 200] and got[1] == PONG
+
+
+def test_a_message_without_an_id_of_its_own_is_taken(tmp_path: Path) -> None:
+    """`channels send --desk URL` sends "id": null when no --id is given; the desk answered
+    "the request has no 'id'"."""
+    room = sitroom.init(tmp_path / "room")
+    room.channels.add("direct", counterpart="the far desk")
+    d = Desk(room.session, MemoryWire())
+    served = serve_desk(d, "127.0.0.1", 0, LIMITS)
+    try:
+        body = b'{"channel": "direct", "body": "proposal", "id": null, "priority": "FLASH"}'
+        status, answer = request(served, post("/submit", body))
+        assert status == 200 and answer["accepted"] is True and answer["message"]
+    finally:
+        served.shutdown()
+        d.close()
+        room.close()

@@ -21,6 +21,7 @@ no room.
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 import threading
 import time
@@ -38,6 +39,7 @@ from sitroom.application.desk import Desk
 from sitroom.application.ports import Endpoint, WireError
 from sitroom.domain.channels.courier import wire_priority, wire_text
 from sitroom.domain.timeutil import parse_time
+from sitroom.domain.wording import shown
 from sitroom.errors import SitroomError, UserInputError
 
 
@@ -168,8 +170,8 @@ def serve(
     routes: Mapping[tuple[str, str], Route], host: str, port: int, limits: Limits = Limits()
 ) -> Served:
     """Start serving the routes ((method, path) -> handler) on a daemon thread. Every request
-    gets an answer: a bad one a 4xx JSON error, a handler's bug a 500, never a dropped
-    connection."""
+    gets an answer: a bad one a 4xx with a JSON error, ``{"error": "..."}``, a handler's bug a
+    500, never a dropped connection (but one that stalls past the read timeout)."""
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -182,27 +184,20 @@ def serve(
             self._handle("POST")
 
         def _handle(self, method: str) -> None:
-            route = routes.get((method, self.path.split("?")[0]))
-            if route is None:
-                return self._answer(HTTPStatus.NOT_FOUND, {"error": f"no {method} {self.path}"})
+            path = self.path.split("?")[0]
+            route = routes.get((method, path))
             try:
-                length = self.headers.get("content-length") or "0"
-                if not length.isdigit():
-                    return self._answer(HTTPStatus.BAD_REQUEST, {"error": "bad Content-Length"})
-                n = int(length)
-                if n > limits.max_body_bytes:
-                    self.close_connection = True  # the body stays unread
-                    return self._answer(
-                        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                        {"error": f"a body is at most {limits.max_body_bytes:,} bytes"},
-                    )
-                data = self.rfile.read(n) if n else b""
-                if len(data) < n:
-                    raise ConnectionError("the body ended early")
-                body = orjson.loads(data) if n else {}
-                if not isinstance(body, dict):
-                    raise UserInputError("the body must be a JSON object")
+                body = self._body()
+                if route is None:
+                    takes = sorted(m for m, p in routes if p == path)
+                    if takes:
+                        raise _Refused(
+                            HTTPStatus.METHOD_NOT_ALLOWED, f"{path} takes {', '.join(takes)}"
+                        )
+                    raise _Refused(HTTPStatus.NOT_FOUND, f"no {method} {shown(self.path)}")
                 self._answer(HTTPStatus.OK, route(body))
+            except _Refused as e:
+                self._answer(e.status, {"error": str(e)})
             except (SitroomError, orjson.JSONDecodeError) as e:
                 self._answer(HTTPStatus.BAD_REQUEST, {"error": str(e)})
             except WireError as e:
@@ -213,6 +208,59 @@ def serve(
                 traceback.print_exc(file=sys.stderr)
                 self._answer(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": type(e).__name__})
 
+        def _body(self) -> dict[str, Any]:
+            """The request's JSON object ({} without a body), read whole; a request whose body
+            cannot be framed is refused and its connection closed, its body unread (what
+            follows on the connection could not be told from it)."""
+            lengths = self.headers.get_all("content-length") or []
+            if self.headers.get("transfer-encoding") is not None:
+                self.close_connection = True
+                raise _Refused(HTTPStatus.LENGTH_REQUIRED, "a body is sent with Content-Length")
+            if len(set(lengths)) > 1 or not all(_DIGITS.fullmatch(n) for n in lengths):
+                self.close_connection = True
+                raise _Refused(HTTPStatus.BAD_REQUEST, "bad Content-Length")
+            n = int(lengths[0]) if lengths else 0
+            if n > limits.max_body_bytes:
+                self.close_connection = True
+                raise _Refused(
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                    f"a body is at most {limits.max_body_bytes:,} bytes",
+                )
+            data = self.rfile.read(n) if n else b""
+            if len(data) < n:
+                raise ConnectionError("the body ended early")
+            if not n:
+                return {}
+            # No type is taken as JSON (a script's bare POST); another type is refused.
+            kind = (self.headers.get("content-type") or "").split(";")[0].strip().lower()
+            if kind not in ("", "application/json"):
+                raise _Refused(
+                    HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                    f"a body is JSON (Content-Type: application/json), not {shown(kind)}",
+                )
+            body = orjson.loads(data)
+            if not isinstance(body, dict):
+                raise UserInputError("the body must be a JSON object")
+            return body
+
+        def parse_request(self) -> bool:
+            if not super().parse_request():
+                return False
+            if self.request_version == "HTTP/0.9":  # a request line without its version
+                self.send_error(HTTPStatus.BAD_REQUEST, "a request line ends with HTTP/1.1")
+                return False
+            return True
+
+        def send_error(self, code: int, message: str | None = None, explain: Any = None) -> None:
+            """The request line or headers could not be read: the same JSON error as every
+            other refusal, not the standard library's HTML page, and with its status line (a
+            line too garbled to name its version would get none). An unknown method is 405 and
+            a version other than 1.x is 400, the client's mistakes, not the server's."""
+            status = HTTPStatus(_CLIENTS_FAULT.get(code, code))
+            self.request_version = self.protocol_version
+            self.close_connection = True
+            self._answer(status, {"error": message or status.phrase})
+
         def _answer(self, status: HTTPStatus, body: Mapping[str, Any]) -> None:
             data = orjson.dumps(body)
             self.send_response(status)
@@ -221,7 +269,8 @@ def serve(
             if self.close_connection:
                 self.send_header("connection", "close")
             self.end_headers()
-            self.wfile.write(data)
+            if self.command != "HEAD":
+                self.wfile.write(data)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # the log that matters is sitroom's own
@@ -234,20 +283,41 @@ def serve(
     return Served(server, host)
 
 
+class _Refused(Exception):
+    """A request refused with its status."""
+
+    def __init__(self, status: HTTPStatus, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+_DIGITS = re.compile(r"[0-9]+")  # ASCII: str.isdigit() holds for '²', which int() refuses
+_CLIENTS_FAULT: dict[int, int] = {501: 405, 505: 400}  # unknown method; HTTP/2.0 and up
+
+
 def serve_desk(desk: Desk, host: str, port: int, limits: Limits = Limits()) -> Endpoint:
     """Serve a desk's endpoints."""
     return serve(desk_routes(desk), host, port, limits)
 
 
+_SUBMIT = frozenset({"channel", "priority", "body", "id", "reply_by", "await_reply", "expires"})
+_FIELDS = ", ".join(sorted(_SUBMIT))
+
+
 def desk_routes(desk: Desk) -> dict[tuple[str, str], Route]:
     def submit(body: dict[str, Any]) -> Mapping[str, Any]:
+        # Someone's script or typing: a field not read is a mistake said, not ignored.
+        unknown = sorted(set(body) - _SUBMIT)
+        if unknown:
+            raise UserInputError(f"unknown field {shown(unknown[0])}; a message has {_FIELDS}")
         reply_by, expires = body.get("reply_by"), body.get("expires")
         now = desk.now_ms()
         return desk.submit(
             wire_text(body, "channel"),
             wire_priority(body.get("priority")),
             wire_text(body, "body", default="", limit=None),
-            msg_id=wire_text(body, "id") if "id" in body else None,
+            # send_via_desk sends "id": null for a message without one of its own
+            msg_id=None if body.get("id") is None else wire_text(body, "id"),
             reply_by_ms=None
             if reply_by is None
             else parse_time(wire_text(body, "reply_by"), now_ms=now),

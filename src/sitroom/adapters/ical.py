@@ -12,16 +12,18 @@ All-day events block their whole day in UTC.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import icalendar
 import recurring_ical_events
 
 from sitroom.adapters.outputs import refuse_own, write_atomic
-from sitroom.domain.timeutil import from_ms, to_ms
+from sitroom.domain.timeutil import MS_PER_DAY, from_ms, iso, to_ms
 from sitroom.errors import SourceError, UserInputError
 
 if TYPE_CHECKING:
@@ -125,26 +127,84 @@ def read_calendar(path: Path, start_ms: int, end_ms: int) -> list[tuple[int, int
     return read_busy(str(path), data, start_ms, end_ms)
 
 
-def read_busy(label: str, data: bytes, start_ms: int, end_ms: int) -> list[tuple[int, int, str]]:
-    """Busy (start, end, summary) spans of a calendar within a window, recurrences expanded."""
+def read_busy(
+    label: str, data: bytes, start_ms: int, end_ms: int, *, max_steps: int | None = None
+) -> list[tuple[int, int, str]]:
+    """Busy (start, end, summary) spans of a calendar within a window, recurrences expanded.
+
+    Whatever the file holds, the work is bounded: the window is at most a year, the busy times
+    in it at most :data:`MAX_BUSY`, and expanding the rules at most ``max_steps`` steps
+    (default :data:`MAX_STEPS`; see :class:`_Steps`). A calendar past a bound, or one that
+    cannot be read, is a SourceError that names it and says why, in one line."""
+    max_steps = MAX_STEPS if max_steps is None else max_steps
+    if not 0 < end_ms - start_ms <= MAX_WINDOW_DAYS * MS_PER_DAY:
+        raise UserInputError(
+            f"a calendar's busy times are read over 1 to {MAX_WINDOW_DAYS} days at a time"
+        )
     try:
         cal = icalendar.Calendar.from_ical(data)
-    except ValueError as e:
-        raise SourceError(f"{label}: not an iCalendar file: {e}") from None
+    # Any: the parser raises what its code meets in a hostile file, not only ValueError. An
+    # OverflowError for a FREEBUSY period that ends after 9999, an OSError for TZID=Europe (a
+    # zone is looked up as a path, and that is a folder), a TypeError for a period from a
+    # floating time to a UTC one.
+    except Exception as e:
+        raise SourceError(f"{label}: not an iCalendar file: {_said(e)}") from None
     lo, hi = from_ms(start_ms), from_ms(end_ms)
-    spans: list[tuple[int, int, str]] = []
+    steps = _Steps(max_steps)
     try:
-        events = recurring_ical_events.of(cal).between(lo, hi)
-    except Exception as e:  # the library raises its own types for bad rules and dates
-        raise SourceError(f"{label}: cannot expand its events: {e}") from None
-    for ev in events:
-        if str(ev.get("transp", "OPAQUE")).upper() == "TRANSPARENT":
-            continue
-        if str(ev.get("status", "")).upper() == "CANCELLED":
-            continue
-        start, end = _span(ev)
-        if start is not None and end is not None and end > start:
-            spans.append((start, end, str(ev.get("summary", "busy"))))
+        spans = _event_spans(cal, lo, hi, steps) + _freebusy_spans(cal, start_ms, end_ms)
+    except _Spent:
+        raise SourceError(
+            f"{label}: its recurring events take more than {max_steps:,} steps to expand "
+            f"between {iso(start_ms)} and {iso(end_ms)}: too many rules, or one that repeats "
+            "too often since its start, or never"
+        ) from None
+    except SourceError as e:
+        raise SourceError(f"{label}: {e}") from None
+    except Exception as e:  # the libraries raise their own types for bad rules and dates
+        raise SourceError(f"{label}: cannot expand its events: {_said(e)}") from None
+    return sorted(set(spans))
+
+
+# Bounds on what one calendar may ask of the expansion (see read_busy).
+MAX_WINDOW_DAYS = 366
+MAX_BUSY = 10_000
+MAX_STEPS = 1_000_000  # about a daily rule's periods over 2,700 years
+
+
+def _event_spans(
+    cal: icalendar.Calendar, lo: datetime, hi: datetime, steps: _Steps
+) -> list[tuple[int, int, str]]:
+    spans: list[tuple[int, int, str]] = []
+    with steps:
+        series = recurring_ical_events.of(cal).series
+    for one in series:
+        occurrences = one.between(lo, hi)
+        while True:
+            with steps:  # the rules' own work; copying an occurrence below is bounded by count
+                occurrence = next(occurrences, None)
+            if occurrence is None:
+                break
+            if len(spans) == MAX_BUSY:
+                raise SourceError(
+                    f"more than {MAX_BUSY:,} busy times between {lo:%Y-%m-%d} and "
+                    f"{hi:%Y-%m-%d}: import a shorter window"
+                )
+            ev = occurrence.as_component(False)
+            if str(ev.get("transp", "OPAQUE")).upper() == "TRANSPARENT":
+                continue
+            if str(ev.get("status", "")).upper() == "CANCELLED":
+                continue
+            start, end = _span(ev)
+            if start is not None and end is not None and end > start:
+                spans.append((start, end, str(ev.get("summary", "busy"))))
+    return spans
+
+
+def _freebusy_spans(
+    cal: icalendar.Calendar, start_ms: int, end_ms: int
+) -> list[tuple[int, int, str]]:
+    spans = []
     for fb in cal.walk("VFREEBUSY"):
         for prop in _as_list(fb.get("freebusy")):
             if str(prop.params.get("FBTYPE", "BUSY")).upper() == "FREE":
@@ -153,7 +213,52 @@ def read_busy(label: str, data: bytes, start_ms: int, end_ms: int) -> list[tuple
                 start, end = _period(period)
                 if start < end_ms and end > start_ms:
                     spans.append((start, end, "busy"))
-    return sorted(set(spans))
+    return spans
+
+
+class _Spent(Exception):
+    """The expansion used up its steps."""
+
+
+class _Steps:
+    """A budget of steps for expanding recurrence rules, spent while the context is entered.
+
+    A rule can ask for unbounded work, and dateutil (which recurring_ical_events expands rules
+    with) cannot be told to stop: FREQ=SECONDLY from the year 1 steps through 6e10 seconds to
+    reach the window, and a rule that never matches (FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30) is
+    searched day by day to the year 9999, seconds per event and hours for a file of them. So
+    the calls into dateutil's rrule module are counted (about one per period a rule steps
+    through), by a profile hook on this thread only, and the expansion stops when they are
+    spent. Under another profiler (cProfile) nothing is counted: the hook is its."""
+
+    def __init__(self, steps: int) -> None:
+        self.left = steps
+        self.counting = False
+        # Imported by recurring_ical_events; were it ever not, every call counts.
+        self.rules = getattr(sys.modules.get("dateutil.rrule"), "__file__", None)
+
+    def _tick(self, frame: FrameType, event: str, arg: object) -> None:
+        if event == "call" and (self.rules is None or frame.f_code.co_filename == self.rules):
+            self.left -= 1
+            if self.left < 0:
+                raise _Spent
+
+    def __enter__(self) -> None:
+        self.counting = sys.getprofile() is None
+        if self.counting:
+            sys.setprofile(self._tick)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.counting:
+            sys.setprofile(None)
+
+
+def _said(e: BaseException) -> str:
+    """A library's error as one line of printable text: it may quote the file's own bytes."""
+    said = f"no {e.args[0]}" if isinstance(e, KeyError) and e.args else str(e)
+    text = " ".join(said.split()) or type(e).__name__
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _as_list(value: Any) -> list[Any]:

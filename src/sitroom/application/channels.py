@@ -39,6 +39,7 @@ from sitroom.domain.secure.identity import Secret
 from sitroom.domain.secure.ledger import SECURE, sealed_header
 from sitroom.domain.timeutil import human_age, iso
 from sitroom.domain.week import WorkingWeek
+from sitroom.domain.wording import shown
 from sitroom.errors import NotFound, SecureError, UserInputError, WorkspaceError
 
 CHANNELS = ledger.CHANNELS
@@ -66,6 +67,10 @@ _P = TypeVar("_P")
 
 DEFAULT_WAIT_MS = 30_000
 DESK_TIMEOUT_S = 10.0
+# A queue's length and a share of turns: bounded so that a mistyped thirty-digit number is
+# refused here, not by the log's JSON (which holds 64-bit integers).
+MAX_CAPACITY = 1_000_000
+MAX_WEIGHT = 1_000
 
 
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://[^\s/]+/?$")  # a scheme and a host: http://h:8650
@@ -223,8 +228,9 @@ def priority_of(text: str | Priority) -> Priority:
 def parse_listen(listen: str) -> tuple[str, int]:
     """HOST:PORT, as a desk or a relay listens on (port 0: a free one)."""
     host, _, port = listen.rpartition(":")
-    if not host or not port.isdigit() or int(port) > 65535:
-        raise UserInputError(f"an address to listen on is HOST:PORT, not {listen!r}")
+    # ASCII digits only: str.isdigit() holds for '²', which int() refuses.
+    if not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
+        raise UserInputError(f"an address to listen on is HOST:PORT, not {shown(listen)}")
     return host, int(port)
 
 
@@ -376,8 +382,11 @@ class Channels:
         """Declare a channel, or change one (declaring it again with other options). Its
         fallback must be declared first, and serve the same track (a message cannot fail over
         into another track's keys)."""
-        if capacity < 1 or weight < 1:
-            raise UserInputError("a channel's capacity and weight are at least 1")
+        if not (1 <= capacity <= MAX_CAPACITY and 1 <= weight <= MAX_WEIGHT):
+            raise UserInputError(
+                f"a channel's capacity is 1 to {MAX_CAPACITY:,} messages and its weight 1 to "
+                f"{MAX_WEIGHT:,}"
+            )
         if url is not None and not _URL.match(url):
             raise UserInputError(f"{url!r} is not a desk's address, such as http://HOST:PORT")
         if track and self._s.sees(track):  # else the write is refused, and recorded, below

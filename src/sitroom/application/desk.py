@@ -27,7 +27,15 @@ from sitroom.application.results import Result
 from sitroom.application.sealing import Keyring, rejection
 from sitroom.application.session import Session
 from sitroom.domain.channels import ledger
-from sitroom.domain.channels.courier import Action, Courier, Envelope, Link, Note, Transmit
+from sitroom.domain.channels.courier import (
+    Action,
+    Courier,
+    Envelope,
+    Link,
+    Note,
+    Transmit,
+    wire_text,
+)
 from sitroom.domain.channels.priority import Priority
 from sitroom.domain.kinds import CHANNEL, CHANNEL_RECEIVE, KINDS
 from sitroom.domain.records import Record, content_id
@@ -170,7 +178,9 @@ class Desk:
         with self.lock:
             now = self.session.now_ms()
             # The receiver's own channel decides the track; else the label it came with.
-            track = self._track(env.channel) or str(wire.get("track") or "")
+            track = self._track(env.channel) or (
+                wire_text(wire, "track") if wire.get("track") not in (None, "") else ""
+            )
             if track or sealed_header(env.body) is not None:
                 refused = self._refuse(env, track, now)
                 if refused is not None:

@@ -37,7 +37,7 @@ from sitroom.domain.records import ENVELOPE, Record, RecordBatch
 from sitroom.domain.redline_watch import EVIDENCE_CAP, weights, window_sums
 from sitroom.domain.redlines import crossed, matches, parse_rule
 from sitroom.domain.sources import OverdueSourceDetector
-from sitroom.domain.timeutil import MS_PER_DAY, iso
+from sitroom.domain.timeutil import FIRST_MS, FIRST_YEAR, MS_PER_DAY, human_age, iso
 from sitroom.errors import NotFound, UserInputError
 
 if TYPE_CHECKING:
@@ -852,6 +852,11 @@ class World:
         at = self._s.at(as_of_ms)
         end = at.wall if until_ms is None else until_ms
         start = end - window_ms * (previous + 1)
+        if start < FIRST_MS:  # a century's window, 520 times: back past the calendar's year 1
+            raise UserInputError(
+                f"{previous + 1} windows of {human_age(window_ms)} reach back before "
+                f"{FIRST_YEAR}: ask for fewer or shorter ones"
+            )
         frames = []
         for batch in self._s.read(
             upto_seq=at.seq, kinds=list(EVENT_KINDS), valid_overlaps=(start, end)

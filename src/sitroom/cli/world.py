@@ -60,7 +60,7 @@ def events(
     since: SinceOpt = None,
     until: UntilOpt = None,
     as_of: AsOfOpt = None,
-    limit: Annotated[int, typer.Option(help="Rows to show (0: all).", min=0)] = 50,
+    limit: Annotated[int, typer.Option(help="Rows to show (0: all).", min=0, max=10**9)] = 50,
     json: JsonOpt = False,
 ) -> None:
     """Events of every source (GDELT, UCDP, ACLED), within a radius of a place and a window of

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from sitroom.domain.wording import shown
 from sitroom.errors import UserInputError
 
 EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius
+HALF_EARTH_M = math.pi * EARTH_RADIUS_M  # the farthest any two places are apart
 UNIT_M = {"mi": 1609.344, "km": 1000.0, "nm": 1852.0, "m": 1.0}
 _RADIUS = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(mi|miles?|km|nm|nmi|m)?\s*$", re.IGNORECASE)
 _ALIASES = {"mile": "mi", "miles": "mi", "nmi": "nm"}
@@ -58,15 +61,21 @@ def parse_radius(text: str) -> Radius:
     m = _RADIUS.match(text)
     if not m:
         raise UserInputError(
-            f"cannot read radius {text!r}: expected a distance such as 500mi, "
+            f"cannot read radius {shown(text)}: expected a distance such as 500mi, "
             "800km or 250nm (miles when no unit is given)"
         )
     unit = (m.group(2) or "mi").lower()
     unit = _ALIASES.get(unit, unit)
     value = float(m.group(1))
     if value <= 0:
-        raise UserInputError(f"radius {text!r} must be greater than zero")
-    return Radius(value * UNIT_M[unit], f"{m.group(1)}{unit}")
+        raise UserInputError(f"radius {shown(text)} must be greater than zero")
+    meters = value * UNIT_M[unit]
+    if meters > HALF_EARTH_M:  # and a thirty-digit one, whose infinity no JSON can hold
+        raise UserInputError(
+            f"radius {shown(text)} is more than half the Earth's circumference "
+            f"({HALF_EARTH_M / 1000:,.0f} km), which holds every place already"
+        )
+    return Radius(meters, f"{m.group(1)}{unit}")
 
 
 def haversine_m(lat: npt.ArrayLike, lon: npt.ArrayLike, center: Point) -> npt.NDArray[np.float64]:

@@ -180,6 +180,12 @@ class Solution:
         return abs(self.objective - self.bound) / max(1.0, abs(self.objective))
 
 
+MAX_TIME_LIMIT_S = 86_400.0
+# A year of slots is a model the solver still builds; a thirty-digit number of days is an array
+# no machine holds.
+MAX_HORIZON_DAYS = 366
+
+
 @dataclass(frozen=True)
 class Options:
     """How long and how hard a solver searches."""
@@ -192,8 +198,14 @@ class Options:
     decompose: bool = True  # bound by tracks, list schedules, local search
 
     def __post_init__(self) -> None:
-        if self.time_limit <= 0 or self.gap < 0 or self.workers < 1:
-            raise UserInputError("a solve needs a positive time limit, a gap >= 0, 1+ workers")
+        # Written so that NaN fails too: the solver turns an infinite or NaN limit into an int.
+        if not (0 < self.time_limit <= MAX_TIME_LIMIT_S and 0 <= self.gap <= 1):
+            raise UserInputError(
+                f"a solve's time limit is more than 0 and at most {MAX_TIME_LIMIT_S:,.0f} "
+                "seconds (a day), and its gap a fraction from 0 to 1"
+            )
+        if self.workers < 1:
+            raise UserInputError("a solve needs at least one worker")
 
 
 def may_stay(problem: Problem, mid: str, slot: int) -> bool:
@@ -263,8 +275,8 @@ def _grid(meetings: Any, start_ms: int | None, days: int | None, slot_min: int) 
     if days is None:
         last = max(ends, default=start_ms + 14 * MS_PER_DAY)
         days = max(1, -(-(last - start_ms) // MS_PER_DAY))
-    if days < 1:
-        raise UserInputError("the horizon must be at least one day")
+    if not 1 <= days <= MAX_HORIZON_DAYS:
+        raise UserInputError(f"the horizon is 1 to {MAX_HORIZON_DAYS} days, not {days:,}")
     return SlotGrid(start_ms, slot_min, days * 24 * 60 // slot_min)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+from sitroom.domain.wording import shown
 from sitroom.errors import UserInputError
 
 MS_PER_S = 1000
@@ -27,6 +28,9 @@ _UNIT_MS = {
     "d": MS_PER_DAY,
     "w": 7 * MS_PER_DAY,
 }
+# The times sitroom reads: the log's clock packs milliseconds into 43 bits (1691 to 2248), and
+# a time before the first or after the last of these is a typing mistake, not a plan.
+FIRST_YEAR, LAST_YEAR = 1800, 2199
 
 
 def to_ms(dt: datetime) -> int:
@@ -38,6 +42,10 @@ def to_ms(dt: datetime) -> int:
 
 def from_ms(ms: int) -> datetime:
     return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+
+
+FIRST_MS = to_ms(datetime(FIRST_YEAR, 1, 1, tzinfo=UTC))
+LAST_MS = to_ms(datetime(LAST_YEAR + 1, 1, 1, tzinfo=UTC)) - 1
 
 
 def iso(ms: int | None) -> str | None:
@@ -76,9 +84,9 @@ def parse_time(text: str, *, now_ms: int) -> int:
     if low == "now":
         return now_ms
     if s.startswith("-") or low.endswith(" ago"):
-        return now_ms - parse_duration(s[1:] if s.startswith("-") else s[:-4])
+        return _in_range(text, now_ms - parse_duration(s[1:] if s.startswith("-") else s[:-4]))
     if s.startswith("+") or low.startswith("in "):
-        return now_ms + parse_duration(s[1:] if s.startswith("+") else s[3:])
+        return _in_range(text, now_ms + parse_duration(s[1:] if s.startswith("+") else s[3:]))
     try:
         dt = datetime.fromisoformat(s.replace("z", "Z"))
     except (ValueError, OverflowError):
@@ -86,7 +94,16 @@ def parse_time(text: str, *, now_ms: int) -> int:
             f"cannot read time {text!r}: expected ISO 8601 such as 2026-11-25 or "
             "2026-11-25T14:30:00Z, 'now', or a duration back or ahead such as -2h or +4h"
         ) from None
-    return to_ms(dt)
+    return _in_range(text, to_ms(dt))
+
+
+def _in_range(text: str, ms: int) -> int:
+    if not FIRST_MS <= ms <= LAST_MS:
+        raise UserInputError(
+            f"time {shown(text)} is out of range: sitroom reads times from {FIRST_YEAR} "
+            f"to {LAST_YEAR}"
+        )
+    return ms
 
 
 def human_age(ms: int) -> str:

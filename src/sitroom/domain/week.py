@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sitroom.domain.timeutil import from_ms, to_ms
+from sitroom.domain.wording import shown
 from sitroom.errors import UserInputError
 
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -174,7 +175,7 @@ def parse_closed(texts: Sequence[str]) -> frozenset[date]:
             raise UserInputError(
                 f"cannot read days off {text!r}: a date 2027-03-21 or 2027-03-20..2027-03-24"
             ) from None
-        if not lo <= hi <= lo + timedelta(days=366):
+        if not 0 <= (hi - lo).days <= 366:  # not lo + 366 days: past 9999-12-31 it overflows
             raise UserInputError(f"days off {text!r} must run forward, for a year at most")
         out.update(lo + timedelta(days=k) for k in range((hi - lo).days + 1))
     return frozenset(out)
@@ -183,9 +184,10 @@ def parse_closed(texts: Sequence[str]) -> frozenset[date]:
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    # A name is a path under the zone database: 'Europe' is a folder, and a long one is too long.
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise UserInputError(
-            f"unknown time zone {name!r} (an IANA name such as Europe/Zurich)"
+            f"unknown time zone {shown(name)} (an IANA name such as Europe/Zurich)"
         ) from None
 
 

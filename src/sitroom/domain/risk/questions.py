@@ -35,6 +35,8 @@ OUTCOMES = ("yes", "no", "void")
 DEFAULT_RADIUS_M = 500 * 1609.344
 DEFAULT_RADIUS = "500mi"
 DEFAULT_PRIOR = (0.5, 0.5)  # Jeffreys: the least committal Beta prior for a rate
+MAX_PRIOR = 1_000_000.0  # pseudo-cases: more would outweigh any reference class
+MAX_COUNT = 1_000_000_000  # events or cases: the log's JSON holds 64-bit integers, no more
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -100,18 +102,27 @@ class Question:
         if self.shape == COUNT:
             if not self.places:
                 raise UserInputError("a count question needs a venue: a place name or LAT,LON")
-            if self.threshold is None or self.threshold < 1:
-                raise UserInputError("a count question needs a threshold of at least 1 event")
+            if self.threshold is None or not 1 <= self.threshold <= MAX_COUNT:
+                raise UserInputError(
+                    f"a count question needs a threshold of 1 to {MAX_COUNT:,} events"
+                )
             if self.window_from_ms is None or self.window_from_ms >= self.deadline_ms:
                 raise UserInputError("a count question's window must start before it ends")
         if self.rule == "meeting" and not self.track:
             raise UserInputError("a question resolved by a meeting needs its --track")
         a, b = self.prior
-        if not (a > 0 and b > 0):
-            raise UserInputError(f"a Beta prior needs two positive numbers, not {a},{b}")
+        # Bounded, and NaN fails: an infinite prior is written to the log as null, and every
+        # forecast after it would fail to read the question back.
+        if not (0 < a <= MAX_PRIOR and 0 < b <= MAX_PRIOR):
+            raise UserInputError(
+                f"a Beta prior needs two positive numbers up to {MAX_PRIOR:,.0f}, not {a},{b}"
+            )
         ref = self.reference
-        if ref is not None and not (0 <= ref.hits <= ref.of):
-            raise UserInputError(f"reference class {ref.name!r}: hits must be within 0..{ref.of}")
+        if ref is not None and not (0 <= ref.hits <= ref.of <= MAX_COUNT):
+            raise UserInputError(
+                f"reference class {ref.name!r}: hits must be within 0..{ref.of}, of at most "
+                f"{MAX_COUNT:,} cases"
+            )
         if self.disagreement is not None and not 0 < self.disagreement < 1:
             raise UserInputError("the disagreement threshold is a fraction, such as 0.4")
         if self.given == self.id or self.of == self.id:
