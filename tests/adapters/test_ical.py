@@ -2,7 +2,7 @@
 (tests/fuzz/test_fuzz_calendars.py) found, each pinned on its own. A rule that would step for
 hours is refused within the expansion's budget; a rule without end and a count of a billion are
 bounded by the window and the number of busy times; times past the calendar's ends, a TZID that
-is a folder of the zone database, and the library's own words quoting raw bytes are one
+is a folder of the zone database or on Mars, and the library's own words quoting raw bytes are one
 printable line; a ten-megabyte export is read."""
 
 from __future__ import annotations
@@ -72,6 +72,27 @@ def test_a_tzid_that_is_a_folder_of_the_zone_database_is_refused() -> None:
     with pytest.raises(SourceError, match=r"^europe\.ics: not an iCalendar file") as e:
         read_busy("europe.ics", ics("DTSTART;TZID=Europe:20261207T090000", "DURATION:PT1H"), *WEEK)
     one_line(e.value)
+
+
+def test_a_time_zone_on_mars_is_refused_not_read_as_utc() -> None:
+    """icalendar reads a time in a zone it does not know as floating: the envoy's meetings
+    would have moved by hours without a word. A zone the file defines, or a Windows name
+    (Outlook's), is read."""
+    with pytest.raises(SourceError, match="TZID 'Mars/Olympus' is not a time zone") as e:
+        read_busy("mars.ics", ics("DTSTART;TZID=Mars/Olympus:20261207T090000", "DURATION:PT1H"),
+                  *WEEK)  # fmt: skip
+    one_line(e.value)
+    outlook = ics("DTSTART;TZID=W. Europe Standard Time:20261207T090000", "DURATION:PT1H")
+    ((start, _, _),) = read_busy("outlook.ics", outlook, *WEEK)
+    assert (start - START) % MS_PER_DAY == 8 * 3_600_000  # 09:00 in Berlin is 08:00 UTC
+    defined = ics("DTSTART;TZID=Olympus Mons:20261207T090000", "DURATION:PT1H").replace(
+        b"BEGIN:VEVENT",
+        b"BEGIN:VTIMEZONE\r\nTZID:Olympus Mons\r\nBEGIN:STANDARD\r\nDTSTART:19700101T000000\r\n"
+        b"TZOFFSETFROM:+0300\r\nTZOFFSETTO:+0300\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+        b"BEGIN:VEVENT",
+    )
+    ((start, _, _),) = read_busy("defined.ics", defined, *WEEK)
+    assert (start - START) % MS_PER_DAY == 6 * 3_600_000
 
 
 def test_a_period_from_a_floating_time_to_a_utc_one_is_refused() -> None:

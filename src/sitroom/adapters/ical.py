@@ -24,6 +24,7 @@ import recurring_ical_events
 
 from sitroom.adapters.outputs import refuse_own, write_atomic
 from sitroom.domain.timeutil import MS_PER_DAY, from_ms, iso, to_ms
+from sitroom.domain.wording import shown
 from sitroom.errors import SourceError, UserInputError
 
 if TYPE_CHECKING:
@@ -149,6 +150,14 @@ def read_busy(
     # floating time to a UTC one.
     except Exception as e:
         raise SourceError(f"{label}: not an iCalendar file: {_said(e)}") from None
+    unknown = _unknown_zone(cal)
+    if unknown is not None:
+        # icalendar reads a time in a zone it does not know as floating (here: UTC), which
+        # would move every busy time of a person in that zone by hours, silently.
+        raise SourceError(
+            f"{label}: TZID {shown(unknown)} is not a time zone: neither defined in the file "
+            "(VTIMEZONE) nor an IANA or Windows zone name"
+        )
     lo, hi = from_ms(start_ms), from_ms(end_ms)
     steps = _Steps(max_steps)
     try:
@@ -275,6 +284,27 @@ def _period(period: Any) -> tuple[int, int]:
     start, other = period
     end = start + other if isinstance(other, timedelta) else other
     return to_ms(start), to_ms(end)
+
+
+def _unknown_zone(cal: icalendar.Calendar) -> str | None:
+    """The first TZID the calendar's times name that it does not define and no zone database
+    knows, if any."""
+    from icalendar.timezone import tzp
+
+    defined = {str(tz.get("tzid")) for tz in cal.walk("VTIMEZONE")}
+    for component in cal.walk():
+        for prop in component.values():
+            for value in prop if isinstance(prop, list) else [prop]:
+                tzid = getattr(value, "params", {}).get("TZID")
+                if tzid is None or str(tzid) in defined:
+                    continue
+                try:
+                    known = tzp.timezone(str(tzid)) is not None
+                except Exception:  # a name the zone database cannot even look up (a folder)
+                    known = False
+                if not known:
+                    return str(tzid)
+    return None
 
 
 def _span(ev: Any) -> tuple[int | None, int | None]:
