@@ -31,9 +31,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from sitroom.adapters import maps
+from sitroom.adapters import maps, yamlsafe
 from sitroom.domain import sources
 from sitroom.domain.actors import ACTOR_TYPES, RELATIONSHIP_TYPES, actor_key
 from sitroom.domain.claims import check_reliability, confidence_of, credibility_of
@@ -175,13 +173,7 @@ def _front_matter(label: str, text: str) -> tuple[dict[str, Any], str]:
         end = next(i for i in range(1, len(lines)) if lines[i].strip() == _DELIMITER)
     except StopIteration:
         raise SourceError(f"{label}: the front matter is not closed by a '---' line") from None
-    try:
-        meta = yaml.safe_load("\n".join(lines[1:end])) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 2}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise SourceError(f"{label}: front matter is not valid YAML{where}: {problem}") from None
+    meta = yamlsafe.load("\n".join(lines[1:end]), f"{label}: front matter", first_line=2) or {}
     if not isinstance(meta, dict):
         raise SourceError(f"{label}: the front matter must be a mapping of fields")
     return meta, "\n".join(lines[end + 1 :])
@@ -309,7 +301,7 @@ def _plain(value: Any) -> Any:
 def read_report(path: str, now_ms: int) -> list[Record]:
     """A report file's records (:func:`parse_report`), read as UTF-8 text."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = yamlsafe.read_text(Path(path))
     except FileNotFoundError:
         raise SourceError(f"no such file: {path}") from None
     except (OSError, UnicodeDecodeError) as e:
