@@ -43,6 +43,7 @@ from sitroom.errors import UserInputError
 if TYPE_CHECKING:
     import polars as pl
 
+SEVERITIES = ("info", "warning", "critical")  # how loud a crossed line is
 QUADS = {
     "any": (1, 2, 3, 4),
     "conflict": (3, 4),
