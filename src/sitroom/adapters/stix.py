@@ -342,14 +342,10 @@ def _depth(value: Any) -> int:
 
 
 def _what(n: int, o: Any) -> str:
-    """How a reason names an object: its type and id when it has them, else its place."""
-    if isinstance(o, dict) and isinstance(o.get("type"), str) and isinstance(o.get("id"), str):
-        return f"{_cut(o['type'])} {_cut(o['id'])}"
-    return f"object {n}"
-
-
-def _cut(text: str, limit: int = 120) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """How a reason names an object: its type and id when its id is one, else its place."""
+    sid = o.get("id") if isinstance(o, dict) else None
+    found = _ID.match(sid) if isinstance(sid, str) else None
+    return f"{found.group(1)} {sid}" if found else f"object {n}"
 
 
 def _check(o: Any) -> None:

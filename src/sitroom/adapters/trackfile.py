@@ -221,7 +221,7 @@ def _track(label: str, n: int, t: Any, now_ms: int) -> Record:
     t = _need(t, ("id", "name"), where)
     venue = _place(t.get("venue"), where)
     pre = []
-    for p in t.get("preconditions") or []:
+    for p in _items(t.get("preconditions")):
         p = _need(p, ("track", "status"), f"{where}: precondition")
         pre.append({"track": str(p["track"]), "status": str(p["status"])})
     return _record(
@@ -229,11 +229,11 @@ def _track(label: str, n: int, t: Any, now_ms: int) -> Record:
         {
             "id": str(t["id"]),
             "name": str(t["name"]),
-            "parties": [str(x) for x in t.get("parties") or []],
+            "parties": _names(t.get("parties"), f"{where}: 'parties'"),
             "venue": venue,
             "status": str(t.get("status", "planned")),
             "priority": _whole(t, "priority", where, PRIORITY, 3),
-            "needs": [str(x) for x in t.get("needs") or []],
+            "needs": _names(t.get("needs"), f"{where}: 'needs'"),
             "preconditions": pre,
             **(
                 {"statuses": _names(t["statuses"], f"{where}: 'statuses'")}

@@ -73,14 +73,20 @@ class BoundedLoader(yaml.SafeLoader):
             self.depth -= 1
 
     def construct_object(self, node: Node, deep: bool = False) -> Any:
-        # A scalar its tag cannot hold (a 13th month, an int of 5,000 digits, ``!!int abc``)
-        # raises ValueError from inside PyYAML: the same one line as any other mistake.
+        # A scalar its tag cannot hold (a 13th month, an int of 5,000 digits, ``!!int abc``,
+        # ``!!bool ""``) fails inside PyYAML with whatever its constructor tripped on: the same
+        # one line as any other mistake.
         try:
             return super().construct_object(node, deep)
-        except (ValueError, OverflowError) as e:
+        except (ValueError, OverflowError, IndexError, KeyError, TypeError, AttributeError) as e:
+            if not isinstance(node, yaml.ScalarNode):
+                raise
             kind = str(node.tag).removeprefix(_CORE)
-            problem = f"cannot read {shown(node.value)} as {kind} ({e})"
-            raise _Refused(None, None, problem, node.start_mark) from None
+            problem = f"cannot read {shown(node.value)} as {kind}"
+            detail = " ".join(str(e).split()) if isinstance(e, ValueError | OverflowError) else ""
+            raise _Refused(
+                None, None, f"{problem} ({detail})" if detail else problem, node.start_mark
+            ) from None
 
 
 def load(

@@ -61,7 +61,10 @@ class RedLineError(UserInputError):
     """A rule that cannot be read; ``column`` is 1-based."""
 
     def __init__(self, rule: str, column: int, message: str) -> None:
-        super().__init__(f"red line, column {column}: {message}  (in: {rule})")
+        # The rule as typed, on one line: a line break or a control character becomes a space,
+        # one for one, so the column still points at the same character.
+        shown = "".join(ch if ch.isprintable() else " " for ch in rule)
+        super().__init__(f"red line, column {column}: {message}  (in: {shown})")
         self.column = column
 
 
