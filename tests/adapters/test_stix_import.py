@@ -57,13 +57,12 @@ def drop(i: int, key: str) -> Callable[[list[Any]], None]:
         (
             set_(4, start_time="yesterday"),
             5,
-            f"relationship {RELATIONSHIP}: 'start_time' is not an RFC 3339 time in UTC: "
-            "'yesterday'",
+            f"relationship {RELATIONSHIP}: 'start_time' is not an RFC 3339 timestamp: 'yesterday'",
         ),
         (
             set_(4, modified="2026-11-21"),  # a date, no time zone: not a STIX timestamp
             5,
-            "'modified' is not an RFC 3339 time in UTC",
+            "'modified' is not an RFC 3339 timestamp",
         ),
         (
             set_(4, confidence="high"),
@@ -178,7 +177,7 @@ def test_the_cli_imports_the_rest_and_lists_what_it_quarantined(
     assert sorted(reasons) == [3, 5, 10, 12]
     assert reasons[3].startswith(f"threat-actor {ACTOR}: 'confidence'")
     assert reasons[5] == f"relationship {RELATIONSHIP}: no 'source_ref'"
-    assert reasons[10].endswith("'created' is not an RFC 3339 time in UTC: 'soon'")
+    assert reasons[10].endswith("'created' is not an RFC 3339 timestamp: 'soon'")
     assert reasons[12] == "object 12: no 'id'"
 
 

@@ -403,7 +403,7 @@ def _ms(value: Any, key: str = "time") -> int | None:
             raise ValueError
         return round(when.timestamp() * 1000)
     except (ValueError, OverflowError):
-        raise Unreadable(f"{key!r} is not an RFC 3339 time in UTC: {shown(value)}") from None
+        raise Unreadable(f"{key!r} is not an RFC 3339 timestamp: {shown(value)}") from None
 
 
 def _text(o: Mapping[str, Any], key: str) -> str | None:
