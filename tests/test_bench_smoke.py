@@ -49,6 +49,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         ("audit_verify.py", ["--rows", "20000", "--runs", "1"], "ratio verify / file SHA-256"),
         ("secure_envelope.py", ["--messages", "500"], "envelope overhead (raw / sitroom)"),
         ("startup.py", ["--runs", "1"], "ratio sitroom --help / python -c pass"),
+        ("stix_import.py", ["--objects", "500", "--runs", "1"], "ratio baseline / sitroom"),
     ],
 )
 def test_benchmark_runs_and_reports(script: str, args: list[str], expect: str) -> None:

@@ -31,15 +31,14 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from sitroom.adapters import maps
+from sitroom.adapters import maps, yamlsafe
 from sitroom.domain import sources
 from sitroom.domain.actors import ACTOR_TYPES, RELATIONSHIP_TYPES, actor_key
 from sitroom.domain.claims import check_reliability, confidence_of, credibility_of
 from sitroom.domain.kinds import ACTOR, ANALYST_REPORT, CLAIM, RELATIONSHIP
 from sitroom.domain.records import Record, feed_item_id
 from sitroom.domain.timeutil import parse_duration, parse_time
+from sitroom.domain.wording import shown
 from sitroom.errors import RecordError, SourceError, UserInputError
 
 _DELIMITER = "---"
@@ -114,21 +113,23 @@ def _actor(label: str, n: int, a: Any, report_id: str) -> Record:
     kind = a.get("type", "organisation")
     if kind not in ACTOR_TYPES:
         raise SourceError(f"{where}: type must be one of {', '.join(ACTOR_TYPES)}, got {kind!r}")
-    name = str(a["name"]).strip()
-    country = str(a["country"]).strip().upper() if a.get("country") else None
-    if country is None and a.get("cameo") and kind == "state":
-        country = str(a["cameo"][0])[:3].upper()  # a state's CAMEO code is its ISO alpha-3
+    name = _text(a["name"], f"{where}: 'name'", required=True) or ""
+    aliases, cameo = _names(a, "aliases", where), _names(a, "cameo", where)
+    country = _text(a.get("country"), f"{where}: 'country'", required=False)
+    country = country.upper() if country else None
+    if country is None and cameo and kind == "state":
+        country = cameo[0][:3].upper()  # a state's CAMEO code is its ISO alpha-3
     return ACTOR.record(
         id=f"{report_id}#actor-{n}",
         source=report_id.split(":report:")[0],
         payload={
-            "key": str(a.get("key") or actor_key(name)),
+            "key": _text(a.get("key"), f"{where}: 'key'", required=False) or actor_key(name),
             "name": name,
             "type": kind,
-            "aliases": [str(x) for x in a.get("aliases") or []],
-            "cameo": [str(x) for x in a.get("cameo") or []],
+            "aliases": aliases,
+            "cameo": cameo,
             "country": country,
-            "description": a.get("description"),
+            "description": _text(a.get("description"), f"{where}: 'description'", required=False),
             "stix_id": None,
             # On the map: the country's representative point, from Natural Earth's shapes.
             "where": maps.place_of(country) if country else None,
@@ -147,9 +148,7 @@ def _relationship(label: str, n: int, r: Any, source: str, report_id: str, now_m
         raise SourceError(
             f"{where}: type must be one of {', '.join(RELATIONSHIP_TYPES)}, got {r['type']!r}"
         )
-    confidence = r.get("confidence")
-    if confidence is not None and (not isinstance(confidence, int) or not 0 <= confidence <= 100):
-        raise SourceError(f"{where}: confidence must be 0-100, got {confidence!r}")
+    confidence = _confidence(r.get("confidence"), where)
     valid_from, valid_to = yaml_window(r, where, now_ms)
     return RELATIONSHIP.record(
         id=f"{report_id}#relationship-{n}",
@@ -175,13 +174,7 @@ def _front_matter(label: str, text: str) -> tuple[dict[str, Any], str]:
         end = next(i for i in range(1, len(lines)) if lines[i].strip() == _DELIMITER)
     except StopIteration:
         raise SourceError(f"{label}: the front matter is not closed by a '---' line") from None
-    try:
-        meta = yaml.safe_load("\n".join(lines[1:end])) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 2}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise SourceError(f"{label}: front matter is not valid YAML{where}: {problem}") from None
+    meta = yamlsafe.load("\n".join(lines[1:end]), f"{label}: front matter", first_line=2) or {}
     if not isinstance(meta, dict):
         raise SourceError(f"{label}: the front matter must be a mapping of fields")
     return meta, "\n".join(lines[end + 1 :])
@@ -213,9 +206,7 @@ def _claim(
                 raise SourceError(f"{where}: credibility must be 1-6, got {credibility!r}")
             confidence = confidence_of(credibility)
         elif confidence is not None:
-            if not isinstance(confidence, int) or not 0 <= confidence <= 100:
-                raise SourceError(f"{where}: confidence must be 0-100, got {confidence!r}")
-            credibility = credibility_of(confidence)
+            credibility = credibility_of(_confidence(confidence, where))
         own = check_reliability(c.get("reliability")) or reliability
     except RecordError as e:
         raise SourceError(f"{where}: {e}") from None
@@ -234,7 +225,7 @@ def _claim(
         payload={
             "subject": str(c["subject"]).strip(),
             "property": str(c["property"]).strip(),
-            "value": _plain(c["value"]),
+            "value": _plain(c["value"], where),
             "reliability": own,
             "credibility": credibility,
             "origin": _text(c.get("origin"), f"{where}: 'origin'", required=False),
@@ -243,6 +234,22 @@ def _claim(
             "links": [str(x) for x in links],
         },
     )
+
+
+def _confidence(value: Any, where: str) -> int | None:
+    """A confidence on STIX's scale: a whole number from 0 to 100 (``true`` is not one)."""
+    if value is None or (type(value) is int and 0 <= value <= 100):
+        return value
+    raise SourceError(f"{where}: confidence must be 0-100, got {shown(value)}")
+
+
+def _names(entry: dict[str, Any], field: str, where: str) -> list[str]:
+    """A list of names (aliases, CAMEO codes): one name alone is a list of one."""
+    value = entry.get(field)
+    items = [] if value is None else value if isinstance(value, list) else [value]
+    if not all(isinstance(x, str | int) and not isinstance(x, bool) for x in items):
+        raise SourceError(f"{where}: '{field}' must be a list of names")
+    return [str(x) for x in items]
 
 
 def _text(value: Any, where: str, *, required: bool) -> str | None:
@@ -295,21 +302,24 @@ def yaml_time(value: Any, where: str, now_ms: int) -> int | None:
         raise SourceError(f"{where}: cannot read time {str(value)!r} (ISO 8601)") from None
 
 
-def _plain(value: Any) -> Any:
-    """A claim's value as JSON: dates become ISO text."""
+def _plain(value: Any, where: str) -> Any:
+    """A claim's value as JSON: dates become ISO text; a whole number past 64 bits, which no
+    record can hold, is a mistake."""
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v, where) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [_plain(v, where) for v in value]
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        raise SourceError(f"{where}: 'value' holds a number past 64 bits: {shown(value)}")
     return value
 
 
 def read_report(path: str, now_ms: int) -> list[Record]:
     """A report file's records (:func:`parse_report`), read as UTF-8 text."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = yamlsafe.read_text(Path(path))
     except FileNotFoundError:
         raise SourceError(f"no such file: {path}") from None
     except (OSError, UnicodeDecodeError) as e:

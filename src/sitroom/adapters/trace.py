@@ -40,8 +40,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from sitroom.adapters import yamlsafe
 from sitroom.application.netsim import (
     DEFAULT_DELAY_MS,
     MAX_MESSAGES,
@@ -62,21 +61,17 @@ __all__ = ["load_trace", "parse_trace", "trace_from_dict"]
 
 def load_trace(path: Path) -> Trace:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = yamlsafe.read_text(Path(path))
     except OSError as e:
         raise SourceError(f"cannot read trace {path}: {e.strerror or e}") from None
+    except UnicodeDecodeError as e:
+        raise SourceError(f"cannot read trace {path}: not UTF-8 ({e.reason})") from None
     return parse_trace(text, name=Path(path).name)
 
 
 def parse_trace(text: str, *, name: str = "trace") -> Trace:
     """A trace from its YAML text; every problem is a ``UserInputError`` naming the field."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(e, "problem", None) or "not valid YAML"
-        raise UserInputError(f"trace {name}: not valid YAML{where}: {problem}") from None
+    data = yamlsafe.load(text, f"trace {name}", error=UserInputError)
     return trace_from_dict(data, name=name)
 
 

@@ -46,6 +46,7 @@ from typing import Any
 
 import yaml
 
+from sitroom.adapters import yamlsafe
 from sitroom.adapters.reports import yaml_time, yaml_window
 from sitroom.domain.kinds import HOLDING, MEETING, RESOURCE, TRACK, Kind
 from sitroom.domain.places import find_place
@@ -66,8 +67,8 @@ CAPACITY = (1, 10_000)
 WEIGHT = (1, 1_000)
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe YAML that notes the line each mapping starts on."""
+class _Loader(yamlsafe.BoundedLoader):
+    """Bounded safe YAML that notes the line each mapping starts on."""
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> Any:
@@ -84,7 +85,7 @@ def read_track_file(path: Path, *, now_ms: int) -> TrackFile:
     """The records of the track file at ``path`` (SourceError if it cannot be read or is not
     a valid track file)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = yamlsafe.read_text(path)
     except FileNotFoundError:
         raise SourceError(f"no such file: {path}") from None
     except (OSError, UnicodeDecodeError) as e:
@@ -93,12 +94,7 @@ def read_track_file(path: Path, *, now_ms: int) -> TrackFile:
 
 
 def parse_track_file(label: str, text: str, *, now_ms: int) -> TrackFile:
-    try:
-        doc = yaml.load(text, Loader=_Loader) or {}
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SourceError(f"{label}: not valid YAML{at}: {getattr(e, 'problem', e)}") from None
+    doc = yamlsafe.load(text, label, loader=_Loader) or {}
     if not isinstance(doc, dict):
         raise UserInputError(f"{label}: a track file is a mapping with tracks, resources, holdings")
     where: dict[str, str] = {}
@@ -225,7 +221,7 @@ def _track(label: str, n: int, t: Any, now_ms: int) -> Record:
     t = _need(t, ("id", "name"), where)
     venue = _place(t.get("venue"), where)
     pre = []
-    for p in t.get("preconditions") or []:
+    for p in _items(t.get("preconditions")):
         p = _need(p, ("track", "status"), f"{where}: precondition")
         pre.append({"track": str(p["track"]), "status": str(p["status"])})
     return _record(
@@ -233,11 +229,11 @@ def _track(label: str, n: int, t: Any, now_ms: int) -> Record:
         {
             "id": str(t["id"]),
             "name": str(t["name"]),
-            "parties": [str(x) for x in t.get("parties") or []],
+            "parties": _names(t.get("parties"), f"{where}: 'parties'"),
             "venue": venue,
             "status": str(t.get("status", "planned")),
             "priority": _whole(t, "priority", where, PRIORITY, 3),
-            "needs": [str(x) for x in t.get("needs") or []],
+            "needs": _names(t.get("needs"), f"{where}: 'needs'"),
             "preconditions": pre,
             **(
                 {"statuses": _names(t["statuses"], f"{where}: 'statuses'")}

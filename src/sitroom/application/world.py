@@ -35,7 +35,7 @@ from sitroom.domain.kinds import (
 )
 from sitroom.domain.records import ENVELOPE, Record, RecordBatch
 from sitroom.domain.redline_watch import EVIDENCE_CAP, weights, window_sums
-from sitroom.domain.redlines import crossed, matches, parse_rule
+from sitroom.domain.redlines import SEVERITIES, crossed, matches, parse_rule
 from sitroom.domain.sources import OverdueSourceDetector
 from sitroom.domain.timeutil import FIRST_MS, FIRST_YEAR, MS_PER_DAY, human_age, iso
 from sitroom.errors import NotFound, UserInputError
@@ -43,7 +43,6 @@ from sitroom.errors import NotFound, UserInputError
 if TYPE_CHECKING:
     import polars as pl
 
-SEVERITIES = ("info", "warning", "critical")
 DIFF_LISTED = 50  # items listed per section of a diff; counts are always complete
 REVISED = {UCDP_EVENT: "fatalities", ACLED_EVENT: "fatalities"}  # what a revision is shown by
 

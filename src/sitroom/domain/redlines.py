@@ -43,6 +43,7 @@ from sitroom.errors import UserInputError
 if TYPE_CHECKING:
     import polars as pl
 
+SEVERITIES = ("info", "warning", "critical")  # how loud a crossed line is
 QUADS = {
     "any": (1, 2, 3, 4),
     "conflict": (3, 4),
@@ -60,7 +61,10 @@ class RedLineError(UserInputError):
     """A rule that cannot be read; ``column`` is 1-based."""
 
     def __init__(self, rule: str, column: int, message: str) -> None:
-        super().__init__(f"red line, column {column}: {message}  (in: {rule})")
+        # The rule as typed, on one line: a line break or a control character becomes a space,
+        # one for one, so the column still points at the same character.
+        shown = "".join(ch if ch.isprintable() else " " for ch in rule)
+        super().__init__(f"red line, column {column}: {message}  (in: {shown})")
         self.column = column
 
 

@@ -136,9 +136,9 @@ class WorkingWeek:
 
 def parse_hours(hours: str) -> tuple[int, int]:
     """'HH:MM-HH:MM' as (start, end) minutes after local midnight."""
-    m = _HOURS.match(hours)
+    m = _HOURS.match(hours) if isinstance(hours, str) else None
     if not m:
-        raise UserInputError(f"cannot read working hours {hours!r}: expected HH:MM-HH:MM")
+        raise UserInputError(f"cannot read working hours {shown(hours)}: expected HH:MM-HH:MM")
     h1, m1, h2, m2 = (int(x) for x in m.groups())
     if m1 >= 60 or m2 >= 60:
         raise UserInputError(f"cannot read working hours {hours!r}")
@@ -183,6 +183,8 @@ def parse_closed(texts: Sequence[str]) -> frozenset[date]:
 
 def zone(name: str) -> ZoneInfo:
     try:
+        if not isinstance(name, str):  # a file's number or list
+            raise ValueError
         return ZoneInfo(name)
     # A name is a path under the zone database: 'Europe' is a folder, and a long one is too long.
     except (ZoneInfoNotFoundError, ValueError, OSError):
@@ -195,17 +197,19 @@ def parse_days(days: str | Sequence[str] | None) -> frozenset[int]:
     """Weekdays (Monday = 0) from 'Mon-Fri', 'Sat-Wed', 'Sun,Mon' or a list of names."""
     if days is None:
         return WORKDAYS
+    if not isinstance(days, str | list | tuple):  # a file's number or mapping
+        raise UserInputError(f"cannot read working days {shown(days)}: use Mon, Tue, ... Sun")
     raw = [str(d) for d in (days.split(",") if isinstance(days, str) else days)]
     names = [n.casefold() for n in DAY_NAMES]
     if len(raw) == 1 and raw[0].count("-") == 1:  # a run: 'Mon-Fri' or 'Sun-Thu'
         a, b = (x.strip().casefold()[:3] for x in raw[0].split("-"))
         if a not in names or b not in names:
-            raise UserInputError(f"cannot read working days {days!r}")
+            raise UserInputError(f"cannot read working days {shown(days)}")
         i, j = names.index(a), names.index(b)
         return frozenset((i + k) % 7 for k in range((j - i) % 7 + 1))
     items = [d.strip().casefold()[:3] for d in raw]
     if not items or any(d not in names for d in items):
-        raise UserInputError(f"cannot read working days {days!r}: use Mon, Tue, ... Sun")
+        raise UserInputError(f"cannot read working days {shown(days)}: use Mon, Tue, ... Sun")
     return frozenset(names.index(d) for d in items)
 
 
