@@ -5,16 +5,19 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import io
 import mmap
 import threading
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sitroom.adapters import inputs
 from sitroom.adapters.gdelt import connector as gdelt
+from sitroom.errors import SourceError
 
 from conftest import V2_FILES
 from helpers import sitroom
@@ -210,3 +213,57 @@ def test_follow_goes_on_when_a_question_resolves_between_polls(
     assert r.json()["polls"] == 2 and not [a for a in r.json()["alerts"] if "b1s" in a["id"]]
     (q,) = sitroom(capfd, "questions", "-w", ws, "--json").json()["questions"]
     assert (q["id"], q["status"]) == ("b1s", "no")  # resolved, on no events near Beirut
+
+
+class _Endless(http.server.BaseHTTPRequestHandler):
+    """A body that never ends and says nothing of its length: only a limit stops the read."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+        block = b"\n" * 65536
+        try:
+            while True:
+                self.wfile.write(block)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
+
+
+def test_a_download_past_the_limit_is_refused_at_the_limit(
+    feed: Feed, ws: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    feed.publish(V2_FILES[0])
+    toml = Path(ws) / "sitroom.toml"
+    kept = [x for x in toml.read_text().splitlines() if not x.startswith("ingest_max_bytes")]
+    toml.write_text("\n".join([*kept, "ingest_max_bytes = 100000"]) + "\n")
+    r = sitroom(capfd, "ingest", "gdelt", "-w", ws, feed.lastupdate)
+    assert r.code == 1 and len(r.err.strip().splitlines()) == 1
+    assert "is larger than 100,000 bytes" in r.err and "ingest_max_bytes" in r.err
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Endless)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/export.CSV"
+        with (
+            httpx.Client(timeout=10) as client,
+            pytest.raises(SourceError, match=r"export.CSV is larger than 1,000,000 bytes"),
+        ):
+            inputs.fetch(client, url, max_bytes=1_000_000)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_archive_member_is_expanded_to_a_mapped_file_and_refused_past_the_limit() -> None:
+    data = bytes(range(256)) * 4000  # 1,024,000 bytes
+    got = inputs.spool(io.BytesIO(data), "a.zip!a.CSV", max_bytes=len(data))
+    assert isinstance(got, mmap.mmap) and got[:] == data
+    with pytest.raises(SourceError) as refused:
+        inputs.spool(io.BytesIO(data), "a.zip!a.CSV", max_bytes=len(data) - 1)
+    assert str(refused.value) == (
+        "a.zip!a.CSV expands to more than 1,023,999 bytes, the most one input may hold "
+        "(setting ingest_max_bytes); refused"
+    )
