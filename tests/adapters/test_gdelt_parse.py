@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from sitroom.adapters.gdelt import parse as parse_module
 from sitroom.adapters.gdelt.lookups import load_lookups
-from sitroom.adapters.gdelt.parse import ParsedChunk, parse_gdelt
-from sitroom.adapters.inputs import Rejected
+from sitroom.adapters.gdelt.parse import MAX_LINE, ParsedChunk, parse_gdelt
+from sitroom.adapters.inputs import RAW_KEPT, Rejected
 
 from conftest import V1_FILE, V2_FILES
 
@@ -289,3 +289,45 @@ def test_a_file_of_empty_lines_is_cut_by_line_count_too() -> None:
     parts = list(parse_module._row_chunks(b"\n" * 2_000_000, 300_000, 64 << 20))
     assert [p.lines for p in parts] == [300_000] * 6 + [200_000]
     assert [p.first_line for p in parts] == [1 + 300_000 * i for i in range(7)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(0, 40),
+            st.integers(MAX_LINE - 2, MAX_LINE + 2),
+            st.integers(MAX_LINE, 3 * MAX_LINE),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.booleans(),
+    st.integers(1, 5),
+)
+def test_cutting_accounts_for_every_line_and_keeps_long_ones_apart(
+    lengths: list[int], last_break: bool, rows: int
+) -> None:
+    """Lines of any length around the long-line limit, cut into parts of at most ``rows``
+    lines: every line in exactly one part, in order; a part either holds whole lines none of
+    which is long, or is one long line's start with its length."""
+    data = b"\n".join(b"x" * n for n in lengths) + (b"\n" if last_break else b"")
+    if not (last_break or lengths[-1]):
+        lengths = lengths[:-1]  # an empty last line without a break is no line
+    parts = list(parse_module._row_chunks(data, rows, 2 * MAX_LINE))
+    assert sum(p.lines for p in parts) == len(lengths)
+    assert [p.first_line for p in parts] == [
+        1 + sum(q.lines for q in parts[:i]) for i in range(len(parts))
+    ]
+    for p in parts:
+        first = p.first_line - 1
+        if p.length is not None:
+            assert p.lines == 1 and p.length == lengths[first] > MAX_LINE
+            assert p.data == b"x" * min(p.length, RAW_KEPT)
+        else:
+            assert 1 <= p.lines <= rows
+            assert all(n <= MAX_LINE for n in lengths[first : first + p.lines])
+            pieces = p.data.split(b"\n")
+            if p.data.endswith(b"\n"):
+                pieces.pop()
+            assert pieces == [b"x" * n for n in lengths[first : first + p.lines]]

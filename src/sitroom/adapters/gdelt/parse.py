@@ -155,35 +155,43 @@ def _row_chunks(data: bytes | mmap.mmap, rows: int, most: int) -> Iterator[_Part
     """The file cut into parts of whole lines, at most ``rows`` lines and ``most`` bytes each,
     so that the first is parsed and appended while the rest is still being cut. Line breaks
     are found a window at a time (numpy, C speed) however short the lines are. A line longer
-    than ``most`` is a part of its own holding only its start: its end is found by a
+    than :data:`MAX_LINE` is a part of its own holding only its start: its end is found by a
     memchr-speed ``find``, and it is never copied whole."""
     n, pos, line = len(data), 0, 1
     while pos < n:
+        if n - pos > MAX_LINE and data.find(b"\n", pos, pos + MAX_LINE + 1) < 0:
+            nl = data.find(b"\n", pos + MAX_LINE + 1)
+            end = n if nl < 0 else nl + 1
+            yield _Part(bytes(data[pos : pos + RAW_KEPT]), 1, line, (end - pos) - (nl >= 0))
+            pos, line = end, line + 1
+            continue
         stop = min(pos + most, n)
         if stop < n:
-            cut = data.rfind(b"\n", pos, stop)
-            if cut < 0:
-                nl = data.find(b"\n", stop)
-                end = n if nl < 0 else nl + 1
-                yield _Part(bytes(data[pos : pos + RAW_KEPT]), 1, line, (end - pos) - (nl >= 0))
-                pos, line = end, line + 1
-                continue
-            stop = cut + 1
+            stop = data.rfind(b"\n", pos, stop) + 1  # the first line ends within MAX_LINE
         end, lines = _cut(data, pos, stop, rows)
         yield _Part(bytes(data[pos:end]), lines, line)
         pos, line = end, line + lines
 
 
 def _cut(data: bytes | mmap.mmap, pos: int, stop: int, rows: int) -> tuple[int, int]:
-    """Where the part starting at ``pos`` ends (at most ``stop``, after at most ``rows``
-    lines), and its number of lines."""
-    counted, at = 0, pos
+    """Where the part starting at ``pos`` ends, and its number of lines: at ``stop``, after
+    ``rows`` lines, or before a line longer than :data:`MAX_LINE` (a part of its own), whichever
+    comes first. The line at ``pos`` is no longer than that."""
+    counted, at, start = 0, pos, pos  # start: where the current line starts
     while at < stop:
         upto = min(at + _SCAN, stop)
-        breaks = np.flatnonzero(np.frombuffer(data, np.uint8, upto - at, at) == _NL)
+        breaks = np.flatnonzero(np.frombuffer(data, np.uint8, upto - at, at) == _NL) + at
+        starts = np.concatenate(([start], breaks[:-1] + 1))
+        long = np.flatnonzero(breaks - starts > MAX_LINE)
+        if len(long) and long[0] < rows - counted:
+            return int(starts[long[0]]), counted + int(long[0])
         if counted + len(breaks) >= rows:
-            return at + int(breaks[rows - counted - 1]) + 1, rows
+            return int(breaks[rows - counted - 1]) + 1, rows
+        if len(breaks):
+            start = int(breaks[-1]) + 1
         counted, at = counted + len(breaks), upto
+    if stop - start > MAX_LINE:  # a last line without a break, too long
+        return start, counted
     return stop, counted + (data[stop - 1 : stop] != b"\n")
 
 
