@@ -379,6 +379,7 @@ def test_a_date_outside_the_sane_range_is_quarantined_not_read_as_the_year_9999(
 <item><guid>old</guid><pubDate>Mon, 01 Jan 1066 00:00:00 GMT</pubDate></item>
 <item><guid>fine</guid><pubDate>Tue, 04 Mar 2025 08:15:00 GMT</pubDate></item>
 <item><guid>later</guid><atom:updated xmlns:atom="http://www.w3.org/2005/Atom">2150-01-01T00:00:00Z</atom:updated></item>
+<item><guid>zero</guid><pubDate>00000000</pubDate></item>
 </channel></rss>"""
     (chunk,) = rss.chunks(Input("dates.xml", feed))
     got = list(chunk.records.rows())
@@ -388,4 +389,5 @@ def test_a_date_outside_the_sane_range_is_quarantined_not_read_as_the_year_9999(
         1: "published is outside 1900-01-01 to 2099-12-31: '99999999'",
         2: "published is outside 1900-01-01 to 2099-12-31: 'Mon, 01 Jan 1066 00:00:00 GMT'",
         4: "updated is outside 1900-01-01 to 2099-12-31: '2150-01-01T00:00:00Z'",
+        5: "published is outside 1900-01-01 to 2099-12-31: '00000000'",  # the year -1
     }

@@ -211,10 +211,18 @@ def _problem(entry: Mapping[str, Any]) -> str | None:
         parsed = _get(entry, f"{field}_parsed")
         if given and parsed is None:
             return f"{field} is not a date: {given!r}"
-        if parsed is not None and not sane_date_ms(calendar.timegm(parsed) * 1000):
-            # feedparser reads "99999999" as December 9999: a damaged date, not a report's.
+        if parsed is not None and not _sane(parsed):
+            # feedparser reads "99999999" as December 9999, "00000000" as the year -1: damaged
+            # dates, not a report's.
             return f"{field} is outside {SANE_DATES}: {given!r}"
     return None
+
+
+def _sane(parsed: time.struct_time) -> bool:
+    try:
+        return sane_date_ms(calendar.timegm(parsed) * 1000)
+    except (ValueError, OverflowError):  # a year datetime cannot hold
+        return False
 
 
 def _report(source: str, feed_info: Mapping[str, Any], entry: Mapping[str, Any]) -> Record:
