@@ -267,3 +267,19 @@ def test_an_archive_member_is_expanded_to_a_mapped_file_and_refused_past_the_lim
         "a.zip!a.CSV expands to more than 1,023,999 bytes, the most one input may hold "
         "(setting ingest_max_bytes); refused"
     )
+
+
+def test_the_members_of_an_archive_together_are_held_to_the_limit(tmp_path: Path) -> None:
+    """Ten members of a megabyte each, every one under the limit of 5 MB: ingest opens all of
+    a spec's inputs before reading any, so together they are one input, refused at the limit."""
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(10):
+            z.writestr(f"{i}.export.CSV", b"\n" * 1_000_000)
+    with pytest.raises(SourceError) as refused:
+        list(gdelt.open_inputs(str(path), max_bytes=5_000_000))
+    assert str(refused.value) == (
+        f"{path} expands to more than 5,000,000 bytes, the most one input may hold "
+        "(setting ingest_max_bytes); refused"
+    )
+    assert len(list(gdelt.open_inputs(str(path), max_bytes=10_000_000))) == 10

@@ -113,7 +113,8 @@ def _unpack(
 ) -> Iterator[Input]:
     """An export file as it is, or each member of a zip archive, expanded a block at a time
     into a mapped temporary file (a local archive is read from its file, not copied into
-    memory first). A member that expands past ``max_bytes`` is refused at the limit."""
+    memory first). An archive whose members expand past ``max_bytes`` is refused at the
+    limit."""
     if not (label.lower().endswith(".zip") or data[:4] == b"PK\x03\x04"):
         yield Input(label, data)
         return
@@ -122,12 +123,21 @@ def _unpack(
             members = [m for m in z.infolist() if not m.is_dir()]
             if not members:
                 raise SourceError(f"{label}: the archive is empty")
-            for m in members:
+            if sum(m.file_size for m in members) > max_bytes:  # as its headers say
+                whole = f"{label}!{members[0].filename}" if len(members) == 1 else label
+                raise too_large(whole, max_bytes, "expands to more than")
+            used = 0  # the members together are one input: every one is expanded before any
+            for m in members:  # is read (ingest opens all of a spec's feeds first)
                 name = f"{label}!{m.filename}"
-                if m.file_size > max_bytes:  # said in its header: refused before reading
-                    raise too_large(name, max_bytes, "expands to more than")
                 with z.open(m) as member:
-                    yield Input(name, spool(member, name, max_bytes))
+                    try:
+                        data = spool(member, name, max_bytes - used)
+                    except SourceError:
+                        if used:  # the members together, not this one, went past the limit
+                            raise too_large(label, max_bytes, "expands to more than") from None
+                        raise
+                used += len(data)
+                yield Input(name, data)
     except zipfile.BadZipFile as e:
         raise SourceError(f"{label}: not a valid zip archive ({_one_line(e)})") from None
     except (zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
