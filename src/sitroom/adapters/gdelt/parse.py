@@ -202,13 +202,8 @@ def _parse_part(part: _Part, lk: Lookups) -> ParsedChunk:
     garbage never becomes 61 columns."""
     numbers = pl.int_range(part.first_line, part.first_line + part.lines, dtype=pl.Int64)
     frame = _all_v2(part.data, part.lines) if part.length is None else None
-    if frame is not None:
-        length = pl.sum_horizontal(pl.col(c).str.len_bytes() for c in NAMES[V2]) + (V2 - 1)
-        fields = frame.with_columns(
-            numbers.alias("_line"),
-            pl.lit(V2, pl.Int64).alias("_nf"),
-            length.cast(pl.Int64).alias("_bytes"),
-        )
+    if frame is not None:  # no line in a part is longer than MAX_LINE (_row_chunks)
+        fields = frame.with_columns(numbers.alias("_line"), pl.lit(V2, pl.Int64).alias("_nf"))
         return _parse_chunk(fields, lk, part.lines)
     lines = _lines(part).with_columns(
         numbers.alias("_line"),
@@ -433,11 +428,12 @@ def _parse_chunk(df: pl.DataFrame, lk: Lookups, lines: int) -> ParsedChunk:
     reason = pl.coalesce(pl.when(c.fill_null(False)).then(why) for c, why in checks)
     # The fast path keeps fields, not lines: a quarantined row's line is its fields rejoined.
     raw = pl.col("raw") if "raw" in df.columns else pl.concat_str(NAMES[V2], separator="\t")
+    length = pl.col("_bytes") if "_bytes" in df.columns else raw.str.len_bytes().cast(pl.Int64)
     quarantined = bad.select(
         pl.col("_line").alias("line"),
         raw.alias("raw"),
         reason.alias("reason"),
-        pl.col("_bytes").alias("raw_bytes"),
+        length.alias("raw_bytes"),
         pl.lit(1, pl.Int64).alias("count"),
         pl.col("_line").alias("last_line"),
     )
@@ -454,8 +450,6 @@ def _bad(cond: pl.Expr, template: str, col: str) -> Check:
 
 def _checks(lk: Lookups) -> list[Check]:
     checks: list[Check] = [
-        # The fast path reads any line into fields: one too long is refused here.
-        (pl.col("_bytes") > MAX_LINE, _too_long()),
         _bad(
             pl.col("_id").is_null() | (pl.col("_id") <= 0),
             "GLOBALEVENTID is not a positive integer: '{}'",
