@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import http.server
@@ -215,43 +216,49 @@ def test_follow_goes_on_when_a_question_resolves_between_polls(
     assert (q["id"], q["status"]) == ("b1s", "no")  # resolved, on no events near Beirut
 
 
-class _Endless(http.server.BaseHTTPRequestHandler):
-    """A body that never ends and says nothing of its length: only a limit stops the read."""
+class _Big(http.server.BaseHTTPRequestHandler):
+    """Ten megabytes that say so (``/sized``), or a body that never ends and says nothing of
+    its length (``/endless``): only a limit stops the read. The client hanging up is expected."""
 
     def do_GET(self) -> None:
         self.send_response(200)
+        if self.path.startswith("/sized"):
+            self.send_header("Content-Length", str(10_000_000))
         self.end_headers()
         block = b"\n" * 65536
-        try:
-            while True:
+        sized = self.path.startswith("/sized")
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            for _ in range(10_000_000 // len(block)) if sized else iter(int, 1):
                 self.wfile.write(block)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+
+    def finish(self) -> None:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError, ValueError):
+            super().finish()
 
     def log_message(self, *args: object) -> None:
         """Quiet."""
 
 
 def test_a_download_past_the_limit_is_refused_at_the_limit(
-    feed: Feed, ws: str, capfd: pytest.CaptureFixture[str]
+    ws: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    feed.publish(V2_FILES[0])
-    toml = Path(ws) / "sitroom.toml"
-    kept = [x for x in toml.read_text().splitlines() if not x.startswith("ingest_max_bytes")]
-    toml.write_text("\n".join([*kept, "ingest_max_bytes = 100000"]) + "\n")
-    r = sitroom(capfd, "ingest", "gdelt", "-w", ws, feed.lastupdate)
-    assert r.code == 1 and len(r.err.strip().splitlines()) == 1
-    assert "is larger than 100,000 bytes" in r.err and "ingest_max_bytes" in r.err
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Endless)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Big)
     threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/export.CSV"
+        toml = Path(ws) / "sitroom.toml"
+        kept = [x for x in toml.read_text().splitlines() if not x.startswith("ingest_max_bytes")]
+        toml.write_text("\n".join([*kept, "ingest_max_bytes = 100000"]) + "\n")
+        r = sitroom(capfd, "ingest", "gdelt", "-w", ws, f"{base}/sized.export.CSV")
+        assert r.code == 1 and r.err.strip().splitlines() == [
+            f"sitroom: error: {base}/sized.export.CSV is larger than 100,000 bytes, the most one "
+            "input may hold (setting ingest_max_bytes); refused"
+        ]
         with (
             httpx.Client(timeout=10) as client,
-            pytest.raises(SourceError, match=r"export.CSV is larger than 1,000,000 bytes"),
+            pytest.raises(SourceError, match=r"endless.CSV is larger than 1,000,000 bytes"),
         ):
-            inputs.fetch(client, url, max_bytes=1_000_000)
+            inputs.fetch(client, f"{base}/endless.CSV", max_bytes=1_000_000)
     finally:
         server.shutdown()
         server.server_close()
