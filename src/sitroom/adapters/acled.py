@@ -15,7 +15,9 @@ Rows are CSV records (RFC 4180): a quoted field may hold commas, doubled quotes 
 one row can span several physical lines. A rejected row is quarantined with **the physical line
 on which it starts** (1-based; the header is line 1; lines end at LF, so CRLF files count the
 same), its text as read (embedded line breaks included, the final one not) and a reason naming
-the column and the value, or the rule the row's bytes break (UTF-8, quoting, field count).
+the column and the value, or the rule the row's bytes break (UTF-8, quoting, field count; see
+adapters/csvrows.py). A control character (a NUL) in a field, or an event_date outside the sane
+range (domain/timeutil.py), also quarantines the row.
 
 Payload of record kind ``acled.event`` v1 (the published schema):
 

@@ -5,6 +5,11 @@ files, 57 in the historical backfiles, which lack SOURCEURL). Each row is routed
 count; a row that cannot be accepted is quarantined with its 1-based line number, raw text and a
 reason naming the column and the value — never dropped, never a crash.
 
+Whatever the file holds, memory follows a chunk (at most 100,000 lines or 64 MiB), not the file:
+a line longer than any row (64 KiB) is read by its start only, lines no format can split (empty,
+not UTF-8, a wrong field count) are refused by their shape before any is split into fields, and
+a run of identical such lines is counted once (one quarantine record with its count).
+
 Payload of record kind ``gdelt.event`` v1 (the published schema):
 
     global_event_id   int         GLOBALEVENTID
