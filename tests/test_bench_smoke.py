@@ -16,6 +16,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
     ("script", "args", "expect"),
     [
         ("gdelt_ingest.py", ["--rows", "20000", "--runs", "1"], "ratio sitroom / baseline"),
+        ("ingest_hostile.py", ["--mb", "4"], "ratio worst hostile / baseline"),
         ("alert_latency.py", ["--rate", "500", "--seconds", "2"], "ratio p99 baseline / sitroom"),
         (
             "asof_rebuild.py",

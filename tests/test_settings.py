@@ -25,6 +25,7 @@ def test_written_settings_read_back(tmp_path: Path) -> None:
         ("[sitroom]\n", {"SITROOM_DURABILITY": "sometimes"}, "durability"),
         ("[sitroom]\n", {"SITROOM_SNAPSHOT_EVERY": "often"}, "bad setting"),
         ("[sitroom\n", {}, "not valid TOML"),
+        ("[sitroom]\ningest_max_bytes = 0\n", {}, "ingest_max_bytes is a number of bytes"),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, toml: str, env: dict[str, str], message: str) -> None:

@@ -471,7 +471,7 @@ class Room:
 
         return Ingest(
             self.session,
-            connectors(),
+            connectors(max_bytes=self.settings.ingest_max_bytes),
             read_report=read_report,
             samples=samples,
             poll_interval_ms=round(self.settings.poll_interval_s * 1000),

@@ -48,6 +48,10 @@ class Settings:
     """... and drops a connection that sends nothing for this long (a bad Content-Length)."""
     http_max_connections: int = 64
     """... and answers 503 beyond this many connections at once (one thread each)."""
+    ingest_max_bytes: int = 4 * 1024**3
+    """The most bytes one input may hold (a file, a download, an archive member once
+    decompressed): past it, it is refused at the limit, unread. Well above GDELT 1.0's largest
+    daily file (a few hundred MB) and a full ACLED export; a zip bomb stops here."""
 
     @classmethod
     def load(cls, workspace: Path, environ: dict[str, str] | None = None) -> Settings:
@@ -99,6 +103,8 @@ class Settings:
             settings.http_read_timeout_s > 0
         ):
             raise WorkspaceError("the http_ limits are positive")
+        if settings.ingest_max_bytes < 1:
+            raise WorkspaceError("ingest_max_bytes is a number of bytes, at least 1")
         return settings
 
     def to_toml(self) -> str:

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import sitroom
-from sitroom.adapters import acled
+from sitroom.adapters import acled, csvrows
 from sitroom.adapters.inputs import Input, read_local
 from sitroom.application.ingest import ingest
 from sitroom.application.ports import Chunk
@@ -209,7 +209,7 @@ def test_row_boundaries_do_not_depend_on_the_scan_window(window: int) -> None:
     """Rows are found a window at a time; a quoted line break or a doubled quote that straddles
     two windows must not cut a row."""
     data = BAD.read_bytes()
-    parts = list(acled._rows(data, 4, window))
+    parts = list(csvrows.rows(data, 4, window))
     starts = np.concatenate([p.start for p in parts]).tolist()
     lines = np.concatenate([p.line for p in parts]).tolist()
     reader = csv.reader(io.StringIO(data.decode("utf-8"), newline=""))
@@ -374,8 +374,24 @@ def test_any_quoted_notes_read_as_the_csv_module_reads_them(notes: list[str], wi
     for i, note in enumerate(notes):
         writer.writerow({**rows[i % len(rows)], "notes": note, "event_id_cnty": f"LBN{i + 1}"})
     data = out.getvalue().encode()
-    parts = list(acled._rows(data, 2, window))
+    parts = list(csvrows.rows(data, 2, window))
     assert sum(len(p.start) for p in parts) == len(notes) + 1
     got = records(Input("awkward.csv", data), chunk_rows=2)
     assert [r.payload["notes"] for r in got] == [n or None for n in notes]
     assert [r.payload["event_id"] for r in got] == [f"LBN{i + 1}" for i in range(len(notes))]
+
+
+@pytest.mark.parametrize("date", ["1899-12-31", "2100-01-01", "9999-12-01"])
+def test_an_event_date_outside_the_sane_range_is_quarantined(date: str) -> None:
+    data = CLEAN.read_bytes().replace(b",2024-06-10,", f",{date},".encode(), 1)
+    got = records(Input("far.csv", data))
+    (q,) = [r for r in got if r.kind == QUARANTINED]
+    assert q.payload["reason"] == f"event_date is outside 1900-01-01 to 2099-12-31: '{date}'"
+
+
+def test_a_nul_in_a_field_quarantines_the_row_naming_the_column() -> None:
+    data = CLEAN.read_bytes().replace(b",Bent Jbeil,", b",Bent\x00Jbeil,", 1)
+    got = records(Input("nul.csv", data))
+    (q,) = [r for r in got if r.kind == QUARANTINED]
+    assert q.payload["reason"] == "a control character (such as NUL) in admin2"
+    assert not any("\x00" in str(r.payload) for r in got if r.kind == ACLED_EVENT)

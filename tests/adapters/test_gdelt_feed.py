@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import io
 import mmap
 import threading
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 
 from sitroom.adapters import inputs
 from sitroom.adapters.gdelt import connector as gdelt
+from sitroom.errors import SourceError
 
 from conftest import V2_FILES
 from feeds import Feed, feed
@@ -167,3 +172,79 @@ def test_follow_goes_on_when_a_question_resolves_between_polls(
     assert r.json()["polls"] == 2 and not [a for a in r.json()["alerts"] if "b1s" in a["id"]]
     (q,) = sitroom(capfd, "questions", "-w", ws, "--json").json()["questions"]
     assert (q["id"], q["status"]) == ("b1s", "no")  # resolved, on no events near Beirut
+
+
+class _Big(http.server.BaseHTTPRequestHandler):
+    """Ten megabytes that say so (``/sized``), or a body that never ends and says nothing of
+    its length (``/endless``): only a limit stops the read. The client hanging up is expected."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        if self.path.startswith("/sized"):
+            self.send_header("Content-Length", str(10_000_000))
+        self.end_headers()
+        block = b"\n" * 65536
+        sized = self.path.startswith("/sized")
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            for _ in range(10_000_000 // len(block)) if sized else iter(int, 1):
+                self.wfile.write(block)
+
+    def finish(self) -> None:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError, ValueError):
+            super().finish()
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
+
+
+def test_a_download_past_the_limit_is_refused_at_the_limit(
+    ws: str, capfd: pytest.CaptureFixture[str]
+) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Big)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        toml = Path(ws) / "sitroom.toml"
+        kept = [x for x in toml.read_text().splitlines() if not x.startswith("ingest_max_bytes")]
+        toml.write_text("\n".join([*kept, "ingest_max_bytes = 100000"]) + "\n")
+        r = sitroom(capfd, "ingest", "gdelt", "-w", ws, f"{base}/sized.export.CSV")
+        assert r.code == 1 and r.err.strip().splitlines() == [
+            f"sitroom: error: {base}/sized.export.CSV is larger than 100,000 bytes, the most one "
+            "input may hold (setting ingest_max_bytes); refused"
+        ]
+        with (
+            httpx.Client(timeout=10) as client,
+            pytest.raises(SourceError, match=r"endless.CSV is larger than 1,000,000 bytes"),
+        ):
+            inputs.fetch(client, f"{base}/endless.CSV", max_bytes=1_000_000)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_archive_member_is_expanded_to_a_mapped_file_and_refused_past_the_limit() -> None:
+    data = bytes(range(256)) * 4000  # 1,024,000 bytes
+    got = inputs.spool(io.BytesIO(data), "a.zip!a.CSV", max_bytes=len(data))
+    assert isinstance(got, mmap.mmap) and got[:] == data
+    with pytest.raises(SourceError) as refused:
+        inputs.spool(io.BytesIO(data), "a.zip!a.CSV", max_bytes=len(data) - 1)
+    assert str(refused.value) == (
+        "a.zip!a.CSV expands to more than 1,023,999 bytes, the most one input may hold "
+        "(setting ingest_max_bytes); refused"
+    )
+
+
+def test_the_members_of_an_archive_together_are_held_to_the_limit(tmp_path: Path) -> None:
+    """Ten members of a megabyte each, every one under the limit of 5 MB: ingest opens all of
+    a spec's inputs before reading any, so together they are one input, refused at the limit."""
+    path = tmp_path / "many.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for i in range(10):
+            z.writestr(f"{i}.export.CSV", b"\n" * 1_000_000)
+    with pytest.raises(SourceError) as refused:
+        list(gdelt.open_inputs(str(path), max_bytes=5_000_000))
+    assert str(refused.value) == (
+        f"{path} expands to more than 5,000,000 bytes, the most one input may hold "
+        "(setting ingest_max_bytes); refused"
+    )
+    assert len(list(gdelt.open_inputs(str(path), max_bytes=10_000_000))) == 10

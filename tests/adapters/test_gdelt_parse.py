@@ -13,17 +13,28 @@ from hypothesis import strategies as st
 
 from sitroom.adapters.gdelt import parse as parse_module
 from sitroom.adapters.gdelt.lookups import load_lookups
-from sitroom.adapters.gdelt.parse import ParsedChunk, parse_gdelt
+from sitroom.adapters.gdelt.parse import MAX_LINE, ParsedChunk, parse_gdelt
+from sitroom.adapters.inputs import RAW_KEPT, Rejected
 
 from conftest import V1_FILE, V2_FILES
 
 LOOKUPS = load_lookups()
 
 
-def parse(data: bytes, chunk_rows: int = 100_000) -> tuple[pl.DataFrame, list, int]:
-    chunks: list[ParsedChunk] = list(parse_gdelt(data, LOOKUPS, chunk_rows=chunk_rows))
+def parse(
+    data: bytes, chunk_rows: int = 100_000, **options: int
+) -> tuple[pl.DataFrame, list[Rejected], int]:
+    chunks: list[ParsedChunk] = list(parse_gdelt(data, LOOKUPS, chunk_rows=chunk_rows, **options))
     events = pl.concat([c.events for c in chunks]) if chunks else pl.DataFrame()
-    return events, [q for c in chunks for q in c.quarantined], sum(c.lines for c in chunks)
+    rejected = [  # a run of identical unreadable lines, one row each again
+        Rejected(line, raw, reason)
+        for c in chunks
+        for first, last, raw, reason in c.quarantined.select(
+            "line", "last_line", "raw", "reason"
+        ).iter_rows()
+        for line in range(first, last + 1)
+    ]
+    return events, rejected, sum(c.lines for c in chunks)
 
 
 def csv_rows(path: Path) -> list[list[str]]:
@@ -220,3 +231,103 @@ def test_fast_path_reads_clean_files_exactly_as_the_careful_path(
     assert fast[0].equals(careful[0])
     assert fast[1] == careful[1] and len(fast[1]) == 1
     assert fast[1][0].raw == lines[17].decode()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        (1, b"18991231", "SQLDATE is outside 1900-01-01 to 2099-12-31: '18991231'"),
+        (1, b"99991231", "SQLDATE is outside 1900-01-01 to 2099-12-31: '99991231'"),
+        (59, b"21000101000000", "DATEADDED is outside 1900-01-01 to 2099-12-31: '21000101000000'"),
+    ],
+)
+def test_a_date_outside_the_sane_range_is_quarantined(
+    field: int, value: bytes, reason: str
+) -> None:
+    lines = V2_FILES[2].read_bytes().split(b"\n")[:4]
+    fields = lines[2].split(b"\t")
+    fields[field] = value
+    lines[2] = b"\t".join(fields)
+    events, quarantined, _ = parse(b"\n".join(lines) + b"\n")
+    assert events.height == 3
+    assert [(q.line, q.reason) for q in quarantined] == [(3, reason)]
+
+
+def test_chunks_are_bounded_in_bytes_and_a_line_longer_than_any_row_is_kept_by_its_start() -> None:
+    """Chunks of at most 128 KiB (the least a chunk may be) give what one chunk gives; a 1 MB
+    line is a part of its own, only its start read; a 100 KB one inside a chunk is cut too."""
+    real = V2_FILES[0].read_bytes()
+    lines = real.split(b"\n")[:-1]
+    data = b"\n".join(
+        [*lines[:700], b"x\t" * 500_000, *lines[700:1400], b"y" * 100_000, *lines[1400:]]
+    )
+    data += b"\n"
+    one = parse(data)
+    many = parse(data, chunk_bytes=1)
+    assert one[0].equals(many[0]) and one[1] == many[1] and one[2] == many[2] == len(lines) + 2
+    assert one[0].height == len(lines)
+    long_lines = [(q.line, q.reason, len(q.raw)) for q in one[1]]
+    assert long_lines == [
+        (
+            701,
+            "a line of 1000000 bytes, longer than any GDELT row (65,536): only its start is kept",
+            4096,
+        ),
+        (
+            1402,
+            "a line of 100000 bytes, longer than any GDELT row (65,536): only its start is kept",
+            4096,
+        ),
+    ]
+    parts = list(parse_module._row_chunks(data, 100_000, 2 * parse_module.MAX_LINE))
+    assert max(len(p.data) for p in parts) <= 2 * parse_module.MAX_LINE
+    assert sum(p.lines for p in parts) == len(lines) + 2
+
+
+def test_a_file_of_empty_lines_is_cut_by_line_count_too() -> None:
+    """A chunk of 2,000,000 empty lines is cut into chunks of chunk_rows, each with its lines."""
+    parts = list(parse_module._row_chunks(b"\n" * 2_000_000, 300_000, 64 << 20))
+    assert [p.lines for p in parts] == [300_000] * 6 + [200_000]
+    assert [p.first_line for p in parts] == [1 + 300_000 * i for i in range(7)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(0, 40),
+            st.integers(MAX_LINE - 2, MAX_LINE + 2),
+            st.integers(MAX_LINE, 3 * MAX_LINE),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    st.booleans(),
+    st.integers(1, 5),
+)
+def test_cutting_accounts_for_every_line_and_keeps_long_ones_apart(
+    lengths: list[int], last_break: bool, rows: int
+) -> None:
+    """Lines of any length around the long-line limit, cut into parts of at most ``rows``
+    lines: every line in exactly one part, in order; a part either holds whole lines none of
+    which is long, or is one long line's start with its length."""
+    data = b"\n".join(b"x" * n for n in lengths) + (b"\n" if last_break else b"")
+    if not (last_break or lengths[-1]):
+        lengths = lengths[:-1]  # an empty last line without a break is no line
+    parts = list(parse_module._row_chunks(data, rows, 2 * MAX_LINE))
+    assert sum(p.lines for p in parts) == len(lengths)
+    assert [p.first_line for p in parts] == [
+        1 + sum(q.lines for q in parts[:i]) for i in range(len(parts))
+    ]
+    for p in parts:
+        first = p.first_line - 1
+        if p.length is not None:
+            assert p.lines == 1 and p.length == lengths[first] > MAX_LINE
+            assert p.data == b"x" * min(p.length, RAW_KEPT)
+        else:
+            assert 1 <= p.lines <= rows
+            assert all(n <= MAX_LINE for n in lengths[first : first + p.lines])
+            pieces = p.data.split(b"\n")
+            if p.data.endswith(b"\n"):
+                pieces.pop()
+            assert pieces == [b"x" * n for n in lengths[first : first + p.lines]]

@@ -370,3 +370,24 @@ def test_report_payloads_are_json_that_dotted_paths_read() -> None:
     titles = chunk.records.payload_field("feed.title").to_list()
     assert titles == ["Example Ministry of Foreign Affairs: press briefings"] * 5
     assert chunk.records.payload_field("published").to_list()[0] == "2025-03-04T09:30:00Z"
+
+
+def test_a_date_outside_the_sane_range_is_quarantined_not_read_as_the_year_9999() -> None:
+    """feedparser reads a pubDate of 99999999 as December 9999."""
+    feed = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Dates</title>
+<item><guid>far</guid><pubDate>99999999</pubDate></item>
+<item><guid>old</guid><pubDate>Mon, 01 Jan 1066 00:00:00 GMT</pubDate></item>
+<item><guid>fine</guid><pubDate>Tue, 04 Mar 2025 08:15:00 GMT</pubDate></item>
+<item><guid>later</guid><atom:updated xmlns:atom="http://www.w3.org/2005/Atom">2150-01-01T00:00:00Z</atom:updated></item>
+<item><guid>zero</guid><pubDate>00000000</pubDate></item>
+</channel></rss>"""
+    (chunk,) = rss.chunks(Input("dates.xml", feed))
+    got = list(chunk.records.rows())
+    assert [r.payload["entry_id"] for r in got if r.kind == NEWS_REPORT] == ["fine"]
+    reasons = {r.payload["line"]: r.payload["reason"] for r in got if r.kind == QUARANTINED}
+    assert reasons == {
+        1: "published is outside 1900-01-01 to 2099-12-31: '99999999'",
+        2: "published is outside 1900-01-01 to 2099-12-31: 'Mon, 01 Jan 1066 00:00:00 GMT'",
+        4: "updated is outside 1900-01-01 to 2099-12-31: '2150-01-01T00:00:00Z'",
+        5: "published is outside 1900-01-01 to 2099-12-31: '00000000'",  # the year -1
+    }

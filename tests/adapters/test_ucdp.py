@@ -132,3 +132,45 @@ def test_cli_reports_a_wrong_file_in_one_line(
     r = run(capfd, "ingest", "ucdp", "-w", ws, str(wrong))
     assert r.code != 0 and r.out == ""
     assert len(r.err.strip().splitlines()) == 1 and "not a UCDP GED export" in r.err
+
+
+def test_a_row_with_a_field_too_many_or_too_few_is_quarantined_and_the_rest_ingested() -> None:
+    """One row with an extra column once refused the whole file."""
+    data = write(rows()[:6]).split(b"\n")
+    data[2] += b",an extra field"
+    data[4] = data[4].rsplit(b",", 1)[0]
+    events, bad = parse(b"\n".join(data))
+    assert len(events) == 4
+    width = data[0].count(b",") + 1
+    assert {r.payload["line"]: r.payload["reason"] for r in bad.rows()} == {
+        3: f"expected {width} fields as in the header, got {width + 1}",
+        5: f"expected {width} fields as in the header, got {width - 1}",
+    }
+    assert [r.payload["raw"] for r in bad.rows()] == [data[2].decode(), data[4].decode()]
+
+
+@pytest.mark.parametrize("control", ["\x00", "\x1b", "\x07"])
+def test_a_control_character_in_a_field_quarantines_the_row_naming_the_column(
+    control: str,
+) -> None:
+    table = rows()[:3]
+    table[1] = {**table[1], "side_b": f"Civil{control}ians"}
+    events, bad = parse(write(table))
+    assert len(events) == 2
+    (q,) = bad.rows()
+    assert q.payload["line"] == 3
+    assert q.payload["reason"] == "a control character (such as NUL) in side_b"
+    assert all(control not in str(r.payload) for r in events.rows())
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("date_start", "1850-01-01"), ("date_end", "9999-12-01"), ("date_end", "2100-01-01")],
+)
+def test_a_date_outside_the_sane_range_is_quarantined(column: str, value: str) -> None:
+    table = rows()[:2]
+    table[1] = {**table[1], column: value}
+    events, bad = parse(write(table))
+    assert len(events) == 1
+    (q,) = bad.rows()
+    assert q.payload["reason"] == f"{column} is outside 1900-01-01 to 2099-12-31: '{value}'"

@@ -15,7 +15,9 @@ Rows are CSV records (RFC 4180): a quoted field may hold commas, doubled quotes 
 one row can span several physical lines. A rejected row is quarantined with **the physical line
 on which it starts** (1-based; the header is line 1; lines end at LF, so CRLF files count the
 same), its text as read (embedded line breaks included, the final one not) and a reason naming
-the column and the value, or the rule the row's bytes break (UTF-8, quoting, field count).
+the column and the value, or the rule the row's bytes break (UTF-8, quoting, field count; see
+adapters/csvrows.py). A control character (a NUL) in a field, or an event_date outside the sane
+range (domain/timeutil.py), also quarantines the row.
 
 Payload of record kind ``acled.event`` v1 (the published schema):
 
@@ -44,22 +46,17 @@ UTC, whatever its time precision.
 
 from __future__ import annotations
 
-import csv
-import mmap
 from collections.abc import Iterator
-from dataclasses import dataclass
 
-import numpy as np
-import numpy.typing as npt
 import polars as pl
 
-from sitroom.adapters import maps
+from sitroom.adapters import csvrows, maps
 from sitroom.adapters.inputs import Input, Rejected, quarantine
 from sitroom.application.ports import Chunk
 from sitroom.domain import sources
 from sitroom.domain.kinds import ACLED_EVENT
 from sitroom.domain.records import Record, RecordBatch, feed_item_id
-from sitroom.domain.timeutil import MS_PER_DAY
+from sitroom.domain.timeutil import EARLIEST_DATE, LATEST_DATE, MS_PER_DAY, SANE_DATES
 from sitroom.errors import SourceError
 
 SOURCE = "acled"
@@ -97,12 +94,6 @@ REQUIRED = (
 )
 OPTIONAL = ("disorder_type", "civilian_targeting", "tags")  # absent from older exports
 
-Ints = npt.NDArray[np.int64]
-Mask = npt.NDArray[np.bool_]
-
-_NL, _CR, _QUOTE, _COMMA = ord("\n"), ord("\r"), ord('"'), ord(",")
-_WINDOW = 1 << 24  # bytes scanned at a time for row boundaries
-
 
 def declaration() -> Record:
     """ACLED updates its data once a week."""
@@ -123,7 +114,7 @@ def chunks(inp: Input, *, chunk_rows: int = 50_000) -> Iterator[Chunk]:
     """Records for each run of ``chunk_rows`` rows of one export: its events, then (in a chunk of
     their own, rows=0) its quarantined rows. ``Chunk.rows`` counts CSV rows, not physical lines:
     a row with a multi-line note is one row."""
-    rows = _rows(inp.data, max(chunk_rows, 1))
+    rows = csvrows.rows(inp.data, max(chunk_rows, 1))
     head = next(rows, None)
     if head is None:
         raise SourceError(f"{inp.label}: empty file (expected an ACLED export with a header row)")
@@ -136,75 +127,9 @@ def chunks(inp: Input, *, chunk_rows: int = 50_000) -> Iterator[Chunk]:
             yield Chunk(quarantine("acled", SOURCE, inp, rejected), 0)
 
 
-# --- rows ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Rows:
-    start: Ints  # byte offset of each row
-    end: Ints  # offset just past it, past its line break when it has one
-    line: Ints  # the physical line (1-based) on which it starts
-
-
-def _row_ends(data: bytes | mmap.mmap, window: int) -> Iterator[tuple[Ints, Ints]]:
-    """For each window of the file: where the rows ending in it end, and the line on which the
-    row after each starts. A line break ends a row unless it lies inside a quoted field, that is
-    after an odd number of quotes (a doubled quote counts twice, so it keeps the parity)."""
-    n = len(data)
-    odd = 0  # parity of the quotes before the window
-    breaks = 0  # line breaks before the window
-    last = 0
-    for at in range(0, n, window):
-        buf = np.frombuffer(data, np.uint8, count=min(window, n - at), offset=at)
-        nl = np.flatnonzero(buf == _NL)
-        quotes = np.flatnonzero(buf == _QUOTE)
-        ending = np.flatnonzero(((np.searchsorted(quotes, nl) + odd) & 1) == 0)
-        if len(ending):
-            ends = (nl[ending] + at + 1).astype(np.int64)
-            last = int(ends[-1])
-            yield ends, (ending + breaks + 2).astype(np.int64)
-        odd = (odd + len(quotes)) & 1
-        breaks += len(nl)
-    if last < n:  # a last row without a line break, or one whose quote never closes
-        yield np.array([n], np.int64), np.array([breaks + 2], np.int64)
-
-
-def _rows(data: bytes | mmap.mmap, chunk_rows: int, window: int = _WINDOW) -> Iterator[_Rows]:
-    """The header row alone, then the data rows ``chunk_rows`` at a time, cut while the rest of
-    the file is still being scanned."""
-    start, line = 0, 1
-    pending_ends: Ints = np.empty(0, np.int64)
-    pending_lines: Ints = np.empty(0, np.int64)
-    want = 1
-
-    def cut(ends: Ints, nexts: Ints) -> _Rows:
-        starts = np.concatenate([np.array([start], np.int64), ends[:-1]])
-        lines = np.concatenate([np.array([line], np.int64), nexts[:-1]])
-        return _Rows(starts, ends, lines)
-
-    for ends, nexts in _row_ends(data, window):
-        pending_ends = np.concatenate([pending_ends, ends])
-        pending_lines = np.concatenate([pending_lines, nexts])
-        while len(pending_ends) >= want:
-            yield cut(pending_ends[:want], pending_lines[:want])
-            start, line = int(pending_ends[want - 1]), int(pending_lines[want - 1])
-            pending_ends, pending_lines = pending_ends[want:], pending_lines[want:]
-            want = chunk_rows
-    if len(pending_ends):
-        yield cut(pending_ends, pending_lines)
-
-
-def _header(inp: Input, head: _Rows) -> tuple[dict[str, int], int]:
+def _header(inp: Input, head: csvrows.Rows) -> tuple[dict[str, int], int]:
     """The position of each known column, and the number of fields every row must have."""
-    raw = bytes(inp.data[int(head.start[0]) : int(head.end[0])])
-    try:
-        text = raw.decode("utf-8-sig")  # spreadsheet tools prepend a byte-order mark
-    except UnicodeDecodeError:
-        raise SourceError(f"{inp.label}: the header row is not valid UTF-8") from None
-    try:
-        names = [n.strip().lower() for n in next(csv.reader([text.rstrip("\r\n")]), [])]
-    except csv.Error as e:  # a stray quote, a NUL: not a header any CSV tool wrote
-        raise SourceError(f"{inp.label}: the header row is not CSV ({e})") from None
+    names = [n.strip().lower() for n in csvrows.header(inp, head)]
     known = set(REQUIRED) | set(OPTIONAL)
     twice = sorted({n for n in names if n in known and names.count(n) > 1})
     if twice:
@@ -221,106 +146,12 @@ def _header(inp: Input, head: _Rows) -> tuple[dict[str, int], int]:
 # --- one chunk -----------------------------------------------------------------------------
 
 
-def _ends_with(arr: npt.NDArray[np.uint8], start: Ints, end: Ints, byte: int) -> Ints:
-    ends: Ints = ((end > start) & (arr[np.maximum(end - 1, 0)] == byte)).astype(np.int64)
-    return ends
-
-
-def _undecodable(blob: bytes, ends: Ints) -> Mask:
-    """Rows that are not valid UTF-8: found one decode error at a time, since they are rare and
-    a valid chunk is checked by a single decode."""
-    bad = np.zeros(len(ends), np.bool_)
-    view, at = memoryview(blob), 0
-    while True:
-        try:
-            str(view[at:], "utf-8")
-            return bad
-        except UnicodeDecodeError as e:
-            row = int(np.searchsorted(ends, at + e.start, side="right"))
-            bad[row] = True
-            at = int(ends[row])
-
-
-def _structure(
-    arr: npt.NDArray[np.uint8], start: Ints, text_end: Ints, end: Ints, width: int
-) -> list[tuple[Mask, str | Ints]]:
-    """Row-level checks on the bytes, before any field is read: (the row is bad, why)."""
-    n = len(start)
-    quotes = np.flatnonzero(arr == _QUOTE)
-    row_of = np.searchsorted(end, quotes, side="right")
-    # A chunk starts at a row boundary, where the quote count is even: a quote's parity in the
-    # chunk is its parity in its row. Even ones open a quoted field, odd ones close it.
-    opening = (np.arange(len(quotes)) & 1) == 0
-    before = arr[np.maximum(quotes - 1, 0)]
-    after = arr[np.minimum(quotes + 1, len(arr) - 1)]
-    opens_well = (quotes == start[row_of]) | (before == _COMMA) | (before == _QUOTE)
-    closes_well = (quotes + 1 == text_end[row_of]) | (after == _COMMA) | (after == _QUOTE)
-    misplaced = np.where(opening, ~opens_well, ~closes_well)
-    bad_quoting = np.zeros(n, np.bool_)
-    bad_quoting[row_of[misplaced]] = True
-    bad_quoting |= (np.bincount(row_of, minlength=n) & 1) == 1
-    # Separators are the commas outside quotes: a row's commas less those between each of its
-    # opening quotes and the closing one. Quotes are few, commas some thirty a row, so both are
-    # counted by lookups in the comma positions rather than by a pass over every byte.
-    commas = np.flatnonzero(arr == _COMMA)
-    opens, closes = quotes[0::2], quotes[1::2]
-    if len(closes) < len(opens):  # a quote never closed runs to the end of the chunk
-        closes = np.append(closes, len(arr))
-    quoted = np.searchsorted(commas, closes) - np.searchsorted(commas, opens)
-    in_quotes = np.bincount(row_of[0::2], weights=quoted, minlength=n).astype(np.int64)
-    fields = np.searchsorted(commas, end) - np.searchsorted(commas, start) - in_quotes + 1
-    # CSV readers disagree on a bare CR inside an unquoted field (a line break to some, dropped
-    # by others): the value is ambiguous, so the row is not taken.
-    crs = np.flatnonzero(arr == _CR)
-    bare = crs[(np.searchsorted(quotes, crs) & 1) == 0]
-    bare_cr = np.zeros(n, np.bool_)
-    rows_of_bare = np.searchsorted(end, bare, side="right")
-    bare_cr[rows_of_bare[bare != text_end[rows_of_bare]]] = True
-    return [
-        (text_end == start, "empty line"),
-        (
-            bad_quoting,
-            "malformed quoting: a quote inside an unquoted field, or a quoted field never closed",
-        ),
-        (bare_cr, "a carriage return inside an unquoted field"),
-        (fields != width, fields.astype(np.int64)),
-    ]
-
-
 def _parse(
-    inp: Input, rows: _Rows, columns: dict[str, int], width: int
+    inp: Input, rows: csvrows.Rows, columns: dict[str, int], width: int
 ) -> tuple[pl.DataFrame, list[Rejected]]:
-    lo = int(rows.start[0])
-    blob = bytes(inp.data[lo : int(rows.end[-1])])
-    arr = np.frombuffer(blob, np.uint8)
-    start, end = rows.start - lo, rows.end - lo
-    text_end = end - _ends_with(arr, start, end, _NL)
-    text_end = text_end - _ends_with(arr, start, text_end, _CR)
-
-    try:
-        blob.decode("utf-8")
-        undecodable = np.zeros(len(start), np.bool_)
-    except UnicodeDecodeError:
-        undecodable = _undecodable(blob, end)
-    rejected: list[Rejected] = []
-    bad = undecodable.copy()
-    for i in np.flatnonzero(undecodable):
-        raw = blob[start[i] : text_end[i]].decode("utf-8", "replace")
-        rejected.append(Rejected(int(rows.line[i]), raw, "not valid UTF-8"))
-    for mask, why in _structure(arr, start, text_end, end, width):
-        for i in np.flatnonzero(mask & ~bad):
-            said = (
-                why
-                if isinstance(why, str)
-                else f"expected {width} fields as in the header, got {why[i]}"
-            )
-            raw = blob[start[i] : text_end[i]].decode("utf-8")
-            rejected.append(Rejected(int(rows.line[i]), raw, said))
-        bad |= mask
-
-    keep = ~bad
-    good = blob if keep.all() else arr[np.repeat(keep, end - start)].tobytes()
-    frame = _read(good, columns, width)
+    screened = csvrows.screen(inp.data, rows, width)
+    blob, keep, rejected = screened.blob, screened.keep, screened.rejected
+    frame = _read(screened.good, columns, width)
     if frame.height != int(keep.sum()):  # the byte checks make this unreachable; never misalign
         raise SourceError(
             f"{inp.label}, rows from line {int(rows.line[0])}: the CSV reader found "
@@ -329,8 +160,8 @@ def _parse(
     frame = _typed(
         frame.with_columns(
             pl.Series("_line", rows.line[keep]),
-            pl.Series("_start", start[keep]),
-            pl.Series("_text_end", text_end[keep]),
+            pl.Series("_start", screened.start[keep]),
+            pl.Series("_text_end", screened.text_end[keep]),
         )
     )
     checks = _checks()
@@ -408,6 +239,8 @@ def _not(col: str, pattern: str) -> pl.Expr:
 
 
 def _checks() -> list[Check]:
+    control = csvrows.control_characters((*REQUIRED, *OPTIONAL))
+
     def number_within(col: str, typed: str, limit: int) -> Check:
         return _bad(
             ~pl.col(typed).abs().le(limit).fill_null(False),
@@ -424,6 +257,11 @@ def _checks() -> list[Check]:
         _bad(
             pl.col("_date").is_null(),
             "event_date is not a valid YYYY-MM-DD date: '{}'",
+            "event_date",
+        ),
+        _bad(
+            ~pl.col("_date").is_between(EARLIEST_DATE, LATEST_DATE),
+            f"event_date is outside {SANE_DATES}: '{{}}'",
             "event_date",
         ),
         _bad(pl.col("_year").is_null(), "year is not a year: '{}'", "year"),
@@ -454,6 +292,7 @@ def _checks() -> list[Check]:
             "timestamp is not a Unix time in seconds: '{}'",
             "timestamp",
         ),
+        (control.is_not_null(), control),
     ]
 
 

@@ -2,7 +2,8 @@
 port (application/ports.py): a spec (a path or a URL) in, feeds out.
 
 Each wraps its format's module (``gdelt``, ``ucdp``, ``acled``, ``rss``, ``stix``); heavy
-libraries are imported when a connector first opens something, not when a room opens.
+libraries are imported when a connector first opens something, not when a room opens. Each
+refuses an input of more than ``max_bytes`` (the room's ``ingest_max_bytes``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from importlib import resources
 from typing import TYPE_CHECKING
 
 from sitroom.adapters.inputs import (
+    MAX_BYTES,
     Input,
     Rejected,
     count_lines,
@@ -39,8 +41,9 @@ class Gdelt:
 
     name = "gdelt"
 
-    def __init__(self) -> None:
+    def __init__(self, max_bytes: int = MAX_BYTES) -> None:
         self._lookups: Lookups | None = None
+        self.max_bytes = max_bytes
 
     def open(self, spec: str, now_ms: int) -> Iterator[Feed]:
         from sitroom.adapters.gdelt import connector
@@ -49,11 +52,18 @@ class Gdelt:
         if self._lookups is None:
             self._lookups = load_lookups()
         lookups = self._lookups
-        for inp in connector.open_inputs(spec):
+        for inp in connector.open_inputs(spec, max_bytes=self.max_bytes):
             yield _feed(inp, connector.declarations(), partial(connector.chunks, inp, lookups))
 
 
-class Ucdp:
+class _Bounded:
+    """A connector whose inputs are refused past ``max_bytes``."""
+
+    def __init__(self, max_bytes: int = MAX_BYTES) -> None:
+        self.max_bytes = max_bytes
+
+
+class Ucdp(_Bounded):
     """UCDP GED CSV exports (every upstream version of an event kept)."""
 
     name = "ucdp"
@@ -61,11 +71,11 @@ class Ucdp:
     def open(self, spec: str, now_ms: int) -> Iterator[Feed]:
         from sitroom.adapters import ucdp
 
-        inp = open_input(spec)
+        inp = open_input(spec, max_bytes=self.max_bytes)
         yield _feed(inp, [ucdp.declaration()], lambda: ucdp.chunks(inp))
 
 
-class Acled:
+class Acled(_Bounded):
     """ACLED CSV exports (every upstream version of an event kept)."""
 
     name = "acled"
@@ -73,11 +83,11 @@ class Acled:
     def open(self, spec: str, now_ms: int) -> Iterator[Feed]:
         from sitroom.adapters import acled
 
-        inp = open_input(spec)
+        inp = open_input(spec, max_bytes=self.max_bytes)
         yield _feed(inp, [acled.declaration()], lambda: acled.chunks(inp))
 
 
-class Rss:
+class Rss(_Bounded):
     """RSS and Atom news feeds (polling again adds nothing)."""
 
     name = "rss"
@@ -85,14 +95,14 @@ class Rss:
     def open(self, spec: str, now_ms: int) -> Iterator[Feed]:
         from sitroom.adapters import rss
 
-        inp = rss.open_feed(spec)
+        inp = rss.open_feed(spec, max_bytes=self.max_bytes)
         source = rss.feed_source(inp)
         url = spec if is_url(spec) else None
         declared = rss.declaration(source, rss.feed_title(inp), url=url)
         yield Feed(inp.label, None, (declared,), lambda: rss.chunks(inp))
 
 
-class Stix:
+class Stix(_Bounded):
     """STIX 2.1 bundles: actors, relationships, claims, reports; other objects kept whole."""
 
     name = "stix"
@@ -100,7 +110,7 @@ class Stix:
     def open(self, spec: str, now_ms: int) -> Iterator[Feed]:
         from sitroom.adapters import stix
 
-        inp = open_input(spec)
+        inp = open_input(spec, max_bytes=self.max_bytes)
 
         def chunks() -> Iterator[Chunk]:
             bad: list[Rejected] = []
@@ -113,9 +123,9 @@ class Stix:
         yield Feed(inp.label, None, (), chunks)
 
 
-def connectors() -> dict[str, Connector]:
-    """Every connector a room has, by name."""
-    return {c.name: c for c in (Gdelt(), Ucdp(), Acled(), Rss(), Stix())}
+def connectors(max_bytes: int = MAX_BYTES) -> dict[str, Connector]:
+    """Every connector a room has, by name, each refusing inputs past ``max_bytes``."""
+    return {c.name: c for c in (cls(max_bytes) for cls in (Gdelt, Ucdp, Acled, Rss, Stix))}
 
 
 def samples() -> list[tuple[str, str]]:

@@ -38,9 +38,10 @@ Payload of record kind ``news.report`` v1 (the published schema):
 
 Valid time is the publication time as a point (``valid_from == valid_to``), unknown (null) when
 the item carries no date. An item with neither id, link nor title, or with a ``published`` or
-``updated`` date that cannot be read, is quarantined: its item number (1-based, in document
-order), its XML text as read (the parsed entry's repr when the text cannot be located) and a
-reason.
+``updated`` date that cannot be read or lies outside the sane range (domain/timeutil.py: the
+year 9999 is a damaged date, not a publication time), is quarantined: its item number (1-based,
+in document order), its XML text as read (the parsed entry's repr when the text cannot be
+located) and a reason.
 """
 
 from __future__ import annotations
@@ -58,12 +59,12 @@ from urllib.parse import urlparse
 import feedparser  # type: ignore[import-untyped]
 import httpx
 
-from sitroom.adapters.inputs import Input, Rejected, is_url, open_input, quarantine
+from sitroom.adapters.inputs import MAX_BYTES, Input, Rejected, is_url, open_input, quarantine
 from sitroom.application.ports import Chunk
 from sitroom.domain import sources
 from sitroom.domain.kinds import NEWS_REPORT
 from sitroom.domain.records import MAX_ID_LENGTH, Record, RecordBatch, feed_item_id
-from sitroom.domain.timeutil import MS_PER_H, iso
+from sitroom.domain.timeutil import MS_PER_H, SANE_DATES, iso, sane_date_ms
 from sitroom.errors import SourceError
 
 CONNECTOR = "rss"
@@ -77,10 +78,10 @@ _ELEMENT = re.compile(
 )
 
 
-def open_feed(spec: str, client: httpx.Client | None = None) -> Input:
+def open_feed(spec: str, client: httpx.Client | None = None, max_bytes: int = MAX_BYTES) -> Input:
     """A feed file or an http(s) feed URL, as one input (fetched with httpx, never by
     feedparser, so a test's or a caller's client and its timeouts apply)."""
-    return open_input(spec, client, hint="name the feed file in it")
+    return open_input(spec, client, hint="name the feed file in it", max_bytes=max_bytes)
 
 
 def feed_source(inp: Input) -> str:
@@ -207,9 +208,21 @@ def _problem(entry: Mapping[str, Any]) -> str | None:
         return "no id (guid), link or title: the item cannot be identified"
     for field in ("published", "updated"):
         given = _text(_get(entry, field))
-        if given and _get(entry, f"{field}_parsed") is None:
+        parsed = _get(entry, f"{field}_parsed")
+        if given and parsed is None:
             return f"{field} is not a date: {given!r}"
+        if parsed is not None and not _sane(parsed):
+            # feedparser reads "99999999" as December 9999, "00000000" as the year -1: damaged
+            # dates, not a report's.
+            return f"{field} is outside {SANE_DATES}: {given!r}"
     return None
+
+
+def _sane(parsed: time.struct_time) -> bool:
+    try:
+        return sane_date_ms(calendar.timegm(parsed) * 1000)
+    except (ValueError, OverflowError):  # a year datetime cannot hold
+        return False
 
 
 def _report(source: str, feed_info: Mapping[str, Any], entry: Mapping[str, Any]) -> Record:

@@ -28,24 +28,28 @@ Payload of record kind ``ucdp.event`` v1:
     sources             {count, article, office, date, headline, original}
     event_clarity       int;  code_status  str;  active_year  bool
 
-Line numbers in quarantine are physical lines of the file (the header is line 1): a quoted
-field may hold newlines, so a row can span several lines.
+The file is read a chunk of rows at a time (adapters/csvrows.py). A row the CSV reader could
+misread (another number of fields than the header, bad quoting, not UTF-8) is quarantined
+before any field is read, the rest of the file ingested; so is a row with a control character
+(a NUL) in a field, or a date outside the sane range (domain/timeutil.py). Line numbers in
+quarantine are physical lines of the file (the header is line 1): a quoted field may hold
+newlines, so a row can span several lines.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import polars as pl
 
-from sitroom.adapters import maps
+from sitroom.adapters import csvrows, maps
 from sitroom.adapters.inputs import Input, Rejected, quarantine
 from sitroom.application.ports import Chunk
 from sitroom.domain import sources
 from sitroom.domain.kinds import UCDP_EVENT
 from sitroom.domain.records import Record, RecordBatch
-from sitroom.domain.timeutil import MS_PER_DAY
+from sitroom.domain.timeutil import EARLIEST_DATE, LATEST_DATE, MS_PER_DAY, SANE_DATES
 from sitroom.errors import SourceError
 
 SOURCE = "ucdp-ged"
@@ -112,46 +116,77 @@ def declaration() -> Record:
 
 
 def chunks(inp: Input, *, chunk_rows: int = 50_000) -> Iterator[Chunk]:
-    """Records for a UCDP GED CSV export: its events, then its rejected rows."""
-    frame = _read(inp)
-    lines = _first_lines(frame)
-    for off in range(0, frame.height, chunk_rows):
-        part = frame.slice(off, chunk_rows)
-        part_lines = lines.slice(off, chunk_rows)
-        checked = part.with_columns(part_lines.alias("_line"), _reason().alias("_reason"))
-        good = checked.filter(pl.col("_reason").is_null())
-        bad = checked.filter(pl.col("_reason").is_not_null())
-        yield Chunk(_records(good) if good.height else RecordBatch.empty(), part.height)
-        if bad.height:
-            yield Chunk(quarantine("ucdp", SOURCE, inp, _rejected(inp, bad)), 0)
+    """Records for a UCDP GED CSV export, ``chunk_rows`` rows at a time: each chunk's events,
+    then its rejected rows."""
+    rows = csvrows.rows(inp.data, max(chunk_rows, 1))
+    head = next(rows, None)
+    names = _header(inp, head)
+    checks = _reason(names)
+    for part in rows:
+        screened = csvrows.screen(inp.data, part, len(names))
+        frame = _read(inp, screened, names, int(part.line[0]))
+        keep = screened.keep
+        checked = frame.with_columns(
+            pl.Series("_line", part.line[keep]),
+            pl.Series("_start", screened.start[keep]),
+            pl.Series("_text_end", screened.text_end[keep]),
+            checks.alias("_reason"),
+        )
+        good = checked.filter(pl.col("_reason").is_null()).drop("_start", "_text_end")
+        yield Chunk(_records(good) if good.height else RecordBatch.empty(), len(part.start))
+        rejected = screened.rejected + [
+            Rejected(line, screened.blob[a:b].decode("utf-8"), why)
+            for line, a, b, why in checked.filter(pl.col("_reason").is_not_null())
+            .select("_line", "_start", "_text_end", "_reason")
+            .iter_rows()
+        ]
+        if rejected:
+            rejected.sort(key=lambda r: r.line)
+            yield Chunk(quarantine("ucdp", SOURCE, inp, rejected), 0)
 
 
-def _read(inp: Input) -> pl.DataFrame:
-    data = bytes(inp.data)
-    if not data.strip():
+def _header(inp: Input, head: csvrows.Rows | None) -> list[str]:
+    """The header's column names, as the CSV reader names them (a repeated name gets polars'
+    ``_duplicated_<n>`` suffix, as when the whole file was read at once: the names are part of
+    each row's content digest)."""
+    names = csvrows.header(inp, head) if head is not None else []
+    if not "".join(names).strip():
         raise SourceError(f"{inp.label}: empty file (expected a UCDP GED CSV export)")
-    try:
-        frame = pl.read_csv(data, infer_schema=False, encoding="utf8")
-    except pl.exceptions.PolarsError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise SourceError(f"{inp.label}: not a readable CSV file ({first})") from None
-    missing = [c for c in REQUIRED if c not in frame.columns]
+    missing = [c for c in REQUIRED if c not in names]
     if missing:
         raise SourceError(
             f"{inp.label}: not a UCDP GED export: missing column(s) {', '.join(missing)}"
         )
-    absent = [c for c in OPTIONAL if c not in frame.columns]
-    return frame.with_columns(pl.lit(None, pl.Utf8).alias(c) for c in absent)
+    seen: dict[str, int] = {}
+    unique = []
+    for n in names:
+        if n in seen:
+            unique.append(f"{n}_duplicated_{seen[n]}")
+            seen[n] += 1
+        else:
+            unique.append(n)
+            seen[n] = 0
+    return unique
 
 
-def _first_lines(frame: pl.DataFrame) -> pl.Series:
-    """The physical line each row starts on: the header is line 1, and a row spans one line
-    plus the newlines inside its quoted fields."""
-    inside = pl.sum_horizontal(
-        pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in frame.columns
+def _read(inp: Input, screened: csvrows.Screened, names: Sequence[str], line: int) -> pl.DataFrame:
+    """The screened rows' fields as strings, named by the header; an optional column the export
+    lacks is all null."""
+    frame = pl.read_csv(
+        screened.good,
+        has_header=False,
+        schema=dict.fromkeys(names, pl.Utf8),
+        quote_char='"',
+        encoding="utf8",
+        raise_if_empty=False,
     )
-    span = frame.select((inside + 1).alias("span"))["span"]
-    return (span.cum_sum() - span + 2).alias("_line")
+    if frame.height != int(screened.keep.sum()):  # the byte checks make this unreachable
+        raise SourceError(
+            f"{inp.label}, rows from line {line}: the CSV reader found {frame.height} rows, "
+            f"expected {int(screened.keep.sum())}"
+        )
+    absent = [c for c in OPTIONAL if c not in names]
+    return frame.with_columns(pl.lit(None, pl.Utf8).alias(c) for c in absent)
 
 
 def _int(col: str) -> pl.Expr:
@@ -173,7 +208,8 @@ def _count_ok(col: str, required: bool) -> pl.Expr:
     return valid if required else (pl.col(col).is_null() | valid)
 
 
-def _reason() -> pl.Expr:
+def _reason(names: Sequence[str]) -> pl.Expr:
+    """Why a row is refused (the first check it fails), or null."""
     checks: list[tuple[pl.Expr, str, str]] = [
         (_int("id").is_null() | (_int("id") <= 0), "id is not a positive integer", "id"),
         (
@@ -184,6 +220,14 @@ def _reason() -> pl.Expr:
         (_date("date_start").is_null(), "date_start is not a date", "date_start"),
         (_date("date_end").is_null(), "date_end is not a date", "date_end"),
         (_date("date_end") < _date("date_start"), "date_end is before date_start", "date_end"),
+        *[
+            (
+                ~_date(c).is_between(EARLIEST_DATE, LATEST_DATE),
+                f"{c} is outside {SANE_DATES}",
+                c,
+            )
+            for c in ("date_start", "date_end")
+        ],
         (~_float("latitude").abs().le(90), "latitude is not a latitude", "latitude"),
         (~_float("longitude").abs().le(180), "longitude is not a longitude", "longitude"),
         *[
@@ -196,8 +240,13 @@ def _reason() -> pl.Expr:
         ],
     ]
     return pl.coalesce(
-        pl.when(cond.fill_null(True)).then(pl.format(f"{why}: '{{}}'", pl.col(col).fill_null("")))
-        for cond, why, col in checks
+        *[
+            pl.when(cond.fill_null(True)).then(
+                pl.format(f"{why}: '{{}}'", pl.col(col).fill_null(""))
+            )
+            for cond, why, col in checks
+        ],
+        csvrows.control_characters(names),
     )
 
 
@@ -297,23 +346,3 @@ def _records(df: pl.DataFrame) -> RecordBatch:
         compartment="",
         payload=out["payload"].to_arrow(),
     )
-
-
-def _rejected(inp: Input, bad: pl.DataFrame) -> list[Rejected]:
-    """Rejected rows with their exact text, cut from the file by line (they are few)."""
-    lines = bytes(inp.data).decode("utf-8", "replace").split("\n")
-    starts = bad["_line"].to_list()
-    spans = bad.select(
-        pl.sum_horizontal(
-            pl.col(c).str.count_matches("\n", literal=True).fill_null(0)
-            for c in bad.columns
-            if c not in ("_line", "_reason")
-        )
-        + 1
-    ).to_series()
-    return [
-        Rejected(line, "\n".join(lines[line - 1 : line - 1 + span]).rstrip("\r"), reason)
-        for line, span, reason in zip(
-            starts, spans.to_list(), bad["_reason"].to_list(), strict=True
-        )
-    ]

@@ -110,27 +110,36 @@ def declare(appender: Appender, declarations: Iterable[Record]) -> None:
 
 
 def ingest(
-    appender: Appender, label: str, chunks: Iterable[Chunk], progress: RowProgress | None = None
+    appender: Appender,
+    label: str,
+    chunks: Iterable[Chunk],
+    progress: RowProgress | None = None,
+    declarations: Sequence[Record] = (),
 ) -> IngestReport:
     """Append a feed's chunks, each atomically, counting what was new, duplicate and
-    quarantined (parsing the next chunk while this one is written)."""
+    quarantined (parsing the next chunk while this one is written). The feed's source
+    ``declarations`` are appended with its first chunk, once the input has been read: an input
+    refused before that (not a file of its format, past the size limit) leaves nothing behind.
+    A quarantine record that stands for a run of identical rows counts each of them."""
     rows = accepted = duplicates = quarantined = 0
     alerts: list[Record] = []
+    undeclared = list(declarations)
     started = time.perf_counter()
     for chunk in prefetch(chunks):
-        kinds = chunk.records.column("kind")
-        refused = int(pc.sum(pc.equal(kinds, QUARANTINED)).as_py() or 0)
+        if undeclared:
+            declare(appender, undeclared)
+            undeclared = []
+        refused, refused_rows = _quarantined(chunk.records)
         outcome = appender.append(chunk.records)
-        new_refused = int(
-            pc.sum(pc.equal(outcome.records.column("kind"), QUARANTINED)).as_py() or 0
-        )
+        new_refused, _ = _quarantined(outcome.records)
         rows += chunk.rows
-        quarantined += refused
+        quarantined += refused_rows
         accepted += outcome.appended - new_refused
         duplicates += outcome.duplicates - (refused - new_refused)
         alerts += outcome.alerts
         if progress:
             progress(chunk.rows)
+    declare(appender, undeclared)  # an empty input, read to its end
     return IngestReport(
         input=label,
         rows=rows,
@@ -140,6 +149,16 @@ def ingest(
         alerts=raised(alerts),
         seconds=round(time.perf_counter() - started, 3),
     )
+
+
+def _quarantined(batch: RecordBatch) -> tuple[int, int]:
+    """The quarantine records in a batch, and the input rows they stand for (``count``: a run
+    of identical rejected rows is one record; older records carry no count and stand for one)."""
+    refused = int(pc.sum(pc.equal(batch.column("kind"), QUARANTINED)).as_py() or 0)
+    if not refused:
+        return 0, 0
+    counts = batch.of_kinds([QUARANTINED]).payload_field("count", int)
+    return refused, int(counts.fill_null(1).sum())
 
 
 def prefetch(items: Iterable[T], depth: int = 2) -> Iterator[T]:
@@ -347,9 +366,8 @@ class Ingest:
         return list(connector.open(spec, self._s.now_ms()))
 
     def _feed(self, feed: Feed, progress: FileProgress | None) -> IngestReport:
-        declare(self._s, feed.declarations)
         if progress is None:
-            return ingest(self._s, feed.label, feed.chunks())
+            return ingest(self._s, feed.label, feed.chunks(), declarations=feed.declarations)
         done = 0
         progress(feed.label, 0, feed.rows)
 
@@ -358,4 +376,4 @@ class Ingest:
             done += rows
             progress(feed.label, done, feed.rows)
 
-        return ingest(self._s, feed.label, feed.chunks(), step)
+        return ingest(self._s, feed.label, feed.chunks(), step, feed.declarations)

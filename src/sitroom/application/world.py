@@ -150,8 +150,11 @@ class Quarantined(Result):
     connector: str
     file: str
     line: int
-    raw: str
+    raw: str  # at most the first 4,096 characters (inputs.RAW_KEPT)
     reason: str
+    count: int = 1  # identical rejected rows on consecutive lines, kept as one
+    last_line: int = 0  # the run's last line (its first, ``line``, when count is 1)
+    raw_bytes: int = 0  # the row's length as read, however much of it ``raw`` keeps
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -533,6 +536,10 @@ class World:
                 line=r.payload["line"],
                 raw=r.payload["raw"],
                 reason=r.payload["reason"],
+                # Records written before runs were collapsed and text was cut lack these.
+                count=r.payload.get("count", 1),
+                last_line=r.payload.get("last_line", r.payload["line"]),
+                raw_bytes=r.payload.get("raw_bytes", len(r.payload["raw"].encode())),
             )
             for r in rows
         )

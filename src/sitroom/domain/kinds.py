@@ -121,6 +121,11 @@ class QuarantinePayload(TypedDict):
     line: int
     raw: str
     reason: str
+    # Since the fields below, a run of identical rejected rows is one record and raw is cut
+    # (adapters/inputs.quarantine); records written before lack them: one row, raw whole.
+    count: NotRequired[int]
+    last_line: NotRequired[int]
+    raw_bytes: NotRequired[int]
 
 
 class AlertPayload(TypedDict):

@@ -7,7 +7,7 @@ for display and parsing. Parsing never reads the clock: relative forms take ``no
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sitroom.domain.wording import shown
 from sitroom.errors import UserInputError
@@ -16,6 +16,14 @@ MS_PER_S = 1000
 MS_PER_MIN = 60 * MS_PER_S
 MS_PER_H = 60 * MS_PER_MIN
 MS_PER_DAY = 24 * MS_PER_H
+
+# The dates a source's row may carry, every source alike. Outside them a date is a typo or a
+# damaged field (an RSS pubDate of 99999999 reads as the year 9999), not an event, and the row
+# is quarantined. Fixed rather than "now plus a margin": the same bytes must give the same
+# records whenever they are read, or a re-ingest would add what an earlier one refused.
+EARLIEST_DATE = date(1900, 1, 1)
+LATEST_DATE = date(2099, 12, 31)
+SANE_DATES = f"{EARLIEST_DATE.isoformat()} to {LATEST_DATE.isoformat()}"
 
 _PART = re.compile(r"(\d{1,12}(?:\.\d{1,9})?)\s*(ms|min|s|m|h|d|w)", re.IGNORECASE)
 MAX_DURATION_MS = 100 * 366 * 24 * 3_600_000  # a century: past that, a duration is a mistake
@@ -119,3 +127,12 @@ def human_age(ms: int) -> str:
     if ms < 365 * MS_PER_DAY:
         return f"{sign}{ms / MS_PER_DAY:.1f}d"
     return f"{sign}{ms / (365.25 * MS_PER_DAY):.1f}y"
+
+
+def sane_date_ms(ms: int) -> bool:
+    """Whether a time (epoch ms) falls on a day from EARLIEST_DATE to LATEST_DATE."""
+    return _SANE_FROM_MS <= ms < _SANE_UNTIL_MS
+
+
+_SANE_FROM_MS = to_ms(datetime.combine(EARLIEST_DATE, datetime.min.time()))
+_SANE_UNTIL_MS = to_ms(datetime.combine(LATEST_DATE, datetime.min.time())) + MS_PER_DAY

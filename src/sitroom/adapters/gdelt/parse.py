@@ -5,6 +5,11 @@ files, 57 in the historical backfiles, which lack SOURCEURL). Each row is routed
 count; a row that cannot be accepted is quarantined with its 1-based line number, raw text and a
 reason naming the column and the value — never dropped, never a crash.
 
+Whatever the file holds, memory follows a chunk (at most 100,000 lines or 64 MiB), not the file:
+a line longer than any row (64 KiB) is read by its start only, lines no format can split (empty,
+not UTF-8, a wrong field count) are refused by their shape before any is split into fields, and
+a run of identical such lines is counted once (one quarantine record with its count).
+
 Payload of record kind ``gdelt.event`` v1 (the published schema):
 
     global_event_id   int         GLOBALEVENTID
@@ -32,12 +37,15 @@ import mmap
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from sitroom.adapters.gdelt.lookups import Lookups
-from sitroom.adapters.inputs import Rejected
+from sitroom.adapters.inputs import RAW_KEPT
 from sitroom.domain.kinds import QUAD_CLASS_NAMES
-from sitroom.domain.timeutil import MS_PER_DAY
+from sitroom.domain.timeutil import EARLIEST_DATE, LATEST_DATE, MS_PER_DAY, SANE_DATES
 
 V2, V1, V1_BACKFILE = 61, 58, 57
 
@@ -108,51 +116,184 @@ POSITIONS = {fmt: _positions(fmt) for fmt in (V2, V1, V1_BACKFILE)}
 COLUMNS = list(POSITIONS[V2])
 
 
+MAX_LINE = 64 * 1024  # bytes: no real GDELT row comes near (the longest are a few KB of URL)
+CHUNK_BYTES = 64 << 20  # the most bytes parsed at once, whatever the line count
+_SCAN = 1 << 20  # bytes searched for line breaks at a time
+_NL = ord("\n")
+
+
 @dataclass(frozen=True)
 class ParsedChunk:
     # source, source_id, valid_from, valid_to, lat, lon, payload (a struct: the typed payload)
     events: pl.DataFrame
-    quarantined: list[Rejected]
+    # The rejected rows in line order, for inputs.quarantine: line, raw (their text, or only
+    # the start of a line longer than MAX_LINE), reason, raw_bytes (the row's length), and
+    # count and last_line (a run of identical unreadable lines is one row already).
+    quarantined: pl.DataFrame
     lines: int  # lines this chunk covered: accepted + quarantined
 
 
+@dataclass(frozen=True)
+class _Part:
+    """Whole lines of the file, or the start of one line too long to read (``length`` set)."""
+
+    data: bytes
+    lines: int
+    first_line: int  # 1-based
+    length: int | None = None  # the bytes of that one long line
+
+
 def parse_gdelt(
-    data: bytes | mmap.mmap, lookups: Lookups, *, chunk_rows: int = 100_000
+    data: bytes | mmap.mmap,
+    lookups: Lookups,
+    *,
+    chunk_rows: int = 100_000,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[ParsedChunk]:
-    first_line = 1
-    for part, lines in _row_chunks(data, chunk_rows):
-        fields, undecodable = _fields(part, lines, first_line)
-        yield _parse_chunk(fields, lookups, undecodable)
-        first_line += lines
+    """The file, parsed a chunk of at most ``chunk_rows`` lines and ``chunk_bytes`` bytes at a
+    time: memory follows the chunk, not the file, whatever the file holds."""
+    for part in _row_chunks(data, max(chunk_rows, 1), max(chunk_bytes, 2 * MAX_LINE)):
+        yield _parse_part(part, lookups)
 
 
-def _row_chunks(data: bytes | mmap.mmap, rows: int) -> Iterator[tuple[bytes, int]]:
-    """The file cut after every ``rows`` lines (memchr-speed ``find``: ~20 ms per 100,000),
-    so that the first chunk is parsed and appended while the rest is still being cut; with
-    each part, its number of lines."""
-    pos, n = 0, len(data)
+def _row_chunks(data: bytes | mmap.mmap, rows: int, most: int) -> Iterator[_Part]:
+    """The file cut into parts of whole lines, at most ``rows`` lines and ``most`` bytes each,
+    so that the first is parsed and appended while the rest is still being cut. Line breaks
+    are found a window at a time (numpy, C speed) however short the lines are. A line longer
+    than :data:`MAX_LINE` is a part of its own holding only its start: its end is found by a
+    memchr-speed ``find``, and it is never copied whole."""
+    n, pos, line = len(data), 0, 1
     while pos < n:
-        end, lines = pos, 0
-        while lines < rows and end < n:
-            end = data.find(b"\n", end) + 1 or n
-            lines += 1
-        yield data[pos:end], lines
-        pos = end
+        if n - pos > MAX_LINE and data.find(b"\n", pos, pos + MAX_LINE + 1) < 0:
+            nl = data.find(b"\n", pos + MAX_LINE + 1)
+            end = n if nl < 0 else nl + 1
+            yield _Part(bytes(data[pos : pos + RAW_KEPT]), 1, line, (end - pos) - (nl >= 0))
+            pos, line = end, line + 1
+            continue
+        stop = min(pos + most, n)
+        if stop < n:
+            stop = data.rfind(b"\n", pos, stop) + 1  # the first line ends within MAX_LINE
+        end, lines = _cut(data, pos, stop, rows)
+        yield _Part(bytes(data[pos:end]), lines, line)
+        pos, line = end, line + lines
 
 
-def _fields(data: bytes, lines: int, first_line: int) -> tuple[pl.DataFrame, set[int]]:
-    """A chunk's ``lines`` rows as named string columns, with ``_line`` and ``_nf`` (the row's
-    field count), and the 1-based numbers of lines that are not valid UTF-8."""
-    numbers = pl.int_range(first_line, first_line + lines, dtype=pl.Int64).alias("_line")
-    frame = _all_v2(data, lines)
-    if frame is not None:
-        return frame.with_columns(numbers, pl.lit(V2, pl.Int64).alias("_nf")), set()
-    raw, undecodable = _lines(data)
-    frame = pl.DataFrame({"raw": raw}).with_columns(
-        numbers,
+def _cut(data: bytes | mmap.mmap, pos: int, stop: int, rows: int) -> tuple[int, int]:
+    """Where the part starting at ``pos`` ends, and its number of lines: at ``stop``, after
+    ``rows`` lines, or before a line longer than :data:`MAX_LINE` (a part of its own), whichever
+    comes first. The line at ``pos`` is no longer than that."""
+    counted, at, start = 0, pos, pos  # start: where the current line starts
+    while at < stop:
+        upto = min(at + _SCAN, stop)
+        breaks = np.flatnonzero(np.frombuffer(data, np.uint8, upto - at, at) == _NL) + at
+        starts = np.concatenate(([start], breaks[:-1] + 1))
+        long = np.flatnonzero(breaks - starts > MAX_LINE)
+        if len(long) and long[0] < rows - counted:
+            return int(starts[long[0]]), counted + int(long[0])
+        if counted + len(breaks) >= rows:
+            return int(breaks[rows - counted - 1]) + 1, rows
+        if len(breaks):
+            start = int(breaks[-1]) + 1
+        counted, at = counted + len(breaks), upto
+    if stop - start > MAX_LINE:  # a last line without a break, too long
+        return start, counted
+    return stop, counted + (data[stop - 1 : stop] != b"\n")
+
+
+def _parse_part(part: _Part, lk: Lookups) -> ParsedChunk:
+    """One part: read straight into fields when it is clean GDELT 2.0; else split into lines,
+    the lines no format can read (too long, not UTF-8, empty, a wrong number of fields)
+    quarantined on the spot, and only the others split into fields and checked. A part of
+    garbage never becomes 61 columns."""
+    numbers = pl.int_range(part.first_line, part.first_line + part.lines, dtype=pl.Int64)
+    frame = _all_v2(part.data, part.lines) if part.length is None else None
+    if frame is not None:  # no line in a part is longer than MAX_LINE (_row_chunks)
+        fields = frame.with_columns(numbers.alias("_line"), pl.lit(V2, pl.Int64).alias("_nf"))
+        return _parse_chunk(fields, lk, part.lines)
+    lines = _lines(part).with_columns(
+        numbers.alias("_line"),
         (pl.col("raw").str.count_matches("\t", literal=True) + 1).cast(pl.Int64).alias("_nf"),
     )
-    return _split(frame), {first_line - 1 + i for i in undecodable}
+    unreadable = _unreadable()
+    unread = _runs(lines.filter(unreadable)).select(
+        pl.col("_line").alias("line"),
+        "raw",
+        _shape().alias("reason"),
+        pl.col("_bytes").alias("raw_bytes"),
+        "count",
+        "last_line",
+    )
+    rows = lines.filter(~unreadable)
+    if not rows.height:  # garbage only: nothing to split into fields
+        return ParsedChunk(_no_events(lk), unread, part.lines)
+    parsed = _parse_chunk(_split(rows), lk, part.lines)
+    if not unread.height:
+        return parsed
+    quarantined = pl.concat([unread, parsed.quarantined]).sort("line")
+    return ParsedChunk(parsed.events, quarantined, part.lines)
+
+
+def _unreadable() -> pl.Expr:
+    """Lines no format can split into a row's fields (:func:`_shape` says why)."""
+    return (
+        (pl.col("_bytes") > MAX_LINE)
+        | pl.col("_bad_utf8")
+        | (pl.col("raw") == "")
+        | ~pl.col("_nf").is_in([V2, V1, V1_BACKFILE])
+    )
+
+
+def _runs(lines: pl.DataFrame) -> pl.DataFrame:
+    """Runs of identical unreadable lines on consecutive lines, each as its first line with its
+    ``count`` and ``last_line``: a file of newlines is a few runs, not a reason per line (the
+    reason is the line's alone, so it is the same for the whole run)."""
+    same = (
+        (pl.col("raw") == pl.col("raw").shift(1))
+        & (pl.col("_bytes") == pl.col("_bytes").shift(1))
+        & (pl.col("_line") == pl.col("_line").shift(1) + 1)
+    )
+    return (
+        lines.with_columns((~same.fill_null(False)).cum_sum().alias("_run"))
+        .group_by("_run", maintain_order=True)
+        .agg(
+            pl.all().exclude("_line").first(),
+            pl.col("_line").first(),
+            pl.len().cast(pl.Int64).alias("count"),
+            pl.col("_line").last().alias("last_line"),
+        )
+    )
+
+
+def _no_events(lk: Lookups) -> pl.DataFrame:
+    """The events of a part without a row: none, with their columns (made once)."""
+    global _NO_EVENTS
+    if _NO_EVENTS is None:
+        empty = pl.DataFrame(schema={"raw": pl.Utf8, "_line": pl.Int64, "_nf": pl.Int64})
+        _NO_EVENTS = _parse_chunk(_split(empty.with_columns(_bytes=0)), lk, 0).events
+    return _NO_EVENTS
+
+
+_NO_EVENTS: pl.DataFrame | None = None
+
+
+def _shape() -> pl.Expr:
+    """Why a line cannot be split into a row's fields, or null."""
+    nf = pl.col("_nf")
+    return pl.coalesce(
+        pl.when(pl.col("_bytes") > MAX_LINE).then(_too_long()),
+        pl.when(pl.col("_bad_utf8")).then(pl.lit("not valid UTF-8")),
+        pl.when(pl.col("raw") == "").then(pl.lit("empty line")),
+        pl.when(~nf.is_in([V2, V1, V1_BACKFILE])).then(
+            pl.format("expected 61 fields (GDELT 2.0) or 57/58 (GDELT 1.0), got {}", nf)
+        ),
+    )
+
+
+def _too_long() -> pl.Expr:
+    return pl.format(
+        f"a line of {{}} bytes, longer than any GDELT row ({MAX_LINE:,}): only its start is kept",
+        pl.col("_bytes"),
+    )
 
 
 def _all_v2(data: bytes, lines: int) -> pl.DataFrame | None:
@@ -178,21 +319,45 @@ def _all_v2(data: bytes, lines: int) -> pl.DataFrame | None:
     return frame if frame.height == lines else None
 
 
-def _lines(data: bytes) -> tuple[pl.Series, set[int]]:
-    """The chunk's lines (without \\n or a trailing \\r) and the 1-based numbers of lines that
-    are not valid UTF-8 (kept decoded with replacement characters, to be quarantined)."""
-    bad: set[int] = set()
-    parts = data.split(b"\n")
-    if parts and parts[-1] == b"":
-        parts.pop()
-    decoded = []
-    for i, raw in enumerate(parts, 1):
-        try:
-            decoded.append(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            bad.add(i)
-            decoded.append(raw.decode("utf-8", "replace"))
-    return pl.Series("raw", decoded, pl.Utf8).str.strip_suffix("\r"), bad
+def _lines(part: _Part) -> pl.DataFrame:
+    """The part's lines, split by Arrow (no Python per line): ``raw``, the text without its
+    line break or a trailing \\r; ``_bytes``, the line's length; ``_bad_utf8``. A line longer
+    than :data:`MAX_LINE` keeps only its start, never decoded whole. Lines that are not UTF-8
+    are decoded with replacement characters (to be quarantined), once per distinct line."""
+    split = pc.split_pattern(pa.array([part.data], pa.large_binary()), pattern=b"\n")
+    lines = split.flatten()
+    if part.data.endswith(b"\n"):
+        lines = lines.slice(0, len(lines) - 1)
+    lengths = pc.binary_length(lines) if part.length is None else pa.array([part.length])
+    too_long = pc.greater(lengths, MAX_LINE)
+    if pc.any(too_long).as_py():
+        lines = pc.if_else(too_long, pc.binary_slice(lines, 0, RAW_KEPT), lines)
+    try:
+        frame = pl.DataFrame(
+            {"raw": pl.from_arrow(pc.cast(lines, pa.large_string()))}
+        ).with_columns(pl.lit(False).alias("_bad_utf8"))
+    except pa.ArrowInvalid:  # some line is not UTF-8
+        binary = pl.Series("_b", lines, pl.Binary)
+        distinct = binary.unique(maintain_order=True)
+        texts, bad = [], []
+        for b in distinct.to_list():
+            try:
+                texts.append(b.decode("utf-8"))
+                bad.append(False)
+            except UnicodeDecodeError:
+                texts.append(b.decode("utf-8", "replace"))
+                bad.append(True)
+        decoded = pl.DataFrame(
+            {"_b": distinct, "raw": texts, "_bad_utf8": bad},
+            schema={"_b": pl.Binary, "raw": pl.Utf8, "_bad_utf8": pl.Boolean},
+        )
+        frame = (
+            binary.to_frame().join(decoded, on="_b", how="left", maintain_order="left").drop("_b")
+        )
+    return frame.with_columns(
+        pl.col("raw").str.strip_suffix("\r"),
+        pl.Series("_bytes", lengths, pl.Int64),
+    )
 
 
 def _names(fmt: int) -> list[str]:
@@ -208,7 +373,7 @@ NAMES = {fmt: _names(fmt) for fmt in (V2, V1, V1_BACKFILE)}
 
 
 def _split(df: pl.DataFrame) -> pl.DataFrame:
-    """Split each row into named columns by its format; rows of no known format keep nulls."""
+    """Split each row into named columns by its format (every row has one of them)."""
     parts = []
     for fmt in (V2, V1, V1_BACKFILE):
         rows = df.filter(pl.col("_nf") == fmt)
@@ -222,9 +387,8 @@ def _split(df: pl.DataFrame) -> pl.DataFrame:
                     how="horizontal",
                 )
             )
-    other = df.filter(~pl.col("_nf").is_in([V2, V1, V1_BACKFILE]))
-    if other.height or not parts:
-        parts.append(other.with_columns(pl.lit(None, pl.Utf8).alias(c) for c in COLUMNS))
+    if not parts:  # no row: the columns still have to be there
+        parts.append(df.with_columns(pl.lit(None, pl.Utf8).alias(c) for c in COLUMNS))
     out = parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal_relaxed").sort("_line")
     missing = [c for c in COLUMNS if c not in out.columns]  # ADM2, SOURCEURL in 1.0 rows
     return out.with_columns(pl.lit(None, pl.Utf8).alias(c) for c in missing) if missing else out
@@ -234,7 +398,8 @@ def _nz(col: str) -> pl.Expr:
     return pl.when(pl.col(col) == "").then(None).otherwise(pl.col(col))
 
 
-def _parse_chunk(df: pl.DataFrame, lk: Lookups, undecodable: set[int]) -> ParsedChunk:
+def _parse_chunk(df: pl.DataFrame, lk: Lookups, lines: int) -> ParsedChunk:
+    """Rows split into fields, checked and normalised; ``lines``: all the part's lines."""
     df = df.with_columns(
         pl.col("GLOBALEVENTID").cast(pl.Int64, strict=False).alias("_id"),
         pl.col("SQLDATE").str.strptime(pl.Date, "%Y%m%d", strict=False).alias("_date"),
@@ -260,7 +425,7 @@ def _parse_chunk(df: pl.DataFrame, lk: Lookups, undecodable: set[int]) -> Parsed
         ],
         *[pl.col(f"{g}_Type").cast(pl.Int8, strict=False).alias(f"_{g}_Type") for g in GEOS],
     )
-    checks = _checks(lk, undecodable, "raw" in df.columns)
+    checks = _checks(lk)
     df = df.with_columns(pl.any_horizontal(c.fill_null(False) for c, _ in checks).alias("_bad"))
     # Reasons are written for the bad rows only: formatting one per check for every row
     # would cost more than the rest of the parse.
@@ -268,12 +433,17 @@ def _parse_chunk(df: pl.DataFrame, lk: Lookups, undecodable: set[int]) -> Parsed
     reason = pl.coalesce(pl.when(c.fill_null(False)).then(why) for c, why in checks)
     # The fast path keeps fields, not lines: a quarantined row's line is its fields rejoined.
     raw = pl.col("raw") if "raw" in df.columns else pl.concat_str(NAMES[V2], separator="\t")
-    quarantined = [
-        Rejected(line, text, why)
-        for line, text, why in bad.select("_line", raw, reason).iter_rows()
-    ]
+    length = pl.col("_bytes") if "_bytes" in df.columns else raw.str.len_bytes().cast(pl.Int64)
+    quarantined = bad.select(
+        pl.col("_line").alias("line"),
+        raw.alias("raw"),
+        reason.alias("reason"),
+        length.alias("raw_bytes"),
+        pl.lit(1, pl.Int64).alias("count"),
+        pl.col("_line").alias("last_line"),
+    )
     good = df.filter(~pl.col("_bad"))
-    return ParsedChunk(_events(good, lk), quarantined, df.height)
+    return ParsedChunk(_events(good, lk), quarantined, lines)
 
 
 Check = tuple[pl.Expr, pl.Expr]  # (the row is bad, why)
@@ -283,14 +453,8 @@ def _bad(cond: pl.Expr, template: str, col: str) -> Check:
     return cond, pl.format(template, pl.col(col))
 
 
-def _checks(lk: Lookups, undecodable: set[int], has_raw: bool) -> list[Check]:
-    nf = pl.col("_nf")
+def _checks(lk: Lookups) -> list[Check]:
     checks: list[Check] = [
-        (pl.col("_line").is_in(list(undecodable)), pl.lit("not valid UTF-8")),
-        (
-            ~nf.is_in([V2, V1, V1_BACKFILE]),
-            pl.format("expected 61 fields (GDELT 2.0) or 57/58 (GDELT 1.0), got {}", nf),
-        ),
         _bad(
             pl.col("_id").is_null() | (pl.col("_id") <= 0),
             "GLOBALEVENTID is not a positive integer: '{}'",
@@ -299,6 +463,11 @@ def _checks(lk: Lookups, undecodable: set[int], has_raw: bool) -> list[Check]:
         _bad(
             pl.col("_date").is_null() | (pl.col("SQLDATE").str.len_chars() != 8),
             "SQLDATE is not a valid YYYYMMDD date: '{}'",
+            "SQLDATE",
+        ),
+        _bad(
+            ~pl.col("_date").is_between(EARLIEST_DATE, LATEST_DATE),
+            f"SQLDATE is outside {SANE_DATES}: '{{}}'",
             "SQLDATE",
         ),
     ]
@@ -351,11 +520,14 @@ def _checks(lk: Lookups, undecodable: set[int], has_raw: bool) -> list[Check]:
                 cc,
             )
         )
-    checks.append(
-        _bad(pl.col("_added").is_null(), "DATEADDED is not a valid date: '{}'", "DATEADDED")
-    )
-    if has_raw:  # only the careful path keeps lines; the fast path never sees an empty one
-        checks.insert(1, (pl.col("raw") == "", pl.lit("empty line")))
+    checks += [
+        _bad(pl.col("_added").is_null(), "DATEADDED is not a valid date: '{}'", "DATEADDED"),
+        _bad(
+            ~pl.col("_added").dt.date().is_between(EARLIEST_DATE, LATEST_DATE),
+            f"DATEADDED is outside {SANE_DATES}: '{{}}'",
+            "DATEADDED",
+        ),
+    ]
     return checks
 
 

@@ -109,7 +109,10 @@ def quarantine(console: Console, q: w.Quarantine) -> None:
     console.print(f"[bold]{plural(len(q.quarantined), 'quarantined row')}[/bold]")
     provenance_line(console, q.provenance)
     for row in q.quarantined:
-        console.print(f"{row.file}:{row.line}: {row.reason}", highlight=False, markup=False)
+        where = str(row.line)
+        if row.count > 1:
+            where += f"-{row.last_line} ({row.count:,} identical rows)"
+        console.print(f"{row.file}:{where}: {row.reason}", highlight=False, markup=False)
         console.print(f"    {row.raw[:160]!r}", style="dim", highlight=False, markup=False)
 
 
