@@ -195,7 +195,7 @@ def _refuse_lost_log(path: Path) -> None:
         if kept is None:
             return
         signed = f"its last signed head, in {HEAD_FILE}, is at seq {kept.seq:,}"
-        had = f"{plural(kept.seq, 'record')} ({signed})"
+        had = f"at least {plural(kept.seq, 'record')} ({signed})"
     raise WorkspaceError(
         f"the log {path / LOG_FILE} is {how}, but this workspace had {had}; restore the log "
         f"from a backup, or move {HEAD_FILE} away to start a new, empty log"
