@@ -118,7 +118,9 @@ COLUMNS = list(POSITIONS[V2])
 
 MAX_LINE = 64 * 1024  # bytes: no real GDELT row comes near (the longest are a few KB of URL)
 CHUNK_BYTES = 64 << 20  # the most bytes parsed at once, whatever the line count
-_SCAN = 1 << 20  # bytes searched for line breaks at a time
+_SCAN = 1 << 18  # bytes searched for line breaks at a time: a window holds more breaks than a
+# part needs only when lines are short, and then the rest are found again for the next part
+# (a 1 MiB window made a file of 64M empty lines 15x slower to cut, a real file 10% faster)
 _NL = ord("\n")
 
 
