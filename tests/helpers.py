@@ -55,3 +55,13 @@ def sitroom_in(cwd: Path, *args: str, timeout: float = 300) -> Result:
         timeout=timeout,
     )
     return Result(p.returncode, p.stdout, p.stderr)
+
+
+REDLINE = "fatalities >= 50 within 100mi of Beirut in 24h"
+
+
+def small_workspace(capfd: pytest.CaptureFixture[str], ws: Path, site: str = "geneva") -> Path:
+    """A workspace of two records: the site's identity and a red line."""
+    assert sitroom(capfd, "init", "-w", str(ws), "--site", site).code == 0
+    assert sitroom(capfd, "redlines", "add", "beirut", REDLINE, "-w", str(ws)).code == 0
+    return ws

@@ -15,22 +15,14 @@ import pytest
 from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.room import HEAD_FILE, LOG_FILE
 
-from helpers import Result, sitroom, sitroom_in
+from helpers import Result, sitroom, sitroom_in, small_workspace
 
-REDLINE = "fatalities >= 50 within 100mi of Beirut in 24h"
 REDLINE_GAZA = "fatalities >= 10 within 50km of Gaza in 24h"
-
-
-def make(capfd: pytest.CaptureFixture[str], ws: Path, site: str = "geneva") -> Path:
-    """A workspace of two records: the site's identity and a red line."""
-    assert sitroom(capfd, "init", "-w", str(ws), "--site", site).code == 0
-    assert sitroom(capfd, "redlines", "add", "beirut", REDLINE, "-w", str(ws)).code == 0
-    return ws
 
 
 @pytest.fixture
 def ws(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> Path:
-    return make(capfd, tmp_path / "ws")
+    return small_workspace(capfd, tmp_path / "ws")
 
 
 def kept(ws: Path) -> dict[str, object]:
@@ -129,7 +121,7 @@ def test_a_log_cut_short_fails_verify_naming_what_is_gone(
 def test_another_workspaces_log_fails_verify_naming_the_head_expected(
     ws: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    other = make(capfd, tmp_path / "other", site="oslo")
+    other = small_workspace(capfd, tmp_path / "other", site="oslo")
     signed = kept(ws)
     shutil.copyfile(other / LOG_FILE, ws / LOG_FILE)
     r = sitroom_in(ws.parent, "verify", "-w", "ws", "--json")
@@ -143,7 +135,7 @@ def test_a_replaced_log_does_not_overwrite_the_evidence(
 ) -> None:
     """Checkpoints go on in the log that is there now, but the head kept outside it is not
     replaced by one of a log that does not hold it: verify keeps failing."""
-    other = make(capfd, tmp_path / "other", site="geneva")
+    other = small_workspace(capfd, tmp_path / "other", site="geneva")
     signed = kept(ws)
     shutil.copyfile(other / LOG_FILE, ws / LOG_FILE)
     monkeypatch.setenv("SITROOM_CHECKPOINT_EVERY", "1")
@@ -177,7 +169,7 @@ def test_a_missing_log_fails_verify_and_is_neither_opened_nor_made_anew(
 def test_a_kept_head_of_another_site_is_forged(
     ws: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    other = make(capfd, tmp_path / "other", site="geneva")  # same name, another key
+    other = small_workspace(capfd, tmp_path / "other", site="geneva")  # same name, another key
     shutil.copyfile(other / HEAD_FILE, ws / HEAD_FILE)
     r = sitroom(capfd, "verify", "-w", str(ws), "--json")
     tampered(r, "forged-checkpoint", f"the head kept in {HEAD_FILE} is forged", "signer")

@@ -14,20 +14,12 @@ import pytest
 
 from sitroom.room import LOG_FILE
 
-from helpers import Result, sitroom, sitroom_in
-
-REDLINE = "fatalities >= 50 within 100mi of Beirut in 24h"
-
-
-def make(capfd: pytest.CaptureFixture[str], ws: Path, site: str = "geneva") -> Path:
-    assert sitroom(capfd, "init", "-w", str(ws), "--site", site).code == 0
-    assert sitroom(capfd, "redlines", "add", "beirut", REDLINE, "-w", str(ws)).code == 0
-    return ws
+from helpers import Result, sitroom, sitroom_in, small_workspace
 
 
 @pytest.fixture
 def ws(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> Path:
-    return make(capfd, tmp_path / "ws")
+    return small_workspace(capfd, tmp_path / "ws")
 
 
 def files(folder: Path) -> dict[str, bytes]:
@@ -117,7 +109,7 @@ def test_another_workspaces_log_is_refused_too(
 ) -> None:
     """The check looks above the target for a workspace of its own, not only at the one the
     command was given."""
-    other = make(capfd, tmp_path / "other", site="oslo")
+    other = small_workspace(capfd, tmp_path / "other", site="oslo")
     before = files(other)
     r = sitroom(capfd, "export", "-w", str(ws), "-o", str(other / LOG_FILE))
     refused(r, "another workspace's log", other / LOG_FILE)

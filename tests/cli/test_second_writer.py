@@ -9,7 +9,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -98,63 +97,71 @@ def test_a_reading_command_between_two_appends_breaks_nothing(
 
 
 # a followed feed beside other writers ---------------------------------------------------------
-def gdelt_events(db: Path) -> int:
-    return kinds(db).get("gdelt.event", 0)
+def lines(export: Path) -> int:
+    return export.read_bytes().count(b"\n")
 
 
-def wait_for(proc: subprocess.Popen[str], done: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + 120
-    while not done():
-        if proc.poll() is not None:
-            _, err = proc.communicate()
-            raise AssertionError(f"the follower exited {proc.returncode} before {what}: {err}")
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
+class Follower:
+    """`sitroom ingest gdelt --follow` of ``feed`` as a real process, polling every second,
+    started once the feed holds its first export and waited for until it has taken it. When
+    the ``with`` block ends it is stopped (SIGTERM), and ``code``, ``out`` (its JSON) and
+    ``err`` say how it ended."""
 
+    def __init__(self, tmp_path: Path, feed: Feed) -> None:
+        self.ws, self.db, self.feed = tmp_path / "ws", tmp_path / "ws" / "sitroom.db", feed
+        self.code, self.out, self.err = -1, dict[str, Any](), ""
 
-def follow(ws: Path, feed: Feed) -> subprocess.Popen[str]:
-    args = ["ingest", "gdelt", "-w", str(ws), feed.lastupdate, "--follow", "--interval", "1s"]
-    return subprocess.Popen(
-        [sys.executable, "-m", "sitroom", *args, "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    def __enter__(self) -> Follower:
+        sitroom.init(self.ws).close()
+        self.feed.publish(V2_FILES[0])
+        args = ["ingest", "gdelt", "-w", str(self.ws), self.feed.lastupdate, "--follow"]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "sitroom", *args, "--interval", "1s", "--json"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.wait_for(lines(V2_FILES[0]), "the first export")
+        return self
 
+    def wait_for(self, events: int, what: str) -> None:
+        """Until the log holds ``events`` GDELT events; fails if the follower exits first."""
+        deadline = time.monotonic() + 120
+        while kinds(self.db).get("gdelt.event", 0) != events:
+            if self.proc.poll() is not None:
+                _, err = self.proc.communicate()
+                raise AssertionError(
+                    f"the follower exited {self.proc.returncode} before {what}: {err}"
+                )
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            time.sleep(0.1)
 
-def stop(proc: subprocess.Popen[str]) -> tuple[int, dict[str, Any], str]:
-    proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
-    return proc.returncode, json.loads(out) if out.strip() else {}, err
+    def __exit__(self, *exc: object) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        out, self.err = self.proc.communicate(timeout=60)
+        self.code = self.proc.returncode
+        self.out = json.loads(out) if out.strip() else {}
 
 
 @pytest.mark.slow
 def test_a_follower_goes_on_while_other_processes_write(tmp_path: Path, feed: Feed) -> None:
     """`ingest --follow` beside a report added, a verify and an ingest from other processes:
     its next poll appends after them (it used to exit 1 on `UNIQUE constraint failed`)."""
-    ws, db = tmp_path / "ws", tmp_path / "ws" / "sitroom.db"
-    sitroom.init(ws).close()
-    feed.publish(V2_FILES[0])
-    first = V2_FILES[0].read_bytes().count(b"\n")
-    proc = follow(ws, feed)
-    try:
-        wait_for(proc, lambda: gdelt_events(db) == first, "the first export")
+    both = lines(V2_FILES[0]) + lines(V2_FILES[1])
+    with Follower(tmp_path, feed) as f:
         for args in (
-            ("reports", "add", "-w", str(ws), str(EXAMPLES / "hezbollah-posture.md")),
-            ("verify", "-w", str(ws)),
-            ("ingest", "acled", "-w", str(ws), str(EXAMPLES / "acled-export.csv")),
+            ("reports", "add", "-w", str(f.ws), str(EXAMPLES / "hezbollah-posture.md")),
+            ("verify", "-w", str(f.ws)),
+            ("ingest", "acled", "-w", str(f.ws), str(EXAMPLES / "acled-export.csv")),
         ):
             other = sitroom_process(*args)
             assert other.code == 0, other.err
         feed.publish(V2_FILES[1])
-        second = V2_FILES[1].read_bytes().count(b"\n")
-        wait_for(proc, lambda: gdelt_events(db) == first + second, "the second export")
-    finally:
-        code, out, err = stop(proc)
-    assert code == 0, err
-    assert out["failed_polls"] == [] and out["totals"]["accepted"] == first + second
-    assert kinds(db)[CLAIM] > 0 and kinds(db)["acled.event"] > 0
-    check = sitroom_process("verify", "-w", str(ws))
+        f.wait_for(both, "the second export")
+    assert f.code == 0, f.err
+    assert f.out["failed_polls"] == [] and f.out["totals"]["accepted"] == both
+    assert kinds(f.db)[CLAIM] > 0 and kinds(f.db)["acled.event"] > 0
+    check = sitroom_process("verify", "-w", str(f.ws))
     assert check.code == 0, check.out + check.err
 
 
@@ -162,26 +169,18 @@ def test_a_follower_goes_on_while_other_processes_write(tmp_path: Path, feed: Fe
 def test_a_poll_that_finds_the_log_busy_is_retried(tmp_path: Path, feed: Feed) -> None:
     """Another process holds the write lock past the busy timeout: that poll fails with one
     line, and the next one, after the lock is released, takes the export."""
-    ws, db = tmp_path / "ws", tmp_path / "ws" / "sitroom.db"
-    sitroom.init(ws).close()
-    feed.publish(V2_FILES[0])
-    first = V2_FILES[0].read_bytes().count(b"\n")
-    proc = follow(ws, feed)
-    try:
-        wait_for(proc, lambda: gdelt_events(db) == first, "the first export")
-        holder = sqlite3.connect(db, isolation_level=None)
+    both = lines(V2_FILES[0]) + lines(V2_FILES[1])
+    with Follower(tmp_path, feed) as f:
+        holder = sqlite3.connect(f.db, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
         try:
             feed.publish(V2_FILES[1])
-            assert proc.stderr is not None
-            busy = proc.stderr.readline()  # blocks until the follower's poll gives up
+            assert f.proc.stderr is not None
+            busy = f.proc.stderr.readline()  # blocks until the follower's poll gives up
         finally:
             holder.execute("ROLLBACK")
             holder.close()
-        second = V2_FILES[1].read_bytes().count(b"\n")
-        wait_for(proc, lambda: gdelt_events(db) == first + second, "the retried poll")
-    finally:
-        code, out, err = stop(proc)
+        f.wait_for(both, "the retried poll")
     assert "warning: poll" in busy and "busy" in busy, busy
-    assert code == 0, err
-    assert len(out["failed_polls"]) >= 1 and out["totals"]["accepted"] == first + second
+    assert f.code == 0, f.err
+    assert len(f.out["failed_polls"]) >= 1 and f.out["totals"]["accepted"] == both
