@@ -21,17 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 
-from _data import resampled_v2
+from sitroom.testing.hostile import peak_rss, zipped
 
-_PEAK = (
-    "import resource, subprocess, sys\n"
-    "r = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-    "sys.stderr.write(r.stderr[-300:])\n"
-    "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)\n"
-)
+from _data import resampled_v2
 
 
 def run(work: Path, spec: Path, limit: int | None = None) -> tuple[float, int, int]:
@@ -46,25 +40,10 @@ def run(work: Path, spec: Path, limit: int | None = None) -> tuple[float, int, i
         kept = [x for x in toml.read_text().splitlines() if not x.startswith("ingest_max_bytes")]
         toml.write_text("\n".join([*kept, f"ingest_max_bytes = {limit}"]) + "\n")
     started = time.perf_counter()
-    r = subprocess.run(
-        [sys.executable, "-c", _PEAK, sys.executable, "-m", "sitroom", "ingest", "gdelt",
-         "-w", str(ws), str(spec), "--no-progress"],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
+    code, rss, _ = peak_rss("ingest", "gdelt", "-w", str(ws), str(spec), "--no-progress",
+                            timeout=3600)  # fmt: skip
     elapsed = time.perf_counter() - started
-    code, rss = r.stdout.split()
-    return elapsed, int(rss), int(code)
-
-
-def zipped(path: Path, byte: bytes, size: int) -> Path:
-    with (
-        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z,
-        z.open("20250101000000.export.CSV", "w", force_zip64=True) as member,
-    ):
-        block = byte * (1 << 20)
-        for at in range(0, size, len(block)):
-            member.write(block[: size - at])
-    return path
+    return elapsed, rss, code
 
 
 def clean(size: int) -> Path:

@@ -32,13 +32,12 @@ read by its start only. Each peak is measured in a fresh helper process
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
-import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from sitroom.testing.hostile import peak_rss, zipped
 
 from conftest import V2_FILES
 from helpers import sitroom_process
@@ -46,39 +45,6 @@ from helpers import sitroom_process
 BASE = 512 * 1024 * 1024
 PER_BYTE = 8
 N = 24_000_000  # bytes each input expands to: big enough to show amplification, quick to run
-
-_PEAK = (
-    "import resource, subprocess, sys\n"
-    "r = subprocess.run(sys.argv[1:], capture_output=True, text=True, timeout=120)\n"
-    "sys.stderr.write(r.stderr)\n"
-    "print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024)\n"
-)
-
-
-def peak(*args: str) -> tuple[int, int, str]:
-    """Exit code, peak RSS in bytes and stderr of ``python -m sitroom ARGS``, run by a fresh
-    helper process that measures only its child."""
-    r = subprocess.run(
-        [sys.executable, "-c", _PEAK, sys.executable, "-m", "sitroom", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert r.returncode == 0, r.stderr
-    code, rss = r.stdout.split()
-    return int(code), int(rss), r.stderr
-
-
-def zipped(path: Path, byte: bytes, size: int) -> Path:
-    """A zip whose one export member is ``size`` bytes of ``byte``, written a block at a time."""
-    with (
-        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z,
-        z.open("20250101000000.export.CSV", "w", force_zip64=True) as member,
-    ):
-        block = byte * (1 << 20)
-        for at in range(0, size, len(block)):
-            member.write(block[: size - at])
-    return path
 
 
 def resampled(path: Path, size: int) -> Path:
@@ -115,7 +81,7 @@ def test_ingesting_an_input_of_n_bytes_peaks_below_the_bound(name: str, tmp_path
     spec = INPUTS[name](tmp_path)
     ws = str(tmp_path / "ws")
     assert sitroom_process("init", "-w", ws).code == 0
-    code, rss, err = peak("ingest", "gdelt", "-w", ws, str(spec), "--no-progress")
+    code, rss, err = peak_rss("ingest", "gdelt", "-w", ws, str(spec), "--no-progress")
     assert rss <= BASE + PER_BYTE * N, f"{name}: {rss:,} bytes at the peak for {N:,} bytes"
     assert "Traceback" not in err
     assert code == (0 if name == "resampled real rows" else 1), err
@@ -133,6 +99,6 @@ def test_a_zip_that_expands_past_the_limit_is_refused_holding_no_more_than_the_l
     toml = ws / "sitroom.toml"
     kept = [x for x in toml.read_text().splitlines() if not x.startswith("ingest_max_bytes")]
     toml.write_text("\n".join([*kept, f"ingest_max_bytes = {N}"]) + "\n")
-    code, rss, err = peak("ingest", "gdelt", "-w", str(ws), str(bomb), "--no-progress")
+    code, rss, err = peak_rss("ingest", "gdelt", "-w", str(ws), str(bomb), "--no-progress")
     assert code == 1 and "ingest_max_bytes" in err and len(err.strip().splitlines()) == 1
     assert rss <= BASE + PER_BYTE * N, f"{rss:,} bytes at the peak"

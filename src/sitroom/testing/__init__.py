@@ -13,6 +13,7 @@ proves itself by subclassing the suite in a test module and saying how to make o
     KeyStoreContract                    KeyStore      (sitroom.testing.keystore_contract)
 
 The real data samples shipped in the package, as paths: :mod:`sitroom.testing.samples`.
+Hostile inputs (a zip bomb) and a command's peak memory: :mod:`sitroom.testing.hostile`.
 
 This package is for tests: it imports pytest and hypothesis (the suites only, on first use), and
 no other sitroom module imports it. For pytest's detailed assert messages inside the suites, put
