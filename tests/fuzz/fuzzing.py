@@ -214,3 +214,20 @@ def mutated_text(draw: st.DrawFn, text: str) -> str:
 def garbage() -> st.SearchStrategy[str]:
     """Text with no relation to the format: random, or random tokens of the nasty kind."""
     return st.text(max_size=200) | st.lists(st.sampled_from(NASTY), max_size=20).map("".join)
+
+
+def yaml_files(texts: list[str], values: st.SearchStrategy[Any]) -> st.SearchStrategy[str]:
+    """Hand-written YAML files as a fuzzer feeds them: real ones mutated as text, real ones
+    with values of their trees replaced (from ``values``) and dumped again, and garbage."""
+    import yaml
+
+    def dumped(tree: Any) -> str:
+        return yaml.safe_dump(tree, sort_keys=False, allow_unicode=True)
+
+    return st.one_of(
+        st.sampled_from(texts).flatmap(mutated_text),
+        st.sampled_from([yaml.safe_load(t) for t in texts])
+        .flatmap(lambda tree: mutated_tree(tree, values))
+        .map(dumped),
+        garbage(),
+    )

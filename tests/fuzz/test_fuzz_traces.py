@@ -5,16 +5,14 @@ the trace: never a traceback."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sitroom.adapters.trace import parse_trace
 from sitroom.errors import SitroomError
 
-from fuzzing import assert_one_line, fuzz, garbage, json_values, mutated_text, mutated_tree
+from fuzzing import assert_one_line, fuzz, json_values, yaml_files
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = [
@@ -30,19 +28,8 @@ NEAR = st.sampled_from(
 )  # fmt: skip
 
 
-def dumped(tree: Any) -> str:
-    return yaml.safe_dump(tree, sort_keys=False, allow_unicode=True)
-
-
 def traces() -> st.SearchStrategy[str]:
-    values = json_values(dates=True) | NEAR
-    return st.one_of(
-        st.sampled_from(TEXTS).flatmap(mutated_text),
-        st.sampled_from([yaml.safe_load(t) for t in TEXTS])
-        .flatmap(lambda tree: mutated_tree(tree, values))
-        .map(dumped),
-        garbage(),
-    )
+    return yaml_files(TEXTS, json_values(dates=True) | NEAR)
 
 
 @fuzz()

@@ -5,9 +5,7 @@ deadlocks). Every file is read or refused in one line naming the file: never a t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import yaml
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -17,7 +15,7 @@ from sitroom.application.tracks import Tracks
 from sitroom.errors import SitroomError
 from sitroom.room import _scratch_session
 
-from fuzzing import assert_one_line, fuzz, garbage, json_values, mutated_text, mutated_tree
+from fuzzing import assert_one_line, fuzz, json_values, yaml_files
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = [ROOT / "examples" / "tracks.yaml", *sorted((ROOT / "tests/fixtures/tracks").glob("*"))]
@@ -25,19 +23,8 @@ TEXTS = [f.read_text() for f in FILES]
 T0 = 1_796_000_000_000
 
 
-def dumped(tree: Any) -> str:
-    return yaml.safe_dump(tree, sort_keys=False, allow_unicode=True)
-
-
 def track_files() -> st.SearchStrategy[str]:
-    values = json_values(dates=True)
-    return st.one_of(
-        st.sampled_from(TEXTS).flatmap(mutated_text),
-        st.sampled_from([yaml.safe_load(t) for t in TEXTS])
-        .flatmap(lambda tree: mutated_tree(tree, values))
-        .map(dumped),
-        garbage(),
-    )
+    return yaml_files(TEXTS, json_values(dates=True))
 
 
 @fuzz()
