@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,11 @@ from typing import Any
 import pytest
 
 import sitroom as package
+from sitroom.adapters.channel_http import Limits, Served, serve_desk
+from sitroom.application.desk import Desk
 from sitroom.cli import run
+from sitroom.room import Room
+from sitroom.testing import MemoryWire
 
 
 @dataclass
@@ -65,3 +72,22 @@ def small_workspace(capfd: pytest.CaptureFixture[str], ws: Path, site: str = "ge
     assert sitroom(capfd, "init", "-w", str(ws), "--site", site).code == 0
     assert sitroom(capfd, "redlines", "add", "beirut", REDLINE, "-w", str(ws)).code == 0
     return ws
+
+
+# a desk served on loopback ----------------------------------------------------------------
+@contextmanager
+def served_desk(room: Room, limits: Limits) -> Iterator[Served]:
+    """The room's desk over real HTTP on a free loopback port, its wire in memory."""
+    desk = Desk(room.session, MemoryWire())
+    served = serve_desk(desk, "127.0.0.1", 0, limits)
+    try:
+        yield served
+    finally:
+        served.shutdown()
+        desk.close()
+
+
+def connect(served: Served) -> socket.socket:
+    """A raw connection to a served desk, for requests no HTTP client would send."""
+    host, port = served.server.server_address[:2]
+    return socket.create_connection((str(host), int(port)), timeout=5)

@@ -14,31 +14,18 @@ from pathlib import Path
 import pytest
 
 import sitroom
-from sitroom.adapters.channel_http import Limits, Served, serve_desk
-from sitroom.application.desk import Desk
+from sitroom.adapters.channel_http import Limits, Served
 from sitroom.room import Room
-from sitroom.testing import MemoryWire
+
+from helpers import connect, served_desk
 
 LIMITS = Limits(max_body_bytes=10_000, read_timeout_s=0.5, max_connections=4)
 
 
 @pytest.fixture
 def desk(tmp_path: Path) -> Iterator[tuple[Room, Served]]:
-    room = sitroom.init(tmp_path / "room")
-    d = Desk(room.session, MemoryWire())
-    served = serve_desk(d, "127.0.0.1", 0, LIMITS)
-    try:
-        yield room, served  # type: ignore[misc]
-    finally:
-        served.shutdown()
-        d.close()
-        room.close()
-
-
-def connect(served: Served) -> socket.socket:
-    host, port = served.server.server_address[:2]
-    s = socket.create_connection((str(host), int(port)), timeout=5)
-    return s
+    with sitroom.init(tmp_path / "room") as room, served_desk(room, LIMITS) as served:
+        yield room, served
 
 
 def request(served: Served, raw: bytes) -> tuple[int, dict[str, object]]:
@@ -243,15 +230,9 @@ def test_a_body_sent_to_no_route_is_read_so_the_connection_stays_in_step(
 def test_a_message_without_an_id_of_its_own_is_taken(tmp_path: Path) -> None:
     """`channels send --desk URL` sends "id": null when no --id is given; the desk answered
     "the request has no 'id'"."""
-    room = sitroom.init(tmp_path / "room")
-    room.channels.add("direct", counterpart="the far desk")
-    d = Desk(room.session, MemoryWire())
-    served = serve_desk(d, "127.0.0.1", 0, LIMITS)
-    try:
-        body = b'{"channel": "direct", "body": "proposal", "id": null, "priority": "FLASH"}'
-        status, answer = request(served, post("/submit", body))
-        assert status == 200 and answer["accepted"] is True and answer["message"]
-    finally:
-        served.shutdown()
-        d.close()
-        room.close()
+    with sitroom.init(tmp_path / "room") as room:
+        room.channels.add("direct", counterpart="the far desk")
+        with served_desk(room, LIMITS) as served:
+            body = b'{"channel": "direct", "body": "proposal", "id": null, "priority": "FLASH"}'
+            status, answer = request(served, post("/submit", body))
+    assert status == 200 and answer["accepted"] is True and answer["message"]

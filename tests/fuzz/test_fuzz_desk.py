@@ -26,12 +26,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import sitroom
-from sitroom.adapters.channel_http import Limits, Served, serve_desk
-from sitroom.application.desk import Desk
+from sitroom.adapters.channel_http import Limits, Served
 from sitroom.room import Room
-from sitroom.testing import MemoryWire
 
 from fuzzing import fuzz
+from helpers import connect, served_desk
 
 LIMITS = Limits(read_timeout_s=0.5, max_connections=16)  # the real 1 MiB body limit
 THIRTY = "123456789012345678901234567890"
@@ -209,21 +208,10 @@ def read_answer(s: socket.socket, head: bool = False) -> Answer | None:
 
 @pytest.fixture(scope="module")
 def desk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Room, Served]]:
-    room = sitroom.init(Path(tmp_path_factory.mktemp("desk")) / "room")
-    room.channels.add("direct", counterpart="the far desk")  # no address: messages wait here
-    d = Desk(room.session, MemoryWire())
-    served = serve_desk(d, "127.0.0.1", 0, LIMITS)
-    try:
-        yield room, served
-    finally:
-        served.shutdown()
-        d.close()
-        room.close()
-
-
-def connect(served: Served) -> socket.socket:
-    host, port = served.server.server_address[:2]
-    return socket.create_connection((str(host), int(port)), timeout=5)
+    with sitroom.init(Path(tmp_path_factory.mktemp("desk")) / "room") as room:
+        room.channels.add("direct", counterpart="the far desk")  # no address: messages wait here
+        with served_desk(room, LIMITS) as served:
+            yield room, served
 
 
 def assert_one_shape(answer: Answer, head: bool = False) -> None:
