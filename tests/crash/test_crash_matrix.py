@@ -99,6 +99,24 @@ def ingest_args(ws: Path, files: list[Path]) -> list[str]:
     return ["ingest", "gdelt", "-w", str(ws), *map(str, files), "--json", "--no-progress"]
 
 
+def reingested(
+    capfd: pytest.CaptureFixture[str],
+    ws: Path,
+    gdelt: list[Path],
+    held: int,
+    want: Any,
+    trial: str,
+) -> None:
+    """Re-running the killed ingest adds exactly what the log did not hold, the log verifies,
+    and the room settles where an unkilled run left it."""
+    again = sitroom(capfd, *ingest_args(ws, gdelt))
+    assert again.code == 0, (trial, again.err)
+    totals = again.json()["totals"]
+    assert (totals["duplicates"], totals["accepted"]) == (held, FILES * ROWS - held), trial
+    verified(capfd, ws, trial + ", after the rerun")
+    assert settled(ws) == want, trial
+
+
 # what every trial checks --------------------------------------------------------------------
 def verified(capfd: pytest.CaptureFixture[str], ws: Path, trial: str) -> None:
     """`sitroom verify --deep` passes (it signs nothing: the log stays as the trial left it)."""
@@ -159,12 +177,7 @@ def test_an_ingest_killed_anywhere_reruns_to_the_same_log(
         assert held % ROWS == 0, trial  # each file is one append: whole or absent
         if ran.code == 0:  # it said it was done: all of it is there
             assert json.loads(ran.out)["totals"]["accepted"] == held == FILES * ROWS, trial
-        again = sitroom(capfd, *ingest_args(ws, gdelt))
-        assert again.code == 0, (trial, again.err)
-        totals = again.json()["totals"]
-        assert (totals["duplicates"], totals["accepted"]) == (held, FILES * ROWS - held), trial
-        verified(capfd, ws, trial + ", after the rerun")
-        assert settled(ws) == want, trial
+        reingested(capfd, ws, gdelt, held, want, trial)
     kills.check()
 
 
@@ -203,12 +216,7 @@ def test_a_reingest_killed_anywhere_adds_each_record_once(
         kills.add(ran, f", {held} events in")
         sound(capfd, ws, trial)
         assert held % ROWS == 0 and held >= before, trial
-        again = sitroom(capfd, *ingest_args(ws, gdelt))
-        assert again.code == 0, (trial, again.err)
-        totals = again.json()["totals"]
-        assert (totals["duplicates"], totals["accepted"]) == (held, FILES * ROWS - held), trial
-        verified(capfd, ws, trial + ", after the rerun")
-        assert settled(ws) == want, trial
+        reingested(capfd, ws, gdelt, held, want, trial)
     kills.check()
 
 
