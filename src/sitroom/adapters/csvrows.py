@@ -11,6 +11,7 @@ only rows it cannot misread, so one bad row never refuses a whole file.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import mmap
 from collections.abc import Iterable, Iterator
@@ -96,11 +97,9 @@ def undecodable(blob: bytes, ends: Ints) -> Mask:
     is checked a window of rows at a time, so that each error costs its window, not the rest of
     the chunk (a decode error copies what it was decoding)."""
     bad = np.zeros(len(ends), np.bool_)
-    try:
+    with contextlib.suppress(UnicodeDecodeError):
         blob.decode("utf-8")
-        return bad
-    except UnicodeDecodeError:
-        pass
+        return bad  # the common case: one decode says every row is valid
     view, at, n = memoryview(blob), 0, len(blob)
     while at < n:
         # The window ends at a row's end, so an error in it lies in one of its rows.
