@@ -24,7 +24,7 @@ import recurring_ical_events
 
 from sitroom.adapters.outputs import refuse_own, write_atomic
 from sitroom.domain.timeutil import MS_PER_DAY, from_ms, iso, to_ms
-from sitroom.domain.wording import shown
+from sitroom.domain.wording import said, shown
 from sitroom.errors import SourceError, UserInputError
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ def read_busy(
     # zone is looked up as a path, and that is a folder), a TypeError for a period from a
     # floating time to a UTC one.
     except Exception as e:
-        raise SourceError(f"{label}: not an iCalendar file: {_said(e)}") from None
+        raise SourceError(f"{label}: not an iCalendar file: {said(e)}") from None
     unknown = _unknown_zone(cal)
     if unknown is not None:
         # icalendar reads a time in a zone it does not know as floating (here: UTC), which
@@ -171,7 +171,7 @@ def read_busy(
     except SourceError as e:
         raise SourceError(f"{label}: {e}") from None
     except Exception as e:  # the libraries raise their own types for bad rules and dates
-        raise SourceError(f"{label}: cannot expand its events: {_said(e)}") from None
+        raise SourceError(f"{label}: cannot expand its events: {said(e)}") from None
     return sorted(set(spans))
 
 
@@ -260,14 +260,6 @@ class _Steps:
     def __exit__(self, *exc: object) -> None:
         if self.counting:
             sys.setprofile(None)
-
-
-def _said(e: BaseException) -> str:
-    """A library's error as one line of printable text: it may quote the file's own bytes."""
-    said = f"no {e.args[0]}" if isinstance(e, KeyError) and e.args else str(e)
-    text = " ".join(said.split()) or type(e).__name__
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text if len(text) <= 160 else text[:157] + "..."
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -28,7 +28,7 @@ import yaml
 from yaml.events import AliasEvent, CollectionStartEvent, NodeEvent
 from yaml.nodes import Node
 
-from sitroom.domain.wording import shown
+from sitroom.domain.wording import said, shown
 from sitroom.errors import SitroomError, SourceError
 
 MAX_CHARS = 1 << 20  # characters of YAML (1 MiB): the largest example is 3.4 KB
@@ -107,14 +107,14 @@ def load(
         raise error(f"{label}: {_at(e.problem_mark, first_line)}: {e.problem}") from None
     except yaml.MarkedYAMLError as e:
         where = _at(e.problem_mark or e.context_mark, first_line)
-        problem = _one_line(e.problem or e.context or "cannot be read")
+        problem = said(e.problem or e.context or "cannot be read")
         raise error(f"{label}: not valid YAML{where and ' at ' + where}: {problem}") from None
     except yaml.reader.ReaderError as e:
         line = text.count("\n", 0, e.position) + first_line
         problem = f"{e.reason} ({e.character!r})"
         raise error(f"{label}: not valid YAML at line {line}: {problem}") from None
     except yaml.YAMLError as e:
-        raise error(f"{label}: not valid YAML: {_one_line(str(e))}") from None
+        raise error(f"{label}: not valid YAML: {said(str(e))}") from None
 
 
 def read_text(path: Path) -> str:
@@ -130,7 +130,3 @@ def read_text(path: Path) -> str:
 
 def _at(mark: yaml.Mark | None, first_line: int) -> str:
     return f"line {mark.line + first_line}, column {mark.column + 1}" if mark else ""
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())

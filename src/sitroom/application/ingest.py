@@ -22,6 +22,7 @@ from sitroom.application.results import Result
 from sitroom.application.session import Session
 from sitroom.domain.kinds import ACTOR, ANALYST_REPORT, CLAIM, QUARANTINED, RELATIONSHIP
 from sitroom.domain.records import Record, RecordBatch
+from sitroom.domain.wording import said
 from sitroom.errors import NotFound, SitroomError, UserInputError
 
 T = TypeVar("T")
@@ -205,12 +206,6 @@ def totals(reports: Sequence[IngestReport]) -> Totals:
     )
 
 
-def _unexpected(e: Exception) -> str:
-    """One line for an error sitroom did not mean to raise, for a follower's warning."""
-    first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-    return f"{type(e).__name__}: {first[:200]}" if first else type(e).__name__
-
-
 # the service ------------------------------------------------------------------------------
 class Ingest:
     """Bring data into a room: files and URLs of every source format, followed live feeds,
@@ -312,7 +307,11 @@ class Ingest:
                     # Retried at the next poll: a feed down or garbled, the log busy with another
                     # writer, a disk full for now. If the feed stays silent, the overdue-source
                     # detector says so. What sitroom did not mean to raise is named by its type.
-                    why = str(e) if isinstance(e, SitroomError | OSError) else _unexpected(e)
+                    why = (
+                        str(e)
+                        if isinstance(e, SitroomError | OSError)
+                        else f"{type(e).__name__}: {said(e)}"
+                    )
                     failures.append(f"poll {n}: {why}")
                     if on_failure:
                         on_failure(n, why)

@@ -29,3 +29,16 @@ def shown(value: Any, limit: int = 40) -> str:
     thirty-digit number or a pasted paragraph stays one readable line)."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def said(what: BaseException | str, limit: int = 160) -> str:
+    """What a library's error (or a message) says, as one line of printable text cut to
+    ``limit`` characters: such messages quote the input's own bytes, line breaks and escapes
+    included, and a refusal is one line a terminal shows as it is."""
+    if isinstance(what, BaseException):
+        text = f"no {what.args[0]}" if isinstance(what, KeyError) and what.args else str(what)
+        text = " ".join(text.split()) or type(what).__name__
+    else:
+        text = " ".join(what.split())
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

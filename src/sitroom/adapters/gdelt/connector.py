@@ -41,6 +41,7 @@ from sitroom.domain import sources
 from sitroom.domain.kinds import GDELT_EVENT
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.timeutil import MS_PER_DAY, MS_PER_MIN
+from sitroom.domain.wording import said
 from sitroom.errors import SourceError
 
 GDELT_V2 = "gdelt-v2"
@@ -139,16 +140,12 @@ def _unpack(
                 used += len(data)
                 yield Input(name, data)
     except zipfile.BadZipFile as e:
-        raise SourceError(f"{label}: not a valid zip archive ({_one_line(e)})") from None
+        raise SourceError(f"{label}: not a valid zip archive ({said(e)})") from None
     except (zlib.error, EOFError, NotImplementedError, RuntimeError) as e:
         # A damaged stream, an unsupported method, an encrypted member.
-        raise SourceError(f"{label}: cannot unpack the archive ({_one_line(e)})") from None
+        raise SourceError(f"{label}: cannot unpack the archive ({said(e)})") from None
     except OSError as e:
         raise SourceError(f"{label}: cannot unpack the archive ({e.strerror or e})") from None
-
-
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
 
 
 def chunks(inp: Input, lookups: Lookups, *, chunk_rows: int = 100_000) -> Iterator[Chunk]:
