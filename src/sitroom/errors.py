@@ -11,6 +11,7 @@
     │   └── RecordError          a record is invalid (bad kind, confidence, valid time)
     └── SecureError              key material is missing, locked or invalid; a signature fails
         ├── Rejected             a message or agreement was refused (``reason``: a stable code)
+        ├── AuthError            who is acting is not proven (no or a wrong passphrase or token)
         └── AccessDenied         ``user`` may not do ``action``
 
 Every error's message is one line meant for a person and says what is wrong, not what to type
@@ -125,6 +126,20 @@ class Rejected(SecureError):
 
     def fields(self) -> dict[str, Any]:
         return {"reason": self.reason}
+
+
+class AuthError(SecureError):
+    """Who is acting is not proven: no passphrase or token, a wrong one, an expired or revoked
+    token. A server answers it with 401; ``user`` is who was claimed, when known."""
+
+    code = "unauthenticated"
+
+    def __init__(self, message: str, *, user: str | None = None) -> None:
+        super().__init__(message)
+        self.user = user
+
+    def fields(self) -> dict[str, Any]:
+        return {} if self.user is None else {"user": self.user}
 
 
 class AccessDenied(SecureError):

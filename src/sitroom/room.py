@@ -31,7 +31,7 @@ from sitroom.adapters.log_memory import MemoryLog
 from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.adapters.outputs import HEAD_FILE as HEAD_FILE
 from sitroom.adapters.outputs import LOG_FILE as LOG_FILE
-from sitroom.adapters.outputs import refuse_own
+from sitroom.adapters.outputs import TOKENS_FILE, refuse_own
 from sitroom.application.audit import Checkpointer, keep_head
 from sitroom.application.engine import Engine
 from sitroom.application.ports import Clock, Unlock
@@ -39,6 +39,7 @@ from sitroom.application.session import Session
 from sitroom.domain.projection import Detector, Projection, Reactor
 from sitroom.domain.secure.audit import SignedHead, sign_head
 from sitroom.domain.secure.identity import SITE, Secret, identity_record
+from sitroom.domain.secure.ledger import SECURE
 from sitroom.domain.secure.wear import Policy
 from sitroom.domain.timeutil import MS_PER_DAY
 from sitroom.domain.wording import plural
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
 
     from sitroom.application.agreements import Agreements
     from sitroom.application.audit import Audit, Report
+    from sitroom.application.auth import Auth, Proof
     from sitroom.application.channels import Channels
     from sitroom.application.desk import Desk
     from sitroom.application.ingest import Ingest
@@ -202,6 +204,18 @@ def _refuse_lost_log(path: Path) -> None:
     )
 
 
+def _auth(path: Path, settings: Settings, clock: Clock) -> Auth:
+    from sitroom.adapters.tokens import TokenFile
+    from sitroom.application.auth import Auth
+
+    return Auth(
+        KeyStore(path / KEYS_DIR),
+        TokenFile(path / KEYS_DIR / TOKENS_FILE),
+        clock,
+        session_hours=settings.session_hours,
+    )
+
+
 def init(path: Path | str, *, site: str | None = None, clock: Clock | None = None) -> Room:
     """Create a room in ``path`` (made if missing): its settings, its log and this site's
     keys. WorkspaceError if it holds one already."""
@@ -227,17 +241,20 @@ def open(
     path: Path | str,
     *,
     user: str | None = None,
+    proof: Proof | None = None,
     as_site: bool = False,
     clock: Clock | None = None,
 ) -> Room:
-    """Open the room in ``path`` as ``user`` (their view, their rights), or ``as_site`` —
-    the site itself, for desks and followed feeds. NoWorkspace if there is none;
-    WorkspaceError if its log is missing or empty but the workspace had records."""
+    """Open the room in ``path`` as ``user`` (their view, their rights), who proves it with
+    ``proof`` — their passphrase or a token — once the room has users; or ``as_site``, the
+    site itself, for desks and followed feeds. NoWorkspace if there is none; AuthError if the
+    proof is missing or wrong; WorkspaceError if its log is missing or empty but the
+    workspace had records."""
     path = Path(path)
     _refuse_lost_log(path)
     if not is_room(path):
         raise NoWorkspace(str(path.resolve()))
-    return Room._open(path, clock, create=False, user=user, as_site=as_site)
+    return Room._open(path, clock, create=False, user=user, as_site=as_site, proof=proof)
 
 
 MIN_SPEED, MAX_SPEED = 0.001, 1_000_000.0
@@ -414,10 +431,18 @@ class Room:
         self._engine = engine
         self._keystore = KeyStore(path / KEYS_DIR)
         self._heads = HeadFile(path / HEAD_FILE)
+        self._borrowed = False  # a view of another Room's log (as_user): not closed here
 
     @classmethod
     def _open(
-        cls, path: Path, clock: Clock | None, *, create: bool, user: str | None, as_site: bool
+        cls,
+        path: Path,
+        clock: Clock | None,
+        *,
+        create: bool,
+        user: str | None,
+        as_site: bool,
+        proof: Proof | None = None,
     ) -> Room:
         settings = Settings.load(path)
         log = SqliteLog(path / LOG_FILE, durability=settings.durability, create=create)
@@ -431,7 +456,13 @@ class Room:
                 reactors=default_reactors(settings),
                 snapshot_every=settings.snapshot_every,
             )
-            session = Session.site(engine) if as_site else Session.of(engine, user)
+            if as_site:
+                session = Session.site(engine)
+            else:
+                signer = None
+                if user is not None and engine.states[SECURE]["users"]:
+                    signer = _auth(path, settings, engine.clock).prove(user, proof)
+                session = Session.of(engine, user, signer)
         except BaseException:
             log.close()
             raise
@@ -453,6 +484,24 @@ class Room:
         simulator). Commands and services go through :attr:`session`: it scopes what a user
         sees and checks what they write, which the engine does not."""
         return self._engine
+
+    def as_user(self, user: str, signer: Secret) -> Room:
+        """The same room as ``user``, proven by ``signer`` (their key, from a token or a
+        passphrase): one engine and log, their session. For a server, which holds the room
+        once and acts for each request's user; closing it closes nothing."""
+        view = Room(
+            self.path, self.settings, self._log, self._engine, self._session_of(user, signer)
+        )
+        view._borrowed = True
+        return view
+
+    def _session_of(self, user: str, signer: Secret) -> Session:
+        return Session.of(self._engine, user, signer)
+
+    @cached_property
+    def auth(self) -> Auth:
+        """Proof of who acts: passphrases, logins and tokens."""
+        return _auth(self.path, self.settings, self._engine.clock)
 
     # capabilities -------------------------------------------------------------------------
     @cached_property
@@ -629,6 +678,8 @@ class Room:
     def close(self) -> None:
         """Checkpoint (a bulk ingest may leave a growing state's snapshot far behind: one
         snapshot now spares every later opening that tail) and close the log."""
+        if self._borrowed:
+            return
         try:
             self._engine.checkpoint()
         finally:

@@ -48,6 +48,9 @@ class Settings:
     """... and drops a connection that sends nothing for this long (a bad Content-Length)."""
     http_max_connections: int = 64
     """... and answers 503 beyond this many connections at once (one thread each)."""
+    session_hours: float = 12.0
+    """How long a login lasts (``sitroom login``, a server session) before the passphrase is
+    asked for again."""
     ingest_max_bytes: int = 4 * 1024**3
     """The most bytes one input may hold (a file, a download, an archive member once
     decompressed): past it, it is refused at the limit, unread. Well above GDELT 1.0's largest

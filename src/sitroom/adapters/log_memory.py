@@ -9,7 +9,7 @@ from typing import Unpack
 import pyarrow as pa
 
 from sitroom.adapters.logbase import prepare_append, select
-from sitroom.application.ports import AppendResult, ReadFilters, Snapshot
+from sitroom.application.ports import AppendResult, Attest, ReadFilters, Snapshot
 from sitroom.domain.records import RecordBatch
 
 
@@ -23,12 +23,13 @@ class MemoryLog:
         self._snapshots: dict[tuple[str, int], dict[int, bytes]] = {}
         self._meta: dict[str, str] = {}
 
-    def append(self, batch: RecordBatch) -> AppendResult:
+    def append(self, batch: RecordBatch, attest: Attest | None = None) -> AppendResult:
         fresh, dups = prepare_append(
             batch,
             self.last_seq(),
             self.last_recorded_time(),
             lambda ids: self._ids.intersection(ids),
+            attest,
         )
         if len(fresh):
             self._batches.append(fresh.table)

@@ -31,7 +31,7 @@ import pyarrow as pa
 
 from sitroom.adapters import segments
 from sitroom.adapters.logbase import prepare_append, select
-from sitroom.application.ports import AppendResult, ReadFilters, Snapshot
+from sitroom.application.ports import AppendResult, Attest, ReadFilters, Snapshot
 from sitroom.domain.records import RecordBatch
 from sitroom.domain.secure import audit
 from sitroom.errors import LogError, WorkspaceError
@@ -195,11 +195,11 @@ class SqliteLog:
                 )
             )
 
-    def append(self, batch: RecordBatch) -> AppendResult:
+    def append(self, batch: RecordBatch, attest: Attest | None = None) -> AppendResult:
         if self.read_only:
             raise LogError(f"cannot write the log at {self.path}: {self.read_only}")
         try:
-            return self._append(batch)
+            return self._append(batch, attest)
         except sqlite3.OperationalError as e:
             if "locked" in str(e) or "busy" in str(e):
                 raise LogError(
@@ -210,7 +210,7 @@ class SqliteLog:
         except sqlite3.DatabaseError as e:
             raise LogError(f"cannot write the log at {self.path}: {_why(e)}") from None
 
-    def _append(self, batch: RecordBatch) -> AppendResult:
+    def _append(self, batch: RecordBatch, attest: Attest | None) -> AppendResult:
         w = self._w
         w.execute("BEGIN IMMEDIATE")
         try:
@@ -219,12 +219,12 @@ class SqliteLog:
             last_seq, last_rt, head = self._head_in_transaction()
             # Optimistically, a batch is new (a feed's next chunk); if the id index says
             # otherwise, start again and find out which records the log already holds.
-            fresh, dups = prepare_append(batch, last_seq, last_rt, lambda ids: ())
+            fresh, dups = prepare_append(batch, last_seq, last_rt, lambda ids: (), attest)
             if not self._index(fresh):
                 w.execute("ROLLBACK")
                 w.execute("BEGIN IMMEDIATE")
                 last_seq, last_rt, head = self._head_in_transaction()
-                fresh, dups = prepare_append(batch, last_seq, last_rt, self._known)
+                fresh, dups = prepare_append(batch, last_seq, last_rt, self._known, attest)
                 self._index(fresh)
             if len(fresh):
                 # Encoding and hashing run on the encoder's threads (zstd and SHA-256 release

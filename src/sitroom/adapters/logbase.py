@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sitroom.application.ports import ReadFilters
+from sitroom.application.ports import Attest, ReadFilters
 from sitroom.domain.records import RecordBatch
 from sitroom.errors import LogError
 
@@ -18,6 +19,7 @@ def prepare_append(
     last_seq: int,
     last_rt: int,
     known: Callable[[list[str]], Iterable[str]],
+    attest: Attest | None = None,
 ) -> tuple[RecordBatch, int]:
     """Validate, drop ids already in the log (``known`` returns which of the given ids are) or
     repeated within the batch (first wins), and number the rest from ``last_seq + 1``.
@@ -26,7 +28,7 @@ def prepare_append(
     as the writer last saw it: another process may have appended since. Its clock may also
     have run ahead of this writer's, so a batch stamped at or before ``last_rt`` is moved on
     past it, keeping its spacing: recorded time never goes back along seq, which every as-of
-    read relies on."""
+    read relies on. ``attest`` (given new records) adds its record right after them."""
     import polars as pl
 
     batch.validate()
@@ -55,7 +57,22 @@ def prepare_append(
         if first <= last_rt:
             lifted = pc.add(fresh.column("recorded_time"), last_rt + 1 - first)
             fresh = fresh.with_column("recorded_time", lifted)
+        if attest is not None:
+            fresh = _attested(fresh, attest)
     return fresh, n - len(fresh)
+
+
+def _attested(fresh: RecordBatch, attest: Attest) -> RecordBatch:
+    """``fresh`` and, after it, the record ``attest`` makes of it: numbered next, stamped a
+    tick later, from the same origin."""
+    last = len(fresh) - 1
+    record = dataclasses.replace(
+        attest(fresh),
+        seq=fresh.column("seq")[last].as_py() + 1,
+        recorded_time=fresh.column("recorded_time")[last].as_py() + 1,
+        origin=fresh.column("origin")[last].as_py(),
+    )
+    return RecordBatch.concat([fresh, RecordBatch.from_records([record])])
 
 
 def valid_overlap_mask(

@@ -30,6 +30,7 @@ from sitroom.settings import CONFIG_FILE
 LOG_FILE = "sitroom.db"
 HEAD_FILE = "head.json"
 KEYS_DIR = "keys"  # the keystore's folder (adapters/keystore.py)
+TOKENS_FILE = "tokens.json"  # in KEYS_DIR: tokens and the keys they wrap (adapters/tokens.py)
 # SQLite's files beside the log: a change to one of them is a change to the log.
 LOG_SIDE_FILES = {
     "-wal": "log's write-ahead file",

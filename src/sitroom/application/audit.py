@@ -28,10 +28,11 @@ import numpy as np
 
 from sitroom.application.ports import AuditedLog, AuditScan, HeadKeeper
 from sitroom.application.results import INTERNAL, Progress, Result
-from sitroom.domain.kinds import AUDIT_CHECKPOINT
+from sitroom.domain.kinds import AUDIT_CHECKPOINT, AUTHOR_SIGNATURE
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.secure import audit
 from sitroom.domain.secure.audit import Checkpoint, Finding, SignedHead, StoredSegment
+from sitroom.domain.secure.authorship import AuthorCheck
 from sitroom.domain.secure.codec import b64, unb64
 from sitroom.domain.secure.identity import Identity, Secret
 from sitroom.errors import LogError, SecureError, WorkspaceError
@@ -121,6 +122,7 @@ class Report(Result):
     deep: bool
     seconds: float
     notes: tuple[str, ...] = ()
+    author_signatures: int = 0  # people's signatures over what they wrote, each checked
     checkpoint_written: str | None = None  # the checkpoint signed over the verified head
     kept_seq: int | None = None  # the seq of the head kept outside the log (None: none)
     kept_in: str | None = None  # ... and where it is kept
@@ -164,6 +166,8 @@ def verify(
             if progress is not None:
                 progress(walk.records, n_records)
         findings += walk.finish()
+        authors = _authors(log)
+        findings += authors.finish()
         if head is not None and kept is not None:
             findings += audit.against_kept(head, at_kept, walk.seq, kept.where)
         ids = scan.id_count()
@@ -195,10 +199,34 @@ def verify(
         deep=deep,
         seconds=round(time.perf_counter() - started, 3),
         notes=tuple(notes),
+        author_signatures=authors.signatures,
         kept_seq=None if head is None else head.seq,
         kept_in=None if kept is None else kept.where,
         verified=tuple(walk.verified),
     )
+
+
+def _authors(log: AuditedLog) -> AuthorCheck:
+    """Every author's signature checked, and every record that names a person as its author
+    held to one (domain/secure/authorship.py)."""
+
+    def span(first: int, last: int) -> RecordBatch:
+        return RecordBatch.concat(list(log.read(after_seq=first - 1, upto_seq=last)))
+
+    check = AuthorCheck(span)
+    first = next(log.read(kinds=[AUTHOR_SIGNATURE], page_size=1), None)
+    if first is None:
+        return check  # nothing is signed: a log from before signatures, or with no users
+    start = int(first.rows().__next__().payload["first"])
+    try:
+        # Who had which key and role before the first signature; then every record after.
+        for page in log.read(kinds=["identity", "user"], upto_seq=start - 1):
+            check.feed(page)
+        for page in log.read(after_seq=start - 1):
+            check.feed(page)
+    except LogError:
+        pass  # a damaged segment: the chain's walk names it
+    return check
 
 
 def lost(kept: HeadKeeper, *, site: str, log: str, how: str) -> Report | None:

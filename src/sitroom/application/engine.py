@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sitroom.application.ports import AppendResult, Clock, LogStore, ReadFilters
+from sitroom.application.ports import AppendResult, Attest, Clock, LogStore, ReadFilters
 from sitroom.domain.hlc import Hlc
 from sitroom.domain.kinds import ALERT, upcast
 from sitroom.domain.projection import AlertDraft, Detector, Projection, Reactor, snapshot_rows
@@ -141,11 +141,15 @@ class Engine:
             yield upcast(page)
 
     # the append path ----------------------------------------------------------------------
-    def append(self, batch: RecordBatch | Iterable[Record]) -> AppendOutcome:
+    def append(
+        self, batch: RecordBatch | Iterable[Record], attest: Attest | None = None
+    ) -> AppendOutcome:
+        """Append ``batch``, fold it, let reactors and detectors react. ``attest`` signs the
+        new records in the same transaction (a user's append: domain/secure/authorship.py)."""
         if not isinstance(batch, RecordBatch):
             batch = RecordBatch.from_records(batch)
         now = self.clock.now_ms()
-        result = self._append(batch, now)
+        result = self._append(batch, now, attest)
         committed = time.perf_counter_ns()
         alerts: list[Record] = []
         derived = RecordBatch.empty()
@@ -203,15 +207,16 @@ class Engine:
     def detector(self, name: str) -> Detector | None:
         return next((d for d in self.detectors if d.name == name), None)
 
-    def _append(self, batch: RecordBatch, now: int) -> AppendResult:
+    def _append(self, batch: RecordBatch, now: int, attest: Attest | None = None) -> AppendResult:
         n = len(batch)
         before = self._hlc
-        self._hlc, first = self._hlc.tick(now, max(n, 1))
+        # One stamp more for a signature, which the log stores a tick after the batch.
+        self._hlc, first = self._hlc.tick(now, max(n + (attest is not None), 1))
         stamped = batch.with_column("recorded_time", np.arange(first, first + n, dtype=np.int64))
         origin = stamped.column("origin")
         if origin.null_count:
             stamped = stamped.with_column("origin", pa.compute.fill_null(origin, self.site))
-        result = self.log.append(stamped)
+        result = self.log.append(stamped, attest)
         if not len(result.appended):
             # Nothing was new (a source declared again): no stamp was issued, so the clock
             # takes them back, and a replay, which never sees these duplicates, stamps alike.

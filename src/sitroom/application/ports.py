@@ -36,6 +36,11 @@ class AppendResult:
     duplicates: int  # records whose id the log already held (or repeated in the batch)
 
 
+# The new records of an append, numbered and stamped -> one record more, stored right after
+# them in the same transaction (an author's signature over them: domain/secure/authorship.py).
+Attest = Callable[[RecordBatch], Record]
+
+
 @dataclass(frozen=True)
 class Snapshot:
     seq: int  # the snapshot holds the fold of every record with seq <= this
@@ -88,7 +93,11 @@ class LogStore(Protocol):
 
     read_only: str | None
 
-    def append(self, batch: RecordBatch) -> AppendResult: ...
+    def append(self, batch: RecordBatch, attest: Attest | None = None) -> AppendResult:
+        """Append what is new in ``batch``; ``attest``, given the new records as numbered and
+        stamped, makes one more record, stored right after them in the same transaction
+        (an author's signature over them)."""
+        ...
 
     def read(
         self, *, page_size: int = 50_000, **filters: Unpack[ReadFilters]
@@ -151,6 +160,10 @@ class AuditedLog(Protocol):
         ...
 
     def audit_scan(self) -> AbstractContextManager[AuditScan]: ...
+
+    def read(
+        self, *, page_size: int = 50_000, **filters: Unpack[ReadFilters]
+    ) -> Iterator[RecordBatch]: ...
 
 
 class HeadKeeper(Protocol):
@@ -234,6 +247,36 @@ class Unlock:
 
 # A passphrase: given, or asked for (a person's name -> theirs) only once it is needed.
 Passphrase = str | Callable[[str], str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Token:
+    """A token that lets ``user`` act without their passphrase until ``expires_ms``: a
+    ``session`` (``sitroom login``, a server's login) or an ``api`` token for scripts."""
+
+    id: str
+    user: str
+    role: str  # the role of the user's key (a person's)
+    kind: str
+    name: str
+    created_ms: int
+    expires_ms: int
+
+
+class TokenStore(Protocol):
+    """Tokens, each keeping its holder's key wrapped under the token itself."""
+
+    def issue(self, secret: Secret, token: Token) -> str:
+        """Keep ``token``; the bearer string, shown once."""
+        ...
+
+    def open(self, bearer: str, now_ms: int) -> tuple[Token, Secret]:
+        """The token and its holder's keys; AuthError if not valid now."""
+        ...
+
+    def revoke(self, token_id: str) -> Token | None: ...
+
+    def tokens(self) -> list[Token]: ...
 
 
 class KeyStore(Protocol):

@@ -33,6 +33,8 @@ from sitroom.domain.kinds import ACCESS_DENIED
 from sitroom.domain.projection import restricted
 from sitroom.domain.provenance import Provenance
 from sitroom.domain.records import Record, RecordBatch
+from sitroom.domain.secure.authorship import signature_record
+from sitroom.domain.secure.identity import Secret
 from sitroom.domain.secure.ledger import SECURE, clearances
 from sitroom.domain.summary import hidden
 from sitroom.domain.wording import article
@@ -89,25 +91,31 @@ def denial(user: str | None, action: str, reason: str, compartment: str, now_ms:
 class Session:
     """One user's (or the site's) scoped reads and checked writes on a room's engine."""
 
-    def __init__(self, engine: Engine, access: Access) -> None:
+    def __init__(self, engine: Engine, access: Access, signer: Secret | None = None) -> None:
         self._engine = engine
         self.access = access
+        # The acting person's own key, unlocked: every append of theirs is signed with it.
+        self._signer = signer
 
     @classmethod
-    def of(cls, engine: Engine, user: str | None) -> Session:
-        """The session of ``user`` (in a room without users: everything, whoever asks)."""
+    def of(cls, engine: Engine, user: str | None, signer: Secret | None = None) -> Session:
+        """The session of ``user`` (in a room without users: everything, whoever asks), who
+        signs what they write with ``signer``, their own key (proof they are who they say
+        comes first: :mod:`sitroom.application.auth`)."""
+        if signer is not None and signer.name != user:
+            raise AccessDenied(f"{signer.name}'s key does not sign for {user}", user=user)
         state = engine.states[SECURE]
         users = state["users"]
         if not users:
-            return cls(
-                engine, EVERYTHING if user is None else Access(user, ADMIN, frozenset(), True)
-            )
+            access = EVERYTHING if user is None else Access(user, ADMIN, frozenset(), True)
+            return cls(engine, access, signer)
         if user is None:
             raise AccessDenied("this room has users: say who you are", action="act")
         u = users.get(user)
         if u is None or u.get("removed"):
             raise AccessDenied(f"{user} is not a user of this room", user=user, action="act")
-        return cls(engine, Access(user, str(u["role"]), frozenset(clearances(state, user))))
+        access = Access(user, str(u["role"]), frozenset(clearances(state, user)))
+        return cls(engine, access, signer)
 
     @classmethod
     def site(cls, engine: Engine) -> Session:
@@ -118,6 +126,12 @@ class Session:
     @property
     def user(self) -> str | None:
         return self.access.user
+
+    @property
+    def signer(self) -> Secret | None:
+        """The acting person's key, which signs their appends (None: the site, or a user whose
+        writes go unsigned, as in a room that predates signatures)."""
+        return self._signer
 
     @property
     def site_id(self) -> str:
@@ -197,7 +211,10 @@ class Session:
         if not self.access.everything:
             kinds = sorted(set(batch.column("kind").to_pylist()))
             self.check_write(batch, action or "append " + ", ".join(kinds))
-        out = self._engine.append(batch)
+        signer = self._signer
+        out = self._engine.append(
+            batch, None if signer is None else lambda new: signature_record(signer, new)
+        )
         if self.access.everything:
             return out
         return AppendOutcome(
@@ -261,7 +278,10 @@ class Session:
         members), so that session reads unscoped and writes unchecked, as the site does. Use it
         for the admin act alone, and hand back only what the act itself made."""
         self.require_admin(action)
-        return self if self.access.everything else Session.site(self._engine)
+        if self.access.everything:
+            return self
+        # Unscoped as the site is, but the act is still the admin's, signed with their key.
+        return Session(self._engine, EVERYTHING, self._signer)
 
     def outside(self, ids: Sequence[str]) -> str | None:
         """The compartment of a record among ``ids`` that the log holds but this user may not

@@ -112,10 +112,11 @@ def _register() -> None:
 
     risk.register(app)
     # keys and users
-    from sitroom.cli import keys, users
+    from sitroom.cli import auth, keys, users
 
     keys.register(app)
     users.register(app)
+    auth.register(app)
     # audit
     from sitroom.cli import audit
 

@@ -16,6 +16,7 @@ import orjson
 
 from sitroom.errors import (
     AccessDenied,
+    AuthError,
     NotFound,
     NoWorkspace,
     SecureError,
@@ -29,6 +30,7 @@ from sitroom.errors import (
 # backpressure, 7 tampered). The first class an error is an instance of wins.
 EXIT_CODES: tuple[tuple[type[SitroomError], int], ...] = (
     (AccessDenied, 6),
+    (AuthError, 6),
     (SecureError, 5),
     (UserInputError, 2),
     (WorkspaceError, 2),

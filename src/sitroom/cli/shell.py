@@ -25,6 +25,7 @@ from sitroom.errors import UserInputError
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from sitroom.application.auth import Proof
     from sitroom.application.results import Result
     from sitroom.domain.geo import Point, Radius
     from sitroom.room import Room
@@ -192,13 +193,26 @@ def room(workspace: Path, *, as_site: bool = False) -> Iterator[Room]:
     rights) or, for a desk or a followed feed, as the site itself."""
     import sitroom
 
-    opened = sitroom.open(workspace, user=None if as_site else USER.get(), as_site=as_site)
+    user = None if as_site else USER.get()
+    opened = sitroom.open(workspace, user=user, proof=_proof(workspace, user), as_site=as_site)
     try:
         yield opened
     finally:
         opened.close()
     if opened.unsaved:  # said only when the command itself went well
         warn(f"sitroom: warning: snapshots not saved ({opened.unsaved}); the log is intact")
+
+
+def _proof(workspace: Path, user: str | None) -> Proof | None:
+    """How the user running a command proves it, asked only if the room has users: a token
+    (``$SITROOM_TOKEN``, a cached `sitroom login`), else their passphrase."""
+    if user is None:
+        return None
+    from sitroom.application.auth import Bearer
+    from sitroom.cli.auth import cached_token
+
+    token = cached_token(workspace, user)
+    return asker() if token is None else Bearer(token)
 
 
 # progress ---------------------------------------------------------------------------------

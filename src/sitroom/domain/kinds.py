@@ -418,6 +418,11 @@ KEY_EPOCH: Kind[JSON] = Kind("key.epoch", dict, "a track's epoch key, sealed to 
 SECURE_REJECTED: Kind[JSON] = Kind("secure.rejected", dict, "a message refused, and why")
 ACCESS_DENIED = Kind("access.denied", DeniedPayload, "an action refused to a user, and why")
 AUDIT_CHECKPOINT = Kind("audit.checkpoint", CheckpointPayload, "the audit chain's head, signed")
+AUTHOR_SIGNATURE: Kind[JSON] = Kind(
+    "author.signature", dict, "a person's signature over the records they just wrote"
+)
+AUTH_TOKEN: Kind[JSON] = Kind("auth.token", dict, "an API token a person created for scripts")
+AUTH_REVOKED: Kind[JSON] = Kind("auth.revoked", dict, "... and revoked")
 AGREEMENT_PROPOSED: Kind[JSON] = Kind("agreement.proposed", dict, "a text to agree, hashed")
 AGREEMENT_SIGNED: Kind[JSON] = Kind("agreement.signed", dict, "one party's signature")
 AGREEMENT_WITHDRAWN: Kind[JSON] = Kind("agreement.withdrawn", dict, "a party withdrew")
@@ -432,6 +437,9 @@ SECURE_KINDS = (
     SECURE_REJECTED,
     ACCESS_DENIED,
     AUDIT_CHECKPOINT,
+    AUTHOR_SIGNATURE,
+    AUTH_TOKEN,
+    AUTH_REVOKED,
     AGREEMENT_PROPOSED,
     AGREEMENT_SIGNED,
     AGREEMENT_WITHDRAWN,

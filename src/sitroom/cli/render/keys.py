@@ -11,6 +11,7 @@ from rich.table import Table
 from sitroom.cli.render import article, plural, provenance_line, short
 
 if TYPE_CHECKING:
+    from sitroom.application import auth as a
     from sitroom.application import keys as k
     from sitroom.application import users as u
 
@@ -132,3 +133,40 @@ def users(console: Console, a: u.UserList) -> None:
             "No users: this room is single-user. Its first user is its admin "
             "(`sitroom users add NAME --role admin`).",
         )
+
+
+# proof of who acts ------------------------------------------------------------------------
+def logged_in(console: Console, t: a.TokenRow) -> None:
+    _say(console, f"Logged in as {t.user} until {short(t.expires)} (session {t.id}).")
+
+
+def logged_out(console: Console, o: a.LoggedOut) -> None:
+    if o.ended is None:
+        _say(console, f"{o.user} had no live session here; nothing cached is left.")
+    else:
+        _say(console, f"Logged out: session {o.ended.id} of {o.user} ended.")
+
+
+def tokens(console: Console, listed: a.TokenList) -> None:
+    if not listed.tokens:
+        _say(console, f"{listed.user} has no live token.")
+        return
+    t = Table(title=f"tokens of {listed.user}", title_justify="left")
+    for col in ("id", "kind", "name", "created", "expires"):
+        t.add_column(col)
+    for r in listed.tokens:
+        t.add_row(r.id, r.kind, r.name, short(r.created), short(r.expires))
+    console.print(t)
+
+
+def issued(console: Console, i: a.Issued) -> None:
+    _say(
+        console,
+        f"API token {i.row.id} ({i.row.name}) for {i.row.user}, until {short(i.row.expires)}:",
+    )
+    _say(console, i.token)
+    _say(console, "It is shown this once: keep it as you keep a passphrase.")
+
+
+def revoked(console: Console, t: a.TokenRow) -> None:
+    _say(console, f"Revoked {t.kind} token {t.id} ({t.name}) of {t.user}.")
