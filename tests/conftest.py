@@ -19,3 +19,12 @@ __all__ = ["COUNTRY_CODES_FILE", "UCDP_FILE", "V1_FILE", "V1_FILES", "V2_FILES"]
 V2_FILES = list(GDELT_V2_FILES)
 V1_FILE = GDELT_V1_FILE
 V1_FILES = list(GDELT_V1_FILES)
+
+
+@pytest.fixture(autouse=True)
+def _own_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What sitroom keeps per person, outside any workspace (cached logins, site key files),
+    goes to a folder of the test's, never the home of whoever runs the suite; the processes a
+    test starts inherit it."""
+    monkeypatch.setenv("SITROOM_HOME", str(tmp_path_factory.mktemp("home")))
+    monkeypatch.delenv("SITROOM_TOKEN", raising=False)

@@ -47,7 +47,9 @@ _EXPORTS = {
     "UserInputError": "sitroom.errors",
     "NotFound": "sitroom.errors",
     "AccessDenied": "sitroom.errors",
+    "AuthError": "sitroom.errors",
     "NoWorkspace": "sitroom.errors",
+    "Bearer": "sitroom.application.auth",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -67,6 +69,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from sitroom.application.auth import Bearer as Bearer
     from sitroom.application.replay import ReplayedAlert as ReplayedAlert
     from sitroom.application.results import Answer as Answer
     from sitroom.application.results import Result as Result
@@ -80,6 +83,7 @@ if TYPE_CHECKING:
     from sitroom.domain.records import RecordBatch as RecordBatch
     from sitroom.domain.records import feed_item_id as feed_item_id
     from sitroom.errors import AccessDenied as AccessDenied
+    from sitroom.errors import AuthError as AuthError
     from sitroom.errors import NotFound as NotFound
     from sitroom.errors import NoWorkspace as NoWorkspace
     from sitroom.errors import SitroomError as SitroomError

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -44,7 +45,7 @@ from sitroom.domain.secure.wear import Policy
 from sitroom.domain.timeutil import MS_PER_DAY
 from sitroom.domain.wording import plural
 from sitroom.errors import NoWorkspace, SecureError, UserInputError, WorkspaceError
-from sitroom.settings import CONFIG_FILE, Settings
+from sitroom.settings import CONFIG_FILE, SITE_KEY_FILE_ENV, Settings, key_files
 
 if TYPE_CHECKING:
     import threading
@@ -204,12 +205,20 @@ def _refuse_lost_log(path: Path) -> None:
     )
 
 
+def site_key_file(keystore: KeyStore, site: str) -> Path | None:
+    """The key file that opens ``site``'s key: ``$SITROOM_SITE_KEY_FILE`` if set (the key file
+    on other media, another machine's path), else where it was made (None: a passphrase)."""
+    stored = keystore.stored_key_file(site)
+    given = os.environ.get(SITE_KEY_FILE_ENV)
+    return Path(given) if stored is not None and given else stored
+
+
 def _auth(path: Path, settings: Settings, clock: Clock) -> Auth:
     from sitroom.adapters.tokens import TokenFile
     from sitroom.application.auth import Auth
 
     return Auth(
-        KeyStore(path / KEYS_DIR),
+        KeyStore(path / KEYS_DIR, key_files(path)),
         TokenFile(path / KEYS_DIR / TOKENS_FILE),
         clock,
         session_hours=settings.session_hours,
@@ -429,7 +438,7 @@ class Room:
         self.session = session
         self._log = log
         self._engine = engine
-        self._keystore = KeyStore(path / KEYS_DIR)
+        self._keystore = KeyStore(path / KEYS_DIR, key_files(path))
         self._heads = HeadFile(path / HEAD_FILE)
         self._borrowed = False  # a view of another Room's log (as_user): not closed here
 
@@ -459,10 +468,10 @@ class Room:
             if as_site:
                 session = Session.site(engine)
             else:
-                signer = None
+                session = Session.of(engine, user)  # a user of this room, as they claim?
                 if user is not None and engine.states[SECURE]["users"]:
                     signer = _auth(path, settings, engine.clock).prove(user, proof)
-                session = Session.of(engine, user, signer)
+                    session = Session.of(engine, user, signer)
         except BaseException:
             log.close()
             raise
@@ -630,10 +639,17 @@ class Room:
         """This site's private keys, unlocked with its key file: what signs checkpoints and
         epoch keys."""
         name = self.settings.site
-        key_file = self._keystore.stored_key_file(name)
+        key_file = site_key_file(self._keystore, name)
         if key_file is None:
             raise WorkspaceError(
                 f"site {name}'s key is protected by a passphrase; sites use a key file"
+            )
+        if not os.access(key_file, os.R_OK):
+            raise SecureError(
+                f"site {name}'s key file {key_file} is not here or not this process's to read: "
+                "acts that need the site's key (checkpoints, track keys, desks, opening a track "
+                f"for others) run where it is (the server, the operator); {SITE_KEY_FILE_ENV} "
+                "says where it is"
             )
         return self._keystore.unlock(name, Unlock(key_file=key_file))
 
@@ -644,10 +660,11 @@ class Room:
         if any(isinstance(r, Checkpointer) for r in self._engine.reactors):
             return
         try:
-            if self._keystore.stored_key_file(self.settings.site) is None:
-                return
+            key_file = site_key_file(self._keystore, self.settings.site)
         except SecureError:  # no key yet, or a damaged key file
             return
+        if key_file is None or not os.access(key_file, os.R_OK):
+            return  # not the operator's process: the site's key file is not for it to read
         self._engine.reactors.append(
             Checkpointer(
                 self._log.chain_head,

@@ -12,6 +12,23 @@ from typing import Any
 from sitroom.errors import WorkspaceError
 
 CONFIG_FILE = "sitroom.toml"
+HOME_ENV = "SITROOM_HOME"
+SITE_KEY_FILE_ENV = "SITROOM_SITE_KEY_FILE"
+
+
+def home() -> Path:
+    """Where sitroom keeps what is a person's or an operator's, not a workspace's: cached
+    logins, and the key files that open sites' keys (``$SITROOM_HOME``, else ~/.sitroom)."""
+    return Path(os.environ.get(HOME_ENV) or Path.home() / ".sitroom")
+
+
+def key_files(workspace: Path) -> Path:
+    """The folder outside ``workspace`` where the key files of its site and intermediaries are
+    made (one per workspace): whoever can read the workspace cannot open its site's key."""
+    import hashlib
+
+    where = hashlib.sha256(str(workspace.resolve()).encode()).hexdigest()[:16]
+    return home() / "keyfiles" / f"{workspace.resolve().name}-{where}"
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,7 @@ def test_a_sealed_message_is_read_by_the_cleared_and_refused_on_the_record_to_ot
     room.channels.add("direct", counterpart="Tehran", track="us-iran")  # no address: it waits
     path = tmp_path / "room"
 
-    with sitroom.open(path, user="alice", clock=clock) as alice:
+    with sitroom.open(path, user="alice", proof=PASSPHRASE, clock=clock) as alice:
         sent = alice.channels.send("direct", "meet on the 14th", msg_id="m-1", wait_ms=0)
         assert (sent.status, sent.waiting) == ("pending", True)
         asked: list[str] = []
@@ -148,7 +148,7 @@ def test_a_sealed_message_is_read_by_the_cleared_and_refused_on_the_record_to_ot
         assert site.channels.read("m-1").opened_with == "washington"
     assert b"meet on the 14th" not in (path / "sitroom.db").read_bytes()
 
-    with sitroom.open(path, user="dana", clock=clock) as dana:
+    with sitroom.open(path, user="dana", proof=PASSPHRASE, clock=clock) as dana:
         assert dana.channels.list().channels == ()  # the track's channel is out of her sight
         assert dana.channels.list().provenance.hidden > 0
         with pytest.raises(AccessDenied) as e:
@@ -175,7 +175,7 @@ def test_a_viewer_may_not_declare_a_channel(tmp_path: Path, room: Room, clock: M
     room.users.add("alice", role="admin", passphrase=PASSPHRASE)
     room.users.add("vic", role="viewer", passphrase=PASSPHRASE)
     with (
-        sitroom.open(tmp_path / "room", user="vic", clock=clock) as vic,
+        sitroom.open(tmp_path / "room", user="vic", proof=PASSPHRASE, clock=clock) as vic,
         pytest.raises(AccessDenied),
     ):
         vic.channels.add("direct", counterpart="X")

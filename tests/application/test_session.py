@@ -19,6 +19,7 @@ from sitroom.testing import T0, ManualClock
 from conftest import UCDP_FILE
 
 SECRET = "backchannel-x"  # a track whose very name is outside the analysts' clearance
+PASS = "correct horse battery"  # everyone's passphrase here: proof of who acts
 
 
 def track(tid: str) -> Record:
@@ -59,6 +60,8 @@ def room_dir(tmp_path: Path) -> Path:
     path = tmp_path / "room"
     with sitroom.init(path, clock=ManualClock(T0)) as room:
         room.ingest.feeds("ucdp", [str(UCDP_FILE)])
+        for name in ("alice", "dana", "victor"):
+            room.keys.init(name, passphrase=PASS)
         room.session.append(
             [
                 track("open-talks"),
@@ -83,14 +86,14 @@ def room_dir(tmp_path: Path) -> Path:
 def test_a_user_reads_only_what_they_are_cleared_for_and_is_told_what_was_hidden(
     room_dir: Path,
 ) -> None:
-    with sitroom.open(room_dir, user="dana") as room:
+    with sitroom.open(room_dir, user="dana", proof=PASS) as room:
         tracks = room.session.state("tracks")
         assert set(tracks["tracks"]) == {"open-talks"} and SECRET not in tracks["status"]
         state = room.world.state()
         assert state.provenance.hidden == 3  # the secret track, its status and its grant
         assert "3 records are outside your clearance" in state.provenance.describe()
         assert state.records == room.session.count()
-    with sitroom.open(room_dir, user="alice") as room:
+    with sitroom.open(room_dir, user="alice", proof=PASS) as room:
         assert set(room.session.state("tracks")["tracks"]) == {"open-talks", SECRET}
         assert room.world.state().provenance.hidden == 0
         assert room.world.state().records == state.records + 3
@@ -98,7 +101,7 @@ def test_a_user_reads_only_what_they_are_cleared_for_and_is_told_what_was_hidden
 
 def test_what_a_user_may_not_see_never_reaches_any_world_answer(room_dir: Path) -> None:
     """Every read of the world, as JSON, for an analyst not cleared for the secret track."""
-    with sitroom.open(room_dir, user="dana") as room:
+    with sitroom.open(room_dir, user="dana", proof=PASS) as room:
         w = room.world
         answers: list[Any] = [
             w.state(),
@@ -115,21 +118,23 @@ def test_what_a_user_may_not_see_never_reaches_any_world_answer(room_dir: Path) 
 
 
 def test_writes_are_checked_and_every_refusal_is_recorded(room_dir: Path) -> None:
-    with sitroom.open(room_dir, user="dana") as room:
+    with sitroom.open(room_dir, user="dana", proof=PASS) as room:
         with pytest.raises(AccessDenied) as e:
             room.session.append([track(SECRET)])
         assert (e.value.user, e.value.compartment) == ("dana", SECRET)
-    with sitroom.open(room_dir, user="victor") as room:
+    with sitroom.open(room_dir, user="victor", proof=PASS) as room:
         with pytest.raises(AccessDenied, match="viewers do not write"):
             room.world.add_redline("r", "conflict located in Lebanon")
         assert not room.session.records(kinds=[REDLINE])
-    with sitroom.open(room_dir, user="alice") as room:
+    with sitroom.open(room_dir, user="alice", proof=PASS) as room:
         denied = room.session.records(kinds=[ACCESS_DENIED])
         assert [(d.payload["user"], d.compartment) for d in denied] == [
             ("dana", SECRET),
             ("victor", ""),
         ]
-    with sitroom.open(room_dir, user="dana") as room:  # her refusal is in the secret track
+    with sitroom.open(
+        room_dir, user="dana", proof=PASS
+    ) as room:  # her refusal is in the secret track
         assert [d.payload["user"] for d in room.session.records(kinds=[ACCESS_DENIED])] == [
             "victor"
         ]
@@ -145,10 +150,10 @@ def test_an_unknown_user_or_none_is_refused_once_users_exist(room_dir: Path) -> 
 def test_no_second_engine_folds_the_log_for_a_user(room_dir: Path) -> None:
     """A session's views are the one engine's states, restricted: no snapshots per clearance
     set are written, and the restricted view leaves the live state untouched."""
-    with sitroom.open(room_dir, user="dana") as room:
+    with sitroom.open(room_dir, user="dana", proof=PASS) as room:
         dana = room.session.state("tracks")
         assert isinstance(room.session, Session)
-    with sitroom.open(room_dir, user="alice") as room:
+    with sitroom.open(room_dir, user="alice", proof=PASS) as room:
         full = room.session.state("tracks")
         assert SECRET in full["tracks"] and SECRET not in dana["tracks"]
     import sqlite3

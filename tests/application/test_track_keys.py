@@ -148,7 +148,7 @@ def test_users_keys_and_admin_acts_on_a_room(tmp_path: Path) -> None:
     assert (first.first, first.keys is not None, asked) == (True, True, ["alice"])
     room.users.add("dana", passphrase=ask)
     room.close()
-    with sitroom.open(room.path, user="dana", clock=ManualClock(T0)) as dana:
+    with sitroom.open(room.path, user="dana", proof=PASSPHRASE, clock=ManualClock(T0)) as dana:
         with pytest.raises(AccessDenied) as denied:
             dana.users.grant("dana", "us-iran")
         assert (denied.value.user, denied.value.action) == ("dana", "grant dana us-iran")

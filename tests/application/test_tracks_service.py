@@ -180,6 +180,9 @@ def test_ortools_is_loaded_only_when_a_schedule_is_solved(room: Room) -> None:
     assert done.returncode == 0, done.stderr
 
 
+PASS = "correct horse battery"  # alice's and dana's: proof of who acts
+
+
 def _users(room: Room) -> None:
     def user(name: str, role: str) -> Record:
         return USER.record({"name": name, "role": role, "by": None}, id=f"user:{name}", source="t")
@@ -192,6 +195,8 @@ def _users(room: Room) -> None:
             compartment=compartment,
         )
 
+    for name in ("alice", "dana"):
+        room.keys.init(name, passphrase=PASS)
     room.session.append(
         [
             user("alice", "admin"),
@@ -207,7 +212,7 @@ def test_a_user_sees_the_tracks_they_are_cleared_for_and_records_no_partial_sche
 ) -> None:
     _users(room)
     path = room.path
-    with sitroom.open(path, user="dana", clock=ManualClock(NOW)) as dana:
+    with sitroom.open(path, user="dana", proof=PASS, clock=ManualClock(NOW)) as dana:
         assert [t.id for t in dana.tracks.list().tracks] == ["sanctions"]
         with pytest.raises(NotFound) as e:
             dana.tracks.set_status("us-iran", "agreed")
@@ -216,5 +221,5 @@ def test_a_user_sees_the_tracks_they_are_cleared_for_and_records_no_partial_sche
         assert [m.id for m in solved.meetings] == ["sanctions-1"]
         assert not solved.recorded and solved.note is not None
         assert "4 meeting records" in solved.note
-    with sitroom.open(path, user="alice", clock=ManualClock(NOW)) as alice:
+    with sitroom.open(path, user="alice", proof=PASS, clock=ManualClock(NOW)) as alice:
         assert alice.tracks.schedule(options=Options(time_limit=5)).recorded

@@ -139,7 +139,7 @@ def test_a_write_outside_ones_clearance_or_role_is_refused_and_recorded(
     ]
     # The denial in us-iran is seen by those cleared for it, not by dana herself.
     for user, expected in (("alice", 2), ("dana", 1)):
-        with open_room(room, user=user) as opened:
+        with open_room(room, user=user, proof="correct horse battery") as opened:
             assert opened.session.count(kinds=[ACCESS_DENIED]) == expected
 
 

@@ -49,14 +49,18 @@ def new_secret(name: str, role: str) -> Secret:
 
 
 class KeyStore:
-    def __init__(self, directory: Path) -> None:
+    """Key files in ``directory``; the key files that open unattended identities' keys are
+    made in ``key_files`` (by default beside them: give a folder outside the workspace)."""
+
+    def __init__(self, directory: Path, key_files: Path | None = None) -> None:
         self.dir = Path(directory)
+        self.key_files = self.dir if key_files is None else Path(key_files)
 
     def path(self, name: str) -> Path:
         return self.dir / f"{check_name(name)}.key"
 
     def default_key_file(self, name: str) -> Path:
-        return self.dir / f"{check_name(name)}.keyfile"
+        return self.key_files / f"{check_name(name)}.keyfile"
 
     def exists(self, name: str) -> bool:
         return self.path(name).exists()
@@ -181,8 +185,8 @@ def _relative(path: Path, base: Path) -> str:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    """Atomically, readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Atomically, readable by the owner only (and a folder made for it, by them only)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -155,17 +155,22 @@ class Auth:
         self._record(session, AUTH_TOKEN, issued.row)
         return issued
 
-    def revoke(self, session: Session, token_id: str) -> TokenRow:
-        """End one of the session user's tokens (no one ends another's: an admin removes the
-        user, and their tokens open nothing after)."""
+    def revoke(self, session: Session, which: str) -> TokenRow:
+        """End one of the session user's tokens, by id or by name (if one token has it). No
+        one ends another's: an admin removes the user, and their tokens open nothing after."""
         user = session.user or ""
-        mine = {t.id: t for t in self._tokens.tokens() if t.user == user}
-        if token_id not in mine:
-            raise NotFound("token", token_id, known=sorted(mine))
-        self._tokens.revoke(token_id)
-        if mine[token_id].kind == API:
-            self._record(session, AUTH_REVOKED, row(mine[token_id]))
-        return row(mine[token_id])
+        mine = [t for t in self._tokens.tokens() if t.user == user]
+        found = [t for t in mine if t.id == which] or [t for t in mine if t.name == which]
+        if not found:
+            raise NotFound("token", which, known=sorted({t.name for t in mine}))
+        if len(found) > 1:
+            ids = ", ".join(t.id for t in found)
+            raise UserInputError(f"{len(found)} tokens are called {which!r}: give its id ({ids})")
+        token = found[0]
+        self._tokens.revoke(token.id)
+        if token.kind == API:
+            self._record(session, AUTH_REVOKED, row(token))
+        return row(token)
 
     def logout(self, user: str, bearer: str | None) -> LoggedOut:
         """End the session ``bearer`` is, if it is ``user``'s and still kept (``ended`` is

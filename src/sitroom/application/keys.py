@@ -286,6 +286,10 @@ class Keys:
             raise AlreadyExists("identity", name, detail=": it has keys here")
         return self.create(admin, name, role, key_file=key_file, passphrase=passphrase)
 
+    def key_file_of(self, name: str) -> Path | None:
+        """Where the key file that opens ``name``'s key was made (None: a passphrase does)."""
+        return self._store.stored_key_file(name)
+
     def _site_keys(self) -> KeysMade:
         name = self._site
         if not self._store.exists(name) or identity(self._s, name) is None:

@@ -133,7 +133,7 @@ def tokens_create(
 
 @tokens_app.command("revoke")
 def tokens_revoke(
-    token_id: Annotated[str, typer.Argument(help="The token's id (see `sitroom tokens`).")],
+    token: Annotated[str, typer.Argument(help="The token's id or name (see `sitroom tokens`).")],
     workspace: WorkspaceOpt = Path("."),
     json: JsonOpt = False,
 ) -> None:
@@ -141,4 +141,4 @@ def tokens_revoke(
     from sitroom.cli.render import keys as render
 
     with room(workspace) as r:
-        emit(r.auth.revoke(r.session, token_id), json, render.revoked)
+        emit(r.auth.revoke(r.session, token), json, render.revoked)

@@ -61,14 +61,17 @@ def content_digest(batch: RecordBatch) -> bytes:
     parts.append(pc.cast(batch.payload_json(), pa.string()))
     lines = pc.binary_join_element_wise(*parts, "\x1f")
     h = hashlib.sha256(_DOMAIN)
+    lengths = []
     for chunk in lines.chunks if isinstance(lines, pa.ChunkedArray) else [lines]:
-        # A string array's data buffer holds its values back to back, in order, and its
-        # offsets say where each ends: both are hashed, so no line can run into the next.
+        # A string array's data buffer holds its values back to back, in order; their
+        # lengths are hashed after them, so no line can run into the next. Neither depends
+        # on how the column is cut into chunks.
         _, offsets, data = chunk.buffers()
         ends = np.frombuffer(offsets, np.int32)[chunk.offset : chunk.offset + len(chunk) + 1]
         if data is not None:
             h.update(memoryview(data)[int(ends[0]) : int(ends[-1])])
-        h.update((ends - ends[0]).astype("<i4").tobytes())
+        lengths.append(np.diff(ends).astype("<i4"))
+    h.update(np.concatenate(lengths).tobytes())
     return h.digest()
 
 
