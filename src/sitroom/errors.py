@@ -11,6 +11,7 @@
     │   └── RecordError          a record is invalid (bad kind, confidence, valid time)
     └── SecureError              key material is missing, locked or invalid; a signature fails
         ├── Rejected             a message or agreement was refused (``reason``: a stable code)
+        ├── AuthError            who asks cannot be established: no or a bad token or signature
         └── AccessDenied         ``user`` may not do ``action``
 
 Every error's message is one line meant for a person and says what is wrong, not what to type
@@ -118,6 +119,22 @@ class Rejected(SecureError):
     ``replayed``, ``wrong-track``...) for records and scripts; the message says why in words."""
 
     code = "rejected"
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def fields(self) -> dict[str, Any]:
+        return {"reason": self.reason}
+
+
+class AuthError(SecureError):
+    """Who is asking cannot be established: a request without a token or signature, with a
+    wrong one, from an unknown site, stale or replayed (HTTP 401). ``reason`` is a stable code
+    (``no-token``, ``bad-token``, ``unsigned``, ``unknown-site``, ``bad-signature``,
+    ``stale``, ``replayed-request``)."""
+
+    code = "unauthenticated"
 
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
