@@ -54,6 +54,7 @@ from sitroom.errors import AccessDenied, AuthError, NotFound, Rejected, SecureEr
 CHANNELS = ledger.CHANNELS
 UNDECLARED = "undeclared-channel"
 PLAINTEXT = "plaintext-on-sealed"
+NOT_CLEARED = "not-cleared"  # a user who may not send on the channel
 DEFAULT_SKEW_MS = 300_000
 
 
@@ -288,7 +289,11 @@ class Desk:
             if channel not in self.courier.lanes:
                 raise NotFound("channel", channel, known=sorted(self.courier.lanes))
             if by is not None:
-                self._clear(by, channel)
+                try:
+                    self._clear(by, channel)
+                except AccessDenied:
+                    self.count(NOT_CLEARED)
+                    raise
             by = by or self.session.user
             track = self._track(channel)
             if track:
