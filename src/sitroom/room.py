@@ -642,8 +642,8 @@ class Room:
         if not self._engine.states[SECURE]["users"]:
             return LOCAL_USER
         raise AuthError(
-            "no-token" if authorization is None else "bad-token",
             "this room has users, and its desk takes no token yet: send from the command line",
+            reason="no-token" if authorization is None else "bad-token",
         )
 
     @cached_property

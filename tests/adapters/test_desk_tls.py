@@ -49,10 +49,10 @@ TOKENS = {"tok-dana": "dana", "tok-alice": "alice"}
 def by_token(authorization: str | None) -> str:
     """Tokens as a test's token store: 'Bearer tok-dana' is dana."""
     if authorization is None:
-        raise AuthError("no-token", "no token: send Authorization: Bearer TOKEN")
+        raise AuthError("no token: send Authorization: Bearer TOKEN", reason="no-token")
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or token not in TOKENS:
-        raise AuthError("bad-token", "that token is not known here")
+        raise AuthError("that token is not known here", reason="bad-token")
     return TOKENS[token]
 
 

@@ -535,8 +535,8 @@ class Channels:
             raise UserInputError(f"no desk at {url}: {e}") from None
         if code == 401:
             raise AuthError(
-                "no-token" if token is None else "bad-token",
                 f"the desk at {url} does not know who you are: {answer.get('error')}",
+                reason="no-token" if token is None else "bad-token",
             )
         if code == 403:
             raise AccessDenied(

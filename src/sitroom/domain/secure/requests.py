@@ -86,13 +86,15 @@ class Signed:
         site, when, sig = (headers.get(h) for h in HEADERS)
         if not site or not when or not sig:
             missing = [h for h, v in zip(HEADERS, (site, when, sig), strict=True) if not v]
-            raise AuthError(UNSIGNED, f"the request is not signed by a site (no {missing[0]})")
+            raise AuthError(
+                f"the request is not signed by a site (no {missing[0]})", reason=UNSIGNED
+            )
         if not (when.isascii() and when.isdigit()) or int(when) > MAX_TIME_MS:
-            raise AuthError(UNSIGNED, f"{TIME_HEADER} is milliseconds since the epoch")
+            raise AuthError(f"{TIME_HEADER} is milliseconds since the epoch", reason=UNSIGNED)
         try:
             signature = unb64(sig, what=SIGNATURE_HEADER, size=64)
         except SecureError as e:
-            raise AuthError(UNSIGNED, str(e)) from None
+            raise AuthError(str(e), reason=UNSIGNED) from None
         return cls(site[:64], int(when), signature)
 
 
@@ -116,15 +118,22 @@ def check(
     :class:`Replays`' to refuse. AuthError with its reason otherwise."""
     ident = identities(signed.site)
     if ident is None or ident.role != SITE or signed.site == me:
-        raise AuthError(UNKNOWN_SITE, f"no site {signed.site!r} is known here")
+        raise AuthError(
+            f"no site {signed.site!r} is known here", reason=UNKNOWN_SITE, user=signed.site
+        )
     data = request_bytes(method, path, body, signed.time_ms, signed.site, me)
     if not ident.verifies(data, signed.signature):
-        raise AuthError(BAD_SIGNATURE, f"the request's signature is not {signed.site}'s")
+        raise AuthError(
+            f"the request's signature is not {signed.site}'s",
+            reason=BAD_SIGNATURE,
+            user=signed.site,
+        )
     if abs(now_ms - signed.time_ms) > skew_ms:
         raise AuthError(
-            STALE,
             f"the request was signed {abs(now_ms - signed.time_ms) / 1000:.0f} s from this "
             f"desk's time, beyond the {skew_ms / 1000:.0f} s allowed",
+            reason=STALE,
+            user=signed.site,
         )
     return ident
 
@@ -146,7 +155,11 @@ class Replays:
         """Remember ``signed``; AuthError ``replayed-request`` if it was seen already."""
         self._forget(now_ms - self.window_ms)
         if signed.signature in self.seen or signed.time_ms <= self.floor_ms:
-            raise AuthError(REPLAYED, f"this request from {signed.site} was received already")
+            raise AuthError(
+                f"this request from {signed.site} was received already",
+                reason=REPLAYED,
+                user=signed.site,
+            )
         self.seen[signed.signature] = signed.time_ms
         while len(self.seen) > self.limit:
             _, at = self.seen.popitem(last=False)
