@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import os
 import socket
+import ssl
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +19,12 @@ import pytest
 
 import sitroom as package
 from sitroom.adapters.channel_http import Limits, Served, serve_desk
+from sitroom.adapters.keystore import new_secret
 from sitroom.application.desk import Desk
+from sitroom.application.session import Session
 from sitroom.cli import run
+from sitroom.domain.secure import requests
+from sitroom.domain.secure.identity import SITE, Secret, identity_record
 from sitroom.room import Room
 from sitroom.testing import MemoryWire
 
@@ -75,11 +81,25 @@ def small_workspace(capfd: pytest.CaptureFixture[str], ws: Path, site: str = "ge
 
 
 # a desk served on loopback ----------------------------------------------------------------
+def anyone(authorization: str | None) -> str:
+    """An ``authenticate`` that takes every request as the user "local" (a room without
+    users, where anyone local is its one user)."""
+    return "local"
+
+
 @contextmanager
-def served_desk(room: Room, limits: Limits) -> Iterator[Served]:
-    """The room's desk over real HTTP on a free loopback port, its wire in memory."""
-    desk = Desk(room.session, MemoryWire())
-    served = serve_desk(desk, "127.0.0.1", 0, limits)
+def served_desk(
+    room: Room,
+    limits: Limits,
+    *,
+    authenticate: Callable[[str | None], str] = anyone,
+    tls: ssl.SSLContext | None = None,
+) -> Iterator[Served]:
+    """The room's desk over real HTTP (HTTPS with ``tls``) on a free loopback port, its wire
+    in memory; submits checked as the user ``authenticate`` names."""
+    desk = Desk(room.session, MemoryWire(), as_user=lambda user: Session.of(room.engine, user))
+    served = serve_desk(desk, "127.0.0.1", 0, limits, authenticate=authenticate, tls=tls)
+    served.desk = desk  # type: ignore[attr-defined]
     try:
         yield served
     finally:
@@ -87,7 +107,39 @@ def served_desk(room: Room, limits: Limits) -> Iterator[Served]:
         desk.close()
 
 
+def peer_site(room: Room, name: str = "peer") -> Secret:
+    """A site's keys, made here, whose card ``room`` holds as if imported and verified."""
+    secret = new_secret(name, SITE)
+    room.session.append([identity_record(secret, room.session.now_ms())])
+    return secret
+
+
+def signed_headers(
+    secret: Secret, to: str, body: bytes, *, path: str = "/deliver", now_ms: int | None = None
+) -> dict[str, str]:
+    """The headers that sign a POST of ``body`` to ``path`` from ``secret``'s site to ``to``."""
+    when = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    return requests.sign(secret, "POST", path, body, when, to)
+
+
 def connect(served: Served) -> socket.socket:
     """A raw connection to a served desk, for requests no HTTP client would send."""
     host, port = served.server.server_address[:2]
     return socket.create_connection((str(host), int(port)), timeout=5)
+
+
+def import_card(tmp: Path, owner: Path, into: Path, name: str | None = None) -> str:
+    """``owner``'s card (its site's, or the identity ``name``'s) imported into ``into`` with
+    the fingerprint read off it, as its owner would read it out: the card's path."""
+    card = tmp / f"{(name or owner.name)}-for-{into.name}.card"
+    who = [] if name is None else [name]
+    assert run(["keys", "export", *who, "-w", str(owner), "-o", str(card)]) == 0
+    fingerprint = json.loads(card.read_text())["fingerprint"]
+    assert run(["keys", "import", "-w", str(into), str(card), "--fingerprint", fingerprint]) == 0
+    return str(card)
+
+
+def exchange_cards(tmp: Path, a: Path, b: Path) -> None:
+    """Two sites trust each other: each imports the other's card, fingerprint checked."""
+    import_card(tmp, a, b)
+    import_card(tmp, b, a)

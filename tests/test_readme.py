@@ -88,13 +88,15 @@ def test_the_using_it_block_runs_as_written(tmp_path: Path, web: str) -> None:
                 name, value = command.removeprefix("export ").split("=", 1)
                 env[name] = value
                 continue
-            if "$TEHRAN_FP" in command:
-                keys = subprocess.run(
-                    [*SITROOM.split(), "keys", "-w", "tehran", "--json"],
-                    cwd=work, env=env, capture_output=True, text=True, check=True,
-                )  # fmt: skip
-                (tehran,) = json.loads(keys.stdout)["identities"]
-                env["TEHRAN_FP"] = tehran["fingerprint"]
+            for site, ws in (("TEHRAN", "tehran"), ("WASHINGTON", "room")):
+                if f"${site}_FP" in command:  # read out by the site's owner, from its own keys
+                    keys = subprocess.run(
+                        [*SITROOM.split(), "keys", "-w", ws, "--json"],
+                        cwd=work, env=env, capture_output=True, text=True, check=True,
+                    )  # fmt: skip
+                    (own,) = [i for i in json.loads(keys.stdout)["identities"]
+                              if i["name"] == site.lower()]  # fmt: skip
+                    env[f"{site}_FP"] = own["fingerprint"]
             command = command.replace(GDELT_URL, f"{web}/gdeltv2/lastupdate.txt")
             command = command.replace(RSS_URL, f"{web}/feed.xml")
             command = re.sub(r"(^|&& )sitroom ", rf"\g<1>{SITROOM} ", command)

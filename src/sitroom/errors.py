@@ -129,17 +129,22 @@ class Rejected(SecureError):
 
 
 class AuthError(SecureError):
-    """Who is acting is not proven: no passphrase or token, a wrong one, an expired or revoked
-    token. A server answers it with 401; ``user`` is who was claimed, when known."""
+    """Who is acting is not proven: no token or signature, a wrong one, an unknown site, a
+    request stale or replayed. A server answers it with 401; ``user`` is who was claimed, when
+    known; ``reason`` a stable code for counting (``no-token``, ``bad-token``, ``unsigned``,
+    ``unknown-site``, ``bad-signature``, ``stale``, ``replayed-request``)."""
 
     code = "unauthenticated"
 
-    def __init__(self, message: str, *, user: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, user: str | None = None, reason: str = "unauthenticated"
+    ) -> None:
         super().__init__(message)
         self.user = user
+        self.reason = reason
 
     def fields(self) -> dict[str, Any]:
-        return {} if self.user is None else {"user": self.user}
+        return {"reason": self.reason, **({} if self.user is None else {"user": self.user})}
 
 
 class AccessDenied(SecureError):

@@ -39,17 +39,18 @@ from sitroom.application.ports import Clock, Unlock
 from sitroom.application.session import Session
 from sitroom.domain.projection import Detector, Projection, Reactor
 from sitroom.domain.secure.audit import SignedHead, sign_head
-from sitroom.domain.secure.identity import SITE, Secret, identity_record
+from sitroom.domain.secure.identity import SITE, Identity, Secret, identity_record
 from sitroom.domain.secure.ledger import SECURE
 from sitroom.domain.secure.wear import Policy
 from sitroom.domain.timeutil import MS_PER_DAY
 from sitroom.domain.wording import plural
-from sitroom.errors import NoWorkspace, SecureError, UserInputError, WorkspaceError
+from sitroom.errors import AuthError, NoWorkspace, SecureError, UserInputError, WorkspaceError
 from sitroom.settings import CONFIG_FILE, SITE_KEY_FILE_ENV, Settings, key_files
 
 if TYPE_CHECKING:
     import threading
 
+    from sitroom.adapters.channel_http import Limits
     from sitroom.application.agreements import Agreements
     from sitroom.application.audit import Audit, Report
     from sitroom.application.auth import Auth, Proof
@@ -59,7 +60,7 @@ if TYPE_CHECKING:
     from sitroom.application.keys import Keys
     from sitroom.application.netsim import Trace
     from sitroom.application.netsim_report import SimReport
-    from sitroom.application.ports import Endpoint, Wire
+    from sitroom.application.ports import Endpoint, Peers, Wire
     from sitroom.application.replay import Replayed, ReplayedAlert
     from sitroom.application.results import Progress
     from sitroom.application.risk import Risk
@@ -267,6 +268,7 @@ def open(
 
 
 MIN_SPEED, MAX_SPEED = 0.001, 1_000_000.0
+LOCAL_USER = "local"  # who submits to the desk of a room without users
 
 
 def replay(
@@ -365,26 +367,51 @@ def _at(path: Path) -> str:
 
 
 # channels, outside a room -----------------------------------------------------------------
-def _http_wire() -> Wire:
-    """The HTTP adapter's wire (httpx, imported when a desk first sends)."""
+def _http_wire(
+    me: Secret | None, peers: Peers | None, *, tls_only: bool, clock: Callable[[], int]
+) -> Wire:
+    """The HTTP adapter's wire (httpx, imported when a desk first sends): signing as ``me``,
+    pinning https addresses to the cards ``peers`` names."""
     from sitroom.adapters.channel_http import HttpWire
 
-    return HttpWire()
+    return HttpWire(me=me, peers=peers, tls_only=tls_only, clock=clock)
 
 
-def _post_json(url: str, body: Mapping[str, Any], timeout_s: float) -> tuple[int, dict[str, Any]]:
+def _post_json(
+    url: str, body: Mapping[str, Any], timeout_s: float, token: str | None, pin: Identity | None
+) -> tuple[int, dict[str, Any]]:
     from sitroom.adapters.channel_http import post_json
 
-    return post_json(url, body, timeout_s)
+    return post_json(url, body, timeout_s, token=token, pin=pin)
 
 
-def _serve_desk(desk: Desk, host: str, port: int, settings: Settings) -> Endpoint:
-    from sitroom.adapters.channel_http import Limits, serve_desk
+def _limits(settings: Settings) -> Limits:
+    from sitroom.adapters.channel_http import Limits
 
-    limits = Limits(
+    return Limits(
         settings.http_max_body_bytes, settings.http_read_timeout_s, settings.http_max_connections
     )
-    return serve_desk(desk, host, port, limits)
+
+
+def _serve_desk(
+    desk: Desk,
+    host: str,
+    port: int,
+    settings: Settings,
+    secret: Secret | None,
+    authenticate: Callable[[str | None], str],
+) -> Endpoint:
+    """A desk served over HTTPS with a certificate made from the site's key (or plain HTTP
+    where ``desk_tls`` is off)."""
+    from sitroom.adapters.channel_http import serve_desk
+    from sitroom.adapters.site_tls import server_context
+
+    tls = None
+    if settings.desk_tls:
+        if secret is None:
+            raise WorkspaceError("a desk serves https with the site's key, and this room has none")
+        tls = server_context(secret)
+    return serve_desk(desk, host, port, _limits(settings), authenticate=authenticate, tls=tls)
 
 
 def _read_trace(path: Path) -> Trace:
@@ -416,15 +443,50 @@ def relay(
     listen: str = "127.0.0.1:8651",
     stop: threading.Event,
     ready: Callable[[str], None] | None = None,
+    key: Path | str | None = None,
+    key_file: Path | str | None = None,
+    to_card: Path | str | None = None,
+    to_fingerprint: str | None = None,
 ) -> None:
     """Run an intermediary (or a link's terminal) until ``stop`` is set: it passes messages
-    and pings on to ``to`` and vouches for the far end when asked. It records nothing, so it
-    needs no room. ``ready`` is told its URL once it listens."""
-    from sitroom.adapters.channel_http import run_relay
+    — with their senders' signatures, unchanged — and pings on to ``to``, and vouches for the
+    far end when asked. It records nothing, so it needs no room. ``ready`` is told its URL
+    once it listens.
+
+    With ``key`` (an intermediary's key, ``keys/NAME.key``, made by `sitroom keys init NAME
+    --role intermediary`) and its ``key_file``, it serves https with a certificate made from
+    that key, for desks to pin to the intermediary's card. An https ``to`` is pinned to the
+    card ``to_card``, whose fingerprint must be ``to_fingerprint`` (read out by its owner)."""
+    from sitroom.adapters.channel_http import RelayKeys, run_relay
+    from sitroom.adapters.site_tls import server_context
     from sitroom.application.channels import parse_listen
+    from sitroom.application.keys import read_card
 
     host, port = parse_listen(listen)
-    run_relay(to, host, port, stop=stop, ready=ready)
+    tls = None
+    if key is not None:
+        if key_file is None:
+            raise UserInputError("a relay's key opens with its key file: give --key-file")
+        path = Path(key)
+        tls = server_context(
+            KeyStore(path.parent).unlock(path.stem, Unlock(key_file=Path(key_file)))
+        )
+    far_end = None
+    if to_card is not None:
+        far_end = read_card(_read_bytes(Path(to_card)), to_fingerprint)
+    elif to.startswith("https://"):
+        raise UserInputError(
+            f"{to} is https: give its card and fingerprint (--to-card FILE --to-fingerprint FP) "
+            "to pin its certificate to"
+        )
+    run_relay(to, host, port, stop=stop, ready=ready, keys=RelayKeys(tls, far_end))
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise UserInputError(f"cannot read {path}: {e.strerror or e}") from None
 
 
 class Room:
@@ -441,6 +503,7 @@ class Room:
         self._keystore = KeyStore(path / KEYS_DIR, key_files(path))
         self._heads = HeadFile(path / HEAD_FILE)
         self._borrowed = False  # a view of another Room's log (as_user): not closed here
+        self._desk_signers: dict[str, Secret] = {}  # users' keys, from their desk tokens
 
     @classmethod
     def _open(
@@ -592,19 +655,60 @@ class Room:
             finally:
                 engine.clock = saved
 
+        settings = self.settings
+
+        def site_secret() -> Secret | None:
+            return self._site_secret() if self.keys.has_keys(self.site) else None
+
+        def wire() -> Wire:
+            from sitroom.application.desk import peers_of
+
+            peers = peers_of(self.session)
+            clock = engine.clock.now_ms
+            return _http_wire(site_secret(), peers, tls_only=settings.desk_tls, clock=clock)
+
+        def post(
+            url: str, body: Mapping[str, Any], timeout_s: float, token: str | None
+        ) -> tuple[int, dict[str, Any]]:
+            mine = self._keystore.public(self.site) if self.keys.has_keys(self.site) else None
+            return _post_json(url, body, timeout_s, token, mine)
+
         return Channels(
             self.session,
-            wire=_http_wire,
-            post=_post_json,
-            serve=lambda desk, host, port: _serve_desk(desk, host, port, self.settings),
+            wire=wire,
+            post=post,
+            serve=lambda desk, host, port: _serve_desk(
+                desk, host, port, settings, site_secret(), self._authenticate
+            ),
             read_trace=_read_trace,
-            site_secret=lambda: self._site_secret() if self.keys.has_keys(self.site) else None,
+            site_secret=site_secret,
             user_secret=lambda name, passphrase: self.keys.unlock(name, passphrase),
             first_epoch=lambda track: self.keys.first_epoch(track),
             on_clock=on_clock,
             scratch=_scratch_session,
             settle=settle,
+            as_user=self._desk_session,
+            skew_ms=round(settings.desk_clock_skew_s * 1000),
         )
+
+    def _authenticate(self, authorization: str | None) -> str:
+        """Who a request to this room's desk is from, by the token in its ``Authorization``
+        header (a room without users: anyone local is its one user, "local"). The key the
+        token opens is kept for the user's session (:meth:`_desk_session`), so that what
+        they submit is signed by them; every request is authenticated again."""
+        if not self._engine.states[SECURE]["users"]:
+            return LOCAL_USER
+        if authorization is None:
+            raise AuthError("a token is needed: Authorization: Bearer TOKEN", reason="no-token")
+        try:
+            secret = self.auth.authenticate(authorization)
+        except AuthError as e:
+            raise AuthError(str(e), reason="bad-token") from None
+        self._desk_signers[secret.name] = secret
+        return secret.name
+
+    def _desk_session(self, user: str) -> Session:
+        return Session.of(self._engine, user, self._desk_signers.get(user))
 
     @cached_property
     def tracks(self) -> Tracks:

@@ -68,6 +68,13 @@ class Settings:
     session_hours: float = 12.0
     """How long a login lasts (``sitroom login``, a server session) before the passphrase is
     asked for again."""
+    desk_tls: bool = True
+    """Desks serve HTTPS (a certificate made from the site's own key) and send only to https
+    URLs, pinning the far end's certificate to its imported card. False: plain HTTP both ways
+    (a lab, a loopback test); requests are signed all the same."""
+    desk_clock_skew_s: float = 300.0
+    """A desk refuses a signed request made further than this from its own clock (s), and
+    remembers the signatures it took for as long, to refuse them a second time."""
     ingest_max_bytes: int = 4 * 1024**3
     """The most bytes one input may hold (a file, a download, an archive member once
     decompressed): past it, it is refused at the limit, unread. Well above GDELT 1.0's largest
@@ -94,7 +101,7 @@ class Settings:
         settings = cls()
         try:
             settings = replace(
-                settings, **{k: type(getattr(settings, k))(v) for k, v in values.items()}
+                settings, **{k: _typed(getattr(settings, k), k, v) for k, v in values.items()}
             )
         except ValueError as e:
             raise WorkspaceError(f"bad setting: {e}") from None
@@ -123,6 +130,8 @@ class Settings:
             settings.http_read_timeout_s > 0
         ):
             raise WorkspaceError("the http_ limits are positive")
+        if not 1 <= settings.desk_clock_skew_s <= 86_400:
+            raise WorkspaceError("desk_clock_skew_s is a number of seconds, 1 to 86400 (a day)")
         if settings.ingest_max_bytes < 1:
             raise WorkspaceError("ingest_max_bytes is a number of bytes, at least 1")
         return settings
@@ -131,5 +140,25 @@ class Settings:
         lines = ["[sitroom]"]
         for f in fields(self):
             v = getattr(self, f.name)
-            lines.append(f"{f.name} = {v!r}" if not isinstance(v, str) else f'{f.name} = "{v}"')
+            if isinstance(v, bool):
+                lines.append(f"{f.name} = {'true' if v else 'false'}")
+            else:
+                lines.append(f"{f.name} = {v!r}" if not isinstance(v, str) else f'{f.name} = "{v}"')
         return "\n".join(lines) + "\n"
+
+
+_BOOLS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _typed(default: Any, name: str, value: Any) -> Any:
+    """``value`` (from TOML or the environment) as the type of the setting's default: a
+    switch is true or false (TOML's, or true/false, 1/0, yes/no in the environment), never
+    Python's truth of a string, for which "false" is true."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        found = _BOOLS.get(str(value).strip().lower())
+        if found is None:
+            raise ValueError(f"{name} is true or false, not {value!r}")
+        return found
+    return type(default)(value)

@@ -15,17 +15,30 @@ import pytest
 
 import sitroom
 from sitroom.adapters.channel_http import Limits, Served
+from sitroom.adapters.keystore import new_secret
+from sitroom.domain.secure.identity import Secret, identity_record
 from sitroom.room import Room
 
-from helpers import connect, served_desk
+from helpers import connect, served_desk, signed_headers
 
 LIMITS = Limits(max_body_bytes=10_000, read_timeout_s=0.5, max_connections=4)
 
 
+SITE = "room"
+
+
 @pytest.fixture
-def desk(tmp_path: Path) -> Iterator[tuple[Room, Served]]:
-    with sitroom.init(tmp_path / "room") as room, served_desk(room, LIMITS) as served:
-        yield room, served
+def peer() -> Secret:
+    return new_secret("peer", "site")
+
+
+@pytest.fixture
+def desk(tmp_path: Path, peer: Secret) -> Iterator[tuple[Room, Served]]:
+    with sitroom.init(tmp_path / "room", site=SITE) as room:
+        room.session.append([identity_record(peer, room.session.now_ms())])  # as if imported
+        room.channels.add("c", counterpart="peer")
+        with served_desk(room, LIMITS) as served:
+            yield room, served
 
 
 def request(served: Served, raw: bytes) -> tuple[int, dict[str, object]]:
@@ -49,10 +62,13 @@ def _length(data: bytes) -> int:
     return 0
 
 
-def post(path: str, body: bytes, length: int | str | None = None) -> bytes:
+def post(
+    path: str, body: bytes, length: int | str | None = None, headers: dict[str, str] | None = None
+) -> bytes:
     n = len(body) if length is None else length
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     return (
-        f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n{extra}"
         f"content-length: {n}\r\nconnection: close\r\n\r\n"
     ).encode() + body
 
@@ -79,11 +95,13 @@ def post(path: str, body: bytes, length: int | str | None = None) -> bytes:
     ],
 )  # fmt: skip
 def test_a_malformed_request_gets_a_4xx_json_error_and_changes_nothing(
-    desk: tuple[Room, Served], path: str, body: bytes, words: str
+    desk: tuple[Room, Served], peer: Secret, path: str, body: bytes, words: str
 ) -> None:
+    """A delivery is signed by a known site: what is checked here is what comes after."""
     room, served = desk
     before = room.session.count()
-    status, answer = request(served, post(path, body))
+    signed = signed_headers(peer, SITE, body) if path == "/deliver" else None
+    status, answer = request(served, post(path, body, headers=signed))
     assert status == 400 and words.lower() in str(answer["error"]).lower()
     assert room.session.count() == before
     assert request(served, b"GET /ping HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n") == (

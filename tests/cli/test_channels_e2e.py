@@ -2,7 +2,11 @@
 desk (Tehran), the terminal of the direct link and the intermediary of the backchannel
 (Muscat). The link's terminal is killed mid-run; the sender must notice the silence, with
 Muscat vouching that Tehran itself is alive, fail urgent messages over with their ids, and lose
-nothing; the receiver must see every message once."""
+nothing; the receiver must see every message once.
+
+These run in plain HTTP (``desk_tls = false``): what they test is failover, not transport; the
+deliveries are signed all the same, so each site imports the other's card. TLS, pinning and
+relays over TLS are tests/cli/test_desk_forgeries.py's."""
 
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ import pytest
 
 import sitroom
 from sitroom.cli import run
+
+from helpers import exchange_cards
 
 pytestmark = pytest.mark.slow
 
@@ -70,12 +76,29 @@ def _wait(what: str, ok: Any, timeout: float = 30.0) -> Any:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.fixture
+def plain_http(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Desks and sends in this process and the ones it starts speak plain HTTP."""
+    monkeypatch.setenv("SITROOM_DESK_TLS", "false")
+
+
+def two_sites(tmp: Path) -> tuple[Path, Path]:
+    """Washington and Tehran, each holding the other's card, and Tehran's desk expecting
+    Washington on the channels it will send on."""
+    a, b = tmp / "washington", tmp / "tehran"
+    assert run(["init", "-w", str(a), "--site", "washington"]) == 0
+    assert run(["init", "-w", str(b), "--site", "tehran"]) == 0
+    exchange_cards(tmp, a, b)
+    for channel in ("direct", "backchannel"):
+        assert run(["channels", "add", channel, "-w", str(b), "--to", "Washington"]) == 0
+    return a, b
+
+
+@pytest.mark.usefixtures("plain_http")
 def test_a_killed_link_is_noticed_urgent_traffic_fails_over_and_nothing_is_lost(
     tmp_path: Path, procs: list[Proc]
 ) -> None:
-    a, b = tmp_path / "washington", tmp_path / "tehran"
-    assert run(["init", "-w", str(a), "--site", "washington"]) == 0
-    assert run(["init", "-w", str(b), "--site", "tehran"]) == 0
+    a, b = two_sites(tmp_path)
 
     tehran = Proc("channels", "run", "-w", str(b), "--listen", "127.0.0.1:0")
     procs.append(tehran)
@@ -85,10 +108,10 @@ def test_a_killed_link_is_noticed_urgent_traffic_fails_over_and_nothing_is_lost(
     procs.append(muscat)
 
     week = ["--timezone", "Asia/Tehran", "--hours", "08:00-16:00", "--days", "Sat-Wed"]
-    assert run(["channels", "add", "backchannel", "-w", str(a), "--to", "Tehran desk",
+    assert run(["channels", "add", "backchannel", "-w", str(a), "--to", "Tehran",
                 "--via", "Muscat", "--url", muscat.url, "--heartbeat", "250ms",
                 "--ack-timeout", "3s", *week]) == 0  # fmt: skip
-    assert run(["channels", "add", "direct", "-w", str(a), "--to", "Tehran desk",
+    assert run(["channels", "add", "direct", "-w", str(a), "--to", "Tehran",
                 "--name", "Direct secure link", "--fallback", "backchannel", "--url", link.url,
                 "--heartbeat", "250ms", "--ack-timeout", "2s", *week]) == 0  # fmt: skip
 
@@ -123,7 +146,7 @@ def test_a_killed_link_is_noticed_urgent_traffic_fails_over_and_nothing_is_lost(
     silences = [s for s in states if s["aspect"] == "liveness" and s["new"] != "alive"]
     assert silences and silences[0]["channel"] == "direct", states
     assert silences[0]["new"] == "suspect_path", silences[0]
-    assert "Muscat heard Tehran desk recently" in silences[0]["reason"]
+    assert "Muscat heard Tehran recently" in silences[0]["reason"]
 
     # The urgent messages failed over with their own ids; the routine one did not.
     failovers = {r.payload["message"]: r.payload for r in _records(a, "channel.failover")}
@@ -156,18 +179,17 @@ def test_a_killed_link_is_noticed_urgent_traffic_fails_over_and_nothing_is_lost(
     }
 
 
+@pytest.mark.usefixtures("plain_http")
 def test_a_desk_goes_on_receiving_while_another_process_writes_its_workspace(
     tmp_path: Path, procs: list[Proc]
 ) -> None:
     """A CLI command appends to the receiving desk's workspace between two messages: the desk
     appends the second after it (it used to fail on `UNIQUE constraint failed`) and has each
     message once."""
-    a, b = tmp_path / "washington", tmp_path / "tehran"
-    assert run(["init", "-w", str(a), "--site", "washington"]) == 0
-    assert run(["init", "-w", str(b), "--site", "tehran"]) == 0
+    a, b = two_sites(tmp_path)
     tehran = Proc("channels", "run", "-w", str(b), "--listen", "127.0.0.1:0")
     procs.append(tehran)
-    add = ["channels", "add", "direct", "-w", str(a), "--to", "Tehran desk", "--url", tehran.url]
+    add = ["channels", "add", "direct", "-w", str(a), "--to", "Tehran", "--url", tehran.url]
     assert run([*add, "--heartbeat", "250ms", "--ack-timeout", "3s"]) == 0
     washington = Proc("channels", "run", "-w", str(a), "--listen", "127.0.0.1:0")
     procs.append(washington)

@@ -1,6 +1,10 @@
 """A track's messages between two real sites: sealed by Washington, opened by Tehran's desk
-(a real process), refused with a recorded reason when replayed, forged or sent for another
-track, and never in the clear in either log file."""
+(a real process, over TLS pinned to Tehran's card), refused with a recorded reason when
+replayed, forged or sent for another track, and never in the clear in either log file.
+
+The attacks here come signed as Washington (a peer that misbehaves, or whose desk was taken):
+what refuses them is the envelope's own seal, behind the request's signature. An unsigned copy
+is refused before that (tests/cli/test_desk_forgeries.py has the rest of the forgeries)."""
 
 from __future__ import annotations
 
@@ -13,10 +17,12 @@ import pytest
 from test_channels_e2e import Proc, procs  # noqa: F401  (the fixture)
 
 from sitroom import open as open_room
+from sitroom.adapters.keystore import KeyStore
+from sitroom.adapters.site_tls import pinned_context
 from sitroom.domain.kinds import CHANNEL_RECEIVE, SECURE_REJECTED
 from sitroom.domain.secure.codec import b64, unb64
 
-from helpers import sitroom
+from helpers import signed_headers, sitroom
 
 pytestmark = pytest.mark.slow
 
@@ -70,6 +76,7 @@ def test_a_sealed_message_crosses_and_replays_forgeries_and_wrong_tracks_are_ref
         "--track",
         "us-iran",
     )
+    _ok(capfd, "channels", "add", "-w", str(te), "other", "--to", "Washington")  # in the clear
 
     tehran = Proc("channels", "run", "-w", str(te), "--listen", "127.0.0.1:0")
     procs.append(tehran)
@@ -127,11 +134,24 @@ def test_a_sealed_message_crosses_and_replays_forgeries_and_wrong_tracks_are_ref
         "wrong-track": {**wire, "id": "m-8", "channel": "other", "track": "ceasefire"},
         "forged": {**wire, "id": "m-7", "body": tampered.decode()},
     }
-    with httpx.Client(timeout=10) as client:
-        answers = {
-            label: client.post(f"{tehran.url}/deliver", content=orjson.dumps(w_)).json()
-            for label, w_ in attempts.items()
-        }
+    with open_room(wa, as_site=True) as room:
+        washington = room.keys.unlock("washington")
+    pin = KeyStore(te / "keys").public("tehran")  # Tehran's card, as Washington holds it
+    assert tehran.url.startswith("https://")
+
+    def signed(w_: dict[str, object]) -> dict[str, object]:
+        data = orjson.dumps(w_)
+        answer = client.post(
+            f"{tehran.url}/deliver",
+            content=data,
+            headers=signed_headers(washington, "tehran", data),
+        )
+        return dict(answer.json())
+
+    with httpx.Client(timeout=10, verify=pinned_context(pin)) as client:
+        unsigned = client.post(f"{tehran.url}/deliver", content=orjson.dumps(wire))
+        assert unsigned.status_code == 401 and "not signed" in unsigned.json()["error"]
+        answers = {label: signed(w_) for label, w_ in attempts.items()}
     assert answers["retry"] == {"ack": True, "message": "m-1", "duplicate": True}
     assert answers["replay"]["rejected"] == "replayed" and answers["replay"]["ack"] is False
     assert answers["wrong-track"]["rejected"] == "wrong-track"

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sitroom.adapters.channel_http import HttpWire, Relay, Route, serve
+from sitroom.adapters.channel_http import HttpWire, Relay, Request, Route, serve
 from sitroom.application.ports import Wire, WireError
 from sitroom.testing import MemoryWire, WireContract
 from sitroom.testing.wire_contract import ENVELOPE, Deliver, Heard, ack
@@ -23,12 +23,12 @@ def http_far_end(deliver: Deliver, heard: Heard) -> tuple[str, Callable[[], None
     gone = threading.Event()
 
     def route(answer: Callable[[dict[str, Any]], dict[str, Any]]) -> Route:
-        def handle(body: dict[str, Any]) -> dict[str, Any]:
+        def handle(request: Request) -> dict[str, Any]:
             # A stopped server still serves the keep-alive connections it accepted (their
             # threads live on): hang up on them, as a far end whose process ended would.
             if gone.is_set():
                 raise ConnectionAbortedError("the far end stopped")
-            return answer(body)
+            return answer(request.body)
 
         return handle
 

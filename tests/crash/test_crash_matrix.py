@@ -38,11 +38,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from sitroom import open as open_room
+from sitroom.adapters.keystore import KeyStore
+from sitroom.adapters.site_tls import pinned_context
 from sitroom.application.sealing import Keyring
 from sitroom.cli import run
+from sitroom.domain.secure.identity import Identity, Secret
 
 from conftest import V2_FILES
 from crashing import (
@@ -60,7 +64,7 @@ from crashing import (
     reference,
     snapshot_count,
 )
-from helpers import sitroom
+from helpers import peer_site, signed_headers, sitroom
 
 pytestmark = pytest.mark.slow
 
@@ -472,16 +476,25 @@ def message(i: int) -> dict[str, Any]:
             "body": f"text {i}", "sent_ms": 1}  # fmt: skip
 
 
+SENDER: list[Secret] = []  # Washington's keys, whose card the desk's workspace holds
+TEHRAN_CARD: list[Identity] = []  # the desk's card, which its certificate carries
+
+
 def deliver(url: str, ids: range) -> dict[str, bool]:
-    """Send the messages from ``SENDERS`` threads, in turn; each answered with an ack, and
-    whether it was a duplicate. A sender stops at its first failure (the desk is gone)."""
+    """Send the messages from ``SENDERS`` threads, in turn, each signed as Washington over TLS
+    pinned to Tehran's card; each answered with an ack, and whether it was a duplicate. A
+    sender stops at its first failure (the desk is gone)."""
     acked: dict[str, bool] = {}
+    (washington,) = SENDER
+    pin = pinned_context(TEHRAN_CARD[0])
 
     def send(part: range) -> None:
-        with httpx.Client(timeout=20) as client:
+        with httpx.Client(timeout=20, verify=pin) as client:
             for i in part:
+                data = orjson.dumps(message(i))
+                headers = signed_headers(washington, "tehran", data)
                 try:
-                    r = client.post(f"{url}/deliver", json=message(i))
+                    r = client.post(f"{url}/deliver", content=data, headers=headers)
                 except httpx.HTTPError:
                     return
                 body = r.json()
@@ -508,6 +521,10 @@ def test_a_desk_killed_while_receiving_keeps_every_message_it_acked(
     all of them again and records each once (those it had: duplicates)."""
     tehran = tmp_path / "tehran"
     assert run(["init", "-w", str(tehran), "--site", "tehran"]) == 0
+    with open_room(tehran, as_site=True) as room:  # Washington's card, and its channel here
+        SENDER[:] = [peer_site(room, "washington")]
+        room.channels.add("direct", counterpart="washington")
+    TEHRAN_CARD[:] = [KeyStore(tehran / "keys").public("tehran")]
     ref_ws = copy(tehran, tmp_path / "reference")
     desk = DeskProcess(ref_ws)
     t0 = time.monotonic()

@@ -24,7 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sitroom.application.desk import Desk, channel_record, courier_for, note_record, track_of
+from sitroom.application.desk import (
+    DEFAULT_SKEW_MS,
+    Desk,
+    channel_record,
+    courier_for,
+    note_record,
+    track_of,
+)
 from sitroom.application.netsim import Trace, simulate
 from sitroom.application.netsim_report import SimReport
 from sitroom.application.ports import Clock, Endpoint, ManualClock, Passphrase, Wire, WireError
@@ -40,15 +47,22 @@ from sitroom.domain.secure.ledger import SECURE, sealed_header
 from sitroom.domain.timeutil import human_age, iso
 from sitroom.domain.week import WorkingWeek
 from sitroom.domain.wording import shown
-from sitroom.errors import NotFound, SecureError, UserInputError, WorkspaceError
+from sitroom.errors import (
+    AccessDenied,
+    AuthError,
+    NotFound,
+    SecureError,
+    UserInputError,
+    WorkspaceError,
+)
 
 CHANNELS = ledger.CHANNELS
 
 # What the room injects.
 WireFactory = Callable[[], Wire]
-# POST a JSON body to a URL within a timeout: (HTTP status, JSON answer); WireError if nothing
-# answers. The HTTP adapter provides it.
-PostJson = Callable[[str, Mapping[str, Any], float], tuple[int, Mapping[str, Any]]]
+# POST a JSON body to a URL within a timeout, with a user's token (or None): (HTTP status, JSON
+# answer); WireError if nothing answers. The HTTP adapter provides it.
+PostJson = Callable[[str, Mapping[str, Any], float, str | None], tuple[int, Mapping[str, Any]]]
 # Serve a desk's endpoints on (host, port); port 0 picks a free one.
 ServeDesk = Callable[[Desk, str, int], Endpoint]
 ReadTrace = Callable[[Path], Trace]
@@ -62,6 +76,8 @@ FirstEpoch = Callable[[str], object]
 OnClock = Callable[[Clock], AbstractContextManager[object]]
 # A scratch room over an in-memory log, on a virtual clock: its session.
 Scratch = Callable[[ManualClock], Session]
+# A user's session (AccessDenied if there is no such user): whom a desk submits for.
+AsUser = Callable[[str], Session]
 
 _P = TypeVar("_P")
 
@@ -261,8 +277,12 @@ class Channels:
         on_clock: OnClock | None = None,
         scratch: Scratch | None = None,
         settle: Callable[[], None] | None = None,
+        as_user: AsUser | None = None,
+        skew_ms: int = DEFAULT_SKEW_MS,
     ) -> None:
         self._s = session
+        self._as_user = as_user
+        self._skew_ms = skew_ms
         self._wire = wire
         self._post = post
         self._serve = serve
@@ -388,7 +408,7 @@ class Channels:
                 f"{MAX_WEIGHT:,}"
             )
         if url is not None and not _URL.match(url):
-            raise UserInputError(f"{url!r} is not a desk's address, such as http://HOST:PORT")
+            raise UserInputError(f"{url!r} is not a desk's address, such as https://HOST:PORT")
         if track and self._s.sees(track):  # else the write is refused, and recorded, below
             # A track this room runs, or one whose keys it holds (the far end of a channel).
             known = set(self._s.state("tracks")["tracks"]) | set(self._s.state(SECURE)["epochs"])
@@ -494,8 +514,10 @@ class Channels:
         reply_by_ms: int | None = None,
         await_reply: bool = False,
         expires_ms: int | None = None,
+        token: str | None = None,
     ) -> Receipt:
-        """Hand a message to the desk running at ``url``, which records and delivers it."""
+        """Hand a message to the desk running at ``url``, which records and delivers it as
+        the user ``token`` stands for (the desk refuses a request without one it accepts)."""
         p = priority_of(priority)
         post = self._need(self._post, "an HTTP client")
         request = {
@@ -508,9 +530,19 @@ class Channels:
             "expires": None if expires_ms is None else iso(expires_ms),
         }
         try:
-            code, answer = post(f"{url.rstrip('/')}/submit", request, DESK_TIMEOUT_S)
+            code, answer = post(f"{url.rstrip('/')}/submit", request, DESK_TIMEOUT_S, token)
         except WireError as e:
             raise UserInputError(f"no desk at {url}: {e}") from None
+        if code == 401:
+            raise AuthError(
+                f"the desk at {url} does not know who you are: {answer.get('error')}",
+                reason="no-token" if token is None else "bad-token",
+            )
+        if code == 403:
+            raise AccessDenied(
+                f"the desk at {url} refused the message: {answer.get('error')}",
+                action=f"send on {channel}",
+            )
         if code != 200:
             raise UserInputError(f"the desk at {url} refused the message: {answer.get('error')}")
         accepted = bool(answer.get("accepted"))
@@ -600,7 +632,13 @@ class Channels:
         serve = self._need(self._serve, "a server")
         secret = self._site_secret() if self._site_secret is not None else None
         wire = self._need(self._wire, "a wire")()
-        desk = Desk(self._s, wire, keyring=None if secret is None else self._keyring(secret))
+        desk = Desk(
+            self._s,
+            wire,
+            keyring=None if secret is None else self._keyring(secret),
+            as_user=self._as_user,
+            skew_ms=self._skew_ms,
+        )
         try:
             if self._settle is not None:
                 self._settle()

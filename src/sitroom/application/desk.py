@@ -9,6 +9,12 @@ nothing acknowledged is lost, and a copy sent again is recognised by its id.
 
 Wire calls (deliver, ping, ask the intermediary) run in a thread pool, outside the lock that
 guards the courier and the engine, and report back through the courier's ``on_*`` calls.
+
+What arrives from another site (:meth:`Desk.deliver`) is taken only signed by a site whose
+card was imported here, fresh and never seen before, on a channel declared here with that site
+as its counterpart, and sealed if the channel is a track's; what a user submits is theirs,
+on a channel they may write. Every refusal is counted by its reason (``Desk.refused``), and
+none is recorded: a stranger cannot write to the log by knocking.
 """
 
 from __future__ import annotations
@@ -16,16 +22,17 @@ from __future__ import annotations
 import contextlib
 import secrets
 import threading
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from sitroom.application.engine import SITROOM_SOURCE
-from sitroom.application.ports import Wire, WireError
+from sitroom.application.ports import Peer, Peers, Wire, WireError
 from sitroom.application.results import Result
 from sitroom.application.sealing import Keyring, rejection
-from sitroom.application.session import Session
+from sitroom.application.session import WRITERS, Session
 from sitroom.domain.channels import ledger
 from sitroom.domain.channels.courier import (
     Action,
@@ -37,12 +44,18 @@ from sitroom.domain.channels.courier import (
     wire_text,
 )
 from sitroom.domain.channels.priority import Priority
-from sitroom.domain.kinds import CHANNEL, CHANNEL_RECEIVE, KINDS
+from sitroom.domain.kinds import CHANNEL, CHANNEL_RECEIVE, CHANNEL_SEND, KINDS
 from sitroom.domain.records import Record, content_id
-from sitroom.domain.secure.ledger import sealed_header
-from sitroom.errors import NotFound, Rejected, SecureError
+from sitroom.domain.secure import requests
+from sitroom.domain.secure.identity import INTERMEDIARY, SITE, Identity, identity_from_record
+from sitroom.domain.secure.ledger import SECURE, current_identity, sealed_header
+from sitroom.errors import AccessDenied, AuthError, NotFound, Rejected, SecureError
 
 CHANNELS = ledger.CHANNELS
+UNDECLARED = "undeclared-channel"
+PLAINTEXT = "plaintext-on-sealed"
+NOT_CLEARED = "not-cleared"  # a user who may not send on the channel
+DEFAULT_SKEW_MS = 300_000
 
 
 def note_record(note: Note, compartment: str = "") -> Record:
@@ -95,6 +108,39 @@ def courier_for(state: Mapping[str, Any], **options: Any) -> Courier:
     return courier
 
 
+def named(state: Mapping[str, Any], name: str | None, role: str) -> Identity | None:
+    """The identity of ``role`` the log holds under ``name`` — exactly, else in any case (a
+    channel's counterpart "Tehran" is the site "tehran") — its self-signature checked."""
+    if not name:
+        return None
+    found = current_identity(dict(state), name)
+    if found is None:
+        folded = name.casefold()
+        same = [n for n in state["identities"] if n.casefold() == folded]
+        found = current_identity(dict(state), same[0]) if len(same) == 1 else None
+    if found is None or found.get("role") != role:
+        return None
+    return identity_from_record(found)
+
+
+def peers_of(session: Session) -> Peers:
+    """Who is at each address this site's channels go to: the counterpart's site (whom a
+    delivery is signed for) and the card its certificate must carry — the intermediary's on
+    a channel through one, else the site's."""
+
+    def at(origin: str) -> Peer | None:
+        channels = session.state(CHANNELS)["channels"]
+        secure = session.state(SECURE)
+        for c in channels.values():
+            if (c.get("url") or "").rstrip("/") == origin.rstrip("/"):
+                site = named(secure, c["counterpart"], SITE)
+                hop = named(secure, c.get("via"), INTERMEDIARY) if c.get("via") else site
+                return Peer(site=None if site is None else site.name, pin=hop)
+        return None
+
+    return at
+
+
 def new_message_id() -> str:
     return f"m-{secrets.token_hex(6)}"
 
@@ -114,16 +160,112 @@ class Desk:
     track; without one, a track's messages are refused both ways (never sent in the clear)."""
 
     def __init__(
-        self, session: Session, wire: Wire, *, workers: int = 8, keyring: Keyring | None = None
+        self,
+        session: Session,
+        wire: Wire,
+        *,
+        workers: int = 8,
+        keyring: Keyring | None = None,
+        as_user: Callable[[str], Session] | None = None,
+        skew_ms: int = DEFAULT_SKEW_MS,
     ) -> None:
         self.session = session
         self.keyring = keyring
         self.wire = wire
+        self.as_user = as_user  # a user's session, to check what they submit
+        self.skew_ms = skew_ms
         self.lock = threading.RLock()
         self.courier = courier_for(session.state(CHANNELS), max_in_flight=workers)
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="sitroom-wire")
         self.wake = threading.Event()
         self.closed = False
+        # Requests refused, by reason: for /status and, later, for metrics.
+        self.refused: Counter[str] = Counter()
+        self.replays = requests.Replays(skew_ms)
+        self._counting = threading.Lock()
+
+    # -- who asks --------------------------------------------------------------------------
+
+    def count(self, reason: str) -> None:
+        """Count a refused request."""
+        with self._counting:
+            self.refused[reason] += 1
+
+    def refusals(self) -> dict[str, int]:
+        with self._counting:
+            return dict(sorted(self.refused.items()))
+
+    def deliver(
+        self,
+        headers: Mapping[str, str],
+        method: str,
+        path: str,
+        raw: bytes,
+        body: Callable[[], Mapping[str, Any]],
+    ) -> dict[str, Any]:
+        """A delivery from another site, as it came: its signature headers (names in lower
+        case), method, path and body's bytes; ``body`` reads them as JSON. It is received
+        (:meth:`receive`) once its signature is a known site's, fresh and not seen before
+        (else AuthError), and its channel is declared here with that site as counterpart,
+        sealed if the channel is a track's (else AccessDenied). Each refusal is counted, none
+        recorded."""
+        try:
+            signed = requests.Signed.from_headers(headers)
+            with self.lock:
+                now = self.session.now_ms()
+                secure = self.session.state(SECURE)
+            sender = requests.check(
+                signed,
+                method,
+                path,
+                raw,
+                me=self.session.site_id,
+                identities=lambda name: named(secure, name, SITE),
+                now_ms=now,
+                skew_ms=self.skew_ms,
+            )
+            self.replays.admit(signed, now)
+        except AuthError as e:
+            self.count(e.reason)
+            raise
+        wire = body()
+        env = Envelope.from_wire(wire)
+        with self.lock:
+            declared = self.session.state(CHANNELS)["channels"].get(env.channel)
+        if declared is None or str(declared["counterpart"]).casefold() != sender.name.casefold():
+            self.count(UNDECLARED)
+            raise AccessDenied(
+                f"no channel {env.channel!r} to {sender.name} is declared here",
+                user=sender.name,
+                action=f"deliver on channel {env.channel}",
+            )
+        if declared.get("track") and sealed_header(env.body) is None:
+            self.count(PLAINTEXT)
+            raise AccessDenied(
+                f"channel {env.channel} carries track {declared['track']}'s sealed messages "
+                "only: this one is in the clear",
+                user=sender.name,
+                action=f"deliver on channel {env.channel}",
+                compartment=str(declared["track"]),
+            )
+        return self.receive(wire)
+
+    def _clear(self, user: str, channel: str) -> None:
+        """Refuse (and record) a submit by ``user`` on ``channel`` unless they may write
+        there: a writer, cleared for the channel's track."""
+        if self.as_user is None:
+            raise AccessDenied(
+                "this desk takes messages from no user", user=user, action=f"send on {channel}"
+            )
+        s = self.as_user(user)
+        if s.access.everything:
+            return
+        action = f"send on channel {channel}"
+        if s.access.role not in WRITERS:
+            s.deny(action, f"{user} is a {s.access.role}: viewers do not send", "")
+        track = self._track(channel)
+        if track and not s.sees(track):
+            s.deny(action, f"{user} is not cleared for {track}", track)
 
     # -- what a sender or a receiver asks ------------------------------------------------------
 
@@ -137,11 +279,22 @@ class Desk:
         reply_by_ms: int | None = None,
         await_reply: bool = False,
         expires_ms: int | None = None,
+        by: str | None = None,
     ) -> Submitted:
+        """Take a message to send. ``by``: the user who submits it to a running desk (else
+        the desk's own session's), who must be cleared for the channel's track; the
+        ``channel.send`` record says who."""
         msg_id = msg_id or new_message_id()
         with self.lock:
             if channel not in self.courier.lanes:
                 raise NotFound("channel", channel, known=sorted(self.courier.lanes))
+            if by is not None:
+                try:
+                    self._clear(by, channel)
+                except AccessDenied:
+                    self.count(NOT_CLEARED)
+                    raise
+            by = by or self.session.user
             track = self._track(channel)
             if track:
                 if self.keyring is None:
@@ -157,7 +310,12 @@ class Desk:
                 await_reply=await_reply,
                 expires_ms=expires_ms,
             )
-            transmits = self._record(done.actions)
+            for a in done.actions:
+                if by is not None and isinstance(a, Note) and a.kind == CHANNEL_SEND:
+                    a.payload["by"] = by
+            # What a user submits is theirs: written through their session, signed by them.
+            mine = self.as_user(by) if by is not None and self.as_user is not None else None
+            transmits = self._record(done.actions, mine)
         self._dispatch(transmits)
         return Submitted(
             message=msg_id,
@@ -305,11 +463,12 @@ class Desk:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _record(self, actions: list[Action]) -> list[Transmit]:
-        """Write the notes (one append), return what to put on the wire. Called under the lock."""
+    def _record(self, actions: list[Action], session: Session | None = None) -> list[Transmit]:
+        """Write the notes (one append, through ``session``: the desk's own by default), return
+        what to put on the wire. Called under the lock."""
         notes = [note_record(a, self._track(a.channel)) for a in actions if isinstance(a, Note)]
         if notes:
-            self.session.append(notes)
+            (session or self.session).append(notes)
         return [a for a in actions if isinstance(a, Transmit)]
 
     def _dispatch(self, transmits: list[Transmit]) -> None:

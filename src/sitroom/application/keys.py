@@ -163,6 +163,22 @@ def identity(session: Session, name: str) -> Identity | None:
     return None if found is None else identity_from_record(found)
 
 
+def read_card(payload: bytes | Mapping[str, Any], fingerprint: str | None) -> Identity:
+    """The identity a card publishes, once it signs itself and its fingerprint is the one its
+    owner read out (SecureError otherwise; UserInputError without a fingerprint)."""
+    ident = identity_from_record(_json(payload, "a card"))
+    if fingerprint is None:
+        raise UserInputError(
+            f"compare {ident.name}'s fingerprint with its owner out of band, then give it "
+            f"to trust the card: {ident.fingerprint}"
+        )
+    if fingerprint.replace(" ", "").lower() != ident.fingerprint.replace(" ", ""):
+        raise SecureError(
+            f"{ident.name}'s fingerprint is {ident.fingerprint}, not {fingerprint}: not trusted"
+        )
+    return ident
+
+
 def ask(passphrase: Passphrase | None, name: str) -> str:
     if passphrase is None:
         raise UserInputError(f"{name}'s keys need a passphrase")

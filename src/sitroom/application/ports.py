@@ -216,6 +216,21 @@ class WireError(Exception):
     """The wire could not carry a call: refused, timed out, or an error from the far end."""
 
 
+@dataclass(frozen=True)
+class Peer:
+    """Who is at a desk's address, as this site's log knows them: the site a request there is
+    for (None: no imported site's card matches the channel's counterpart), and the identity
+    whose certificate the address must present — the site itself, or the intermediary its
+    channel runs through (None: no card to pin)."""
+
+    site: str | None
+    pin: Identity | None
+
+
+# Who is at an address (a URL's scheme and host), or None if no channel goes there.
+Peers = Callable[[str], Peer | None]
+
+
 class Wire(Protocol):
     """The transport between sites, as a desk uses it."""
 

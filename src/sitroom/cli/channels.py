@@ -3,6 +3,7 @@ read|status|simulate|run|relay`."""
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -71,7 +72,7 @@ def add(
         str, typer.Option(help="The least urgent priority that fails over.")
     ] = "IMMEDIATE",
     url: Annotated[
-        str | None, typer.Option(help="Where the far end listens (http://host:port).")
+        str | None, typer.Option(help="Where the far end listens (https://host:port).")
     ] = None,
     ack_timeout: Annotated[str, typer.Option(help="How long to wait for an ack.")] = "10s",
     heartbeat: Annotated[str, typer.Option(help="The heartbeat interval expected.")] = "1s",
@@ -154,7 +155,8 @@ def send(
     json: JsonOpt = False,
 ) -> None:
     """Send a message: recorded first, then delivered with acks, retries and failover. Exit 3
-    if it is not acknowledged within --wait (it stays recorded as pending); 4 if refused."""
+    if it is not acknowledged within --wait (it stays recorded as pending); 4 if refused.
+    With --desk, the running desk sends it as the user whose token is in $SITROOM_TOKEN."""
     from sitroom.cli.render import channels as render
 
     by, void = when(reply_by), when(expires)
@@ -162,7 +164,7 @@ def send(
         if desk is not None:
             receipt = r.channels.send_via_desk(
                 desk, channel, body, priority=priority, msg_id=msg_id, reply_by_ms=by,
-                await_reply=await_reply, expires_ms=void,
+                await_reply=await_reply, expires_ms=void, token=desk_token(),
             )  # fmt: skip
         else:
             receipt = r.channels.send(
@@ -299,15 +301,36 @@ def run(
 
 @channels_app.command("relay")
 def relay(
-    to: Annotated[str, typer.Option("--to", help="The far end: http://host:port.")],
+    to: Annotated[str, typer.Option("--to", help="The far end: https://host:port.")],
     listen: ListenOpt = "127.0.0.1:8651",
     for_: ForOpt = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(help="The intermediary's key (keys/NAME.key): serve https with it."),
+    ] = None,
+    key_file: Annotated[Path | None, typer.Option(help="The key file that opens it.")] = None,
+    to_card: Annotated[
+        Path | None, typer.Option(help="The far end's card, to pin its certificate to.")
+    ] = None,
+    to_fingerprint: Annotated[
+        str | None, typer.Option(help="... and its fingerprint, as its owner read it out.")
+    ] = None,
 ) -> None:
-    """Run an intermediary (or a link's terminal): pass messages and pings on, and vouch for
-    the far end when asked. Records nothing, and needs no workspace."""
+    """Run an intermediary (or a link's terminal): pass messages (signed by their senders,
+    unchanged) and pings on, and vouch for the far end when asked. Records nothing, and needs
+    no workspace; serves https with --key, and pins an https far end to --to-card."""
     import sitroom.room
 
-    sitroom.room.relay(to, listen=listen, stop=_stopper(for_), ready=_announce(f"relay to {to}"))
+    sitroom.room.relay(
+        to, listen=listen, stop=_stopper(for_), ready=_announce(f"relay to {to}"), key=key,
+        key_file=key_file, to_card=to_card, to_fingerprint=to_fingerprint,
+    )  # fmt: skip
+
+
+def desk_token() -> str | None:
+    """The token a running desk knows the user by: $SITROOM_TOKEN (never a command-line
+    option, which other users of the machine could read)."""
+    return os.environ.get("SITROOM_TOKEN") or None
 
 
 def _stopper(after: str | None) -> threading.Event:
