@@ -19,7 +19,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "sitroom"
 IO_AND_CLOCK = {"sqlite3", "socket", "httpx", "time", "random", "uuid", "secrets", "os",
                 "subprocess", "threading", "pathlib", "tempfile", "shutil"}  # fmt: skip
 PRESENTATION = {"rich", "typer", "click", "yaml", "httpx", "matplotlib", "stix2", "feedparser",
-                "fastapi", "starlette", "uvicorn", "sse_starlette", "prometheus_client"}  # fmt: skip
+                "fastapi", "starlette", "uvicorn", "sse_starlette",
+                "prometheus_client"}  # fmt: skip
 EDGES = {"sitroom.cli", "sitroom.service", "sitroom.room", "sitroom.workspace", "sitroom.shell",
          "sitroom.render"}  # fmt: skip
 

@@ -118,7 +118,9 @@ async def tokens(who: Who) -> JSON:
 async def token_create(who: Who, body: p.NewToken) -> JSON:
     """An API token for a script, acting as you: shown this once."""
     ttl = round(body.days * 86_400_000)
-    return await who.answer(lambda r: r.auth.create(r.session, body.name, ttl_ms=ttl), writes=True)
+    return await who.answer(
+        lambda r: r.auth.create(r.session, body.name, ttl_ms=ttl), writes=True, status=201
+    )
 
 
 @auth_router.delete("/tokens/{token_id}", response_model=None, responses=WRITE)
