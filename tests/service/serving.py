@@ -124,15 +124,33 @@ def served(team_room: Path) -> Iterator[Served]:
 class Process:
     proc: subprocess.Popen[str]
     url: str
+    logged: list[str] = field(default_factory=list)
+    drain: threading.Thread | None = None
+
+    def __post_init__(self) -> None:
+        # stderr is read as it comes: a log line per request would fill the pipe and stall it.
+        def drain() -> None:
+            assert self.proc.stderr is not None
+            self.logged.extend(self.proc.stderr)
+
+        self.drain = threading.Thread(target=drain, daemon=True)
+        self.drain.start()
 
     def stop(self, timeout: float = 30) -> int:
         if self.proc.poll() is None:
             self.proc.terminate()
-        return self.proc.wait(timeout)
+        code = self.proc.wait(timeout)
+        self.stderr()
+        return code
 
     def stderr(self) -> str:
-        assert self.proc.stderr is not None
-        return self.proc.stderr.read()
+        """What it logged (whole once it has stopped), its pipes closed."""
+        if self.drain is not None:
+            self.drain.join(30)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
+        return "".join(self.logged)
 
 
 def sitroom_env(**extra: str) -> dict[str, str]:
@@ -200,3 +218,45 @@ def sse_events(lines: Iterator[str]) -> Iterator[Sse]:
                 id_ = value
             elif name == "data":
                 data.append(value)
+
+
+class Listener:
+    """A stream read in a thread of its own: its events arrive on a queue."""
+
+    def __init__(self, url: str, token: str | None, **params: Any) -> None:
+        import queue
+
+        self.events: queue.Queue[Sse] = queue.Queue()
+        self.seen: list[Sse] = []
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        headers.update(params.pop("headers", {}))
+        self.opened = threading.Event()
+        self.status: int | None = None
+
+        def read() -> None:
+            with (
+                httpx.Client(base_url=url, headers=headers, timeout=60) as c,
+                c.stream("GET", "/stream", params=params) as r,
+            ):
+                self.status = r.status_code
+                self.opened.set()
+                for e in sse_events(r.iter_lines()):
+                    self.events.put(e)
+
+        self.thread = threading.Thread(target=read, daemon=True)
+        self.thread.start()
+        assert self.opened.wait(30), "the stream did not open"
+
+    def until(self, done: Any, timeout: float = 30) -> list[Sse]:
+        """Events until ``done(events so far)`` holds; AssertionError past ``timeout``."""
+        import queue
+        import time
+
+        deadline = time.monotonic() + timeout
+        while not done(self.seen):
+            left = deadline - time.monotonic()
+            try:
+                self.seen.append(self.events.get(timeout=max(left, 0.01)))
+            except queue.Empty:
+                raise AssertionError(f"not seen in {timeout}s; seen: {self.seen}") from None
+        return self.seen

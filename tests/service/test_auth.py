@@ -59,7 +59,9 @@ def test_an_analyst_cannot_grant_and_the_refusal_is_recorded(served: Served) -> 
     error = r.json()["error"]
     assert error["type"] == "access_denied" and error["action"] == "grant vic ceasefire"
     vic = served.as_user("vic")
-    r = vic.post("/redlines", json={"name": "x", "rule": "fatalities >= 50 within 100mi of Beirut in 24h"})
+    r = vic.post(
+        "/redlines", json={"name": "x", "rule": "fatalities >= 50 within 100mi of Beirut in 24h"}
+    )
     assert r.status_code == 403 and "viewers do not write" in r.json()["error"]["message"]
     served.stop()
     with sitroom.room.open(served.service.path, as_site=True) as room:
@@ -78,4 +80,6 @@ def test_failed_logins_are_limited_per_user(served: Served) -> None:
     assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
     assert r.json()["error"]["type"] == "rate_limited"
     # Another user is not held up by vic's failures.
-    assert anonymous.post("/auth/login", json={"user": "dana", "passphrase": PASS}).status_code == 201
+    assert (
+        anonymous.post("/auth/login", json={"user": "dana", "passphrase": PASS}).status_code == 201
+    )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -150,7 +151,12 @@ def serve(
 ) -> None:
     """Serve the room in ``path`` until SIGTERM or SIGINT, logging JSON lines on stderr."""
     log_json()
-    Service(path, listen=listen).run(ready)
+    service = Service(path, listen=listen)
+    # uvicorn raises the signal that stopped it again once it has stopped, for the handler it
+    # found: a handler that does nothing lets the room close and the lock go first.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
+    service.run(ready)
 
 
 class JsonLines(logging.Formatter):
