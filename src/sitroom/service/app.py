@@ -82,7 +82,7 @@ auth_router = APIRouter(tags=["auth"])
     "/auth/login",
     status_code=201,
     response_model=None,
-    responses={201: {"model": p.LoggedIn}, **responses(401, 422, 429)},
+    responses={201: {"model": p.LoggedIn}, **responses(400, 401, 422, 429)},
 )
 async def login(request: Request, body: p.Login) -> JSON:
     """A session token for the user, once their passphrase opens their key (failed logins
@@ -151,8 +151,7 @@ async def healthz(request: Request) -> p.Health:
 )
 async def metrics_text(request: Request, who: Who) -> Response:
     """The server's measures and the room's (breakers, key wear) as this token sees them."""
-    acted = await who.hub.act(who.bearer, room_gauges)
-    request.state.user = acted.user
+    acted = await who.hub.act(who.view, room_gauges)
     metrics: Metrics = request.app.state.metrics
     return Response(metrics.text(acted.body), media_type=CONTENT_TYPE)
 

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from sitroom.errors import (
     AccessDenied,
@@ -105,6 +106,15 @@ def answer(e: SitroomError) -> JSONResponse:
     return JSONResponse({"error": e.to_json()}, status_code=status, headers=headers)
 
 
+def allowed(request: Request) -> set[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return methods
+
+
 def install(app: FastAPI) -> None:
     """Answer every error in the one shape."""
 
@@ -127,13 +137,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, e: HTTPException) -> JSONResponse:
         kind = HTTP_TYPES.get(e.status_code, "http_error")
+        headers = dict(e.headers or {})
+        if e.status_code == 405:  # every method the path takes, not the first route's
+            headers["Allow"] = ", ".join(sorted(allowed(request)))
         message = {
             404: f"no such path: {request.url.path}",
             405: f"{request.url.path} does not take {request.method}",
         }.get(e.status_code, str(e.detail))
-        return JSONResponse(
-            body(kind, message), status_code=e.status_code, headers=dict(e.headers or {})
-        )
+        return JSONResponse(body(kind, message), status_code=e.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def failed(request: Request, e: Exception) -> JSONResponse:

@@ -104,12 +104,11 @@ class Hub:
         return await asyncio.get_running_loop().run_in_executor(self._thread, call)
 
     async def act(
-        self, bearer: str | None, call: Callable[[Room], Result], *, writes: bool = False
+        self, view: Room, call: Callable[[Room], Result], *, writes: bool = False
     ) -> Acted:
-        """Prove ``bearer``, then ``call`` the room as its holder: the answer's JSON."""
+        """``call`` the room as the user ``view`` is (:meth:`acting`): the answer's JSON."""
 
         def job() -> Acted:
-            view = self.acting(bearer)
             return Acted(call(view).to_json(), view.user)
 
         try:

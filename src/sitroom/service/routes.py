@@ -36,36 +36,40 @@ READ: dict[int | str, dict[str, Any]] = {
 }
 WRITE: dict[int | str, dict[str, Any]] = {
     200: {"model": p.Done, "description": "What was recorded."},
-    **responses(401, 403, 404, 409, 422, 503),
+    **responses(400, 401, 403, 404, 409, 422, 503),
 }
 MADE: dict[int | str, dict[str, Any]] = {
     201: {"model": p.Done, "description": "What was made and recorded."},
-    **responses(401, 403, 404, 409, 422, 503),
+    **responses(400, 401, 403, 404, 409, 422, 503),
 }
 
 
 @dataclass(frozen=True)
 class Caller:
-    """Who sent a request (their bearer token, unproven yet) and the room it acts on."""
+    """Who sent a request, proven (the room as their user), before any of its values is read:
+    a request without proof is a 401 whatever else is wrong with it."""
 
     hub: Hub
     bearer: str | None
     request: Request
+    view: Room
 
     async def answer(
         self, call: Callable[[Room], Result], *, writes: bool = False, status: int = 200
     ) -> JSON:
-        """Prove the bearer, make ``call`` as their user on the room's thread: its JSON."""
-        acted = await self.hub.act(self.bearer, call, writes=writes)
-        self.request.state.user = acted.user
+        """Make ``call`` as the caller's user on the room's thread: its JSON."""
+        acted = await self.hub.act(self.view, call, writes=writes)
         return JSON(acted.body, status_code=status)
 
 
-def caller(
+async def caller(
     request: Request, token: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> Caller:
     hub: Hub = request.app.state.hub
-    return Caller(hub, None if token is None else token.credentials, request)
+    credentials = None if token is None else token.credentials
+    view = await hub.run(lambda: hub.acting(credentials))
+    request.state.user = view.user
+    return Caller(hub, credentials, request, view)
 
 
 Who = Annotated[Caller, Depends(caller)]

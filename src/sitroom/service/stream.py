@@ -248,14 +248,10 @@ async def stream(
     hub = who.hub
     broadcaster: Broadcaster = request.app.state.broadcaster
 
-    def prove() -> tuple[Room, str | None, frozenset[str] | None]:
-        view = hub.acting(who.bearer)
-        access = view.session.access
-        return view, view.user, None if access.everything else frozenset(access.compartments)
-
-    view, user, compartments = await hub.run(prove)
-    request.state.user = user
-    client, live_from = broadcaster.subscribe(user, compartments)
+    view = who.view
+    access = view.session.access
+    compartments = None if access.everything else frozenset(access.compartments)
+    client, live_from = broadcaster.subscribe(view.user, compartments)
     return EventSourceResponse(
         _events(hub, broadcaster, client, view, start, live_from),
         ping=PING_S,
