@@ -18,8 +18,11 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "sitroom"
 
 IO_AND_CLOCK = {"sqlite3", "socket", "httpx", "time", "random", "uuid", "secrets", "os",
                 "subprocess", "threading", "pathlib", "tempfile", "shutil"}  # fmt: skip
-PRESENTATION = {"rich", "typer", "click", "yaml", "httpx", "matplotlib", "stix2", "feedparser"}
-EDGES = {"sitroom.cli", "sitroom.room", "sitroom.workspace", "sitroom.shell", "sitroom.render"}
+PRESENTATION = {"rich", "typer", "click", "yaml", "httpx", "matplotlib", "stix2", "feedparser",
+                "fastapi", "starlette", "uvicorn", "sse_starlette",
+                "prometheus_client"}  # fmt: skip
+EDGES = {"sitroom.cli", "sitroom.service", "sitroom.room", "sitroom.workspace", "sitroom.shell",
+         "sitroom.render"}  # fmt: skip
 
 # layer -> the modules it may not import (a name matches itself and its submodules)
 FORBIDDEN: dict[str, set[str]] = {
@@ -32,7 +35,7 @@ FORBIDDEN: dict[str, set[str]] = {
     | PRESENTATION,
     "adapters": {"sitroom.testing", "rich", "typer", "click"} | EDGES,
     "core": {"sitroom.application", "sitroom.adapters", "sitroom.domain"} | EDGES,
-    "room": {"sitroom.cli", "sitroom.testing", "rich", "typer"},
+    "room": {"sitroom.cli", "sitroom.service", "sitroom.testing", "rich", "typer"},
 }
 # What the CLI may not touch of a room: its engine, log, projection states, detectors.
 REACH = re.compile(r"\.(_?engine|_?log|_?states|detectors|reactors|projections)\b|\.detector\(")
@@ -43,8 +46,8 @@ def layer_of(path: Path, root: Path) -> str:
     shell* is an edge whatever its suffix."""
     rel = path.relative_to(root)
     top = rel.parts[0]
-    if top in ("domain", "application", "adapters", "cli", "testing"):
-        return "edge" if top == "cli" else top
+    if top in ("domain", "application", "adapters", "cli", "service", "testing"):
+        return "edge" if top in ("cli", "service") else top
     stem = rel.stem
     if stem.startswith(("cli", "render", "shell")):
         return "edge"
@@ -97,6 +100,11 @@ PLANTED = [
     ("application/bad.py", "import rich.console\n", "imports rich.console"),
     ("application/bad.py", "import typer\n", "imports typer"),
     ("application/bad.py", "import httpx\n", "imports httpx"),
+    ("application/bad.py", "from fastapi import FastAPI\n", "imports fastapi"),
+    ("domain/bad.py", "import sse_starlette\n", "imports sse_starlette"),
+    ("application/bad.py", "import prometheus_client\n", "imports prometheus_client"),
+    ("adapters/bad.py", "from sitroom.service import serve\n", "imports sitroom.service"),
+    ("service/bad.py", "def f(room):\n    return room.engine.log\n", "reaches into the room"),
     ("application/bad.py", "from sitroom.adapters.keystore import KeyStore\n", "adapters"),
     ("application/bad.py", "from sitroom.cli import shell\n", "imports sitroom.cli"),
     ("adapters/bad.py", "from sitroom.room import Room\n", "imports sitroom.room"),
@@ -114,7 +122,7 @@ PLANTED = [
 def test_each_rule_fails_on_a_planted_violation(
     tmp_path: Path, where: str, code: str, says: str | None
 ) -> None:
-    for layer in ("domain", "application", "adapters", "cli"):
+    for layer in ("domain", "application", "adapters", "cli", "service"):
         (tmp_path / layer).mkdir()
         (tmp_path / layer / "fine.py").write_text("from __future__ import annotations\n")
     (tmp_path / where).write_text(code)
@@ -129,6 +137,7 @@ def test_each_rule_fails_on_a_planted_violation(
 def test_a_top_level_cli_or_render_module_is_an_edge_whatever_its_suffix() -> None:
     for name in ("cli.py", "cli_tracks.py", "render.py", "render_secure.py", "shell.py"):
         assert layer_of(SRC / name, SRC) == "edge"
+    assert layer_of(SRC / "service" / "app.py", SRC) == "edge"
     assert layer_of(SRC / "cli" / "render" / "world.py", SRC) == "edge"
 
 

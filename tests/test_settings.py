@@ -26,6 +26,9 @@ def test_written_settings_read_back(tmp_path: Path) -> None:
         ("[sitroom]\n", {"SITROOM_SNAPSHOT_EVERY": "often"}, "bad setting"),
         ("[sitroom\n", {}, "not valid TOML"),
         ("[sitroom]\ningest_max_bytes = 0\n", {}, "ingest_max_bytes is a number of bytes"),
+        ("[sitroom]\n", {"SITROOM_SERVE_LISTEN": "8660"}, "serve_listen is HOST:PORT"),
+        ("[sitroom]\nstream_queue_max = 0\n", {}, "stream_queue_max"),
+        ("[sitroom]\nlogin_attempts_per_minute = 0\n", {}, "login_attempts_per_minute"),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, toml: str, env: dict[str, str], message: str) -> None:

@@ -254,16 +254,20 @@ def open(
     proof: Proof | None = None,
     as_site: bool = False,
     clock: Clock | None = None,
+    served_ok: bool = False,
 ) -> Room:
     """Open the room in ``path`` as ``user`` (their view, their rights), who proves it with
     ``proof`` — their passphrase or a token — once the room has users; or ``as_site``, the
     site itself, for desks and followed feeds. NoWorkspace if there is none; AuthError if the
     proof is missing or wrong; WorkspaceError if its log is missing or empty but the
-    workspace had records."""
+    workspace had records, or if `sitroom serve` serves it (it is then the one writer:
+    ``served_ok`` is for that server alone, which holds the lock)."""
     path = Path(path)
     _refuse_lost_log(path)
     if not is_room(path):
         raise NoWorkspace(str(path.resolve()))
+    if not served_ok:
+        refuse_served(path)
     return Room._open(path, clock, create=False, user=user, as_site=as_site, proof=proof)
 
 
@@ -358,8 +362,24 @@ def verify(
         return dataclasses.replace(
             report, notes=(*report.notes, f"no checkpoint signed: {log.read_only}")
         )
+    from sitroom.adapters.served import served_by
+
+    server = served_by(path)
+    if server is not None:  # the server is the one writer: it signs (POST /verify)
+        note = f"no checkpoint signed: {server.says(path)}, which signs one on POST /verify"
+        return dataclasses.replace(report, notes=(*report.notes, note))
     with open(path, as_site=True) as room:
         return room.audit.sign(report)
+
+
+def refuse_served(path: Path) -> None:
+    """WorkspaceError if a live `sitroom serve` holds the room in ``path``: it is the room's
+    one writer and its only key holder, so other processes go through it."""
+    from sitroom.adapters.served import served_by
+
+    server = served_by(path)
+    if server is not None:
+        raise WorkspaceError(f"{server.says(path)}: use the server, or stop it first")
 
 
 def _at(path: Path) -> str:
@@ -556,6 +576,12 @@ class Room:
         simulator). Commands and services go through :attr:`session`: it scopes what a user
         sees and checks what they write, which the engine does not."""
         return self._engine
+
+    @property
+    def has_users(self) -> bool:
+        """Whether the room has users (then acting as one needs proof); else it is
+        single-user, and whoever opens it acts as it."""
+        return bool(self.session.state(SECURE)["users"])
 
     def as_user(self, user: str, signer: Secret) -> Room:
         """The same room as ``user``, proven by ``signer`` (their key, from a token or a

@@ -79,6 +79,13 @@ class Settings:
     """The most bytes one input may hold (a file, a download, an archive member once
     decompressed): past it, it is refused at the limit, unread. Well above GDELT 1.0's largest
     daily file (a few hundred MB) and a full ACLED export; a zip bomb stops here."""
+    serve_listen: str = "127.0.0.1:8660"
+    """Where `sitroom serve` listens, HOST:PORT (port 0 picks a free one)."""
+    stream_queue_max: int = 1000
+    """Events the server holds for one stream client that reads too slowly: past it, the
+    client is told it was dropped and disconnected (it resumes with Last-Event-ID)."""
+    login_attempts_per_minute: int = 5
+    """Failed logins the server allows per user name in a minute, before it answers 429."""
 
     @classmethod
     def load(cls, workspace: Path, environ: dict[str, str] | None = None) -> Settings:
@@ -134,6 +141,11 @@ class Settings:
             raise WorkspaceError("desk_clock_skew_s is a number of seconds, 1 to 86400 (a day)")
         if settings.ingest_max_bytes < 1:
             raise WorkspaceError("ingest_max_bytes is a number of bytes, at least 1")
+        host, _, port = settings.serve_listen.rpartition(":")
+        if not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
+            raise WorkspaceError(f"serve_listen is HOST:PORT, not {settings.serve_listen!r}")
+        if min(settings.stream_queue_max, settings.login_attempts_per_minute) < 1:
+            raise WorkspaceError("stream_queue_max and login_attempts_per_minute are at least 1")
         return settings
 
     def to_toml(self) -> str:

@@ -28,6 +28,7 @@ TOPICS = (
     "Risk",
     "Keys and access",
     "Audit and agreements",
+    "Service",
 )
 
 
@@ -125,6 +126,10 @@ def _register() -> None:
     from sitroom.cli import agreements
 
     agreements.register(app)
+    # the served room
+    from sitroom.cli import serve
+
+    serve.register(app)
 
 
 _register()

@@ -1,0 +1,120 @@
+"""`sitroom serve` in its own process: the room's one writer. A second server and any other
+command on the room are refused in one line; two clients writing at once are all answered, in
+order; a SIGTERM in the middle of writes loses none that was acknowledged."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+
+import httpx
+
+import sitroom.room
+from sitroom.domain.kinds import REDLINE
+
+from serving import PASS, Listener, run_sitroom, serve_process
+
+RULE = "fatalities >= 50 within 100mi of Beirut in 24h"
+
+
+def _token(url: str, user: str) -> str:
+    r = httpx.post(f"{url}/auth/login", json={"user": user, "passphrase": PASS}, timeout=30)
+    assert r.status_code == 201, r.text
+    return str(r.json()["token"])
+
+
+def test_a_served_room_is_refused_to_other_processes(team_room: Path) -> None:
+    server = serve_process(team_room)
+    try:
+        info = json.loads((team_room / "serve.json").read_text())
+        assert info["url"] == server.url and info["pid"] == server.proc.pid
+        for args in (["serve", "-w", str(team_room), "--listen", "127.0.0.1:0"],
+                     ["-u", "alice", "state", "-w", str(team_room)],
+                     ["tracks", "-w", str(team_room)]):  # fmt: skip
+            r = run_sitroom(*args)
+            assert r.returncode != 0 and r.stdout == "", (args, r)
+            (line,) = r.stderr.splitlines()
+            assert f"served by `sitroom serve` at {server.url} (pid {server.proc.pid})" in line
+        verified = run_sitroom("verify", "-w", str(team_room), "--json")
+        assert verified.returncode == 0, verified.stderr
+        assert any("POST /verify" in n for n in json.loads(verified.stdout)["notes"])
+    finally:
+        assert server.stop() == 0
+    assert not (team_room / "serve.json").exists()
+    assert run_sitroom("-u", "alice", "tracks", "-w", str(team_room)).returncode == 0
+
+
+def test_two_clients_writing_at_once_are_all_answered_in_order(team_room: Path) -> None:
+    server = serve_process(team_room)
+    try:
+        stream = Listener(server.url, _token(server.url, "alice"), after=0)
+        answers: dict[str, list[int]] = {}
+
+        def write(who: str) -> None:
+            token = _token(server.url, who)
+            with httpx.Client(base_url=server.url, timeout=60,
+                              headers={"Authorization": f"Bearer {token}"}) as c:  # fmt: skip
+                answers[who] = [
+                    c.post("/redlines", json={"name": f"{who}-{i}", "rule": RULE}).status_code
+                    for i in range(10)
+                ]
+
+        threads = [threading.Thread(target=write, args=(w,)) for w in ("alice", "dana")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert answers == {"alice": [201] * 10, "dana": [201] * 10}
+
+        def named(seen: list) -> list[str]:  # type: ignore[type-arg]
+            return [json.loads(e.data)["payload"]["name"] for e in seen
+                    if json.loads(e.data)["kind"] == REDLINE]  # fmt: skip
+
+        names = named(stream.until(lambda seen: len(named(seen)) == 20))
+        for who in ("alice", "dana"):
+            assert [n for n in names if n.startswith(who)] == [f"{who}-{i}" for i in range(10)]
+        with httpx.Client(base_url=server.url, timeout=60) as c:
+            token = _token(server.url, "vic")
+            report = c.post("/verify", json={}, headers={"Authorization": f"Bearer {token}"})
+        assert report.status_code == 200 and report.json()["ok"] is True, report.text
+    finally:
+        assert server.stop() == 0
+    r = run_sitroom("verify", "-w", str(team_room))
+    assert r.returncode == 0, r.stderr
+
+
+def test_sigterm_during_writes_loses_no_acknowledged_write(team_room: Path) -> None:
+    server = serve_process(team_room)
+    token = _token(server.url, "alice")
+    acknowledged: list[str] = []
+    halfway = threading.Event()
+
+    def write() -> None:
+        with httpx.Client(base_url=server.url, timeout=30,
+                          headers={"Authorization": f"Bearer {token}"}) as c:  # fmt: skip
+            for i in range(10_000):
+                try:
+                    r = c.post("/redlines", json={"name": f"w-{i}", "rule": RULE})
+                except httpx.HTTPError:
+                    return  # the server is gone: what it answered is what counts
+                if r.status_code != 201:
+                    return
+                acknowledged.append(f"w-{i}")
+                if i == 20:
+                    halfway.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    assert halfway.wait(60)
+    server.proc.send_signal(signal.SIGTERM)
+    assert server.proc.wait(60) == 0
+    writer.join(60)
+    lines = [json.loads(line) for line in server.stderr().splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line.get("message") == "request"]
+    assert requests and {"time", "method", "route", "status", "user", "ms"} <= set(requests[0])
+    assert not (team_room / "serve.json").exists()
+    with sitroom.room.open(team_room, as_site=True) as room:
+        stored = {r.payload["name"] for r in room.session.records(kinds=[REDLINE])}
+    assert len(acknowledged) > 20 and set(acknowledged) <= stored
