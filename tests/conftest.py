@@ -1,6 +1,8 @@
 """The real data the tests read is the package's own (sitroom.testing.samples): a fresh clone
 needs nothing beside it."""
 
+from collections.abc import Iterator
+
 import pytest
 
 # The contract suites live in the package: have pytest rewrite their asserts as it does ours.
@@ -21,10 +23,13 @@ V1_FILE = GDELT_V1_FILE
 V1_FILES = list(GDELT_V1_FILES)
 
 
-@pytest.fixture(autouse=True)
-def _own_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture(autouse=True, scope="session")
+def _own_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """What sitroom keeps per person, outside any workspace (cached logins, site key files),
-    goes to a folder of the test's, never the home of whoever runs the suite; the processes a
-    test starts inherit it."""
-    monkeypatch.setenv("SITROOM_HOME", str(tmp_path_factory.mktemp("home")))
-    monkeypatch.delenv("SITROOM_TOKEN", raising=False)
+    goes to a folder of the run's, never the home of whoever runs the suite; the processes a
+    test starts inherit it. Session-wide, so that session fixtures' rooms keep theirs there."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SITROOM_HOME", str(tmp_path_factory.mktemp("home")))
+        mp.delenv("SITROOM_TOKEN", raising=False)
+        mp.delenv("SITROOM_SERVER", raising=False)
+        yield

@@ -154,7 +154,9 @@ class Process:
 
 
 def sitroom_env(**extra: str) -> dict[str, str]:
+    # The suite's own SITROOM_HOME stays: the site's key file is there.
     env = {k: v for k, v in os.environ.items() if not k.startswith("SITROOM_")}
+    env["SITROOM_HOME"] = os.environ["SITROOM_HOME"]
     src = str(Path(__file__).resolve().parents[2] / "src")
     env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return {**env, **extra}

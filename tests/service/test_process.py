@@ -1,4 +1,4 @@
-"""`sitroom serve` in its own process: the room's one writer. A second server and any other
+"""`sitroom serve` in its own process: the room's one writer. A second server, and any other process
 command on the room are refused in one line; two clients writing at once are all answered, in
 order; a SIGTERM in the middle of writes loses none that was acknowledged."""
 
@@ -10,9 +10,11 @@ import threading
 from pathlib import Path
 
 import httpx
+import pytest
 
 import sitroom.room
 from sitroom.domain.kinds import REDLINE
+from sitroom.errors import WorkspaceError
 
 from serving import PASS, Listener, run_sitroom, serve_process
 
@@ -30,13 +32,13 @@ def test_a_served_room_is_refused_to_other_processes(team_room: Path) -> None:
     try:
         info = json.loads((team_room / "serve.json").read_text())
         assert info["url"] == server.url and info["pid"] == server.proc.pid
-        for args in (["serve", "-w", str(team_room), "--listen", "127.0.0.1:0"],
-                     ["-u", "alice", "state", "-w", str(team_room)],
-                     ["tracks", "-w", str(team_room)]):  # fmt: skip
-            r = run_sitroom(*args)
-            assert r.returncode != 0 and r.stdout == "", (args, r)
-            (line,) = r.stderr.splitlines()
-            assert f"served by `sitroom serve` at {server.url} (pid {server.proc.pid})" in line
+        second = run_sitroom("serve", "-w", str(team_room), "--listen", "127.0.0.1:0")
+        assert second.returncode != 0 and second.stdout == "", second
+        (line,) = second.stderr.splitlines()
+        assert f"served by `sitroom serve` at {server.url} (pid {server.proc.pid})" in line
+        # The library opens no second writer on it either (the CLI goes through the server).
+        with pytest.raises(WorkspaceError, match="served by `sitroom serve`"):
+            sitroom.room.open(team_room, as_site=True)
         verified = run_sitroom("verify", "-w", str(team_room), "--json")
         assert verified.returncode == 0, verified.stderr
         assert any("POST /verify" in n for n in json.loads(verified.stdout)["notes"])

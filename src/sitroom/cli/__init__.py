@@ -16,7 +16,7 @@ import typer
 from typer.core import TyperGroup
 
 from sitroom import __version__
-from sitroom.cli import errors
+from sitroom.cli import errors, streams
 from sitroom.cli.shell import USER
 
 # The order topics are listed in `sitroom --help`.
@@ -62,7 +62,8 @@ SETTINGS: dict[str, Any] = {
     "pretty_exceptions_enable": False,
     "help": "sitroom: a real-time situation room for concurrent negotiation tracks.\n\n"
     "Every command takes --workspace/-w DIR, --user/-u NAME (anywhere on the line, or "
-    "SITROOM_USER) and --json. Times are ISO 8601, now, -2h, 1d ago or +4h.",
+    "SITROOM_USER) and --json. While `sitroom serve` holds a workspace, commands run through "
+    "it (--server URL from elsewhere). Times are ISO 8601, now, -2h, 1d ago or +4h.",
 }
 app = typer.Typer(**SETTINGS)
 
@@ -84,14 +85,23 @@ def _options(
             help="Act as this user (once a workspace has users, every command needs one).",
         ),
     ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="SITROOM_SERVER",
+            help="Run the command through the server at this URL (the one serving the "
+            "workspace, found by itself on this machine).",
+        ),
+    ] = None,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
 ) -> None:
-    # The person acting was taken from the whole command line (and SITROOM_USER) by run(),
-    # before the command's own options: this option is here to be listed in --help.
-    del user
+    # The person acting and the server were taken from the whole command line (and the
+    # environment) by run(), before the command's own options: listed here for --help.
+    del user, server
 
 
 def _register() -> None:
@@ -162,6 +172,21 @@ def _who(argv: Sequence[str]) -> tuple[list[str], str | None]:
     return rest, user
 
 
+def _server(argv: list[str]) -> tuple[list[str], str | None]:
+    """Take --server URL out of the command line: the server to run the command through."""
+    rest: list[str] = []
+    server = None
+    args = iter(argv)
+    for a in args:
+        if a == "--server":
+            server = next(args, None)
+        elif a.startswith("--server="):
+            server = a.split("=", 1)[1]
+        else:
+            rest.append(a)
+    return rest, server
+
+
 def _only(name: str | None) -> typer.Typer:
     """The app with only the command ``name`` (a command or a group): typer builds the click
     object of every command it holds on each run, evaluating hundreds of annotations, and a
@@ -186,12 +211,24 @@ def _only(name: str | None) -> typer.Typer:
 def run(argv: list[str] | None = None) -> int:
     from typer.exceptions import TyperException
 
+    from sitroom.cli.shell import SERVED
     from sitroom.errors import SitroomError
 
     args, user = _who(sys.argv[1:] if argv is None else argv)
+    args, server = _server(args)
     json = "--json" in args
-    token = USER.set(user if user is not None else os.environ.get("SITROOM_USER"))
+    served = SERVED.get() is not None  # a server runs this for a user: the token said who
+    if not served:
+        user = user if user is not None else os.environ.get("SITROOM_USER")
+    token = USER.set(USER.get() if served else user)
+    from sitroom.cli import bridge
+
+    named = bridge.SERVER.set(server or os.environ.get("SITROOM_SERVER"))
     try:
+        if not served:
+            url = bridge.server_for(args, bridge.SERVER.get())
+            if url is not None:
+                return bridge.forward(url, args, user)
         command = next((a for a in args if not a.startswith("-")), None)
         result: Any = _only(command)(args=args, prog_name="sitroom", standalone_mode=False)
 
@@ -205,7 +242,7 @@ def run(argv: list[str] | None = None) -> int:
     except TyperException as e:  # usage: unknown option, bad value
         message = e.format_message() if hasattr(e, "format_message") else str(e)
         if type(e).__name__ == "NoArgsIsHelpError":  # a bare `sitroom`: help, not an error
-            sys.stdout.write(message + "\n")
+            streams.stdout().write(message + "\n")
             return 0
         return errors.usage(message, json=json, code=int(getattr(e, "exit_code", 2)))
     except KeyboardInterrupt:
@@ -214,5 +251,6 @@ def run(argv: list[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     finally:
+        bridge.SERVER.reset(named)
         USER.reset(token)
     return result if isinstance(result, int) else 0

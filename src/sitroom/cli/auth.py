@@ -16,11 +16,12 @@ from typing import Annotated
 
 import typer
 
+from sitroom.cli import bridge
 from sitroom.cli.shell import USER, JsonOpt, PassphraseFileOpt, WorkspaceOpt, asker, emit, room
+from sitroom.settings import home
 
 TOPIC = "Keys and access"
 TOKEN_ENV = "SITROOM_TOKEN"
-HOME_ENV = "SITROOM_HOME"
 tokens_app = typer.Typer(
     help="API tokens for scripts: list, create, revoke.", invoke_without_command=True
 )
@@ -32,14 +33,26 @@ def register(app: typer.Typer) -> None:
     app.add_typer(tokens_app, name="tokens", rich_help_panel=TOPIC)
 
 
-def home() -> Path:
-    """Where this person's sitroom keeps what is theirs, not the workspace's."""
-    return Path(os.environ.get(HOME_ENV) or Path.home() / ".sitroom")
-
-
 def _cache(workspace: Path, user: str) -> Path:
-    where = hashlib.sha256(str(workspace.resolve()).encode()).hexdigest()[:16]
-    return home() / "sessions" / f"{where}-{user}.token"
+    return _cached(str(workspace.resolve()), user)
+
+
+def _cached(where: str, user: str) -> Path:
+    digest = hashlib.sha256(where.encode()).hexdigest()[:16]
+    return home() / "sessions" / f"{digest}-{user}.token"
+
+
+def server_token(url: str, user: str | None) -> str | None:
+    """The token to act through the server at ``url``: ``$SITROOM_TOKEN``, else ``user``'s
+    cached login there."""
+    if os.environ.get(TOKEN_ENV):
+        return os.environ[TOKEN_ENV]
+    if user is None:
+        return None
+    try:
+        return _cached(url, user).read_text().strip() or None
+    except OSError:
+        return None
 
 
 def cached_token(workspace: Path, user: str) -> str | None:
@@ -52,8 +65,7 @@ def cached_token(workspace: Path, user: str) -> str | None:
         return None
 
 
-def _keep(workspace: Path, user: str, token: str) -> Path:
-    path = _cache(workspace, user)
+def _keep(path: Path, token: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -86,10 +98,15 @@ def login(
     from sitroom.cli.render import keys as render
 
     user = _who()
-    with room(workspace, as_site=True) as r:
-        ttl = None if hours is None else round(hours * 3_600_000)
-        issued = r.auth.login(user, asker(file=passphrase_file), ttl_ms=ttl)
-    _keep(workspace, user, issued.token)
+    ttl = None if hours is None else round(hours * 3_600_000)
+    url = bridge.server_of(workspace)
+    if url is not None:
+        issued = bridge.login(url, user, asker(file=passphrase_file)(user), ttl)
+        _keep(_cached(url, user), issued.token)
+    else:
+        with room(workspace, as_site=True) as r:
+            issued = r.auth.login(user, asker(file=passphrase_file), ttl_ms=ttl)
+        _keep(_cache(workspace, user), issued.token)
     emit(issued.row, json, render.logged_in)
 
 
@@ -98,9 +115,14 @@ def logout(workspace: WorkspaceOpt = Path("."), json: JsonOpt = False) -> None:
     from sitroom.cli.render import keys as render
 
     user = _who()
-    with room(workspace, as_site=True) as r:
-        ended = r.auth.logout(user, cached_token(workspace, user))
-    _cache(workspace, user).unlink(missing_ok=True)
+    url = bridge.server_of(workspace)
+    if url is not None:
+        ended = bridge.logout(url, user, server_token(url, user))
+        _cached(url, user).unlink(missing_ok=True)
+    else:
+        with room(workspace, as_site=True) as r:
+            ended = r.auth.logout(user, cached_token(workspace, user))
+        _cache(workspace, user).unlink(missing_ok=True)
     emit(ended, json, render.logged_out)
 
 

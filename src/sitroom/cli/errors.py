@@ -9,11 +9,11 @@ with ``--json``, one JSON shape.
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import orjson
 
+from sitroom.cli import streams
 from sitroom.errors import (
     AccessDenied,
     AuthError,
@@ -86,8 +86,8 @@ def to_json(e: SitroomError) -> dict[str, Any]:
 def report(e: SitroomError, *, json: bool) -> int:
     """Say ``e`` with its hint in one line on stderr, or as JSON on stdout; its exit code."""
     if json:
-        sys.stdout.buffer.write(orjson.dumps(to_json(e), option=orjson.OPT_INDENT_2) + b"\n")
-        sys.stdout.flush()
+        streams.stdout().buffer.write(orjson.dumps(to_json(e), option=orjson.OPT_INDENT_2) + b"\n")
+        streams.stdout().flush()
     else:
         found = hint(e)
         fail(f"sitroom: error: {e}" + (f"; {found}" if found else ""))
@@ -98,7 +98,7 @@ def usage(message: str, *, json: bool, code: int = USAGE) -> int:
     """A mistake in the command line itself (typer's usage errors)."""
     if json:
         body = {"error": {"type": "usage", "message": message, "exit_code": code}}
-        sys.stdout.buffer.write(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
+        streams.stdout().buffer.write(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
     else:
         fail(f"sitroom: error: {message}")
     return code
@@ -106,5 +106,5 @@ def usage(message: str, *, json: bool, code: int = USAGE) -> int:
 
 def fail(message: str) -> None:
     # Plain stderr, not rich: an error is one line, never wrapped to the terminal's width.
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
+    streams.stderr().write(message + "\n")
+    streams.stderr().flush()

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, TypeVar
 
 import typer
 
+from sitroom.cli import streams
 from sitroom.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -58,32 +59,43 @@ RadiusOpt = Annotated[str, typer.Option(help="e.g. 500mi, 800km, 250nm (miles by
 
 # Who runs this command: -u/--user NAME (or SITROOM_USER), anywhere on the command line.
 USER: ContextVar[str | None] = ContextVar("sitroom_user", default=None)
+# The room as the user a server runs this command for (sitroom.cli.bridge): no other is opened.
+SERVED: ContextVar[Room | None] = ContextVar("sitroom_served", default=None)
 
 
 # output -----------------------------------------------------------------------------------
-@cache
 def out() -> Console:
-    from rich.console import Console
+    return _out() if not streams.captured() else _console(streams.stdout(), width=160)
 
-    # Piped output is for logs and files, not an 80-column terminal: give tables room.
-    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+
+def err() -> Console:
+    return _err() if not streams.captured() else _console(streams.stderr(), width=160)
 
 
 @cache
-def err() -> Console:
+def _out() -> Console:
+    # Piped output is for logs and files, not an 80-column terminal: give tables room.
+    return _console(sys.stdout, width=None if sys.stdout.isatty() else 160)
+
+
+@cache
+def _err() -> Console:
+    return _console(sys.stderr, width=None)
+
+
+def _console(file: Any, *, width: int | None) -> Console:
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return Console(file=file, highlight=False, soft_wrap=True, width=width)
 
 
 def emit_json(data: Any) -> None:
     import orjson
 
-    sys.stdout.buffer.write(
-        orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
-    )
-    sys.stdout.buffer.write(b"\n")
-    sys.stdout.flush()
+    to = streams.stdout()
+    to.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS))
+    to.buffer.write(b"\n")
+    to.flush()
 
 
 def emit(result: R, json: bool, render: Callable[[Console, R], None]) -> None:
@@ -154,6 +166,15 @@ def passphrase(name: str, *, confirm: bool = False, file: Path | None = None) ->
     """A person's passphrase: from ``file`` (or $SITROOM_PASSPHRASE_FILE), $SITROOM_PASSPHRASE,
     or asked for at the terminal (hidden; twice when ``confirm``, for a new key). Commands
     hand it to the room as a callable, so it is asked for only once the act is allowed."""
+    if SERVED.get() is not None:  # a server runs this: never its own environment or terminal
+        from sitroom.cli.bridge import GIVEN_PASSPHRASE
+
+        given = GIVEN_PASSPHRASE.get()
+        if given is None:
+            raise UserInputError(
+                f"{name}'s passphrase is needed: set {PASSPHRASE_ENV} where you run the command"
+            )
+        return given
     if file is None and os.environ.get(PASSPHRASE_FILE_ENV):
         file = Path(os.environ[PASSPHRASE_FILE_ENV])
     if file is not None:
@@ -191,6 +212,12 @@ PassphraseFileOpt = Annotated[
 def room(workspace: Path, *, as_site: bool = False) -> Iterator[Room]:
     """The room in ``workspace``, opened as the user running the command (their view, their
     rights) or, for a desk or a followed feed, as the site itself."""
+    served = SERVED.get()
+    if served is not None:
+        if as_site:
+            raise UserInputError("this command runs beside the server, as its operator")
+        yield served  # the server's, for this one command: it closes nothing
+        return
     import sitroom
 
     user = None if as_site else USER.get()
@@ -262,8 +289,9 @@ def output(path: Path | None, *, workspace: Path | None) -> Iterator[BinaryIO]:
     renamed over it once complete) and never over ``workspace``'s own files, nor any other
     workspace's (UserInputError, before anything is written)."""
     if path is None:
-        yield sys.stdout.buffer
-        sys.stdout.flush()
+        to = streams.stdout()
+        yield to.buffer
+        to.flush()
         return
     from sitroom.adapters.outputs import written
 

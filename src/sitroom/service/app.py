@@ -88,7 +88,8 @@ async def login(request: Request, body: p.Login) -> JSON:
     """A session token for the user, once their passphrase opens their key (failed logins
     are limited per user: 429 with Retry-After)."""
     hub: Hub = request.app.state.hub
-    issued = await hub.login(body.user, body.passphrase)
+    ttl = None if body.hours is None else round(body.hours * 3_600_000)
+    issued = await hub.login(body.user, body.passphrase, ttl_ms=ttl)
     request.state.user = body.user
     row = issued.row
     return JSON(

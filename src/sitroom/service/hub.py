@@ -138,13 +138,15 @@ class Hub:
         report = verify(self.room.path, deep=deep, checkpoint=False)
         return self.room.audit.sign(report) if checkpoint else report
 
-    async def login(self, user: str, passphrase: str) -> Any:
+    async def login(self, user: str, passphrase: str, *, ttl_ms: int | None = None) -> Any:
         """A session token for ``user``, once their passphrase opens their key."""
         self.attempts.check(user)
         auth = self.auth
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._logins, lambda: auth.login(user, passphrase))
+            return await loop.run_in_executor(
+                self._logins, lambda: auth.login(user, passphrase, ttl_ms=ttl_ms)
+            )
         except AuthError:
             self.attempts.failed(user)
             raise

@@ -58,6 +58,27 @@ class Body(BaseModel):
 class Login(Body):
     user: str = Field(min_length=1, max_length=64)
     passphrase: str = Field(min_length=1, max_length=1024)
+    hours: float | None = Field(
+        default=None,
+        gt=0,
+        le=24 * 366,
+        description="How long the session lasts (default: the room's session_hours setting).",
+    )
+
+
+class CommandLine(Body):
+    argv: list[str] = Field(
+        min_length=1, max_length=64, description="A sitroom command line, as typed after `sitroom`."
+    )
+    passphrase: str | None = Field(
+        default=None, max_length=1024, description="A passphrase the command needs (a new user's)."
+    )
+
+
+class CommandRun(BaseModel):
+    exit_code: int
+    stdout: str
+    stderr: str
 
 
 class NewToken(Body):

@@ -547,3 +547,25 @@ async def verify(who: Who, body: p.Verify) -> JSON:
         return hub.verify(deep=body.deep, checkpoint=body.checkpoint)
 
     return await who.answer(check, writes=body.checkpoint)
+
+
+# the command line through the server ----------------------------------------------------------
+@router.post(
+    "/cli",
+    response_model=None,
+    responses={
+        200: {"model": p.CommandRun, "description": "What the command printed."},
+        **responses(400, 401, 422, 503),
+    },
+    tags=["command line"],
+)
+async def command_line(who: Who, body: p.CommandLine) -> JSON:
+    """Run a sitroom command line as you, in the server (the room's one writer): what it
+    printed and its exit code, as if typed here. What `sitroom` does by itself while a server
+    holds the workspace. Commands that read or write files are refused (exit 2)."""
+    from sitroom.cli.bridge import run_for
+
+    argv, passphrase = body.argv, body.passphrase
+    ran = await who.hub.run(lambda: run_for(who.view, argv, passphrase))
+    who.hub.wrote.set()  # a command may have written: the stream looks at once
+    return JSON(ran)
