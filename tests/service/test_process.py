@@ -1,6 +1,7 @@
-"""`sitroom serve` in its own process: the room's one writer. A second server, and any other process
-command on the room are refused in one line; two clients writing at once are all answered, in
-order; a SIGTERM in the middle of writes loses none that was acknowledged."""
+"""`sitroom serve` in its own process: the room's one writer. A second server, or any other
+process opening the room, is refused in one line (commands go through the server); two clients
+writing at once are all answered, in order; a SIGTERM in the middle of writes loses none that
+was acknowledged."""
 
 from __future__ import annotations
 

@@ -164,7 +164,7 @@ def send(
         if desk is not None:
             receipt = r.channels.send_via_desk(
                 desk, channel, body, priority=priority, msg_id=msg_id, reply_by_ms=by,
-                await_reply=await_reply, expires_ms=void, token=desk_token(),
+                await_reply=await_reply, expires_ms=void, token=desk_token(workspace),
             )  # fmt: skip
         else:
             receipt = r.channels.send(
@@ -327,10 +327,14 @@ def relay(
     )  # fmt: skip
 
 
-def desk_token() -> str | None:
-    """The token a running desk knows the user by: $SITROOM_TOKEN (never a command-line
-    option, which other users of the machine could read)."""
-    return os.environ.get("SITROOM_TOKEN") or None
+def desk_token(workspace: Path) -> str | None:
+    """The token a running desk knows the user by: $SITROOM_TOKEN, else their cached login
+    (never a command-line option, which other users of the machine could read)."""
+    from sitroom.cli.auth import cached_token
+    from sitroom.cli.shell import USER
+
+    user = USER.get()
+    return os.environ.get("SITROOM_TOKEN") or (cached_token(workspace, user) if user else None)
 
 
 def _stopper(after: str | None) -> threading.Event:
