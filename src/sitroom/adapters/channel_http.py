@@ -472,7 +472,8 @@ def desk_routes(desk: Desk, authenticate: Authenticate) -> dict[tuple[str, str],
 
     def user(request: Request) -> str:
         try:
-            return authenticate(request.headers.get("authorization"))
+            with desk.lock:  # who is a user is read from the room's state, in turn
+                return authenticate(request.headers.get("authorization"))
         except AuthError as e:
             desk.count(e.reason)
             raise

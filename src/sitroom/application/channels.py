@@ -15,6 +15,7 @@ open), and the first epoch of a track that has none.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections import Counter
@@ -624,21 +625,25 @@ class Channels:
         listen: str = "127.0.0.1:8650",
         stop: threading.Event,
         ready: Callable[[str], None] | None = None,
+        lock: threading.RLock | None = None,
     ) -> DeskStopped:
         """Run this site's desk until ``stop`` is set: receive messages (each recorded once,
         then acked), deliver what is pending, ping every channel, fail over, and raise
-        overdue-reply alerts. ``ready`` is told the URL once it listens."""
+        overdue-reply alerts. ``ready`` is told the URL once it listens. ``lock``: the one
+        every other user of this room's engine holds (a server's)."""
         host, port = parse_listen(listen)
         serve = self._need(self._serve, "a server")
-        secret = self._site_secret() if self._site_secret is not None else None
-        wire = self._need(self._wire, "a wire")()
-        desk = Desk(
-            self._s,
-            wire,
-            keyring=None if secret is None else self._keyring(secret),
-            as_user=self._as_user,
-            skew_ms=self._skew_ms,
-        )
+        with lock or contextlib.nullcontext():  # what the desk reads first, in turn too
+            secret = self._site_secret() if self._site_secret is not None else None
+            wire = self._need(self._wire, "a wire")()
+            desk = Desk(
+                self._s,
+                wire,
+                keyring=None if secret is None else self._keyring(secret),
+                as_user=self._as_user,
+                skew_ms=self._skew_ms,
+                lock=lock,
+            )
         try:
             if self._settle is not None:
                 self._settle()

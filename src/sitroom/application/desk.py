@@ -168,13 +168,16 @@ class Desk:
         keyring: Keyring | None = None,
         as_user: Callable[[str], Session] | None = None,
         skew_ms: int = DEFAULT_SKEW_MS,
+        lock: threading.RLock | None = None,
     ) -> None:
         self.session = session
         self.keyring = keyring
         self.wire = wire
         self.as_user = as_user  # a user's session, to check what they submit
         self.skew_ms = skew_ms
-        self.lock = threading.RLock()
+        # Held around every use of the session: a server shares its room's lock, so the desk
+        # and the server's requests take turns on the one engine.
+        self.lock = lock or threading.RLock()
         self.courier = courier_for(session.state(CHANNELS), max_in_flight=workers)
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="sitroom-wire")
         self.wake = threading.Event()

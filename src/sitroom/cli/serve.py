@@ -4,6 +4,7 @@ its one writer (:mod:`sitroom.service`)."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -27,15 +28,25 @@ def serve(
             show_default="serve_listen: 127.0.0.1:8660",
         ),
     ] = None,
+    desk: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the site's desk too, listening here (HOST:PORT): channels to other "
+            "sites, in the room's one writer."
+        ),
+    ] = None,
 ) -> None:
-    """Serve the room to a team over HTTP: REST (OpenAPI at /docs), a live stream, metrics.
-    It is the room's one writer until stopped (SIGTERM, Ctrl-C): other commands on the room
-    are refused meanwhile. Users log in with POST /auth/login."""
+    """Serve the room to a team over HTTP: the CLI, REST (OpenAPI at /docs), a live stream,
+    metrics, and with --desk the site's desk. It is the room's one writer until stopped
+    (SIGTERM, Ctrl-C): commands on the room run through it meanwhile (`sitroom login`)."""
     from sitroom.service import serve as run
 
-    def ready(url: str) -> None:
-        # One line on stdout with the address, flushed: scripts and tests read it.
-        sys.stdout.write(f"listening on {url} (room {workspace.resolve()})\n")
-        sys.stdout.flush()
+    def say(what: str) -> Callable[[str], None]:
+        def ready(url: str) -> None:
+            # One line on stdout per address, flushed: scripts and tests read them.
+            sys.stdout.write(f"{what} on {url} (room {workspace.resolve()})\n")
+            sys.stdout.flush()
 
-    run(workspace, listen=listen, ready=ready)
+        return ready
+
+    run(workspace, listen=listen, ready=say("listening"), desk=desk, desk_ready=say("desk"))

@@ -65,28 +65,29 @@ SERVED: ContextVar[Room | None] = ContextVar("sitroom_served", default=None)
 
 # output -----------------------------------------------------------------------------------
 def out() -> Console:
-    return _out() if not streams.captured() else _console(streams.stdout(), width=160)
+    return _out() if not streams.captured() else _console(file=streams.stdout(), width=160)
 
 
 def err() -> Console:
-    return _err() if not streams.captured() else _console(streams.stderr(), width=160)
+    return _err() if not streams.captured() else _console(file=streams.stderr(), width=160)
 
 
 @cache
 def _out() -> Console:
-    # Piped output is for logs and files, not an 80-column terminal: give tables room.
-    return _console(sys.stdout, width=None if sys.stdout.isatty() else 160)
+    # Piped output is for logs and files, not an 80-column terminal: give tables room. No
+    # file given: rich writes to whatever sys.stdout is at each print.
+    return _console(width=None if sys.stdout.isatty() else 160)
 
 
 @cache
 def _err() -> Console:
-    return _console(sys.stderr, width=None)
+    return _console(stderr=True)
 
 
-def _console(file: Any, *, width: int | None) -> Console:
+def _console(*, file: Any = None, stderr: bool = False, width: int | None = None) -> Console:
     from rich.console import Console
 
-    return Console(file=file, highlight=False, soft_wrap=True, width=width)
+    return Console(file=file, stderr=stderr, highlight=False, soft_wrap=True, width=width)
 
 
 def emit_json(data: Any) -> None:

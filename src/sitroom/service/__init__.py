@@ -22,6 +22,7 @@ import logging
 import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -34,10 +35,13 @@ import sitroom.room
 from sitroom.adapters.clock import SystemClock
 from sitroom.adapters.served import ServeLock
 from sitroom.domain.timeutil import iso
+from sitroom.domain.wording import said
 from sitroom.errors import UserInputError, WorkspaceError
 from sitroom.service.app import create_app
 from sitroom.service.hub import Hub
 from sitroom.settings import Settings
+
+log = logging.getLogger("sitroom.service")
 
 __all__ = ["Service", "parse_listen", "serve"]
 
@@ -75,8 +79,12 @@ class _Server(uvicorn.Server):
 class Service:
     """A room, served: the lock, the room opened once, the application, the HTTP server."""
 
-    def __init__(self, path: Path | str, *, listen: str | None = None) -> None:
+    def __init__(
+        self, path: Path | str, *, listen: str | None = None, desk: str | None = None
+    ) -> None:
         self.path = Path(path)
+        if desk is not None:
+            parse_listen(desk)  # a bad address is said before anything starts
         if not sitroom.room.is_room(self.path):
             sitroom.room.open(self.path)  # says why: no workspace, a lost log
         settings = Settings.load(self.path)
@@ -108,6 +116,28 @@ class Service:
         self.server = _Server(config, self)
         self._ready: Callable[[str], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._desk_listen = desk
+        self._desk_stop = threading.Event()
+        self._desk: threading.Thread | None = None
+        self.desk_url: str | None = None
+        self.desk_ready: Callable[[str], None] | None = None
+
+    def _run_desk(self, listen: str) -> None:
+        """The site's desk, in this process (its one writer): it takes turns with the
+        requests on the room (the hub's lock). A desk that cannot start stops the server."""
+
+        def ready(url: str) -> None:
+            self.desk_url = url
+            if self.desk_ready is not None:
+                self.desk_ready(url)
+
+        try:
+            self.hub.room.channels.run_desk(
+                listen=listen, stop=self._desk_stop, ready=ready, lock=self.hub.lock
+            )
+        except Exception as e:  # said in the log, and the server stops: no half a room
+            log.error("the desk stopped: %s", said(e))
+            self.stop()
 
     def listening(self, url: str) -> None:
         self.url = url
@@ -121,10 +151,18 @@ class Service:
         """Serve until stopped; ``ready`` is told the URL once it listens. The room is closed
         and the lock let go however it ends."""
         self._ready = ready
+        if self._desk_listen is not None:
+            self._desk = threading.Thread(
+                target=self._run_desk, args=(self._desk_listen,), name="sitroom-desk"
+            )
+            self._desk.start()
         try:
             self.server.run()
         finally:
             try:
+                self._desk_stop.set()
+                if self._desk is not None:
+                    self._desk.join()
                 self.hub.close()
             finally:
                 self.lock.release()
@@ -147,11 +185,18 @@ class Service:
 
 
 def serve(
-    path: Path | str, *, listen: str | None = None, ready: Callable[[str], None] | None = None
+    path: Path | str,
+    *,
+    listen: str | None = None,
+    ready: Callable[[str], None] | None = None,
+    desk: str | None = None,
+    desk_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve the room in ``path`` until SIGTERM or SIGINT, logging JSON lines on stderr."""
+    """Serve the room in ``path`` until SIGTERM or SIGINT, logging JSON lines on stderr; with
+    ``desk``, its desk too, listening there."""
     log_json()
-    service = Service(path, listen=listen)
+    service = Service(path, listen=listen, desk=desk)
+    service.desk_ready = desk_ready
     # uvicorn raises the signal that stopped it again once it has stopped, for the handler it
     # found: a handler that does nothing lets the room close and the lock go first.
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -18,6 +18,7 @@ request behind them; failed ones are limited per user name (:class:`Attempts`).
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -93,6 +94,9 @@ class Hub:
     def __init__(self, room: Room, *, login_attempts_per_minute: int) -> None:
         self.room = room
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sitroom-room")
+        # Held by every room call, and by the desk the server runs (serve --desk), whose own
+        # threads receive and deliver: the engine is used by one of them at a time.
+        self.lock = threading.RLock()
         self._logins = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sitroom-login")
         self.attempts = Attempts(login_attempts_per_minute)
         self.auth = room.auth  # made here, before two threads could each make one
@@ -101,7 +105,11 @@ class Hub:
 
     async def run(self, call: Callable[[], T]) -> T:
         """``call`` on the room's thread, awaited."""
-        return await asyncio.get_running_loop().run_in_executor(self._thread, call)
+        return await asyncio.get_running_loop().run_in_executor(self._thread, self._locked, call)
+
+    def _locked(self, call: Callable[[], T]) -> T:
+        with self.lock:
+            return call()
 
     async def act(
         self, view: Room, call: Callable[[Room], Result], *, writes: bool = False
@@ -154,7 +162,7 @@ class Hub:
     def close(self) -> None:
         """Close the room on its own thread (a checkpoint, then the log), then the threads."""
         try:
-            self._thread.submit(self.room.close).result()
+            self._thread.submit(self._locked, self.room.close).result()
         finally:
             self._thread.shutdown(wait=True)
             self._logins.shutdown(wait=True)
