@@ -14,6 +14,7 @@ revocable at once, since the only copy of the key a token opens is kept with it.
 
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ from sitroom.errors import AuthError, NotFound, SecureError, UserInputError
 
 SESSION, API = "session", "api"
 DAY_MS = 86_400_000
+MINUTE_MS = 60_000
 MAX_TTL_DAYS = 366
 
 
@@ -123,14 +125,15 @@ class Auth:
         """The key of whoever holds ``bearer``; AuthError if it is no valid token."""
         return self._tokens.open(bearer, self._clock.now_ms())[1]
 
-    def issue(self, secret: Secret, *, kind: str, name: str, ttl_ms: int | None = None) -> Issued:
+    def issue(self, secret: Secret, *, kind: str, name: str, ttl_ms: float | None = None) -> Issued:
         """A token for ``secret``'s holder: a session (``ttl_ms`` defaults to the setting) or
         an API token."""
         if kind not in (SESSION, API):
             raise UserInputError(f"a token is a {SESSION} or an {API} token, not {kind!r}")
         ttl = self.session_ms if ttl_ms is None else ttl_ms
-        if not 0 < ttl <= MAX_TTL_DAYS * DAY_MS:
+        if not (math.isfinite(ttl) and MINUTE_MS <= ttl <= MAX_TTL_DAYS * DAY_MS):
             raise UserInputError(f"a token lives from a minute to {MAX_TTL_DAYS} days")
+        ttl = round(ttl)
         now = self._clock.now_ms()
         token = Token(
             id=secrets.token_hex(6),
@@ -143,11 +146,11 @@ class Auth:
         )
         return Issued(token=self._tokens.issue(secret, token), row=row(token))
 
-    def login(self, user: str, proof: Proof, *, ttl_ms: int | None = None) -> Issued:
+    def login(self, user: str, proof: Proof, *, ttl_ms: float | None = None) -> Issued:
         """A session token for ``user``, once ``proof`` proves them."""
         return self.issue(self.prove(user, proof), kind=SESSION, name="login", ttl_ms=ttl_ms)
 
-    def create(self, session: Session, name: str, *, ttl_ms: int) -> Issued:
+    def create(self, session: Session, name: str, *, ttl_ms: float) -> Issued:
         """An API token for the session's user, on the record (signed by them)."""
         if session.signer is None or session.user is None:
             raise AuthError("only a person, proven, creates tokens (log in first)")

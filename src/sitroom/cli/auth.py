@@ -98,7 +98,7 @@ def login(
     from sitroom.cli.render import keys as render
 
     user = _who()
-    ttl = None if hours is None else round(hours * 3_600_000)
+    ttl = None if hours is None else hours * 3_600_000
     url = bridge.server_of(workspace)
     if url is not None:
         issued = bridge.login(url, user, asker(file=passphrase_file)(user), ttl)
@@ -149,7 +149,7 @@ def tokens_create(
     from sitroom.cli.render import keys as render
 
     with room(workspace) as r:
-        issued = r.auth.create(r.session, name, ttl_ms=round(days * 86_400_000))
+        issued = r.auth.create(r.session, name, ttl_ms=days * 86_400_000)
     emit(issued, json, render.issued)
 
 

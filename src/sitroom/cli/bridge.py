@@ -227,7 +227,7 @@ def server_of(workspace: Path) -> str | None:
     return None if found is None else found.url.rstrip("/")
 
 
-def login(url: str, user: str, passphrase: str, ttl_ms: int | None) -> Issued:
+def login(url: str, user: str, passphrase: str, ttl_ms: float | None) -> Issued:
     """A session at the server at ``url``, proven by ``user``'s passphrase."""
     from sitroom.application.auth import SESSION, Issued, TokenRow
 
