@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from sitroom.adapters.outputs import KEYS_DIR as KEYS_DIR
-from sitroom.adapters.outputs import refuse_own
+from sitroom.adapters.outputs import refuse_own, write_private
 from sitroom.application.ports import Unlock
 from sitroom.domain.secure.codec import b64, canonical, unb64
 from sitroom.domain.secure.identity import ROLES, Identity, Secret, check_name
@@ -87,7 +87,7 @@ class KeyStore:
             # workspace's files (the keys folder is its place).
             refuse_own(how.key_file, self.dir.parent, keys_ok=True)
             if not how.key_file.exists():
-                _write_private(how.key_file, secrets.token_bytes(32))
+                write_private(how.key_file, secrets.token_bytes(32))
             protection = {
                 "kdf": "key-file",
                 "salt": b64(os.urandom(16)),
@@ -99,7 +99,7 @@ class KeyStore:
             nonce, secret.private_bytes(), canonical(header)
         )
         body = {**header, "nonce": b64(nonce), "sealed": b64(sealed)}
-        _write_private(path, orjson.dumps(body, option=orjson.OPT_INDENT_2))
+        write_private(path, orjson.dumps(body, option=orjson.OPT_INDENT_2))
         return path
 
     # reading ------------------------------------------------------------------------------
@@ -182,16 +182,3 @@ def _relative(path: Path, base: Path) -> str:
         return str(path.resolve().relative_to(base.resolve()))
     except ValueError:
         return str(path.resolve())
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Atomically, readable by the owner only (and a folder made for it, by them only)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)

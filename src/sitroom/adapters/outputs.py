@@ -169,6 +169,13 @@ def write_atomic(path: Path, data: bytes) -> None:
         f.write(data)
 
 
+def write_private(path: Path, data: bytes) -> None:
+    """:func:`write_atomic`, readable by its owner only (a temporary file is made so), in a
+    folder made for it readable by them only: keys, key files, tokens."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_atomic(path, data)
+
+
 def written(path: Path, workspace: Path | None) -> AbstractContextManager[BinaryIO]:
     """:func:`atomic`, once :func:`refuse_own` has let ``path`` through."""
     refuse_own(path, workspace)

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from sitroom.adapters.outputs import write_private
 from sitroom.application.ports import Token
 from sitroom.domain.secure.codec import b64, canonical, unb64
 from sitroom.domain.secure.identity import Secret
@@ -129,14 +130,7 @@ class TokenFile:
             entries = self._entries()
             yield entries
             data = orjson.dumps({"format": FORMAT, "tokens": entries}, option=orjson.OPT_INDENT_2)
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                os.write(fd, data)
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, self.path)
+            write_private(self.path, data)
         finally:
             os.close(lock)
 

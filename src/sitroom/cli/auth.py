@@ -65,15 +65,10 @@ def cached_token(workspace: Path, user: str) -> str | None:
         return None
 
 
-def _keep(path: Path, token: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, token.encode())
-    finally:
-        os.close(fd)
-    os.replace(path.with_suffix(".tmp"), path)
-    return path
+def _keep(path: Path, token: str) -> None:
+    from sitroom.adapters.outputs import write_private
+
+    write_private(path, token.encode())
 
 
 def _who() -> str:

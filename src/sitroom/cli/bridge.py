@@ -96,24 +96,9 @@ GIVEN_PASSPHRASE: ContextVar[str | None] = ContextVar("sitroom_given_passphrase"
 
 
 def command_of(argv: Sequence[str]) -> tuple[str | None, str | None]:
-    """The command and subcommand words of a command line (options and their values aside)."""
-    words: list[str] = []
-    skip = False
-    for a in argv:
-        if skip:
-            skip = False
-            continue
-        if a in _GLOBAL:
-            skip = True
-            continue
-        if a.startswith("-"):
-            continue
-        words.append(a)
-        if len(words) == 2:
-            break
-    first = words[0] if words else None
-    second = words[1] if len(words) > 1 else None
-    return first, second
+    """The command and subcommand words of a command line (options aside)."""
+    words = [a for a in _without_globals(argv) if not a.startswith("-")][:2]
+    return (words[0] if words else None), (words[1] if len(words) > 1 else None)
 
 
 def check_through_server(argv: Sequence[str]) -> None:
