@@ -88,27 +88,36 @@ def test_two_clients_writing_at_once_are_all_answered_in_order(team_room: Path) 
     assert r.returncode == 0, r.stderr
 
 
+def _write_until_gone(
+    url: str, token: str, acknowledged: list[str], halfway: threading.Event
+) -> None:
+    with httpx.Client(base_url=url, timeout=30,
+                      headers={"Authorization": f"Bearer {token}"}) as c:  # fmt: skip
+        for i in range(10_000):
+            try:
+                r = c.post("/redlines", json={"name": f"w-{i}", "rule": RULE})
+            except httpx.HTTPError:
+                return  # the server is gone: what it answered is what counts
+            if r.status_code != 201:
+                return
+            acknowledged.append(f"w-{i}")
+            if i == 20:
+                halfway.set()
+
+
+def _stored(room: Path) -> set[str]:
+    with sitroom.room.open(room, as_site=True) as r:
+        return {str(x.payload["name"]) for x in r.session.records(kinds=[REDLINE])}
+
+
 def test_sigterm_during_writes_loses_no_acknowledged_write(team_room: Path) -> None:
     server = serve_process(team_room)
-    token = _token(server.url, "alice")
     acknowledged: list[str] = []
     halfway = threading.Event()
-
-    def write() -> None:
-        with httpx.Client(base_url=server.url, timeout=30,
-                          headers={"Authorization": f"Bearer {token}"}) as c:  # fmt: skip
-            for i in range(10_000):
-                try:
-                    r = c.post("/redlines", json={"name": f"w-{i}", "rule": RULE})
-                except httpx.HTTPError:
-                    return  # the server is gone: what it answered is what counts
-                if r.status_code != 201:
-                    return
-                acknowledged.append(f"w-{i}")
-                if i == 20:
-                    halfway.set()
-
-    writer = threading.Thread(target=write)
+    writer = threading.Thread(
+        target=_write_until_gone,
+        args=(server.url, _token(server.url, "alice"), acknowledged, halfway),
+    )
     writer.start()
     assert halfway.wait(60)
     server.proc.send_signal(signal.SIGTERM)
@@ -118,6 +127,27 @@ def test_sigterm_during_writes_loses_no_acknowledged_write(team_room: Path) -> N
     requests = [line for line in lines if line.get("message") == "request"]
     assert requests and {"time", "method", "route", "status", "user", "ms"} <= set(requests[0])
     assert not (team_room / "serve.json").exists()
-    with sitroom.room.open(team_room, as_site=True) as room:
-        stored = {r.payload["name"] for r in room.session.records(kinds=[REDLINE])}
-    assert len(acknowledged) > 20 and set(acknowledged) <= stored
+    assert len(acknowledged) > 20 and set(acknowledged) <= _stored(team_room)
+
+
+def test_sigkill_during_writes_loses_no_acknowledged_write_and_the_room_opens_again(
+    team_room: Path,
+) -> None:
+    """No time to close: what was answered 201 was committed (fsync) before the answer. The
+    lock dies with the process, so the room is not held by a server that is gone."""
+    server = serve_process(team_room)
+    acknowledged: list[str] = []
+    halfway = threading.Event()
+    writer = threading.Thread(
+        target=_write_until_gone,
+        args=(server.url, _token(server.url, "alice"), acknowledged, halfway),
+    )
+    writer.start()
+    assert halfway.wait(60)
+    server.proc.send_signal(signal.SIGKILL)
+    assert server.stop() == -signal.SIGKILL
+    writer.join(60)
+    assert len(acknowledged) > 20 and set(acknowledged) <= _stored(team_room)
+    assert sitroom.room.verify(team_room).ok
+    again = serve_process(team_room)  # serve.json was left behind; the lock was not
+    assert again.stop() == 0
