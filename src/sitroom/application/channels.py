@@ -699,12 +699,16 @@ class Channels:
 
     def _opener(self, track: str, epoch: int, passphrase: Passphrase | None) -> Secret | None:
         """Whose key opens a message sealed in ``track``'s ``epoch`` for this user: their own
-        when the epoch was sealed to them, else the site's (None: none held)."""
+        when the epoch was sealed to them (the session's, once they proved who they are: no
+        passphrase asked again), else the site's (None: none held)."""
         user = self._s.user
         epochs = self._secure()["epochs"].get(track, [])
         found = next((e for e in epochs if e["epoch"] == epoch), None)
-        if user and found is not None and user in found["members"] and self._user_secret:
-            return self._user_secret(user, passphrase)
+        if user and found is not None and user in found["members"]:
+            if self._s.signer is not None:  # proven already: their key is at hand
+                return self._s.signer
+            if self._user_secret:
+                return self._user_secret(user, passphrase)
         return self._site_secret() if self._site_secret is not None else None
 
     def _secure(self) -> Mapping[str, Any]:
