@@ -51,6 +51,24 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         ("secure_envelope.py", ["--messages", "500"], "envelope overhead (raw / sitroom)"),
         ("startup.py", ["--runs", "1"], "ratio sitroom --help / python -c pass"),
         ("stix_import.py", ["--objects", "500", "--runs", "1"], "ratio baseline / sitroom"),
+        (
+            "serve_stream.py",
+            [
+                "--clients",
+                "5",
+                "--records",
+                "20",
+                "--rest-clients",
+                "4",
+                "--rest-requests",
+                "20",
+                "--soak-seconds",
+                "5",
+                "--events",
+                "2000",
+            ],
+            "ratio p99 served / library",
+        ),
     ],
 )
 def test_benchmark_runs_and_reports(script: str, args: list[str], expect: str) -> None:
