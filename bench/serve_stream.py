@@ -9,8 +9,9 @@ real GDELT events (resampled, see _data.py) with users who log in with their pas
    on a copy of the room, no HTTP), timed as its call. Goal: p99 at most 50 ms.
 2. `GET /events?near=Beirut&radius=500mi` from concurrent clients: latency and throughput.
    Baseline, same run: `room.world.events(...)` (and its JSON) in-process on the copy.
-3. Soak: track statuses recorded through the API at a steady rate (``--soak-rate`` counts log
-   records: a status and its signature are two) with 10 streams open; the server's RSS sampled
+3. Soak: real GDELT events sent as files to `POST /ingest/gdelt`, five a second, at a steady
+   rate of log records (``--soak-rate``; ``--soak-via status``: one track status per request,
+   a status and its signature two records) with 10 streams open; the server's RSS sampled
    every few seconds and printed as a curve with the last seq, the first against the last
    minute, and a verdict (see FLAT_MB_PER_MIN: the log's page cache fills first).
 
@@ -34,7 +35,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -445,8 +446,27 @@ class Soak:
     clients: int = 0
 
 
+def gdelt_chunks(rows: int, per_chunk: int) -> Iterator[bytes]:
+    """Real GDELT 2.0 rows (resampled) with ids of their own, ``per_chunk`` to a file."""
+    with resampled_v2(rows).open("rb") as f:
+        chunk: list[bytes] = []
+        for i, line in enumerate(f):
+            chunk.append(str(2_000_000_000 + i).encode() + line[line.index(b"\t") :])
+            if len(chunk) == per_chunk:
+                yield b"".join(chunk)
+                chunk = []
+        if chunk:
+            yield b"".join(chunk)
+
+
 async def soak(
-    server: Server, writer: str, readers: list[str], seconds: float, rate: float, every: float
+    server: Server,
+    writer: str,
+    readers: list[str],
+    seconds: float,
+    rate: float,
+    every: float,
+    via: str = "upload",
 ) -> Soak:
     out = Soak()
     streams = await open_streams(server, readers, 10)
@@ -476,28 +496,48 @@ async def soak(
 
         sampler = asyncio.create_task(sample())
         base = 50_000_000  # status numbers (8 digits) apart from those of 1
+        per = max(1, round(rate / 5))  # upload: five files a second
+        chunks = gdelt_chunks(max(1, int(seconds * rate)), per)
 
         async def one(i: int) -> None:
+            if via == "upload":
+                r = await c.post("/ingest/gdelt", params={"name": f"soak-{i}.CSV"},
+                                 content=next(chunks))  # fmt: skip
+                assert r.status_code == 200, r.text
+                out.written += int(r.json()["totals"]["accepted"])
+                return
             r = await c.post(f"/tracks/{TRACK}/status", json={"status": status(base + i)})
             assert r.status_code == 200, r.text
             out.written += 1
 
-        count = max(1, int(seconds * rate / 2))  # a status and its signature: two records
+        # A status and its signature: two records; an upload: ``per`` events (and a signature).
+        count, per_s = (
+            (max(1, int(seconds * rate / per)), rate / per)
+            if via == "upload"
+            else (max(1, int(seconds * rate / 2)), rate / 2)
+        )
         stop_at = start + seconds
 
         async def bounded(i: int) -> None:
             if time.perf_counter() < stop_at:
                 await one(i)
 
-        await paced(count, rate / 2, bounded, inflight=16)
+        await paced(count, per_s, bounded, inflight=4 if via == "upload" else 16)
         out.seconds = time.perf_counter() - start
         done.set()
         await sampler
+    last = out.curve[-1][2]
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and any(len(s.got) < out.written for s in streams):
+
+    def complete(s: Received) -> bool:
+        if via == "upload":  # every record up to the last position, none dropped
+            return s.last_id >= last and not s.dropped
+        return len(s.got) == out.written and not s.dropped
+
+    while time.monotonic() < deadline and not all(complete(s) for s in streams):
         await asyncio.sleep(0.1)
     for s in streams:
-        out.clients_complete += len(s.got) == out.written and not s.dropped
+        out.clients_complete += complete(s)
         s.close()
     return out
 
@@ -532,6 +572,13 @@ def main() -> None:
     ap.add_argument("--soak-seconds", type=float, default=600)
     ap.add_argument(
         "--soak-rate", type=float, default=500, help="log records per second asked in 3"
+    )
+    ap.add_argument(
+        "--soak-via",
+        choices=["upload", "status"],
+        default="upload",
+        help="how 3 writes: GDELT files sent to POST /ingest/gdelt (five a second), or one "
+        "track status per request",
     )
     ap.add_argument("--events", type=int, default=100_000, help="GDELT events in the room")
     args = ap.parse_args()
@@ -580,7 +627,7 @@ def main() -> None:
             if args.soak_seconds > 0:
                 s = await soak(
                     server, writer, readers, args.soak_seconds, args.soak_rate,
-                    every=max(1.0, min(5.0, args.soak_seconds / 20)),
+                    every=max(1.0, min(5.0, args.soak_seconds / 20)), via=args.soak_via,
                 )  # fmt: skip
                 report_soak(args, s)
             return d, rest, s
@@ -641,12 +688,17 @@ def report_rest(
 
 def report_soak(args: argparse.Namespace, s: Soak) -> None:
     records = s.curve[-1][2] - s.seq0
-    print(
-        f"3. soak: asked {args.soak_rate:g} records/s ({args.soak_rate / 2:g} statuses/s: a "
-        f"status and its signature each) for {args.soak_seconds:g} s, {s.clients} stream clients"
+    how = (
+        "GDELT events sent as files to POST /ingest/gdelt, five a second"
+        if args.soak_via == "upload"
+        else f"{args.soak_rate / 2:g} statuses/s: a status and its signature each"
     )
     print(
-        f"   written {s.written:,} statuses in {s.seconds:.0f} s ({s.written / s.seconds:.0f}/s); "
+        f"3. soak: asked {args.soak_rate:g} records/s ({how}) for {args.soak_seconds:g} s, "
+        f"{s.clients} stream clients"
+    )
+    print(
+        f"   written {s.written:,} in {s.seconds:.0f} s ({s.written / s.seconds:.0f}/s); "
         f"the log gained {records:,} records ({records / s.seconds:.0f}/s)"
     )
     print("   t (s)   RSS (MB)   last seq")
@@ -672,7 +724,7 @@ def report_soak(args: argparse.Namespace, s: Soak) -> None:
         f"and the growth within the log's {CACHE_MB:.0f} MiB page cache + {POOLS_MB:.0f} MB)"
     )
     print(
-        f"   stream clients that received every status: {s.clients_complete}/{s.clients}",
+        f"   stream clients that received everything: {s.clients_complete}/{s.clients}",
         flush=True,
     )
 

@@ -28,6 +28,7 @@ def test_written_settings_read_back(tmp_path: Path) -> None:
         ("[sitroom]\ningest_max_bytes = 0\n", {}, "ingest_max_bytes is a number of bytes"),
         ("[sitroom]\n", {"SITROOM_SERVE_LISTEN": "8660"}, "serve_listen is HOST:PORT"),
         ("[sitroom]\nstream_queue_max = 0\n", {}, "stream_queue_max"),
+        ("[sitroom]\nserve_upload_max_bytes = 0\n", {}, "serve_upload_max_bytes"),
         ("[sitroom]\nlogin_attempts_per_minute = 0\n", {}, "login_attempts_per_minute"),
     ],
 )

@@ -84,6 +84,9 @@ class Settings:
     stream_queue_max: int = 1000
     """Events the server holds for one stream client that reads too slowly: past it, the
     client is told it was dropped and disconnected (it resumes with Last-Event-ID)."""
+    serve_upload_max_bytes: int = 256 * 1024**2
+    """The largest file `sitroom serve` takes in one request (``POST /ingest/FORMAT``): 413
+    past it, the rest unread."""
     login_attempts_per_minute: int = 5
     """Failed logins the server allows per user name in a minute, before it answers 429."""
 
@@ -146,6 +149,8 @@ class Settings:
             raise WorkspaceError(f"serve_listen is HOST:PORT, not {settings.serve_listen!r}")
         if min(settings.stream_queue_max, settings.login_attempts_per_minute) < 1:
             raise WorkspaceError("stream_queue_max and login_attempts_per_minute are at least 1")
+        if settings.serve_upload_max_bytes < 1:
+            raise WorkspaceError("serve_upload_max_bytes is at least 1")
         return settings
 
     def to_toml(self) -> str:

@@ -47,6 +47,9 @@ class TokenFile:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
+        # The entries as last read, by the file's identity: a server checks a token per
+        # request, and a change — by this process or another — replaces the file (a new inode).
+        self._seen: tuple[tuple[int, int, int], dict[str, dict[str, Any]]] | None = None
 
     # issuing ------------------------------------------------------------------------------
     def issue(self, secret: Secret, token: Token) -> str:
@@ -110,6 +113,19 @@ class TokenFile:
 
     # the file -----------------------------------------------------------------------------
     def _entries(self) -> dict[str, dict[str, Any]]:
+        """The entries, read again only if the file changed since (a read-only view)."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return {}
+        except OSError as e:
+            raise SecureError(f"cannot read {self.path}: {e}") from None
+        key = (st.st_ino, st.st_mtime_ns, st.st_size)
+        if self._seen is None or self._seen[0] != key:
+            self._seen = (key, self._read())
+        return self._seen[1]
+
+    def _read(self) -> dict[str, dict[str, Any]]:
         try:
             body = orjson.loads(self.path.read_bytes())
         except FileNotFoundError:
@@ -127,7 +143,7 @@ class TokenFile:
         lock = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            entries = self._entries()
+            entries = self._read()  # fresh, under the lock: never a view others share
             yield entries
             data = orjson.dumps({"format": FORMAT, "tokens": entries}, option=orjson.OPT_INDENT_2)
             write_private(self.path, data)

@@ -28,10 +28,11 @@ from sitroom.errors import (
     NotFound,
     Rejected,
     SitroomError,
+    SourceError,
     UserInputError,
     WorkspaceError,
 )
-from sitroom.service.hub import TooMany
+from sitroom.service.hub import TooLarge, TooMany
 
 log = logging.getLogger("sitroom.service")
 
@@ -42,7 +43,9 @@ STATUS: tuple[tuple[type[SitroomError], int], ...] = (
     (NotFound, 404),
     (AlreadyExists, 409),
     (TooMany, 429),
+    (TooLarge, 413),
     (UserInputError, 422),
+    (SourceError, 422),
     (Rejected, 422),
     (WorkspaceError, 503),
     (LogError, 503),
@@ -74,6 +77,7 @@ DESCRIPTIONS = {
     404: "No such thing (or one the user may not see).",
     405: "The path does not take this method.",
     409: "It exists already.",
+    413: "The body is larger than the server takes (serve_upload_max_bytes).",
     422: "A value is missing, malformed or does not fit.",
     429: "Too many failed logins: wait (Retry-After).",
     503: "The room's log or workspace cannot serve this now.",

@@ -48,6 +48,19 @@ class TooMany(UserInputError):
         return {"user": self.user, "retry_after_s": self.retry_after_s}
 
 
+class TooLarge(UserInputError):
+    """A body larger than the server takes (``limit`` bytes)."""
+
+    code = "too_large"
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the body is larger than {limit:,} bytes (serve_upload_max_bytes)")
+        self.limit = limit
+
+    def fields(self) -> dict[str, Any]:
+        return {"limit": self.limit}
+
+
 class Attempts:
     """Failed logins per claimed user name in a sliding minute. Names are bounded too (the
     least recently failed forgotten first), so made-up names cannot grow the server."""

@@ -16,11 +16,12 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sitroom.application.results import Result
-from sitroom.errors import UserInputError
+from sitroom.domain.records import RecordBatch
+from sitroom.errors import SourceError, UserInputError
 from sitroom.room import Room
 from sitroom.service import params as p
 from sitroom.service.errors import responses
-from sitroom.service.hub import Hub
+from sitroom.service.hub import Hub, TooLarge
 from sitroom.service.json import JSON
 
 bearer = HTTPBearer(
@@ -569,3 +570,57 @@ async def command_line(who: Who, body: p.CommandLine) -> JSON:
     ran = await who.hub.run(lambda: run_for(who.view, argv, passphrase))
     who.hub.wrote.set()  # a command may have written: the stream looks at once
     return JSON(ran)
+
+
+# files sent to the server ---------------------------------------------------------------------
+UPLOAD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+BINARY = {
+    "required": True,
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
+@router.post(
+    "/ingest/{source}",
+    response_model=None,
+    responses={
+        200: {"model": p.Done, "description": "What was ingested, file by file."},
+        **responses(401, 403, 404, 413, 422, 503),
+    },
+    openapi_extra={"requestBody": BINARY},
+    tags=["ingest"],
+)
+async def ingest(
+    who: Who,
+    source: Name,
+    name: Annotated[
+        str, Query(max_length=100, description="The file's name (its format may show in it).")
+    ] = "upload",
+) -> JSON:
+    """Ingest a file sent as the body, as you: a GDELT export, a UCDP or ACLED CSV, a STIX
+    bundle, an RSS feed, a zip of them — what `sitroom ingest FORMAT FILE` reads, sent rather
+    than named (the server reads no path a user names). At most ``serve_upload_max_bytes``."""
+    import tempfile
+    from pathlib import Path as FilePath
+
+    if not UPLOAD_NAME.match(name):
+        raise UserInputError(f"a file name is letters, digits, '.', '_' and '-', not {name!r}")
+    # A viewer is refused (and the refusal recorded) before a byte of the body is read.
+    await who.hub.run(lambda: who.view.session.check_write(RecordBatch.empty(), f"ingest {source}"))
+    limit = who.hub.room.settings.serve_upload_max_bytes
+    with tempfile.TemporaryDirectory(prefix="sitroom-upload-") as folder:
+        path = FilePath(folder) / name
+        size = 0
+        with path.open("wb") as f:
+            async for chunk in who.request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise TooLarge(limit)
+                f.write(chunk)
+        try:
+            return await who.answer(lambda r: r.ingest.feeds(source, [str(path)]), writes=True)
+        except (SourceError, UserInputError) as e:
+            if type(e) not in (SourceError, UserInputError):
+                raise
+            # Said by the name it was sent under: the server's folders are its own.
+            raise type(e)(str(e).replace(str(path), name)) from None
