@@ -90,7 +90,7 @@ def test_a_command_that_touches_files_is_refused_through_the_server(
             before = r.session.last_seq()
         secret = tmp_path / "operator-only.txt"
         secret.write_text("not for analysts")
-        for args in (["ingest", str(secret)], ["tracks", "add", str(secret)],
+        for args in (["tracks", "add", str(secret)],
                      ["export", "-o", str(tmp_path / "out.json")],
                      ["agreements", "show", "x", "--file", str(secret)]):  # fmt: skip
             r = run_sitroom(*args, "-w", str(team_room), "-u", "alice")
@@ -102,6 +102,27 @@ def test_a_command_that_touches_files_is_refused_through_the_server(
             assert r.session.last_seq() == before
     finally:
         assert server.stop() == 0
+
+
+def test_ingest_through_the_server_sends_the_files_it_names(team_room: Path) -> None:
+    from sitroom.testing.samples import GDELT_V2_FILES
+
+    sample = str(GDELT_V2_FILES[0])
+    server = serve_process(team_room)
+    try:
+        _login(team_room, "alice")
+        sent = run_sitroom("ingest", "gdelt", sample, "-w", str(team_room), "-u", "alice")
+        assert sent.returncode == 0, sent
+        assert " accepted, " in sent.stdout and f"(sent to {server.url})" in sent.stdout
+        again = run_sitroom("ingest", "gdelt", sample, "-w", str(team_room), "-u", "alice")
+        assert again.returncode == 0 and " 0 accepted" in again.stdout  # already known
+        follow = run_sitroom("ingest", "gdelt", "--follow", "http://127.0.0.1:9/x.zip",
+                             "-w", str(team_room), "-u", "alice")  # fmt: skip
+        assert follow.returncode == 2 and "(--follow) runs beside the server" in follow.stderr
+    finally:
+        assert server.stop() == 0
+    report = sitroom.room.verify(team_room)
+    assert report.ok and report.records > 1000  # the events, signed by alice
 
 
 def test_a_remote_client_names_the_server_and_gets_the_same_answer(

@@ -9,8 +9,9 @@ for one proven user, on the room's thread, its output captured (``POST /cli``).
 
 A command runs through the server only if it touches no file: the server's files are the
 operator's, and a user reaching it from elsewhere must not read or write them by naming a path.
-Commands that read or write files (ingest, tracks add, exports, plots, calendars, key cards)
-are refused with one line; they run beside the server, as its operator, or through the API.
+Commands that read or write files (tracks add, exports, plots, calendars, key cards) are
+refused with one line; they run beside the server, as its operator, or through the API.
+`ingest FORMAT FILE...` sends its files instead (``POST /ingest/FORMAT``).
 """
 
 from __future__ import annotations
@@ -244,13 +245,16 @@ def logout(url: str, user: str, token: str | None) -> LoggedOut:
     return LoggedOut(user=user, ended=None if not ended else TokenRow(**ended))
 
 
-def _call(method: str, url: str, token: str | None, body: Any) -> dict[str, Any]:
-    """One request to a server: its JSON answer; AuthError on 401, UserInputError otherwise."""
+def _call(method: str, url: str, token: str | None, body: Any, **send: Any) -> dict[str, Any]:
+    """One request to a server (``body`` as JSON, or ``send``'s content and params): its JSON
+    answer; AuthError on 401, UserInputError otherwise."""
     import httpx
 
     headers = {} if token is None else {"authorization": f"Bearer {token}"}
+    if body is not None:
+        send["json"] = body
     try:
-        r = httpx.request(method, url, json=body, headers=headers, timeout=300)
+        r = httpx.request(method, url, headers=headers, timeout=300, **send)
     except httpx.HTTPError as e:
         raise UserInputError(f"the server at {url} does not answer ({type(e).__name__})") from None
     try:
@@ -281,6 +285,8 @@ def forward(url: str, argv: Sequence[str], user: str | None) -> int:
     """Send ``argv`` to the server at ``url`` as ``user``; print its answer; its exit code."""
     from sitroom.cli.auth import server_token
 
+    if command_of(argv)[0] == "ingest":
+        return _send_files(url, argv, server_token(url, user), user)
     body: dict[str, Any] = {"argv": list(argv)}
     given = _passphrase_if_set()
     if given is not None:
@@ -299,6 +305,47 @@ def forward(url: str, argv: Sequence[str], user: str | None) -> int:
     sys.stderr.write(str(answer.get("stderr", "")))
     sys.stderr.flush()
     return int(answer.get("exit_code", 1))
+
+
+def _send_files(url: str, argv: Sequence[str], token: str | None, user: str | None) -> int:
+    """`sitroom ingest FORMAT FILE...` through a server: each file sent as it is
+    (``POST /ingest/FORMAT``), since the server reads no path a user names; one line each."""
+    import orjson
+
+    args = _without_globals(argv)
+    json = "--json" in args
+    words = [a for a in args if a not in ("--json", "--no-progress", "--progress")]
+    if any(a.startswith("-") for a in words) or len(words) < 3:
+        raise UserInputError(
+            "through a server, `sitroom ingest FORMAT FILE...` sends files; following a feed "
+            "(--follow) runs beside the server, as its operator"
+        )
+    _, source, *files = words
+    answers = []
+    for name in files:
+        path = Path(name)
+        if "://" in name or not path.is_file():
+            raise UserInputError(f"{name} is not a file here: through a server, files are sent")
+        try:
+            answer = _call("POST", f"{url}/ingest/{source}", token, None,
+                           content=path.read_bytes(), params={"name": path.name})  # fmt: skip
+        except AuthError:
+            who = user or "NAME"
+            raise AuthError(
+                f"the server at {url} needs proof of who you are: `sitroom login -u {who}`",
+                user=user,
+            ) from None
+        answers.append(answer)
+        if not json:
+            t = answer.get("totals", {})
+            sys.stdout.write(
+                f"{name}: {t.get('accepted', 0):,} accepted, {t.get('duplicates', 0):,} "
+                f"already known, {t.get('quarantined', 0):,} quarantined (sent to {url})\n"
+            )
+    if json:
+        sys.stdout.write(orjson.dumps(answers, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.flush()
+    return 0
 
 
 def _passphrase_if_set() -> str | None:
