@@ -17,7 +17,7 @@ import sitroom.room
 from sitroom.domain.kinds import REDLINE
 from sitroom.errors import WorkspaceError
 
-from serving import PASS, Listener, run_sitroom, serve_process
+from serving import PASS, Listener, Process, run_sitroom, serve_process
 
 RULE = "fatalities >= 50 within 100mi of Beirut in 24h"
 
@@ -110,8 +110,10 @@ def _stored(room: Path) -> set[str]:
         return {str(x.payload["name"]) for x in r.session.records(kinds=[REDLINE])}
 
 
-def test_sigterm_during_writes_loses_no_acknowledged_write(team_room: Path) -> None:
-    server = serve_process(team_room)
+def _stopped_while_writing(room: Path, sig: int) -> tuple[Process, list[str]]:
+    """A server sent ``sig`` while a client writes as fast as it is answered: the server,
+    stopped, and the writes it acknowledged."""
+    server = serve_process(room)
     acknowledged: list[str] = []
     halfway = threading.Event()
     writer = threading.Thread(
@@ -120,9 +122,15 @@ def test_sigterm_during_writes_loses_no_acknowledged_write(team_room: Path) -> N
     )
     writer.start()
     assert halfway.wait(60)
-    server.proc.send_signal(signal.SIGTERM)
-    assert server.proc.wait(60) == 0
+    server.proc.send_signal(sig)
+    server.proc.wait(60)
     writer.join(60)
+    return server, acknowledged
+
+
+def test_sigterm_during_writes_loses_no_acknowledged_write(team_room: Path) -> None:
+    server, acknowledged = _stopped_while_writing(team_room, signal.SIGTERM)
+    assert server.proc.returncode == 0
     lines = [json.loads(line) for line in server.stderr().splitlines() if line.startswith("{")]
     requests = [line for line in lines if line.get("message") == "request"]
     assert requests and {"time", "method", "route", "status", "user", "ms"} <= set(requests[0])
@@ -135,18 +143,8 @@ def test_sigkill_during_writes_loses_no_acknowledged_write_and_the_room_opens_ag
 ) -> None:
     """No time to close: what was answered 201 was committed (fsync) before the answer. The
     lock dies with the process, so the room is not held by a server that is gone."""
-    server = serve_process(team_room)
-    acknowledged: list[str] = []
-    halfway = threading.Event()
-    writer = threading.Thread(
-        target=_write_until_gone,
-        args=(server.url, _token(server.url, "alice"), acknowledged, halfway),
-    )
-    writer.start()
-    assert halfway.wait(60)
-    server.proc.send_signal(signal.SIGKILL)
+    server, acknowledged = _stopped_while_writing(team_room, signal.SIGKILL)
     assert server.stop() == -signal.SIGKILL
-    writer.join(60)
     assert len(acknowledged) > 20 and set(acknowledged) <= _stored(team_room)
     assert sitroom.room.verify(team_room).ok
     again = serve_process(team_room)  # serve.json was left behind; the lock was not

@@ -294,12 +294,7 @@ def forward(url: str, argv: Sequence[str], user: str | None) -> int:
     try:
         answer = _call("POST", f"{url}/cli", server_token(url, user), body)
     except AuthError:
-        who = user or "NAME"
-        raise AuthError(
-            f"the server at {url} needs proof of who you are: `sitroom login -u {who}` (or a "
-            "token in $SITROOM_TOKEN)",
-            user=user,
-        ) from None
+        raise _log_in_first(url, user) from None
     sys.stdout.write(str(answer.get("stdout", "")))
     sys.stdout.flush()
     sys.stderr.write(str(answer.get("stderr", "")))
@@ -330,11 +325,7 @@ def _send_files(url: str, argv: Sequence[str], token: str | None, user: str | No
             answer = _call("POST", f"{url}/ingest/{source}", token, None,
                            content=path.read_bytes(), params={"name": path.name})  # fmt: skip
         except AuthError:
-            who = user or "NAME"
-            raise AuthError(
-                f"the server at {url} needs proof of who you are: `sitroom login -u {who}`",
-                user=user,
-            ) from None
+            raise _log_in_first(url, user) from None
         answers.append(answer)
         if not json:
             t = answer.get("totals", {})
@@ -346,6 +337,14 @@ def _send_files(url: str, argv: Sequence[str], token: str | None, user: str | No
         sys.stdout.write(orjson.dumps(answers, option=orjson.OPT_INDENT_2).decode() + "\n")
     sys.stdout.flush()
     return 0
+
+
+def _log_in_first(url: str, user: str | None) -> AuthError:
+    return AuthError(
+        f"the server at {url} needs proof of who you are: `sitroom login -u {user or 'NAME'}` "
+        "(or a token in $SITROOM_TOKEN)",
+        user=user,
+    )
 
 
 def _passphrase_if_set() -> str | None:
