@@ -39,6 +39,14 @@ class Result:
         return json.loads(self.out)
 
 
+def bare_env(**extra: str) -> dict[str, str]:
+    """This process's environment without the SITROOM_* settings of whoever runs the suite,
+    but with the suite's own SITROOM_HOME (conftest): a process started with it writes no key
+    file or login into a real home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SITROOM_")}
+    return {**env, "SITROOM_HOME": os.environ["SITROOM_HOME"], **extra}
+
+
 def sitroom(capfd: pytest.CaptureFixture[str], *args: str) -> Result:
     capfd.readouterr()
     code = run(list(args))

@@ -3,7 +3,6 @@ them, in a fresh directory holding the repository's examples/."""
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -11,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from helpers import bare_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,9 +32,12 @@ def test_every_code_block_runs_in_order(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     script = tmp_path / "api.py"
     script.write_text("\n\n".join(blocks()))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SITROOM_")}
     done = subprocess.run(
-        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=bare_env(),
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "DEADLOCK:" in done.stdout and "events within 500 miles of Beirut" in done.stdout

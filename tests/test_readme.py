@@ -10,7 +10,6 @@ import functools
 import hashlib
 import http.server
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -23,6 +22,8 @@ from pathlib import Path
 import pytest
 
 from sitroom.testing.samples import GDELT_V2_FILES
+
+from helpers import bare_env
 
 ROOT = Path(__file__).resolve().parents[1]
 GDELT_URL = "http://data.gdeltproject.org/gdeltv2/lastupdate.txt"
@@ -77,8 +78,7 @@ def test_the_block_names_every_example_it_uses() -> None:
 def test_the_using_it_block_runs_as_written(tmp_path: Path, web: str) -> None:
     work = tmp_path / "clone"
     shutil.copytree(ROOT / "examples", work / "examples")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SITROOM_")}
-    env["SITROOM_PASSPHRASE"] = "correct horse battery staple"
+    env = bare_env(SITROOM_PASSPHRASE="correct horse battery staple")
     background: list[subprocess.Popen[bytes]] = []
     outputs: dict[str, str] = {}
     try:

@@ -21,6 +21,8 @@ import pytest
 import sitroom.room
 from sitroom.service import Service
 
+from helpers import bare_env
+
 TRACKS = Path(__file__).resolve().parents[1] / "fixtures" / "tracks" / "geneva-schedule.yaml"
 PASS = "correct horse battery"
 
@@ -154,12 +156,10 @@ class Process:
 
 
 def sitroom_env(**extra: str) -> dict[str, str]:
-    # The suite's own SITROOM_HOME stays: the site's key file is there.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SITROOM_")}
-    env["SITROOM_HOME"] = os.environ["SITROOM_HOME"]
+    env = bare_env(**extra)
     src = str(Path(__file__).resolve().parents[2] / "src")
     env["PYTHONPATH"] = os.pathsep.join([src, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return {**env, **extra}
+    return env
 
 
 def serve_process(room: Path, *args: str) -> Process:
