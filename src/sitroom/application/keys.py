@@ -163,18 +163,21 @@ def identity(session: Session, name: str) -> Identity | None:
     return None if found is None else identity_from_record(found)
 
 
-def read_card(payload: bytes | Mapping[str, Any], fingerprint: str | None) -> Identity:
+def read_card(
+    payload: bytes | Mapping[str, Any], fingerprint: str | None, *, to: str = "trust"
+) -> Identity:
     """The identity a card publishes, once it signs itself and its fingerprint is the one its
-    owner read out (SecureError otherwise; UserInputError without a fingerprint)."""
+    owner read out (SecureError otherwise; UserInputError without a fingerprint). ``to``: what
+    the card is read for ("trust", "import"), as the refusal says it."""
     ident = identity_from_record(_json(payload, "a card"))
     if fingerprint is None:
         raise UserInputError(
             f"compare {ident.name}'s fingerprint with its owner out of band, then give it "
-            f"to trust the card: {ident.fingerprint}"
+            f"to {to} the card: {ident.fingerprint}"
         )
     if fingerprint.replace(" ", "").lower() != ident.fingerprint.replace(" ", ""):
         raise SecureError(
-            f"{ident.name}'s fingerprint is {ident.fingerprint}, not {fingerprint}: not trusted"
+            f"{ident.name}'s fingerprint is {ident.fingerprint}, not {fingerprint}: not {to}ed"
         )
     return ident
 
@@ -489,17 +492,7 @@ class Keys:
 
     def _import_card(self, payload: Mapping[str, Any], fingerprint: str | None) -> ImportedIdentity:
         admin = self._s.administer("import an identity")
-        ident = identity_from_record(dict(payload))
-        if fingerprint is None:
-            raise UserInputError(
-                f"compare {ident.name}'s fingerprint with its owner out of band, then give it "
-                f"to import the card: {ident.fingerprint}"
-            )
-        if fingerprint.replace(" ", "").lower() != ident.fingerprint.replace(" ", ""):
-            raise SecureError(
-                f"{ident.name}'s fingerprint is {ident.fingerprint}, not {fingerprint}: "
-                "not imported"
-            )
+        ident = read_card(payload, fingerprint, to="import")
         known = identity(admin, ident.name)
         if known is not None and known != ident:
             raise SecureError(
