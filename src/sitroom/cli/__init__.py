@@ -226,7 +226,7 @@ def run(argv: list[str] | None = None) -> int:
     named = bridge.SERVER.set(server or os.environ.get("SITROOM_SERVER"))
     try:
         if not served:
-            url = bridge.server_for(args, bridge.SERVER.get())
+            url = bridge.server_for(args)
             if url is not None:
                 return bridge.forward(url, args, user)
         command = next((a for a in args if not a.startswith("-")), None)

@@ -45,22 +45,19 @@ def _cached(where: str, user: str) -> Path:
 def server_token(url: str, user: str | None) -> str | None:
     """The token to act through the server at ``url``: ``$SITROOM_TOKEN``, else ``user``'s
     cached login there."""
-    if os.environ.get(TOKEN_ENV):
-        return os.environ[TOKEN_ENV]
-    if user is None:
-        return None
-    try:
-        return _cached(url, user).read_text().strip() or None
-    except OSError:
-        return None
+    return _token(_cached(url, user) if user else None)
 
 
 def cached_token(workspace: Path, user: str) -> str | None:
     """The token to act as ``user`` with: ``$SITROOM_TOKEN``, else a cached login."""
+    return _token(_cache(workspace, user))
+
+
+def _token(cache: Path | None) -> str | None:
     if os.environ.get(TOKEN_ENV):
         return os.environ[TOKEN_ENV]
     try:
-        return _cache(workspace, user).read_text().strip() or None
+        return None if cache is None else cache.read_text().strip() or None
     except OSError:
         return None
 

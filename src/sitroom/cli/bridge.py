@@ -184,33 +184,28 @@ def _without_globals(argv: Sequence[str]) -> list[str]:
 
 
 # the client's half ------------------------------------------------------------------------
-def server_for(argv: Sequence[str], server: str | None) -> str | None:
-    """The server to send ``argv`` to: ``--server``/``$SITROOM_SERVER``, else the one that
-    advertises itself in the command's workspace (None: none; run here)."""
+def server_for(argv: Sequence[str]) -> str | None:
+    """The server to send ``argv`` to (None: none; run here): see :func:`server_of`."""
     first, _ = command_of(argv)
     if first in LOCAL_ONLY or first is None:
         return None
-    if server:
-        return server.rstrip("/")
-    from sitroom.adapters.served import served_by
-
-    found = served_by(_workspace(argv))
-    if found is None:
-        return None
-    if not found.url.startswith(("http://", "https://")):
-        raise UserInputError(f"{found.says(_workspace(argv))}, still starting: try again")
-    return found.url.rstrip("/")
+    return server_of(_workspace(argv))
 
 
 def server_of(workspace: Path) -> str | None:
-    """The server of ``workspace``: the one named (--server), else the one serving it here."""
+    """The server of ``workspace``: the one named (--server, $SITROOM_SERVER), else the one
+    that advertises itself in it (None: none)."""
     named = SERVER.get()
     if named:
         return named.rstrip("/")
     from sitroom.adapters.served import served_by
 
     found = served_by(workspace)
-    return None if found is None else found.url.rstrip("/")
+    if found is None:
+        return None
+    if not found.url.startswith(("http://", "https://")):
+        raise UserInputError(f"{found.says(workspace)}, still starting: try again")
+    return found.url.rstrip("/")
 
 
 def login(url: str, user: str, passphrase: str, ttl_ms: float | None) -> Issued:
