@@ -37,6 +37,7 @@ from sitroom.application.audit import Checkpointer, keep_head
 from sitroom.application.engine import Engine
 from sitroom.application.ports import Clock, Unlock
 from sitroom.application.session import Session
+from sitroom.application.snapshots import SignedSnapshots
 from sitroom.domain.projection import Detector, Projection, Reactor
 from sitroom.domain.secure.audit import SignedHead, sign_head
 from sitroom.domain.secure.identity import SITE, Identity, Secret, identity_record
@@ -212,6 +213,47 @@ def site_key_file(keystore: KeyStore, site: str) -> Path | None:
     stored = keystore.stored_key_file(site)
     given = os.environ.get(SITE_KEY_FILE_ENV)
     return Path(given) if stored is not None and given else stored
+
+
+def site_secret(keystore: KeyStore, site: str) -> Secret:
+    """``site``'s private keys, unlocked with its key file: what signs checkpoints, snapshots
+    and epoch keys. SecureError where the key file is not this process's to read."""
+    key_file = site_key_file(keystore, site)
+    if key_file is None:
+        raise WorkspaceError(
+            f"site {site}'s key is protected by a passphrase; sites use a key file"
+        )
+    if not os.access(key_file, os.R_OK):
+        raise SecureError(
+            f"site {site}'s key file {key_file} is not here or not this process's to read: "
+            "acts that need the site's key (checkpoints, track keys, desks, opening a track "
+            f"for others) run where it is (the server, the operator); {SITE_KEY_FILE_ENV} "
+            "says where it is"
+        )
+    return keystore.unlock(site, Unlock(key_file=key_file))
+
+
+def can_sign(keystore: KeyStore, site: str) -> bool:
+    """Whether this process could unlock ``site``'s key (without unlocking it): the key is
+    protected by a key file this process may read — the operator's process, the server's.
+    No key yet, a damaged key file, or an analyst's process: False."""
+    try:
+        key_file = site_key_file(keystore, site)
+    except SecureError:
+        return False
+    return key_file is not None and os.access(key_file, os.R_OK)
+
+
+def _snapshot_seal(log: SqliteLog, keystore: KeyStore, site: str) -> SignedSnapshots:
+    """Snapshots signed by the site and bound to this log: a process that cannot read the
+    site's key file saves none (the operator's processes and the server do), and every process
+    uses only those that verify against the site's public card."""
+    return SignedSnapshots(
+        log.segment_head,
+        lambda: keystore.public(site),
+        lambda: site_secret(keystore, site),
+        lambda: can_sign(keystore, site),
+    )
 
 
 def _auth(path: Path, settings: Settings, clock: Clock) -> Auth:
@@ -513,14 +555,20 @@ class Room:
     """One workspace, opened: its settings, its session, and a service per capability."""
 
     def __init__(
-        self, path: Path, settings: Settings, log: SqliteLog, engine: Engine, session: Session
+        self,
+        path: Path,
+        settings: Settings,
+        log: SqliteLog,
+        engine: Engine,
+        session: Session,
+        keystore: KeyStore,
     ) -> None:
         self.path = path
         self.settings = settings
         self.session = session
         self._log = log
         self._engine = engine
-        self._keystore = KeyStore(path / KEYS_DIR, key_files(path))
+        self._keystore = keystore
         self._heads = HeadFile(path / HEAD_FILE)
         self._borrowed = False  # a view of another Room's log (as_user): not closed here
         self._desk_signers: dict[str, Secret] = {}  # users' keys, from their desk tokens
@@ -538,6 +586,7 @@ class Room:
     ) -> Room:
         settings = Settings.load(path)
         log = SqliteLog(path / LOG_FILE, durability=settings.durability, create=create)
+        keystore = KeyStore(path / KEYS_DIR, key_files(path))
         try:
             engine = Engine(
                 log,
@@ -547,6 +596,7 @@ class Room:
                 detectors=default_detectors(settings),
                 reactors=default_reactors(settings),
                 snapshot_every=settings.snapshot_every,
+                seal=_snapshot_seal(log, keystore, settings.site),
             )
             if as_site:
                 session = Session.site(engine)
@@ -558,7 +608,7 @@ class Room:
         except BaseException:
             log.close()
             raise
-        room = cls(path, settings, log, engine, session)
+        room = cls(path, settings, log, engine, session, keystore)
         room._attach_checkpointer()
         return room
 
@@ -588,7 +638,12 @@ class Room:
         passphrase): one engine and log, their session. For a server, which holds the room
         once and acts for each request's user; closing it closes nothing."""
         view = Room(
-            self.path, self.settings, self._log, self._engine, self._session_of(user, signer)
+            self.path,
+            self.settings,
+            self._log,
+            self._engine,
+            self._session_of(user, signer),
+            self._keystore,
         )
         view._borrowed = True
         return view
@@ -766,22 +821,7 @@ class Room:
         return True
 
     def _site_secret(self) -> Secret:
-        """This site's private keys, unlocked with its key file: what signs checkpoints and
-        epoch keys."""
-        name = self.settings.site
-        key_file = site_key_file(self._keystore, name)
-        if key_file is None:
-            raise WorkspaceError(
-                f"site {name}'s key is protected by a passphrase; sites use a key file"
-            )
-        if not os.access(key_file, os.R_OK):
-            raise SecureError(
-                f"site {name}'s key file {key_file} is not here or not this process's to read: "
-                "acts that need the site's key (checkpoints, track keys, desks, opening a track "
-                f"for others) run where it is (the server, the operator); {SITE_KEY_FILE_ENV} "
-                "says where it is"
-            )
-        return self._keystore.unlock(name, Unlock(key_file=key_file))
+        return site_secret(self._keystore, self.settings.site)
 
     def _attach_checkpointer(self) -> None:
         """Sign the audit chain's head every ``checkpoint_every`` records, once this site has
@@ -789,11 +829,7 @@ class Room:
         file leaves the log chained but unsigned: `sitroom verify` says so."""
         if any(isinstance(r, Checkpointer) for r in self._engine.reactors):
             return
-        try:
-            key_file = site_key_file(self._keystore, self.settings.site)
-        except SecureError:  # no key yet, or a damaged key file
-            return
-        if key_file is None or not os.access(key_file, os.R_OK):
+        if not can_sign(self._keystore, self.settings.site):
             return  # not the operator's process: the site's key file is not for it to read
         self._engine.reactors.append(
             Checkpointer(
@@ -816,6 +852,12 @@ class Room:
         self._keep_head(sign_head(self._site_secret(), seq, head))
 
     # closing ------------------------------------------------------------------------------
+    @property
+    def notes(self) -> list[str]:
+        """What a person should know about the states this room read: a snapshot that did not
+        verify, and so was rebuilt from the log (each said once)."""
+        return list(self._engine.notes)
+
     @property
     def unsaved(self) -> str | None:
         """Why the snapshots taken at the last checkpoint were not saved (a full disk): they

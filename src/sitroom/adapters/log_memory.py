@@ -1,8 +1,13 @@
-"""The in-memory log: the reference implementation of the LogStore port, for tests and tools."""
+"""The in-memory log: the reference implementation of the LogStore port, for tests and tools.
+
+Each append's new records are one segment, chained as the SQLite log chains its segments
+(domain/secure/audit.py), over their Arrow IPC bytes: what ``segment_head`` answers.
+"""
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 from collections.abc import Iterator, Sequence
 from typing import Unpack
 
@@ -11,6 +16,7 @@ import pyarrow as pa
 from sitroom.adapters.logbase import prepare_append, select
 from sitroom.application.ports import AppendResult, Attest, ReadFilters, Snapshot
 from sitroom.domain.records import RecordBatch
+from sitroom.domain.secure import audit
 
 
 class MemoryLog:
@@ -22,6 +28,8 @@ class MemoryLog:
         self._recorded: list[int] = []  # recorded_time by seq-1, for as-of
         self._snapshots: dict[tuple[str, int], dict[int, bytes]] = {}
         self._meta: dict[str, str] = {}
+        self._ends: list[int] = []  # the last seq of each append (a segment)
+        self._heads: list[bytes] = []  # the chain head after it
 
     def append(self, batch: RecordBatch, attest: Attest | None = None) -> AppendResult:
         fresh, dups = prepare_append(
@@ -35,6 +43,9 @@ class MemoryLog:
             self._batches.append(fresh.table)
             self._ids.update(fresh.column("id").to_pylist())
             self._recorded.extend(fresh.column("recorded_time").to_pylist())
+            previous = self._heads[-1] if self._heads else audit.GENESIS
+            self._heads.append(audit.next_head(previous, _digest(fresh.table)))
+            self._ends.append(self.last_seq())
         return AppendResult(fresh, dups)
 
     def _all(self) -> pa.Table:
@@ -77,6 +88,10 @@ class MemoryLog:
         best = max((s for s in snaps if s <= max_seq), default=None)
         return None if best is None else Snapshot(best, snaps[best])
 
+    def segment_head(self, seq: int) -> bytes | None:
+        at = bisect.bisect_left(self._ends, seq)
+        return self._heads[at] if seq >= 1 and at < len(self._ends) else None
+
     def get_meta(self, key: str) -> str | None:
         return self._meta.get(key)
 
@@ -85,3 +100,10 @@ class MemoryLog:
 
     def close(self) -> None:
         pass
+
+
+def _digest(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue()).digest()

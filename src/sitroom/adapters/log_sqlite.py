@@ -115,6 +115,7 @@ class SqliteLog:
         except sqlite3.DatabaseError as e:
             raise WorkspaceError(f"{self.path} is not a sitroom log ({e})") from None
         self._decoded: OrderedDict[int, RecordBatch] = OrderedDict()
+        self._heads: dict[int, bytes] = {}  # segment_head's, by segment (first seq)
         self._encoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sitroom-segments")
 
     @staticmethod
@@ -477,6 +478,26 @@ class SqliteLog:
             (projection, version, max_seq),
         ).fetchone()
         return None if row is None else Snapshot(int(row[0]), bytes(row[1]))
+
+    def segment_head(self, seq: int) -> bytes | None:
+        row = self._r.execute(
+            "SELECT first_seq, last_seq FROM segments WHERE first_seq <= ? "
+            "ORDER BY first_seq DESC LIMIT 1",
+            (seq,),
+        ).fetchone()
+        if row is None or row[1] < seq:
+            return None
+        first = int(row[0])
+        if first not in self._heads:
+            # The head is stored after the segment's bytes, so reading it walks their overflow
+            # pages (0.6 ms for a bulk segment): read once, as a segment never changes.
+            found = self._r.execute(
+                "SELECT head FROM segments WHERE first_seq = ?", (first,)
+            ).fetchone()
+            if found is None or found[0] is None:
+                return None
+            self._heads[first] = bytes(found[0])
+        return self._heads[first]
 
     def get_meta(self, key: str) -> str | None:
         row = self._r.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -8,6 +8,11 @@ Every record gets its recorded time here, from a hybrid logical clock fed by the
 clock, and this site's origin. Alerts are records: a replay shows when each was raised and why.
 For every alert the engine measures the time from the commit of the records that triggered it to
 the commit of the alert.
+
+Snapshots go through a :class:`~sitroom.application.ports.SnapshotSeal`: a room's are signed
+and bound to the log (application/snapshots.py), and one that does not open is not folded
+from — the engine takes an older one that does, or folds from the first record, and says so
+once in :attr:`Engine.notes`.
 """
 
 from __future__ import annotations
@@ -22,7 +27,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sitroom.application.ports import AppendResult, Attest, Clock, LogStore, ReadFilters
+from sitroom.application.ports import (
+    AppendResult,
+    Attest,
+    Clock,
+    LogStore,
+    ReadFilters,
+    Snapshot,
+    SnapshotSeal,
+)
+from sitroom.application.snapshots import UNSEALED
 from sitroom.domain.hlc import Hlc
 from sitroom.domain.kinds import ALERT, upcast
 from sitroom.domain.projection import AlertDraft, Detector, Projection, Reactor, snapshot_rows
@@ -105,6 +119,7 @@ class Engine:
         detectors: Sequence[Detector] = (),
         reactors: Sequence[Reactor] = (),
         snapshot_every: int = 10_000,
+        seal: SnapshotSeal = UNSEALED,
     ) -> None:
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
@@ -121,7 +136,13 @@ class Engine:
         self.detectors = list(detectors)
         self.reactors = list(reactors)
         self.snapshot_every = snapshot_every
+        self.seal = seal
         self.metrics = Metrics()
+        # What a person should know about this engine's states: a snapshot not used because it
+        # does not verify, said once per projection (_refused).
+        self.notes: list[str] = []
+        self._refused: set[str] = set()
+        self._stale: set[str] = set()  # live states whose newest snapshot was refused
         self._hlc = Hlc(log.last_recorded_time())
         self._folded = log.last_seq()  # the log position the live states stand at
         # A state is restored when first read, so a command pays only for the projections it
@@ -314,48 +335,55 @@ class Engine:
                     mine = part.of_kinds(p.kinds)
                 self.states[name] = p.apply(self.states[name], mine)
             end = int(seqs[hi - 1])
-            if end % self.snapshot_every:
+            if end % self.snapshot_every or not self.seal.signs:
                 continue
             for name in self.projections:
                 at, rows = self._snapped[name]
                 if end >= at + max(self.snapshot_every, rows):
                     snapshots.append(self._snapshot(name, end))
         self._folded = int(seqs[-1])
-        self.log.save_snapshots(snapshots)
+        self.log.save_snapshots([s for s in snapshots if s is not None])
 
     def _load(self, names: Sequence[str]) -> dict[str, Any]:
         """The states of ``names`` at the position the live ones stand at, reading the log's
         tail once for all of them."""
         if not names:
             return {}
-        states, snapped = self._restore(names, self._folded)
+        states, snapped = self._restore(names, self._folded, live=True)
         self._snapped.update(snapped)
         return states
 
-    def _snapshot(self, name: str, seq: int) -> tuple[str, int, int, bytes]:
-        """The live state of ``name`` as the snapshot at ``seq``, noted as its newest."""
+    def _snapshot(self, name: str, seq: int) -> tuple[str, int, int, bytes] | None:
+        """The live state of ``name`` as the snapshot at ``seq``, noted as its newest (None: it
+        could not be sealed, and is not saved)."""
         p, state = self.projections[name], self.states[name]
         self._snapped[name] = (seq, snapshot_rows(p, state))
-        return (name, p.version, seq, p.encode(state))
+        self._stale.discard(name)
+        sealed = self.seal.seal(name, p.version, seq, p.encode(state))
+        return None if sealed is None else (name, p.version, seq, sealed)
 
     def checkpoint(self) -> int:
         """Snapshot every projection this engine has read (so loaded) that stands more than a
         tenth of ``snapshot_every`` records past its newest snapshot, so that the next process
         to open the log folds a short tail: every command pays for opening, and a log of a few
         thousand records would otherwise be folded whole each time. Meant for the end of a
-        command, not for every append: it writes each state whole. Returns how many snapshots
-        it wrote."""
+        command, not for every append: it writes each state whole. A state whose newest snapshot
+        was not used (it did not verify) is snapshotted however near it stands, so the next
+        process finds one it can use. Returns how many snapshots it wrote (none where this
+        process cannot seal them)."""
         self.catch_up()
+        if not self.seal.signs:
+            return 0
         end = self._folded
         least = max(1, self.snapshot_every // 10)
         snapshots = [
             self._snapshot(name, end)
             for name, (at, _) in list(self._snapped.items())
-            if end - at > least
+            if end - at > least or name in self._stale
         ]
-
-        self.log.save_snapshots(snapshots)
-        return len(snapshots)
+        saved = [s for s in snapshots if s is not None]
+        self.log.save_snapshots(saved)
+        return len(saved)
 
     def rebuild(self, name: str, upto_seq: int) -> Any:
         """The state of projection ``name`` after record ``upto_seq``: from the newest snapshot at
@@ -368,16 +396,16 @@ class Engine:
         return self._restore(names, upto_seq)[0]
 
     def _restore(
-        self, names: Sequence[str], upto_seq: int
+        self, names: Sequence[str], upto_seq: int, *, live: bool = False
     ) -> tuple[dict[str, Any], dict[str, tuple[int, int]]]:
-        """The states as of ``upto_seq``, and the snapshot each started from: its position
-        (0: none) and rows."""
+        """The states as of ``upto_seq`` (``live``: the live states, being restored), and the
+        snapshot each started from: its position (0: none) and rows."""
         start: dict[str, int] = {}
         rows: dict[str, int] = {}
         states: dict[str, Any] = {}
         for name in names:
             p = self.projections[name]
-            snap = self.log.load_snapshot(p.name, p.version, upto_seq)
+            snap = self._trusted(p, upto_seq, live=live)
             states[name] = p.decode(snap.data) if snap else p.initial()
             start[name] = snap.seq if snap else 0
             rows[name] = snapshot_rows(p, states[name])
@@ -393,6 +421,33 @@ class Engine:
                     part = batch if p.kinds is None else batch.of_kinds(p.kinds)
                     states[p.name] = p.apply(states[p.name], part)
         return states, {n: (start[n], rows[n]) for n in names}
+
+    def _trusted(self, p: Projection[Any], upto_seq: int, *, live: bool) -> Snapshot | None:
+        """The newest snapshot of ``p`` at or before ``upto_seq`` that the seal opens, with the
+        state it holds (None: fold from the first record). One that does not open is passed
+        over for an older one, and said once; one written before snapshots were sealed, and
+        every older one, is simply not used."""
+        below, found = upto_seq, None
+        refused: tuple[int, str] | None = None
+        while (snap := self.log.load_snapshot(p.name, p.version, below)) is not None:
+            opened = self.seal.open(p.name, p.version, snap.seq, snap.data)
+            if isinstance(opened, bytes):
+                found = Snapshot(snap.seq, opened)
+                break
+            if live:
+                self._stale.add(p.name)
+            if opened.unsigned:
+                break
+            refused = refused or (snap.seq, opened.reason)
+            below = snap.seq - 1
+        if refused is not None and p.name not in self._refused:
+            self._refused.add(p.name)
+            source = "the log" if found is None else f"the snapshot at seq {found.seq}"
+            self.notes.append(
+                f"the snapshot of `{p.name}` at seq {refused[0]} does not verify "
+                f"({refused[1]}): rebuilt from {source}"
+            )
+        return found
 
     def view_many(self, names: Sequence[str], as_of_seq: int | None = None) -> dict[str, Any]:
         last = self.log.last_seq()

@@ -1,6 +1,7 @@
 """Every port the application needs, in one module: what an adapter must be to plug in.
 
     LogStore     the append-only record log         SqliteLog, MemoryLog
+    SnapshotSeal what makes a snapshot trustworthy    application/snapshots.SignedSnapshots
     AuditedLog   a log whose segments are chained   SqliteLog
     HeadKeeper   the last signed head, off the log   adapters/heads.HeadFile
     Clock        physical time                       SystemClock, ManualClock
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.secure.audit import SignedHead, StoredSegment
 from sitroom.domain.secure.identity import Identity, Secret
+from sitroom.domain.secure.snapshots import Unverified
 from sitroom.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -123,11 +125,36 @@ class LogStore(Protocol):
         """The newest snapshot at or before ``max_seq``."""
         ...
 
+    def segment_head(self, seq: int) -> bytes | None:
+        """The log's chain head after the stored segment that holds record ``seq`` (None: no
+        record ``seq``). A segment never changes once stored, so neither does its head: what
+        binds a snapshot to the log it was folded from."""
+        ...
+
     def get_meta(self, key: str) -> str | None: ...
 
     def set_meta(self, key: str, value: str) -> None: ...
 
     def close(self) -> None: ...
+
+
+class SnapshotSeal(Protocol):
+    """What a snapshot is stored as, and whether a stored one may be used: the engine folds
+    from a snapshot only if ``open`` gives its state back (a cache, never the truth)."""
+
+    @property
+    def signs(self) -> bool:
+        """Whether this process can seal snapshots (False: it saves none)."""
+        ...
+
+    def seal(self, projection: str, version: int, seq: int, data: bytes) -> bytes | None:
+        """``data``, the state after record ``seq``, as it is to be stored (None: it could not
+        be sealed after all, and is not saved)."""
+        ...
+
+    def open(self, projection: str, version: int, seq: int, blob: bytes) -> bytes | Unverified:
+        """The state a stored snapshot holds, or why it may not be used."""
+        ...
 
 
 class AuditScan(Protocol):

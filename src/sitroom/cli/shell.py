@@ -227,6 +227,8 @@ def room(workspace: Path, *, as_site: bool = False) -> Iterator[Room]:
         yield opened
     finally:
         opened.close()
+        for note in opened.notes:  # said also when the command failed: it may be why
+            warn(f"note: {note}")
     if opened.unsaved:  # said only when the command itself went well
         warn(f"sitroom: warning: snapshots not saved ({opened.unsaved}); the log is intact")
 

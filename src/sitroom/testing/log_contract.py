@@ -49,7 +49,8 @@ def ids(log: LogStore, **kw: Any) -> list[str]:
 
 
 class LogContract:
-    """Append, read, filters, paging, idempotency, as-of, snapshots and refusals."""
+    """Append, read, filters, paging, idempotency, as-of, snapshots, segment heads and
+    refusals."""
 
     durable = False
 
@@ -279,6 +280,27 @@ class LogContract:
         assert log.load_snapshot("p", 1, 9) is None
         assert log.load_snapshot("q", 1, 100) is None
 
+    def test_segment_head_binds_each_record_to_this_log_and_never_changes(
+        self, log: LogStore, tmp_path_factory: Any
+    ) -> None:
+        """Every record the log holds has the chain head of the segment holding it, which the
+        log growing leaves as it was and later records do not share; a log holding other
+        records at the same places has other heads; no head for a record not held."""
+        log.append(stamp([make_record(i) for i in range(3)], 1))
+        first = [log.segment_head(seq) for seq in (1, 2, 3)]
+        assert all(h is not None and len(h) == 32 for h in first)
+        assert log.segment_head(0) is None and log.segment_head(4) is None
+        log.append(stamp([make_record(i) for i in range(3, 5)], 10))
+        assert [log.segment_head(seq) for seq in (1, 2, 3)] == first
+        later = log.segment_head(5)
+        assert later is not None and later not in first
+        other = self.make_log(tmp_path_factory.mktemp("other"))
+        try:
+            other.append(stamp([make_record(i, payload={"other": i}) for i in range(5)], 1))
+            assert other.segment_head(3) not in (*first, later)
+        finally:
+            other.close()
+
     # refusing bad input -------------------------------------------------------------------
     def test_invalid_batch_is_refused_whole(self, log: LogStore) -> None:
         """A batch with one bad record writes nothing at all."""
@@ -311,6 +333,14 @@ class DurableLogContract(LogContract):
         assert ids(again) == before
         assert again.last_seq() == 7 and again.last_recorded_time() == T0 + 6
         assert (len(again.append(stamp([make_record(3)], T0 + 10)).appended)) == 0
+
+    def test_segment_heads_survive_reopening(self, log: LogStore, tmp_path: Any) -> None:
+        log.append(stamp([make_record(i) for i in range(4)], T0))
+        heads = [log.segment_head(seq) for seq in range(1, 5)]
+        log.close()
+        again = self.reopen(log, tmp_path)
+        assert [again.segment_head(seq) for seq in range(1, 5)] == heads
+        assert None not in heads
 
     def test_a_second_handle_appends_after_the_first(self, log: LogStore, tmp_path: Any) -> None:
         """Two handles on one log (two processes, in life): each numbers its appends after
