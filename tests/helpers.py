@@ -89,6 +89,38 @@ def small_workspace(capfd: pytest.CaptureFixture[str], ws: Path, site: str = "ge
 
 
 # a desk served on loopback ----------------------------------------------------------------
+TRACKS = Path(__file__).resolve().parent / "fixtures" / "tracks" / "geneva-schedule.yaml"
+PASS = "correct horse battery"
+
+
+def sealed_track_room(
+    path: Path, *, snapshot_every: int | None = None, grant_dana: bool = False
+) -> Path:
+    """washington's room: alice (admin) cleared for us-iran, where a sealed message waits;
+    dana (analyst) cleared for ceasefire only (and for us-iran too with ``grant_dana``)."""
+    from sitroom.adapters.trackfile import parse_track_file
+    from sitroom.testing import T0, ManualClock
+
+    if snapshot_every is not None:
+        path.mkdir(parents=True)
+        path.joinpath("sitroom.toml").write_text(
+            f'[sitroom]\nsite = "washington"\nsnapshot_every = {snapshot_every}\n'
+        )
+    clock = ManualClock(T0)
+    with package.init(path, site="washington", clock=clock) as r:
+        r.session.append(parse_track_file("t", TRACKS.read_text(), now_ms=T0).records)
+        r.users.add("alice", role="admin", passphrase=PASS)
+        r.users.add("dana", passphrase=PASS)
+        r.users.grant("alice", "us-iran")
+        r.users.grant("dana", "ceasefire")
+        r.channels.add("direct", counterpart="Tehran", track="us-iran")
+        if grant_dana:
+            r.users.grant("dana", "us-iran")
+    with package.open(path, user="alice", proof=PASS, clock=clock) as alice:
+        alice.channels.send("direct", "meet on the 14th", msg_id="m-1", wait_ms=0)
+    return path
+
+
 def anyone(authorization: str | None) -> str:
     """An ``authenticate`` that takes every request as the user "local" (a room without
     users, where anyone local is its one user)."""

@@ -20,11 +20,9 @@ from pathlib import Path
 import pytest
 
 import sitroom
-from sitroom.adapters.trackfile import parse_track_file
-from sitroom.testing import T0, ManualClock
 
-TRACKS = Path(__file__).resolve().parents[1] / "fixtures" / "tracks" / "geneva-schedule.yaml"
-PASS = "correct horse battery"
+from helpers import PASS, sealed_track_room
+
 OPERATOR = 1000
 NOT_PRIVILEGED = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
 
@@ -38,18 +36,7 @@ pytestmark = pytest.mark.skipif(
 def room(tmp_path: Path) -> Path:
     """washington's room: alice (admin) cleared for us-iran, where a sealed message waits;
     dana (analyst) cleared for ceasefire only."""
-    path = tmp_path / "room"
-    clock = ManualClock(T0)
-    with sitroom.init(path, site="washington", clock=clock) as r:
-        r.session.append(parse_track_file("t", TRACKS.read_text(), now_ms=T0).records)
-        r.users.add("alice", role="admin", passphrase=PASS)
-        r.users.add("dana", passphrase=PASS)
-        r.users.grant("alice", "us-iran")
-        r.users.grant("dana", "ceasefire")
-        r.channels.add("direct", counterpart="Tehran", track="us-iran")
-    with sitroom.open(path, user="alice", proof=PASS, clock=clock) as alice:
-        alice.channels.send("direct", "meet on the 14th", msg_id="m-1", wait_ms=0)
-    return path
+    return sealed_track_room(tmp_path / "room")
 
 
 def _as_dana(tmp_path: Path, room: Path) -> Path:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,44 +20,22 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import sitroom
-from sitroom.adapters.trackfile import parse_track_file
+from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.domain.kinds import USER_GRANT
+from sitroom.domain.records import RecordBatch
 from sitroom.domain.secure.codec import b64, canonical
-from sitroom.domain.secure.ledger import SECURE
-from sitroom.testing import T0, ManualClock
+from sitroom.domain.secure.ledger import SECURE, SecureProjection
+from sitroom.testing import T0
 
-from helpers import Result
+from helpers import PASS, Result, sealed_track_room
 from helpers import sitroom as run
 
-TRACKS = Path(__file__).resolve().parents[1] / "fixtures" / "tracks" / "geneva-schedule.yaml"
-PASS = "correct horse battery"
 MAGIC = b"sitroom-snapshot/1\n"
-
-
-def _build(path: Path, *, grant_dana: bool = False) -> Path:
-    """washington's room, snapshotting every 10 records: alice (admin) cleared for us-iran,
-    where a sealed message waits; dana (analyst) cleared for ceasefire only (and for us-iran
-    too with ``grant_dana``: the insider's own workspace)."""
-    path.mkdir(parents=True)
-    (path / "sitroom.toml").write_text('[sitroom]\nsite = "washington"\nsnapshot_every = 10\n')
-    clock = ManualClock(T0)
-    with sitroom.init(path, clock=clock) as r:
-        r.session.append(parse_track_file("t", TRACKS.read_text(), now_ms=T0).records)
-        r.users.add("alice", role="admin", passphrase=PASS)
-        r.users.add("dana", passphrase=PASS)
-        r.users.grant("alice", "us-iran")
-        r.users.grant("dana", "ceasefire")
-        r.channels.add("direct", counterpart="Tehran", track="us-iran")
-        if grant_dana:
-            r.users.grant("dana", "us-iran")
-    with sitroom.open(path, user="alice", proof=PASS, clock=clock) as alice:
-        alice.channels.send("direct", "meet on the 14th", msg_id="m-1", wait_ms=0)
-    return path
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _build(tmp_path_factory.mktemp("built") / "room")
+    return sealed_track_room(tmp_path_factory.mktemp("built") / "room", snapshot_every=10)
 
 
 @pytest.fixture
@@ -172,8 +150,22 @@ def _refused_and_said(
     assert [line for line in r.err.splitlines() if line.startswith("note:")] == [note]
 
 
+def _planted(
+    capfd: pytest.CaptureFixture[str], w: Path, seq: int, blob: bytes, reason: str
+) -> None:
+    """A signed snapshot in which dana is cleared for us-iran, put in as the newest at ``seq``
+    (the room going on as far as that first): refused for ``reason``, the one before used."""
+    assert "dana" in _split(blob)[1]["grants"]["us-iran"]
+    _go_on_to(capfd, w, seq)
+    _write(w, seq, blob, drop_after=True)
+    assert _rows(w)[-1] == (seq, blob)
+    older = max(s for s, _ in _rows(w) if s < seq)
+    _refused_and_said(capfd, w, seq, reason, f"the snapshot at seq {older}")
+    _dana_is_cleared_nowhere_but_ceasefire(capfd, w)
+
+
 # the attacks ------------------------------------------------------------------------------
-def test_the_insiders_edit_took_effect_before_snapshots_were_signed(
+def test_the_bare_state_with_a_grant_as_stored_before_signing_is_not_used(
     room: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """The attack itself, against the unsealed state bytes alone (a snapshot as stored before
@@ -220,17 +212,12 @@ def test_a_signed_snapshot_from_another_workspace_grants_nothing(
 ) -> None:
     """The insider's own workspace, also called washington, where dana is cleared: its
     snapshot is signed, but by another key."""
-    theirs = _build(tmp_path / "insider", grant_dana=True)
+    theirs = sealed_track_room(tmp_path / "insider", snapshot_every=10, grant_dana=True)
     seq, blob = _rows(theirs)[-1]
-    assert "dana" in _split(blob)[1]["grants"]["us-iran"]
-    _go_on_to(capfd, room, seq)
-    _write(room, seq, blob, drop_after=True)
-    assert _rows(room)[-1] == (seq, blob)
     signer = _split(blob)[0]["fingerprint"]
-    reason = f"it names signer washington ({signer}), not site washington's key"
-    older = max(s for s, _ in _rows(room) if s < seq)
-    _refused_and_said(capfd, room, seq, reason, f"the snapshot at seq {older}")
-    _dana_is_cleared_nowhere_but_ceasefire(capfd, room)
+    _planted(
+        capfd, room, seq, blob, f"it names signer washington ({signer}), not site washington's key"
+    )
 
 
 def test_a_snapshot_from_before_a_revocation_does_not_restore_the_clearance(
@@ -262,24 +249,48 @@ def test_a_snapshot_from_a_copy_of_this_room_that_went_on_differently_grants_not
     fork = Path(shutil.copytree(room, tmp_path / "fork"))
     assert run(capfd, "-u", "alice", "users", "grant", "-w", str(fork), "dana", "us-iran").code == 0
     seq, blob = _rows(fork)[-1]
-    assert "dana" in _split(blob)[1]["grants"]["us-iran"]
-    _go_on_to(capfd, room, seq)
-    _write(room, seq, blob, drop_after=True)
-    reason = "it was folded from another log: its chain head is not this log's"
-    older = max(s for s, _ in _rows(room) if s < seq)
-    _refused_and_said(capfd, room, seq, reason, f"the snapshot at seq {older}")
-    _dana_is_cleared_nowhere_but_ceasefire(capfd, room)
+    _planted(
+        capfd, room, seq, blob, "it was folded from another log: its chain head is not this log's"
+    )
 
 
 def test_verified_snapshots_are_used_and_re_signed_ones_replace_old_unsigned_ones(
-    room: Path, capfd: pytest.CaptureFixture[str]
+    room: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Normal operation: each command starts from the signed snapshots (no note), and saves
-    new ones, signed; an unsigned one from before is replaced at the next command's close."""
+    """Normal operation: a room starts from its signed snapshots (it folds no record of the
+    log to restore its states) and says nothing; an unsigned one from before is folded past,
+    without a word, and replaced by a signed one at the next command's close."""
     rows = _rows(room)
     assert rows and all(blob.startswith(MAGIC) for _, blob in rows)
-    last, blob = rows[-1]
+    assert rows[-1][0] == _last_seq(room)
+    handed = _count_reads(monkeypatch)
+    with sitroom.open(room, as_site=True) as site:
+        site.session.states(list(site.engine.projections))
+        assert handed == [] and site.notes == []
+    last, blob = _rows(room)[-1]
     _write(room, last, orjson.dumps(_split(blob)[1]))  # as stored before snapshots were signed
     listed = run(capfd, "-u", "alice", "users", "-w", str(room))
     assert listed.code == 0 and "note:" not in listed.err
+    log = SqliteLog(room / "sitroom.db")
+    try:  # the secure state: its records, folded from the first
+        assert sum(handed) >= log.count(kinds=SecureProjection.kinds, upto_seq=last) > 0
+    finally:
+        log.close()
     assert _rows(room)[-1][1].startswith(MAGIC)  # re-snapshotted, signed
+    handed.clear()
+    with sitroom.open(room, as_site=True) as site:
+        assert site.session.state(SECURE)["grants"] and handed == []
+
+
+def _count_reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the pages the SQLite log hands out from now on."""
+    handed: list[int] = []
+    read = SqliteLog.read
+
+    def counting(self: SqliteLog, **kw: Any) -> Iterator[RecordBatch]:
+        for page in read(self, **kw):
+            handed.append(len(page))
+            yield page
+
+    monkeypatch.setattr(SqliteLog, "read", counting)
+    return handed
