@@ -38,7 +38,7 @@ from sitroom.application.engine import Engine
 from sitroom.application.ports import Clock, Unlock
 from sitroom.application.session import Session
 from sitroom.domain.projection import Detector, Projection, Reactor
-from sitroom.domain.secure.audit import SignedHead, sign_head
+from sitroom.domain.secure.audit import SignedHead
 from sitroom.domain.secure.identity import SITE, Identity, Secret, identity_record
 from sitroom.domain.secure.ledger import SECURE
 from sitroom.domain.secure.wear import Policy
@@ -797,7 +797,7 @@ class Room:
             return  # not the operator's process: the site's key file is not for it to read
         self._engine.reactors.append(
             Checkpointer(
-                self._log.chain_head,
+                self._log.tree_head,
                 self._site_secret,
                 every=self.settings.checkpoint_every,
                 keep=self._keep_head,
@@ -812,8 +812,7 @@ class Room:
         """A new workspace's first head (its identity record), signed and kept outside the log
         — no checkpoint record — so that even a small log, which reaches no checkpoint for a
         while, cannot be lost or swapped unseen."""
-        seq, head = self._log.chain_head()
-        self._keep_head(sign_head(self._site_secret(), seq, head))
+        self._keep_head(self._log.tree_head().sign(self._site_secret()))
 
     # closing ------------------------------------------------------------------------------
     @property

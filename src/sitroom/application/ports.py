@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
 from sitroom.domain.records import Record, RecordBatch
-from sitroom.domain.secure.audit import SignedHead, StoredSegment
+from sitroom.domain.secure import merkle
+from sitroom.domain.secure.audit import LogHead, SignedHead, StoredSegment
 from sitroom.domain.secure.identity import Identity, Secret
 from sitroom.errors import UserInputError
 
@@ -153,7 +154,13 @@ class AuditScan(Protocol):
 class AuditedLog(Protocol):
     """A log whose stored segments are chained (domain.secure.audit)."""
 
-    def chain_head(self) -> tuple[int, bytes]: ...
+    def tree_head(self) -> LogHead:
+        """The log's heads now, as stored: the chain's and the Merkle tree's."""
+        ...
+
+    def stored_tree(self) -> tuple[LogHead, merkle.Tree]:
+        """... and the tree itself, for proofs (one read)."""
+        ...
 
     def head_at(self, seq: int) -> bytes | None:
         """The stored chain head after record ``seq`` (None: no segment ends there)."""
