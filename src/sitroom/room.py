@@ -18,7 +18,7 @@ import dataclasses
 import gc
 import os
 import secrets
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from sitroom.application.risk import Risk
     from sitroom.application.tracks import Tracks
     from sitroom.application.users import Users
+    from sitroom.application.witness import Witnessing
     from sitroom.application.world import World
     from sitroom.domain.risk.scoring import Reliability
 
@@ -325,6 +326,8 @@ def verify(
     deep: bool = False,
     checkpoint: bool = True,
     progress: Progress | None = None,
+    witnessed: Sequence[bytes | str | Mapping[str, Any]] = (),
+    witnesses: Sequence[bytes | str | Mapping[str, Any]] = (),
 ) -> Report:
     """Verify the audit chain of the room in ``path`` without opening it — the log alone:
     opening a room folds the log into projections, and a tampered record may not even decode.
@@ -332,9 +335,14 @@ def verify(
     public card (from the keystore, outside the log); ``deep`` also decodes every segment and
     checks its records and ids; the log must still hold the head kept outside it (a log that
     is missing, empty, unreadable, cut short or replaced fails). An intact head is then signed
-    (``checkpoint``)."""
+    (``checkpoint``).
+
+    ``witnessed``: heads of this site co-signed by witnesses (`sitroom witness show -o`), and
+    ``witnesses``: the witnesses' public cards, exchanged out of band: the log must extend
+    each head, and each co-signed head it records itself by a witness given."""
     from sitroom.application.audit import lost
     from sitroom.application.audit import verify as walk
+    from sitroom.application.witness import pinned
 
     path = Path(path)
     settings = Settings.load(path)
@@ -344,6 +352,7 @@ def verify(
         return found
     if not is_room(path):
         raise NoWorkspace(str(path.resolve()))
+    heads, cards = pinned(witnessed, witnesses, site=settings.site)
     keys = KeyStore(path / KEYS_DIR)
     anchor = keys.public(settings.site) if keys.exists(settings.site) else None
     try:
@@ -353,7 +362,16 @@ def verify(
             return found
         raise
     try:
-        report = walk(log, anchor, site=settings.site, kept=kept, deep=deep, progress=progress)
+        report = walk(
+            log,
+            anchor,
+            site=settings.site,
+            kept=kept,
+            deep=deep,
+            progress=progress,
+            witnessed=heads,
+            witnesses=cards,
+        )
     finally:
         log.close()
     if not (checkpoint and report.ok and report.seq):
@@ -666,6 +684,17 @@ class Room:
         from sitroom.application.audit import Audit
 
         return Audit(self.session, site_secret=self._site_secret, keep=self._keep_head)
+
+    @cached_property
+    def witness(self) -> Witnessing:
+        from sitroom.application.witness import Witnessing
+
+        return Witnessing(
+            self.session,
+            site=self.settings.site,
+            site_secret=self._site_secret,
+            stored_tree=self._log.stored_tree,
+        )
 
     @cached_property
     def channels(self) -> Channels:

@@ -129,9 +129,10 @@ def _register() -> None:
     users.register(app)
     auth.register(app)
     # audit
-    from sitroom.cli import audit
+    from sitroom.cli import audit, witness
 
     audit.register(app)
+    witness.register(app)
     # agreements
     from sitroom.cli import agreements
 
