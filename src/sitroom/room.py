@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from sitroom.application.netsim import Trace
     from sitroom.application.netsim_report import SimReport
     from sitroom.application.ports import Endpoint, Peers, Wire
+    from sitroom.application.proofs import Proofs
     from sitroom.application.replay import Replayed, ReplayedAlert
     from sitroom.application.results import Progress
     from sitroom.application.risk import Risk
@@ -695,6 +696,12 @@ class Room:
             site_secret=self._site_secret,
             stored_tree=self._log.stored_tree,
         )
+
+    @cached_property
+    def proofs(self) -> Proofs:
+        from sitroom.application.proofs import Proofs
+
+        return Proofs(self.session, self._log, self._site_secret)
 
     @cached_property
     def channels(self) -> Channels:

@@ -274,14 +274,7 @@ class SqliteLog:
     def stored_tree(self) -> tuple[audit.LogHead, merkle.Tree]:
         """The log's heads now and its Merkle tree, as stored (one read): what proofs for
         others are made from. (Verify recomputes both from the bytes.)"""
-        rows = self._w.execute(
-            "SELECT last_seq, head, digest FROM segments ORDER BY first_seq"
-        ).fetchall()
-        if any(head is None or digest is None for _, head, digest in rows):
-            raise LogError(f"{self.path}: a segment is not sealed; run `sitroom verify`")
-        tree = merkle.Tree(bytes(d) for _, _, d in rows)
-        seq, head = (int(rows[-1][0]), bytes(rows[-1][1])) if rows else (0, audit.GENESIS)
-        return audit.LogHead(seq, head, tree.size, tree.root()), tree
+        return _stored_tree(self._w, self.path)
 
     def head_at(self, seq: int) -> bytes | None:
         """The stored chain head after record ``seq``, if a segment ends there (a signed
@@ -306,7 +299,7 @@ class SqliteLog:
         except sqlite3.DatabaseError as e:
             raise LogError(f"cannot read the log at {self.path}: {e}") from None
         try:
-            yield AuditScan(con)
+            yield AuditScan(con, self.path)
         except sqlite3.DatabaseError as e:
             raise LogError(f"cannot read the log at {self.path}: {e}") from None
         finally:
@@ -591,6 +584,15 @@ def _seal_existing(con: sqlite3.Connection) -> None:
         )
 
 
+def _stored_tree(con: sqlite3.Connection, path: Path) -> tuple[audit.LogHead, merkle.Tree]:
+    rows = con.execute("SELECT last_seq, head, digest FROM segments ORDER BY first_seq").fetchall()
+    if any(head is None or digest is None for _, head, digest in rows):
+        raise LogError(f"{path}: a segment is not sealed; run `sitroom verify`")
+    tree = merkle.Tree(bytes(d) for _, _, d in rows)
+    seq, head = (int(rows[-1][0]), bytes(rows[-1][1])) if rows else (0, audit.GENESIS)
+    return audit.LogHead(seq, head, tree.size, tree.root()), tree
+
+
 def _digest_existing(con: sqlite3.Connection) -> None:
     """Store the digest of each segment of a log sealed before the Merkle tree: recomputed
     from what is stored (verify recomputes them anyway; these only spare re-hashing)."""
@@ -615,8 +617,9 @@ class AuditScan:
     """What ``sitroom verify`` reads (application.audit.AuditScan), inside one read
     transaction: the raw segment rows in seq order, and the id index."""
 
-    def __init__(self, con: sqlite3.Connection) -> None:
+    def __init__(self, con: sqlite3.Connection, path: Path) -> None:
         self._con = con
+        self._path = path
 
     def totals(self) -> tuple[int, int]:
         n, records = self._con.execute(
@@ -642,11 +645,13 @@ class AuditScan:
                 f"segment {h.first_seq}–{h.last_seq} does not decode ({type(e).__name__})"
             ) from None
 
-    def digests(self) -> list[bytes]:
-        """Each segment's stored digest, in seq order: the Merkle tree's leaves as the log
-        says they are (verify recomputes them from the bytes)."""
-        rows = self._con.execute("SELECT digest FROM segments ORDER BY first_seq").fetchall()
-        return [bytes(d or b"") for (d,) in rows]
+    def tree(self) -> tuple[audit.LogHead, merkle.Tree]:
+        """The heads and the Merkle tree as stored, in this read (verify recomputes them)."""
+        return _stored_tree(self._con, self._path)
+
+    def seq_of(self, rid: str) -> int | None:
+        row = self._con.execute("SELECT seq FROM ids WHERE id = ?", (rid,)).fetchone()
+        return None if row is None else int(row[0])
 
     def holding(self, seq: int) -> tuple[int, audit.StoredSegment] | None:
         """The segment holding record ``seq``, and its position among the segments."""

@@ -148,6 +148,16 @@ class AuditScan(Protocol):
 
     def id_at(self, seq: int) -> str | None: ...
 
+    def seq_of(self, rid: str) -> int | None: ...
+
+    def tree(self) -> tuple[LogHead, merkle.Tree]:
+        """The heads and the Merkle tree as stored, in this read."""
+        ...
+
+    def holding(self, seq: int) -> tuple[int, StoredSegment] | None:
+        """The segment holding record ``seq``, and its place among the segments."""
+        ...
+
     def misplaced_id(self, first_seq: int, ids: Sequence[str]) -> int | None: ...
 
 

@@ -11,6 +11,7 @@ from sitroom.cli.render import short
 from sitroom.domain.timeutil import iso
 
 if TYPE_CHECKING:
+    from sitroom.application import proofs as pr
     from sitroom.application import witness as w
 
 
@@ -48,3 +49,23 @@ def heads(console: Console, s: w.Witnessed) -> None:
     for h in s.heads:
         t.add_row(h.site, h.witness, f"{h.seq:,}", f"{h.size:,}", h.root, short(iso(h.at_ms)))
     console.print(t)
+
+
+def proof_made(console: Console, p: pr.ProofMade) -> None:
+    what = (
+        f"record {p.record} is in the log"
+        if p.what == "inclusion"
+        else f"the log extends its head at seq {p.since:,}"
+    )
+    _say(
+        console,
+        f"Proof that {what}, under site {p.site}'s head at seq {p.seq:,} ({p.size:,} "
+        f"segments, root {p.root}): check it with `sitroom proof check FILE --card CARD`",
+    )
+
+
+def proof_checked(console: Console, c: pr.ProofChecked) -> None:
+    if c.ok:
+        _say(console, f"VERIFIED: {c.what} proof under site {c.site}'s head at seq {c.seq:,}")
+    else:
+        _say(console, f"NOT VERIFIED: {c.problem}")

@@ -110,10 +110,13 @@ def line_leaves(data: bytes) -> bytes:
     return b"".join(hashlib.sha256(line).digest() for line in data.split(b"\n"))
 
 
-def segment_digest(header: SegmentHeader, data: bytes, leaves: bytes | None) -> bytes:
+def segment_digest(
+    header: SegmentHeader, data: bytes, leaves: bytes | None, *, hashed: bool = False
+) -> bytes:
+    """``hashed``: ``data`` is the SHA-256 of the segment's bytes (what a proof carries)."""
     h = hashlib.sha256(_SEGMENT_DOMAIN)
     h.update(header.canonical())
-    h.update(hashlib.sha256(data).digest())
+    h.update(data if hashed else hashlib.sha256(data).digest())
     h.update(leaves or b"")
     return h.digest()
 
