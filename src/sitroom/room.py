@@ -416,6 +416,21 @@ def _http_wire(
     return HttpWire(me=me, peers=peers, tls_only=tls_only, clock=clock)
 
 
+def _ask_witness(
+    url: str, witness: Identity, request: Mapping[str, Any], me: Secret, settings: Settings
+) -> Mapping[str, Any]:
+    """A witness's desk asked to co-sign, over the site link: signed as this site for the
+    witness, its certificate pinned to the witness's card."""
+    from sitroom.adapters.channel_http import HttpWire
+    from sitroom.application.ports import Peer
+
+    wire = HttpWire(me=me, peers=lambda _: Peer(witness.name, witness), tls_only=settings.desk_tls)
+    try:
+        return wire.witness(url, request, settings.http_read_timeout_s)
+    finally:
+        wire.close()
+
+
 def _post_json(
     url: str, body: Mapping[str, Any], timeout_s: float, token: str | None, pin: Identity | None
 ) -> tuple[int, dict[str, Any]]:
@@ -690,11 +705,15 @@ class Room:
     def witness(self) -> Witnessing:
         from sitroom.application.witness import Witnessing
 
+        def ask(url: str, witness: Identity, request: Mapping[str, Any]) -> Mapping[str, Any]:
+            return _ask_witness(url, witness, request, self._site_secret(), self.settings)
+
         return Witnessing(
             self.session,
             site=self.settings.site,
             site_secret=self._site_secret,
             stored_tree=self._log.stored_tree,
+            ask=ask,
         )
 
     @cached_property
@@ -751,6 +770,7 @@ class Room:
             settle=settle,
             as_user=self._desk_session,
             skew_ms=round(settings.desk_clock_skew_s * 1000),
+            witnessing=lambda request: self.witness.cosign(request).statement,
         )
 
     def _authenticate(self, authorization: str | None) -> str:

@@ -7,7 +7,10 @@ verify --deep` says OK. A head another site co-signed earlier catches each, thro
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -257,3 +260,46 @@ def test_the_witness_refuses_what_it_cannot_check(tmp_path: Path, tamper: str) -
     assert len(done.err.strip().splitlines()) == 1
     shown = run("witness", "show", "-w", str(bern), "--json").json()
     assert shown["heads"] == []
+
+
+@pytest.mark.slow
+def test_a_witness_co_signs_over_the_site_link_and_refuses_a_rewrite(tmp_path: Path) -> None:
+    """Bern's desk (HTTPS, its certificate from its site key) co-signs geneva's head when
+    geneva asks over the link, signed as geneva; after the insider's rewrite it refuses
+    (exit 7)."""
+    geneva, bern = geneva_and_bern(tmp_path)
+    desk = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sitroom",
+            "channels",
+            "run",
+            "-w",
+            str(bern),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        line = desk.stdout.readline() if desk.stdout else ""
+        assert line.startswith("listening on "), line
+        url = line.split()[2]
+        assert url.startswith("https://")
+        done = run("witness", "ask", "bern", "--url", url, "-w", str(geneva), "--json")
+        assert done.code == 0, done.err
+        head = done.json()["head"]
+        assert (head["witness"], head["site"]) == ("bern", "geneva")
+        kept = run("witness", "show", "-w", str(geneva), "--json").json()["heads"]
+        assert [(h["witness"], h["seq"]) for h in kept] == [("bern", head["seq"])]
+        reseal(geneva, site_secret(geneva), lambda d: d.replace(NAME, b"Special Agent Y."))
+        refused = run("witness", "ask", "bern", "--url", url, "-w", str(geneva))
+        assert refused.code == 7 and "rewritten or forked" in refused.err, refused.err
+        assert len(refused.err.strip().splitlines()) == 1
+    finally:
+        desk.terminate()
+        desk.communicate(timeout=20)

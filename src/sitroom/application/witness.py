@@ -32,6 +32,8 @@ from sitroom.domain.secure.witness import Cosigned, Request
 from sitroom.errors import NotFound, SecureError, UserInputError
 
 Statement = bytes | str | Mapping[str, Any]  # a file's text, or the JSON read
+# Ask the witness (its card) at a desk's URL to co-sign a request: its answer.
+Ask = Callable[[str, Identity, Mapping[str, Any]], Mapping[str, Any]]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,11 +96,13 @@ class Witnessing:
         site: str,
         site_secret: Callable[[], Secret],
         stored_tree: Callable[[], tuple[LogHead, merkle.Tree]],
+        ask: Ask | None = None,
     ) -> None:
         self._s = session
         self._site = site
         self._secret = site_secret
         self._tree = stored_tree
+        self._ask = ask
 
     def held(self) -> list[Cosigned]:
         """Every co-signed head this log records (as witness, and received as site)."""
@@ -139,6 +143,17 @@ class Witnessing:
             witness=for_witness,
             statement=req.to_json(),
         )
+
+    def ask(self, by: str, url: str) -> CosignedHead:
+        """Have ``by``'s desk at ``url`` co-sign this site's head now, over the site link,
+        and keep what comes back (``Rejected`` with the witness's reason if it refuses)."""
+        card = self._card(by)
+        if card is None:
+            raise NotFound("witness", by, known=self._known())
+        if self._ask is None:
+            raise UserInputError("this room cannot reach a witness's desk")
+        answer = self._ask(url, card, self.request(by).statement)
+        return self.receive(answer)
 
     def cosign(self, statement: Statement) -> CosignedHead:
         """As witness: co-sign another site's head if it extends the one co-signed last for

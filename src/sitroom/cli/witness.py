@@ -11,7 +11,8 @@ with a co-signed head.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -29,6 +30,23 @@ witness_app = typer.Typer(no_args_is_help=True, help="Co-signed tree heads: witn
 
 def register(app: typer.Typer) -> None:
     app.add_typer(witness_app, name="witness", rich_help_panel=TOPIC)
+
+
+@contextmanager
+def _forks_exit_7(json: bool) -> Iterator[None]:
+    """A witness's refusal of a head that does not extend the last one it co-signed is
+    tampering found: exit 7, as `sitroom verify` does."""
+    from sitroom.cli import errors
+    from sitroom.domain.secure.witness import FORKED, ROLLED_BACK
+    from sitroom.errors import Rejected
+
+    try:
+        yield
+    except Rejected as e:
+        if e.reason not in (FORKED, ROLLED_BACK):
+            raise
+        errors.report(e, json=json)
+        raise typer.Exit(TAMPERED) from None
 
 
 def _dump(statement: object) -> bytes:
@@ -65,23 +83,32 @@ def witness_cosign(
 ) -> None:
     """As witness: co-sign another site's tree head if it extends the one co-signed last for
     it (exit 7 if it does not: that site's log was rewritten, cut short or forked)."""
-    from sitroom.cli import errors
     from sitroom.cli.render import witness as render
-    from sitroom.domain.secure.witness import FORKED, ROLLED_BACK
-    from sitroom.errors import Rejected
 
     text = read_text(file)
-    try:
-        with output(out, workspace=workspace) as f, room(workspace, as_site=True) as r:
+    with _forks_exit_7(json), output(out, workspace=workspace) as f:
+        with room(workspace, as_site=True) as r:
             done = r.witness.cosign(text)
-            f.write(_dump(done.statement))
-    except Rejected as e:
-        if e.reason not in (FORKED, ROLLED_BACK):
-            raise
-        errors.report(e, json=json)
-        raise typer.Exit(TAMPERED) from None
+        f.write(_dump(done.statement))
     if out is not None:
         emit(done, json, render.cosigned)
+
+
+@witness_app.command("ask")
+def witness_ask(
+    by: Annotated[str, typer.Argument(metavar="WITNESS", help="The witness site's name.")],
+    url: Annotated[str, typer.Option("--url", help="The witness's desk (https://host:port).")],
+    workspace: WorkspaceOpt = Path("."),
+    json: JsonOpt = False,
+) -> None:
+    """Have a witness co-sign this site's head now, over the site link (its desk, its
+    certificate pinned to its card), and keep the co-signed head. Exit 7 if it refuses it as
+    not extending the last one it co-signed."""
+    from sitroom.cli.render import witness as render
+
+    with _forks_exit_7(json), room(workspace, as_site=True) as r:
+        done = r.witness.ask(by, url)
+    emit(done, json, render.cosigned)
 
 
 @witness_app.command("import")
