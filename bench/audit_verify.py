@@ -1,4 +1,5 @@
-"""`sitroom verify` on a 1,000,000-record log, and the audit chain's cost at append.
+"""`sitroom verify` on a 1,000,000-record log, the audit chain's cost at append, Merkle proofs
+and witness round-trips.
 
 The log is built by ingesting 1,000,000 GDELT 2.0 rows resampled from the real files (_data.py),
 with a signed checkpoint every 10,000 records (the default). Baselines, measured in the same run
@@ -11,20 +12,33 @@ Goal: verify within 2x of hashing the file.
 The chain's cost at append is the hashing an append adds (each segment's digest and link),
 timed over the very segments of the log, against the ingest that wrote them.
 
-    python bench/audit_verify.py [--rows 1000000] [--runs 3]
+Merkle proofs (domain/secure/merkle.py) are timed on a tree of --leaves segment digests (a
+room of people's records has one segment per append): building the tree, making and checking
+an inclusion proof and a consistency proof, each against the same run's cost of one SHA-256
+of a node (the unit of work of a proof) and one Ed25519 verification (what checking the
+signed head the proof climbs to costs anyway). A witness round-trip is a real one between two
+workspaces: the site signs its head with a consistency proof, the witness's desk (HTTPS on
+loopback, its certificate pinned to its card) checks and co-signs it, the site checks and
+keeps the answer; against the same run's append of one record.
+
+    python bench/audit_verify.py [--rows 1000000] [--runs 3] [--leaves 1000000] [--rounds 20]
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import random
 import shutil
 import sqlite3
 import statistics
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 import sitroom
 from sitroom.adapters.gdelt import connector as gdelt
@@ -33,7 +47,8 @@ from sitroom.adapters.keystore import KEYS_DIR, KeyStore
 from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.application.audit import verify
 from sitroom.application.ingest import declare, ingest
-from sitroom.domain.secure import audit
+from sitroom.domain.records import Record
+from sitroom.domain.secure import audit, merkle
 from sitroom.room import LOG_FILE
 
 from _data import resampled_v2
@@ -78,7 +93,11 @@ def main() -> None:
     )
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--runs", type=int, default=3, help="runs of each measurement (median)")
+    ap.add_argument("--leaves", type=int, default=1_000_000, help="segments in the proof tree")
+    ap.add_argument("--rounds", type=int, default=20, help="witness round-trips")
     args = ap.parse_args()
+    proofs(args.leaves)
+    round_trips(args.rounds)
     path = resampled_v2(args.rows)
     work = Path(tempfile.mkdtemp(prefix="sitroom-bench-"))
     try:
@@ -116,7 +135,7 @@ def main() -> None:
                     leaves = audit.line_leaves(seg.data) if seg.leaves is not None else None
                     head = audit.next_head(head, audit.segment_digest(seg.header, seg.data, leaves))
                     spent += time.perf_counter() - started
-            assert head == log.chain_head()[1]
+            assert head == log.tree_head().head
             return spent
 
         floor = median_of(args.runs, lambda: file_sha256(db))
@@ -155,6 +174,124 @@ def main() -> None:
         f"chain at append: {sealing:.3f} s of hashing for the whole log "
         f"({sealing / records * 1e6:.3f} µs/record, {sealing / build:.1%} of the ingest; "
         "on the encoder threads, beside the id index)"
+    )
+
+
+def proofs(n: int, samples: int = 2000) -> None:
+    """Make and check inclusion and consistency proofs in a tree of ``n`` leaves."""
+    rng = random.Random(20)
+    digests = [rng.randbytes(32) for _ in range(n)]
+    started = time.perf_counter()
+    tree = merkle.Tree(digests)
+    root = tree.root()
+    built = time.perf_counter() - started
+    leaves = [rng.randrange(n) for _ in range(samples)]
+    olds = [rng.randrange(1, n) for _ in range(samples)]
+    t0 = time.perf_counter()
+    paths = [tree.inclusion(i) for i in leaves]
+    t1 = time.perf_counter()
+    assert all(
+        merkle.included(digests[i], i, n, p, root) for i, p in zip(leaves, paths, strict=True)
+    )
+    t2 = time.perf_counter()
+    grown = [tree.consistency(m) for m in olds]
+    t3 = time.perf_counter()
+    old_roots = [tree.root(m) for m in olds]  # what the holder of each old head has
+    t4 = time.perf_counter()
+    assert all(
+        merkle.consistent(m, r, n, root, p) for m, r, p in zip(olds, old_roots, grown, strict=True)
+    )
+    t5 = time.perf_counter()
+    h0 = time.perf_counter()
+    for _ in range(100_000):
+        hashlib.sha256(b"\x01" + bytes(64)).digest()
+    sha = (time.perf_counter() - h0) / 100_000
+    key = Ed25519PrivateKey.generate()
+    sig, msg = key.sign(b"tree head"), b"tree head"
+    pub = key.public_key()
+    e0 = time.perf_counter()
+    for _ in range(2000):
+        pub.verify(sig, msg)
+    ed = (time.perf_counter() - e0) / 2000
+    make_in, check_in = (t1 - t0) / samples, (t2 - t1) / samples
+    make_con = (t3 - t2) / samples
+    check_con = (t5 - t4) / samples
+    hashes = sum(len(p) for p in paths) / samples
+    print(
+        f"merkle tree of {n:,} segments: built in {built:.2f} s "
+        f"({built / n * 1e6:.2f} µs/segment; {sha * 1e6:.2f} µs per node SHA-256)"
+    )
+    print(
+        f"inclusion proof ({hashes:.1f} hashes): made in {make_in * 1e6:.1f} µs, checked in "
+        f"{check_in * 1e6:.1f} µs = {check_in / sha:.1f} node hashes, "
+        f"{check_in / ed:.2f}x one Ed25519 verify ({ed * 1e6:.1f} µs)"
+    )
+    print(
+        f"consistency proof: made in {make_con * 1e6:.1f} µs, checked in "
+        f"{check_con * 1e6:.1f} µs = {check_con / sha:.1f} node hashes, "
+        f"{check_con / ed:.2f}x one Ed25519 verify"
+    )
+
+
+def round_trips(rounds: int) -> None:
+    """Witness round-trips between two workspaces over a desk on loopback (HTTPS)."""
+    work = Path(tempfile.mkdtemp(prefix="sitroom-bench-witness-"))
+    stop = threading.Event()
+    try:
+        site, witness = work / "geneva", work / "bern"
+        for ws, name in ((site, "geneva"), (witness, "bern")):
+            sitroom.init(ws, site=name).close()
+        for a, b in ((site, witness), (witness, site)):
+            with sitroom.open(a, as_site=True) as room:
+                card = room.keys.export_card()
+            with sitroom.open(b, as_site=True) as room:
+                room.keys.import_file(card.data, fingerprint=card.fingerprint)
+        urls: list[str] = []
+        ready = threading.Event()
+        desk_room = sitroom.open(witness, as_site=True)
+
+        def run_desk() -> None:
+            desk_room.channels.run_desk(
+                listen="127.0.0.1:0", stop=stop, ready=lambda u: (urls.append(u), ready.set())
+            )
+
+        thread = threading.Thread(target=run_desk, daemon=True)
+        thread.start()
+        assert ready.wait(30), "the witness's desk did not start"
+        trips, appends = [], []
+        with sitroom.open(site, as_site=True) as room:
+            for i in range(rounds):
+                a0 = time.perf_counter()
+                room.session.append([note(i, room.session.now_ms())])
+                appends.append(time.perf_counter() - a0)
+                t0 = time.perf_counter()
+                done = room.witness.ask("bern", urls[0])
+                trips.append(time.perf_counter() - t0)
+                assert done.recorded
+        stop.set()
+        thread.join(30)
+        desk_room.close()
+    finally:
+        stop.set()
+        shutil.rmtree(work, ignore_errors=True)
+    trip, append = statistics.median(trips), statistics.median(appends)
+    print(
+        f"witness round-trip (sign head + proof, HTTPS to the witness's desk, check, co-sign, "
+        f"record on both sides): median {trip * 1e3:.1f} ms, p90 "
+        f"{statistics.quantiles(trips, n=10)[-1] * 1e3:.1f} ms over {rounds} rounds; "
+        f"one record's append {append * 1e3:.1f} ms (ratio {trip / append:.1f}x)"
+    )
+
+
+def note(i: int, now_ms: int) -> Record:
+    return Record(
+        id=f"bench.note:{i}",
+        kind="bench.note",
+        kind_version=1,
+        source="bench",
+        valid_from=now_ms,
+        valid_to=now_ms,
+        payload={"i": i},
     )
 
 

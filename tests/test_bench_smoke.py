@@ -47,7 +47,11 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
             ["--events", "20000", "--queries", "20", "--baseline-queries", "5"],
             "ratio p95 baseline / sitroom",
         ),
-        ("audit_verify.py", ["--rows", "20000", "--runs", "1"], "ratio verify / file SHA-256"),
+        (
+            "audit_verify.py",
+            ["--rows", "20000", "--runs", "1", "--leaves", "5000", "--rounds", "3"],
+            "ratio verify / file SHA-256",
+        ),
         ("secure_envelope.py", ["--messages", "500"], "envelope overhead (raw / sitroom)"),
         ("startup.py", ["--runs", "1"], "ratio sitroom --help / python -c pass"),
         ("stix_import.py", ["--objects", "500", "--runs", "1"], "ratio baseline / sitroom"),

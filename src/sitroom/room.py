@@ -18,7 +18,7 @@ import dataclasses
 import gc
 import os
 import secrets
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -39,7 +39,7 @@ from sitroom.application.ports import Clock, Unlock
 from sitroom.application.session import Session
 from sitroom.application.snapshots import SignedSnapshots
 from sitroom.domain.projection import Detector, Projection, Reactor
-from sitroom.domain.secure.audit import SignedHead, sign_head
+from sitroom.domain.secure.audit import SignedHead
 from sitroom.domain.secure.identity import SITE, Identity, Secret, identity_record
 from sitroom.domain.secure.ledger import SECURE
 from sitroom.domain.secure.wear import Policy
@@ -62,11 +62,13 @@ if TYPE_CHECKING:
     from sitroom.application.netsim import Trace
     from sitroom.application.netsim_report import SimReport
     from sitroom.application.ports import Endpoint, Peers, Wire
+    from sitroom.application.proofs import Proofs
     from sitroom.application.replay import Replayed, ReplayedAlert
     from sitroom.application.results import Progress
     from sitroom.application.risk import Risk
     from sitroom.application.tracks import Tracks
     from sitroom.application.users import Users
+    from sitroom.application.witness import Witnessing
     from sitroom.application.world import World
     from sitroom.domain.risk.scoring import Reliability
 
@@ -367,6 +369,8 @@ def verify(
     deep: bool = False,
     checkpoint: bool = True,
     progress: Progress | None = None,
+    witnessed: Sequence[bytes | str | Mapping[str, Any]] = (),
+    witnesses: Sequence[bytes | str | Mapping[str, Any]] = (),
 ) -> Report:
     """Verify the audit chain of the room in ``path`` without opening it — the log alone:
     opening a room folds the log into projections, and a tampered record may not even decode.
@@ -374,9 +378,14 @@ def verify(
     public card (from the keystore, outside the log); ``deep`` also decodes every segment and
     checks its records and ids; the log must still hold the head kept outside it (a log that
     is missing, empty, unreadable, cut short or replaced fails). An intact head is then signed
-    (``checkpoint``)."""
+    (``checkpoint``).
+
+    ``witnessed``: heads of this site co-signed by witnesses (`sitroom witness show -o`), and
+    ``witnesses``: the witnesses' public cards, exchanged out of band: the log must extend
+    each head, and each co-signed head it records itself by a witness given."""
     from sitroom.application.audit import lost
     from sitroom.application.audit import verify as walk
+    from sitroom.application.witness import pinned
 
     path = Path(path)
     settings = Settings.load(path)
@@ -386,6 +395,7 @@ def verify(
         return found
     if not is_room(path):
         raise NoWorkspace(str(path.resolve()))
+    heads, cards = pinned(witnessed, witnesses, site=settings.site)
     keys = KeyStore(path / KEYS_DIR)
     anchor = keys.public(settings.site) if keys.exists(settings.site) else None
     try:
@@ -395,7 +405,16 @@ def verify(
             return found
         raise
     try:
-        report = walk(log, anchor, site=settings.site, kept=kept, deep=deep, progress=progress)
+        report = walk(
+            log,
+            anchor,
+            site=settings.site,
+            kept=kept,
+            deep=deep,
+            progress=progress,
+            witnessed=heads,
+            witnesses=cards,
+        )
     finally:
         log.close()
     if not (checkpoint and report.ok and report.seq):
@@ -437,6 +456,21 @@ def _http_wire(
     from sitroom.adapters.channel_http import HttpWire
 
     return HttpWire(me=me, peers=peers, tls_only=tls_only, clock=clock)
+
+
+def _ask_witness(
+    url: str, witness: Identity, request: Mapping[str, Any], me: Secret, settings: Settings
+) -> Mapping[str, Any]:
+    """A witness's desk asked to co-sign, over the site link: signed as this site for the
+    witness, its certificate pinned to the witness's card."""
+    from sitroom.adapters.channel_http import HttpWire
+    from sitroom.application.ports import Peer
+
+    wire = HttpWire(me=me, peers=lambda _: Peer(witness.name, witness), tls_only=settings.desk_tls)
+    try:
+        return wire.witness(url, request, settings.http_read_timeout_s)
+    finally:
+        wire.close()
 
 
 def _post_json(
@@ -723,6 +757,27 @@ class Room:
         return Audit(self.session, site_secret=self._site_secret, keep=self._keep_head)
 
     @cached_property
+    def witness(self) -> Witnessing:
+        from sitroom.application.witness import Witnessing
+
+        def ask(url: str, witness: Identity, request: Mapping[str, Any]) -> Mapping[str, Any]:
+            return _ask_witness(url, witness, request, self._site_secret(), self.settings)
+
+        return Witnessing(
+            self.session,
+            site=self.settings.site,
+            site_secret=self._site_secret,
+            stored_tree=self._log.stored_tree,
+            ask=ask,
+        )
+
+    @cached_property
+    def proofs(self) -> Proofs:
+        from sitroom.application.proofs import Proofs
+
+        return Proofs(self.session, self._log, self._site_secret)
+
+    @cached_property
     def channels(self) -> Channels:
         from sitroom.application.channels import Channels
 
@@ -770,6 +825,7 @@ class Room:
             settle=settle,
             as_user=self._desk_session,
             skew_ms=round(settings.desk_clock_skew_s * 1000),
+            witnessing=lambda request: self.witness.cosign(request).statement,
         )
 
     def _authenticate(self, authorization: str | None) -> str:
@@ -833,7 +889,7 @@ class Room:
             return  # not the operator's process: the site's key file is not for it to read
         self._engine.reactors.append(
             Checkpointer(
-                self._log.chain_head,
+                self._log.tree_head,
                 self._site_secret,
                 every=self.settings.checkpoint_every,
                 keep=self._keep_head,
@@ -848,8 +904,7 @@ class Room:
         """A new workspace's first head (its identity record), signed and kept outside the log
         — no checkpoint record — so that even a small log, which reaches no checkpoint for a
         while, cannot be lost or swapped unseen."""
-        seq, head = self._log.chain_head()
-        self._keep_head(sign_head(self._site_secret(), seq, head))
+        self._keep_head(self._log.tree_head().sign(self._site_secret()))
 
     # closing ------------------------------------------------------------------------------
     @property

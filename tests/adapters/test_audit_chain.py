@@ -46,7 +46,7 @@ def bulk(n: int) -> list[Record]:
 
 
 def checkpoint(log: SqliteLog, secret: Secret = SECRET) -> int:
-    seq, head = log.chain_head()
+    seq, head = (h := log.tree_head()).seq, h.head
     log.append(stamp([audit.checkpoint_record(secret, seq, head, 0)], log))
     return seq
 
@@ -128,7 +128,7 @@ def test_intact_log_verifies_with_its_checkpoints(tmp_path: Path) -> None:
     assert [c.seq for c in report.verified] == [105, 109]
     assert (report.covered_to, report.chain_only) == (109, (110, 112))
     log = SqliteLog(db)
-    seq, head = log.chain_head()
+    seq, head = (h := log.tree_head()).seq, h.head
     log.close()
     assert (seq, b64(head)) == (112, report.head)
     body = report.to_json()  # a typed result: its JSON, the checkpoints themselves left out
@@ -140,9 +140,9 @@ def test_reopening_continues_the_chain(tmp_path: Path) -> None:
     """After re-opening, the next append links to the stored head, and the whole verifies."""
     db = build(tmp_path)
     log = SqliteLog(db)
-    seq, head = log.chain_head()
+    seq, head = (h := log.tree_head()).seq, h.head
     log.append(stamp(notes(20, 4), log))
-    _, after = log.chain_head()
+    after = log.tree_head().head
     log.close()
     data, leaves = row(db, seq + 1)
     con = sqlite3.connect(db)
@@ -306,7 +306,7 @@ def test_the_checkpointer_signs_every_n_records(tmp_path: Path) -> None:
         ManualClock(1_000),
         site=SITE_NAME,
         projections=[],
-        reactors=[Checkpointer(log.chain_head, lambda: SECRET, every=10)],
+        reactors=[Checkpointer(log.tree_head, lambda: SECRET, every=10)],
     )
     for i in range(1, 8):  # 7 single records ...
         engine.append([make_record(i, source="one")])

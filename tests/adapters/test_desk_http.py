@@ -254,3 +254,31 @@ def test_a_message_without_an_id_of_its_own_is_taken(tmp_path: Path) -> None:
             body = b'{"channel": "direct", "body": "proposal", "id": null, "priority": "FLASH"}'
             status, answer = request(served, post("/submit", body))
     assert status == 200 and answer["accepted"] is True and answer["message"]
+
+
+def test_a_site_has_only_its_own_head_witnessed(tmp_path: Path, peer: Secret) -> None:
+    """/witness takes a request signed by a known site for its own head: one signed by peer
+    for another site's head is 403 and counted; unsigned is 401; and a desk that witnesses
+    nobody says so."""
+    import httpx
+
+    asked: list[object] = []
+    with sitroom.init(tmp_path / "room", site=SITE) as room:
+        room.session.append([identity_record(peer, room.session.now_ms())])
+        with served_desk(room, LIMITS) as served:
+            served.desk.witnessing = lambda r: asked.append(r) or {"ok": True}  # type: ignore[attr-defined]
+            url = f"{served.url}/witness"
+            for site, status in (("geneva", 403), ("peer", 200)):
+                body = json.dumps({"head": {"site": site}}).encode()
+                headers = signed_headers(peer, SITE, body, path="/witness")
+                r = httpx.post(url, content=body, headers=headers)
+                assert r.status_code == status, r.text
+            assert asked == [{"head": {"site": "peer"}}]
+            assert served.desk.refusals() == {"not-its-own-head": 1}  # type: ignore[attr-defined]
+            assert httpx.post(url, content=b"{}").status_code == 401
+            served.desk.witnessing = None  # type: ignore[attr-defined]
+            body = json.dumps({"head": {"site": "peer"}}).encode()
+            r = httpx.post(
+                url, content=body, headers=signed_headers(peer, SITE, body, path="/witness")
+            )
+            assert r.status_code == 403 and "witnesses no site" in r.text

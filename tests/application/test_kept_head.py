@@ -32,7 +32,7 @@ def grow(log: SqliteLog, n: int, source: str = "notes") -> audit.SignedHead:
     rt = log.last_recorded_time() + 1
     batch = batch.with_column("recorded_time", np.arange(rt, rt + len(batch)))
     log.append(batch.with_column("origin", ["geneva"] * len(batch)))
-    return audit.sign_head(SECRET, *log.chain_head())
+    return log.tree_head().sign(SECRET)
 
 
 def test_the_kept_head_moves_forward_along_its_log(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ from sitroom.domain.secure import requests
 from sitroom.domain.secure.identity import Identity, Secret
 from sitroom.domain.timeutil import parse_time
 from sitroom.domain.wording import shown
-from sitroom.errors import AccessDenied, AuthError, SitroomError, UserInputError
+from sitroom.errors import AccessDenied, AuthError, Rejected, SitroomError, UserInputError
 
 _AGENT = {"user-agent": "sitroom-channels"}
 
@@ -95,6 +95,11 @@ class HttpWire:
     def ping(self, url: str, timeout_s: float) -> None:
         self._call("GET", f"{url.rstrip('/')}/ping", timeout_s)
 
+    def witness(self, url: str, request: Mapping[str, Any], timeout_s: float) -> dict[str, Any]:
+        """Ask the desk at ``url`` to co-sign this site's tree head: the co-signed head, or
+        :class:`Rejected` with the witness's reason."""
+        return self._call("POST", f"{url.rstrip('/')}/witness", timeout_s, request)
+
     def heard(self, url: str, timeout_s: float) -> int | None:
         ago = self._call("GET", f"{url.rstrip('/')}/heard", timeout_s).get("heard_ago_ms")
         return None if ago is None else int(ago)
@@ -127,6 +132,9 @@ class HttpWire:
             r = client.request(method, url, content=content, headers=headers, timeout=timeout_s)
         except httpx.HTTPError as e:
             raise WireError(f"{url}: {type(e).__name__}: {e}") from None
+        if r.status_code == HTTPStatus.CONFLICT:
+            refused = _json_or_none(r.content) or {}
+            raise Rejected(str(refused.get("reason")), f"{origin}: {refused.get('error')}")
         if r.status_code != 200:
             raise WireError(f"{url}: HTTP {r.status_code} {r.text[:200]}")
         try:
@@ -164,6 +172,14 @@ class HttpWire:
         with self._lock:
             for client in self._pinned.values():
                 client.close()
+
+
+def _json_or_none(content: bytes) -> dict[str, Any] | None:
+    try:
+        loaded = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+    return loaded if isinstance(loaded, dict) else None
 
 
 def post_json(
@@ -335,7 +351,8 @@ def serve(
                     raise _Refused(HTTPStatus.NOT_FOUND, f"no {method} {shown(self.path)}")
                 self._answer(HTTPStatus.OK, route(request))
             except _Refused as e:
-                self._answer(e.status, {"error": str(e)})
+                reason = {} if e.reason is None else {"reason": e.reason}
+                self._answer(e.status, {"error": str(e), **reason})
             except AuthError as e:
                 self._answer(HTTPStatus.UNAUTHORIZED, {"error": str(e)}, challenge=path)
             except AccessDenied as e:
@@ -433,9 +450,10 @@ def serve(
 class _Refused(Exception):
     """A request refused with its status."""
 
-    def __init__(self, status: HTTPStatus, message: str) -> None:
+    def __init__(self, status: HTTPStatus, message: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.reason = reason  # a stable code the client acts on (a witness's refusal)
 
 
 _DIGITS = re.compile(r"[0-9]+")  # ASCII: str.isdigit() holds for '²', which int() refuses
@@ -515,12 +533,21 @@ def desk_routes(desk: Desk, authenticate: Authenticate) -> dict[tuple[str, str],
         user(request)
         return {"pending": desk.pending(), "refused": desk.refusals()}
 
+    def witness(request: Request) -> Mapping[str, Any]:
+        try:
+            return desk.witness(
+                request.headers, request.method, request.path, request.raw, lambda: request.body
+            )
+        except Rejected as e:  # the head refused for what it is: the reason travels back
+            raise _Refused(HTTPStatus.CONFLICT, str(e), e.reason) from None
+
     return {
         ("POST", "/deliver"): deliver,
         ("GET", "/ping"): lambda _: {"ok": True},
         ("GET", "/heard"): lambda _: {"heard_ago_ms": 0},
         ("POST", "/submit"): submit,
         ("GET", "/status"): status,
+        ("POST", "/witness"): witness,
     }
 
 

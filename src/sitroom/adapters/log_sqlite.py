@@ -33,7 +33,7 @@ from sitroom.adapters import segments
 from sitroom.adapters.logbase import prepare_append, select
 from sitroom.application.ports import AppendResult, Attest, ReadFilters, Snapshot
 from sitroom.domain.records import RecordBatch
-from sitroom.domain.secure import audit
+from sitroom.domain.secure import audit, merkle
 from sitroom.errors import LogError, WorkspaceError
 
 # Named migrations, applied in order and recorded (the sqlite-utils habit).
@@ -73,6 +73,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         """
         ALTER TABLE segments ADD COLUMN leaves BLOB;
         ALTER TABLE segments ADD COLUMN head BLOB;
+    """,
+    ),
+    (
+        # The Merkle tree over the segments (domain/secure/merkle.py): each segment's digest,
+        # the tree's leaf, kept so that tree heads and proofs need not re-hash the log.
+        "0003_merkle",
+        """
+        ALTER TABLE segments ADD COLUMN digest BLOB;
     """,
     ),
 ]
@@ -234,8 +242,8 @@ class SqliteLog:
                 rows = []
                 for header, data, leaves, digest in sealed:
                     head = audit.next_head(head, digest)
-                    rows.append((*astuple(header), data, leaves, head))
-                w.executemany(f"INSERT INTO segments ({_COLUMNS}) VALUES ({_PLACES})", rows)
+                    rows.append((*astuple(header), data, leaves, head, digest))
+                w.executemany(f"INSERT INTO segments ({_WRITTEN}) VALUES ({_PLACES})", rows)
             w.execute("COMMIT")
         except BaseException:
             if w.in_transaction:
@@ -259,14 +267,15 @@ class SqliteLog:
             )
         return int(row[0]), int(row[1]), bytes(row[2])
 
-    def chain_head(self) -> tuple[int, bytes]:
-        """The log's last seq and the audit chain's head after it: what a checkpoint signs."""
-        row = self._w.execute(
-            "SELECT last_seq, head FROM segments ORDER BY first_seq DESC LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return 0, audit.GENESIS
-        return int(row[0]), bytes(row[1] or b"")
+    def tree_head(self) -> audit.LogHead:
+        """The log's heads now: the chain's, and the Merkle tree's over its stored segment
+        digests (what a checkpoint signs and witnesses co-sign)."""
+        return self.stored_tree()[0]
+
+    def stored_tree(self) -> tuple[audit.LogHead, merkle.Tree]:
+        """The log's heads now and its Merkle tree, as stored (one read): what proofs for
+        others are made from. (Verify recomputes both from the bytes.)"""
+        return _stored_tree(self._w, self.path)
 
     def head_at(self, seq: int) -> bytes | None:
         """The stored chain head after record ``seq``, if a segment ends there (a signed
@@ -291,7 +300,7 @@ class SqliteLog:
         except sqlite3.DatabaseError as e:
             raise LogError(f"cannot read the log at {self.path}: {e}") from None
         try:
-            yield AuditScan(con)
+            yield AuditScan(con, self.path)
         except sqlite3.DatabaseError as e:
             raise LogError(f"cannot read the log at {self.path}: {e}") from None
         finally:
@@ -552,7 +561,8 @@ def _payload_type(batch: RecordBatch) -> pa.DataType:
 # the audit chain ----------------------------------------------------------------------------
 _HEADER = "first_seq, last_seq, kind, first_rt, last_rt, valid_min, valid_max, codec"
 _COLUMNS = f"{_HEADER}, data, leaves, head"
-_PLACES = ", ".join("?" * len(_COLUMNS.split(",")))
+_WRITTEN = f"{_COLUMNS}, digest"
+_PLACES = ", ".join("?" * len(_WRITTEN.split(",")))
 
 
 def _header(s: segments.EncodedSegment) -> audit.SegmentHeader:
@@ -595,15 +605,42 @@ def _seal_existing(con: sqlite3.Connection) -> None:
         )
 
 
-_AFTER: dict[str, Callable[[sqlite3.Connection], None]] = {"0002_audit": _seal_existing}
+def _stored_tree(con: sqlite3.Connection, path: Path) -> tuple[audit.LogHead, merkle.Tree]:
+    rows = con.execute("SELECT last_seq, head, digest FROM segments ORDER BY first_seq").fetchall()
+    if any(head is None or digest is None for _, head, digest in rows):
+        raise LogError(f"{path}: a segment is not sealed; run `sitroom verify`")
+    tree = merkle.Tree(bytes(d) for _, _, d in rows)
+    seq, head = (int(rows[-1][0]), bytes(rows[-1][1])) if rows else (0, audit.GENESIS)
+    return audit.LogHead(seq, head, tree.size, tree.root()), tree
+
+
+def _digest_existing(con: sqlite3.Connection) -> None:
+    """Store the digest of each segment of a log sealed before the Merkle tree: recomputed
+    from what is stored (verify recomputes them anyway; these only spare re-hashing)."""
+    for (first,) in con.execute("SELECT first_seq FROM segments ORDER BY first_seq").fetchall():
+        row = con.execute(
+            f"SELECT {_HEADER}, data, leaves FROM segments WHERE first_seq = ?", (first,)
+        )
+        *header, data, leaves = row.fetchone()
+        digest = audit.segment_digest(
+            audit.SegmentHeader(*header), bytes(data), None if leaves is None else bytes(leaves)
+        )
+        con.execute("UPDATE segments SET digest = ? WHERE first_seq = ?", (digest, first))
+
+
+_AFTER: dict[str, Callable[[sqlite3.Connection], None]] = {
+    "0002_audit": _seal_existing,
+    "0003_merkle": _digest_existing,
+}
 
 
 class AuditScan:
     """What ``sitroom verify`` reads (application.audit.AuditScan), inside one read
     transaction: the raw segment rows in seq order, and the id index."""
 
-    def __init__(self, con: sqlite3.Connection) -> None:
+    def __init__(self, con: sqlite3.Connection, path: Path) -> None:
         self._con = con
+        self._path = path
 
     def totals(self) -> tuple[int, int]:
         n, records = self._con.execute(
@@ -628,6 +665,29 @@ class AuditScan:
             raise LogError(
                 f"segment {h.first_seq}–{h.last_seq} does not decode ({type(e).__name__})"
             ) from None
+
+    def tree(self) -> tuple[audit.LogHead, merkle.Tree]:
+        """The heads and the Merkle tree as stored, in this read (verify recomputes them)."""
+        return _stored_tree(self._con, self._path)
+
+    def seq_of(self, rid: str) -> int | None:
+        row = self._con.execute("SELECT seq FROM ids WHERE id = ?", (rid,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def holding(self, seq: int) -> tuple[int, audit.StoredSegment] | None:
+        """The segment holding record ``seq``, and its position among the segments."""
+        row = self._con.execute(
+            f"SELECT {_COLUMNS} FROM segments WHERE first_seq <= ? AND last_seq >= ? "
+            "ORDER BY first_seq DESC LIMIT 1",
+            (seq, seq),
+        ).fetchone()
+        if row is None:
+            return None
+        seg = _stored(row)
+        (index,) = self._con.execute(
+            "SELECT COUNT(*) FROM segments WHERE first_seq < ?", (seg.header.first_seq,)
+        ).fetchone()
+        return int(index), seg
 
     def id_count(self) -> int:
         return int(self._con.execute("SELECT COUNT(*) FROM ids").fetchone()[0])

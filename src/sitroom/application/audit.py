@@ -20,7 +20,7 @@ drives them over a log through small ports (AuditedLog, AuditScan, HeadKeeper).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -28,13 +28,14 @@ import numpy as np
 
 from sitroom.application.ports import AuditedLog, AuditScan, HeadKeeper
 from sitroom.application.results import INTERNAL, Progress, Result
-from sitroom.domain.kinds import AUDIT_CHECKPOINT, AUTHOR_SIGNATURE
+from sitroom.domain.kinds import AUDIT_CHECKPOINT, AUTHOR_SIGNATURE, WITNESS_COSIGNED
 from sitroom.domain.records import Record, RecordBatch
-from sitroom.domain.secure import audit
+from sitroom.domain.secure import audit, merkle, witness
 from sitroom.domain.secure.audit import Checkpoint, Finding, SignedHead, StoredSegment
 from sitroom.domain.secure.authorship import AuthorCheck
 from sitroom.domain.secure.codec import b64, unb64
 from sitroom.domain.secure.identity import Identity, Secret
+from sitroom.domain.secure.witness import Cosigned
 from sitroom.errors import LogError, SecureError, WorkspaceError
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class Checkpointer:
 
     def __init__(
         self,
-        head: Callable[[], tuple[int, bytes]],
+        head: Callable[[], audit.LogHead],
         secret: Callable[[], Secret],
         *,
         every: int = 10_000,
@@ -82,12 +83,12 @@ class Checkpointer:
         # log between the batches a reactor sees, and a multiple they cross still counts.
         if last // self.every == self._mark // self.every:
             return []
-        seq, head = self.head()
-        self._mark = seq
-        return [self.checkpoint(seq, head, now_ms)]
+        head = self.head()
+        self._mark = head.seq
+        return [self.checkpoint(head, now_ms)]
 
-    def checkpoint(self, seq: int, head: bytes, now_ms: int) -> Record:
-        signed = audit.sign_head(self.secret, seq, head)
+    def checkpoint(self, head: audit.LogHead, now_ms: int) -> Record:
+        signed = head.sign(self.secret)
         if self._keep is not None:
             self._keep(signed)  # the head is committed already: the record comes after it
         return audit.head_record(signed, now_ms)
@@ -111,6 +112,8 @@ class Report(Result):
     segments: int
     seq: int  # the last seq verified
     head: str  # the chain's head recomputed from the stored bytes, at ``seq`` (base64url)
+    size: int  # the Merkle tree's size (segments) ...
+    root: str  # ... and head, recomputed from the stored bytes (base64url)
     checkpoints: int  # checkpoints found of this site
     checkpoints_verified: int  # ... whose signature and head verified
     checkpoints_foreign: int  # checkpoints of other sites, not verified here
@@ -126,6 +129,7 @@ class Report(Result):
     checkpoint_written: str | None = None  # the checkpoint signed over the verified head
     kept_seq: int | None = None  # the seq of the head kept outside the log (None: none)
     kept_in: str | None = None  # ... and where it is kept
+    witnessed: tuple[Mapping[str, Any], ...] = ()  # each witnessed head compared, and how
     verified: tuple[Checkpoint, ...] = field(default=(), metadata=INTERNAL)
 
 
@@ -137,11 +141,18 @@ def verify(
     kept: HeadKeeper | None = None,
     deep: bool = False,
     progress: Progress | None = None,
+    witnessed: Sequence[Cosigned] = (),
+    witnesses: Sequence[Identity] = (),
 ) -> Report:
     """Check every stored segment, checkpoint and the id index of ``log``, and that it still
     holds the head ``kept`` outside it. ``anchor`` is the site's public card from outside the
     log (None: signatures cannot be verified, and the report says so).
-    ``progress(records_done, records_total)`` is called as the walk goes."""
+    ``progress(records_done, records_total)`` is called as the walk goes.
+
+    ``witnessed``: tree heads of this site co-signed by witnesses, whose cards ``witnesses``
+    are pinned out of band — never read from the workspace, which whoever rewrote the log
+    could rewrite too. The log must extend each, and each it holds itself (``witness
+    .cosigned`` records) by a witness given."""
     started = time.perf_counter()
     notes: list[str] = []
     head, findings = _kept(kept, anchor, site)
@@ -166,6 +177,7 @@ def verify(
             if progress is not None:
                 progress(walk.records, n_records)
         findings += walk.finish()
+        held = _cosigned(scan, site, witnesses)
         authors = _authors(log)
         findings += authors.finish()
         if head is not None and kept is not None:
@@ -180,6 +192,8 @@ def verify(
                     None,
                 )
             )
+    compared, found = _witnessed([*witnessed, *held], witnesses, walk, anchor)
+    findings += found
     findings.sort(key=lambda f: (f.seq is None, f.seq or 0))
     return Report(
         ok=not findings,
@@ -188,6 +202,8 @@ def verify(
         segments=walk.segments,
         seq=walk.seq,
         head=b64(walk.head),
+        size=walk.tree.size,
+        root=b64(walk.tree.root()),
         checkpoints=ours,
         checkpoints_verified=len(walk.verified),
         checkpoints_foreign=foreign,
@@ -202,8 +218,79 @@ def verify(
         author_signatures=authors.signatures,
         kept_seq=None if head is None else head.seq,
         kept_in=None if kept is None else kept.where,
+        witnessed=compared,
         verified=tuple(walk.verified),
     )
+
+
+def _cosigned(scan: AuditScan, site: str, witnesses: Sequence[Identity]) -> list[Cosigned]:
+    """This site's heads co-signed by the witnesses given, as the log itself holds them (a
+    statement that is malformed is the witnessed check's to report: kept as read)."""
+    if not witnesses:
+        return []
+    names = {w.name for w in witnesses}
+    held = []
+    for seg in scan.segments(WITNESS_COSIGNED):
+        try:
+            rows = list(scan.decode(seg).rows())
+        except LogError:
+            continue
+        for r in rows:
+            try:
+                c = Cosigned.from_json(r.payload, what=f"record {r.id}")
+            except SecureError:
+                continue
+            if c.head.site == site and c.witness in names:
+                held.append(c)
+    return held
+
+
+def _witnessed(
+    cosigned: Sequence[Cosigned],
+    witnesses: Sequence[Identity],
+    walk: audit.ChainWalk,
+    anchor: Identity | None,
+) -> tuple[tuple[Mapping[str, Any], ...], list[Finding]]:
+    """Each witnessed head checked against its witness's pinned card, then the log against
+    it; one entry per distinct head."""
+    cards = {w.name: w for w in witnesses}
+    tree = merkle.Tree(walk.digests) if cosigned else None
+    seen: set[tuple[str, int, bytes]] = set()
+    compared: list[Mapping[str, Any]] = []
+    findings: list[Finding] = []
+    for c in cosigned:
+        key = (c.witness, c.size, c.signature)
+        if key in seen:
+            continue
+        seen.add(key)
+        card = cards.get(c.witness)
+        fault = (
+            f"no card of witness {c.witness} was given to check it against"
+            if card is None
+            else witness.cosigned_fault(c, card)
+        )
+        if fault is not None:
+            findings.append(
+                Finding(
+                    audit.FORGED, f"a head co-signed as by {c.witness} is forged: {fault}", None
+                )
+            )
+            found: list[Finding] = []
+        else:
+            assert tree is not None
+            found = witness.against_log(c, tree, walk.seq, anchor)
+            findings += found
+        compared.append(
+            {
+                "witness": c.witness,
+                "seq": c.head.seq,
+                "size": c.size,
+                "root": b64(c.root),
+                "at_ms": c.at_ms,
+                "ok": fault is None and not found,
+            }
+        )
+    return tuple(compared), findings
 
 
 def _authors(log: AuditedLog) -> AuthorCheck:
@@ -254,6 +341,8 @@ def lost(kept: HeadKeeper, *, site: str, log: str, how: str) -> Report | None:
         segments=0,
         seq=0,
         head=b64(audit.GENESIS),
+        size=0,
+        root=b64(merkle.EMPTY_ROOT),
         checkpoints=0,
         checkpoints_verified=0,
         checkpoints_foreign=0,
@@ -310,7 +399,12 @@ class Audit:
             secret = self._secret()
         except (SecureError, WorkspaceError) as e:
             return replace(report, notes=(*report.notes, f"no checkpoint signed: {e}"))
-        signed = audit.sign_head(secret, report.seq, unb64(report.head, what="chain head"))
+        signed = audit.LogHead(
+            report.seq,
+            unb64(report.head, what="chain head"),
+            report.size,
+            unb64(report.root, what="tree head"),
+        ).sign(secret)
         if self._keep is not None:
             self._keep(signed)
         record = audit.head_record(signed, self._s.now_ms())

@@ -280,8 +280,10 @@ class Channels:
         settle: Callable[[], None] | None = None,
         as_user: AsUser | None = None,
         skew_ms: int = DEFAULT_SKEW_MS,
+        witnessing: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
     ) -> None:
         self._s = session
+        self._witnessing = witnessing
         self._as_user = as_user
         self._skew_ms = skew_ms
         self._wire = wire
@@ -643,6 +645,7 @@ class Channels:
                 as_user=self._as_user,
                 skew_ms=self._skew_ms,
                 lock=lock,
+                witnessing=self._witnessing,
             )
         try:
             if self._settle is not None:

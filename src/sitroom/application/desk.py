@@ -54,6 +54,7 @@ from sitroom.errors import AccessDenied, AuthError, NotFound, Rejected, SecureEr
 CHANNELS = ledger.CHANNELS
 UNDECLARED = "undeclared-channel"
 PLAINTEXT = "plaintext-on-sealed"
+NOT_ITS_OWN = "not-its-own-head"
 NOT_CLEARED = "not-cleared"  # a user who may not send on the channel
 DEFAULT_SKEW_MS = 300_000
 
@@ -169,9 +170,11 @@ class Desk:
         as_user: Callable[[str], Session] | None = None,
         skew_ms: int = DEFAULT_SKEW_MS,
         lock: threading.RLock | None = None,
+        witnessing: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
     ) -> None:
         self.session = session
         self.keyring = keyring
+        self.witnessing = witnessing  # co-signs another site's tree head (application/witness)
         self.wire = wire
         self.as_user = as_user  # a user's session, to check what they submit
         self.skew_ms = skew_ms
@@ -212,25 +215,7 @@ class Desk:
         (else AuthError), and its channel is declared here with that site as counterpart,
         sealed if the channel is a track's (else AccessDenied). Each refusal is counted, none
         recorded."""
-        try:
-            signed = requests.Signed.from_headers(headers)
-            with self.lock:
-                now = self.session.now_ms()
-                secure = self.session.state(SECURE)
-            sender = requests.check(
-                signed,
-                method,
-                path,
-                raw,
-                me=self.session.site_id,
-                identities=lambda name: named(secure, name, SITE),
-                now_ms=now,
-                skew_ms=self.skew_ms,
-            )
-            self.replays.admit(signed, now)
-        except AuthError as e:
-            self.count(e.reason)
-            raise
+        sender = self._sender(headers, method, path, raw)
         wire = body()
         env = Envelope.from_wire(wire)
         with self.lock:
@@ -252,6 +237,60 @@ class Desk:
                 compartment=str(declared["track"]),
             )
         return self.receive(wire)
+
+    def _sender(self, headers: Mapping[str, str], method: str, path: str, raw: bytes) -> Identity:
+        """The site that signed a request: a known site's signature, fresh and not seen
+        before (else AuthError, counted)."""
+        try:
+            signed = requests.Signed.from_headers(headers)
+            with self.lock:
+                now = self.session.now_ms()
+                secure = self.session.state(SECURE)
+            sender = requests.check(
+                signed,
+                method,
+                path,
+                raw,
+                me=self.session.site_id,
+                identities=lambda name: named(secure, name, SITE),
+                now_ms=now,
+                skew_ms=self.skew_ms,
+            )
+            self.replays.admit(signed, now)
+        except AuthError as e:
+            self.count(e.reason)
+            raise
+        return sender
+
+    def witness(
+        self,
+        headers: Mapping[str, str],
+        method: str,
+        path: str,
+        raw: bytes,
+        body: Callable[[], Mapping[str, Any]],
+    ) -> Mapping[str, Any]:
+        """Another site asks this one to co-sign its tree head: signed by that site, for its
+        own head only (a site cannot have another's head witnessed in its name)."""
+        sender = self._sender(headers, method, path, raw)
+        request = body()
+        head = request.get("head")
+        site = head.get("site") if isinstance(head, Mapping) else None
+        if str(site).casefold() != sender.name.casefold():
+            self.count(NOT_ITS_OWN)
+            raise AccessDenied(
+                f"{sender.name} asks to have site {site}'s head witnessed: a site asks for its own",
+                user=sender.name,
+                action="have a tree head witnessed",
+            )
+        if self.witnessing is None:
+            raise AccessDenied(
+                "this desk witnesses no site's heads",
+                user=sender.name,
+                action="have a tree head witnessed",
+            )
+        with self.lock:
+            return self.witnessing(request)
 
     def _clear(self, user: str, channel: str) -> None:
         """Refuse (and record) a submit by ``user`` on ``channel`` unless they may write

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
 from sitroom.domain.records import Record, RecordBatch
-from sitroom.domain.secure.audit import SignedHead, StoredSegment
+from sitroom.domain.secure import merkle
+from sitroom.domain.secure.audit import LogHead, SignedHead, StoredSegment
 from sitroom.domain.secure.identity import Identity, Secret
 from sitroom.domain.secure.snapshots import Unverified
 from sitroom.errors import UserInputError
@@ -174,13 +175,29 @@ class AuditScan(Protocol):
 
     def id_at(self, seq: int) -> str | None: ...
 
+    def seq_of(self, rid: str) -> int | None: ...
+
+    def tree(self) -> tuple[LogHead, merkle.Tree]:
+        """The heads and the Merkle tree as stored, in this read."""
+        ...
+
+    def holding(self, seq: int) -> tuple[int, StoredSegment] | None:
+        """The segment holding record ``seq``, and its place among the segments."""
+        ...
+
     def misplaced_id(self, first_seq: int, ids: Sequence[str]) -> int | None: ...
 
 
 class AuditedLog(Protocol):
     """A log whose stored segments are chained (domain.secure.audit)."""
 
-    def chain_head(self) -> tuple[int, bytes]: ...
+    def tree_head(self) -> LogHead:
+        """The log's heads now, as stored: the chain's and the Merkle tree's."""
+        ...
+
+    def stored_tree(self) -> tuple[LogHead, merkle.Tree]:
+        """... and the tree itself, for proofs (one read)."""
+        ...
 
     def head_at(self, seq: int) -> bytes | None:
         """The stored chain head after record ``seq`` (None: no segment ends there)."""

@@ -129,9 +129,11 @@ def _register() -> None:
     users.register(app)
     auth.register(app)
     # audit
-    from sitroom.cli import audit
+    from sitroom.cli import audit, proof, witness
 
     audit.register(app)
+    witness.register(app)
+    proof.register(app)
     # agreements
     from sitroom.cli import agreements
 

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from sitroom.cli.shell import JsonOpt, WorkspaceOpt, emit, progress
+from sitroom.cli.shell import JsonOpt, WorkspaceOpt, emit, progress, read_text
 
 TOPIC = "Audit and agreements"
 TAMPERED = 7
@@ -32,6 +32,22 @@ def verify(
     no_checkpoint: Annotated[
         bool, typer.Option("--no-checkpoint", help="Do not sign the verified head afterwards.")
     ] = False,
+    witnessed: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--witnessed",
+            help="A head of this site a witness co-signed (`sitroom witness show -o`): the "
+            "log must extend it.",
+        ),
+    ] = None,
+    card: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--card",
+            help="A witness's public card, exchanged out of band, to check co-signed heads "
+            "against (also those the log holds).",
+        ),
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Verify the audit chain: no record changed, removed or re-ordered; the first bad one
@@ -41,7 +57,14 @@ def verify(
 
     with progress(not json) as bar:
         step = partial(bar, "verify") if bar else None
-        report = check(workspace, deep=deep, checkpoint=not no_checkpoint, progress=step)
+        report = check(
+            workspace,
+            deep=deep,
+            checkpoint=not no_checkpoint,
+            progress=step,
+            witnessed=[read_text(f) for f in witnessed or ()],
+            witnesses=[read_text(f) for f in card or ()],
+        )
     emit(report, json, partial(render.verified_log, workspace=workspace.resolve()))
     if not report.ok:
         raise typer.Exit(TAMPERED)

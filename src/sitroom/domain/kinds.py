@@ -361,6 +361,8 @@ class CheckpointPayload(TypedDict):
     head: str
     fingerprint: str
     signature: str
+    size: NotRequired[int]  # the Merkle tree's size (segments) and head: absent in v1
+    root: NotRequired[str]
 
 
 # ---- the declarations ---------------------------------------------------------------------
@@ -418,6 +420,9 @@ KEY_EPOCH: Kind[JSON] = Kind("key.epoch", dict, "a track's epoch key, sealed to 
 SECURE_REJECTED: Kind[JSON] = Kind("secure.rejected", dict, "a message refused, and why")
 ACCESS_DENIED = Kind("access.denied", DeniedPayload, "an action refused to a user, and why")
 AUDIT_CHECKPOINT = Kind("audit.checkpoint", CheckpointPayload, "the audit chain's head, signed")
+WITNESS_COSIGNED: Kind[JSON] = Kind(
+    "witness.cosigned", dict, "a site's tree head, co-signed by a witness"
+)
 AUTHOR_SIGNATURE: Kind[JSON] = Kind(
     "author.signature", dict, "a person's signature over the records they just wrote"
 )
@@ -437,6 +442,7 @@ SECURE_KINDS = (
     SECURE_REJECTED,
     ACCESS_DENIED,
     AUDIT_CHECKPOINT,
+    WITNESS_COSIGNED,
     AUTHOR_SIGNATURE,
     AUTH_TOKEN,
     AUTH_REVOKED,

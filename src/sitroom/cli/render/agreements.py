@@ -59,11 +59,18 @@ def verified_log(console: Console, r: Report, *, workspace: Path | None = None) 
         )
     if r.kept_seq is not None and not any(f.reason in (LOST, REPLACED) for f in r.findings):
         _say(console, f"the head kept outside the log ({r.kept_in}), at {r.kept_seq}, is in it")
+    for w in r.witnessed:
+        verdict = "the log extends it" if w["ok"] else "NOT consistent with this log"
+        _say(
+            console,
+            f"head co-signed by {w['witness']} at seq {w['seq']:,} ({w['size']:,} segments): "
+            f"{verdict}",
+        )
     if r.checkpoint_written is not None:
         _say(console, f"signed the verified head: {r.checkpoint_written}")
     for note in r.notes:
         _say(console, f"note: {note}")
-    _say(console, f"head at {r.seq}: {r.head}")
+    _say(console, f"head at {r.seq}: {r.head}; tree of {r.size:,} segments: {r.root}")
 
 
 # agreements -------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import orjson
 
 from sitroom.domain.kinds import AUDIT_CHECKPOINT, CheckpointPayload
 from sitroom.domain.records import Record
+from sitroom.domain.secure import merkle
 from sitroom.domain.secure.codec import b64, canonical, unb64
 from sitroom.domain.secure.identity import Identity, Secret
 from sitroom.errors import SecureError
@@ -53,6 +54,8 @@ DECODED = "decoded"  # --deep: a segment's records disagree with its header
 IDS = "ids"  # the id index disagrees with the records
 LOST = "lost"  # the log is missing, empty, unreadable or shorter than the head kept outside it
 REPLACED = "replaced"  # the log's chain does not hold the head kept outside it
+FORKED = "forked"  # the log does not extend a tree head a witness co-signed
+ANCHOR = "anchor-replaced"  # the site's key is not the one a witness co-signed heads of
 
 
 @dataclass(frozen=True)
@@ -107,10 +110,13 @@ def line_leaves(data: bytes) -> bytes:
     return b"".join(hashlib.sha256(line).digest() for line in data.split(b"\n"))
 
 
-def segment_digest(header: SegmentHeader, data: bytes, leaves: bytes | None) -> bytes:
+def segment_digest(
+    header: SegmentHeader, data: bytes, leaves: bytes | None, *, hashed: bool = False
+) -> bytes:
+    """``hashed``: ``data`` is the SHA-256 of the segment's bytes (what a proof carries)."""
     h = hashlib.sha256(_SEGMENT_DOMAIN)
     h.update(header.canonical())
-    h.update(hashlib.sha256(data).digest())
+    h.update(data if hashed else hashlib.sha256(data).digest())
     h.update(leaves or b"")
     return h.digest()
 
@@ -120,49 +126,90 @@ def next_head(prev: bytes, digest: bytes) -> bytes:
 
 
 # checkpoints ------------------------------------------------------------------------------
+TREE_HEAD_FORMAT = "sitroom-tree-head/1"
+
+
 @dataclass(frozen=True)
 class SignedHead:
-    """The chain's head after record ``seq``, signed by ``site``: what a checkpoint record
-    carries, and what is kept outside the log (application.ports.HeadKeeper) so that a log
-    which is lost, cut short or replaced cannot take the evidence of its length with it."""
+    """The log's heads after record ``seq``, signed by ``site``: the chain's, and the Merkle
+    tree's over the ``size`` segments up to it (domain/secure/merkle.py; None in heads signed
+    before the tree existed). What a checkpoint record carries, what is kept outside the log
+    (application.ports.HeadKeeper) so that a log which is lost, cut short or replaced cannot
+    take the evidence of its length with it, and what witnesses co-sign."""
 
     site: str
     seq: int
     head: bytes
     fingerprint: str
     signature: bytes
+    size: int | None = None
+    root: bytes | None = None
+
+    def message(self) -> bytes:
+        return checkpoint_message(self.site, self.seq, self.head, self.size, self.root)
 
     def to_json(self) -> CheckpointPayload:
-        return {
+        body: CheckpointPayload = {
             "site": self.site,
             "seq": self.seq,
             "head": b64(self.head),
             "fingerprint": self.fingerprint,
             "signature": b64(self.signature),
         }
+        if self.size is not None and self.root is not None:
+            body["size"] = self.size
+            body["root"] = b64(self.root)
+        return body
 
     @classmethod
     def from_json(cls, body: Mapping[str, Any], *, what: str) -> SignedHead:
         """SecureError, saying ``what`` it was, if ``body`` is not one."""
         try:
-            seq = body["seq"]
-            if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
-                raise ValueError(f"seq {seq!r} is no log position")
+            seq = _position(body["seq"], "seq")
+            size = None if body.get("size") is None else _position(body["size"], "size")
+            root = body.get("root")
+            if (size is None) != (root is None):
+                raise ValueError("a tree head needs both its size and its root")
             return cls(
                 site=str(body["site"]),
                 seq=seq,
                 head=unb64(str(body["head"]), what=f"{what}'s head", size=DIGEST),
                 fingerprint=str(body["fingerprint"]),
                 signature=unb64(str(body["signature"]), what=f"{what}'s signature", size=64),
+                size=size,
+                root=None if root is None else unb64(str(root), what=f"{what}'s root", size=DIGEST),
             )
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise SecureError(f"{what} is malformed ({e})") from None
 
 
-def sign_head(secret: Secret, seq: int, head: bytes) -> SignedHead:
-    """``head`` at ``seq``, signed as site ``secret.name``."""
-    signature = secret.sign(checkpoint_message(secret.name, seq, head))
-    return SignedHead(secret.name, seq, head, secret.identity.fingerprint, signature)
+@dataclass(frozen=True)
+class LogHead:
+    """A log's heads after record ``seq``: the chain's, and the Merkle tree's over its
+    ``size`` segments."""
+
+    seq: int
+    head: bytes
+    size: int
+    root: bytes
+
+    def sign(self, secret: Secret) -> SignedHead:
+        return sign_head(secret, self.seq, self.head, (self.size, self.root))
+
+
+def _position(value: object, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{what} {value!r} is no log position")
+    return value
+
+
+def sign_head(
+    secret: Secret, seq: int, head: bytes, tree: tuple[int, bytes] | None = None
+) -> SignedHead:
+    """``head`` at ``seq`` (and the tree's ``(size, root)``), signed as site ``secret.name``."""
+    size, root = tree if tree is not None else (None, None)
+    signature = secret.sign(checkpoint_message(secret.name, seq, head, size, root))
+    return SignedHead(secret.name, seq, head, secret.identity.fingerprint, signature, size, root)
 
 
 @dataclass(frozen=True)
@@ -176,16 +223,29 @@ class Checkpoint:
     signature: bytes
     record_seq: int
     record_id: str
+    size: int | None = None
+    root: bytes | None = None
+
+    def message(self) -> bytes:
+        return checkpoint_message(self.site, self.seq, self.head, self.size, self.root)
 
 
-def checkpoint_message(site: str, seq: int, head: bytes) -> bytes:
-    """The bytes a checkpoint's signature covers."""
-    return canonical({"site": site, "seq": seq, "head": b64(head)})
+def checkpoint_message(
+    site: str, seq: int, head: bytes, size: int | None = None, root: bytes | None = None
+) -> bytes:
+    """The bytes a signed head's signature covers: with the tree's head, a format name too,
+    so a signature over one shape is never taken for the other."""
+    body: dict[str, Any] = {"site": site, "seq": seq, "head": b64(head)}
+    if size is not None and root is not None:
+        body.update(format=TREE_HEAD_FORMAT, size=size, root=b64(root))
+    return canonical(body)
 
 
-def checkpoint_record(secret: Secret, seq: int, head: bytes, now_ms: int) -> Record:
+def checkpoint_record(
+    secret: Secret, seq: int, head: bytes, now_ms: int, tree: tuple[int, bytes] | None = None
+) -> Record:
     """The ``audit.checkpoint`` record that signs ``head`` at ``seq`` as site ``secret.name``."""
-    return head_record(sign_head(secret, seq, head), now_ms)
+    return head_record(sign_head(secret, seq, head, tree), now_ms)
 
 
 def head_record(signed: SignedHead, now_ms: int) -> Record:
@@ -200,25 +260,17 @@ def head_record(signed: SignedHead, now_ms: int) -> Record:
 
 
 def parse_checkpoint(payload: Mapping[str, Any], record_seq: int, record_id: str) -> Checkpoint:
-    try:
-        return Checkpoint(
-            site=str(payload["site"]),
-            seq=int(payload["seq"]),
-            head=unb64(str(payload["head"]), what="checkpoint head", size=DIGEST),
-            fingerprint=str(payload["fingerprint"]),
-            signature=unb64(str(payload["signature"]), what="checkpoint signature", size=64),
-            record_seq=record_seq,
-            record_id=record_id,
-        )
-    except (KeyError, TypeError, ValueError) as e:
-        raise SecureError(f"checkpoint {record_id} is malformed ({e})") from None
+    h = SignedHead.from_json(payload, what=f"checkpoint {record_id}")
+    return Checkpoint(
+        h.site, h.seq, h.head, h.fingerprint, h.signature, record_seq, record_id, h.size, h.root
+    )
 
 
 def checkpoint_fault(cp: Checkpoint | SignedHead, anchor: Identity) -> str | None:
     """Why ``cp`` does not verify against the site's public card (None: it does)."""
     if cp.fingerprint != anchor.fingerprint:
         return f"it names signer {cp.fingerprint}, not site {anchor.name}'s key"
-    if not anchor.verifies(checkpoint_message(cp.site, cp.seq, cp.head), cp.signature):
+    if not anchor.verifies(cp.message(), cp.signature):
         return f"its signature does not verify under site {anchor.name}'s key"
     return None
 
@@ -261,6 +313,8 @@ class ChainWalk:
         self.seq = 0  # the last seq seen
         self.records = 0
         self.segments = 0
+        self.tree = merkle.Frontier()  # ... and the Merkle tree's
+        self.digests: list[bytes] = []  # every segment's digest, recomputed: the tree's leaves
         self.verified: list[Checkpoint] = []
         self.trusted_to = 0  # the newest position a verified checkpoint vouches for
         self._stored = GENESIS  # the predecessor's stored head
@@ -297,6 +351,8 @@ class ChainWalk:
             )
         digest = segment_digest(h, seg.data, seg.leaves)
         self.head = next_head(self.head, digest)
+        self.tree.append(digest)
+        self.digests.append(digest)
         if seg.head is None:
             found.append(
                 Finding(
@@ -313,7 +369,19 @@ class ChainWalk:
         for cp in self._pending.pop(h.last_seq, ()):
             if found:
                 continue  # already explained by what this segment shows
-            if seg.head != cp.head:
+            if cp.size is not None and cp.size != self.tree.size:
+                found.append(
+                    Finding(
+                        MISPLACED,
+                        f"checkpoint {cp.record_id} signs a tree of {cp.size:,} segments at "
+                        f"seq {cp.seq}, where the log has {self.tree.size:,}: segments were "
+                        "re-cut",
+                        self.trusted_to + 1,
+                        first_seq=self.trusted_to + 1,
+                        last_seq=cp.seq,
+                    )
+                )
+            elif seg.head != cp.head:
                 found.append(
                     Finding(
                         REWRITTEN,

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 import rfc8785
 
-from sitroom.errors import SecureError
+from sitroom.errors import SecureError, UserInputError
 
 
 def b64(data: bytes) -> str:
@@ -55,3 +56,17 @@ def canonical(value: Any) -> bytes:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as e:
         raise SecureError(f"cannot canonicalise: {e}") from None
+
+
+def json_object(data: bytes | str | Mapping[str, Any], what: str) -> dict[str, Any]:
+    """A statement handed over as a file — a card, a co-signed head, an agreed record — read
+    as a JSON object (UserInputError saying it is not ``what``)."""
+    if isinstance(data, Mapping):
+        return dict(data)
+    try:
+        loaded = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        raise UserInputError(f"this is not {what} (not JSON)") from None
+    if not isinstance(loaded, dict):
+        raise UserInputError(f"this is not {what} (not a JSON object)")
+    return loaded
