@@ -188,6 +188,15 @@ def ask(passphrase: Passphrase | None, name: str) -> str:
     return passphrase(name) if callable(passphrase) else passphrase
 
 
+def open_key(store: KeyStore, name: str, passphrase: Passphrase | None) -> Secret:
+    """``name``'s private keys in ``store``: with the key file that protects them, or else the
+    passphrase (asked for only now). A room's keys and a party's own key file open the same."""
+    key_file = store.stored_key_file(name)
+    if key_file is not None:
+        return store.unlock(name, Unlock(key_file=key_file))
+    return store.unlock(name, Unlock(passphrase=ask(passphrase, name)))
+
+
 def issue_epoch(
     session: Session,
     track: str,
@@ -367,10 +376,7 @@ class Keys:
         passphrase (asked for only now)."""
         if not self._store.exists(name):
             raise SecureError(f"this room holds no private keys for {name!r}")
-        key_file = self._store.stored_key_file(name)
-        if key_file is not None:
-            return self._store.unlock(name, Unlock(key_file=key_file))
-        return self._store.unlock(name, Unlock(passphrase=ask(passphrase, name)))
+        return open_key(self._store, name, passphrase)
 
     # track keys ---------------------------------------------------------------------------
     def rotate(self, track: str, *, reason: str = "rotation") -> EpochIssued:
