@@ -16,7 +16,8 @@ from sitroom.domain.kinds import AGREEMENT_AGREED, AGREEMENT_SIGNED, AGREEMENT_W
 from sitroom.domain.records import Record
 from sitroom.domain.secure.agreements import Proposal, parts
 
-from helpers import Result, sitroom as run_cli
+from helpers import Result
+from helpers import sitroom as run_cli
 
 PARTIES = ("washington", "tehran", "muscat")
 TEXT = "Article 1. The parties meet in Geneva on 15 December.\n"
@@ -69,9 +70,14 @@ def test_a_refused_forgery_under_a_partys_id_does_not_block_its_real_signature(
         forged(
             AGREEMENT_SIGNED,
             "agreement.signed:geneva:muscat",
-            {"agreement": "geneva", "digest": entry["digest"], "party": "muscat",
-             "card": impostor, "signature": "A" * 86},
-        ),  # fmt: skip
+            {
+                "agreement": "geneva",
+                "digest": entry["digest"],
+                "party": "muscat",
+                "card": impostor,
+                "signature": "A" * 86,
+            },
+        ),
     )
     assert [r["party"] for r in show(capfd, ws)["refused"]] == ["muscat"]
     signed = agree(capfd, ws, "sign", "geneva", "--party", "muscat", "--json")
@@ -85,9 +91,7 @@ def test_a_refused_forgery_under_a_partys_id_does_not_block_its_real_signature(
 def test_a_refused_agreed_record_under_its_id_does_not_block_the_real_one(
     ws: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    insider_writes(
-        ws, forged(AGREEMENT_AGREED, "agreement.agreed:geneva", {"agreement": "geneva"})
-    )
+    insider_writes(ws, forged(AGREEMENT_AGREED, "agreement.agreed:geneva", {"agreement": "geneva"}))
     for name in PARTIES:
         assert agree(capfd, ws, "sign", "geneva", "--party", name).code == 0
     assert show(capfd, ws)["agreed_at"]

@@ -64,9 +64,7 @@ class Statement:
 
     @property
     def what(self) -> str:
-        return (
-            f"the withdrawal by {self.party!r}" if self.withdraws else f"{self.party}'s signature"
-        )
+        return f"the withdrawal by {self.party}" if self.withdraws else f"{self.party}'s signature"
 
     @property
     def withdraws(self) -> bool:
