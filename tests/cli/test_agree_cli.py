@@ -170,6 +170,12 @@ def test_mistakes_are_one_line_and_change_nothing(
         ),
         (("propose", "Other", "--party", "tehran", "--party", "muscat"), 2, "--text or"),
         (("verify", "geneva"), 2, "is open (0 of 3 signed)"),
+        (("sign", "--offline", "p.json"), 2, "give --key keys/NAME.key"),
+        (("sign", "geneva", "--key", "t.key"), 2, "--key and -o go with --offline"),
+        (("sign", "geneva", "--offline", "p.json"), 2, "or give --offline PROPOSAL (one of them)"),
+        (("sign", "--offline", "p.json", "--key", "t.key", "--party", "t"), 2, "leave out --party"),
+        (("collect", "geneva", "nowhere.sig"), 2, "no such file: nowhere.sig"),
+        (("verify", "geneva", "--withdrawal", "w"), 2, "--withdrawal go with --file"),
     ]
     for args, code, message in cases:
         r = agree(capfd, ws, *args)

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sitroom.cli import run, streams
 
-from helpers import Result, bare_env
+from helpers import Result, bare_env, sitroom_in
 
 pytestmark = pytest.mark.slow
 
@@ -28,16 +26,7 @@ def cli(cwd: Path, *args: str, passphrase: str | None = None) -> Result:
     """`sitroom ARGS` run in ``cwd`` with a bare environment (the passphrase, if any, from
     $SITROOM_PASSPHRASE as a script gives it; no terminal to ask at)."""
     env = bare_env() if passphrase is None else bare_env(SITROOM_PASSPHRASE=passphrase)
-    p = subprocess.run(
-        [sys.executable, "-m", "sitroom", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
-    return Result(p.returncode, p.stdout, p.stderr)
+    return sitroom_in(cwd, *args, env=env, timeout=120)
 
 
 def ok(r: Result) -> Result:

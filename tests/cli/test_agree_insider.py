@@ -10,40 +10,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_agree_cli import PARTIES, agree, propose, ws  # noqa: F401  (the fixture)
 
 import sitroom
 from sitroom.domain.kinds import AGREEMENT_AGREED, AGREEMENT_SIGNED, AGREEMENT_WITHDRAWN
 from sitroom.domain.records import Record
 from sitroom.domain.secure.agreements import Proposal, parts
 
-from helpers import Result
 from helpers import sitroom as run_cli
-
-PARTIES = ("washington", "tehran", "muscat")
-TEXT = "Article 1. The parties meet in Geneva on 15 December.\n"
 
 
 @pytest.fixture
-def ws(tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("SITROOM_PASSPHRASE", "correct horse battery staple")
-    w = str(tmp_path / "ws")
-    assert run_cli(capfd, "init", "-w", w).code == 0
-    for name in PARTIES:
-        made = run_cli(capfd, "keys", "init", name, "-w", w)
-        assert made.code == 0, made.err
-    parties = [x for name in PARTIES for x in ("--party", name)]
-    proposed = agree(capfd, w, "propose", "Geneva", "--id", "geneva", "--text", TEXT, *parties)
+def room(ws: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> str:  # noqa: F811
+    """The parties' workspace of test_agree_cli, with agreement geneva proposed."""
+    proposed = propose(capfd, ws, tmp_path, "geneva")
     assert proposed.code == 0, proposed.err
-    return w
+    return ws
 
 
-def agree(capfd: pytest.CaptureFixture[str], ws: str, *args: str) -> Result:
-    return run_cli(capfd, "agreements", *args, "-w", ws)
-
-
-def insider_writes(ws: str, *records: Record) -> None:
+def insider_writes(room: str, *records: Record) -> None:
     """Through the engine, as the log's own code writes: the chain stays intact."""
-    with sitroom.open(ws, as_site=True) as site:
+    with sitroom.open(room, as_site=True) as site:
         site.engine.append(list(records))
 
 
@@ -51,22 +38,22 @@ def forged(kind: Any, id: str, payload: dict[str, Any]) -> Record:
     return kind.record(id=id, source="agreement:muscat", valid_from=0, payload=payload)
 
 
-def show(capfd: pytest.CaptureFixture[str], ws: str) -> dict[str, Any]:
-    (row,) = agree(capfd, ws, "show", "geneva", "--json").json()["agreements"]
+def show(capfd: pytest.CaptureFixture[str], room: str) -> dict[str, Any]:
+    (row,) = agree(capfd, room, "show", "geneva", "--json").json()["agreements"]
     return dict(row)
 
 
 def test_a_refused_forgery_under_a_partys_id_does_not_block_its_real_signature(
-    ws: str, capfd: pytest.CaptureFixture[str]
+    room: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """The forgery is refused as wrong-key; muscat's real signature then counts, and the
     agreement is agreed with all three."""
     for name in ("washington", "tehran"):
-        assert agree(capfd, ws, "sign", "geneva", "--party", name).code == 0
-    entry = show(capfd, ws)
+        assert agree(capfd, room, "sign", "geneva", "--party", name).code == 0
+    entry = show(capfd, room)
     impostor = {"name": "muscat", "role": "person", "sign": "A" * 43, "kex": "A" * 43}
     insider_writes(
-        ws,
+        room,
         forged(
             AGREEMENT_SIGNED,
             "agreement.signed:geneva:muscat",
@@ -79,51 +66,53 @@ def test_a_refused_forgery_under_a_partys_id_does_not_block_its_real_signature(
             },
         ),
     )
-    assert [r["party"] for r in show(capfd, ws)["refused"]] == ["muscat"]
-    signed = agree(capfd, ws, "sign", "geneva", "--party", "muscat", "--json")
+    assert [r["party"] for r in show(capfd, room)["refused"]] == ["muscat"]
+    signed = agree(capfd, room, "sign", "geneva", "--party", "muscat", "--json")
     assert signed.code == 0, signed.err
     assert (signed.json()["status"], signed.json()["signed"]) == ("agreed", 3)
-    after = show(capfd, ws)
+    after = show(capfd, room)
     assert after["status"] == "agreed" and after["agreed_at"]
-    assert agree(capfd, ws, "verify", "geneva").code == 0
+    assert agree(capfd, room, "verify", "geneva").code == 0
 
 
 def test_a_refused_agreed_record_under_its_id_does_not_block_the_real_one(
-    ws: str, capfd: pytest.CaptureFixture[str]
+    room: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    insider_writes(ws, forged(AGREEMENT_AGREED, "agreement.agreed:geneva", {"agreement": "geneva"}))
+    insider_writes(
+        room, forged(AGREEMENT_AGREED, "agreement.agreed:geneva", {"agreement": "geneva"})
+    )
     for name in PARTIES:
-        assert agree(capfd, ws, "sign", "geneva", "--party", name).code == 0
-    assert show(capfd, ws)["agreed_at"]
-    assert agree(capfd, ws, "export", "geneva").code == 0
+        assert agree(capfd, room, "sign", "geneva", "--party", name).code == 0
+    assert show(capfd, room)["agreed_at"]
+    assert agree(capfd, room, "export", "geneva").code == 0
 
 
 def test_a_refused_withdrawal_under_its_id_does_not_block_the_real_one(
-    ws: str, capfd: pytest.CaptureFixture[str]
+    room: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
     insider_writes(
-        ws,
+        room,
         forged(AGREEMENT_WITHDRAWN, "agreement.withdrawn:geneva", {"statement": {}}),
         forged(AGREEMENT_WITHDRAWN, "agreement.withdrawn:geneva:muscat", {"statement": {}}),
     )
-    out = agree(capfd, ws, "withdraw", "geneva", "--party", "muscat", "--reason", "no", "--json")
+    out = agree(capfd, room, "withdraw", "geneva", "--party", "muscat", "--reason", "no", "--json")
     assert out.code == 0, out.err
-    assert show(capfd, ws)["status"] == "aborted"
+    assert show(capfd, room)["status"] == "aborted"
 
 
 def test_a_record_naming_no_party_does_not_verify_offline(
-    ws: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    room: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     """The insider's record: no parties, no signatures, a new text, its digests made to
     match. Every card the verifier gives matches no party: it fails."""
     for name in PARTIES:
-        assert agree(capfd, ws, "sign", "geneva", "--party", name).code == 0
+        assert agree(capfd, room, "sign", "geneva", "--party", name).code == 0
     record = tmp_path / "agreed.json"
-    assert agree(capfd, ws, "export", "geneva", "-o", str(record)).code == 0
+    assert agree(capfd, room, "export", "geneva", "-o", str(record)).code == 0
     cards = []
     for name in PARTIES:
         card = tmp_path / f"{name}.card"
-        assert run_cli(capfd, "keys", "export", name, "-w", ws, "-o", str(card)).code == 0
+        assert run_cli(capfd, "keys", "export", name, "-w", room, "-o", str(card)).code == 0
         cards += ["--key", str(card)]
     data = json.loads(record.read_text())
     data["proposal"]["parties"] = []

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from sitroom.application.keys import open_key
+from sitroom.application.keys import json_object, open_key
 from sitroom.application.results import INTERNAL, Result
 from sitroom.domain.kinds import AGREEMENT_AGREED
 from sitroom.domain.secure.agreements import (
@@ -134,18 +134,6 @@ class Verified(Result):
 
 
 # reading files ----------------------------------------------------------------------------
-def load_json(data: Json, what: str) -> Mapping[str, Any]:
-    if isinstance(data, Mapping):
-        return data
-    try:
-        loaded = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise UserInputError(f"this is not {what} (not JSON)") from None
-    if not isinstance(loaded, dict):
-        raise UserInputError(f"this is not {what} (not a JSON object)")
-    return loaded
-
-
 def read_agreed(data: Mapping[str, Any]) -> Mapping[str, Any]:
     """An agreed record as ``agreements export`` writes it, or as a line of a log export."""
     if data.get("kind") == AGREEMENT_AGREED and isinstance(data.get("payload"), Mapping):
@@ -161,13 +149,13 @@ def read_card(card: Mapping[str, Any]) -> Identity:
 
 def read_statement(data: Json) -> Statement:
     """A detached signature or withdrawal, as ``agreements sign --offline`` writes it."""
-    return Statement.from_payload(load_json(data, "a signature or withdrawal statement"))
+    return Statement.from_payload(json_object(data, "a signature or withdrawal statement"))
 
 
 def read_proposal(data: Json) -> Proposal:
     """A proposal file (``agreements proposal``), refused unless it is exactly what would be
     signed and its party list is one an agreement may have: a party signs nothing else."""
-    payload = load_json(data, "an agreement proposal")
+    payload = json_object(data, "an agreement proposal")
     p = Proposal.from_payload(payload)
     extra = unsigned_fields(payload)
     if extra:
@@ -210,8 +198,8 @@ def verify_offline(data: Json, cards: Sequence[Json], withdrawals: Sequence[Json
     a note."""
     if not cards:
         raise UserInputError("give each party's public card to verify against")
-    record = read_agreed(load_json(data, "an agreed record"))
-    keys = [read_card(load_json(c, "a public card")) for c in cards]
+    record = read_agreed(json_object(data, "an agreed record"))
+    keys = [read_card(json_object(c, "a public card")) for c in cards]
     statements = [read_statement(w) for w in withdrawals]
     report = verify_agreed(record, keys, withdrawals=statements)
     pinned = {c.fingerprint for c in report.parties}

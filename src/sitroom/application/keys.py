@@ -169,7 +169,7 @@ def read_card(
     """The identity a card publishes, once it signs itself and its fingerprint is the one its
     owner read out (SecureError otherwise; UserInputError without a fingerprint). ``to``: what
     the card is read for ("trust", "import"), as the refusal says it."""
-    ident = identity_from_record(_json(payload, "a card"))
+    ident = identity_from_record(json_object(payload, "a card"))
     if fingerprint is None:
         raise UserInputError(
             f"compare {ident.name}'s fingerprint with its owner out of band, then give it "
@@ -253,7 +253,9 @@ def _use(w: KeyWear) -> KeyUse:
     )
 
 
-def _json(payload: bytes | Mapping[str, Any], what: str) -> dict[str, Any]:
+def json_object(payload: bytes | str | Mapping[str, Any], what: str) -> dict[str, Any]:
+    """A JSON object a user handed over (a card, a bundle, a statement), or one line saying
+    it is not one."""
     if isinstance(payload, Mapping):
         return dict(payload)
     try:
@@ -491,7 +493,7 @@ class Keys:
         """Trust another site's, intermediary's or person's card (once its self-signature
         verifies and its fingerprint is the one its owner read out), or record a track's
         epochs exported by a site trusted already (each issuer's signature checked)."""
-        data = _json(payload, "a card or an epoch bundle")
+        data = json_object(payload, "a card or an epoch bundle")
         if "epochs" in data:
             return Imported(identity=None, epochs=self._import_epochs(data))
         return Imported(identity=self._import_card(data, fingerprint), epochs=())

@@ -146,9 +146,9 @@ def agreements_sign(
     from sitroom.cli.render import agreements as render
 
     ask = asker(file=passphrase_file)
-    if _offline(aid, offline, key, out=out, party=party):
-        assert offline is not None and key is not None
-        _detached(offline, key, out, json, ask=ask, reason=None)
+    detached = _offline(aid, offline, key, out=out, party=party)
+    if detached is not None:
+        _detached(*detached, out, json, ask=ask, reason=None)
     else:
         with room(workspace) as r:
             done = r.agreements.sign(str(aid), party, passphrase=ask)
@@ -172,9 +172,9 @@ def agreements_withdraw(
     from sitroom.cli.render import agreements as render
 
     ask = asker(file=passphrase_file)
-    if _offline(aid, offline, key, out=out, party=party):
-        assert offline is not None and key is not None
-        _detached(offline, key, out, json, ask=ask, reason=reason)
+    detached = _offline(aid, offline, key, out=out, party=party)
+    if detached is not None:
+        _detached(*detached, out, json, ask=ask, reason=reason)
     else:
         with room(workspace) as r:
             done = r.agreements.withdraw(str(aid), party, reason=reason, passphrase=ask)
@@ -183,21 +183,22 @@ def agreements_withdraw(
 
 def _offline(
     aid: str | None, offline: Path | None, key: Path | None, *, out: Path | None, party: str | None
-) -> bool:
-    """Whether a party signs detached (--offline, with its own --key), else in a workspace."""
+) -> tuple[Path, Path] | None:
+    """The proposal file and key file when a party signs detached (--offline, with its own
+    --key); None when it signs in a workspace."""
     if (aid is None) == (offline is None):
         raise UserInputError("name an agreement ID, or give --offline PROPOSAL (one of them)")
     if offline is None:
         if key is not None or out is not None:
             raise UserInputError("--key and -o go with --offline; in a room its keystore signs")
-        return False
+        return None
     if key is None:
         raise UserInputError("--offline signs with your own key file: give --key keys/NAME.key")
     if party is not None:
         raise UserInputError("--offline signs as the owner of --key: leave out --party")
     if out is not None and out.resolve() == key.resolve():
         raise UserInputError(f"will not write over your key file {key}: choose another -o")
-    return True
+    return offline, key
 
 
 def _detached(
