@@ -18,7 +18,7 @@ from sitroom.application.engine import Engine
 from sitroom.application.ports import Unlock
 from sitroom.application.session import Session
 from sitroom.domain.kinds import AGREEMENT_SIGNED
-from sitroom.domain.secure.agreements import Proposal, signature_record
+from sitroom.domain.secure.agreements import Party, Proposal, proposal_record, signature_record
 from sitroom.domain.secure.agreements_ledger import AGREEMENTS
 from sitroom.domain.secure.agreements_offline import Statement, sign_detached
 from sitroom.domain.secure.identity import PERSON, Secret, identity_record
@@ -138,3 +138,17 @@ def test_a_squatted_id_is_said_out_loud_not_reported_as_signed(keys: dict[str, S
     with pytest.raises(SecureError, match=r"agreement\.signed of g was not recorded: the sig"):
         a.collect("g", [("muscat.sig", sent)])
     assert a.status("g").agreements[0].signed == 0
+
+
+def test_a_proposal_under_a_refused_records_id_is_said_out_loud(keys: dict[str, Secret]) -> None:
+    """A one-party proposal written first under `agreement.proposed:g` is refused; proposing
+    g then says so rather than answering with an agreement that does not exist."""
+    engine = scratch_engine(NOW)
+    engine.append([identity_record(s, NOW) for s in keys.values()])
+    w = keys["washington"].identity
+    alone = Proposal("g", "Alone", "Article 1.", (Party("washington", w.fingerprint),), "m", NOW)
+    engine.append([proposal_record(alone, compartment="")])
+    a = Agreements(Session.of(engine, "mediator"), open_keys=lambda n, p: keys[n])
+    with pytest.raises(SecureError, match=r"agreement\.proposed of g was not recorded: .*only"):
+        a.propose("Geneva framework", "Article 1.", NAMES, id="g")
+    assert a.propose("Geneva framework", "Article 1.", NAMES, id="g2").status == "open"

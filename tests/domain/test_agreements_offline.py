@@ -12,7 +12,6 @@ import pytest
 from test_agreements import NAMES, NOW, TEXT, Keys, entry, fold, keys, proposal
 
 from sitroom.adapters.keystore import new_secret
-from sitroom.domain.records import Record
 from sitroom.domain.secure.agreements import (
     AGREED,
     Party,
@@ -91,18 +90,6 @@ def test_the_fold_refuses_a_proposal_with_a_party_list_no_agreement_may_have(key
 # -- ids --------------------------------------------------------------------------------------
 
 
-def _with_id(r: Record, id: str) -> Record:
-    return Record(
-        id=id,
-        kind=r.kind,
-        kind_version=r.kind_version,
-        source=r.source,
-        payload=r.payload,
-        valid_from=r.valid_from,
-        compartment=r.compartment,
-    )
-
-
 def test_records_are_keyed_by_their_content(keys: Keys) -> None:
     """Two signatures' records never share an id, whatever their party; one signature made
     twice (deterministic Ed25519) has the same."""
@@ -123,16 +110,16 @@ def test_a_log_written_with_the_older_ids_folds_the_same(keys: Keys) -> None:
     keys hold them: agreed, and the agreed record counted."""
     p = proposal(keys)
     signed = [
-        _with_id(
+        replace(
             signature_record(
                 p, keys[n].identity, b64(keys[n].sign(p.canonical)), now_ms=NOW, compartment=""
             ),
-            f"agreement.signed:geneva:{n}",
+            id=f"agreement.signed:geneva:{n}",
         )
         for n in NAMES
     ]
     payload = agreed_by(p, {n: keys[n] for n in NAMES})
-    agreed = _with_id(agreed_record(payload, compartment=""), "agreement.agreed:geneva")
+    agreed = replace(agreed_record(payload, compartment=""), id="agreement.agreed:geneva")
     e = entry(fold(proposal_record(p, compartment=""), *signed, agreed))
     assert standing(e).status == AGREED
     assert e["agreed"]["record"] == "agreement.agreed:geneva" and e["refused"] == []

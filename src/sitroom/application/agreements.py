@@ -48,7 +48,7 @@ from sitroom.domain.secure.agreements import (
 )
 from sitroom.domain.secure.agreements_ledger import AGREEMENTS, DAMAGED, standing
 from sitroom.domain.secure.agreements_offline import Statement, check_statement, verify_agreed
-from sitroom.domain.secure.codec import b64, canonical, unb64
+from sitroom.domain.secure.codec import b64, canonical
 from sitroom.domain.secure.identity import Identity, Secret, identity_from_record
 from sitroom.domain.secure.ledger import SECURE, current_identity
 from sitroom.domain.timeutil import iso
@@ -365,9 +365,9 @@ class Agreements:
         if not already:
             check_signer(now, who)
             secret = self._unlocked(who, unlock, passphrase)
-            signature = b64(secret.sign(p.canonical))
-            key = check_signature(now, who, secret.identity.card(), unb64(signature))
-            records.append(self._signature(entry, p, key, signature, signatures))
+            signature = secret.sign(p.canonical)
+            key = check_signature(now, who, secret.identity.card(), signature)
+            records.append(self._signature(entry, p, key, b64(signature), signatures))
         records += _completed(entry, signatures, now.withdrawn_by)
         done = self._record(aid, records, action=f"sign {aid}")
         written = _agreed_written(done, records)
@@ -425,22 +425,24 @@ class Agreements:
             except (SecureError, UserInputError) as e:
                 seen.append(_refused(source, None, DAMAGED, str(e)))
                 continue
-            if not s.withdraws and s.party in signatures:
-                seen.append(_outcome(source, s, ALREADY))
-                continue
             try:
                 key = check_statement(Standing(p, frozenset(signatures), withdrawn_by), s)
             except SecureError as e:
                 seen.append(_refused(source, s, getattr(e, "reason", DAMAGED), str(e)))
                 continue
-            if s.reason is not None:
-                at = self._s.now_ms()
-                c = entry["compartment"]
-                records.append(withdrawal_record(p, key, s.reason, s.signature, now_ms=at,
-                                                 compartment=c))  # fmt: skip
-                withdrawn_by = s.party
-            else:
+            if not s.withdraws and s.party in signatures:
+                seen.append(_outcome(source, s, ALREADY))
+                continue
+            if s.reason is None:
                 records.append(self._signature(entry, p, key, s.signature, signatures))
+            else:
+                at = self._s.now_ms()
+                records.append(
+                    withdrawal_record(
+                        p, key, s.reason, s.signature, now_ms=at, compartment=entry["compartment"]
+                    )
+                )
+                withdrawn_by = s.party
             seen.append(_outcome(source, s, ACCEPTED))
         records += _completed(entry, signatures, withdrawn_by)
         done = self._record(aid, records, action=f"collect signatures of {aid}")
@@ -467,17 +469,19 @@ class Agreements:
         would otherwise be reported as done while nothing changed."""
         if records:
             self._s.append(records, action=action)
-        done = _entry(self._state(), aid)
+        state = self._state()
+        done: dict[str, Any] | None = state["agreements"].get(aid)
         for r in records:
-            if not _counted(done, r):
-                note = next((x for x in done["refused"] if x["record"] == r.id), None)
+            if done is None or not _counted(done, r):
+                notes = [*(done or {}).get("refused", ()), *state["refused"]]
+                note = next((x for x in notes if x["record"] == r.id), None)
                 why = (
                     note["message"]
                     if note is not None
                     else f"the log already held another record under its id {r.id}"
                 )
                 raise SecureError(f"{r.kind} of {aid} was not recorded: {why}")
-        return done
+        return _entry(state, aid)
 
     def _party(self, party: str | None, verb: str) -> str:
         who = party or self._s.user

@@ -1,5 +1,5 @@
-"""Signed agreements, pure: a proposal, its canonical bytes, each party's signature over them,
-a withdrawal, and the check anyone can run offline on an agreed record.
+"""Signed agreements, pure: a proposal, its party rules, its canonical bytes, each party's
+signature over them, a withdrawal, and their records.
 
 A *proposal* names its text and its parties, each pinned to the fingerprint of the identity it
 had when the proposal was made, so a key changed later cannot sign in that party's name. What a
@@ -10,7 +10,8 @@ the time it was proposed. Change any of it and every signature over it fails.
 An agreement is *agreed* when every party's signature verifies against its pinned key; a
 party's signed withdrawal before that *aborts* it, and nothing is accepted after either. The
 ``agreement.agreed`` record then holds the proposal, all signatures and each signer's public
-card: :func:`verify_agreed` checks it with nothing but the public keys the verifier trusts.
+card: ``agreements_offline.verify_agreed`` checks it with nothing but the public keys the
+verifier trusts (and a party may sign there, detached, with no workspace).
 
 The checks here are the only ones: the use cases run them before they append, and the fold
 (agreements_ledger.py) runs them again on what it reads, so a record that was never accepted —
