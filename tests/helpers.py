@@ -61,19 +61,23 @@ def sitroom_process(*args: str, timeout: float = 300) -> Result:
     return Result(p.returncode, p.stdout, p.stderr)
 
 
-def sitroom_in(cwd: Path, *args: str, timeout: float = 300) -> Result:
+def sitroom_in(
+    cwd: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> Result:
     """`python -m sitroom ARGS` as a user types it in the folder ``cwd``, with this sitroom (a
-    relative PYTHONPATH would name another folder there)."""
+    relative PYTHONPATH would name another folder there), in ``env`` (default: this process's),
+    with no terminal to ask at."""
     here = str(Path(package.__file__).resolve().parents[1])
-    paths = [here, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+    base = os.environ if env is None else env
+    paths = [here, *filter(None, base.get("PYTHONPATH", "").split(os.pathsep))]
     p = subprocess.run(
         [sys.executable, "-m", "sitroom", *args],
         cwd=cwd,
-        env=env,
+        env={**base, "PYTHONPATH": os.pathsep.join(paths)},
         capture_output=True,
         text=True,
         timeout=timeout,
+        stdin=subprocess.DEVNULL,
     )
     return Result(p.returncode, p.stdout, p.stderr)
 

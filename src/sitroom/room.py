@@ -563,10 +563,8 @@ def relay(
     if key is not None:
         if key_file is None:
             raise UserInputError("a relay's key opens with its key file: give --key-file")
-        path = Path(key)
-        tls = server_context(
-            KeyStore(path.parent).unlock(path.stem, Unlock(key_file=Path(key_file)))
-        )
+        store, name = key_at(key)
+        tls = server_context(store.unlock(name, Unlock(key_file=Path(key_file))))
     far_end = None
     if to_card is not None:
         far_end = read_card(_read_bytes(Path(to_card)), to_fingerprint)
@@ -576,6 +574,17 @@ def relay(
             "to pin its certificate to"
         )
     run_relay(to, host, port, stop=stop, ready=ready, keys=RelayKeys(tls, far_end))
+
+
+def key_at(path: Path | str) -> tuple[KeyStore, str]:
+    """A key file where it lies — ``keys/NAME.key`` in a workspace, or a copy of it on a party's
+    own machine — as the keystore of its folder and the name it opens as."""
+    key = Path(path)
+    if key.suffix != ".key":
+        raise UserInputError(f"{key} is not a key file (NAME.key, as `sitroom keys init` makes)")
+    if not key.is_file():
+        raise UserInputError(f"no such key file: {key}")
+    return KeyStore(key.parent), key.stem
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -59,11 +59,12 @@ def test_three_parties_agree_and_the_record_verifies_offline(
         signed = agree(capfd, ws, "sign", "geneva", "--party", name, "--json")
         assert signed.code == 0, signed.err
         s = signed.json()
-        progress.append((s["party"], s["status"], s["signed"], s["agreed_record"]))
+        written = s["agreed_record"] and s["agreed_record"].rsplit(":", 1)[0]
+        progress.append((s["party"], s["status"], s["signed"], written))
     assert progress == [
         ("washington", "open", 1, None),
         ("tehran", "open", 2, None),
-        ("muscat", "agreed", 3, "agreement.agreed:geneva"),
+        ("muscat", "agreed", 3, "agreement.agreed:geneva"),  # then a hash of its content
     ]
     again = agree(capfd, ws, "sign", "geneva", "-u", "tehran", "--json")  # as themselves
     assert (again.code, again.json()["already"]) == (0, True)
@@ -169,6 +170,12 @@ def test_mistakes_are_one_line_and_change_nothing(
         ),
         (("propose", "Other", "--party", "tehran", "--party", "muscat"), 2, "--text or"),
         (("verify", "geneva"), 2, "is open (0 of 3 signed)"),
+        (("sign", "--offline", "p.json"), 2, "give --key keys/NAME.key"),
+        (("sign", "geneva", "--key", "t.key"), 2, "--key and -o go with --offline"),
+        (("sign", "geneva", "--offline", "p.json"), 2, "or give --offline PROPOSAL (one of them)"),
+        (("sign", "--offline", "p.json", "--key", "t.key", "--party", "t"), 2, "leave out --party"),
+        (("collect", "geneva", "nowhere.sig"), 2, "no such file: nowhere.sig"),
+        (("verify", "geneva", "--withdrawal", "w"), 2, "--withdrawal go with --file"),
     ]
     for args, code, message in cases:
         r = agree(capfd, ws, *args)

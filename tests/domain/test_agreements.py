@@ -28,11 +28,11 @@ from sitroom.domain.secure.agreements import (
     new_proposal,
     proposal_record,
     signature_record,
-    verify_agreed,
     withdrawal_record,
     withdrawal_statement,
 )
 from sitroom.domain.secure.agreements_ledger import AgreementsProjection, standing
+from sitroom.domain.secure.agreements_offline import verify_agreed
 from sitroom.domain.secure.codec import b64, canonical
 from sitroom.domain.secure.identity import PERSON, Identity, Secret
 from sitroom.errors import Rejected, UserInputError

@@ -1,13 +1,15 @@
-"""Signed agreements as a room holds them: propose a text, sign it, withdraw from it, read where
-each agreement stands, export and verify an agreed one — and verify an exported one offline,
-with no room at all (:func:`verify_offline`).
+"""Signed agreements as a room holds them: propose a text, sign it, withdraw from it, collect
+what parties signed detached on their own machines, read where each agreement stands, export
+and verify an agreed one. (A party signing detached, and a verifier with an exported record,
+need no room: application/agreements_offline.py.)
 
 Every step is a record through the session's append path, checked first with the pure checks
 of ``domain/secure/agreements.py`` (which the ``agreements`` fold runs again). Signing and
 withdrawing need a party's private key: it is unlocked only once the party may act, so nobody
 types a passphrase for a signature that would be refused anyway. The signature that completes
 an agreement is appended together with the ``agreement.agreed`` record, in one atomic append:
-no log holds every signature without the agreed record.
+no log holds every signature without the agreed record. Nothing is reported done that the fold
+does not count (``Agreements._record``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from sitroom.application.agreements_offline import Json, Verified, read_statement
 from sitroom.application.results import INTERNAL, Answer, Result
 from sitroom.domain.kinds import (
     AGREEMENT_AGREED,
@@ -29,9 +32,8 @@ from sitroom.domain.kinds import (
 from sitroom.domain.records import Record
 from sitroom.domain.secure.agreements import (
     AGREED,
-    PartyCheck,
+    Proposal,
     Standing,
-    Verification,
     agreed_payload,
     agreed_record,
     check_signature,
@@ -41,11 +43,11 @@ from sitroom.domain.secure.agreements import (
     new_proposal,
     proposal_record,
     signature_record,
-    verify_agreed,
     withdrawal_record,
     withdrawal_statement,
 )
-from sitroom.domain.secure.agreements_ledger import AGREEMENTS, standing
+from sitroom.domain.secure.agreements_ledger import AGREEMENTS, DAMAGED, standing
+from sitroom.domain.secure.agreements_offline import Statement, check_statement, verify_agreed
 from sitroom.domain.secure.codec import b64, canonical
 from sitroom.domain.secure.identity import Identity, Secret, identity_from_record
 from sitroom.domain.secure.ledger import SECURE, current_identity
@@ -140,26 +142,34 @@ class AgreedRecord(Result):
 
 
 @dataclass(frozen=True, kw_only=True)
-class Verified(Result):
-    """Every party's signature over the agreed text, checked; ``problems`` names what fails."""
+class ProposalFile(AgreedRecord):
+    """A proposal as a file for a party to check and sign on its own machine (``data``: the
+    proposal object exactly as it is signed)."""
 
-    ok: bool
-    agreement: str
-    title: str
-    digest: str
-    parties: tuple[PartyCheck, ...]
-    problems: tuple[str, ...]
+    status: str
 
-    @classmethod
-    def of(cls, v: Verification) -> Verified:
-        return cls(
-            ok=v.ok,
-            agreement=v.agreement,
-            title=v.title,
-            digest=v.digest,
-            parties=v.parties,
-            problems=v.problems,
-        )
+
+@dataclass(frozen=True, kw_only=True)
+class Collected(Result):
+    """What became of one statement handed to ``collect``: accepted (recorded), already (the
+    party had signed: nothing new) or refused (nothing recorded; ``reason`` says why)."""
+
+    source: str  # where it came from (its file)
+    party: str | None
+    withdraws: bool
+    outcome: str
+    reason: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Collection(AgreementRow):
+    statements: tuple[Collected, ...]
+    agreed_record: str | None  # written by this collection
+
+    @property
+    def refusals(self) -> int:
+        return sum(1 for s in self.statements if s.outcome == REFUSED)
 
 
 # pure helpers -----------------------------------------------------------------------------
@@ -223,41 +233,58 @@ def row(entry: Mapping[str, Any], *, text: bool = False) -> dict[str, Any]:
     }
 
 
-def _load(data: bytes | str | Mapping[str, Any], what: str) -> Mapping[str, Any]:
-    if isinstance(data, Mapping):
-        return data
-    try:
-        loaded = orjson.loads(data)
-    except orjson.JSONDecodeError:
-        raise UserInputError(f"this is not {what} (not JSON)") from None
-    if not isinstance(loaded, dict):
-        raise UserInputError(f"this is not {what} (not a JSON object)")
-    return loaded
+ACCEPTED, ALREADY, REFUSED = "accepted", "already", "refused"
 
 
-def read_agreed(data: Mapping[str, Any]) -> Mapping[str, Any]:
-    """An agreed record as ``agreements export`` writes it, or as a line of a log export."""
-    if data.get("kind") == AGREEMENT_AGREED and isinstance(data.get("payload"), Mapping):
-        inner: Mapping[str, Any] = data["payload"]
-        return inner
-    return data
+def _outcome(source: str, s: Statement, outcome: str) -> Collected:
+    return Collected(source=source, party=s.party, withdraws=s.withdraws, outcome=outcome)
 
 
-def read_card(card: Mapping[str, Any]) -> Identity:
-    """A public card as ``keys export`` writes it (its self-signature checked), or bare."""
-    return identity_from_record(dict(card)) if "proof" in card else Identity.from_card(dict(card))
+def _refused(source: str, s: Statement | None, reason: str, message: str) -> Collected:
+    return Collected(
+        source=source,
+        party=None if s is None else s.party,
+        withdraws=False if s is None else s.withdraws,
+        outcome=REFUSED,
+        reason=reason,
+        message=message,
+    )
 
 
-def verify_offline(
-    data: bytes | str | Mapping[str, Any], cards: Sequence[bytes | str | Mapping[str, Any]]
-) -> Verified:
-    """Verify an exported agreed record with the public cards the verifier trusts: no room,
-    no log. Not-ok names each thing that fails."""
-    if not cards:
-        raise UserInputError("give each party's public card to verify against")
-    record = read_agreed(_load(data, "an agreed record"))
-    keys = [read_card(_load(c, "a public card")) for c in cards]
-    return Verified.of(verify_agreed(record, keys))
+def _completed(
+    entry: Mapping[str, Any], signatures: Mapping[str, Mapping[str, Any]], withdrawn_by: str | None
+) -> list[Record]:
+    """The agreed record, when ``signatures`` (with those about to be appended) are every
+    party's and the log has none yet. Normally the completing signature brings it. Two last
+    signatures made at once by two processes each miss the other's; then any party signing
+    again writes it, the same record whoever does: its time is the last signature's."""
+    p = Proposal.from_payload(entry["proposal"])
+    after = Standing(p, frozenset(signatures), withdrawn_by)
+    if after.status != AGREED or entry["agreed"] is not None:
+        return []
+    agreed_ms = max(int(s["at"]) for s in signatures.values())
+    payload = agreed_payload(p, signatures, agreed_ms=agreed_ms)
+    return [agreed_record(payload, compartment=entry["compartment"])]
+
+
+def _counted(entry: Mapping[str, Any], r: Record) -> bool:
+    """Whether the fold counts what ``r`` says (not necessarily as ``r``: a party's earlier,
+    identical signature counts for it)."""
+    p = r.payload
+    if r.kind == AGREEMENT_SIGNED:
+        sig = entry["signatures"].get(p["party"])
+        return sig is not None and sig["signature"] == p["signature"]
+    if r.kind == AGREEMENT_WITHDRAWN:
+        w = entry["withdrawal"]
+        return w is not None and w["signature"] == p["signature"]
+    if r.kind == AGREEMENT_AGREED:
+        return entry["agreed"] is not None
+    return bool(entry["digest"] == p.get("digest"))
+
+
+def _agreed_written(done: Mapping[str, Any], records: Sequence[Record]) -> str | None:
+    ids = {r.id for r in records if r.kind == AGREEMENT_AGREED}
+    return done["agreed"]["record"] if done["agreed"] and ids else None
 
 
 # the service ------------------------------------------------------------------------------
@@ -312,8 +339,9 @@ class Agreements:
             created_ms=s.now_ms(),
             track=track,
         )
-        s.append([proposal_record(p, compartment=track or "")], action=f"propose {aid}")
-        return AgreementRow(**row(_entry(self._state(), p.id), text=True))
+        record = proposal_record(p, compartment=track or "")
+        done = self._record(aid, [record], action=f"propose {aid}")
+        return AgreementRow(**row(done, text=True))
 
     def sign(
         self,
@@ -339,25 +367,10 @@ class Agreements:
             secret = self._unlocked(who, unlock, passphrase)
             signature = secret.sign(p.canonical)
             key = check_signature(now, who, secret.identity.card(), signature)
-            at = self._s.now_ms()
-            records.append(
-                signature_record(
-                    p, key, b64(signature), now_ms=at, compartment=entry["compartment"]
-                )
-            )
-            signatures[who] = {"card": key.card(), "signature": b64(signature), "at": at}
-        after = Standing(p, frozenset(signatures), now.withdrawn_by)
-        if after.status == AGREED and entry["agreed"] is None:
-            # Normally the completing signature brings it. Two last signatures made at once by
-            # two processes each miss the other's; then any party signing again writes it, the
-            # same record whoever does: its time is the last signature's.
-            agreed_ms = max(int(s["at"]) for s in signatures.values())
-            payload = agreed_payload(p, signatures, agreed_ms=agreed_ms)
-            records.append(agreed_record(payload, compartment=entry["compartment"]))
-        if records:
-            self._s.append(records, action=f"sign {aid}")
-        done = _entry(self._state(), aid)
-        written = done["agreed"]["record"] if done["agreed"] and records else None
+            records.append(self._signature(entry, p, key, b64(signature), signatures))
+        records += _completed(entry, signatures, now.withdrawn_by)
+        done = self._record(aid, records, action=f"sign {aid}")
+        written = _agreed_written(done, records)
         return Signed(**row(done), party=who, already=already, agreed_record=written)
 
     def withdraw(
@@ -390,8 +403,85 @@ class Agreements:
             now_ms=self._s.now_ms(),
             compartment=entry["compartment"],
         )
-        self._s.append([record], action=f"withdraw from {aid}")
-        return Withdrew(**row(_entry(self._state(), aid)), party=who)
+        done = self._record(aid, [record], action=f"withdraw from {aid}")
+        return Withdrew(**row(done), party=who)
+
+    def collect(self, aid: str, statements: Sequence[tuple[str, Json]]) -> Collection:
+        """Record the signatures and withdrawals parties made detached (``agreements sign
+        --offline``), each given as (where it came from, its file's content). Each is checked
+        as an online one is, in order; a refused one records nothing and is named with its
+        reason, and does not stop the others. The signature that completes the agreement comes
+        with its agreed record, in one append."""
+        entry = _entry(self._state(), aid)
+        now = standing(entry)
+        p = now.proposal
+        signatures = dict(entry["signatures"])
+        withdrawn_by = now.withdrawn_by
+        records: list[Record] = []
+        seen: list[Collected] = []
+        for source, data in statements:
+            try:
+                s = read_statement(data)
+            except (SecureError, UserInputError) as e:
+                seen.append(_refused(source, None, DAMAGED, str(e)))
+                continue
+            try:
+                key = check_statement(Standing(p, frozenset(signatures), withdrawn_by), s)
+            except SecureError as e:
+                seen.append(_refused(source, s, getattr(e, "reason", DAMAGED), str(e)))
+                continue
+            if not s.withdraws and s.party in signatures:
+                seen.append(_outcome(source, s, ALREADY))
+                continue
+            if s.reason is None:
+                records.append(self._signature(entry, p, key, s.signature, signatures))
+            else:
+                at = self._s.now_ms()
+                records.append(
+                    withdrawal_record(
+                        p, key, s.reason, s.signature, now_ms=at, compartment=entry["compartment"]
+                    )
+                )
+                withdrawn_by = s.party
+            seen.append(_outcome(source, s, ACCEPTED))
+        records += _completed(entry, signatures, withdrawn_by)
+        done = self._record(aid, records, action=f"collect signatures of {aid}")
+        return Collection(
+            **row(done), statements=tuple(seen), agreed_record=_agreed_written(done, records)
+        )
+
+    def _signature(
+        self,
+        entry: Mapping[str, Any],
+        p: Proposal,
+        key: Identity,
+        signature: str,
+        signatures: dict[str, Any],
+    ) -> Record:
+        """A checked signature's record; ``signatures`` (those counted so far) gains it."""
+        at = self._s.now_ms()
+        signatures[key.name] = {"card": key.card(), "signature": signature, "at": at}
+        return signature_record(p, key, signature, now_ms=at, compartment=entry["compartment"])
+
+    def _record(self, aid: str, records: Sequence[Record], *, action: str) -> dict[str, Any]:
+        """Append ``records`` and return the agreement as the fold then holds it, once each
+        record is seen to count: a record the log held already under the same id, but refused,
+        would otherwise be reported as done while nothing changed."""
+        if records:
+            self._s.append(records, action=action)
+        state = self._state()
+        done: dict[str, Any] | None = state["agreements"].get(aid)
+        for r in records:
+            if done is None or not _counted(done, r):
+                notes = [*(done or {}).get("refused", ()), *state["refused"]]
+                note = next((x for x in notes if x["record"] == r.id), None)
+                why = (
+                    note["message"]
+                    if note is not None
+                    else f"the log already held another record under its id {r.id}"
+                )
+                raise SecureError(f"{r.kind} of {aid} was not recorded: {why}")
+        return _entry(state, aid)
 
     def _party(self, party: str | None, verb: str) -> str:
         who = party or self._s.user
@@ -456,6 +546,18 @@ class Agreements:
             title=str(payload["proposal"]["title"]),
             digest=str(payload["digest"]),
             data=orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n",
+        )
+
+    def proposal(self, aid: str) -> ProposalFile:
+        """The proposal as a file (exactly the object each party signs), for a party to read,
+        check and sign detached on its own machine (``agreements sign --offline``)."""
+        entry = _entry(self._state(), aid)
+        return ProposalFile(
+            agreement=aid,
+            title=str(entry["proposal"]["title"]),
+            digest=str(entry["digest"]),
+            status=standing(entry).status,
+            data=orjson.dumps(entry["proposal"], option=orjson.OPT_INDENT_2) + b"\n",
         )
 
     def trusted(self) -> list[Identity]:

@@ -26,6 +26,7 @@ from sitroom.application.ports import KeyStore, Passphrase, Unlock
 from sitroom.application.results import INTERNAL, Answer, Result
 from sitroom.application.session import Session
 from sitroom.domain.kinds import ALERT, IDENTITY, KEY_EPOCH, SECURE_KINDS, IdentityPayload
+from sitroom.domain.secure.codec import json_object
 from sitroom.domain.secure.epochs import SECRET_BYTES, check_epoch_signature, epoch_record
 from sitroom.domain.secure.identity import (
     PERSON,
@@ -169,7 +170,7 @@ def read_card(
     """The identity a card publishes, once it signs itself and its fingerprint is the one its
     owner read out (SecureError otherwise; UserInputError without a fingerprint). ``to``: what
     the card is read for ("trust", "import"), as the refusal says it."""
-    ident = identity_from_record(_json(payload, "a card"))
+    ident = identity_from_record(json_object(payload, "a card"))
     if fingerprint is None:
         raise UserInputError(
             f"compare {ident.name}'s fingerprint with its owner out of band, then give it "
@@ -186,6 +187,15 @@ def ask(passphrase: Passphrase | None, name: str) -> str:
     if passphrase is None:
         raise UserInputError(f"{name}'s keys need a passphrase")
     return passphrase(name) if callable(passphrase) else passphrase
+
+
+def open_key(store: KeyStore, name: str, passphrase: Passphrase | None) -> Secret:
+    """``name``'s private keys in ``store``: with the key file that protects them, or else the
+    passphrase (asked for only now). A room's keys and a party's own key file open the same."""
+    key_file = store.stored_key_file(name)
+    if key_file is not None:
+        return store.unlock(name, Unlock(key_file=key_file))
+    return store.unlock(name, Unlock(passphrase=ask(passphrase, name)))
 
 
 def issue_epoch(
@@ -242,18 +252,6 @@ def _use(w: KeyWear) -> KeyUse:
         wears_out=d["wears_out"],
         rotate_by=d["rotate_by"],
     )
-
-
-def _json(payload: bytes | Mapping[str, Any], what: str) -> dict[str, Any]:
-    if isinstance(payload, Mapping):
-        return dict(payload)
-    try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        raise UserInputError(f"this is not {what} (not JSON)") from None
-    if not isinstance(data, dict):
-        raise UserInputError(f"this is not {what} (not a JSON object)")
-    return data
 
 
 def _dump(body: Mapping[str, Any]) -> bytes:
@@ -367,10 +365,7 @@ class Keys:
         passphrase (asked for only now)."""
         if not self._store.exists(name):
             raise SecureError(f"this room holds no private keys for {name!r}")
-        key_file = self._store.stored_key_file(name)
-        if key_file is not None:
-            return self._store.unlock(name, Unlock(key_file=key_file))
-        return self._store.unlock(name, Unlock(passphrase=ask(passphrase, name)))
+        return open_key(self._store, name, passphrase)
 
     # track keys ---------------------------------------------------------------------------
     def rotate(self, track: str, *, reason: str = "rotation") -> EpochIssued:
@@ -485,7 +480,7 @@ class Keys:
         """Trust another site's, intermediary's or person's card (once its self-signature
         verifies and its fingerprint is the one its owner read out), or record a track's
         epochs exported by a site trusted already (each issuer's signature checked)."""
-        data = _json(payload, "a card or an epoch bundle")
+        data = json_object(payload, "a card or an epoch bundle")
         if "epochs" in data:
             return Imported(identity=None, epochs=self._import_epochs(data))
         return Imported(identity=self._import_card(data, fingerprint), epochs=())

@@ -123,7 +123,7 @@ def check(
     statement: bytes | str | Mapping[str, Any], card: bytes | str | Mapping[str, Any]
 ) -> ProofChecked:
     """Check a proof with nothing but the site's public card (exchanged out of band)."""
-    from sitroom.application.agreements import read_card
+    from sitroom.application.agreements_offline import read_card
 
     body = json_object(statement, "a proof")
     site = read_card(json_object(card, "a public card"))

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sitroom.application.agreements import read_card
+from sitroom.application.agreements_offline import read_card
 from sitroom.application.keys import identity
 from sitroom.application.results import Result
 from sitroom.application.session import Session

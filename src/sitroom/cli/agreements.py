@@ -1,14 +1,18 @@
 """The agreement commands: `sitroom agreements` (where each stands), `agreements show`,
-`propose`, `sign`, `withdraw`, `export` and `verify`.
+`propose`, `proposal`, `sign`, `withdraw`, `collect`, `export` and `verify`.
 
 The person acting is `-u NAME`; the parties of an agreement are `--party NAME` (a party signs
-or withdraws as themselves by default). `agreements verify --file F --key CARD...` opens no
-room: an exported agreed record and the parties' public cards are all it reads. It exits 0
-when the record verifies and 7 (as `sitroom verify` does for a tampered log) when it does not.
+or withdraws as themselves by default). Three open no room: `sign --offline PROPOSAL --key
+KEY` and `withdraw --offline ...`, run by a party on its own machine with its own key file
+(the statement they write is recorded by `collect` in the mediator's room), and `verify --file
+F --key CARD...`, which reads an exported agreed record, the parties' public cards and any
+signed withdrawals. It exits 0 when the record verifies and 7 (as `sitroom verify` does for a
+tampered log) when it does not; `collect` exits 5 when it refused a statement.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +25,7 @@ from sitroom.cli.shell import (
     WorkspaceOpt,
     asker,
     emit,
+    err,
     lists_when_bare,
     output,
     read_text,
@@ -31,14 +36,35 @@ from sitroom.errors import UserInputError
 
 TOPIC = "Audit and agreements"
 NOT_VERIFIED = 7
+REFUSED = 5  # as a refused online signature exits
 agreements_app = typer.Typer(
-    help="Signed agreements: list, show, propose, sign, withdraw, export, verify.",
+    help="Signed agreements: list, show, propose, proposal, sign, withdraw, collect, export, "
+    "verify.",
     invoke_without_command=True,
 )
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="The agreement.")]
+MaybeIdArg = Annotated[
+    str | None, typer.Argument(metavar="[ID]", help="The agreement (not with --offline).")
+]
 PartyOpt = Annotated[
     str | None,
     typer.Option("--party", help="The party acting (their keys sign).", show_default="--user"),
+]
+OutOpt = Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")]
+OfflineOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--offline",
+        metavar="PROPOSAL",
+        help="On your own machine, no workspace: sign this proposal file (`agreements "
+        "proposal`) with --key, writing a statement for the mediator to collect.",
+    ),
+]
+OwnKeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--key", help="With --offline: your own key file (keys/NAME.key).", show_default=False
+    ),
 ]
 
 
@@ -89,46 +115,149 @@ def agreements_propose(
     emit(made, json, render.proposed)
 
 
+@agreements_app.command("proposal")
+def agreements_proposal(
+    aid: IdArg, workspace: WorkspaceOpt = Path("."), out: OutOpt = None, json: JsonOpt = False
+) -> None:
+    """Write the proposal, exactly as it is signed, for the parties to check and sign on their
+    own machines (`agreements sign --offline`)."""
+    from sitroom.cli.render import agreements as render
+
+    with output(out, workspace=workspace) as f, room(workspace) as r:
+        done = r.agreements.proposal(aid)
+        f.write(done.data)
+    if out is not None:
+        emit(done, json, render.proposal_written)
+
+
 @agreements_app.command("sign")
 def agreements_sign(
-    aid: IdArg,
+    aid: MaybeIdArg = None,
     workspace: WorkspaceOpt = Path("."),
     party: PartyOpt = None,
+    offline: OfflineOpt = None,
+    key: OwnKeyOpt = None,
+    out: OutOpt = None,
     passphrase_file: PassphraseFileOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Sign the agreement's canonical text as a party; the last signature makes it agreed."""
+    """Sign the agreement's canonical text as a party; the last signature makes it agreed.
+    With --offline PROPOSAL --key KEY: sign a proposal file on your own machine instead."""
     from sitroom.cli.render import agreements as render
 
-    with room(workspace) as r:
-        done = r.agreements.sign(aid, party, passphrase=asker(file=passphrase_file))
-    emit(done, json, render.signed)
+    ask = asker(file=passphrase_file)
+    detached = _offline(aid, offline, key, out=out, party=party)
+    if detached is not None:
+        _detached(*detached, out, json, ask=ask, reason=None)
+    else:
+        with room(workspace) as r:
+            done = r.agreements.sign(str(aid), party, passphrase=ask)
+        emit(done, json, render.signed)
 
 
 @agreements_app.command("withdraw")
 def agreements_withdraw(
-    aid: IdArg,
     reason: Annotated[str, typer.Option(help="Why, for the record (it is signed).")],
+    aid: MaybeIdArg = None,
     workspace: WorkspaceOpt = Path("."),
     party: PartyOpt = None,
+    offline: OfflineOpt = None,
+    key: OwnKeyOpt = None,
+    out: OutOpt = None,
     passphrase_file: PassphraseFileOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Withdraw, signed, before every party has signed: the agreement is aborted."""
+    """Withdraw, signed, before every party has signed: the agreement is aborted. With
+    --offline PROPOSAL --key KEY: sign the withdrawal on your own machine, for collection."""
     from sitroom.cli.render import agreements as render
 
+    ask = asker(file=passphrase_file)
+    detached = _offline(aid, offline, key, out=out, party=party)
+    if detached is not None:
+        _detached(*detached, out, json, ask=ask, reason=reason)
+    else:
+        with room(workspace) as r:
+            done = r.agreements.withdraw(str(aid), party, reason=reason, passphrase=ask)
+        emit(done, json, render.withdrew)
+
+
+def _offline(
+    aid: str | None, offline: Path | None, key: Path | None, *, out: Path | None, party: str | None
+) -> tuple[Path, Path] | None:
+    """The proposal file and key file when a party signs detached (--offline, with its own
+    --key); None when it signs in a workspace."""
+    if (aid is None) == (offline is None):
+        raise UserInputError("name an agreement ID, or give --offline PROPOSAL (one of them)")
+    if offline is None:
+        if key is not None or out is not None:
+            raise UserInputError("--key and -o go with --offline; in a room its keystore signs")
+        return None
+    if key is None:
+        raise UserInputError("--offline signs with your own key file: give --key keys/NAME.key")
+    if party is not None:
+        raise UserInputError("--offline signs as the owner of --key: leave out --party")
+    if out is not None and out.resolve() == key.resolve():
+        raise UserInputError(f"will not write over your key file {key}: choose another -o")
+    return offline, key
+
+
+def _detached(
+    proposal: Path,
+    key: Path,
+    out: Path | None,
+    json: bool,
+    *,
+    ask: Callable[[str], str],
+    reason: str | None,
+) -> None:
+    """Sign (or withdraw from) a proposal file with a key file: what is signed is shown on
+    stderr first, and the statement written to -o (or stdout)."""
+    from sitroom.application import agreements_offline as offline
+    from sitroom.cli.render import agreements as render
+    from sitroom.room import key_at
+
+    p = offline.read_proposal(read_text(proposal))
+    render.to_sign(err(), offline.ToSign.of(p), withdraws=reason is not None)
+    store, name = key_at(key)
+    with output(out, workspace=None) as f:
+        done = offline.sign_offline(p, store, name, passphrase=ask, reason=reason)
+        f.write(done.data)
+    if out is not None:
+        emit(done, json, render.detached)
+
+
+@agreements_app.command("collect")
+def agreements_collect(
+    aid: IdArg,
+    statements: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="STATEMENT...",
+            help="Signatures or withdrawals written by `agreements sign|withdraw --offline`.",
+        ),
+    ],
+    workspace: WorkspaceOpt = Path("."),
+    json: JsonOpt = False,
+) -> None:
+    """Record what the parties signed detached: each statement is checked against the
+    proposal and the key it pins; a refused one records nothing (one line each, exit 5). The
+    last signature makes the agreement agreed."""
+    from sitroom.cli.render import agreements as render
+
+    given = [(str(f), read_text(f)) for f in statements]
     with room(workspace) as r:
-        done = r.agreements.withdraw(
-            aid, party, reason=reason, passphrase=asker(file=passphrase_file)
-        )
-    emit(done, json, render.withdrew)
+        done = r.agreements.collect(aid, given)
+    emit(done, json, render.collected)
+    render.refusals(err(), done)
+    if done.refusals:
+        raise typer.Exit(REFUSED)
 
 
 @agreements_app.command("export")
 def agreements_export(
     aid: IdArg,
     workspace: WorkspaceOpt = Path("."),
-    out: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file.")] = None,
+    out: OutOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Write the agreed record (text, digests, every signature and card) for offline checks."""
@@ -156,20 +285,30 @@ def agreements_verify(
         list[Path] | None,
         typer.Option("--key", help="A party's public card you trust (`sitroom keys export`)."),
     ] = None,
+    withdrawal: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--withdrawal", help="A signed withdrawal (`agreements withdraw --offline`) to weigh."
+        ),
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Check every party's signature over the agreed text: in this room, or offline from an
-    exported record and the parties' public cards. Exit 7 if it does not verify."""
-    from sitroom.application.agreements import verify_offline
+    exported record, the parties' public cards and any signed withdrawals. Exit 7 if it does
+    not verify."""
+    from sitroom.application.agreements_offline import verify_offline
     from sitroom.cli.render import agreements as render
 
     if (aid is None) == (file is None):
         raise UserInputError("name an agreement ID, or give --file AGREED.json (one of them)")
     if file is not None:
-        report = verify_offline(read_text(file), [read_text(k) for k in key or ()])
+        cards = [read_text(k) for k in key or ()]
+        report = verify_offline(read_text(file), cards, [read_text(w) for w in withdrawal or ()])
     else:
-        if key:
-            raise UserInputError("--key goes with --file; in a room its identities are used")
+        if key or withdrawal:
+            raise UserInputError(
+                "--key and --withdrawal go with --file; in a room its identities are used"
+            )
         with room(workspace) as r:
             report = r.agreements.verify(str(aid))
     emit(report, json, render.verification)

@@ -84,6 +84,8 @@ FILE_OPTIONS = frozenset({"-o", "--output", "--plot", "--calendar", "--ics", "--
     "--text-file",
     "--key",
     "--passphrase-file",
+    "--offline",
+    "--withdrawal",
 }
 LOCAL_ONLY = frozenset({"init", "serve", "demo", "replay", "verify", "login", "logout"})
 _GLOBAL = frozenset({"-w", "--workspace", "-u", "--user", "--server"})

@@ -15,6 +15,7 @@ from sitroom.domain.secure.audit import LOST, REPLACED
 
 if TYPE_CHECKING:
     from sitroom.application import agreements as a
+    from sitroom.application import agreements_offline as off
     from sitroom.application.audit import Report
 
 
@@ -84,7 +85,63 @@ def proposed(console: Console, x: a.AgreementRow) -> None:
     _say(console, f"digest {x.digest}")
     for p in x.parties:
         _say(console, f"  {p.name}: fingerprint {p.fingerprint}")
-    _say(console, f"Each party signs with `sitroom agreements sign {x.id} --party NAME`.")
+    _say(console, f"Each party signs with `sitroom agreements sign {x.id} --party NAME`,")
+    _say(
+        console,
+        f"or on its own machine: `sitroom agreements proposal {x.id} -o {x.id}.proposal.json`, "
+        f"then `sitroom agreements sign --offline {x.id}.proposal.json --key NAME.key -o "
+        f"NAME.sig` there, and `sitroom agreements collect {x.id} NAME.sig` here.",
+    )
+
+
+def proposal_written(console: Console, x: a.ProposalFile) -> None:
+    _say(console, f"Wrote the proposal of {x.agreement} ({x.status}); digest {x.digest}")
+    _say(console, "Each party checks the text and this digest, then signs it on its own machine.")
+
+
+def to_sign(console: Console, x: off.ToSign, *, withdraws: bool) -> None:
+    """Everything that is signed, before the passphrase is asked for (on stderr)."""
+    what = "WITHDRAWING FROM" if withdraws else "SIGNING"
+    track = f", track {x.track}" if x.track else ""
+    _say(console, f"{what} agreement {x.agreement}: {x.title}")
+    _say(console, f"proposed by {x.proposer} at {short(x.proposed_at)}{track}")
+    for p in x.parties:
+        _say(console, f"  party {p.name}: fingerprint {p.fingerprint}")
+    _say(console, f"digest {x.digest} (compare it with the mediator's)")
+    _say(console, "--- text ---")
+    console.print(x.text, markup=False, highlight=False, end="" if x.text.endswith("\n") else "\n")
+    _say(console, "--- end of text ---")
+
+
+def detached(console: Console, d: off.Detached) -> None:
+    did = f"withdrew from {d.agreement} ({d.reason})" if d.withdraws else f"signed {d.agreement}"
+    _say(console, f"{d.party} {did}; digest {d.digest}")
+    _say(
+        console,
+        f"Send the statement to the mediator: `sitroom agreements collect {d.agreement} FILE`.",
+    )
+
+
+def collected(console: Console, c: a.Collection) -> None:
+    for s in c.statements:
+        if s.outcome == "accepted":
+            did = "withdrawal" if s.withdraws else "signature"
+            _say(console, f"recorded {s.party}'s {did} ({s.source})")
+        elif s.outcome == "already":
+            _say(console, f"{s.party} had signed already: nothing new ({s.source})")
+    _say(console, _headline(c))
+    if c.agreed_record:
+        _say(console, f"agreed record {c.agreed_record}")
+    pending = [p.name for p in c.parties if p.state == "pending"]
+    if c.status == "open" and pending:
+        _say(console, f"waiting for {', '.join(pending)}")
+
+
+def refusals(console: Console, c: a.Collection) -> None:
+    """One line on stderr for each statement refused."""
+    for s in c.statements:
+        if s.outcome == "refused":
+            _say(console, f"sitroom: error: {s.source}: {s.message} [{s.reason}]")
 
 
 def signed(console: Console, s: a.Signed) -> None:
@@ -140,7 +197,7 @@ def exported(console: Console, e: a.AgreedRecord) -> None:
     _say(console, f"Exported the agreed record of {e.agreement}; digest {e.digest}")
 
 
-def verification(console: Console, v: a.Verified) -> None:
+def verification(console: Console, v: off.Verified) -> None:
     _say(console, f"{v.agreement}: {v.title}")
     _say(console, f"digest {v.digest}")
     named = {c.problem for c in v.parties}
@@ -148,10 +205,14 @@ def verification(console: Console, v: a.Verified) -> None:
         if problem not in named:
             _say(console, f"FAIL {problem}")
     for c in v.parties:
-        if c.problem:
+        if c.state == "unverified":
+            _say(console, f"UNVERIFIED {c.party}: {c.problem}")
+        elif c.problem:
             _say(console, f"FAIL {c.party}: {c.problem}")
         else:
             _say(console, f"OK   {c.party}: signature verifies ({c.fingerprint})")
+    for note in v.notes:
+        _say(console, f"note: {note}")
     if v.ok:
         _say(console, "VERIFIED: every party signed exactly this text with the key it pinned")
     else:

@@ -1,5 +1,5 @@
-"""Signed agreements, pure: a proposal, its canonical bytes, each party's signature over them,
-a withdrawal, and the check anyone can run offline on an agreed record.
+"""Signed agreements, pure: a proposal, its party rules, its canonical bytes, each party's
+signature over them, a withdrawal, and their records.
 
 A *proposal* names its text and its parties, each pinned to the fingerprint of the identity it
 had when the proposal was made, so a key changed later cannot sign in that party's name. What a
@@ -10,7 +10,8 @@ the time it was proposed. Change any of it and every signature over it fails.
 An agreement is *agreed* when every party's signature verifies against its pinned key; a
 party's signed withdrawal before that *aborts* it, and nothing is accepted after either. The
 ``agreement.agreed`` record then holds the proposal, all signatures and each signer's public
-card: :func:`verify_agreed` checks it with nothing but the public keys the verifier trusts.
+card: ``agreements_offline.verify_agreed`` checks it with nothing but the public keys the
+verifier trusts (and a party may sign there, detached, with no workspace).
 
 The checks here are the only ones: the use cases run them before they append, and the fold
 (agreements_ledger.py) runs them again on what it reads, so a record that was never accepted —
@@ -52,6 +53,7 @@ FORGED = "forged"  # the signature does not verify over this proposal with that 
 CLOSED_ABORTED = "aborted"  # a party withdrew: nothing more is accepted
 CLOSED_AGREED = "agreed"  # every party signed: nobody can withdraw any more
 STALE = "stale"  # a statement about another version of the proposal (its digest differs)
+PARTIES = "parties"  # a proposal whose party list no agreement may have
 
 # The proposal's fields in words, to say which one changed.
 PART_NAMES = {
@@ -146,21 +148,39 @@ def new_proposal(
         raise UserInputError("an agreement needs a title")
     if not text.strip():
         raise UserInputError("an agreement needs a text to sign (--text or --text-file)")
+    pinned = tuple(Party(p.name, p.fingerprint) for p in sorted(parties, key=lambda p: p.name))
+    problems = party_problems(pinned)
+    if problems:
+        raise UserInputError(f"{problems[0]} (--party)")
+    return Proposal(agreement_id, title, text, pinned, proposer, created_ms, track)
+
+
+def party_problems(parties: Sequence[Party]) -> list[str]:
+    """What makes a party list one no agreement may have: fewer than MIN_PARTIES, a party
+    named twice, or one key pinned for two names (a fingerprint covers the keys, not the
+    name: one signer would count twice). Proposing, signing detached, folding and verifying
+    all hold a proposal to this, so a record with a party list of an insider's making fails."""
+    found = []
+    if len(parties) < MIN_PARTIES:
+        named = "no party" if not parties else f"only {parties[0].name}"
+        found.append(f"the agreement names {named}: it needs at least {MIN_PARTIES} parties")
     names = [p.name for p in parties]
     doubled = sorted({n for n in names if names.count(n) > 1})
     if doubled:
-        raise UserInputError(f"each party signs once: {', '.join(doubled)} given twice")
-    if len(parties) < MIN_PARTIES:
-        raise UserInputError(f"an agreement needs at least {MIN_PARTIES} parties (--party)")
-    return Proposal(
-        agreement_id,
-        title,
-        text,
-        tuple(Party(p.name, p.fingerprint) for p in sorted(parties, key=lambda p: p.name)),
-        proposer,
-        created_ms,
-        track,
-    )
+        found.append(f"each party signs once: {', '.join(doubled)} given twice")
+    prints = [p.fingerprint for p in parties]
+    shared = sorted({p.name for p in parties if prints.count(p.fingerprint) > 1} - set(doubled))
+    if shared:
+        found.append(f"one key is pinned for more than one party: {', '.join(shared)}")
+    return found
+
+
+def content_key(payload: Mapping[str, Any]) -> str:
+    """The tail of a signature's, withdrawal's or agreed record's id: a hash of its payload.
+    The log keeps one record per id, so an id of the party's alone let a refused forgery
+    written first take the place of the real signature for good; an id of the content gives
+    the real one a place of its own (and signing again, deterministic Ed25519, the same)."""
+    return hashlib.sha256(canonical(dict(payload))).hexdigest()[:24]
 
 
 def parts(payload: Mapping[str, Any]) -> dict[str, str]:
@@ -242,7 +262,7 @@ def check_withdrawer(standing: Standing, party: str) -> Party:
     return check_signer(standing, party)
 
 
-def _pinned(p: Proposal, party: Party, card: Mapping[str, Any]) -> Identity:
+def pinned_key(p: Proposal, party: Party, card: Mapping[str, Any]) -> Identity:
     """The signer's public key, once it is the one the proposal pinned for the party."""
     key = Identity.from_card(dict(card))
     if key.name != party.name or key.fingerprint != party.fingerprint:
@@ -260,7 +280,7 @@ def check_signature(
     """That ``signature`` is ``party``'s, over this proposal, by its pinned key, and that the
     agreement still takes signatures. Returns the signer's key; :class:`Rejected` says why
     not."""
-    key = _pinned(standing.proposal, check_signer(standing, party), card)
+    key = pinned_key(standing.proposal, check_signer(standing, party), card)
     if not key.verifies(standing.proposal.canonical, signature):
         raise Rejected(
             FORGED,
@@ -279,7 +299,7 @@ def check_withdrawal(
 ) -> Identity:
     """That ``party`` signed this withdrawal of this proposal, before it was agreed."""
     p = standing.proposal
-    key = _pinned(p, check_withdrawer(standing, party), card)
+    key = pinned_key(p, check_withdrawer(standing, party), card)
     expected = withdrawal_statement(p, party, str(statement.get("reason", "")))
     if dict(statement) != expected:
         raise Rejected(
@@ -313,19 +333,20 @@ def proposal_record(p: Proposal, *, compartment: str) -> Record:
 def signature_record(
     p: Proposal, signer: Identity, signature: str, *, now_ms: int, compartment: str
 ) -> Record:
-    """One party's signature; its id is the party's, so signing again adds nothing."""
+    """One party's signature, its id keyed by its content (:func:`content_key`)."""
+    payload = {
+        "agreement": p.id,
+        "digest": p.digest,
+        "party": signer.name,
+        "card": signer.card(),
+        "signature": signature,
+    }
     return AGREEMENT_SIGNED.record(
-        id=f"{AGREEMENT_SIGNED}:{p.id}:{signer.name}",
+        id=f"{AGREEMENT_SIGNED}:{p.id}:{signer.name}:{content_key(payload)}",
         source=f"agreement:{signer.name}",
         valid_from=now_ms,
         compartment=compartment,
-        payload={
-            "agreement": p.id,
-            "digest": p.digest,
-            "party": signer.name,
-            "card": signer.card(),
-            "signature": signature,
-        },
+        payload=payload,
     )
 
 
@@ -338,16 +359,17 @@ def withdrawal_record(
     now_ms: int,
     compartment: str,
 ) -> Record:
+    payload = {
+        "statement": withdrawal_statement(p, signer.name, reason),
+        "card": signer.card(),
+        "signature": signature,
+    }
     return AGREEMENT_WITHDRAWN.record(
-        id=f"{AGREEMENT_WITHDRAWN}:{p.id}",
+        id=f"{AGREEMENT_WITHDRAWN}:{p.id}:{signer.name}:{content_key(payload)}",
         source=f"agreement:{signer.name}",
         valid_from=now_ms,
         compartment=compartment,
-        payload={
-            "statement": withdrawal_statement(p, signer.name, reason),
-            "card": signer.card(),
-            "signature": signature,
-        },
+        payload=payload,
     )
 
 
@@ -382,126 +404,9 @@ def agreed_payload(
 
 def agreed_record(payload: Mapping[str, Any], *, compartment: str) -> Record:
     return AGREEMENT_AGREED.record(
-        id=f"{AGREEMENT_AGREED}:{payload['agreement']}",
+        id=f"{AGREEMENT_AGREED}:{payload['agreement']}:{content_key(payload)}",
         source="sitroom",
         valid_from=int(payload["agreed_ms"]),
         compartment=compartment,
         payload=dict(payload),
     )
-
-
-# -- offline verification -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PartyCheck:
-    party: str
-    fingerprint: str  # pinned by the proposal
-    signed: bool  # the record holds a signature in their name
-    trusted: bool  # the verifier gave a key with the pinned fingerprint
-    verifies: bool  # ... and the signature verifies under it
-    problem: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass(frozen=True)
-class Verification:
-    agreement: str
-    title: str
-    digest: str  # as computed from the proposal in the record
-    parties: tuple[PartyCheck, ...]
-    problems: tuple[str, ...]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "agreement": self.agreement,
-            "title": self.title,
-            "digest": self.digest,
-            "parties": [c.as_dict() for c in self.parties],
-            "problems": list(self.problems),
-        }
-
-
-def _check_party(
-    p: Proposal, party: Party, sig: Mapping[str, Any] | None, trusted: Sequence[Identity]
-) -> PartyCheck:
-    def result(problem: str | None, *, ok_key: bool = False, good: bool = False) -> PartyCheck:
-        return PartyCheck(party.name, party.fingerprint, sig is not None, ok_key, good, problem)
-
-    key = next((k for k in trusted if k.fingerprint == party.fingerprint), None)
-    if key is None:
-        other = [k.fingerprint for k in trusted if k.name == party.name]
-        if other:
-            return result(
-                f"the key you trust for {party.name!r} ({other[0]}) is not the one the "
-                f"agreement pins ({party.fingerprint})"
-            )
-        return result(f"no trusted key for {party.name!r}: give their public card")
-    if sig is None:
-        return result(f"no signature of {party.name!r}", ok_key=True)
-    try:
-        raw = signature_bytes(sig.get("signature"), party.name)
-    except SecureError as e:
-        return result(f"signature of {party.name!r} is damaged: {e}", ok_key=True)
-    if not key.verifies(p.canonical, raw):
-        return result(
-            f"signature of {party.name!r} does not verify: the text was changed or it was not "
-            "signed by this key",
-            ok_key=True,
-        )
-    return result(None, ok_key=True, good=True)
-
-
-def verify_agreed(payload: Mapping[str, Any], trusted: Sequence[Identity]) -> Verification:
-    """Check an ``agreement.agreed`` record with the public keys the verifier trusts: the
-    proposal's digest, then every party's signature under the trusted key with the pinned
-    fingerprint. Names each thing that fails; a record too damaged to read is a
-    :class:`SecureError`."""
-    if payload.get("format") != AGREED_FORMAT:
-        raise SecureError("not a sitroom agreed record (it has no 'sitroom-agreed/1' format)")
-    proposal_payload = payload.get("proposal")
-    if not isinstance(proposal_payload, Mapping):
-        raise SecureError("the agreed record holds no proposal")
-    p = Proposal.from_payload(proposal_payload)
-    problems: list[str] = []
-    extra = unsigned_fields(proposal_payload)
-    if extra:
-        what = ", ".join(PART_NAMES.get(k, repr(k)) for k in extra)
-        problems.append(f"the record holds what no party signed: {what}")
-    if p.digest != payload.get("digest"):
-        recorded = payload.get("parts")
-        now = parts(proposal_payload)
-        changed = (
-            [
-                PART_NAMES.get(k, k)
-                for k in sorted(set(now) | set(recorded))
-                if now.get(k) != recorded.get(k)
-            ]
-            if isinstance(recorded, Mapping)
-            else []
-        )
-        what = ", ".join(changed) if changed else "its content"
-        problems.append(f"the agreement was changed after it was signed: {what}")
-    if payload.get("agreement") != p.id:
-        problems.append(f"the record is labelled {payload.get('agreement')!r}, not {p.id!r}")
-    signatures: dict[str, Mapping[str, Any]] = {}
-    for s in payload.get("signatures") or []:
-        if isinstance(s, Mapping):
-            signatures.setdefault(str(s.get("party")), s)
-    checks = tuple(
-        _check_party(p, party, signatures.get(party.name), trusted) for party in p.parties
-    )
-    problems += [c.problem for c in checks if c.problem]
-    problems += [
-        f"a signature by {name!r}, who is not a party"
-        for name in signatures
-        if p.party(name) is None
-    ]
-    return Verification(p.id, p.title, p.digest, checks, tuple(problems))

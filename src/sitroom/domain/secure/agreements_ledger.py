@@ -5,7 +5,11 @@ The fold checks each record with the same checks the use cases ran before append
 (agreements.py): a signature that does not verify against the party's pinned key, arrives
 after a withdrawal, or is by someone who is not a party is not counted; it is listed under
 ``refused`` with its reason, so a record that was never accepted here (edited into an export,
-replayed from elsewhere) shows up instead of counting. States are plain JSON-able dicts.
+replayed from elsewhere) shows up instead of counting. A refusal blocks nothing: records are
+keyed by their content (agreements.content_key), so the real signature of a party whose id a
+forgery took first has an id of its own, and the first *valid* one per party counts. Record ids
+are not read here, so logs written with the older ids (``agreement.signed:<id>:<party>``) fold
+the same. States are plain JSON-able dicts.
 """
 
 from __future__ import annotations
@@ -25,15 +29,17 @@ from sitroom.domain.projection import Sees, keep
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.secure.agreements import (
     AGREED,
+    PARTIES,
     STALE,
     Proposal,
     Standing,
     check_signature,
     check_withdrawal,
+    party_problems,
     signature_bytes,
     unsigned_fields,
-    verify_agreed,
 )
+from sitroom.domain.secure.agreements_offline import verify_agreed
 from sitroom.domain.secure.identity import Identity
 from sitroom.errors import Rejected, SecureError
 
@@ -57,7 +63,7 @@ def signer_keys(entry: Mapping[str, Any]) -> list[Identity]:
 
 class AgreementsProjection:
     name = AGREEMENTS
-    version = 2
+    version = 3  # 3: a proposal's party list is held to agreements.party_problems
     kinds: tuple[str, ...] | None = (
         AGREEMENT_PROPOSED,
         AGREEMENT_SIGNED,
@@ -128,6 +134,9 @@ def _fold(state: dict[str, Any], r: Record) -> None:
         proposal = Proposal.from_payload(p["proposal"])
         if unsigned_fields(p["proposal"]):
             raise Rejected(STALE, f"proposal {proposal.id} holds fields that are not signed")
+        problems = party_problems(proposal.parties)
+        if problems:
+            raise Rejected(PARTIES, f"proposal {proposal.id}: {problems[0]}")
         if proposal.id in state["agreements"]:
             raise Rejected(STALE, f"agreement {proposal.id} was proposed already")
         state["agreements"][proposal.id] = {
