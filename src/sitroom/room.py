@@ -126,6 +126,7 @@ def key_policy(settings: Settings) -> Policy:
         warn_ms=round(settings.key_warn_days * MS_PER_DAY),
         usage_warn=settings.key_usage_warn,
         usage_limit=settings.key_usage_limit,
+        on_wear=settings.key_wear_action,
     )
 
 
@@ -709,7 +710,7 @@ class Room:
             read_trace=_read_trace,
             site_secret=site_secret,
             user_secret=lambda name, passphrase: self.keys.unlock(name, passphrase),
-            first_epoch=lambda track: self.keys.first_epoch(track),
+            keyring=lambda secret: self.keys.keyring(secret),
             on_clock=on_clock,
             scratch=_scratch_session,
             settle=settle,

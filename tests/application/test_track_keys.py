@@ -3,6 +3,7 @@ next epoch, and the keys detector warns ahead of wear-out, expiry and meetings."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,7 +65,7 @@ def _epoch(room: Room, who: str, track: str, grant: bool = True) -> EpochIssued:
 
 
 def _ring(room: Room, secret: Secret) -> Keyring:
-    return Keyring(lambda: room.session.state(SECURE), secret, first_epoch=room.keys.first_epoch)
+    return room.keys.keyring(secret)
 
 
 def _site_ring(room: Room) -> Keyring:
@@ -116,19 +117,23 @@ def test_a_track_without_a_key_gets_its_first_epoch_when_a_message_needs_one(roo
     assert epoch["reason"] == "first message" and '"track":"sanctions"' in body
 
 
-def test_an_expired_epoch_seals_nothing_until_rotated(room: Room) -> None:
-    _person(room, "dana")
-    _epoch(room, "dana", "us-iran")
-    _clock(room).advance(31 * MS_PER_DAY)
-    with pytest.raises(SecureError, match="expired; rotate it first"):
-        _site_ring(room).seal("us-iran", "m-1", b"x", _clock(room).now_ms())
-    rotated = room.keys.rotate("us-iran", reason="expired")
-    assert (rotated.epoch, rotated.reason) == (2, "expired")
-    assert '"epoch":2' in _site_ring(room).seal("us-iran", "m-1", b"x", _clock(room).now_ms())
-    with pytest.raises(NotFound) as nf:
-        room.keys.rotate("nowhere")
-    assert (nf.value.what, nf.value.id) == ("track", "nowhere")
-    assert "us-iran" in nf.value.known
+def test_an_expired_epoch_seals_nothing_until_rotated(tmp_path: Path) -> None:
+    room = open_room(tmp_path / "room", key_wear_action="refuse")
+    try:
+        _person(room, "dana")
+        _epoch(room, "dana", "us-iran")
+        _clock(room).advance(31 * MS_PER_DAY)
+        with pytest.raises(SecureError, match=r"expired .*; rotate it first"):
+            _site_ring(room).seal("us-iran", "m-1", b"x", _clock(room).now_ms())
+        rotated = room.keys.rotate("us-iran", reason="expired")
+        assert (rotated.epoch, rotated.reason) == (2, "expired")
+        assert '"epoch":2' in _site_ring(room).seal("us-iran", "m-1", b"x", _clock(room).now_ms())
+        with pytest.raises(NotFound) as nf:
+            room.keys.rotate("nowhere")
+        assert (nf.value.what, nf.value.id) == ("track", "nowhere")
+        assert "us-iran" in nf.value.known
+    finally:
+        room.close()
 
 
 def test_users_keys_and_admin_acts_on_a_room(tmp_path: Path) -> None:
@@ -227,5 +232,102 @@ def test_expiry_is_alerted_a_week_ahead_and_before_a_meeting_that_outlasts_the_k
         room.session.tick()
         assert "us-iran|1|expiring" in _alerts(room)
         assert room.keys.status().key_alerts >= 3
+    finally:
+        room.close()
+
+
+class Ticking(ManualClock):
+    """A clock that moves a millisecond every time it is read, as a real one does between a
+    message's timestamp and whatever the sealing does next (a first epoch, an append)."""
+
+    def now_ms(self) -> int:
+        self.t += 1
+        return self.t
+
+
+def test_a_first_epoch_covers_the_first_message_sealed_under_it(tmp_path: Path) -> None:
+    """The first message of a track with no key started its epoch a moment after the message's
+    own time, so every reader refused it ("outside epoch 1's cryptoperiod")."""
+    room = open_room(tmp_path / "room")
+    try:
+        clock = room.engine.clock = Ticking(T0)
+        body = _site_ring(room).seal("sanctions", "m-1", b"first word", clock.now_ms())
+        (epoch,) = room.session.state(SECURE)["epochs"]["sanctions"]
+        header = json.loads(body)["header"]
+        assert epoch["created_ms"] <= header["ts"] < epoch["expires_ms"]
+        assert _site_ring(room).read(body, "sanctions").plaintext == b"first word"
+    finally:
+        room.close()
+
+
+def _send(room: Room, count: int) -> list[str]:
+    """``count`` messages submitted to the us-iran channel's desk (a wire that reaches no one:
+    they stay recorded, sealed): their bodies, as recorded."""
+    room.session.append([channel_record(Link("direct", "Tehran desk", track="us-iran"))])
+    desk = Desk(room.session, Down(), keyring=room.keys.keyring(room.keys.unlock(room.site)))
+    try:
+        for i in range(count):
+            desk.submit("direct", Priority.ROUTINE, f"note {i}", msg_id=f"m-{i}")
+    finally:
+        desk.close()
+    sent = room.session.state("channels")["messages"]
+    return [sent[f"m-{i}"]["body"] for i in range(count) if f"m-{i}" in sent]
+
+
+@pytest.mark.parametrize("action", ["rotate", "refuse"])
+def test_no_key_seals_past_its_message_limit(tmp_path: Path, action: str) -> None:
+    """A limit of 3 sealed 4 messages under one key, with an alert. Now the fourth is sealed
+    under a new epoch (rotate: every member reads all four) or refused (refuse)."""
+    room = open_room(tmp_path / "room", key_usage_limit=3, key_wear_action=action)
+    try:
+        omar = _person(room, "omar")
+        _epoch(room, "omar", "us-iran")
+        if action == "refuse":
+            with pytest.raises(SecureError) as e:
+                _send(room, 4)
+            assert str(e.value) == (
+                "track us-iran's epoch 1 key for geneva has sealed its 3 messages, its limit: "
+                "refused (key_wear_action = refuse); rotate it first"
+            )
+            (track,) = room.keys.status("us-iran").tracks
+            assert (track.epoch, track.keys[0].sealed) == (1, 3)
+            return
+        bodies = _send(room, 4)
+        headers = [json.loads(b)["header"] for b in bodies]
+        assert [(h["epoch"], h["n"]) for h in headers] == [(1, 1), (1, 2), (1, 3), (2, 1)]
+        (track,) = room.keys.status("us-iran").tracks
+        assert (track.epoch, track.members) == (2, ("geneva", "omar"))
+        assert track.reason == (
+            "track us-iran's epoch 1 key for geneva has sealed its 3 messages, its limit"
+        )
+        for ring in (_ring(room, omar), _site_ring(room)):
+            assert [ring.read(b, "us-iran").plaintext for b in bodies] == [
+                b"note 0",
+                b"note 1",
+                b"note 2",
+                b"note 3",
+            ]
+    finally:
+        room.close()
+
+
+@pytest.mark.parametrize("action", ["rotate", "refuse"])
+def test_an_expired_key_is_rotated_or_refused_as_set(tmp_path: Path, action: str) -> None:
+    room = open_room(tmp_path / "room", key_wear_action=action)
+    try:
+        omar = _person(room, "omar")
+        _epoch(room, "omar", "us-iran")
+        _clock(room).advance(31 * MS_PER_DAY)
+        ring = room.keys.keyring(room.keys.unlock(room.site))
+        now = _clock(room).now_ms()
+        if action == "refuse":
+            with pytest.raises(SecureError, match=r"expired .*; rotate it first"):
+                ring.seal("us-iran", "m-1", b"x", now)
+            return
+        body = ring.seal("us-iran", "m-1", b"late", now)
+        assert json.loads(body)["header"]["epoch"] == 2
+        (track,) = room.keys.status("us-iran").tracks
+        assert track.reason.startswith("track us-iran's epoch 1 key expired")
+        assert _ring(room, omar).read(body, "us-iran").plaintext == b"late"
     finally:
         room.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -220,3 +221,80 @@ def test_a_sealed_message_is_read_by_the_cleared_and_refused_to_others(
         {"user": "dana", "action": "read message m-1", "reason": "not cleared for us-iran"}
     ]
     assert b"meet on the 14th" not in (room / "sitroom.db").read_bytes()
+
+
+def _sealed_channel(capfd: pytest.CaptureFixture[str], w: str) -> None:
+    """A channel of us-iran to a desk nobody runs: what is sent stays recorded, sealed."""
+    added = run(capfd, "-u", "alice", "channels", "add", "-w", w, "direct", "--to", "Tehran",
+                "--url", "http://127.0.0.1:9", "--track", "us-iran")  # fmt: skip
+    assert added.code == 0, added.err
+
+
+def _send(capfd: pytest.CaptureFixture[str], w: str, msg: str) -> tuple[int, str]:
+    r = run(capfd, "-u", "alice", "channels", "send", "-w", w, "direct", f"text of {msg}",
+            "--id", msg, "--wait", "0s")  # fmt: skip
+    return r.code, r.err
+
+
+def _epoch_now(capfd: pytest.CaptureFixture[str], w: str) -> tuple[int, str]:
+    (track,) = run(capfd, "-u", "alice", "keys", "-w", w, "--track", "us-iran", "--json").json()[
+        "tracks"
+    ]
+    return track["epoch"], track["reason"]
+
+
+@pytest.mark.parametrize("action", ["rotate", "refuse"])
+def test_channels_send_seals_nothing_past_its_key_limit(
+    room: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    """A limit of 3: the fourth message is sealed under a new epoch that every member reads
+    (rotate), or refused in one line, exit 5, and nothing recorded (refuse)."""
+    monkeypatch.setenv("SITROOM_KEY_USAGE_LIMIT", "3")
+    monkeypatch.setenv("SITROOM_KEY_WEAR_ACTION", action)
+    w = str(room)
+    assert run(capfd, "-u", "alice", "users", "grant", "-w", w, "dana", "us-iran").code == 0
+    _sealed_channel(capfd, w)
+    assert [_send(capfd, w, f"m-{i}")[0] for i in range(3)] == [3, 3, 3]  # pending, sealed
+    assert _epoch_now(capfd, w)[0] == 2
+    code, err = _send(capfd, w, "m-3")
+    if action == "refuse":
+        assert code == 5
+        assert err == (
+            "sitroom: error: track us-iran's epoch 2 key for washington has sealed its 3 "
+            "messages, its limit: refused (key_wear_action = refuse); rotate it first\n"
+        )
+        assert run(capfd, "-u", "alice", "channels", "read", "-w", w, "m-3").code == 2
+        assert _epoch_now(capfd, w)[0] == 2
+        return
+    assert code == 3, err
+    assert _epoch_now(capfd, w) == (
+        3,
+        "track us-iran's epoch 2 key for washington has sealed its 3 messages, its limit",
+    )
+    for user in ("alice", "dana"):
+        for i in range(4):
+            r = run(capfd, "-u", user, "channels", "read", "-w", w, f"m-{i}", "--json")
+            assert r.code == 0, r.err
+            assert (r.json()["text"], r.json()["opened_with"]) == (f"text of m-{i}", user)
+
+
+@pytest.mark.parametrize("action", ["rotate", "refuse"])
+def test_channels_send_after_the_cryptoperiod_rotates_or_refuses(
+    room: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    monkeypatch.setenv("SITROOM_KEY_WEAR_ACTION", action)
+    monkeypatch.setenv("SITROOM_KEY_CRYPTOPERIOD_DAYS", str(0.5 / 86_400))  # half a second
+    w = str(room)
+    _sealed_channel(capfd, w)
+    assert run(capfd, "-u", "alice", "keys", "rotate", "-w", w, "us-iran").code == 0
+    time.sleep(0.6)
+    code, err = _send(capfd, w, "m-1")
+    if action == "refuse":
+        assert code == 5 and err.count("\n") == 1
+        assert "track us-iran's epoch 2 key expired" in err and "rotate it first" in err
+        return
+    assert code == 3, err
+    epoch, reason = _epoch_now(capfd, w)
+    assert epoch == 3 and reason.startswith("track us-iran's epoch 2 key expired")
+    r = run(capfd, "-u", "alice", "channels", "read", "-w", w, "m-1", "--json")
+    assert r.code == 0 and r.json()["text"] == "text of m-1"

@@ -71,8 +71,9 @@ ReadTrace = Callable[[Path], Trace]
 SiteSecret = Callable[[], Secret | None]
 # A person's private keys, opened with their key file or else the passphrase.
 UserSecret = Callable[[str, Passphrase | None], Secret]
-# Start a track's first epoch (as this site) when a message on it needs one.
-FirstEpoch = Callable[[str], object]
+# An identity's keyring under the room's key policy: one that issues a track's new epoch (as
+# this site) when a message needs one (the first, or one to replace a key out of use).
+MakeKeyring = Callable[[Secret], Keyring]
 # The room's engine on another clock for as long as the context lasts (a recorded simulation).
 OnClock = Callable[[Clock], AbstractContextManager[object]]
 # A scratch room over an in-memory log, on a virtual clock: its session.
@@ -274,7 +275,7 @@ class Channels:
         read_trace: ReadTrace | None = None,
         site_secret: SiteSecret | None = None,
         user_secret: UserSecret | None = None,
-        first_epoch: FirstEpoch | None = None,
+        keyring: MakeKeyring | None = None,
         on_clock: OnClock | None = None,
         scratch: Scratch | None = None,
         settle: Callable[[], None] | None = None,
@@ -290,7 +291,7 @@ class Channels:
         self._read_trace = read_trace
         self._site_secret = site_secret
         self._user_secret = user_secret
-        self._first_epoch = first_epoch
+        self._make_keyring = keyring
         self._on_clock = on_clock
         self._scratch = scratch
         self._settle = settle
@@ -716,7 +717,9 @@ class Channels:
         return state
 
     def _keyring(self, secret: Secret) -> Keyring:
-        return Keyring(self._secure, secret, first_epoch=self._first_epoch)
+        if self._make_keyring is not None:
+            return self._make_keyring(secret)
+        return Keyring(self._secure, secret)
 
     def _site_keyring(self) -> Keyring | None:
         secret = self._site_secret() if self._site_secret is not None else None

@@ -24,6 +24,7 @@ import orjson
 
 from sitroom.application.ports import KeyStore, Passphrase, Unlock
 from sitroom.application.results import INTERNAL, Answer, Result
+from sitroom.application.sealing import Keyring
 from sitroom.application.session import Session
 from sitroom.domain.kinds import ALERT, IDENTITY, KEY_EPOCH, SECURE_KINDS, IdentityPayload
 from sitroom.domain.secure.epochs import SECRET_BYTES, check_epoch_signature, epoch_record
@@ -197,9 +198,11 @@ def issue_epoch(
     aead: str,
     reason: str,
     random_bytes: RandomBytes = os.urandom,
+    at_ms: int | None = None,
 ) -> EpochIssued:
     """A new epoch of ``track``, sealed to whoever is cleared for it now (and the issuer),
-    appended through ``session``. Checks nothing of who asks: the caller does."""
+    appended through ``session``, starting ``at_ms`` (default: now). Checks nothing of who
+    asks: the caller does."""
     tracks = session.state(TRACKS)["tracks"]
     if track not in tracks:
         raise NotFound("track", track, known=sorted(tracks))
@@ -214,7 +217,7 @@ def issue_epoch(
         random_bytes(SECRET_BYTES),
         members,
         issuer,
-        now_ms=session.now_ms(),
+        now_ms=session.now_ms() if at_ms is None else at_ms,
         cryptoperiod_ms=policy.cryptoperiod_ms,
         aead=aead,
         reason=reason,
@@ -378,12 +381,26 @@ class Keys:
         admin = self._s.administer(f"rotate the keys of {track}")
         return self.issue(admin, track, reason=reason)
 
-    def first_epoch(self, track: str) -> EpochIssued:
-        """The site starts a track's first epoch when a message on it needs one (the sender is
-        cleared for the track; no admin is needed for a first key)."""
-        return self.issue(self._s, track, reason="first message")
+    def keyring(self, secret: Secret) -> Keyring:
+        """``secret``'s keyring for the tracks this session sees, under the room's key policy.
+        When a message needs a new epoch — a track's first, or one to replace a key out of use
+        — the site issues it, starting at the message's time (the sender is cleared for the
+        track: no admin is needed)."""
 
-    def issue(self, session: Session, track: str, *, reason: str) -> EpochIssued:
+        def issue(track: str, reason: str, at_ms: int) -> EpochIssued:
+            return self.issue(self._s, track, reason=reason, at_ms=at_ms)
+
+        return Keyring(
+            lambda: self._s.state(SECURE),
+            secret,
+            random_bytes=self._random,
+            issue=issue,
+            policy=self._policy,
+        )
+
+    def issue(
+        self, session: Session, track: str, *, reason: str, at_ms: int | None = None
+    ) -> EpochIssued:
         """A new epoch of ``track`` issued by this site, appended through ``session``."""
         return issue_epoch(
             session,
@@ -393,6 +410,7 @@ class Keys:
             aead=self._aead,
             reason=reason,
             random_bytes=self._random,
+            at_ms=at_ms,
         )
 
     # reading ------------------------------------------------------------------------------
