@@ -32,7 +32,7 @@ from sitroom.adapters.log_memory import MemoryLog
 from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.adapters.outputs import HEAD_FILE as HEAD_FILE
 from sitroom.adapters.outputs import LOG_FILE as LOG_FILE
-from sitroom.adapters.outputs import TOKENS_FILE, refuse_own
+from sitroom.adapters.outputs import TOKENS_FILE, refuse_own, write_private
 from sitroom.application.audit import Checkpointer, keep_head
 from sitroom.application.engine import Engine
 from sitroom.application.ports import Clock, Unlock
@@ -235,12 +235,14 @@ def init(path: Path | str, *, site: str | None = None, clock: Clock | None = Non
         raise WorkspaceError(f"{path} already holds a sitroom workspace")
     _refuse_lost_log(path)
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        # A folder made here is its owner's only; one given is left as its owner set it.
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as e:
         raise WorkspaceError(f"cannot create workspace {path}: {e.strerror}") from None
     config = path / CONFIG_FILE
     if not config.exists():
-        config.write_text(Settings(site=site or f"site-{secrets.token_hex(4)}").to_toml())
+        settings = Settings(site=site or f"site-{secrets.token_hex(4)}")
+        write_private(config, settings.to_toml().encode())
     room = Room._open(path, clock, create=True, user=None, as_site=True)
     if room._init_site_keys():
         room._keep_first_head()
