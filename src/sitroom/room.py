@@ -640,6 +640,7 @@ class Room:
 
     @cached_property
     def keys(self) -> Keys:
+        from sitroom.adapters.tokens import TokenFile
         from sitroom.application.keys import Keys
 
         return Keys(
@@ -650,6 +651,7 @@ class Room:
             new_secret=new_secret,
             policy=key_policy(self.settings),
             aead=self.settings.key_aead,
+            tokens=TokenFile(self.path / KEYS_DIR / TOKENS_FILE),
         )
 
     @cached_property

@@ -4,6 +4,8 @@ next epoch, and the keys detector warns ahead of wear-out, expiry and meetings."
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,18 +14,30 @@ import pytest
 
 import sitroom
 from sitroom.adapters.clock import ManualClock
+from sitroom.adapters.keystore import KeyStore, new_secret
 from sitroom.adapters.trackfile import parse_track_file
+from sitroom.application.auth import Bearer
 from sitroom.application.desk import Desk, channel_record
 from sitroom.application.keys import EpochIssued, KeysMade
-from sitroom.application.ports import WireError
+from sitroom.application.ports import Unlock, WireError
 from sitroom.application.sealing import Keyring
+from sitroom.application.session import Session
 from sitroom.domain.channels.courier import Link
 from sitroom.domain.channels.priority import Priority
-from sitroom.domain.kinds import ALERT
+from sitroom.domain.kinds import ALERT, JUDGMENT
+from sitroom.domain.secure.authorship import signature_record
+from sitroom.domain.secure.envelope import Header, seal
 from sitroom.domain.secure.identity import Secret
 from sitroom.domain.secure.ledger import SECURE
 from sitroom.domain.timeutil import MS_PER_DAY, parse_time
-from sitroom.errors import AccessDenied, NotFound, Rejected, SecureError, UserInputError
+from sitroom.errors import (
+    AccessDenied,
+    AuthError,
+    NotFound,
+    Rejected,
+    SecureError,
+    UserInputError,
+)
 from sitroom.room import Room
 from sitroom.settings import Settings
 
@@ -329,5 +343,134 @@ def test_an_expired_key_is_rotated_or_refused_as_set(tmp_path: Path, action: str
         (track,) = room.keys.status("us-iran").tracks
         assert track.reason.startswith("track us-iran's epoch 1 key expired")
         assert _ring(room, omar).read(body, "us-iran").plaintext == b"late"
+    finally:
+        room.close()
+
+
+NEW_PASSPHRASE = "a new passphrase, never written down"
+
+
+def test_a_replaced_key_opens_and_signs_nothing_after(tmp_path: Path) -> None:
+    """The thief holds a copy of omar's old key file and its passphrase. After `keys replace
+    omar`: the next epoch of each of his tracks is not sealed to the old key; an envelope the
+    old key signs — even backdated into an epoch it can open — is refused; the new key reads;
+    what the old key signed before its revocation still reads."""
+    room = open_room(tmp_path / "room")
+    try:
+        _person(room, "omar")
+        _epoch(room, "omar", "us-iran")
+        _epoch(room, "omar", "sanctions")
+        (tmp_path / "thief").mkdir()
+        shutil.copy(room.path / "keys" / "omar.key", tmp_path / "thief" / "omar.key")
+        thief = KeyStore(tmp_path / "thief").unlock("omar", Unlock(passphrase=PASSPHRASE))
+        stolen = Keyring(lambda: room.session.state(SECURE), thief)  # it may issue nothing
+        now = _clock(room).now_ms()
+        before = stolen.seal("us-iran", "m-1", b"omar, before", now)
+        assert _site_ring(room).open(before, "us-iran").plaintext == b"omar, before"
+
+        done = room.keys.replace("omar", passphrase=NEW_PASSPHRASE)
+        assert (done.revoked, done.key_file) == (thief.identity.fingerprint, None)
+        assert done.fingerprint != done.revoked and done.key == str(room.path / "keys/omar.key")
+        assert [(e.track, e.epoch, e.members) for e in done.epochs] == [
+            ("sanctions", 2, ("geneva", "omar")),
+            ("us-iran", 2, ("geneva", "omar")),
+        ]
+        # The thief opens no new epoch, and seals nothing in one.
+        for track in ("us-iran", "sanctions"):
+            with pytest.raises(Rejected, match="sealed to omar's key") as e:
+                stolen.secret(track, 2)
+            assert e.value.reason == "not-a-member"
+        # An envelope signed by the old key now, backdated into epoch 1, which it can open.
+        old_epoch, secret = stolen.secret("us-iran", 1) or pytest.fail("epoch 1 was his")
+        header = Header("us-iran", 1, "omar", "m-2", now + 1, 2, old_epoch.aead)
+        late = json.dumps(seal(b"omar, after", header, secret, thief, os.urandom(12)))
+        with pytest.raises(Rejected) as refused:
+            _site_ring(room).open(late, "us-iran")
+        assert refused.value.reason == "forged"
+        # The new key reads the new epoch; the old message still reads, signed by the key then.
+        new = room.keys.unlock("omar", NEW_PASSPHRASE)
+        body = _site_ring(room).seal("us-iran", "m-3", b"to omar", _clock(room).now_ms())
+        assert _ring(room, new).read(body, "us-iran").plaintext == b"to omar"
+        assert _site_ring(room).read(before, "us-iran").plaintext == b"omar, before"
+        with pytest.raises(SecureError, match="wrong passphrase"):
+            room.keys.unlock("omar", PASSPHRASE)
+        with pytest.raises(UserInputError, match="opens omar's old key"):
+            room.keys.replace("omar", passphrase=NEW_PASSPHRASE)
+        (omar,) = [i for i in room.keys.status().identities if i.name == "omar"]
+        assert (omar.fingerprint, omar.key_changes) == (done.fingerprint, 1)
+        with pytest.raises(UserInputError, match="geneva is this site"):
+            room.keys.replace("geneva")
+    finally:
+        room.close()
+
+
+def test_an_intermediarys_replaced_key_gets_a_key_file_made_new(tmp_path: Path) -> None:
+    """Whoever took the key may hold its key file too: the new key is under a new one, and
+    the old one, made here, is gone."""
+    room = open_room(tmp_path / "room")
+    try:
+        room.keys.init("muscat", role="intermediary")
+        old_file = room.keys.key_file_of("muscat")
+        assert old_file is not None and old_file.is_file()
+        done = room.keys.replace("muscat")
+        short = done.fingerprint.replace(" ", "")[:8]
+        assert done.key_file == str(old_file.parent / f"muscat-{short}.keyfile")
+        assert not old_file.exists() and Path(done.key_file).is_file()
+        assert room.keys.unlock("muscat").identity.fingerprint == done.fingerprint
+        assert done.epochs == ()  # a member of no track: nothing to re-key
+    finally:
+        room.close()
+
+
+def test_after_a_replacement_the_old_key_proves_and_signs_nothing(tmp_path: Path) -> None:
+    """In a room with users: dana replaces her own key. Her old key — a stolen copy, or a
+    token that wrapped it — opens no session, and a record it signed after the revocation is
+    found by `verify`, where what the new key signed holds."""
+    path = tmp_path / "room"
+    with sitroom.init(path, clock=ManualClock(T0)) as r:
+        r.users.add("alice", role="admin", passphrase=PASSPHRASE)
+    with sitroom.open(path, user="alice", proof=PASSPHRASE, clock=ManualClock(T0)) as alice:
+        alice.users.add("dana", passphrase=PASSPHRASE)
+        token = alice.auth.login("dana", PASSPHRASE).token
+        old = alice.keys.unlock("dana", PASSPHRASE)
+    with sitroom.open(path, user="dana", proof=PASSPHRASE, clock=ManualClock(T0)) as dana:
+        with pytest.raises(AccessDenied, match="dana is an analyst, not an admin"):
+            dana.keys.replace("alice", passphrase=NEW_PASSPHRASE)
+        done = dana.keys.replace("dana", passphrase=NEW_PASSPHRASE)
+        assert done.tokens_revoked == 1
+    for proof in (PASSPHRASE, Bearer(token)):
+        with pytest.raises(AuthError):
+            sitroom.open(path, user="dana", proof=proof, clock=ManualClock(T0))
+    assert sitroom.verify(path).ok
+    with sitroom.open(path, as_site=True, clock=ManualClock(T0)) as site:
+        with pytest.raises(AuthError, match="was replaced by"):
+            Session.of(site.engine, "dana", old)
+        # What only an insider with the old key could do: write around the session's check.
+        judged = JUDGMENT.record(
+            {"question": "q", "p": 0.2, "rationale": "", "by": "dana"},
+            id="judgment:q:dana",
+            source="user:dana",
+        )
+        site.engine.append([judged], lambda new: signature_record(old, new))
+    assert sorted(f.reason for f in sitroom.verify(path).findings) == ["forged-author", "unsigned"]
+    with sitroom.open(path, user="dana", proof=NEW_PASSPHRASE, clock=ManualClock(T0)) as dana:
+        assert dana.session.signer is not None
+        assert dana.session.signer.identity.fingerprint == done.fingerprint
+
+
+def test_a_replacement_saved_but_never_published_is_published_when_run_again(
+    tmp_path: Path,
+) -> None:
+    """A `keys replace` stopped between writing the new key and recording it: the run again
+    publishes that key (opened with the new passphrase), rather than making a third."""
+    room = open_room(tmp_path / "room")
+    try:
+        _person(room, "omar")
+        _epoch(room, "omar", "us-iran")
+        saved = new_secret("omar", "person")
+        KeyStore(room.path / "keys").replace(saved, Unlock(passphrase=NEW_PASSPHRASE))
+        done = room.keys.replace("omar", passphrase=NEW_PASSPHRASE)
+        assert (done.key, done.fingerprint) == (None, saved.identity.fingerprint)
+        assert [(e.track, e.epoch) for e in done.epochs] == [("us-iran", 2)]
     finally:
         room.close()

@@ -93,7 +93,7 @@ class KeyStore:
         """Write ``secret`` (a new key for an identity that has one here) over its key file,
         at once: the old key is no longer in this store. The key file that opened the old key,
         if it was made here and ``how`` names another, is removed with it."""
-        old = self.stored_key_file(secret.name) if self.exists(secret.name) else None
+        old = self.stored_key_file(secret.name)  # SecureError if there is no key to replace
         path = self._write(secret, how)
         made_here = old is not None and old.resolve().parent in {
             self.dir.resolve(),

@@ -44,7 +44,7 @@ from sitroom.domain.channels.courier import Link, Note
 from sitroom.domain.channels.priority import Priority
 from sitroom.domain.kinds import CHANNEL_ACK, CHANNEL_KINDS, CHANNEL_REPLY
 from sitroom.domain.secure.identity import Secret
-from sitroom.domain.secure.ledger import SECURE, sealed_header
+from sitroom.domain.secure.ledger import SECURE, current_identity, sealed_header
 from sitroom.domain.timeutil import human_age, iso
 from sitroom.domain.week import WorkingWeek
 from sitroom.domain.wording import shown
@@ -700,17 +700,27 @@ class Channels:
 
     def _opener(self, track: str, epoch: int, passphrase: Passphrase | None) -> Secret | None:
         """Whose key opens a message sealed in ``track``'s ``epoch`` for this user: their own
-        when the epoch was sealed to them (the session's, once they proved who they are: no
-        passphrase asked again), else the site's (None: none held)."""
+        when the epoch was sealed to the key they hold now (the session's, once they proved who
+        they are: no passphrase asked again), else the site's (None: none held) — as for an
+        epoch sealed to a key of theirs since replaced, which the new one cannot open."""
         user = self._s.user
-        epochs = self._secure()["epochs"].get(track, [])
-        found = next((e for e in epochs if e["epoch"] == epoch), None)
-        if user and found is not None and user in found["members"]:
+        if user and self._sealed_to_current_key(user, track, epoch):
             if self._s.signer is not None:  # proven already: their key is at hand
                 return self._s.signer
             if self._user_secret:
                 return self._user_secret(user, passphrase)
         return self._site_secret() if self._site_secret is not None else None
+
+    def _sealed_to_current_key(self, user: str, track: str, epoch: int) -> bool:
+        secure = self._secure()
+        found = next((e for e in secure["epochs"].get(track, []) if e["epoch"] == epoch), None)
+        member = None if found is None else found["members"].get(user)
+        current = current_identity(secure, user)
+        return (
+            member is not None
+            and current is not None
+            and current["fingerprint"] == (member["fingerprint"])
+        )
 
     def _secure(self) -> Mapping[str, Any]:
         state: Mapping[str, Any] = self._s.state(SECURE)

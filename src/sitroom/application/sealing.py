@@ -29,7 +29,7 @@ from sitroom.domain.records import Record
 from sitroom.domain.secure.envelope import Header, Opened, Window, open_envelope, parse, seal
 from sitroom.domain.secure.epochs import Epoch, open_epoch
 from sitroom.domain.secure.identity import Identity, Secret, identity_from_record
-from sitroom.domain.secure.ledger import current_identity, usage_key
+from sitroom.domain.secure.ledger import current_identity, identity_version, usage_key
 from sitroom.domain.secure.wear import ROTATE, Policy, out_of_use
 from sitroom.errors import Rejected, SecureError
 
@@ -68,7 +68,7 @@ class Keyring:
 
     def secret(self, track: str, epoch: int) -> tuple[Epoch, bytes] | None:
         """The epoch and its secret, if it was sealed to this identity."""
-        found = next((e for e in self._state["epochs"].get(track, []) if e["epoch"] == epoch), None)
+        found = self._epoch(track, epoch)
         if found is None:
             return None
         key = (track, epoch)
@@ -137,14 +137,27 @@ class Keyring:
 
     def read(self, body: str, track: str) -> Opened:
         """Open a message the log already holds (sent, or accepted on arrival): every check
-        but the replay window, which it passed when it was recorded."""
+        but the replay window, which it passed when it was recorded. Its sender's signature is
+        checked against the key its epoch was sealed to them under — the one they held then,
+        though it may have been replaced since — where :meth:`open`, for what arrives now,
+        takes only the sender's current key."""
+        env = parse(body)
+        header = env.get("header")
+        epoch = self._epoch(track, header.get("epoch")) if isinstance(header, Mapping) else None
+
+        def then(name: str) -> Identity | None:
+            member = (epoch or {}).get("members", {}).get(name)
+            if member is None:
+                return self.identity(name)
+            found = identity_version(self._state, name, str(member.get("fingerprint")))
+            return None if found is None else identity_from_record(found)
+
         return open_envelope(
-            parse(body),
-            track=track,
-            identities=self.identity,
-            epoch=self.secret,
-            window=lambda key: Window(),
+            env, track=track, identities=then, epoch=self.secret, window=lambda key: Window()
         )
+
+    def _epoch(self, track: str, epoch: Any) -> Mapping[str, Any] | None:
+        return next((e for e in self._state["epochs"].get(track, []) if e["epoch"] == epoch), None)
 
 
 def rejection(
