@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_keys_cli import room  # noqa: F401  (the fixture: washington, alice the admin, dana)
 
 from sitroom.domain.secure.codec import b64
 
 from helpers import sitroom as run
 
-TRACK = "tracks:\n  - {id: us-iran, name: US-Iran talks, parties: [USA, IRN], venue: Geneva}\n"
 Damage = Callable[[Path], None]
 
 
@@ -109,24 +109,6 @@ SITE: dict[str, tuple[Damage, str]] = {
 }
 
 
-@pytest.fixture
-def room(
-    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    monkeypatch.setenv("SITROOM_PASSPHRASE", "correct horse battery")
-    monkeypatch.delenv("SITROOM_USER", raising=False)
-    w = tmp_path / "room"
-    tracks = tmp_path / "t.yaml"
-    tracks.write_text(TRACK)
-    for args in (
-        ["init", "-w", str(w), "--site", "washington"],
-        ["tracks", "add", "-w", str(w), str(tracks)],
-        ["users", "add", "-w", str(w), "alice", "--role", "admin"],
-    ):
-        assert run(capfd, *args).code == 0, args
-    return w
-
-
 def _refused(r: Any, key: Path, what: str) -> None:
     assert r.code == 5, (r.code, r.err)
     assert r.err.startswith("sitroom: error: ") and r.err.count("\n") == 1, r.err
@@ -136,7 +118,9 @@ def _refused(r: Any, key: Path, what: str) -> None:
 
 @pytest.mark.parametrize("case", sorted(PERSON))
 def test_a_damaged_persons_key_file_is_one_line_exit_5(
-    room: Path, capfd: pytest.CaptureFixture[str], case: str
+    room: Path,  # noqa: F811
+    capfd: pytest.CaptureFixture[str],
+    case: str,
 ) -> None:
     damage, what = PERSON[case]
     key = room / "keys" / "alice.key"
@@ -148,7 +132,9 @@ def test_a_damaged_persons_key_file_is_one_line_exit_5(
 
 @pytest.mark.parametrize("case", sorted(SITE))
 def test_a_damaged_site_key_file_is_one_line_exit_5(
-    room: Path, capfd: pytest.CaptureFixture[str], case: str
+    room: Path,  # noqa: F811
+    capfd: pytest.CaptureFixture[str],
+    case: str,
 ) -> None:
     damage, what = SITE[case]
     key = room / "keys" / "washington.key"
@@ -156,7 +142,10 @@ def test_a_damaged_site_key_file_is_one_line_exit_5(
     _refused(run(capfd, "-u", "alice", "keys", "rotate", "-w", str(room), "us-iran"), key, what)
 
 
-def test_an_intact_key_file_still_opens(room: Path, capfd: pytest.CaptureFixture[str]) -> None:
+def test_an_intact_key_file_still_opens(
+    room: Path,  # noqa: F811
+    capfd: pytest.CaptureFixture[str],
+) -> None:
     """The control: the same commands on files left as written."""
     assert run(capfd, "-u", "alice", "keys", "-w", str(room)).code == 0
     r = run(capfd, "-u", "alice", "keys", "rotate", "-w", str(room), "us-iran")

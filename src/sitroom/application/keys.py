@@ -213,79 +213,6 @@ def ask(passphrase: Passphrase | None, name: str) -> str:
     return passphrase(name) if callable(passphrase) else passphrase
 
 
-def issue_epoch(
-    session: Session,
-    track: str,
-    *,
-    issuer: Secret,
-    policy: Policy,
-    aead: str,
-    reason: str,
-    random_bytes: RandomBytes = os.urandom,
-    at_ms: int | None = None,
-) -> EpochIssued:
-    """A new epoch of ``track``, sealed to whoever is cleared for it now (and the issuer),
-    appended through ``session``, starting ``at_ms`` (default: now). Checks nothing of who
-    asks: the caller does."""
-    record, issued = next_epoch(
-        session,
-        track,
-        issuer=issuer,
-        policy=policy,
-        aead=aead,
-        reason=reason,
-        random_bytes=random_bytes,
-        at_ms=at_ms,
-    )
-    session.append([record], action=f"rotate the keys of {track}")
-    return issued
-
-
-def next_epoch(
-    session: Session,
-    track: str,
-    *,
-    issuer: Secret,
-    policy: Policy,
-    aead: str,
-    reason: str,
-    random_bytes: RandomBytes = os.urandom,
-    at_ms: int | None = None,
-    new_keys: Mapping[str, Identity] | None = None,
-) -> tuple[Record, EpochIssued]:
-    """The record of ``track``'s next epoch, not yet appended: sealed to whoever is cleared for
-    it now (and the issuer), each under their published key or the one ``new_keys`` gives
-    them (a key replaced in the same append)."""
-    tracks = session.state(TRACKS)["tracks"]
-    if track not in tracks:
-        raise NotFound("track", track, known=sorted(tracks))
-    state = session.state(SECURE)
-    names = sorted({*cleared(state, track), issuer.name})
-    found = [(new_keys or {}).get(n) or identity(session, n) for n in names]
-    members = [m for m in found if m is not None]
-    epochs = state["epochs"].get(track, [])
-    number = (epochs[-1]["epoch"] + 1) if epochs else 1
-    record = epoch_record(
-        track,
-        number,
-        random_bytes(SECRET_BYTES),
-        members,
-        issuer,
-        now_ms=session.now_ms() if at_ms is None else at_ms,
-        cryptoperiod_ms=policy.cryptoperiod_ms,
-        aead=aead,
-        reason=reason,
-    )
-    issued = EpochIssued(
-        track=track,
-        epoch=number,
-        members=tuple(sorted(m.name for m in members)),
-        expires=iso(int(record.payload["expires_ms"])) or "",
-        reason=reason,
-    )
-    return record, issued
-
-
 def _use(w: KeyWear) -> KeyUse:
     d = w.as_dict()
     return KeyUse(
@@ -535,22 +462,17 @@ class Keys:
         records = [identity_record(new, now), revoked]
         epochs = []
         state, tracks = act.state(SECURE), act.state(TRACKS)["tracks"]
-        stale = [t for t, eps in sorted(state["epochs"].items()) if name in eps[-1]["members"]]
+        stale = [
+            t
+            for t, eps in sorted(state["epochs"].items())
+            if t in tracks and name in eps[-1]["members"]
+        ]
         issuer = self._site_secret() if stale else None
+        keys = {name: new.identity}
         for track in stale:
-            if track not in tracks:
-                continue
             assert issuer is not None
-            record, issued = next_epoch(
-                act,
-                track,
-                issuer=issuer,
-                policy=self._policy,
-                aead=self._aead,
-                reason=f"{name}'s key replaced",
-                random_bytes=self._random,
-                at_ms=now,
-                new_keys={name: new.identity},
+            record, issued = self._next_epoch(
+                act, track, issuer, reason=f"{name}'s key replaced", at_ms=now, new_keys=keys
             )
             records.append(record)
             epochs.append(issued)
@@ -582,17 +504,55 @@ class Keys:
     def issue(
         self, session: Session, track: str, *, reason: str, at_ms: int | None = None
     ) -> EpochIssued:
-        """A new epoch of ``track`` issued by this site, appended through ``session``."""
-        return issue_epoch(
-            session,
+        """A new epoch of ``track`` issued by this site, appended through ``session``,
+        starting ``at_ms`` (default: now). Checks nothing of who asks: the caller does."""
+        record, issued = self._next_epoch(
+            session, track, self._site_secret(), reason=reason, at_ms=at_ms
+        )
+        session.append([record], action=f"rotate the keys of {track}")
+        return issued
+
+    def _next_epoch(
+        self,
+        session: Session,
+        track: str,
+        issuer: Secret,
+        *,
+        reason: str,
+        at_ms: int | None = None,
+        new_keys: Mapping[str, Identity] | None = None,
+    ) -> tuple[Record, EpochIssued]:
+        """The record of ``track``'s next epoch, not yet appended: sealed to whoever is cleared
+        for it now (and the issuer), each under their published key or the one ``new_keys``
+        gives them (a key replaced in the same append)."""
+        tracks = session.state(TRACKS)["tracks"]
+        if track not in tracks:
+            raise NotFound("track", track, known=sorted(tracks))
+        state = session.state(SECURE)
+        names = sorted({*cleared(state, track), issuer.name})
+        found = [(new_keys or {}).get(n) or identity(session, n) for n in names]
+        members = [m for m in found if m is not None]
+        epochs = state["epochs"].get(track, [])
+        number = (epochs[-1]["epoch"] + 1) if epochs else 1
+        record = epoch_record(
             track,
-            issuer=self._site_secret(),
-            policy=self._policy,
+            number,
+            self._random(SECRET_BYTES),
+            members,
+            issuer,
+            now_ms=session.now_ms() if at_ms is None else at_ms,
+            cryptoperiod_ms=self._policy.cryptoperiod_ms,
             aead=self._aead,
             reason=reason,
-            random_bytes=self._random,
-            at_ms=at_ms,
         )
+        issued = EpochIssued(
+            track=track,
+            epoch=number,
+            members=tuple(sorted(m.name for m in members)),
+            expires=iso(int(record.payload["expires_ms"])) or "",
+            reason=reason,
+        )
+        return record, issued
 
     # reading ------------------------------------------------------------------------------
     def status(self, track: str | None = None, *, as_of_ms: int | None = None) -> KeyStatus:
