@@ -25,6 +25,7 @@ from sitroom.application.session import Session
 from sitroom.domain.channels.courier import Link
 from sitroom.domain.channels.priority import Priority
 from sitroom.domain.kinds import ALERT, JUDGMENT
+from sitroom.domain.records import Record
 from sitroom.domain.secure.authorship import signature_record
 from sitroom.domain.secure.envelope import Header, seal
 from sitroom.domain.secure.identity import Secret
@@ -422,6 +423,12 @@ def test_an_intermediarys_replaced_key_gets_a_key_file_made_new(tmp_path: Path) 
         room.close()
 
 
+def _judged(rid: str) -> Record:
+    return JUDGMENT.record(
+        {"question": "q", "p": 0.2, "rationale": "", "by": "dana"}, id=rid, source="user:dana"
+    )
+
+
 def test_after_a_replacement_the_old_key_proves_and_signs_nothing(tmp_path: Path) -> None:
     """In a room with users: dana replaces her own key. Her old key — a stolen copy, or a
     token that wrapped it — opens no session, and a record it signed after the revocation is
@@ -438,6 +445,7 @@ def test_after_a_replacement_the_old_key_proves_and_signs_nothing(tmp_path: Path
             dana.keys.replace("alice", passphrase=NEW_PASSPHRASE)
         done = dana.keys.replace("dana", passphrase=NEW_PASSPHRASE)
         assert done.tokens_revoked == 1
+        dana.session.append([_judged("judgment:q:dana:1")])  # signed by her new key, as it must
     for proof in (PASSPHRASE, Bearer(token)):
         with pytest.raises(AuthError):
             sitroom.open(path, user="dana", proof=proof, clock=ManualClock(T0))
@@ -446,12 +454,7 @@ def test_after_a_replacement_the_old_key_proves_and_signs_nothing(tmp_path: Path
         with pytest.raises(AuthError, match="was replaced by"):
             Session.of(site.engine, "dana", old)
         # What only an insider with the old key could do: write around the session's check.
-        judged = JUDGMENT.record(
-            {"question": "q", "p": 0.2, "rationale": "", "by": "dana"},
-            id="judgment:q:dana",
-            source="user:dana",
-        )
-        site.engine.append([judged], lambda new: signature_record(old, new))
+        site.engine.append([_judged("judgment:q:dana:2")], lambda new: signature_record(old, new))
     assert sorted(f.reason for f in sitroom.verify(path).findings) == ["forged-author", "unsigned"]
     with sitroom.open(path, user="dana", proof=NEW_PASSPHRASE, clock=ManualClock(T0)) as dana:
         assert dana.session.signer is not None

@@ -400,6 +400,8 @@ class Keys:
         ended = [t.id for t in (self._tokens.tokens() if self._tokens else []) if t.user == name]
         records, epochs = self._replacing(act, old, secret, reason, ended)
         act.append(records, action=f"replace the keys of {name}")
+        if admin is None:
+            s.adopt_key(secret)  # what they write next in this session is signed by the new key
         for token in ended:
             assert self._tokens is not None
             self._tokens.revoke(token)

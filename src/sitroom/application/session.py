@@ -299,6 +299,13 @@ class Session:
             )
         return Session(self._engine, EVERYTHING, new)
 
+    def adopt_key(self, new: Secret) -> None:
+        """Sign with ``new`` from now on: this user's key, just replaced (the old one's
+        signatures no longer count)."""
+        if self._signer is None or new.name != self.user:
+            raise AccessDenied(f"{new.name}'s key does not sign for {self.user}", user=self.user)
+        self._signer = new
+
     def administer(self, action: str) -> Session:
         """Refuse (and record) ``action`` unless this user is an admin; else the session an
         admin act runs in. Users, clearances and track keys are managed for compartments the
