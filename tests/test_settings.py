@@ -30,6 +30,7 @@ def test_written_settings_read_back(tmp_path: Path) -> None:
         ("[sitroom]\nstream_queue_max = 0\n", {}, "stream_queue_max"),
         ("[sitroom]\nserve_upload_max_bytes = 0\n", {}, "serve_upload_max_bytes"),
         ("[sitroom]\nlogin_attempts_per_minute = 0\n", {}, "login_attempts_per_minute"),
+        ("[sitroom]\n", {"SITROOM_KEY_WEAR_ACTION": "warn"}, "key_wear_action must be rotate"),
     ],
 )
 def test_mistakes_are_named(tmp_path: Path, toml: str, env: dict[str, str], message: str) -> None:

@@ -32,7 +32,7 @@ from sitroom.adapters.log_memory import MemoryLog
 from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.adapters.outputs import HEAD_FILE as HEAD_FILE
 from sitroom.adapters.outputs import LOG_FILE as LOG_FILE
-from sitroom.adapters.outputs import TOKENS_FILE, refuse_own
+from sitroom.adapters.outputs import TOKENS_FILE, refuse_own, write_private
 from sitroom.application.audit import Checkpointer, keep_head
 from sitroom.application.engine import Engine
 from sitroom.application.ports import Clock, Unlock
@@ -129,6 +129,7 @@ def key_policy(settings: Settings) -> Policy:
         warn_ms=round(settings.key_warn_days * MS_PER_DAY),
         usage_warn=settings.key_usage_warn,
         usage_limit=settings.key_usage_limit,
+        on_wear=settings.key_wear_action,
     )
 
 
@@ -278,12 +279,14 @@ def init(path: Path | str, *, site: str | None = None, clock: Clock | None = Non
         raise WorkspaceError(f"{path} already holds a sitroom workspace")
     _refuse_lost_log(path)
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        # A folder made here is its owner's only; one given is left as its owner set it.
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as e:
         raise WorkspaceError(f"cannot create workspace {path}: {e.strerror}") from None
     config = path / CONFIG_FILE
     if not config.exists():
-        config.write_text(Settings(site=site or f"site-{secrets.token_hex(4)}").to_toml())
+        settings = Settings(site=site or f"site-{secrets.token_hex(4)}")
+        write_private(config, settings.to_toml().encode())
     room = Room._open(path, clock, create=True, user=None, as_site=True)
     if room._init_site_keys():
         room._keep_first_head()
@@ -735,6 +738,7 @@ class Room:
 
     @cached_property
     def keys(self) -> Keys:
+        from sitroom.adapters.tokens import TokenFile
         from sitroom.application.keys import Keys
 
         return Keys(
@@ -745,6 +749,7 @@ class Room:
             new_secret=new_secret,
             policy=key_policy(self.settings),
             aead=self.settings.key_aead,
+            tokens=TokenFile(self.path / KEYS_DIR / TOKENS_FILE),
         )
 
     @cached_property
@@ -828,7 +833,7 @@ class Room:
             read_trace=_read_trace,
             site_secret=site_secret,
             user_secret=lambda name, passphrase: self.keys.unlock(name, passphrase),
-            first_epoch=lambda track: self.keys.first_epoch(track),
+            keyring=lambda secret: self.keys.keyring(secret),
             on_clock=on_clock,
             scratch=_scratch_session,
             settle=settle,

@@ -59,6 +59,9 @@ class Settings:
     """... or once it has sealed this share of its message limit."""
     key_usage_limit: int = 0
     """A message limit per key of your own, below the AEAD's (0: the AEAD's, RFC 9001 6.6)."""
+    key_wear_action: str = "rotate"
+    """A message that would pass its key's limit or cryptoperiod: 'rotate' the track's key
+    first (where this site may issue epochs), or 'refuse' it."""
     http_max_body_bytes: int = 1_048_576
     """A desk or relay refuses a request body larger than this (413), unread."""
     http_read_timeout_s: float = 10.0
@@ -136,6 +139,10 @@ class Settings:
             raise WorkspaceError("key_usage_warn is a fraction; key_cryptoperiod_days positive")
         if settings.key_usage_limit < 0 or settings.key_warn_days < 0:
             raise WorkspaceError("key_usage_limit and key_warn_days cannot be negative")
+        if settings.key_wear_action not in ("rotate", "refuse"):
+            raise WorkspaceError(
+                f"key_wear_action must be rotate or refuse, not {settings.key_wear_action!r}"
+            )
         if min(settings.http_max_body_bytes, settings.http_max_connections) < 1 or not (
             settings.http_read_timeout_s > 0
         ):

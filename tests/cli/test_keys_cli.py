@@ -5,7 +5,9 @@ cards and epochs exported and imported, and a sealed message read by those clear
 from __future__ import annotations
 
 import json
+import shutil
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,8 @@ from sitroom.adapters.keystore import KeyStore, new_secret
 from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.application.ports import Unlock
 from sitroom.domain.kinds import ACCESS_DENIED
+from sitroom.domain.secure.epochs import open_epoch
+from sitroom.errors import SecureError
 from sitroom.room import open as open_room
 from sitroom.settings import Settings
 
@@ -220,3 +224,142 @@ def test_a_sealed_message_is_read_by_the_cleared_and_refused_to_others(
         {"user": "dana", "action": "read message m-1", "reason": "not cleared for us-iran"}
     ]
     assert b"meet on the 14th" not in (room / "sitroom.db").read_bytes()
+
+
+def _sealed_channel(capfd: pytest.CaptureFixture[str], w: str) -> None:
+    """A channel of us-iran to a desk nobody runs: what is sent stays recorded, sealed."""
+    added = run(capfd, "-u", "alice", "channels", "add", "-w", w, "direct", "--to", "Tehran",
+                "--url", "http://127.0.0.1:9", "--track", "us-iran")  # fmt: skip
+    assert added.code == 0, added.err
+
+
+def _send(capfd: pytest.CaptureFixture[str], w: str, msg: str) -> tuple[int, str]:
+    r = run(capfd, "-u", "alice", "channels", "send", "-w", w, "direct", f"text of {msg}",
+            "--id", msg, "--wait", "0s")  # fmt: skip
+    return r.code, r.err
+
+
+def _epoch_now(capfd: pytest.CaptureFixture[str], w: str) -> tuple[int, str]:
+    (track,) = run(capfd, "-u", "alice", "keys", "-w", w, "--track", "us-iran", "--json").json()[
+        "tracks"
+    ]
+    return track["epoch"], track["reason"]
+
+
+@pytest.mark.parametrize("action", ["rotate", "refuse"])
+def test_channels_send_seals_nothing_past_its_key_limit(
+    room: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    """A limit of 3: the fourth message is sealed under a new epoch that every member reads
+    (rotate), or refused in one line, exit 5, and nothing recorded (refuse)."""
+    monkeypatch.setenv("SITROOM_KEY_USAGE_LIMIT", "3")
+    monkeypatch.setenv("SITROOM_KEY_WEAR_ACTION", action)
+    w = str(room)
+    assert run(capfd, "-u", "alice", "users", "grant", "-w", w, "dana", "us-iran").code == 0
+    _sealed_channel(capfd, w)
+    assert [_send(capfd, w, f"m-{i}")[0] for i in range(3)] == [3, 3, 3]  # pending, sealed
+    assert _epoch_now(capfd, w)[0] == 2
+    code, err = _send(capfd, w, "m-3")
+    if action == "refuse":
+        assert code == 5
+        assert err == (
+            "sitroom: error: track us-iran's epoch 2 key for washington has sealed its 3 "
+            "messages, its limit: refused (key_wear_action = refuse); rotate it first\n"
+        )
+        assert run(capfd, "-u", "alice", "channels", "read", "-w", w, "m-3").code == 2
+        assert _epoch_now(capfd, w)[0] == 2
+        return
+    assert code == 3, err
+    assert _epoch_now(capfd, w) == (
+        3,
+        "track us-iran's epoch 2 key for washington has sealed its 3 messages, its limit",
+    )
+    for user in ("alice", "dana"):
+        for i in range(4):
+            r = run(capfd, "-u", user, "channels", "read", "-w", w, f"m-{i}", "--json")
+            assert r.code == 0, r.err
+            assert (r.json()["text"], r.json()["opened_with"]) == (f"text of m-{i}", user)
+
+
+@pytest.mark.parametrize("action", ["rotate", "refuse"])
+def test_channels_send_after_the_cryptoperiod_rotates_or_refuses(
+    room: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, action: str
+) -> None:
+    monkeypatch.setenv("SITROOM_KEY_WEAR_ACTION", action)
+    monkeypatch.setenv("SITROOM_KEY_CRYPTOPERIOD_DAYS", str(0.5 / 86_400))  # half a second
+    w = str(room)
+    _sealed_channel(capfd, w)
+    assert run(capfd, "-u", "alice", "keys", "rotate", "-w", w, "us-iran").code == 0
+    time.sleep(0.6)
+    code, err = _send(capfd, w, "m-1")
+    if action == "refuse":
+        assert code == 5 and err.count("\n") == 1
+        assert "track us-iran's epoch 2 key expired" in err and "rotate it first" in err
+        return
+    assert code == 3, err
+    epoch, reason = _epoch_now(capfd, w)
+    assert epoch == 3 and reason.startswith("track us-iran's epoch 2 key expired")
+    r = run(capfd, "-u", "alice", "channels", "read", "-w", w, "m-1", "--json")
+    assert r.code == 0 and r.json()["text"] == "text of m-1"
+
+
+def test_keys_replace_locks_the_old_key_out(
+    room: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dana's key file and passphrase were taken (the thief kept a copy). She replaces her key:
+    the copy opens no session and no new epoch, her API token is ended, and with her new
+    passphrase she reads and sends; `verify` holds."""
+    w = str(room)
+    assert run(capfd, "-u", "alice", "users", "grant", "-w", w, "dana", "us-iran").code == 0
+    _sealed_channel(capfd, w)
+    assert _send(capfd, w, "m-1")[0] == 3
+    thief = tmp_path / "thief"
+    thief.mkdir()
+    shutil.copy(room / "keys" / "dana.key", thief / "dana.key")
+    token = run(capfd, "-u", "dana", "tokens", "create", "script", "-w", w, "--json").json()
+    new = tmp_path / "new.passphrase"
+    new.write_text("a brand new passphrase\n")
+    stranger = run(capfd, "-u", "dana", "keys", "replace", "alice", "-w", w,
+                   "--passphrase-file", str(new))  # fmt: skip
+    assert stranger.code == 6 and "dana is an analyst, not an admin" in stranger.err
+    r = run(capfd, "-u", "dana", "keys", "replace", "dana", "-w", w, "--passphrase-file",
+            str(new), "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    done = r.json()
+    old = KeyStore(thief).public("dana").fingerprint
+    assert (done["name"], done["revoked"], done["tokens_revoked"]) == ("dana", old, 1)
+    (epoch,) = done["epochs"]
+    assert (epoch["track"], epoch["epoch"]) == ("us-iran", 3)
+    assert epoch["members"] == ["alice", "dana", "washington"]
+    # Her old passphrase, the thief's copy put back, and her token: none proves dana now.
+    refused = run(capfd, "-u", "dana", "keys", "-w", w)
+    assert refused.code == 6 and "passphrase does not open" in refused.err
+    shutil.copy(room / "keys" / "dana.key", tmp_path / "dana.key.new")
+    shutil.copy(thief / "dana.key", room / "keys" / "dana.key")
+    stolen = run(capfd, "-u", "dana", "keys", "-w", w)
+    assert stolen.code == 6 and f"({old} was replaced by {done['fingerprint']})" in stolen.err
+    shutil.copy(tmp_path / "dana.key.new", room / "keys" / "dana.key")
+    monkeypatch.setenv("SITROOM_TOKEN", token["token"])
+    ended = run(capfd, "-u", "dana", "keys", "-w", w)
+    assert ended.code == 6 and "not valid here" in ended.err
+    monkeypatch.delenv("SITROOM_TOKEN")
+    # The thief's key opens no epoch sealed after the replacement.
+    secret = KeyStore(thief).unlock("dana", Unlock(passphrase="correct horse battery"))
+    with open_room(room, as_site=True) as site:
+        epochs = site.session.state("secure")["epochs"]["us-iran"]
+        with pytest.raises(SecureError, match="sealed to dana's key"):
+            open_epoch(epochs[-1], secret)
+        assert open_epoch(epochs[-2], secret)  # ... what it held before, it still holds
+    # dana, with her new passphrase, sends and reads; the message from before reads too.
+    monkeypatch.setenv("SITROOM_PASSPHRASE", "a brand new passphrase")
+    sent = run(capfd, "-u", "dana", "channels", "send", "-w", w, "direct", "hello",
+               "--id", "m-2", "--wait", "0s")  # fmt: skip
+    assert sent.code == 3, sent.err
+    for msg, text, opener in (("m-2", "hello", "dana"), ("m-1", "text of m-1", "washington")):
+        r = run(capfd, "-u", "dana", "channels", "read", "-w", w, msg, "--json")
+        assert r.code == 0, r.err
+        assert (r.json()["text"], r.json()["opened_with"]) == (text, opener)
+    status = run(capfd, "-u", "dana", "keys", "-w", w, "--json").json()
+    (row,) = [i for i in status["identities"] if i["name"] == "dana"]
+    assert (row["fingerprint"], row["key_changes"]) == (done["fingerprint"], 1)
+    assert run(capfd, "verify", "-w", w).code == 0

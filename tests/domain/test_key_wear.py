@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sitroom.domain.secure.epochs import AES_256_GCM, CHACHA20_POLY1305
-from sitroom.domain.secure.wear import LIMITS, Policy, findings, forecast, next_due
+from sitroom.domain.secure.wear import LIMITS, Policy, findings, forecast, next_due, out_of_use
 from sitroom.domain.timeutil import MS_PER_DAY
 
 T0 = 1_800_000_000_000
@@ -104,3 +104,22 @@ def test_a_scheduled_meeting_that_would_outlast_the_key_is_flagged_before_it() -
     found = [f for f in findings([w], POLICY, now, meetings) if "|meeting|" in f.key]
     assert [f.key for f in found] == ["us-iran|3|meeting|us-iran-1"]
     assert "round 1" in found[0].title and "rotate before the meeting" in found[0].title
+
+
+def test_a_key_is_out_of_use_past_its_limit_or_outside_its_cryptoperiod() -> None:
+    """What sealing enforces (the alerts above only warn): RFC 9001 stops a key at its limit."""
+    policy = Policy(usage_limit=3)
+    ep = _epoch()
+    assert out_of_use(ep, "washington", 3, policy, T0) is None
+    assert out_of_use(ep, "washington", 4, policy, T0) == (
+        "track us-iran's epoch 3 key for washington has sealed its 3 messages, its limit"
+    )
+    assert out_of_use(ep, "washington", 2**23, Policy(), T0) is None
+    assert "its 8,388,608 messages" in str(out_of_use(ep, "w", 2**23 + 1, Policy(), T0))
+    assert out_of_use(_epoch(CHACHA20_POLY1305), "w", 2**40, Policy(), T0) is None
+    end = T0 + 30 * MS_PER_DAY
+    assert out_of_use(ep, "w", 1, policy, end - 1) is None
+    assert out_of_use(ep, "w", 1, policy, end) == (
+        "track us-iran's epoch 3 key expired 2027-02-14T08:00:00Z"
+    )
+    assert "after this message's time" in str(out_of_use(ep, "w", 1, policy, T0 - 1))

@@ -4,13 +4,15 @@ A key file holds the identity's public card in the clear and its two private key
 and X25519, 64 bytes) encrypted with ChaCha20-Poly1305 under a key derived from either
 
 - a **passphrase**, through scrypt (N = 2^15, r = 8, p = 1: about 0.1 s and 32 MiB per unlock,
-  RFC 7914's interactive setting) — for people; or
+  RFC 7914's interactive setting; a file asking for more than keyfile.py allows is refused
+  before scrypt runs) — for people; or
 - a **key file** of 32 random bytes, through HKDF-SHA256 — for sites and relays that must
   start unattended. Keep the key file on other media than the key (``--key-file PATH``).
 
 Everything in the file but the nonce and the ciphertext is bound in as associated data, so
 swapping the public card, the name or the KDF's parameters makes the unlock fail. Files are
-written atomically and readable by their owner only. A wrong passphrase is one clear error.
+written atomically and readable by their owner only. A wrong passphrase is one clear error; so
+is a damaged file (:mod:`sitroom.adapters.keyfile` reads it).
 """
 
 from __future__ import annotations
@@ -29,15 +31,23 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from sitroom.adapters.keyfile import (
+    FORMAT,
+    KEY_FILE_KDF,
+    NONCE_BYTES,
+    SALT_BYTES,
+    SCRYPT,
+    SCRYPT_KDF,
+    KeyFile,
+    read_key_file,
+)
 from sitroom.adapters.outputs import KEYS_DIR as KEYS_DIR
 from sitroom.adapters.outputs import refuse_own, write_private
 from sitroom.application.ports import Unlock
-from sitroom.domain.secure.codec import b64, canonical, unb64
+from sitroom.domain.secure.codec import b64, canonical
 from sitroom.domain.secure.identity import ROLES, Identity, Secret, check_name
 from sitroom.errors import SecureError, UserInputError
 
-FORMAT = "sitroom-key/1"
-SCRYPT = {"n": 2**15, "r": 8, "p": 1}
 MIN_PASSPHRASE = 8
 
 
@@ -77,10 +87,29 @@ class KeyStore:
         path = self.path(secret.name)
         if path.exists():
             raise UserInputError(f"{secret.name} already has keys ({path})")
+        return self._write(secret, how)
+
+    def replace(self, secret: Secret, how: Unlock) -> Path:
+        """Write ``secret`` (a new key for an identity that has one here) over its key file,
+        at once: the old key is no longer in this store. The key file that opened the old key,
+        if it was made here and ``how`` names another, is removed with it."""
+        old = self.stored_key_file(secret.name)  # SecureError if there is no key to replace
+        path = self._write(secret, how)
+        made_here = old is not None and old.resolve().parent in {
+            self.dir.resolve(),
+            self.key_files.resolve(),
+        }
+        if made_here and how.key_file is not None and old != how.key_file:
+            assert old is not None
+            old.unlink(missing_ok=True)
+        return path
+
+    def _write(self, secret: Secret, how: Unlock) -> Path:
+        salt = os.urandom(SALT_BYTES)
         if how.passphrase is not None:
             if len(how.passphrase) < MIN_PASSPHRASE:
                 raise UserInputError(f"a passphrase needs at least {MIN_PASSPHRASE} characters")
-            protection: dict[str, Any] = {"kdf": "scrypt", **SCRYPT, "salt": b64(os.urandom(16))}
+            protection: dict[str, Any] = {"kdf": SCRYPT_KDF, **SCRYPT, "salt": b64(salt)}
         else:
             assert how.key_file is not None
             # A key file is a path the user may name: never the log or any other of the
@@ -89,91 +118,82 @@ class KeyStore:
             if not how.key_file.exists():
                 write_private(how.key_file, secrets.token_bytes(32))
             protection = {
-                "kdf": "key-file",
-                "salt": b64(os.urandom(16)),
+                "kdf": KEY_FILE_KDF,
+                "salt": b64(salt),
                 "key_file": _relative(how.key_file, self.dir),
             }
         header = {"format": FORMAT, **secret.identity.card(), "protection": protection}
-        nonce = os.urandom(12)
-        sealed = ChaCha20Poly1305(_wrapping_key(protection, how, secret.name)).encrypt(
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = ChaCha20Poly1305(_wrapping_key(protection, salt, how, secret.name)).encrypt(
             nonce, secret.private_bytes(), canonical(header)
         )
         body = {**header, "nonce": b64(nonce), "sealed": b64(sealed)}
+        path = self.path(secret.name)
         write_private(path, orjson.dumps(body, option=orjson.OPT_INDENT_2))
         return path
 
     # reading ------------------------------------------------------------------------------
-    def _load(self, name: str) -> dict[str, Any]:
-        path = self.path(name)
+    def _load(self, name: str) -> KeyFile:
         try:
-            body: dict[str, Any] = orjson.loads(path.read_bytes())
+            return read_key_file(self.path(name), name)
         except FileNotFoundError:
             known = ", ".join(self.names()) or "none yet"
             raise SecureError(
                 f"no keys for {name!r} in {self.dir} (keys here: {known}; create them with "
                 "`sitroom keys init`)"
             ) from None
-        except (OSError, orjson.JSONDecodeError) as e:
-            raise SecureError(f"cannot read {path}: {e}") from None
-        if body.get("format") != FORMAT:
-            raise SecureError(f"{path} is not a sitroom key file")
-        return body
 
     def public(self, name: str) -> Identity:
-        return Identity.from_card(self._load(name))
+        return self._load(name).identity
 
     def protection(self, name: str) -> dict[str, Any]:
-        protection: dict[str, Any] = self._load(name)["protection"]
-        return protection
+        return self._load(name).protection
 
     def stored_key_file(self, name: str) -> Path | None:
         """The key file a key was protected with, as recorded (None: a passphrase)."""
         protection = self.protection(name)
-        if protection.get("kdf") != "key-file":
+        if protection["kdf"] != KEY_FILE_KDF:
             return None
         return self.dir / str(protection["key_file"])
 
     def unlock(self, name: str, how: Unlock) -> Secret:
-        body = self._load(name)
-        header = {k: v for k, v in body.items() if k not in ("nonce", "sealed")}
-        protection = header["protection"]
-        if protection.get("kdf") == "scrypt" and how.passphrase is None:
+        found = self._load(name)
+        if found.kdf == SCRYPT_KDF and how.passphrase is None:
             raise SecureError(f"{name}'s key is protected by a passphrase, not a key file")
-        if protection.get("kdf") == "key-file" and how.key_file is None:
+        if found.kdf == KEY_FILE_KDF and how.key_file is None:
             raise SecureError(f"{name}'s key is protected by a key file, not a passphrase")
         try:
-            plain = ChaCha20Poly1305(_wrapping_key(protection, how, name)).decrypt(
-                unb64(body["nonce"], what="key file nonce", size=12),
-                unb64(body["sealed"], what="sealed keys"),
-                canonical(header),
+            key = _wrapping_key(found.protection, found.salt, how, name)
+            plain = ChaCha20Poly1305(key).decrypt(
+                found.nonce, found.sealed, canonical(found.header)
             )
         except InvalidTag:
             what = "passphrase" if how.passphrase is not None else "key file"
             raise SecureError(
-                f"wrong {what} for {name}'s keys, or {self.path(name)} was altered"
+                f"wrong {what} for {name}'s keys, or {found.path} was altered"
             ) from None
-        secret = Secret.from_private_bytes(name, str(header["role"]), plain)
-        if secret.identity != Identity.from_card(header):
-            raise SecureError(f"{self.path(name)}: the private keys do not match the public card")
+        secret = Secret.from_private_bytes(name, found.identity.role, plain)
+        if secret.identity != found.identity:
+            raise SecureError(f"{found.path}: the private keys do not match the public card")
         return secret
 
 
-def _wrapping_key(protection: dict[str, Any], how: Unlock, name: str) -> bytes:
-    salt = unb64(str(protection["salt"]), what="salt")
-    if protection["kdf"] == "scrypt":
+def _wrapping_key(protection: dict[str, Any], salt: bytes, how: Unlock, name: str) -> bytes:
+    """The key that wraps the private keys, from the passphrase or the key file (a file's
+    parameters are checked when it is read)."""
+    if protection["kdf"] == SCRYPT_KDF:
         assert how.passphrase is not None
-        kdf = Scrypt(salt=salt, length=32, n=protection["n"], r=protection["r"], p=protection["p"])
+        n, r, p = protection["n"], protection["r"], protection["p"]
+        kdf = Scrypt(salt=salt, length=32, n=n, r=r, p=p)
         return kdf.derive(how.passphrase.encode("utf-8"))
-    if protection["kdf"] == "key-file":
-        assert how.key_file is not None
-        try:
-            material = how.key_file.read_bytes()
-        except OSError as e:
-            raise SecureError(f"cannot read the key file for {name}: {e}") from None
-        if len(material) < 32:
-            raise SecureError(f"the key file {how.key_file} is too short to be one")
-        return HKDF(hashes.SHA256(), 32, salt, b"sitroom key file v1").derive(material)
-    raise SecureError(f"{name}'s key uses an unknown protection {protection['kdf']!r}")
+    assert how.key_file is not None
+    try:
+        material = how.key_file.read_bytes()
+    except OSError as e:
+        raise SecureError(f"cannot read the key file for {name}: {e}") from None
+    if len(material) < 32:
+        raise SecureError(f"the key file {how.key_file} is too short to be one")
+    return HKDF(hashes.SHA256(), 32, salt, b"sitroom key file v1").derive(material)
 
 
 def _relative(path: Path, base: Path) -> str:

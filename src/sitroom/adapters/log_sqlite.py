@@ -19,7 +19,7 @@ import sqlite3
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import astuple
 from pathlib import Path
 from typing import Any, Unpack
@@ -89,6 +89,26 @@ _DECODED_CACHE = 24  # segments kept decoded: a rebuild re-reads the tail it jus
 _ID_CHUNK = 50_000
 
 
+def _owner_only(path: Path) -> None:
+    """The log and its side files readable by their owner only, whatever the umask: a new log
+    is made 0600 before SQLite opens it, and SQLite gives the -wal and -shm files it makes the
+    log's own mode (whichever process makes them). An existing log left readable by others (by
+    an older sitroom) is narrowed, where this process owns it."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError:
+        return  # cannot be made here: SQLite's own open says why
+    else:
+        os.close(fd)
+    for end in ("", "-wal", "-shm"):
+        side = Path(f"{path}{end}")
+        with suppress(OSError):  # not there, or another's: left as it is
+            if side.stat().st_mode & 0o077:
+                side.chmod(0o600)
+
+
 class SqliteLog:
     def __init__(
         self,
@@ -101,6 +121,7 @@ class SqliteLog:
         self.path = Path(path)
         if not create and not self.path.exists():
             raise WorkspaceError(f"no log at {self.path}")
+        _owner_only(self.path)
         if durability not in ("full", "normal"):
             raise LogError(f"durability must be 'full' or 'normal', got {durability!r}")
         self._durability = durability.upper()

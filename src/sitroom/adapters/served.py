@@ -24,6 +24,8 @@ from typing import Any
 
 import orjson
 
+from sitroom.adapters.outputs import write_atomic
+
 LOCK_FILE = "serve.lock"
 INFO_FILE = "serve.json"
 
@@ -110,9 +112,7 @@ class ServeLock:
     def advertise(self, url: str, *, started: str, site: str) -> None:
         """Say where the server listens, in a file written whole."""
         body = {"url": url, "pid": os.getpid(), "started": started, "site": site}
-        tmp = self.path / (INFO_FILE + ".tmp")
-        tmp.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
-        os.replace(tmp, self.path / INFO_FILE)
+        write_atomic(self.path / INFO_FILE, orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
 
     def release(self) -> None:
         """Withdraw the advertisement, then let go of the lock."""

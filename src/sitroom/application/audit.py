@@ -307,7 +307,7 @@ def _authors(log: AuditedLog) -> AuthorCheck:
     start = int(first.rows().__next__().payload["first"])
     try:
         # Who had which key and role before the first signature; then every record after.
-        for page in log.read(kinds=["identity", "user"], upto_seq=start - 1):
+        for page in log.read(kinds=["identity", "key.revoked", "user"], upto_seq=start - 1):
             check.feed(page)
         for page in log.read(after_seq=start - 1):
             check.feed(page)

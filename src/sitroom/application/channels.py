@@ -44,7 +44,7 @@ from sitroom.domain.channels.courier import Link, Note
 from sitroom.domain.channels.priority import Priority
 from sitroom.domain.kinds import CHANNEL_ACK, CHANNEL_KINDS, CHANNEL_REPLY
 from sitroom.domain.secure.identity import Secret
-from sitroom.domain.secure.ledger import SECURE, sealed_header
+from sitroom.domain.secure.ledger import SECURE, current_identity, sealed_header
 from sitroom.domain.timeutil import human_age, iso
 from sitroom.domain.week import WorkingWeek
 from sitroom.domain.wording import shown
@@ -71,8 +71,9 @@ ReadTrace = Callable[[Path], Trace]
 SiteSecret = Callable[[], Secret | None]
 # A person's private keys, opened with their key file or else the passphrase.
 UserSecret = Callable[[str, Passphrase | None], Secret]
-# Start a track's first epoch (as this site) when a message on it needs one.
-FirstEpoch = Callable[[str], object]
+# An identity's keyring under the room's key policy: one that issues a track's new epoch (as
+# this site) when a message needs one (the first, or one to replace a key out of use).
+MakeKeyring = Callable[[Secret], Keyring]
 # The room's engine on another clock for as long as the context lasts (a recorded simulation).
 OnClock = Callable[[Clock], AbstractContextManager[object]]
 # A scratch room over an in-memory log, on a virtual clock: its session.
@@ -274,7 +275,7 @@ class Channels:
         read_trace: ReadTrace | None = None,
         site_secret: SiteSecret | None = None,
         user_secret: UserSecret | None = None,
-        first_epoch: FirstEpoch | None = None,
+        keyring: MakeKeyring | None = None,
         on_clock: OnClock | None = None,
         scratch: Scratch | None = None,
         settle: Callable[[], None] | None = None,
@@ -292,7 +293,7 @@ class Channels:
         self._read_trace = read_trace
         self._site_secret = site_secret
         self._user_secret = user_secret
-        self._first_epoch = first_epoch
+        self._make_keyring = keyring
         self._on_clock = on_clock
         self._scratch = scratch
         self._settle = settle
@@ -702,24 +703,36 @@ class Channels:
 
     def _opener(self, track: str, epoch: int, passphrase: Passphrase | None) -> Secret | None:
         """Whose key opens a message sealed in ``track``'s ``epoch`` for this user: their own
-        when the epoch was sealed to them (the session's, once they proved who they are: no
-        passphrase asked again), else the site's (None: none held)."""
+        when the epoch was sealed to the key they hold now (the session's, once they proved who
+        they are: no passphrase asked again), else the site's (None: none held) — as for an
+        epoch sealed to a key of theirs since replaced, which the new one cannot open."""
         user = self._s.user
-        epochs = self._secure()["epochs"].get(track, [])
-        found = next((e for e in epochs if e["epoch"] == epoch), None)
-        if user and found is not None and user in found["members"]:
+        if user and self._sealed_to_current_key(user, track, epoch):
             if self._s.signer is not None:  # proven already: their key is at hand
                 return self._s.signer
             if self._user_secret:
                 return self._user_secret(user, passphrase)
         return self._site_secret() if self._site_secret is not None else None
 
+    def _sealed_to_current_key(self, user: str, track: str, epoch: int) -> bool:
+        secure = self._secure()
+        found = next((e for e in secure["epochs"].get(track, []) if e["epoch"] == epoch), None)
+        member = None if found is None else found["members"].get(user)
+        current = current_identity(secure, user)
+        return (
+            member is not None
+            and current is not None
+            and current["fingerprint"] == (member["fingerprint"])
+        )
+
     def _secure(self) -> Mapping[str, Any]:
         state: Mapping[str, Any] = self._s.state(SECURE)
         return state
 
     def _keyring(self, secret: Secret) -> Keyring:
-        return Keyring(self._secure, secret, first_epoch=self._first_epoch)
+        if self._make_keyring is not None:
+            return self._make_keyring(secret)
+        return Keyring(self._secure, secret)
 
     def _site_keyring(self) -> Keyring | None:
         secret = self._site_secret() if self._site_secret is not None else None

@@ -22,10 +22,20 @@ from typing import Any, cast
 
 import orjson
 
-from sitroom.application.ports import KeyStore, Passphrase, Unlock
+from sitroom.application.engine import SITROOM_SOURCE
+from sitroom.application.ports import KeyStore, Passphrase, TokenStore, Unlock
 from sitroom.application.results import INTERNAL, Answer, Result
+from sitroom.application.sealing import Keyring
 from sitroom.application.session import Session
-from sitroom.domain.kinds import ALERT, IDENTITY, KEY_EPOCH, SECURE_KINDS, IdentityPayload
+from sitroom.domain.kinds import (
+    ALERT,
+    IDENTITY,
+    KEY_EPOCH,
+    KEY_REVOKED,
+    SECURE_KINDS,
+    IdentityPayload,
+)
+from sitroom.domain.records import Record
 from sitroom.domain.secure.codec import json_object
 from sitroom.domain.secure.epochs import SECRET_BYTES, check_epoch_signature, epoch_record
 from sitroom.domain.secure.identity import (
@@ -62,6 +72,21 @@ class KeysMade(Result):
     key: str | None  # the key file written (None: they existed already)
     protected_by: str  # "key file" or "passphrase"
     created: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class KeysReplaced(Result):
+    """An identity's key replaced: the new one published, the old one revoked, and the tracks
+    it was a member of re-keyed without it."""
+
+    name: str
+    role: str
+    fingerprint: str  # the new key's
+    revoked: str  # the old key's fingerprint
+    key: str | None  # the key file written (None: written already by a run that stopped)
+    key_file: str | None  # the key file that opens it now (None: a passphrase does)
+    epochs: tuple[EpochIssued, ...]
+    tokens_revoked: int  # tokens that wrapped the old key, ended
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,47 +223,6 @@ def open_key(store: KeyStore, name: str, passphrase: Passphrase | None) -> Secre
     return store.unlock(name, Unlock(passphrase=ask(passphrase, name)))
 
 
-def issue_epoch(
-    session: Session,
-    track: str,
-    *,
-    issuer: Secret,
-    policy: Policy,
-    aead: str,
-    reason: str,
-    random_bytes: RandomBytes = os.urandom,
-) -> EpochIssued:
-    """A new epoch of ``track``, sealed to whoever is cleared for it now (and the issuer),
-    appended through ``session``. Checks nothing of who asks: the caller does."""
-    tracks = session.state(TRACKS)["tracks"]
-    if track not in tracks:
-        raise NotFound("track", track, known=sorted(tracks))
-    state = session.state(SECURE)
-    names = {*cleared(state, track), issuer.name}
-    members = [m for m in (identity(session, n) for n in sorted(names)) if m is not None]
-    epochs = state["epochs"].get(track, [])
-    number = (epochs[-1]["epoch"] + 1) if epochs else 1
-    record = epoch_record(
-        track,
-        number,
-        random_bytes(SECRET_BYTES),
-        members,
-        issuer,
-        now_ms=session.now_ms(),
-        cryptoperiod_ms=policy.cryptoperiod_ms,
-        aead=aead,
-        reason=reason,
-    )
-    session.append([record], action=f"rotate the keys of {track}")
-    return EpochIssued(
-        track=track,
-        epoch=number,
-        members=tuple(sorted(m.name for m in members)),
-        expires=iso(int(record.payload["expires_ms"])) or "",
-        reason=reason,
-    )
-
-
 def _use(w: KeyWear) -> KeyUse:
     d = w.as_dict()
     return KeyUse(
@@ -273,8 +257,10 @@ class Keys:
         policy: Policy,
         aead: str,
         random_bytes: RandomBytes = os.urandom,
+        tokens: TokenStore | None = None,
     ) -> None:
         self._s = session
+        self._tokens = tokens
         self._store = keystore
         self._site = site
         self._site_secret = site_secret
@@ -367,28 +353,203 @@ class Keys:
             raise SecureError(f"this room holds no private keys for {name!r}")
         return open_key(self._store, name, passphrase)
 
+    def replace(
+        self,
+        name: str,
+        *,
+        passphrase: Passphrase | None = None,
+        key_file: Path | None = None,
+        reason: str = "replaced",
+    ) -> KeysReplaced:
+        """Replace ``name``'s key, as when it is compromised: a new key pair, protected as the
+        old one was (a new passphrase for a person, a new key file otherwise); in one append,
+        its identity published, the old key revoked and every track whose current epoch was
+        sealed to the old key re-keyed without it; the tokens that wrapped the old key ended.
+        An admin replaces anyone's; a user, proven, their own (signed with the new key)."""
+        s = self._s
+        own = s.user == name and s.signer is not None
+        admin = None if own else s.administer(f"replace the keys of {name}")
+        if name == self._site:
+            raise UserInputError(
+                f"{name} is this site: its key signs the heads kept outside its log and is the "
+                "card other sites pinned, and `keys replace` does not replace it"
+            )
+        old = identity(admin or s, name)
+        if old is None:
+            known = sorted((admin or s).state(SECURE)["identities"])
+            raise NotFound("identity", name, known=known)
+        if not self._store.exists(name):
+            raise SecureError(
+                f"this room holds no private keys for {name!r}: a key is replaced where it is "
+                "held, and its new card imported"
+            )
+        path = None
+        if self._store.public(name) != old:  # replaced, but a stopped run never published it
+            secret = self.unlock(name, passphrase)
+        else:
+            secret = self._new_secret(name, old.role)
+            path = self._store.replace(
+                secret, self._protect_like(name, secret, key_file, passphrase)
+            )
+        act = s.replacing_own_key(secret) if admin is None else admin
+        ended = [t.id for t in (self._tokens.tokens() if self._tokens else []) if t.user == name]
+        records, epochs = self._replacing(act, old, secret, reason, ended)
+        act.append(records, action=f"replace the keys of {name}")
+        if admin is None:
+            s.adopt_key(secret)  # what they write next in this session is signed by the new key
+        for token in ended:
+            assert self._tokens is not None
+            self._tokens.revoke(token)
+        opened_by = self._store.stored_key_file(name)
+        return KeysReplaced(
+            name=name,
+            role=secret.role,
+            fingerprint=secret.identity.fingerprint,
+            revoked=old.fingerprint,
+            key=None if path is None else str(path),
+            key_file=None if opened_by is None else str(opened_by),
+            epochs=tuple(epochs),
+            tokens_revoked=len(ended),
+        )
+
+    def _protect_like(
+        self, name: str, new: Secret, key_file: Path | None, passphrase: Passphrase | None
+    ) -> Unlock:
+        """How a new key of ``name``'s is protected: as the old one was, with a new secret — a
+        passphrase asked for, or a key file made new (whoever took the key may hold the old)."""
+        old_file = self._store.stored_key_file(name)
+        if old_file is None and key_file is None:
+            given = ask(passphrase, name)
+            try:
+                self._store.unlock(name, Unlock(passphrase=given))
+            except SecureError:
+                return Unlock(passphrase=given)
+            raise UserInputError(
+                f"that passphrase opens {name}'s old key: whoever took the key may know it too; "
+                "choose a new one"
+            )
+        if key_file is not None and key_file.exists():
+            raise UserInputError(f"{key_file} exists: a replaced key gets a key file made new")
+        short = new.identity.fingerprint.replace(" ", "")[:8]
+        where = (
+            old_file.parent if old_file is not None else self._store.default_key_file(name).parent
+        )
+        return Unlock(key_file=key_file or where / f"{name}-{short}.keyfile")
+
+    def _replacing(
+        self, act: Session, old: Identity, new: Secret, reason: str, tokens: list[str]
+    ) -> tuple[list[Record], list[EpochIssued]]:
+        """What a key replacement appends: the new identity, the old key's revocation, and a
+        new epoch of each track whose current epoch was sealed to the old key."""
+        now = act.now_ms()
+        name, fingerprint = old.name, new.identity.fingerprint
+        revoked = KEY_REVOKED.record(
+            {
+                "name": name,
+                "fingerprint": old.fingerprint,
+                "replaced_by": fingerprint,
+                "reason": reason,
+                "by": self._s.user,
+                "tokens": tokens,
+            },
+            id=f"{KEY_REVOKED}:{name}:{old.fingerprint.replace(' ', '')[:16]}",
+            source=SITROOM_SOURCE,
+            valid_from=now,
+        )
+        records = [identity_record(new, now), revoked]
+        epochs = []
+        state, tracks = act.state(SECURE), act.state(TRACKS)["tracks"]
+        stale = [
+            t
+            for t, eps in sorted(state["epochs"].items())
+            if t in tracks and name in eps[-1]["members"]
+        ]
+        issuer = self._site_secret() if stale else None
+        keys = {name: new.identity}
+        for track in stale:
+            assert issuer is not None
+            record, issued = self._next_epoch(
+                act, track, issuer, reason=f"{name}'s key replaced", at_ms=now, new_keys=keys
+            )
+            records.append(record)
+            epochs.append(issued)
+        return records, epochs
+
     # track keys ---------------------------------------------------------------------------
     def rotate(self, track: str, *, reason: str = "rotation") -> EpochIssued:
         """Start a new epoch of a track's key, sealed to whoever is cleared for it now."""
         admin = self._s.administer(f"rotate the keys of {track}")
         return self.issue(admin, track, reason=reason)
 
-    def first_epoch(self, track: str) -> EpochIssued:
-        """The site starts a track's first epoch when a message on it needs one (the sender is
-        cleared for the track; no admin is needed for a first key)."""
-        return self.issue(self._s, track, reason="first message")
+    def keyring(self, secret: Secret) -> Keyring:
+        """``secret``'s keyring for the tracks this session sees, under the room's key policy.
+        When a message needs a new epoch — a track's first, or one to replace a key out of use
+        — the site issues it, starting at the message's time (the sender is cleared for the
+        track: no admin is needed)."""
 
-    def issue(self, session: Session, track: str, *, reason: str) -> EpochIssued:
-        """A new epoch of ``track`` issued by this site, appended through ``session``."""
-        return issue_epoch(
-            session,
-            track,
-            issuer=self._site_secret(),
+        def issue(track: str, reason: str, at_ms: int) -> EpochIssued:
+            return self.issue(self._s, track, reason=reason, at_ms=at_ms)
+
+        return Keyring(
+            lambda: self._s.state(SECURE),
+            secret,
+            random_bytes=self._random,
+            issue=issue,
             policy=self._policy,
+        )
+
+    def issue(
+        self, session: Session, track: str, *, reason: str, at_ms: int | None = None
+    ) -> EpochIssued:
+        """A new epoch of ``track`` issued by this site, appended through ``session``,
+        starting ``at_ms`` (default: now). Checks nothing of who asks: the caller does."""
+        record, issued = self._next_epoch(
+            session, track, self._site_secret(), reason=reason, at_ms=at_ms
+        )
+        session.append([record], action=f"rotate the keys of {track}")
+        return issued
+
+    def _next_epoch(
+        self,
+        session: Session,
+        track: str,
+        issuer: Secret,
+        *,
+        reason: str,
+        at_ms: int | None = None,
+        new_keys: Mapping[str, Identity] | None = None,
+    ) -> tuple[Record, EpochIssued]:
+        """The record of ``track``'s next epoch, not yet appended: sealed to whoever is cleared
+        for it now (and the issuer), each under their published key or the one ``new_keys``
+        gives them (a key replaced in the same append)."""
+        tracks = session.state(TRACKS)["tracks"]
+        if track not in tracks:
+            raise NotFound("track", track, known=sorted(tracks))
+        state = session.state(SECURE)
+        names = sorted({*cleared(state, track), issuer.name})
+        found = [(new_keys or {}).get(n) or identity(session, n) for n in names]
+        members = [m for m in found if m is not None]
+        epochs = state["epochs"].get(track, [])
+        number = (epochs[-1]["epoch"] + 1) if epochs else 1
+        record = epoch_record(
+            track,
+            number,
+            self._random(SECRET_BYTES),
+            members,
+            issuer,
+            now_ms=session.now_ms() if at_ms is None else at_ms,
+            cryptoperiod_ms=self._policy.cryptoperiod_ms,
             aead=self._aead,
             reason=reason,
-            random_bytes=self._random,
         )
+        issued = EpochIssued(
+            track=track,
+            epoch=number,
+            members=tuple(sorted(m.name for m in members)),
+            expires=iso(int(record.payload["expires_ms"])) or "",
+            reason=reason,
+        )
+        return record, issued
 
     # reading ------------------------------------------------------------------------------
     def status(self, track: str | None = None, *, as_of_ms: int | None = None) -> KeyStatus:

@@ -349,6 +349,11 @@ class KeyStore(Protocol):
         """Encrypt ``secret`` under ``how``; where it was written."""
         ...
 
+    def replace(self, secret: Secret, how: Unlock) -> Path:
+        """Encrypt ``secret``, a new key for an identity this store holds, under ``how`` in
+        place of the old key, which is gone from the store after; where it was written."""
+        ...
+
     def public(self, name: str) -> Identity: ...
 
     def stored_key_file(self, name: str) -> Path | None:

@@ -8,8 +8,11 @@ numbering them in each epoch from the highest counter the log has seen, and open
 against the identities, epochs and replay windows in the ``secure`` projection.
 
 A message for a track that has no epoch yet starts the track's first one, when this identity
-is the site that may issue it; a message sealed after its epoch's cryptoperiod is refused: the
-track must be rotated first.
+is the site that may issue it, beginning at the message's own time (so the message is inside
+its cryptoperiod for every reader). A key out of use — its epoch's cryptoperiod over, or its
+message limit reached (RFC 9001 §6.6: stop using the key) — seals nothing more: the keyring
+rotates the track's key first, or refuses the message, as the key policy says
+(``key_wear_action``); a keyring that may not issue epochs always refuses.
 """
 
 from __future__ import annotations
@@ -26,12 +29,15 @@ from sitroom.domain.records import Record
 from sitroom.domain.secure.envelope import Header, Opened, Window, open_envelope, parse, seal
 from sitroom.domain.secure.epochs import Epoch, open_epoch
 from sitroom.domain.secure.identity import Identity, Secret, identity_from_record
-from sitroom.domain.secure.ledger import current_identity, usage_key
+from sitroom.domain.secure.ledger import current_identity, identity_version, usage_key
+from sitroom.domain.secure.wear import ROTATE, Policy, out_of_use
 from sitroom.errors import Rejected, SecureError
 
 RandomBytes = Callable[[int], bytes]
 # The ``secure`` projection's state as the reader may see it (``session.state("secure")``).
 SecureState = Callable[[], Mapping[str, Any]]
+# Issues a new epoch of a track (track, reason, its start in ms): a site that may issue.
+IssueEpoch = Callable[[str, str, int], object]
 
 
 class Keyring:
@@ -41,12 +47,14 @@ class Keyring:
         me: Secret,
         *,
         random_bytes: RandomBytes = os.urandom,
-        first_epoch: Callable[[str], object] | None = None,
+        issue: IssueEpoch | None = None,
+        policy: Policy | None = None,
     ) -> None:
         self._secure = secure
         self.me = me
         self.random_bytes = random_bytes
-        self.first_epoch = first_epoch  # makes a track's first epoch (a site that may issue)
+        self._issue = issue
+        self.policy = policy or Policy()
         self._secrets: dict[tuple[str, int], bytes] = {}
         self._issued: dict[str, int] = {}  # the last counter this keyring used, per key
 
@@ -60,7 +68,7 @@ class Keyring:
 
     def secret(self, track: str, epoch: int) -> tuple[Epoch, bytes] | None:
         """The epoch and its secret, if it was sealed to this identity."""
-        found = next((e for e in self._state["epochs"].get(track, []) if e["epoch"] == epoch), None)
+        found = self._epoch(track, epoch)
         if found is None:
             return None
         key = (track, epoch)
@@ -75,25 +83,46 @@ class Keyring:
     def seal(self, track: str, msg_id: str, plaintext: bytes, now_ms: int) -> str:
         """The envelope's JSON text: what a channel message's body becomes."""
         ep = self.current(track)
-        if ep is None and self.first_epoch is not None:
-            self.first_epoch(track)
-            ep = self.current(track)
         if ep is None:
-            raise SecureError(
-                f"track {track} has no key yet: nobody is cleared for it and this site may not "
-                "start one"
-            )
-        if now_ms >= ep["expires_ms"]:
-            raise SecureError(f"track {track}'s epoch {ep['epoch']} key expired; rotate it first")
+            ep = self._next_epoch(track, "first message", now_ms)
+            if ep is None:
+                raise SecureError(
+                    f"track {track} has no key yet: nobody is cleared for it and this site may "
+                    "not start one"
+                )
+        n = self._counter(track, ep)
+        worn = out_of_use(ep, self.me.name, n, self.policy, now_ms)
+        if worn is not None:
+            if self.policy.on_wear != ROTATE:
+                raise SecureError(
+                    f"{worn}: refused (key_wear_action = {self.policy.on_wear}); rotate it first"
+                )
+            ep = self._next_epoch(track, worn, now_ms)
+            if ep is None:
+                raise SecureError(f"{worn}, and this site may not rotate it: rotate it first")
+            n = self._counter(track, ep)
         found = self.secret(track, ep["epoch"])
         assert found is not None
         key = usage_key(track, ep["epoch"], self.me.name)
-        used = self._state["usage"].get(key, {}).get("sealed", 0)
-        n = max(used, self._issued.get(key, 0)) + 1
         self._issued[key] = n
         header = Header(track, ep["epoch"], self.me.name, msg_id, now_ms, n, ep["aead"])
         env = seal(plaintext, header, found[1], self.me, self.random_bytes(12))
         return orjson.dumps(env).decode()
+
+    def _counter(self, track: str, ep: Mapping[str, Any]) -> int:
+        """The number the next message under this identity's key in ``ep`` takes: one past the
+        highest the log has seen or this keyring used."""
+        key = usage_key(track, ep["epoch"], self.me.name)
+        used = int(self._state["usage"].get(key, {}).get("sealed", 0))
+        return max(used, self._issued.get(key, 0)) + 1
+
+    def _next_epoch(self, track: str, reason: str, at_ms: int) -> Mapping[str, Any] | None:
+        """A new epoch of ``track`` starting at ``at_ms``, issued by this site (None: this
+        keyring may not issue one)."""
+        if self._issue is None:
+            return None
+        self._issue(track, reason, at_ms)
+        return self.current(track)
 
     def open(self, body: str | Mapping[str, Any], track: str) -> Opened:
         """Verify and decrypt; :class:`Rejected` with the reason when it must be refused."""
@@ -108,14 +137,27 @@ class Keyring:
 
     def read(self, body: str, track: str) -> Opened:
         """Open a message the log already holds (sent, or accepted on arrival): every check
-        but the replay window, which it passed when it was recorded."""
+        but the replay window, which it passed when it was recorded. Its sender's signature is
+        checked against the key its epoch was sealed to them under — the one they held then,
+        though it may have been replaced since — where :meth:`open`, for what arrives now,
+        takes only the sender's current key."""
+        env = parse(body)
+        header = env.get("header")
+        epoch = self._epoch(track, header.get("epoch")) if isinstance(header, Mapping) else None
+
+        def then(name: str) -> Identity | None:
+            member = (epoch or {}).get("members", {}).get(name)
+            if member is None:
+                return self.identity(name)
+            found = identity_version(self._state, name, str(member.get("fingerprint")))
+            return None if found is None else identity_from_record(found)
+
         return open_envelope(
-            parse(body),
-            track=track,
-            identities=self.identity,
-            epoch=self.secret,
-            window=lambda key: Window(),
+            env, track=track, identities=then, epoch=self.secret, window=lambda key: Window()
         )
+
+    def _epoch(self, track: str, epoch: Any) -> Mapping[str, Any] | None:
+        return next((e for e in self._state["epochs"].get(track, []) if e["epoch"] == epoch), None)
 
 
 def rejection(

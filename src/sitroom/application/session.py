@@ -35,10 +35,10 @@ from sitroom.domain.provenance import Provenance
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.secure.authorship import signature_record
 from sitroom.domain.secure.identity import Secret
-from sitroom.domain.secure.ledger import SECURE, clearances
+from sitroom.domain.secure.ledger import SECURE, clearances, current_identity
 from sitroom.domain.summary import hidden
 from sitroom.domain.wording import article
-from sitroom.errors import AccessDenied, UserInputError
+from sitroom.errors import AccessDenied, AuthError, UserInputError
 
 ADMIN, ANALYST, VIEWER = "admin", "analyst", "viewer"
 ROLES = (ADMIN, ANALYST, VIEWER)
@@ -76,6 +76,19 @@ class AsOf:
     seq: int
 
 
+def _check_current(state: dict[str, Any], signer: Secret) -> None:
+    """AuthError if ``signer`` is a key its owner's published identity no longer is (replaced:
+    a stolen copy, or a token that wrapped it, proves nothing)."""
+    current = current_identity(state, signer.name)
+    fingerprint = signer.identity.fingerprint
+    if current is not None and current["fingerprint"] != fingerprint:
+        raise AuthError(
+            f"the key that opened is not {signer.name}'s any more ({fingerprint} was replaced "
+            f"by {current['fingerprint']}): log in again with the new passphrase",
+            user=signer.name,
+        )
+
+
 def denial(user: str | None, action: str, reason: str, compartment: str, now_ms: int) -> Record:
     """An ``access.denied`` record: in the compartment refused, so those cleared for it see
     who tried."""
@@ -105,6 +118,8 @@ class Session:
         if signer is not None and signer.name != user:
             raise AccessDenied(f"{signer.name}'s key does not sign for {user}", user=user)
         state = engine.states[SECURE]
+        if signer is not None:
+            _check_current(state, signer)
         users = state["users"]
         if not users:
             access = EVERYTHING if user is None else Access(user, ADMIN, frozenset(), True)
@@ -270,6 +285,26 @@ class Session:
             return batch
         allowed = pa.array(["", *sorted(self.access.compartments)], pa.string())
         return batch.filter(pc.is_in(batch.column("compartment"), allowed))
+
+    def replacing_own_key(self, new: Secret) -> Session:
+        """The session in which this user, proven, replaces their own key with ``new``: any
+        role may (a viewer's key can be stolen too); unscoped, as an admin act is, since the
+        tracks they are cleared for are re-keyed for all their members; signed by the new key,
+        which the act itself publishes."""
+        if self._signer is None or new.name != self.user:
+            raise AccessDenied(
+                f"only {new.name}, proven, replaces their own key",
+                user=self.user,
+                action=f"replace the keys of {new.name}",
+            )
+        return Session(self._engine, EVERYTHING, new)
+
+    def adopt_key(self, new: Secret) -> None:
+        """Sign with ``new`` from now on: this user's key, just replaced (the old one's
+        signatures no longer count)."""
+        if self._signer is None or new.name != self.user:
+            raise AccessDenied(f"{new.name}'s key does not sign for {self.user}", user=self.user)
+        self._signer = new
 
     def administer(self, action: str) -> Session:
         """Refuse (and record) ``action`` unless this user is an admin; else the session an

@@ -62,6 +62,11 @@ def _token(cache: Path | None) -> str | None:
         return None
 
 
+def forget_login(workspace: Path, user: str) -> None:
+    """Forget ``user``'s cached login in ``workspace`` (its token was ended elsewhere)."""
+    _cache(workspace, user).unlink(missing_ok=True)
+
+
 def _keep(path: Path, token: str) -> None:
     from sitroom.adapters.outputs import write_private
 

@@ -1,5 +1,5 @@
 """The key commands: `sitroom keys` (every identity and track key), `keys init`, `keys rotate`,
-`keys export` and `keys import`."""
+`keys replace`, `keys export` and `keys import`."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from sitroom.cli.shell import (
 
 TOPIC = "Keys and access"
 keys_app = typer.Typer(
-    help="Identities and track keys: status, init, rotate, export, import.",
+    help="Identities and track keys: status, init, rotate, replace, export, import.",
     invoke_without_command=True,
 )
 
@@ -89,6 +89,34 @@ def keys_rotate(
 
     with room(workspace) as r:
         emit(r.keys.rotate(track, reason=reason), json, render.epoch)
+
+
+@keys_app.command("replace")
+def keys_replace(
+    name: Annotated[str, typer.Argument(help="The person or intermediary whose key to replace.")],
+    workspace: WorkspaceOpt = Path("."),
+    key_file: Annotated[
+        Path | None,
+        typer.Option(help="Protect an intermediary's new key with this key file (made new)."),
+    ] = None,
+    reason: Annotated[str, typer.Option(help="Why, for the record.")] = "compromised",
+    passphrase_file: Annotated[
+        Path | None,
+        typer.Option(help="Read a person's NEW passphrase from this file.", show_default="ask"),
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Replace a compromised key: a new key pair (a new passphrase, or a new key file), the old
+    key revoked on the record, every track it could open re-keyed without it, and the tokens
+    it was wrapped in ended. An admin replaces anyone's; a user their own."""
+    from sitroom.cli.auth import forget_login
+    from sitroom.cli.render import keys as render
+
+    ask = asker(confirm=True, file=passphrase_file)
+    with room(workspace) as r:
+        done = r.keys.replace(name, passphrase=ask, key_file=key_file, reason=reason)
+    forget_login(workspace, name)
+    emit(done, json, render.replaced)
 
 
 @keys_app.command("export")

@@ -417,6 +417,9 @@ USER = Kind("user", UserPayload, "a local user and their role")
 USER_GRANT = Kind("user.grant", GrantPayload, "someone cleared for a compartment")
 USER_REVOKE = Kind("user.revoke", GrantPayload, "... and no longer")
 KEY_EPOCH: Kind[JSON] = Kind("key.epoch", dict, "a track's epoch key, sealed to each member")
+KEY_REVOKED: Kind[JSON] = Kind(
+    "key.revoked", dict, "an identity's key replaced: it signs and opens nothing after"
+)
 SECURE_REJECTED: Kind[JSON] = Kind("secure.rejected", dict, "a message refused, and why")
 ACCESS_DENIED = Kind("access.denied", DeniedPayload, "an action refused to a user, and why")
 AUDIT_CHECKPOINT = Kind("audit.checkpoint", CheckpointPayload, "the audit chain's head, signed")
@@ -439,6 +442,7 @@ SECURE_KINDS = (
     USER_GRANT,
     USER_REVOKE,
     KEY_EPOCH,
+    KEY_REVOKED,
     SECURE_REJECTED,
     ACCESS_DENIED,
     AUDIT_CHECKPOINT,

@@ -158,6 +158,25 @@ class KeyStoreContract:
             store.save(new_secret("washington", "site"), Unlock(passphrase="another passphrase"))
         assert same_keys(store.unlock("washington", Unlock(passphrase=PASSPHRASE)), secret)
 
+    def test_a_replaced_key_opens_under_its_new_protection_only(
+        self, store: KeyStore, secret: Secret, tmp_path: Path
+    ) -> None:
+        store.save(secret, Unlock(passphrase=PASSPHRASE))
+        new = new_secret("washington", "site")
+        store.replace(new, Unlock(passphrase="another passphrase"))
+        assert store.public("washington") == new.identity
+        assert same_keys(store.unlock("washington", Unlock(passphrase="another passphrase")), new)
+        with pytest.raises(SecureError):
+            store.unlock("washington", Unlock(passphrase=PASSPHRASE))
+        relay = new_secret("muscat", "intermediary")
+        store.save(relay, Unlock(key_file=tmp_path / "old.keyfile"))
+        store.replace(new_secret("muscat", "intermediary"), Unlock(key_file=tmp_path / "new"))
+        assert (tmp_path / "new").is_file()
+        with pytest.raises(SecureError):
+            store.unlock("muscat", Unlock(key_file=tmp_path / "old.keyfile"))
+        with pytest.raises(SecureError):
+            store.replace(new_secret("tehran", "person"), Unlock(passphrase=PASSPHRASE))
+
     @pytest.mark.parametrize("name", ["../escape", "", ".hidden", "a/b", "x" * 65])
     def test_an_unusable_name_is_refused(self, store: KeyStore, name: str) -> None:
         with pytest.raises(UserInputError):

@@ -191,6 +191,11 @@ class MemoryKeyStore:
         self._keys[name] = _Stored(secret.identity, secret.private_bytes(), salt, check, key_file)
         return Path(f"memory://keys/{name}")
 
+    def replace(self, secret: Secret, how: Unlock) -> Path:
+        self._get(secret.name)  # a key to replace
+        del self._keys[secret.name]
+        return self.save(secret, how)
+
     def public(self, name: str) -> Identity:
         return self._get(name).identity
 

@@ -71,6 +71,16 @@ def made(console: Console, m: k.KeysMade) -> None:
     _say(console, f"fingerprint {m.fingerprint}")
 
 
+def replaced(console: Console, r: k.KeysReplaced) -> None:
+    _say(console, f"Replaced {r.name}'s key: {r.revoked} is revoked, {r.fingerprint} is theirs")
+    if r.key_file:
+        _say(console, f"its key file is now {r.key_file}")
+    for e in r.epochs:
+        epoch(console, e)
+    if r.tokens_revoked:
+        _say(console, f"{plural(r.tokens_revoked, 'token')} of the old key ended: log in again")
+
+
 def epoch(console: Console, e: k.EpochIssued) -> None:
     _say(
         console,

@@ -30,6 +30,7 @@ from sitroom.domain.secure.identity import Identity, Secret, identity_from_recor
 from sitroom.errors import SecureError
 
 SIGNED = "author.signature"
+REVOKED = "key.revoked"
 FORGED_AUTHOR = "forged-author"  # an author's signature that does not hold
 UNSIGNED = "unsigned"  # a record names a person who did not sign it
 NOT_ADMIN = "not-admin"  # a user or clearance change not signed by an admin
@@ -157,7 +158,8 @@ class AuthorCheck:
     a signature that fails (``forged-author``), a record that names a person as who did it
     (``by``) outside every span that person signed (``unsigned``), and a user or clearance
     change signed by someone who was not an admin (``not-admin``). The rule applies from the
-    log's first signature on: a log written before records were signed has none to check."""
+    log's first signature on: a log written before records were signed has none to check. A
+    key a ``key.revoked`` record names verifies no signature after it."""
 
     def __init__(self, read_span: Callable[[int, int], RecordBatch]) -> None:
         self._read_span = read_span
@@ -171,7 +173,9 @@ class AuthorCheck:
 
     def feed(self, batch: RecordBatch) -> None:
         """The next records of the log, in order (pages of any size)."""
-        interesting = pc.is_in(batch.column("kind"), pa.array(["identity", SIGNED, *ADMIN_KINDS]))
+        interesting = pc.is_in(
+            batch.column("kind"), pa.array(["identity", REVOKED, SIGNED, *ADMIN_KINDS])
+        )
         named = batch.payload_field("by").is_not_null().to_arrow()
         mask = pc.or_(interesting, named)
         if not pc.any(mask).as_py():
@@ -186,6 +190,10 @@ class AuthorCheck:
             with contextlib.suppress(SecureError):  # a bad card: the keys ledger says so
                 identity = identity_from_record(dict(p))
                 self._keys.setdefault(identity.name, []).append(identity)
+            return
+        if r.kind == REVOKED:  # a replaced key signs nothing after its revocation
+            keys = self._keys.get(str(p.get("name")), [])
+            keys[:] = [k for k in keys if k.fingerprint != p.get("fingerprint")]
             return
         if r.kind == SIGNED:
             self._signature(r, seq)

@@ -18,16 +18,21 @@ import rfc8785
 
 from sitroom.errors import SecureError, UserInputError
 
+_STANDARD = str.maketrans("-_+/", "+/-_")  # base64url's alphabet as base64's, and back
+
 
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def unb64(text: str, *, what: str = "value", size: int | None = None) -> bytes:
-    """Decode unpadded base64url; a wrong alphabet or length is a :class:`SecureError`."""
+    """Decode unpadded base64url; a wrong alphabet or length is a :class:`SecureError`.
+    Strictly: a character outside the alphabet is refused, not skipped (a lenient decoder
+    lets the same bytes be written many ways, and a damaged field read as something else)."""
     try:
-        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (binascii.Error, ValueError, TypeError):
+        padded = (text + "=" * (-len(text) % 4)).translate(_STANDARD).encode("ascii")
+        data = binascii.a2b_base64(padded, strict_mode=True)
+    except (binascii.Error, ValueError, TypeError, AttributeError, UnicodeEncodeError):
         raise SecureError(f"{what} is not base64url") from None
     if size is not None and len(data) != size:
         raise SecureError(f"{what} must be {size} bytes, got {len(data)}")

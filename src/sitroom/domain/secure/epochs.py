@@ -176,6 +176,13 @@ def open_epoch(payload: Mapping[str, Any], me: Secret) -> bytes:
             f"{me.name} is not a member of epoch {ep.epoch} of track {ep.track} "
             f"(members: {', '.join(ep.member_names())})",
         )
+    if mine.get("fingerprint") != me.identity.fingerprint:
+        raise Rejected(
+            "not-a-member",
+            f"epoch {ep.epoch} of track {ep.track} was sealed to {me.name}'s key "
+            f"{mine.get('fingerprint')}, not to this one ({me.identity.fingerprint}): a key "
+            "replaced since, or another",
+        )
     try:
         return _SUITE.decrypt(
             unb64(mine["sealed"], what="sealed epoch key"),

@@ -2,7 +2,8 @@
 keys and their wear.
 
 - identities: every published identity by name, its current card and fingerprint (a newer
-  identity record for the same name is a key change, and every version stays listed);
+  identity record for the same name is a key change, and every version stays listed; one a
+  ``key.revoked`` record names is marked ``revoked``, with the key that ``replaced_by`` it);
 - users: local users and their role; the first user added is the workspace's first admin;
 - grants: for each compartment, the principals (users or endpoints) cleared for it now;
 - epochs: for each track, its epoch keys in order, with the members each was sealed to;
@@ -29,6 +30,7 @@ from sitroom.domain.kinds import (
     CHANNEL_SEND,
     IDENTITY,
     KEY_EPOCH,
+    KEY_REVOKED,
     SECURE_REJECTED,
     USER,
     USER_GRANT,
@@ -47,9 +49,10 @@ def usage_key(track: str, epoch: int, sender: str) -> str:
 
 class SecureProjection:
     name = SECURE
-    version = 2
+    version = 3
     kinds: tuple[str, ...] | None = (
         IDENTITY,
+        KEY_REVOKED,
         USER,
         USER_GRANT,
         USER_REVOKE,
@@ -81,6 +84,11 @@ class SecureProjection:
                 versions = state["identities"].setdefault(p["name"], [])
                 if not any(v["record"] == r.id for v in versions):
                     versions.append({**p, "record": r.id, "since": r.valid_from})
+            elif r.kind == KEY_REVOKED:
+                for v in state["identities"].get(p["name"], []):
+                    if v["fingerprint"] == p["fingerprint"]:
+                        v["revoked"] = r.valid_from
+                        v["replaced_by"] = p.get("replaced_by")
             elif r.kind == USER:
                 state["users"][p["name"]] = {**p, "record": r.id, "since": r.valid_from}
             elif r.kind == USER_GRANT:
@@ -181,9 +189,18 @@ def note_use(state: dict[str, Any], key: str, n: int, at_ms: int | None) -> None
         use["last_ms"] = at_ms if use["last_ms"] is None else max(use["last_ms"], at_ms)
 
 
-def current_identity(state: dict[str, Any], name: str) -> dict[str, Any] | None:
+def current_identity(state: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    """``name``'s identity now: the newest published (a replaced key is not current)."""
     versions = state["identities"].get(name)
     return versions[-1] if versions else None
+
+
+def identity_version(
+    state: Mapping[str, Any], name: str, fingerprint: str
+) -> dict[str, Any] | None:
+    """The identity ``name`` published with ``fingerprint``, current or since replaced."""
+    versions = state["identities"].get(name) or []
+    return next((v for v in versions if v["fingerprint"] == fingerprint), None)
 
 
 def cleared(state: dict[str, Any], compartment: str) -> list[str]:

@@ -17,6 +17,12 @@ Two things end a key's life:
 the alert comes ``key_warn_days`` *ahead* of the wear-out or the expiry, and :func:`findings`
 also flags a scheduled meeting of the track that would run past the key's end (rotate before
 the meeting, not during it).
+
+The alerts come ahead; the limits themselves are enforced when a message is sealed
+(:func:`out_of_use`): a key past its cryptoperiod or its message limit seals nothing more. RFC
+9001 §6.6 says a QUIC endpoint stops using a key at its limit; sitroom then either rotates the
+track's key first (``key_wear_action = "rotate"``, the default, where this site may issue a
+new epoch) or refuses the message (``"refuse"``).
 """
 
 from __future__ import annotations
@@ -45,12 +51,17 @@ LIMITS = {
 }
 
 
+ROTATE, REFUSE = "rotate", "refuse"
+WEAR_ACTIONS = (ROTATE, REFUSE)  # what sealing does with a key out of use
+
+
 @dataclass(frozen=True)
 class Policy:
     cryptoperiod_ms: int = 30 * MS_PER_DAY
     warn_ms: int = 7 * MS_PER_DAY  # alert this long before a key wears out or expires
     usage_warn: float = 0.8  # ... or once it has used this share of its limit
     usage_limit: int = 0  # a lower message limit of the organisation's own (0: the AEAD's)
+    on_wear: str = ROTATE  # a key out of use: rotate the track's key first, or refuse
 
     def message_limit(self, aead: str) -> int | None:
         published = LIMITS[aead].messages
@@ -58,6 +69,23 @@ class Policy:
         if published is None or own is None:
             return own or published
         return min(own, published)
+
+
+def out_of_use(
+    epoch: Mapping[str, Any], sender: str, n: int, policy: Policy, now_ms: int
+) -> str | None:
+    """Why ``sender``'s key in ``epoch`` may not seal its ``n``-th message at ``now_ms`` (None:
+    it may): the epoch's cryptoperiod is over or not begun (every reader would refuse the
+    message), or the message would pass the key's limit."""
+    name = f"track {epoch['track']}'s epoch {epoch['epoch']} key"
+    if now_ms < int(epoch["created_ms"]):
+        return f"{name} starts {iso(int(epoch['created_ms']))}, after this message's time"
+    if now_ms >= int(epoch["expires_ms"]):
+        return f"{name} expired {iso(int(epoch['expires_ms']))}"
+    limit = policy.message_limit(str(epoch["aead"]))
+    if limit is not None and n > limit:
+        return f"{name} for {sender} has sealed its {limit:,} messages, its limit"
+    return None
 
 
 @dataclass(frozen=True)
