@@ -303,3 +303,22 @@ def test_a_witness_co_signs_over_the_site_link_and_refuses_a_rewrite(tmp_path: P
     finally:
         desk.terminate()
         desk.communicate(timeout=20)
+
+
+def test_a_replaced_site_key_is_named_against_a_witnessed_head(tmp_path: Path) -> None:
+    """The insider makes the site a new key, puts its card in the workspace's keystore and
+    re-signs everything with it: verify alone checks the checkpoints against the new card and
+    says OK; bern co-signed heads of the old key, so verify --witnessed names the swap."""
+    from sitroom.adapters.keystore import KEYS_DIR, KeyStore, new_secret
+    from sitroom.application.ports import Unlock
+
+    geneva, bern = geneva_and_bern(tmp_path)
+    signed = witness(tmp_path, geneva, bern, "before")
+    assert run("verify", "-w", str(geneva)).code == 0  # a checkpoint signed by the real key
+    impostor = new_secret("geneva", "site")
+    KeyStore(geneva / KEYS_DIR).replace(impostor, Unlock(key_file=tmp_path / "impostor.keyfile"))
+    reseal(geneva, impostor)
+    code, report = verify(geneva)
+    assert (code, report["ok"]) == (0, True), report["findings"]
+    code, report = verify(geneva, "--witnessed", str(signed), "--card", card(tmp_path, bern))
+    assert code == 7 and "anchor-replaced" in reasons(report), report["findings"]
