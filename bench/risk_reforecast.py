@@ -54,6 +54,7 @@ from sitroom.adapters.clock import ManualClock
 from sitroom.adapters.gdelt import connector as gdelt
 from sitroom.adapters.gdelt.lookups import load_lookups
 from sitroom.adapters.inputs import open_input
+from sitroom.adapters.keystore import KEYS_DIR, KeyStore
 from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.application.engine import Engine
 from sitroom.application.ingest import declare, ingest
@@ -78,8 +79,8 @@ from sitroom.domain.risk.questions import (
     Reference,
 )
 from sitroom.domain.timeutil import MS_PER_DAY, human_age, iso
-from sitroom.room import LOG_FILE, default_detectors, default_projections, settle
-from sitroom.settings import Settings
+from sitroom.room import LOG_FILE, default_detectors, default_projections, settle, snapshot_seal
+from sitroom.settings import Settings, key_files
 from sitroom.testing.samples import UCDP_FILE
 
 from _data import pct, resampled_v2
@@ -283,6 +284,8 @@ def plain_engine(work: Path, clock: ManualClock) -> tuple[Engine, SqliteLog]:
         detectors=default_detectors(s),
         reactors=[],
         snapshot_every=s.snapshot_every,
+        # the room's own seal: its snapshots are signed, and read only if they verify
+        seal=snapshot_seal(log, KeyStore(work / KEYS_DIR, key_files(work)), s.site),
     )
     return engine, log
 

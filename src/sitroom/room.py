@@ -247,7 +247,7 @@ def can_sign(keystore: KeyStore, site: str) -> bool:
     return key_file is not None and os.access(key_file, os.R_OK)
 
 
-def _snapshot_seal(log: SqliteLog, keystore: KeyStore, site: str) -> SignedSnapshots:
+def snapshot_seal(log: SqliteLog, keystore: KeyStore, site: str) -> SignedSnapshots:
     """Snapshots signed by the site and bound to this log: a process that cannot read the
     site's key file saves none (the operator's processes and the server do), and every process
     uses only those that verify against the site's public card."""
@@ -642,7 +642,7 @@ class Room:
                 detectors=default_detectors(settings),
                 reactors=default_reactors(settings),
                 snapshot_every=settings.snapshot_every,
-                seal=_snapshot_seal(log, keystore, settings.site),
+                seal=snapshot_seal(log, keystore, settings.site),
             )
             if as_site:
                 session = Session.site(engine)

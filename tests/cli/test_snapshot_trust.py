@@ -59,7 +59,10 @@ def _write(w: Path, seq: int, blob: bytes, *, drop_after: bool = False) -> None:
     with sqlite3.connect(w / "sitroom.db") as db:
         if drop_after:
             db.execute("DELETE FROM snapshots WHERE projection = ? AND seq > ?", (SECURE, seq))
-        db.execute("INSERT OR REPLACE INTO snapshots VALUES (?, 2, ?, ?)", (SECURE, seq, blob))
+        db.execute(
+            "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?)",
+            (SECURE, SecureProjection.version, seq, blob),
+        )
 
 
 def _split(blob: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -147,7 +150,7 @@ def _refused_and_said(
         f"note: the snapshot of `secure` at seq {seq} does not verify ({reason}): "
         f"rebuilt from {rebuilt_from}"
     )
-    assert [line for line in r.err.splitlines() if line.startswith("note:")] == [note]
+    assert [line for line in r.err.splitlines() if line.startswith("note:")] == [note], r.err
 
 
 def _planted(
@@ -233,7 +236,8 @@ def test_a_snapshot_from_before_a_revocation_does_not_restore_the_clearance(
     revoked_at = _rows(room)[-1][0]
     assert revoked_at > cleared_at
     _write(room, revoked_at, cleared)
-    reason = f"it is the snapshot of `secure` v2 at seq {cleared_at}, copied here"
+    version = SecureProjection.version
+    reason = f"it is the snapshot of `secure` v{version} at seq {cleared_at}, copied here"
     older = max(s for s, _ in _rows(room) if s < revoked_at)
     _refused_and_said(capfd, room, revoked_at, reason, f"the snapshot at seq {older}")
     with sitroom.open(room, as_site=True) as site:

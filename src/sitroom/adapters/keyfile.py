@@ -94,7 +94,10 @@ def parse_key_file(data: bytes, path: Path, name: str | None = None) -> KeyFile:
     except (SecureError, UserInputError) as e:
         raise bad(f"its public card is damaged ({e})") from None
     if name is not None and identity.name != name:
-        raise bad(f"holds {identity.name}'s keys, not {name}'s")
+        raise bad(
+            f"holds {identity.name}'s keys, not {name}'s (a key file is named after its owner: "
+            f"{identity.name}.key)"
+        )
     protection = body.get("protection")
     if not isinstance(protection, dict):
         raise bad("says nothing of how its keys are protected")

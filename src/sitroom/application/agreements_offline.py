@@ -38,7 +38,7 @@ from sitroom.domain.secure.agreements_offline import (
 from sitroom.domain.secure.codec import json_object
 from sitroom.domain.secure.identity import Identity, identity_from_record
 from sitroom.domain.timeutil import iso
-from sitroom.errors import Rejected, SecureError, UserInputError
+from sitroom.errors import Rejected, UserInputError
 
 if TYPE_CHECKING:
     from sitroom.application.ports import KeyStore, Passphrase
@@ -181,11 +181,7 @@ def sign_offline(
     on its public half, before the passphrase is asked for."""
     if reason is not None and not reason.strip():
         raise UserInputError("say why, for the record")
-    card = keys.public(name)
-    if card.name != name:
-        raise SecureError(
-            f"the key file {name}.key holds {card.name}'s keys: name it {card.name}.key"
-        )
+    card = keys.public(name)  # a key file holding another's keys is refused as it is read
     may = check_signer if reason is None else check_withdrawer
     pinned_key(p, may(Standing(p), name), card.card())
     return Detached.of(sign_detached(p, open_key(keys, name, passphrase), reason=reason))
