@@ -738,6 +738,7 @@ class Room:
 
     @cached_property
     def keys(self) -> Keys:
+        from sitroom.adapters.chainfile import RATCHET_DIR, ChainFiles
         from sitroom.adapters.tokens import TokenFile
         from sitroom.application.keys import Keys
 
@@ -749,6 +750,7 @@ class Room:
             new_secret=new_secret,
             policy=key_policy(self.settings),
             aead=self.settings.key_aead,
+            chains=ChainFiles(key_files(self.path) / RATCHET_DIR),
             tokens=TokenFile(self.path / KEYS_DIR / TOKENS_FILE),
         )
 

@@ -30,6 +30,7 @@ from sitroom.domain.secure.authorship import signature_record
 from sitroom.domain.secure.envelope import Header, seal
 from sitroom.domain.secure.identity import Secret
 from sitroom.domain.secure.ledger import SECURE
+from sitroom.domain.secure.ratchet import Chains
 from sitroom.domain.timeutil import MS_PER_DAY, parse_time
 from sitroom.errors import (
     AccessDenied,
@@ -41,6 +42,7 @@ from sitroom.errors import (
 )
 from sitroom.room import Room
 from sitroom.settings import Settings
+from sitroom.testing import MemoryChains
 
 TRACKS = Path(__file__).resolve().parents[1] / "fixtures" / "tracks" / "geneva-schedule.yaml"
 T0 = parse_time("2026-12-01T08:00:00Z", now_ms=0)
@@ -364,7 +366,9 @@ def test_a_replaced_key_opens_and_signs_nothing_after(tmp_path: Path) -> None:
         (tmp_path / "thief").mkdir()
         shutil.copy(room.path / "keys" / "omar.key", tmp_path / "thief" / "omar.key")
         thief = KeyStore(tmp_path / "thief").unlock("omar", Unlock(passphrase=PASSPHRASE))
-        stolen = Keyring(lambda: room.session.state(SECURE), thief)  # it may issue nothing
+        stolen = Keyring(
+            lambda: room.session.state(SECURE), thief, chains=MemoryChains()
+        )  # it may issue nothing
         now = _clock(room).now_ms()
         before = stolen.seal("us-iran", "m-1", b"omar, before", now)
         assert _site_ring(room).open(before, "us-iran").plaintext == b"omar, before"
@@ -384,7 +388,8 @@ def test_a_replaced_key_opens_and_signs_nothing_after(tmp_path: Path) -> None:
         # An envelope signed by the old key now, backdated into epoch 1, which it can open.
         old_epoch, secret = stolen.secret("us-iran", 1) or pytest.fail("epoch 1 was his")
         header = Header("us-iran", 1, "omar", "m-2", now + 1, 2, old_epoch.aead)
-        late = json.dumps(seal(b"omar, after", header, secret, thief, os.urandom(12)))
+        key = Chains().key(secret, "us-iran", 1, "omar", old_epoch.aead, 2)
+        late = json.dumps(seal(b"omar, after", header, key, thief, os.urandom(12)))
         with pytest.raises(Rejected) as refused:
             _site_ring(room).open(late, "us-iran")
         assert refused.value.reason == "forged"

@@ -47,6 +47,7 @@ from sitroom.adapters.site_tls import pinned_context
 from sitroom.application.sealing import Keyring
 from sitroom.cli import run
 from sitroom.domain.secure.identity import Identity, Secret
+from sitroom.testing import MemoryChains
 
 from conftest import V2_FILES
 from crashing import (
@@ -280,8 +281,8 @@ def _sealed_after_opens(ws: Path, track: str) -> int:
     the epoch's copies were sealed to them whole. The epoch it used."""
     with open_room(ws, as_site=True) as room:
         state = lambda: room.session.state("secure")  # noqa: E731
-        site = Keyring(state, room.keys.unlock(room.site))
-        alice = Keyring(state, room.keys.unlock("alice", PASSPHRASE))
+        site = Keyring(state, room.keys.unlock(room.site), chains=MemoryChains())
+        alice = Keyring(state, room.keys.unlock("alice", PASSPHRASE), chains=MemoryChains())
         body = site.seal(track, "after-the-crash", b"still readable", room.session.now_ms())
         opened = alice.open(body, track)
         assert opened.plaintext == b"still readable"

@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from sitroom.domain.secure.epochs import AES_256_GCM, CHACHA20_POLY1305
-from sitroom.domain.secure.wear import LIMITS, Policy, findings, forecast, next_due, out_of_use
+from sitroom.domain.secure.wear import (
+    CHAIN_LIMIT,
+    LIMITS,
+    Policy,
+    findings,
+    forecast,
+    next_due,
+    out_of_use,
+)
 from sitroom.domain.timeutil import MS_PER_DAY
 
 T0 = 1_800_000_000_000
@@ -38,7 +46,7 @@ def test_the_published_limits_are_the_ones_quic_uses() -> None:
     assert Policy().message_limit(AES_256_GCM) == 2**23
     assert Policy(usage_limit=1000).message_limit(AES_256_GCM) == 1000
     assert Policy(usage_limit=1000).message_limit(CHACHA20_POLY1305) == 1000
-    assert Policy().message_limit(CHACHA20_POLY1305) is None
+    assert Policy().message_limit(CHACHA20_POLY1305) == CHAIN_LIMIT == 2**23  # the chain's
 
 
 def test_a_fresh_key_far_from_its_limits_raises_nothing() -> None:
@@ -116,7 +124,11 @@ def test_a_key_is_out_of_use_past_its_limit_or_outside_its_cryptoperiod() -> Non
     )
     assert out_of_use(ep, "washington", 2**23, Policy(), T0) is None
     assert "its 8,388,608 messages" in str(out_of_use(ep, "w", 2**23 + 1, Policy(), T0))
-    assert out_of_use(_epoch(CHACHA20_POLY1305), "w", 2**40, Policy(), T0) is None
+    # ChaCha20-Poly1305 has no practical AEAD limit, but a reader walks the sender's chain.
+    assert out_of_use(_epoch(CHACHA20_POLY1305), "w", CHAIN_LIMIT, Policy(), T0) is None
+    assert "its 8,388,608 messages" in str(
+        out_of_use(_epoch(CHACHA20_POLY1305), "w", CHAIN_LIMIT + 1, Policy(), T0)
+    )
     end = T0 + 30 * MS_PER_DAY
     assert out_of_use(ep, "w", 1, policy, end - 1) is None
     assert out_of_use(ep, "w", 1, policy, end) == (

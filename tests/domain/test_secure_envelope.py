@@ -20,10 +20,10 @@ from sitroom.domain.secure.epochs import (
     CHACHA20_POLY1305,
     Epoch,
     epoch_record,
-    message_key,
     open_epoch,
 )
 from sitroom.domain.secure.identity import Identity, Secret
+from sitroom.domain.secure.ratchet import Chains
 from sitroom.errors import Rejected
 
 WASH = new_secret("washington", "site")
@@ -74,11 +74,16 @@ class Receiver:
         return opened.plaintext
 
 
+def _key(h: Header, secret: bytes) -> bytes:
+    """Key ``h.n`` of the sender's chain, as the sender derives it."""
+    return Chains().key(secret, h.track, h.epoch, h.sender, h.aead, h.n)
+
+
 def _sealed(
     track: str, n: int, secret: bytes, *, epoch: int = 1, ts: int = 5_000, aead: str = AES_256_GCM
 ):
     header = Header(track, epoch, "washington", f"m-{n}", ts, n, aead)
-    return seal(f"message {n}".encode(), header, secret, WASH, os.urandom(12))
+    return seal(f"message {n}".encode(), header, _key(header, secret), WASH, os.urandom(12))
 
 
 @pytest.mark.parametrize("aead", [AES_256_GCM, CHACHA20_POLY1305])
@@ -103,8 +108,8 @@ def test_a_message_sealed_for_track_a_fails_under_track_b_with_a_clear_error() -
     assert e.value.reason == "forged"
     # And the ciphertext itself never opens under track B's key, even were both tracks' epoch
     # secrets the same: the track is bound into the key derivation and the AEAD's data.
-    key_a = message_key(a, "a", 1, "washington", AES_256_GCM)
-    key_b = message_key(a, "b", 1, "washington", AES_256_GCM)
+    key_a = Chains().key(a, "a", 1, "washington", AES_256_GCM, 1)
+    key_b = Chains().key(a, "b", 1, "washington", AES_256_GCM, 1)
     aad = canonical(env["header"])
     nonce, ct = unb64(env["nonce"]), unb64(env["ct"])
     assert AEADS[AES_256_GCM](key_a).decrypt(nonce, ct, aad) == b"message 1"
@@ -146,7 +151,7 @@ def test_a_forged_or_altered_message_is_rejected() -> None:
     assert e.value.reason == "forged"
     # Signed by someone else in washington's name.
     h = Header("t", 1, "dana", "m-1", 5_000, 1, AES_256_GCM)
-    by_dana = seal(b"x", h, secret, DANA, os.urandom(12))
+    by_dana = seal(b"x", h, _key(h, secret), DANA, os.urandom(12))
     with pytest.raises(Rejected) as e:
         rx.open({**by_dana, "header": {**by_dana["header"], "sender": "washington"}}, "t")
     assert e.value.reason == "forged"
@@ -157,7 +162,7 @@ def test_a_sender_outside_the_epoch_and_an_unknown_epoch_are_refused() -> None:
     rx = Receiver(TEHRAN, [_epoch("t", 1, [WASH, TEHRAN], secret)])
     h = Header("t", 1, "dana", "m-1", 5_000, 1, AES_256_GCM)
     with pytest.raises(Rejected) as e:
-        rx.open(seal(b"x", h, secret, DANA, os.urandom(12)), "t")
+        rx.open(seal(b"x", h, _key(h, secret), DANA, os.urandom(12)), "t")
     assert e.value.reason == "not-a-member"
     with pytest.raises(Rejected) as e:
         rx.open(_sealed("t", 1, secret, epoch=2), "t")
@@ -199,11 +204,11 @@ def test_a_member_removed_at_rotation_cannot_read_the_next_epoch() -> None:
     env = _sealed("t", 3, new, epoch=2)
     nonce, ct, aad = unb64(env["nonce"]), unb64(env["ct"]), canonical(env["header"])
     with pytest.raises(InvalidTag):
-        AEADS[AES_256_GCM](message_key(old, "t", 2, "washington", AES_256_GCM)).decrypt(
+        AEADS[AES_256_GCM](Chains().key(old, "t", 2, "washington", AES_256_GCM, 3)).decrypt(
             nonce, ct, aad
         )
     assert (
-        AEADS[AES_256_GCM](message_key(new, "t", 2, "washington", AES_256_GCM)).decrypt(
+        AEADS[AES_256_GCM](Chains().key(new, "t", 2, "washington", AES_256_GCM, 3)).decrypt(
             nonce, ct, aad
         )
         == b"message 3"

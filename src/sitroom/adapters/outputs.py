@@ -16,6 +16,7 @@ so a command aimed at one room cannot write over another's log either.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
@@ -174,6 +175,19 @@ def write_private(path: Path, data: bytes) -> None:
     folder made for it readable by them only: keys, key files, tokens."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     write_atomic(path, data)
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Alone among processes that change ``path`` through here (an advisory lock on a file
+    beside it): for a read, change and write that must not interleave with another's."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    lock = os.open(path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(lock)
 
 
 def written(path: Path, workspace: Path | None) -> AbstractContextManager[BinaryIO]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import fcntl
 import hashlib
 import hmac
 import os
@@ -31,7 +30,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from sitroom.adapters.outputs import write_private
+from sitroom.adapters.outputs import locked, write_private
 from sitroom.application.ports import Token
 from sitroom.domain.secure.codec import b64, canonical, unb64
 from sitroom.domain.secure.identity import Secret
@@ -139,16 +138,11 @@ class TokenFile:
 
     @contextlib.contextmanager
     def _changing(self) -> Iterator[dict[str, dict[str, Any]]]:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        lock = os.open(self.path.with_suffix(".lock"), os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with locked(self.path):
             entries = self._read()  # fresh, under the lock: never a view others share
             yield entries
             data = orjson.dumps({"format": FORMAT, "tokens": entries}, option=orjson.OPT_INDENT_2)
             write_private(self.path, data)
-        finally:
-            os.close(lock)
 
 
 def _header(token: Token) -> dict[str, Any]:

@@ -730,9 +730,7 @@ class Channels:
         return state
 
     def _keyring(self, secret: Secret) -> Keyring:
-        if self._make_keyring is not None:
-            return self._make_keyring(secret)
-        return Keyring(self._secure, secret)
+        return self._need(self._make_keyring, "a keyring")(secret)
 
     def _site_keyring(self) -> Keyring | None:
         secret = self._site_secret() if self._site_secret is not None else None

@@ -23,7 +23,7 @@ from typing import Any, cast
 import orjson
 
 from sitroom.application.engine import SITROOM_SOURCE
-from sitroom.application.ports import KeyStore, Passphrase, TokenStore, Unlock
+from sitroom.application.ports import KeyStore, Passphrase, SenderChains, TokenStore, Unlock
 from sitroom.application.results import INTERNAL, Answer, Result
 from sitroom.application.sealing import Keyring
 from sitroom.application.session import Session
@@ -47,6 +47,7 @@ from sitroom.domain.secure.identity import (
     identity_record,
 )
 from sitroom.domain.secure.ledger import SECURE, cleared, current_identity
+from sitroom.domain.secure.ratchet import Chains
 from sitroom.domain.secure.watch import KEYS, current_keys
 from sitroom.domain.secure.wear import LIMITS, KeyWear, Policy
 from sitroom.domain.timeutil import iso
@@ -256,6 +257,7 @@ class Keys:
         new_secret: NewSecret,
         policy: Policy,
         aead: str,
+        chains: SenderChains,
         random_bytes: RandomBytes = os.urandom,
         tokens: TokenStore | None = None,
     ) -> None:
@@ -268,6 +270,8 @@ class Keys:
         self._policy = policy
         self._aead = aead
         self._random = random_bytes
+        self._chains = chains
+        self._walks = Chains()  # every keyring's walks along senders' chains, shared
 
     # making keys --------------------------------------------------------------------------
     def init(
@@ -493,6 +497,8 @@ class Keys:
         return Keyring(
             lambda: self._s.state(SECURE),
             secret,
+            chains=self._chains,
+            walks=self._walks,
             random_bytes=self._random,
             issue=issue,
             policy=self._policy,

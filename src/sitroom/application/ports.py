@@ -8,6 +8,7 @@
     Connector    a source format: inputs to records  adapters/connectors.py
     Wire         the transport between desks         HttpWire
     KeyStore     private keys, encrypted at rest     adapters/keystore.KeyStore
+    SenderChains a sender's chain keys, between seals   adapters/chainfile.ChainFiles, MemoryChains
     Solver       schedules for a scheduling problem  adapters/cpsat.CpSatSolver
 
 Each has a contract suite in :mod:`sitroom.testing` that an implementation proves itself with
@@ -26,6 +27,7 @@ from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.secure import merkle
 from sitroom.domain.secure.audit import LogHead, SignedHead, StoredSegment
 from sitroom.domain.secure.identity import Identity, Secret
+from sitroom.domain.secure.ratchet import ChainState
 from sitroom.domain.secure.snapshots import Unverified
 from sitroom.errors import UserInputError
 
@@ -364,6 +366,29 @@ class KeyStore(Protocol):
 
     def unlock(self, name: str, how: Unlock) -> Secret:
         """The private keys; SecureError when ``how`` does not open them."""
+        ...
+
+
+# A sender's chain as stored (None: none) -> the next message's key and the chain after it.
+ChainStep = Callable[[ChainState | None], tuple[bytes, ChainState]]
+
+
+class SenderChains(Protocol):
+    """Where a sender keeps its chain in each epoch between messages (domain/secure/ratchet):
+    only the number of messages sealed and the chain key after the last, per track and epoch
+    — never the epoch secret, never an earlier chain key — readable with the sender's own
+    private key only."""
+
+    def get(self, me: Secret, track: str, epoch: int) -> ChainState | None:
+        """``me``'s chain in this epoch of ``track`` (None: none kept)."""
+        ...
+
+    def advance(
+        self, me: Secret, track: str, epoch: int, step: ChainStep
+    ) -> tuple[bytes, ChainState]:
+        """``step`` the chain as stored, and store the chain it returns before returning it
+        with the key (a crash skips a number, never reuses a key), alone (no other process steps the
+        same chain meanwhile). A track's older epochs are dropped: they seal nothing more."""
         ...
 
 

@@ -4,8 +4,16 @@ A :class:`Keyring` is one identity's access to the track epochs sealed to it, re
 ``secure`` projection as a session shows it: it opens an
 epoch's secret with that identity's private key the first time it is needed and keeps it in
 memory only. It seals messages as that identity (a site's desk seals and signs as the site),
-numbering them in each epoch from the highest counter the log has seen, and opens what arrives
-against the identities, epochs and replay windows in the ``secure`` projection.
+each under its own key from the identity's chain in the epoch (domain/secure/ratchet.py): the
+chain is kept between messages in a ``SenderChains`` store as its number and current chain key
+only, stepped and stored before the envelope is handed out, so what is kept after message n
+opens nothing up to n. It opens what arrives against the identities, epochs and replay windows
+in the ``secure`` projection, walking senders' chains from the epoch secret.
+
+A chain that is not kept for an epoch the log says this identity sealed under already (a
+chain store lost, or another machine's) is never derived again from its root — that would seal
+new messages under keys already used: the keyring rotates the track's key first, or refuses,
+as for a key out of use.
 
 A message for a track that has no epoch yet starts the track's first one, when this identity
 is the site that may issue it, beginning at the message's own time (so the message is inside
@@ -24,12 +32,14 @@ from typing import Any
 import orjson
 
 from sitroom.application.engine import SITROOM_SOURCE
+from sitroom.application.ports import SenderChains
 from sitroom.domain.kinds import SECURE_REJECTED
 from sitroom.domain.records import Record
 from sitroom.domain.secure.envelope import Header, Opened, Window, open_envelope, parse, seal
 from sitroom.domain.secure.epochs import Epoch, open_epoch
 from sitroom.domain.secure.identity import Identity, Secret, identity_from_record
 from sitroom.domain.secure.ledger import current_identity, identity_version, usage_key
+from sitroom.domain.secure.ratchet import Chains, ChainState, chain_root
 from sitroom.domain.secure.wear import ROTATE, Policy, out_of_use
 from sitroom.errors import Rejected, SecureError
 
@@ -46,6 +56,8 @@ class Keyring:
         secure: SecureState,
         me: Secret,
         *,
+        chains: SenderChains,
+        walks: Chains | None = None,
         random_bytes: RandomBytes = os.urandom,
         issue: IssueEpoch | None = None,
         policy: Policy | None = None,
@@ -56,7 +68,8 @@ class Keyring:
         self._issue = issue
         self.policy = policy or Policy()
         self._secrets: dict[tuple[str, int], bytes] = {}
-        self._issued: dict[str, int] = {}  # the last counter this keyring used, per key
+        self._chains = chains
+        self._walks = walks or Chains()  # where this reader got to along senders' chains
 
     @property
     def _state(self) -> Mapping[str, Any]:
@@ -90,31 +103,58 @@ class Keyring:
                     f"track {track} has no key yet: nobody is cleared for it and this site may "
                     "not start one"
                 )
-        n = self._counter(track, ep)
-        worn = out_of_use(ep, self.me.name, n, self.policy, now_ms)
-        if worn is not None:
+        kept = self._chains.get(self.me, track, ep["epoch"])
+        n = max(self._used(track, ep), kept.n if kept else 0) + 1
+        why = out_of_use(ep, self.me.name, n, self.policy, now_ms) or self._lost(track, ep, kept)
+        if why is not None:
             if self.policy.on_wear != ROTATE:
                 raise SecureError(
-                    f"{worn}: refused (key_wear_action = {self.policy.on_wear}); rotate it first"
+                    f"{why}: refused (key_wear_action = {self.policy.on_wear}); rotate it first"
                 )
-            ep = self._next_epoch(track, worn, now_ms)
+            ep = self._next_epoch(track, why, now_ms)
             if ep is None:
-                raise SecureError(f"{worn}, and this site may not rotate it: rotate it first")
-            n = self._counter(track, ep)
-        found = self.secret(track, ep["epoch"])
-        assert found is not None
-        key = usage_key(track, ep["epoch"], self.me.name)
-        self._issued[key] = n
+                raise SecureError(f"{why}, and this site may not rotate it: rotate it first")
+        key, n = self._next_key(track, ep)
         header = Header(track, ep["epoch"], self.me.name, msg_id, now_ms, n, ep["aead"])
-        env = seal(plaintext, header, found[1], self.me, self.random_bytes(12))
+        env = seal(plaintext, header, key, self.me, self.random_bytes(12))
         return orjson.dumps(env).decode()
 
-    def _counter(self, track: str, ep: Mapping[str, Any]) -> int:
-        """The number the next message under this identity's key in ``ep`` takes: one past the
-        highest the log has seen or this keyring used."""
+    def _used(self, track: str, ep: Mapping[str, Any]) -> int:
+        """The highest number the log has seen under this identity's key in ``ep``."""
         key = usage_key(track, ep["epoch"], self.me.name)
-        used = int(self._state["usage"].get(key, {}).get("sealed", 0))
-        return max(used, self._issued.get(key, 0)) + 1
+        return int(self._state["usage"].get(key, {}).get("sealed", 0))
+
+    def _lost(self, track: str, ep: Mapping[str, Any], kept: ChainState | None) -> str | None:
+        """Why this identity's chain in ``ep`` may not be started again (None: it may)."""
+        used = self._used(track, ep)
+        if kept is not None or not used:
+            return None
+        return (
+            f"{self.me.name}'s chain in track {track}'s epoch {ep['epoch']} is not kept here, and "
+            f"{used:,} messages were sealed under it: starting it again would reuse their keys"
+        )
+
+    def _next_key(self, track: str, ep: Mapping[str, Any]) -> tuple[bytes, int]:
+        """The next message's key from this identity's chain in ``ep`` and its number, the
+        chain stepped past it and stored first."""
+        found = self.secret(track, ep["epoch"])
+        assert found is not None
+        epoch, secret = found
+        used = self._used(track, ep)
+
+        def step(kept: ChainState | None) -> tuple[bytes, ChainState]:
+            if kept is None:
+                why = self._lost(track, ep, kept)
+                if why is not None:  # lost since it was looked at: another process's doing
+                    raise SecureError(f"{why}: refused")
+                kept = ChainState(
+                    0, chain_root(secret, track, epoch.epoch, self.me.name, epoch.aead)
+                )
+            # Past what the log has seen: a chain restored from an older copy skips ahead.
+            return kept.walk(max(kept.n, used)).advance()
+
+        key, after = self._chains.advance(self.me, track, epoch.epoch, step)
+        return key, after.n
 
     def _next_epoch(self, track: str, reason: str, at_ms: int) -> Mapping[str, Any] | None:
         """A new epoch of ``track`` starting at ``at_ms``, issued by this site (None: this
@@ -133,6 +173,7 @@ class Keyring:
             identities=self.identity,
             epoch=self.secret,
             window=lambda key: Window.from_list(windows.get(key)),
+            chains=self._walks,
         )
 
     def read(self, body: str, track: str) -> Opened:
@@ -153,7 +194,12 @@ class Keyring:
             return None if found is None else identity_from_record(found)
 
         return open_envelope(
-            env, track=track, identities=then, epoch=self.secret, window=lambda key: Window()
+            env,
+            track=track,
+            identities=then,
+            epoch=self.secret,
+            window=lambda key: Window(),
+            chains=self._walks,
         )
 
     def _epoch(self, track: str, epoch: Any) -> Mapping[str, Any] | None:

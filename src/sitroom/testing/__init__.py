@@ -2,7 +2,8 @@
 
 Fakes: a clock that moves when told (:class:`ManualClock`), the in-memory log
 (:class:`MemoryLog`), an in-memory wire between desks (:class:`MemoryWire`), an in-memory key
-store (:class:`MemoryKeyStore`) and a small record factory (:func:`make_record`, :data:`T0`).
+store (:class:`MemoryKeyStore`), in-memory sender chains (:class:`MemoryChains`) and a small
+record factory (:func:`make_record`, :data:`T0`).
 
 Contract suites, one per port of :mod:`sitroom.application.ports`: a backend or a connector
 proves itself by subclassing the suite in a test module and saying how to make one.
@@ -28,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sitroom.adapters.clock import ManualClock
 from sitroom.adapters.log_memory import MemoryLog
 from sitroom.domain.records import Record
-from sitroom.testing.memory import MemoryKeyStore, MemoryWire
+from sitroom.testing.memory import MemoryChains, MemoryKeyStore, MemoryWire
 
 if TYPE_CHECKING:
     from sitroom.testing.connector_contract import ConnectorContract
@@ -43,6 +44,7 @@ __all__ = [
     "KeyStoreContract",
     "LogContract",
     "ManualClock",
+    "MemoryChains",
     "MemoryKeyStore",
     "MemoryLog",
     "MemoryWire",

@@ -19,8 +19,9 @@ from typing import Any, TypeVar
 import orjson
 
 from sitroom.adapters.keystore import MIN_PASSPHRASE
-from sitroom.application.ports import Unlock, WireError
+from sitroom.application.ports import ChainStep, Unlock, WireError
 from sitroom.domain.secure.identity import Identity, Secret, check_name
+from sitroom.domain.secure.ratchet import ChainState
 from sitroom.errors import AlreadyExists, SecureError, UserInputError
 
 __all__ = ["MemoryKeyStore", "MemoryWire"]
@@ -139,6 +140,28 @@ def _within(timeout_s: float, url: str, call: Callable[[], _T]) -> _T:
         e = failed[0]
         raise WireError(f"{url}: the far end failed: {type(e).__name__}: {e}") from None
     return done[0]
+
+
+# sender chains ----------------------------------------------------------------------------
+class MemoryChains:
+    """The ``SenderChains`` port in memory: chains live as long as the object."""
+
+    def __init__(self) -> None:
+        self._chains: dict[tuple[str, str, int], ChainState] = {}
+        self._lock = threading.Lock()
+
+    def get(self, me: Secret, track: str, epoch: int) -> ChainState | None:
+        return self._chains.get((me.name, track, epoch))
+
+    def advance(
+        self, me: Secret, track: str, epoch: int, step: ChainStep
+    ) -> tuple[bytes, ChainState]:
+        with self._lock:
+            key, after = step(self.get(me, track, epoch))
+            for old in [k for k in self._chains if k[:2] == (me.name, track) and k[2] < epoch]:
+                del self._chains[old]
+            self._chains[(me.name, track, epoch)] = after
+        return key, after
 
 
 # the key store ----------------------------------------------------------------------------

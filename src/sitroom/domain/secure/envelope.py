@@ -5,8 +5,10 @@ An envelope is ``{"header", "nonce", "ct", "sig"}``:
 - ``header`` — version, track, epoch, sender, message id, timestamp, the sender's counter in
   this epoch and the AEAD — travels in the clear and is *authenticated*: it is the AEAD's
   associated data, and the signature covers it;
-- ``ct`` — the plaintext under the sender's message key for the track and epoch
-  (epochs.message_key), with a 96-bit nonce passed in by the caller;
+- ``ct`` — the plaintext under the message key its header names, with a 96-bit nonce passed in
+  by the caller: in version 2, key ``n`` of the sender's chain in the epoch (ratchet.py: each
+  message its own key, which the sender forgets once sealed); in version 1, written before the
+  chains, the one key per sender and epoch of epochs.message_key (still opened: logs keep them);
 - ``sig`` — the sender's Ed25519 signature over the canonical header, nonce and ciphertext.
 
 :func:`open_envelope` checks, in this order, and refuses with a stable reason code and a
@@ -32,9 +34,11 @@ from cryptography.exceptions import InvalidTag
 from sitroom.domain.secure.codec import b64, canonical, unb64
 from sitroom.domain.secure.epochs import AEADS, Epoch, message_key
 from sitroom.domain.secure.identity import Identity, Secret
+from sitroom.domain.secure.ratchet import Chains
 from sitroom.errors import Rejected, SecureError
 
-VERSION = 1
+VERSION = 2  # what is sealed now: a message key per message (ratchet.py)
+HKDF_KEY_VERSION = 1  # sealed before: one key per sender and epoch (epochs.message_key)
 WINDOW = 64
 NONCE_BYTES = 12
 
@@ -48,10 +52,11 @@ class Header:
     ts_ms: int
     n: int  # the sender's counter in this epoch, from 1
     aead: str
+    v: int = VERSION
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "v": VERSION,
+            "v": self.v,
             "track": self.track,
             "epoch": self.epoch,
             "sender": self.sender,
@@ -63,8 +68,11 @@ class Header:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Header:
-        if d.get("v") != VERSION:
-            raise Rejected("malformed", f"envelope version {d.get('v')!r} is not {VERSION}")
+        v = d.get("v")
+        if type(v) is not int or v not in (HKDF_KEY_VERSION, VERSION):
+            raise Rejected(
+                "malformed", f"envelope version {v!r} is not {HKDF_KEY_VERSION} or {VERSION}"
+            )
         try:
             return cls(
                 str(d["track"]),
@@ -74,6 +82,7 @@ class Header:
                 int(d["ts"]),
                 int(d["n"]),
                 str(d["aead"]),
+                v,
             )
         except (KeyError, TypeError, ValueError):
             raise Rejected("malformed", "the envelope's header is incomplete") from None
@@ -93,15 +102,16 @@ def _signed(header: bytes, nonce: bytes, ct: bytes) -> bytes:
 
 
 def seal(
-    plaintext: bytes, header: Header, epoch_secret: bytes, sender: Secret, nonce: bytes
+    plaintext: bytes, header: Header, key: bytes, sender: Secret, nonce: bytes
 ) -> dict[str, Any]:
+    """The envelope of ``plaintext`` under ``key``, the message key ``header`` names (the
+    sender's chain's key ``n``; in version 1, epochs.message_key)."""
     if sender.name != header.sender:
         raise SecureError(f"{sender.name} cannot seal a message as {header.sender}")
     if len(nonce) != NONCE_BYTES:
         raise SecureError(f"a nonce is {NONCE_BYTES} bytes")
     h = header.as_dict()
     aad = canonical(h)
-    key = message_key(epoch_secret, header.track, header.epoch, header.sender, header.aead)
     ct = AEADS[header.aead](key).encrypt(nonce, plaintext, aad)
     sig = sender.sign(_signed(aad, nonce, ct))
     return {"header": h, "nonce": b64(nonce), "ct": b64(ct), "sig": b64(sig)}
@@ -177,12 +187,14 @@ def open_envelope(
     identities: Callable[[str], Identity | None],
     epoch: Callable[[str, int], tuple[Epoch, bytes] | None],
     window: Callable[[str], Window],
+    chains: Chains | None = None,
 ) -> Opened:
     """Verify and decrypt an envelope that arrived for ``track``; raise :class:`Rejected`.
 
     ``identities(name)`` gives a sender's trusted public identity; ``epoch(track, n)`` the
     epoch and its secret (opened with the receiver's own key), or None if the receiver holds
-    no copy; ``window(key)`` the replay window of the key the header names."""
+    no copy; ``window(key)`` the replay window of the key the header names; ``chains`` the
+    reader's walks along senders' chains, remembered between messages."""
     env = parse(env)
     raw = env["header"]
     if not isinstance(raw, Mapping):
@@ -248,7 +260,10 @@ def open_envelope(
             "expired",
             f"message {h.id} was sealed at {h.ts_ms}, outside epoch {h.epoch}'s cryptoperiod",
         )
-    key = message_key(secret, h.track, h.epoch, h.sender, h.aead)
+    if h.v == HKDF_KEY_VERSION:
+        key = message_key(secret, h.track, h.epoch, h.sender, h.aead)
+    else:
+        key = (chains or Chains()).key(secret, h.track, h.epoch, h.sender, h.aead, h.n)
     try:
         if len(nonce) != NONCE_BYTES:
             raise SecureError("bad nonce")

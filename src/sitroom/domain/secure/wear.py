@@ -7,6 +7,8 @@ Two things end a key's life:
   uses the limits QUIC adopted (RFC 9001 §6.6): AES-GCM, 2^23 messages and 2^52 failed
   decryptions; ChaCha20-Poly1305, no practical confidentiality limit and 2^36 failed
   decryptions. An organisation may set a lower message limit of its own (``key_usage_limit``).
+  Each sender's chain of message keys (ratchet.py) is at most :data:`CHAIN_LIMIT` long too, as
+  a reader walks it to the message's number: ChaCha20-Poly1305's keys stop there.
   Each sender's key counts its messages by the counter in its envelopes.
 - **time**. Every epoch has a cryptoperiod (NIST SP 800-57 Part 1 Rev. 5, §5.3: the period
   a key is authorised for). The Special Publication allows up to two years for a symmetric
@@ -51,6 +53,8 @@ LIMITS = {
 }
 
 
+CHAIN_LIMIT = 2**23  # messages in one sender's chain: what a reader may have to walk
+
 ROTATE, REFUSE = "rotate", "refuse"
 WEAR_ACTIONS = (ROTATE, REFUSE)  # what sealing does with a key out of use
 
@@ -63,12 +67,9 @@ class Policy:
     usage_limit: int = 0  # a lower message limit of the organisation's own (0: the AEAD's)
     on_wear: str = ROTATE  # a key out of use: rotate the track's key first, or refuse
 
-    def message_limit(self, aead: str) -> int | None:
-        published = LIMITS[aead].messages
-        own = self.usage_limit or None
-        if published is None or own is None:
-            return own or published
-        return min(own, published)
+    def message_limit(self, aead: str) -> int:
+        published = LIMITS[aead].messages or CHAIN_LIMIT
+        return min(self.usage_limit or published, published)
 
 
 def out_of_use(
@@ -83,7 +84,7 @@ def out_of_use(
     if now_ms >= int(epoch["expires_ms"]):
         return f"{name} expired {iso(int(epoch['expires_ms']))}"
     limit = policy.message_limit(str(epoch["aead"]))
-    if limit is not None and n > limit:
+    if n > limit:
         return f"{name} for {sender} has sealed its {limit:,} messages, its limit"
     return None
 
