@@ -12,9 +12,11 @@ import http.server
 import json
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -69,6 +71,22 @@ def web(tmp_path: Path) -> Iterator[str]:
     server.server_close()
 
 
+def _wait_listening(command: str, timeout: float = 60.0) -> None:
+    """A desk or relay started in the background takes its port before the next line runs:
+    on a loaded machine its start-up can outlast the next command's retries."""
+    found = re.search(r"--listen (\S+):(\d+)", command)
+    if found is None:
+        return
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection((found.group(1), int(found.group(2))), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"nothing listens on {found.group(1)}:{found.group(2)}: {command}")
+
+
 def test_the_block_names_every_example_it_uses() -> None:
     named = set(re.findall(r"examples/([\w.-]+)", "\n".join(block())))
     assert named and all((ROOT / "examples" / n).is_file() for n in named), named
@@ -110,6 +128,7 @@ def test_the_using_it_block_runs_as_written(tmp_path: Path, web: str) -> None:
                         stderr=subprocess.DEVNULL,
                     )
                 )
+                _wait_listening(command)  # as its user waits for "listening on"
                 continue
             done = subprocess.run(
                 ["bash", "-c", command], cwd=work, env=env, capture_output=True, text=True
