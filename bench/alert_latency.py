@@ -33,6 +33,7 @@ from sitroom.domain.geo import Point, haversine_m
 from sitroom.domain.projection import AlertDraft
 from sitroom.domain.records import Record, RecordBatch
 
+import _home  # noqa: F401  (a scratch $SITROOM_HOME: key files go with the run)
 from _data import pct, resampled_v2
 
 BEIRUT = Point(33.89, 35.50)

@@ -51,6 +51,7 @@ from sitroom.domain.records import Record
 from sitroom.domain.secure import audit, merkle
 from sitroom.room import LOG_FILE
 
+import _home  # noqa: F401  (a scratch $SITROOM_HOME: key files go with the run)
 from _data import resampled_v2
 
 

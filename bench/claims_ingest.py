@@ -23,6 +23,8 @@ import sitroom
 from sitroom.domain.claims import credibility_of, view
 from sitroom.domain.records import Record
 
+import _home  # noqa: F401  (a scratch $SITROOM_HOME: key files go with the run)
+
 VALUES = {
     "posture": ["defensive", "offensive", "de-escalating", "mobilising"],
     "leader": ["A. Leader", "B. Leader", "C. Leader"],

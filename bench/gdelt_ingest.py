@@ -23,6 +23,7 @@ from sitroom.adapters.gdelt import connector as gdelt
 from sitroom.adapters.gdelt.lookups import load_lookups
 from sitroom.application.ingest import declare, ingest
 
+import _home  # noqa: F401  (a scratch $SITROOM_HOME: key files go with the run)
 from _data import GDELT_V2_COLUMNS, resampled_v2
 
 # GDELT 2.0 event codebook types: codes are strings (leading zeros), counts ints, scores floats.

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from sitroom.testing.hostile import peak_rss, zipped
 
+import _home  # noqa: F401  (a scratch $SITROOM_HOME: key files go with the run)
 from _data import resampled_v2
 
 

@@ -53,6 +53,8 @@ from sitroom.domain.risk.members import clip, nb_tail
 from sitroom.domain.timeutil import parse_duration
 from sitroom.testing import samples
 
+import _home  # noqa: F401  (a scratch $SITROOM_HOME: key files go with the run)
+
 
 def load(engine: Engine) -> list[IngestReport]:
     """UCDP GED, GDELT 2.0 and GDELT 1.0 files, as `sitroom ingest ucdp|gdelt` would."""

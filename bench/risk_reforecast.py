@@ -83,6 +83,7 @@ from sitroom.room import LOG_FILE, default_detectors, default_projections, settl
 from sitroom.settings import Settings, key_files
 from sitroom.testing.samples import UCDP_FILE
 
+import _home  # noqa: F401  (a scratch $SITROOM_HOME: key files go with the run)
 from _data import pct, resampled_v2
 
 RADIUS = parse_radius("500mi")

@@ -37,6 +37,8 @@ from sitroom.domain.secure.epochs import AEADS, Epoch, epoch_record
 from sitroom.domain.secure.identity import Secret
 from sitroom.domain.secure.ratchet import Chains, ChainState, chain_root
 
+import _home  # noqa: F401  (a scratch $SITROOM_HOME: key files go with the run)
+
 DAY = 86_400_000
 
 

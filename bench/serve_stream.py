@@ -42,6 +42,7 @@ from typing import IO
 
 import httpx
 
+import _home  # noqa: F401  (a scratch $SITROOM_HOME: key files go with the run)
 from _data import pct, resampled_v2
 
 PASS = "correct horse battery staple"

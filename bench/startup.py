@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _home  # noqa: F401  (a scratch $SITROOM_HOME: key files go with the run)
+
 NEAR_BEIRUT = ("--near", "Beirut", "--radius", "500mi")
 GOALS = {
     "sitroom --help": (0.25, 60.0),

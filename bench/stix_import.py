@@ -31,6 +31,8 @@ import sitroom
 from sitroom.adapters import stix
 from sitroom.domain.records import RecordBatch
 
+import _home  # noqa: F401  (a scratch $SITROOM_HOME: key files go with the run)
+
 OPINIONS = ("strongly-disagree", "disagree", "neutral", "agree", "strongly-agree")
 CLASSES = ("individual", "group", "organization")
 

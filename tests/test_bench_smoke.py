@@ -2,6 +2,7 @@
 scripts in bench/ keep working as the code changes. (Speed goals are judged by running them at
 full size, never here.)"""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -75,9 +76,20 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         ),
     ],
 )
-def test_benchmark_runs_and_reports(script: str, args: list[str], expect: str) -> None:
+def test_benchmark_runs_and_reports(
+    script: str, args: list[str], expect: str, tmp_path: Path
+) -> None:
+    """... and leaves nothing in the home of whoever runs it: the key files of its scratch
+    workspaces go with the run (bench/_home.py)."""
+    env = {k: v for k, v in os.environ.items() if k != "SITROOM_HOME"} | {"HOME": str(tmp_path)}
     r = subprocess.run(
-        [sys.executable, script, *args], cwd=BENCH, capture_output=True, text=True, timeout=600
+        [sys.executable, script, *args],
+        cwd=BENCH,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert r.returncode == 0, r.stderr
     assert expect in r.stdout
+    assert not (tmp_path / ".sitroom").exists()
