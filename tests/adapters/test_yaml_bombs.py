@@ -5,7 +5,6 @@ anything, in one line that names the file and the line."""
 
 from __future__ import annotations
 
-import os
 import resource
 import subprocess
 import sys
@@ -136,29 +135,44 @@ def test_a_file_over_the_bound_is_not_read_whole(tmp_path: Path) -> None:
     assert "too large for a YAML file" in refused("tracks", path)
 
 
+# The child reports its own peak: the high-water mark of the memory it was given at exec
+# (VmHWM), read as it exits. Not its rusage: Linux carries into a child's ru_maxrss the
+# resident size of the process it was forked from (here, pytest, hundreds of MB by then).
+_PEAK_AT_EXIT = """
+import atexit, re, runpy, sys
+to = sys.argv[1]
+def peak():
+    with open("/proc/self/status") as status, open(to, "w") as out:
+        out.write(re.search(r"VmHWM:\\s+(\\d+)", status.read()).group(1))
+atexit.register(peak)
+sys.argv = ["sitroom", *sys.argv[2:]]
+runpy.run_module("sitroom", run_name="__main__", alter_sys=True)
+"""
+
+
 def run_bounded(*args: str) -> tuple[int, str, int]:
     """``sitroom *args`` in a child process whose address space is capped (so a regression
     fails with MemoryError, not by taking the machine's memory): exit code, stderr and the
-    child's own peak resident memory in MB (os.wait4 gives that child's usage, not the sum of
-    every child this process has had)."""
+    child's own peak resident memory in MB."""
 
     def cap() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_SPACE, ADDRESS_SPACE))
 
     # stderr to a file, not a pipe: a pipe nobody reads would block a child with a long
     # traceback while this process waits for it.
-    with tempfile.TemporaryFile() as err:
-        child = subprocess.Popen(
-            [sys.executable, "-m", "sitroom", *args],
+    with tempfile.TemporaryFile() as err, tempfile.NamedTemporaryFile("r") as peak:
+        child = subprocess.run(
+            [sys.executable, "-c", _PEAK_AT_EXIT, peak.name, *args],
             stdout=subprocess.DEVNULL,
             stderr=err,
             preexec_fn=cap,
+            check=False,
         )
-        _, status, usage = os.wait4(child.pid, 0)
-        child.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
         err.seek(0)
         text = err.read().decode(errors="replace")
-    return child.returncode, text, usage.ru_maxrss // 1024
+        kb = int(peak.read() or 0)
+    assert kb, f"the child said nothing of its memory: {text[-300:]}"
+    return child.returncode, text, kb // 1024
 
 
 @pytest.mark.slow

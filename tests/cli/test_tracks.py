@@ -4,8 +4,9 @@ reported with the exact windows."""
 
 from __future__ import annotations
 
+import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,34 +16,48 @@ from helpers import sitroom
 FILE = Path(__file__).resolve().parents[1] / "fixtures" / "tracks" / "us-iran-ceasefire.yaml"
 
 
+def moved(text: str) -> str:
+    """``text`` with every date moved by as many days as today is past 2026-11-25, the day the
+    fixture's windows are read at: the alerts a room raises at the wall clock's now are then
+    those of that day, whenever the test runs (the contention, 3–5 December, still ahead)."""
+    days = timedelta(days=(datetime.now(UTC).date() - date(2026, 11, 25)).days)
+    return re.sub(
+        r"\d{4}-\d{2}-\d{2}", lambda m: (date.fromisoformat(m[0]) + days).isoformat(), text
+    )
+
+
 def test_deadlock_is_explained_and_resolved_and_overbooking_has_exact_windows(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     ws = str(tmp_path / "ws")
     sitroom(capfd, "init", "-w", ws)
-    added = sitroom(capfd, "tracks", "add", "-w", ws, str(FILE), "--json").json()
+    file = tmp_path / FILE.name
+    file.write_text(moved(FILE.read_text()))
+    added = sitroom(capfd, "tracks", "add", "-w", ws, str(file), "--json").json()
     assert added["files"][0]["new"] == 7
-    check = sitroom(capfd, "tracks", "check", "-w", ws, "--at", "2026-11-25", "--json").json()
+    at = moved("2026-11-25")
+    check = sitroom(capfd, "tracks", "check", "-w", ws, "--at", at, "--json").json()
     (deadlock,) = check["deadlocks"]
     assert deadlock["cycle"] == ["track:ceasefire", "resource:nsc-me", "track:us-iran"]
     assert deadlock["explanation"] == [
         "the Israel–Hezbollah ceasefire negotiation waits for the NSC Middle East team",
-        "the NSC Middle East team is held by US–Iran talks until 2026-12-12",
+        moved("the NSC Middle East team is held by US–Iran talks until 2026-12-12"),
         "US–Iran talks waits for the Israel–Hezbollah ceasefire negotiation to reach 'agreed' "
         "(now 'negotiating')",
     ]
     (over,) = check["contention"]
     assert (over["name"], over["since"], over["until"], over["over_by"], over["tracks"]) == (
         "Special Envoy W.",
-        "2026-12-03T00:00:00Z",
-        "2026-12-05T00:00:00Z",
+        moved("2026-12-03T00:00:00Z"),
+        moved("2026-12-05T00:00:00Z"),
         1,
         ["ceasefire", "us-iran"],
     )
     alerts = sitroom(capfd, "alerts", "-w", ws, "--json").json()["alerts"]
     assert [a["detector"] for a in alerts] == ["contention", "deadlock"]
     # After the team is released (12 Dec) the cycle is gone even before any agreement.
-    later = sitroom(capfd, "tracks", "check", "-w", ws, "--at", "2026-12-12", "--json").json()
+    released = moved("2026-12-12")
+    later = sitroom(capfd, "tracks", "check", "-w", ws, "--at", released, "--json").json()
     assert later["deadlocks"] == []
 
     status = sitroom(capfd, "tracks", "status", "ceasefire", "agreed", "-w", ws, "--json").json()
@@ -53,9 +68,9 @@ def test_deadlock_is_explained_and_resolved_and_overbooking_has_exact_windows(
     )
     (cleared,) = status["alerts"]  # the deadlock went: said, not left standing
     assert cleared["severity"] == "info" and cleared["title"].startswith("Deadlock cleared: ")
-    after = sitroom(capfd, "tracks", "check", "-w", ws, "--at", "2026-11-25", "--json").json()
+    after = sitroom(capfd, "tracks", "check", "-w", ws, "--at", at, "--json").json()
     assert after["deadlocks"] == [] and after["contention"] == check["contention"]
-    again = sitroom(capfd, "tracks", "add", "-w", ws, str(FILE), "--json").json()
+    again = sitroom(capfd, "tracks", "add", "-w", ws, str(file), "--json").json()
     assert again["files"][0]["new"] == 0  # the same file adds nothing
     listed = sitroom(capfd, "tracks", "-w", ws, "--json").json()
     by_priority = [(t["id"], t["priority"], t["status"]) for t in listed["tracks"]]
