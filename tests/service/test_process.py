@@ -149,3 +149,40 @@ def test_sigkill_during_writes_loses_no_acknowledged_write_and_the_room_opens_ag
     assert sitroom.room.verify(team_room).ok
     again = serve_process(team_room)  # serve.json was left behind; the lock was not
     assert again.stop() == 0
+
+
+def test_a_snapshot_that_does_not_verify_is_logged_by_the_server(team_room: Path) -> None:
+    """An insider edits the `secure` snapshot before the server starts: the server rebuilds
+    the state from the log, as the CLI does, and says so in its log (a JSON line naming the
+    snapshot), once; dana is still refused the track the edit would have granted."""
+    import sqlite3
+
+    toml = team_room / "sitroom.toml"  # snapshots for a room this small: every 10 records
+    toml.write_text(toml.read_text().replace("snapshot_every = 10000", "snapshot_every = 10"))
+    with sitroom.room.open(team_room, as_site=True) as room:
+        room.session.state("secure")  # read, so snapshotted as the room closes
+    with sqlite3.connect(team_room / "sitroom.db") as db:
+        rows = db.execute(
+            "SELECT version, seq, data FROM snapshots WHERE projection = 'secure'"
+        ).fetchall()
+        assert rows
+        for version, seq, data in rows:
+            edited = bytes(data).replace(b'"dana"', b'"dona"')
+            assert edited != bytes(data)
+            db.execute(
+                "UPDATE snapshots SET data = ? WHERE projection = 'secure' AND version = ? "
+                "AND seq = ?",
+                (edited, version, seq),
+            )
+    server = serve_process(team_room)
+    try:
+        dana = _token(server.url, "dana")
+        r = httpx.get(f"{server.url}/questions", headers={"Authorization": f"Bearer {dana}"})
+        assert r.status_code == 200 and "talks" not in r.text  # us-iran's question: not hers
+    finally:
+        assert server.stop() == 0
+    notes = [json.loads(line) for line in server.logged if '"note"' in line]
+    assert len(notes) == 1, server.stderr()
+    assert notes[0]["level"] == "warning"
+    assert "the snapshot of `secure` at seq" in notes[0]["note"]
+    assert "does not verify" in notes[0]["note"] and "rebuilt from" in notes[0]["note"]

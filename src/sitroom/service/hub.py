@@ -18,6 +18,7 @@ request behind them; failed ones are limited per user name (:class:`Attempts`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from collections import OrderedDict, deque
@@ -30,6 +31,8 @@ from sitroom.application.audit import Report
 from sitroom.application.results import Result
 from sitroom.errors import AuthError, UserInputError
 from sitroom.room import Room
+
+log = logging.getLogger("sitroom.service")
 
 T = TypeVar("T")
 TOKEN_PREFIX = "sitroom_"
@@ -115,6 +118,8 @@ class Hub:
         self.auth = room.auth  # made here, before two threads could each make one
         self.wrote = asyncio.Event()  # set after every write: the stream looks at once
         self.stopping = asyncio.Event()  # set when the server starts to stop
+        self._noted = 0  # the room's notes logged so far
+        self._log_notes()
 
     async def run(self, call: Callable[[], T]) -> T:
         """``call`` on the room's thread, awaited."""
@@ -122,7 +127,18 @@ class Hub:
 
     def _locked(self, call: Callable[[], T]) -> T:
         with self.lock:
-            return call()
+            try:
+                return call()
+            finally:
+                self._log_notes()
+
+    def _log_notes(self) -> None:
+        """Log what the room noted since (a snapshot that did not verify, and so was rebuilt
+        from the log): a CLI says it on stderr; a server's operator reads its log."""
+        notes = self.room.notes
+        for note in notes[self._noted :]:
+            log.warning("%s", note, extra={"fields": {"note": note}})
+        self._noted = len(notes)
 
     async def act(
         self, view: Room, call: Callable[[Room], Result], *, writes: bool = False
