@@ -268,11 +268,7 @@ def parse_checkpoint(payload: Mapping[str, Any], record_seq: int, record_id: str
 
 def checkpoint_fault(cp: Checkpoint | SignedHead, anchor: Identity) -> str | None:
     """Why ``cp`` does not verify against the site's public card (None: it does)."""
-    if cp.fingerprint != anchor.fingerprint:
-        return f"it names signer {cp.fingerprint}, not site {anchor.name}'s key"
-    if not anchor.verifies(cp.message(), cp.signature):
-        return f"its signature does not verify under site {anchor.name}'s key"
-    return None
+    return anchor.signed(cp.site, cp.fingerprint, cp.message(), cp.signature)
 
 
 # the walk ---------------------------------------------------------------------------------

@@ -79,6 +79,16 @@ class Identity:
             return False
         return True
 
+    def signed(self, name: str, fingerprint: str, message: bytes, signature: bytes) -> str | None:
+        """Why a statement saying it is signed by ``name`` with key ``fingerprint`` is not this
+        identity's signature over ``message`` (None: it is) — the one check of a checkpoint, a
+        snapshot and a witness's co-signature against the card that anchors them."""
+        if name != self.name or fingerprint != self.fingerprint:
+            return f"it names signer {name} ({fingerprint}), not {self.role} {self.name}'s key"
+        if not self.verifies(message, signature):
+            return f"its signature does not verify under {self.role} {self.name}'s key"
+        return None
+
     def card(self) -> dict[str, Any]:
         """What is published and exchanged: canonical fields only."""
         return {

@@ -114,12 +114,9 @@ def open_snapshot(
             f"it is the snapshot of `{header.projection}` v{header.version} at seq "
             f"{header.seq}, copied here"
         )
-    if header.site != anchor.name or header.fingerprint != anchor.fingerprint:
-        return Unverified(
-            f"it names signer {header.site} ({header.fingerprint}), not site {anchor.name}'s key"
-        )
-    if not anchor.verifies(header.message(), signature):
-        return Unverified(f"its signature does not verify under site {anchor.name}'s key")
+    fault = anchor.signed(header.site, header.fingerprint, header.message(), signature)
+    if fault is not None:
+        return Unverified(fault)
     if hashlib.sha256(data).digest() != header.digest:
         return Unverified("its state is not the state that was signed")
     if head is None:

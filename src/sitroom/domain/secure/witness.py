@@ -132,13 +132,7 @@ def cosign(witness: Secret, head: SignedHead, at_ms: int) -> Cosigned:
 
 def cosigned_fault(c: Cosigned, witness: Identity) -> str | None:
     """Why ``c`` is not ``witness``'s co-signature (None: it is)."""
-    if c.witness != witness.name:
-        return f"it is co-signed by {c.witness}, not {witness.name}"
-    if c.fingerprint != witness.fingerprint:
-        return f"it names key {c.fingerprint}, not {witness.name}'s ({witness.fingerprint})"
-    if not witness.verifies(c.message(), c.signature):
-        return f"its signature does not verify under {witness.name}'s key"
-    return None
+    return witness.signed(c.witness, c.fingerprint, c.message(), c.signature)
 
 
 @dataclass(frozen=True)
