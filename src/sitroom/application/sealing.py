@@ -36,7 +36,7 @@ from sitroom.application.ports import SenderChains
 from sitroom.domain.kinds import SECURE_REJECTED
 from sitroom.domain.records import Record
 from sitroom.domain.secure.envelope import Header, Opened, Window, open_envelope, parse, seal
-from sitroom.domain.secure.epochs import Epoch, open_epoch
+from sitroom.domain.secure.epochs import Epoch, open_epoch, record_key
 from sitroom.domain.secure.identity import Identity, Secret, identity_from_record
 from sitroom.domain.secure.ledger import current_identity, identity_version, usage_key
 from sitroom.domain.secure.ratchet import Chains, ChainState, chain_root
@@ -88,6 +88,12 @@ class Keyring:
         if key not in self._secrets:
             self._secrets[key] = open_epoch(found, self.me)
         return Epoch.from_payload(found), self._secrets[key]
+
+    def record_key(self, track: str, epoch: int) -> bytes | None:
+        """The key of ``track``'s records at rest in ``epoch`` (None: not sealed to this
+        identity)."""
+        found = self.secret(track, epoch)
+        return None if found is None else record_key(found[1], track, epoch)
 
     def identity(self, name: str) -> Identity | None:
         found = current_identity(dict(self._state), name)

@@ -77,6 +77,14 @@ def message_key(secret: bytes, track: str, epoch: int, sender: str, aead: str) -
     return HKDF(hashes.SHA256(), 32, None, info).derive(secret)
 
 
+def record_key(secret: bytes, track: str, epoch: int) -> bytes:
+    """The key the track's records are sealed under at rest in this epoch (at_rest.py): one
+    per track and epoch, not a sender chain — records are the room's state, folded again by
+    every process that holds the epoch, so their key is kept as long as the log is read."""
+    info = canonical({"use": "sitroom records at rest", "track": track, "epoch": epoch})
+    return HKDF(hashes.SHA256(), 32, None, info).derive(secret)
+
+
 @dataclass(frozen=True)
 class Epoch:
     """A ``key.epoch`` record's payload, read."""
