@@ -107,7 +107,7 @@ class SealedRecords:
         self._random = random_bytes
         self._seen = 0  # the log position the epochs were read up to
         self._epochs: dict[str, dict[int, Mapping[str, Any]]] = {}
-        self._own: dict[str, int] = {}  # track -> newest epoch this site issued, verified
+        self._own: dict[str, int] = {}  # track -> the epoch its records are sealed under
         self._keys: dict[tuple[str, int], bytes] = {}
         self.hidden: dict[str, set[int]] = {}  # records left out (their seq), by track
         self.notes: list[str] = []
@@ -121,16 +121,17 @@ class SealedRecords:
         self._refresh()
         rows = pc.indices_nonzero(wanted).to_pylist()
         tracks = batch.column("compartment").to_pylist()
-        if not any(tracks[i] in self._own for i in rows):
+        sealing = {t: self._sealing(t) for t in {tracks[i] for i in rows}}
+        if not any(sealing.values()):
             return batch
         batch = batch.as_json()
         payloads = batch.column("payload").to_pylist()
         envelopes = batch.table.select(list(ENVELOPE)).take(rows).to_pylist()
         for i, row in zip(rows, envelopes, strict=True):
             track = tracks[i]
-            if track not in self._own:
+            epoch = sealing[track]
+            if epoch is None:
                 continue
-            epoch = self._own[track]
             key = self._key(track, epoch)
             if key is None:
                 raise SecureError(
@@ -195,21 +196,34 @@ class SealedRecords:
     def _refresh(self) -> None:
         for seq, payload in self._epochs_after(self._seen):
             self._seen = max(self._seen, seq)
-            track, number = str(payload.get("track")), payload.get("epoch")
-            if type(number) is not int:
-                continue
-            self._epochs.setdefault(track, {})[number] = payload
-            if payload.get("issuer") == self._site and number > self._own.get(track, 0):
+            number = payload.get("epoch")
+            if type(number) is int:
+                self._epochs.setdefault(str(payload.get("track")), {})[number] = payload
+                self._own.pop(str(payload.get("track")), None)  # chosen again
+
+    def _sealing(self, track: str) -> int | None:
+        """The epoch ``track``'s records are sealed under: the newest this site issued whose
+        signature verifies against the site's card (None: the track has no key of this
+        site's). One that does not verify is passed over and said once: a forged epoch would
+        have records sealed under a key its forger knows."""
+        if track in self._own:
+            return self._own[track]
+        mine = sorted(
+            (n for n, p in self._epochs.get(track, {}).items() if p.get("issuer") == self._site),
+            reverse=True,
+        )
+        for number in mine:
+            try:
                 anchor = self._anchor()
-                try:
-                    if anchor is None:
-                        raise Rejected("forged", "this site has no key to check it against")
-                    check_epoch_signature(payload, anchor)
-                except (Rejected, SecureError) as e:
-                    # A forged epoch would have records sealed under a key its forger knows.
-                    self._note(f"epoch {number} of track {track} is not used to seal: {e}")
-                    continue
-                self._own[track] = number
+                if anchor is None:
+                    raise Rejected("forged", "this site has no key to check it against")
+                check_epoch_signature(self._epochs[track][number], anchor)
+            except (Rejected, SecureError) as e:
+                self._note(f"epoch {number} of track {track} is not used to seal: {e}")
+                continue
+            self._own[track] = number
+            return number
+        return None
 
     def _key(self, track: str, epoch: int) -> bytes | None:
         found = self._keys.get((track, epoch))
