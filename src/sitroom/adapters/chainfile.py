@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sitroom.adapters.readerfile import READER_DIR, ReaderFiles
 from sitroom.adapters.sealedfile import KEY_BYTES, SealedFiles
 from sitroom.application.ports import ChainStep
 from sitroom.domain.secure.codec import b64, unb64
@@ -41,6 +42,10 @@ class ChainFiles:
 
     def path(self, name: str) -> Path:
         return self._files.path(name)
+
+    def readers(self) -> ReaderFiles:
+        """The members' reader states, beside the chains (``reader/`` next to ``ratchet/``)."""
+        return ReaderFiles(self.dir.parent / READER_DIR)
 
     def get(self, me: Secret, track: str, epoch: int) -> ChainState | None:
         return self._read(me).get((track, epoch))

@@ -96,9 +96,7 @@ class SealedFiles:
             salt = unb64(body["salt"], what="its salt", size=SALT_BYTES)
             nonce = unb64(body["nonce"], what="its nonce", size=NONCE_BYTES)
             sealed = unb64(body["sealed"], what=f"its sealed {self.noun}")
-            plain = ChaCha20Poly1305(self._key(me, salt)).decrypt(
-                nonce, sealed, canonical(header)
-            )
+            plain = ChaCha20Poly1305(self._key(me, salt)).decrypt(nonce, sealed, canonical(header))
         except SecureError as e:
             raise self.bad(me.name, str(e)) from None
         except InvalidTag:

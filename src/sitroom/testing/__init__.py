@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sitroom.adapters.clock import ManualClock
 from sitroom.adapters.log_memory import MemoryLog
 from sitroom.domain.records import Record
-from sitroom.testing.memory import MemoryChains, MemoryKeyStore, MemoryWire
+from sitroom.testing.memory import MemoryChains, MemoryKeyStore, MemoryReaders, MemoryWire
 
 if TYPE_CHECKING:
     from sitroom.testing.connector_contract import ConnectorContract
@@ -45,6 +45,7 @@ __all__ = [
     "LogContract",
     "ManualClock",
     "MemoryChains",
+    "MemoryReaders",
     "MemoryKeyStore",
     "MemoryLog",
     "MemoryWire",
