@@ -5,8 +5,9 @@ settings.key_files) holds, for each track and epoch the sender seals in, the num
 messages sealed and the chain key after the last (domain/secure/ratchet.py) — nothing else: no
 epoch secret, no earlier chain key. It is written whole (atomically) and readable by its owner
 only, and sealed under the sender's private keys (sealedfile.py): whoever reads it without
-them learns how many chains there are, not their keys; an edited file is one clear error. Each change happens under a lock (two processes sealing as the
-same sender never take the same number) and is on disk before the message key is handed out.
+them learns how many chains there are, not their keys; an edited file is one clear error.
+Each change happens under a lock (two processes sealing as the same sender never take the
+same number) and is on disk before the message key is handed out.
 
 A file written under a key since replaced opens with nothing the sender now holds: its chains
 are of epochs re-keyed at the replacement, which seal nothing more, so it is read as empty.

@@ -44,8 +44,8 @@ from sitroom.domain.kinds import (
     IdentityPayload,
 )
 from sitroom.domain.records import Record
-from sitroom.domain.secure.codec import json_object
 from sitroom.domain.secure import inbox
+from sitroom.domain.secure.codec import json_object
 from sitroom.domain.secure.epochs import SECRET_BYTES, check_epoch_signature, epoch_record
 from sitroom.domain.secure.identity import (
     PERSON,

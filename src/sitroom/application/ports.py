@@ -9,7 +9,7 @@
     Wire         the transport between desks         HttpWire
     KeyStore     private keys, encrypted at rest     adapters/keystore.KeyStore
     SenderChains a sender's chain keys, between seals   adapters/chainfile.ChainFiles, MemoryChains
-    ReaderStates a member's inbox keys and reader state  adapters/readerfile.ReaderFiles, MemoryReaders
+    ReaderStates a reader's inbox keys and chains      readerfile.ReaderFiles, MemoryReaders
     Solver       schedules for a scheduling problem  adapters/cpsat.CpSatSolver
 
 Each has a contract suite in :mod:`sitroom.testing` that an implementation proves itself with
