@@ -54,6 +54,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
             "ratio verify / file SHA-256",
         ),
         ("secure_envelope.py", ["--messages", "500"], "envelope overhead (raw / sitroom)"),
+        ("records_at_rest.py", ["--records", "500", "--runs", "1"], "ratio sealed / clear"),
         ("startup.py", ["--runs", "1"], "ratio sitroom --help / python -c pass"),
         ("stix_import.py", ["--objects", "500", "--runs", "1"], "ratio baseline / sitroom"),
         (

@@ -19,7 +19,7 @@ import gc
 import os
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
@@ -33,11 +33,13 @@ from sitroom.adapters.log_sqlite import SqliteLog
 from sitroom.adapters.outputs import HEAD_FILE as HEAD_FILE
 from sitroom.adapters.outputs import LOG_FILE as LOG_FILE
 from sitroom.adapters.outputs import TOKENS_FILE, refuse_own, write_private
+from sitroom.application.at_rest import RecordKeySource, SealedRecords, held_by
 from sitroom.application.audit import Checkpointer, keep_head
 from sitroom.application.engine import Engine
 from sitroom.application.ports import Clock, Unlock
 from sitroom.application.session import Session
 from sitroom.application.snapshots import SignedSnapshots
+from sitroom.domain.kinds import KEY_EPOCH
 from sitroom.domain.projection import Detector, Projection, Reactor
 from sitroom.domain.secure.audit import SignedHead
 from sitroom.domain.secure.identity import SITE, Identity, Secret, identity_record
@@ -45,7 +47,14 @@ from sitroom.domain.secure.ledger import SECURE
 from sitroom.domain.secure.wear import Policy
 from sitroom.domain.timeutil import MS_PER_DAY
 from sitroom.domain.wording import plural
-from sitroom.errors import AuthError, NoWorkspace, SecureError, UserInputError, WorkspaceError
+from sitroom.errors import (
+    AuthError,
+    NoWorkspace,
+    SecureError,
+    SitroomError,
+    UserInputError,
+    WorkspaceError,
+)
 from sitroom.settings import CONFIG_FILE, SITE_KEY_FILE_ENV, Settings, key_files
 
 if TYPE_CHECKING:
@@ -257,6 +266,46 @@ def snapshot_seal(log: SqliteLog, keystore: KeyStore, site: str) -> SignedSnapsh
         lambda: site_secret(keystore, site),
         lambda: can_sign(keystore, site),
     )
+
+
+class KeyHolders:
+    """The keys a room's process opens sealed records with (application/at_rest.py): the
+    site's, if this process may read its key file (unlocked when a sealed record is first
+    met), and the person it acts for once they proved who they are."""
+
+    def __init__(self, keystore: KeyStore, site: str) -> None:
+        self._keystore = keystore
+        self._site = site
+        self._site_key: Secret | None = None
+        self._tried = False
+        # The record keys of the person this process acts for, once proven: their keyring's,
+        # which also opens epochs sealed to their inbox keys (their reader state keeps those).
+        self.people: list[RecordKeySource] = []
+
+    def __call__(self) -> list[RecordKeySource]:
+        if not self._tried and can_sign(self._keystore, self._site):
+            self._tried = True
+            # A damaged key file: the acts that need the key say why.
+            with suppress(SitroomError):
+                self._site_key = site_secret(self._keystore, self._site)
+        site = [held_by(self._site_key)] if self._site_key is not None else []
+        return [*site, *self.people]
+
+    def anchor(self) -> Identity | None:
+        return self._keystore.public(self._site) if self._keystore.exists(self._site) else None
+
+
+def record_seal(log: SqliteLog, keystore: KeyStore, site: str) -> tuple[SealedRecords, KeyHolders]:
+    """Compartment records sealed at rest under their track's key, with the keys that open
+    them here (a person's, once proven, is added to the holders)."""
+
+    def epochs(after: int) -> Iterator[tuple[int, Mapping[str, Any]]]:
+        for page in log.read(kinds=[KEY_EPOCH], after_seq=after):
+            for r in page.rows():
+                yield int(r.seq or 0), r.payload
+
+    holders = KeyHolders(keystore, site)
+    return SealedRecords(epochs, site=site, anchor=holders.anchor, holders=holders), holders
 
 
 def _auth(path: Path, settings: Settings, clock: Clock) -> Auth:
@@ -633,6 +682,7 @@ class Room:
         settings = Settings.load(path)
         log = SqliteLog(path / LOG_FILE, durability=settings.durability, create=create)
         keystore = KeyStore(path / KEYS_DIR, key_files(path))
+        records, holders = record_seal(log, keystore, settings.site)
         try:
             engine = Engine(
                 log,
@@ -643,6 +693,7 @@ class Room:
                 reactors=default_reactors(settings),
                 snapshot_every=settings.snapshot_every,
                 seal=snapshot_seal(log, keystore, settings.site),
+                records=records,
             )
             if as_site:
                 session = Session.site(engine)
@@ -655,6 +706,8 @@ class Room:
             log.close()
             raise
         room = cls(path, settings, log, engine, session, keystore)
+        if session.signer is not None:
+            holders.people.append(room.keys.keyring(session.signer).record_key_of)
         room._attach_checkpointer()
         return room
 
@@ -926,8 +979,17 @@ class Room:
     @property
     def notes(self) -> list[str]:
         """What a person should know about the states this room read: a snapshot that did not
-        verify, and so was rebuilt from the log (each said once)."""
-        return list(self._engine.notes)
+        verify, and so was rebuilt from the log (each said once); records sealed at rest that
+        this process could not open."""
+        seal = self._engine.records
+        if not isinstance(seal, SealedRecords):
+            return list(self._engine.notes)
+        unopened = [
+            f"track {track}: {plural(len(seqs), 'record')} sealed to keys this process does "
+            "not hold, left out"
+            for track, seqs in sorted(seal.hidden.items())
+        ]
+        return [*self._engine.notes, *seal.notes, *unopened]
 
     @property
     def unsaved(self) -> str | None:

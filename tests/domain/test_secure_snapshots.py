@@ -15,7 +15,13 @@ from sitroom.adapters.keystore import new_secret
 from sitroom.domain.secure.audit import GENESIS, checkpoint_message, next_head
 from sitroom.domain.secure.codec import b64, canonical
 from sitroom.domain.secure.identity import SITE
-from sitroom.domain.secure.snapshots import FORMAT, Unverified, open_snapshot, seal_snapshot
+from sitroom.domain.secure.snapshots import (
+    FORMAT,
+    OpenedState,
+    Unverified,
+    open_snapshot,
+    seal_snapshot,
+)
 
 W = new_secret("washington", SITE)
 HEAD = next_head(GENESIS, hashlib.sha256(b"segment").digest())
@@ -51,7 +57,33 @@ def join(magic: bytes, header: dict[str, object], state: bytes) -> bytes:
 def test_any_state_opens_as_it_was_sealed(state: bytes) -> None:
     """Newlines and any bytes in the state included: the header ends at the first newline
     after the format line, and canonical JSON holds none."""
-    assert opened(seal_snapshot(W, "secure", 2, 27, HEAD, state)) == state
+    assert opened(seal_snapshot(W, "secure", 2, 27, HEAD, state)) == OpenedState(state)
+
+
+@given(st.binary(max_size=2000))
+def test_a_private_state_opens_only_with_the_sites_key_and_is_not_in_the_blob(
+    state: bytes,
+) -> None:
+    marked = b"Qx7-Zebra" + state
+    blob = seal_snapshot(W, "secure", 2, 27, HEAD, marked, private_nonce=b"\x05" * 12)
+    assert b"Qx7-Zebra" not in blob
+    assert opened(blob, secret=lambda: W) == OpenedState(marked, private=True)
+    # Without the site's key it is passed over without a word, as an unsigned one.
+    got = opened(blob)
+    assert isinstance(got, Unverified) and got.unsigned
+    # Another site's key checks no signature of it, and opens nothing.
+    other = new_secret("washington", SITE)
+    assert isinstance(opened(blob, anchor=other.identity, secret=lambda: other), Unverified)
+
+
+def test_a_private_state_changed_or_its_nonce_changed_does_not_open() -> None:
+    blob = seal_snapshot(W, "secure", 2, 27, HEAD, STATE, private_nonce=b"\x05" * 12)
+    magic, header, state = parts(blob)
+    flipped = join(magic, header, bytes([state[0] ^ 1]) + state[1:])
+    assert "not the state that was signed" in str(opened(flipped, secret=lambda: W))
+    # The nonce is in the signed header: changed, the signature does not verify.
+    header["nonce"] = "BgYGBgYGBgYGBgYG"
+    assert isinstance(opened(join(magic, header, state), secret=lambda: W), Unverified)
 
 
 def test_the_header_names_its_format_place_head_digest_and_signer() -> None:

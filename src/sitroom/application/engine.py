@@ -13,6 +13,11 @@ Snapshots go through a :class:`~sitroom.application.ports.SnapshotSeal`: a room'
 and bound to the log (application/snapshots.py), and one that does not open is not folded
 from — the engine takes an older one that does, or folds from the first record, and says so
 once in :attr:`Engine.notes`.
+
+Records go through a :class:`~sitroom.application.ports.RecordSeal` on their way in and out: a
+room's compartment records are stored sealed under their track's key (application/at_rest.py)
+and read opened, as far as this process's keys go. A projection that folded any opened record
+is *private*: its snapshots are stored encrypted, for processes that hold the site's key.
 """
 
 from __future__ import annotations
@@ -27,12 +32,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sitroom.application.at_rest import CLEAR
 from sitroom.application.ports import (
     AppendResult,
     Attest,
     Clock,
     LogStore,
+    Readable,
     ReadFilters,
+    RecordSeal,
     Snapshot,
     SnapshotSeal,
 )
@@ -41,6 +49,7 @@ from sitroom.domain.hlc import Hlc
 from sitroom.domain.kinds import ALERT, upcast
 from sitroom.domain.projection import AlertDraft, Detector, Projection, Reactor, snapshot_rows
 from sitroom.domain.records import Record, RecordBatch
+from sitroom.domain.secure.snapshots import Unverified
 from sitroom.errors import SitroomError
 
 SITROOM_SOURCE = "sitroom"
@@ -120,6 +129,7 @@ class Engine:
         reactors: Sequence[Reactor] = (),
         snapshot_every: int = 10_000,
         seal: SnapshotSeal = UNSEALED,
+        records: RecordSeal = CLEAR,
     ) -> None:
         names = [p.name for p in projections]
         if len(set(names)) != len(names):
@@ -137,12 +147,14 @@ class Engine:
         self.reactors = list(reactors)
         self.snapshot_every = snapshot_every
         self.seal = seal
+        self.records = records
         self.metrics = Metrics()
         # What a person should know about this engine's states: a snapshot not used because it
         # does not verify, said once per projection (_refused).
         self.notes: list[str] = []
         self._refused: set[str] = set()
         self._stale: set[str] = set()  # live states whose newest snapshot was refused
+        self._private: set[str] = set()  # live states that folded opened records
         self._hlc = Hlc(log.last_recorded_time())
         self._folded = log.last_seq()  # the log position the live states stand at
         # A state is restored when first read, so a command pays only for the projections it
@@ -158,8 +170,16 @@ class Engine:
         """The log's records that match every filter, in pages, each record at the current
         version of its kind (older ones upcast as they leave the log, which keeps them as
         written)."""
+        for page in self._pages(page_size=page_size, **filters):
+            yield page.batch
+
+    def _pages(
+        self, *, page_size: int = 50_000, **filters: Unpack[ReadFilters]
+    ) -> Iterator[Readable]:
+        """:meth:`read`'s pages, each with the kinds of the sealed records opened in it."""
         for page in self.log.read(page_size=page_size, **filters):
-            yield upcast(page)
+            readable = self.records.open(page)
+            yield Readable(upcast(readable.batch), readable.opened)
 
     # the append path ----------------------------------------------------------------------
     def append(
@@ -237,7 +257,9 @@ class Engine:
         origin = stamped.column("origin")
         if origin.null_count:
             stamped = stamped.with_column("origin", pa.compute.fill_null(origin, self.site))
-        result = self.log.append(stamped, attest)
+        stored = self.log.append(self.records.seal(stamped), attest)
+        readable = self.records.open(stored.appended)
+        result = AppendResult(readable.batch, stored.duplicates)
         if not len(result.appended):
             # Nothing was new (a source declared again): no stamp was issued, so the clock
             # takes them back, and a replay, which never sees these duplicates, stamps alike.
@@ -245,9 +267,9 @@ class Engine:
         else:
             # The log moves a batch on past another writer's records when that writer's clock
             # ran ahead (logbase.prepare_append): the clock goes on from what was stored.
-            stored = result.appended.column("recorded_time")[-1].as_py()
-            self._hlc = Hlc(max(self._hlc.last, stored))
-        self._fold(result.appended)
+            last = stored.appended.column("recorded_time")[-1].as_py()
+            self._hlc = Hlc(max(self._hlc.last, last))
+        self._fold(result.appended, readable.opened)
         return result
 
     def _raise(self, drafts: list[AlertDraft], now: int, trigger_ns: int | None) -> list[Record]:
@@ -281,7 +303,7 @@ class Engine:
         return list(result.appended.rows())
 
     # projections --------------------------------------------------------------------------
-    def _fold(self, batch: RecordBatch) -> None:
+    def _fold(self, batch: RecordBatch, opened: frozenset[str]) -> None:
         """Fold newly appended records into every live projection, snapshotting at multiples of
         ``snapshot_every``: each projection once it has folded ``snapshot_every`` records since
         its last snapshot, or as many records as that snapshot holds rows if that is more
@@ -294,7 +316,7 @@ class Engine:
         if not len(batch):
             return
         self._catch_up(batch.column("seq")[0].as_py() - 1)
-        self._fold_run(batch)
+        self._fold_run(batch, opened)
 
     def catch_up(self) -> None:
         """Fold what other processes appended since this engine last looked (a CLI command
@@ -307,14 +329,15 @@ class Engine:
         see (it reads none of them). So the live states always stand at one log position, and
         their snapshots are exact."""
         if upto_seq > self._folded:
-            for missed in self.read(after_seq=self._folded, upto_seq=upto_seq):
-                self._fold_run(missed)
+            for missed in self._pages(after_seq=self._folded, upto_seq=upto_seq):
+                self._fold_run(missed.batch, missed.opened)
             self._folded = upto_seq
 
-    def _fold_run(self, batch: RecordBatch) -> None:
+    def _fold_run(self, batch: RecordBatch, opened: frozenset[str]) -> None:
         if not len(batch):
             return
         batch = upcast(batch)
+        self._private.update(self._holding(opened))
         self.states.load(self.states.unloaded())  # in one read of the tail, not one each
         seqs = batch.column("seq").to_numpy()
         ends = np.flatnonzero(seqs % self.snapshot_every == 0) + 1
@@ -359,7 +382,8 @@ class Engine:
         p, state = self.projections[name], self.states[name]
         self._snapped[name] = (seq, snapshot_rows(p, state))
         self._stale.discard(name)
-        sealed = self.seal.seal(name, p.version, seq, p.encode(state))
+        private = name in self._private
+        sealed = self.seal.seal(name, p.version, seq, p.encode(state), private=private)
         return None if sealed is None else (name, p.version, seq, sealed)
 
     def checkpoint(self) -> int:
@@ -406,6 +430,8 @@ class Engine:
         for name in names:
             p = self.projections[name]
             snap = self._trusted(p, upto_seq, live=live)
+            if live and snap is not None and snap.private:
+                self._private.add(name)
             states[name] = p.decode(snap.data) if snap else p.initial()
             start[name] = snap.seq if snap else 0
             rows[name] = snapshot_rows(p, states[name])
@@ -416,7 +442,10 @@ class Engine:
                 if any(p.kinds is None for p in group)
                 else sorted({k for p in group for k in p.kinds or ()})
             )
-            for batch in self.read(after_seq=after, upto_seq=upto_seq, kinds=kinds):
+            for page in self._pages(after_seq=after, upto_seq=upto_seq, kinds=kinds):
+                batch = page.batch
+                if live:
+                    self._private.update(self._holding(page.opened, group))
                 for p in group:
                     part = batch if p.kinds is None else batch.of_kinds(p.kinds)
                     states[p.name] = p.apply(states[p.name], part)
@@ -431,8 +460,8 @@ class Engine:
         refused: tuple[int, str] | None = None
         while (snap := self.log.load_snapshot(p.name, p.version, below)) is not None:
             opened = self.seal.open(p.name, p.version, snap.seq, snap.data)
-            if isinstance(opened, bytes):
-                found = Snapshot(snap.seq, opened)
+            if not isinstance(opened, Unverified):
+                found = Snapshot(snap.seq, opened.data, opened.private)
                 break
             if live:
                 self._stale.add(p.name)
@@ -448,6 +477,15 @@ class Engine:
                 f"({refused[1]}): rebuilt from {source}"
             )
         return found
+
+    def _holding(
+        self, opened: frozenset[str], among: Iterable[Projection[Any]] | None = None
+    ) -> list[str]:
+        """The projections (of ``among``) that fold any of the ``opened`` kinds."""
+        if not opened:
+            return []
+        ps = self.projections.values() if among is None else among
+        return [p.name for p in ps if p.kinds is None or not opened.isdisjoint(p.kinds)]
 
     def view_many(self, names: Sequence[str], as_of_seq: int | None = None) -> dict[str, Any]:
         last = self.log.last_seq()

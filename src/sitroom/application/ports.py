@@ -2,6 +2,7 @@
 
     LogStore     the append-only record log         SqliteLog, MemoryLog
     SnapshotSeal what makes a snapshot trustworthy    application/snapshots.SignedSnapshots
+    RecordSeal   compartments' records, sealed at rest application/at_rest.SealedRecords
     AuditedLog   a log whose segments are chained   SqliteLog
     HeadKeeper   the last signed head, off the log   adapters/heads.HeadFile
     Clock        physical time                       SystemClock, ManualClock
@@ -30,7 +31,7 @@ from sitroom.domain.secure.audit import LogHead, SignedHead, StoredSegment
 from sitroom.domain.secure.identity import Identity, Secret
 from sitroom.domain.secure.ratchet import ChainState
 from sitroom.domain.secure.reader import ReaderState
-from sitroom.domain.secure.snapshots import Unverified
+from sitroom.domain.secure.snapshots import OpenedState, Unverified
 from sitroom.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ Attest = Callable[[RecordBatch], Record]
 class Snapshot:
     seq: int  # the snapshot holds the fold of every record with seq <= this
     data: bytes
+    private: bool = False  # it holds a compartment's opened records (stored encrypted)
 
 
 class ReadFilters(TypedDict, total=False):
@@ -152,13 +154,40 @@ class SnapshotSeal(Protocol):
         """Whether this process can seal snapshots (False: it saves none)."""
         ...
 
-    def seal(self, projection: str, version: int, seq: int, data: bytes) -> bytes | None:
+    def seal(
+        self, projection: str, version: int, seq: int, data: bytes, *, private: bool = False
+    ) -> bytes | None:
         """``data``, the state after record ``seq``, as it is to be stored (None: it could not
-        be sealed after all, and is not saved)."""
+        be sealed after all, and is not saved); ``private``: it holds a compartment's opened
+        records, and is stored encrypted."""
         ...
 
-    def open(self, projection: str, version: int, seq: int, blob: bytes) -> bytes | Unverified:
+    def open(
+        self, projection: str, version: int, seq: int, blob: bytes
+    ) -> OpenedState | Unverified:
         """The state a stored snapshot holds, or why it may not be used."""
+        ...
+
+
+@dataclass(frozen=True)
+class Readable:
+    """Records as a process may read them: sealed payloads opened, and those it holds no key
+    for left out. ``opened``: the kinds of the records it opened (a state folded from them
+    holds a compartment's text, so its snapshot is sealed too)."""
+
+    batch: RecordBatch
+    opened: frozenset[str] = frozenset()
+
+
+class RecordSeal(Protocol):
+    """What a record is stored as, and what a stored one reads as, in this process."""
+
+    def seal(self, batch: RecordBatch) -> RecordBatch:
+        """``batch`` as it is to be stored (records of a track with a key, sealed under it)."""
+        ...
+
+    def open(self, batch: RecordBatch) -> Readable:
+        """Stored records as this process reads them."""
         ...
 
 

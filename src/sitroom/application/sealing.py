@@ -39,12 +39,13 @@ from typing import Any
 
 import orjson
 
+from sitroom.application.at_rest import held_by
 from sitroom.application.engine import SITROOM_SOURCE
 from sitroom.application.ports import ReaderStates, SenderChains
 from sitroom.domain.kinds import SECURE_REJECTED
 from sitroom.domain.records import Record
 from sitroom.domain.secure.envelope import Header, Opened, Window, open_envelope, parse, seal
-from sitroom.domain.secure.epochs import Epoch, inbox_of, open_epoch, record_key
+from sitroom.domain.secure.epochs import Epoch, inbox_of, open_epoch
 from sitroom.domain.secure.identity import Identity, Secret, identity_from_record
 from sitroom.domain.secure.ledger import current_identity, identity_version, usage_key
 from sitroom.domain.secure.ratchet import Chains, ChainState, chain_limit, chain_root
@@ -111,10 +112,14 @@ class Keyring:
         identity) — kept in the reader state for an epoch opened through an inbox key, so it
         outlives the inbox key and the epoch secret."""
         found = self._epoch(track, epoch)
-        if found is not None and self._inbox(found) is not None:
+        return None if found is None else self.record_key_of(found)
+
+    def record_key_of(self, found: Mapping[str, Any]) -> bytes | None:
+        """:meth:`record_key` of a ``key.epoch`` payload the caller read (at_rest.py reads
+        them from the log, while the engine folds: this reads no projection)."""
+        if self._inbox(found) is not None:
             return self._kept(found).record_key
-        opened = self.secret(track, epoch)
-        return None if opened is None else record_key(opened[1], track, epoch)
+        return held_by(self.me)(found)
 
     def _inbox(self, found: Mapping[str, Any]) -> int | None:
         """The inbox key this identity's copy of the epoch is sealed to (None: its identity
@@ -145,14 +150,11 @@ class Keyring:
             return kept, state.opened(ep.track, ep.epoch, kept, inbox or 0)
 
         kept = self._readers.change(self.me, open_)
-        current = self.current(ep.track)
-        if (
-            own
-            and current is not None
-            and current["epoch"] == ep.epoch
-            and not self._used(ep.track, found)
-        ):
+        if own:
             # Its own chain starts now, while the root is at hand: the secret is gone after.
+            # Whatever the log says this identity sealed under it already, sealing walks the
+            # chain past that number first (_next_key), so no key is used twice. Nothing here
+            # reads the `secure` state: the engine asks for record keys while it folds.
             root = own[0]
             self._chains.advance(
                 self.me, ep.track, ep.epoch, lambda c: (b"", c or ChainState(0, root))

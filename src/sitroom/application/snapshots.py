@@ -5,7 +5,10 @@ chain head of the log it was folded from (domain/secure/snapshots.py), so a snap
 the database, copied from another place or from another log is rebuilt from the log instead of
 used. Only a process that can read the site's key file signs; any other (an analyst's, with the
 key file on the operator's media) saves no snapshots at all, and uses those the operator's
-processes saved. Opening needs only the site's public card.
+processes saved. Opening needs only the site's public card — but for a *private* snapshot, the
+state of a projection that folded a compartment's sealed records (at_rest.py): it is encrypted
+under a key derived from the site's, and only a process holding that key uses it; any other
+folds those records from the log, opening what its own keys open.
 
 :data:`UNSEALED` is for an engine over a log that no one else holds (tests, a scratch engine, a
 simulation): its snapshots are stored and used as they are.
@@ -13,10 +16,11 @@ simulation): its snapshots are stored and used as they are.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from sitroom.domain.secure.identity import Identity, Secret
-from sitroom.domain.secure.snapshots import Unverified, open_snapshot, seal_snapshot
+from sitroom.domain.secure.snapshots import OpenedState, Unverified, open_snapshot, seal_snapshot
 from sitroom.errors import SitroomError
 
 
@@ -46,19 +50,28 @@ class SignedSnapshots:
             return True
         return self.unsigned is None and self._can_sign()
 
-    def seal(self, projection: str, version: int, seq: int, data: bytes) -> bytes | None:
+    def seal(
+        self, projection: str, version: int, seq: int, data: bytes, *, private: bool = False
+    ) -> bytes | None:
         head = self._head(seq)
-        if head is None or not self.signs:
+        secret = self._site() if head is not None else None
+        if head is None or secret is None:
             return None
-        if self._unlocked is None:
+        nonce = os.urandom(12) if private else None
+        return seal_snapshot(secret, projection, version, seq, head, data, private_nonce=nonce)
+
+    def _site(self) -> Secret | None:
+        """The site's key, unlocked once (None: this process may not, or could not)."""
+        if self._unlocked is None and self.signs:
             try:
                 self._unlocked = self._secret()
             except SitroomError as e:  # a damaged key file: snapshots are a cache
                 self.unsigned = str(e)
-                return None
-        return seal_snapshot(self._unlocked, projection, version, seq, head, data)
+        return self._unlocked
 
-    def open(self, projection: str, version: int, seq: int, blob: bytes) -> bytes | Unverified:
+    def open(
+        self, projection: str, version: int, seq: int, blob: bytes
+    ) -> OpenedState | Unverified:
         if self._card is None:
             try:
                 self._card = self._anchor()
@@ -71,17 +84,22 @@ class SignedSnapshots:
             seq=seq,
             head=self._head(seq),
             anchor=self._card,
+            secret=self._site,
         )
 
 
 class _Unsealed:
     signs = True
 
-    def seal(self, projection: str, version: int, seq: int, data: bytes) -> bytes | None:
+    def seal(
+        self, projection: str, version: int, seq: int, data: bytes, *, private: bool = False
+    ) -> bytes | None:
         return data
 
-    def open(self, projection: str, version: int, seq: int, blob: bytes) -> bytes | Unverified:
-        return blob
+    def open(
+        self, projection: str, version: int, seq: int, blob: bytes
+    ) -> OpenedState | Unverified:
+        return OpenedState(blob)
 
 
 UNSEALED = _Unsealed()

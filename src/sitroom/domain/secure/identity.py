@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     NoEncryption,
@@ -140,6 +142,11 @@ class Secret:
         """Both private keys, 64 bytes: what a key file encrypts."""
         raw = (Encoding.Raw, PrivateFormat.Raw, NoEncryption())
         return self.signing.private_bytes(*raw) + self.agreeing.private_bytes(*raw)
+
+    def derive(self, use: str, salt: bytes | None = None) -> bytes:
+        """A 32-byte key for one ``use`` (HKDF-SHA256 of the private keys): what this
+        identity encrypts its own state at rest with (chain files, snapshots)."""
+        return HKDF(hashes.SHA256(), 32, salt, use.encode()).derive(self.private_bytes())
 
     @classmethod
     def from_private_bytes(cls, name: str, role: str, data: bytes) -> Secret:
