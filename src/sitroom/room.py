@@ -278,7 +278,9 @@ class KeyHolders:
         self._site = site
         self._site_key: Secret | None = None
         self._tried = False
-        self.people: list[Secret] = []
+        # The record keys of the person this process acts for, once proven: their keyring's,
+        # which also opens epochs sealed to their inbox keys (their reader state keeps those).
+        self.people: list[RecordKeySource] = []
 
     def __call__(self) -> list[RecordKeySource]:
         if not self._tried and can_sign(self._keystore, self._site):
@@ -286,8 +288,8 @@ class KeyHolders:
             # A damaged key file: the acts that need the key say why.
             with suppress(SitroomError):
                 self._site_key = site_secret(self._keystore, self._site)
-        held = [self._site_key] if self._site_key is not None else []
-        return [held_by(s) for s in [*held, *self.people]]
+        site = [held_by(self._site_key)] if self._site_key is not None else []
+        return [*site, *self.people]
 
     def anchor(self) -> Identity | None:
         return self._keystore.public(self._site) if self._keystore.exists(self._site) else None
@@ -699,12 +701,13 @@ class Room:
                 session = Session.of(engine, user)  # a user of this room, as they claim?
                 if user is not None and engine.states[SECURE]["users"]:
                     signer = _auth(path, settings, engine.clock).prove(user, proof)
-                    holders.people.append(signer)
                     session = Session.of(engine, user, signer)
         except BaseException:
             log.close()
             raise
         room = cls(path, settings, log, engine, session, keystore)
+        if session.signer is not None:
+            holders.people.append(room.keys.keyring(session.signer).record_key_of)
         room._attach_checkpointer()
         return room
 

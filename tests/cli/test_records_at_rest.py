@@ -13,12 +13,15 @@ import orjson
 import pytest
 
 import sitroom
-from sitroom.adapters.keystore import new_secret
+from sitroom.adapters.keystore import KEYS_DIR, KeyStore, new_secret
 from sitroom.adapters.log_sqlite import SqliteLog
+from sitroom.adapters.readerfile import READER_DIR, ReaderFiles
 from sitroom.application.keys import identity
+from sitroom.application.ports import Unlock
 from sitroom.domain.kinds import TRACK_STATUS
 from sitroom.domain.secure.epochs import epoch_record
 from sitroom.domain.secure.identity import SITE
+from sitroom.settings import key_files
 from sitroom.testing import T0
 
 from helpers import PASS, Result, sealed_track_room
@@ -173,3 +176,43 @@ def test_an_epoch_not_signed_by_the_site_is_never_used_to_seal(
     assert "epoch 2 of track us-iran is not used to seal" in said.err
     sealed = _stored(room, TRACK_STATUS)[-1]["sealed"]
     assert isinstance(sealed, dict) and sealed["epoch"] == 1
+
+
+def test_a_member_whose_epoch_is_sealed_to_an_inbox_key_reads_its_records_from_her_reader_state(
+    capfd: pytest.CaptureFixture[str], room: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forward secrecy for readers and records at rest together: alice publishes inbox keys,
+    the track is re-keyed (its epoch 2 sealed to her inbox key 1), a status is written under
+    it. Her process without the site's key opens it through her reader state — the inbox key
+    used once and deleted — and the track goes on in that epoch."""
+    w = str(room)
+    assert run(capfd, "-u", "alice", "keys", "inbox", "--count", "2", "-w", w).code == 0
+    rotated = run(capfd, "-u", "alice", "keys", "rotate", "us-iran", "-w", w)
+    assert rotated.code == 0, rotated.err
+    said = run(capfd, "-u", "alice", "tracks", "status", "us-iran", "agreed", "-w", w)
+    assert said.code == 0, said.err
+    sealed = _stored(room, TRACK_STATUS)[-1]["sealed"]
+    assert isinstance(sealed, dict) and sealed["epoch"] == 2
+    _without_site_key(monkeypatch, tmp_path)
+
+    shown = run(capfd, "-u", "alice", "tracks", "--json", "-w", w)
+    assert shown.code == 0, shown.err
+    assert {t["id"]: t["status"] for t in orjson.loads(shown.out)["tracks"]} == {
+        "us-iran": "agreed"
+    }
+    assert "track us-iran" not in shown.err
+    # Opened through her inbox key 1, which is gone from her reader state; the epoch's record
+    # key is what she keeps.
+    alice = KeyStore(room / KEYS_DIR, key_files(room)).unlock("alice", Unlock(passphrase=PASS))
+    kept = ReaderFiles(key_files(room) / READER_DIR).get(alice)
+    assert ("us-iran", 2) in kept.epochs and 1 not in kept.inbox and 2 in kept.inbox
+
+    # Back where the site's key is (a send is sealed by the site's desk): in epoch 2 still.
+    monkeypatch.delenv("SITROOM_SITE_KEY_FILE")
+    sent = run(capfd, "-u", "alice", "channels", "send", "direct", "see you on the 14th",
+               "--id", "m-2", "--wait", "0s", "-w", w)  # fmt: skip
+    assert sent.code in (0, 3), sent.err  # 3: queued, not yet delivered
+    assert [p["epoch"] for p in _stored(room, "key.epoch") if p["track"] == "us-iran"] == [1, 2]
+    bodies = [orjson.loads(str(p["body"])) for p in _stored(room, "channel.send")]
+    header = next(b["header"] for b in bodies if b["header"]["id"] == "m-2")
+    assert (header["sender"], header["epoch"]) == ("washington", 2)

@@ -23,7 +23,15 @@ from typing import Any, cast
 import orjson
 
 from sitroom.application.engine import SITROOM_SOURCE
-from sitroom.application.ports import KeyStore, Passphrase, SenderChains, TokenStore, Unlock
+from sitroom.application.ports import (
+    KeepsReaders,
+    KeyStore,
+    Passphrase,
+    ReaderStates,
+    SenderChains,
+    TokenStore,
+    Unlock,
+)
 from sitroom.application.results import INTERNAL, Answer, Result
 from sitroom.application.sealing import Keyring
 from sitroom.application.session import Session
@@ -36,6 +44,7 @@ from sitroom.domain.kinds import (
     IdentityPayload,
 )
 from sitroom.domain.records import Record
+from sitroom.domain.secure import inbox
 from sitroom.domain.secure.codec import json_object
 from sitroom.domain.secure.epochs import SECRET_BYTES, check_epoch_signature, epoch_record
 from sitroom.domain.secure.identity import (
@@ -59,6 +68,7 @@ NewSecret = Callable[[str, str], Secret]  # (name, role) -> fresh key pairs
 Unlocker = Callable[[str], Secret]
 
 EPOCHS_FORMAT = "sitroom-epochs/1"
+NOT_FORWARD_SECRET = "not forward-secret (identity key)"
 TRACKS = "tracks"
 
 
@@ -99,6 +109,22 @@ class EpochIssued(Result):
     members: tuple[str, ...]
     expires: str
     reason: str
+    # Members whose copy is sealed to their identity key: not forward-secret (the issuing
+    # site's own copy among them: its archive).
+    identity_copies: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # members with few inbox keys left
+
+
+@dataclass(frozen=True, kw_only=True)
+class InboxPublished(Result):
+    """One-time inbox keys published for an identity, their private halves kept."""
+
+    name: str
+    fingerprint: str
+    ids: tuple[int, ...]
+    unused: int  # its inbox keys an epoch may take now, these included
+    expires: str
+    kept_in: str  # where the private halves are
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,6 +134,7 @@ class IdentityRow(Result):
     fingerprint: str
     since: str
     key_changes: int
+    inbox_keys: int = 0  # one-time inbox keys an epoch may still be sealed to
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +165,9 @@ class TrackKeys(Result):
     epochs: int
     keys: tuple[KeyUse, ...]
     rotate_by: str
+    # Each member's copy of the current epoch: "inbox key N" or "not forward-secret
+    # (identity key)".
+    sealed_to: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -260,7 +290,11 @@ class Keys:
         chains: SenderChains,
         random_bytes: RandomBytes = os.urandom,
         tokens: TokenStore | None = None,
+        readers: ReaderStates | None = None,
     ) -> None:
+        if readers is None and isinstance(chains, KeepsReaders):
+            readers = chains.readers()
+        self._readers = readers
         self._s = session
         self._tokens = tokens
         self._store = keystore
@@ -470,10 +504,17 @@ class Keys:
         ]
         issuer = self._site_secret() if stale else None
         keys = {name: new.identity}
+        taken: set[tuple[str, int]] = set()  # inbox keys of this append's epochs: one each
         for track in stale:
             assert issuer is not None
             record, issued = self._next_epoch(
-                act, track, issuer, reason=f"{name}'s key replaced", at_ms=now, new_keys=keys
+                act,
+                track,
+                issuer,
+                reason=f"{name}'s key replaced",
+                at_ms=now,
+                new_keys=keys,
+                taken=taken,
             )
             records.append(record)
             epochs.append(issued)
@@ -502,6 +543,7 @@ class Keys:
             random_bytes=self._random,
             issue=issue,
             policy=self._policy,
+            readers=self._readers,
         )
 
     def issue(
@@ -524,10 +566,13 @@ class Keys:
         reason: str,
         at_ms: int | None = None,
         new_keys: Mapping[str, Identity] | None = None,
+        taken: set[tuple[str, int]] | None = None,
     ) -> tuple[Record, EpochIssued]:
         """The record of ``track``'s next epoch, not yet appended: sealed to whoever is cleared
-        for it now (and the issuer), each under their published key or the one ``new_keys``
-        gives them (a key replaced in the same append)."""
+        for it now (and the issuer), each to their lowest unused inbox key published under
+        their current key, else under their published key or the one ``new_keys`` gives them
+        (a key replaced in the same append). The issuer's own copy is sealed to its identity
+        key: the site's archive. ``taken``: inbox keys used by epochs of the same append."""
         tracks = session.state(TRACKS)["tracks"]
         if track not in tracks:
             raise NotFound("track", track, known=sorted(tracks))
@@ -537,16 +582,37 @@ class Keys:
         members = [m for m in found if m is not None]
         epochs = state["epochs"].get(track, [])
         number = (epochs[-1]["epoch"] + 1) if epochs else 1
+        now = session.now_ms() if at_ms is None else at_ms
+        taken = set() if taken is None else taken
+        inboxes: dict[str, tuple[int, bytes]] = {}
+        warnings = []
+        for m in members:
+            published = state["inbox"].get(m.name, {})
+            if m.name == issuer.name or not published:
+                continue  # the site's archive copy; a member who never opted in
+            used = {i for who, i in taken if who == m.name}
+            free = inbox.usable(published, m, now, used)
+            if free:
+                inboxes[m.name] = free[0]
+                taken.add((m.name, free[0][0]))
+            if len(free) - 1 < inbox.LOW:
+                left = max(len(free) - 1, 0)
+                warnings.append(
+                    f"{m.name} has {left} inbox key{'' if left == 1 else 's'} left"
+                    + ("" if free else ": epoch sealed to the identity key, not forward-secret")
+                    + f"; `sitroom keys inbox` as {m.name} publishes more"
+                )
         record = epoch_record(
             track,
             number,
             self._random(SECRET_BYTES),
             members,
             issuer,
-            now_ms=session.now_ms() if at_ms is None else at_ms,
+            now_ms=now,
             cryptoperiod_ms=self._policy.cryptoperiod_ms,
             aead=self._aead,
             reason=reason,
+            inboxes=inboxes,
         )
         issued = EpochIssued(
             track=track,
@@ -554,8 +620,50 @@ class Keys:
             members=tuple(sorted(m.name for m in members)),
             expires=iso(int(record.payload["expires_ms"])) or "",
             reason=reason,
+            identity_copies=tuple(sorted(m.name for m in members if m.name not in inboxes)),
+            warnings=tuple(warnings),
         )
         return record, issued
+
+    # inbox keys ---------------------------------------------------------------------------
+    def inbox(
+        self, count: int = inbox.DEFAULT_COUNT, *, passphrase: Passphrase | None = None
+    ) -> InboxPublished:
+        """Publish ``count`` one-time inbox keys for the acting identity (the user, or this
+        site), signed with its identity key; their private halves kept first, sealed under it.
+        Epochs issued from then on are sealed to them, one each, until they run out."""
+        if not 1 <= count <= 1000:
+            raise UserInputError("publish 1 to 1,000 inbox keys at a time")
+        if self._readers is None:
+            raise SecureError("this room keeps no reader state: inbox keys cannot be kept")
+        s, name = self._s, self._s.user or self._site
+        if s.user is None:
+            me, act = self._site_secret(), s
+        else:
+            me = s.signer if s.signer is not None else self.unlock(name, passphrase)
+            act = s.publishing_own(me)
+        now = act.now_ms()
+        published = act.state(SECURE)["inbox"].get(name, {})
+        first = inbox.next_id(published)
+        pairs = {
+            first + i: inbox.new_inbox_key(self._random(inbox.KEY_BYTES)) for i in range(count)
+        }
+        self._readers.change(
+            me, lambda st: (None, st.with_inbox({i: p[0] for i, p in pairs.items()}))
+        )
+        act.append(
+            [inbox.inbox_record(me, i, p[1], now_ms=now) for i, p in pairs.items()],
+            action=f"publish inbox keys for {name}",
+        )
+        unused = inbox.usable(act.state(SECURE)["inbox"].get(name, {}), me.identity, now)
+        return InboxPublished(
+            name=name,
+            fingerprint=me.identity.fingerprint,
+            ids=tuple(pairs),
+            unused=len(unused),
+            expires=iso(now + inbox.LIFETIME_MS) or "",
+            kept_in=str(getattr(self._readers, "path", lambda n: "memory")(name)),
+        )
 
     # reading ------------------------------------------------------------------------------
     def status(self, track: str | None = None, *, as_of_ms: int | None = None) -> KeyStatus:
@@ -572,6 +680,9 @@ class Keys:
                 fingerprint=v[-1]["fingerprint"],
                 since=iso(v[-1]["since"]) or "",
                 key_changes=len(v) - 1,
+                inbox_keys=len(
+                    inbox.usable(state["inbox"].get(name, {}), identity_from_record(v[-1]), at.wall)
+                ),
             )
             for name, v in sorted(state["identities"].items())
         )
@@ -594,6 +705,12 @@ class Keys:
                     epochs=len(state["epochs"][t]),
                     keys=tuple(_use(w) for w in keys),
                     rotate_by=iso(min(w.ends_ms for w in keys)) or "",
+                    sealed_to={
+                        name: NOT_FORWARD_SECRET
+                        if copy.get("inbox") is None
+                        else f"inbox key {copy['inbox']}"
+                        for name, copy in sorted(ep["members"].items())
+                    },
                 )
             )
         if track is not None and not tracks:

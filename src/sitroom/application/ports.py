@@ -10,6 +10,7 @@
     Wire         the transport between desks         HttpWire
     KeyStore     private keys, encrypted at rest     adapters/keystore.KeyStore
     SenderChains a sender's chain keys, between seals   adapters/chainfile.ChainFiles, MemoryChains
+    ReaderStates a reader's inbox keys and chains      readerfile.ReaderFiles, MemoryReaders
     Solver       schedules for a scheduling problem  adapters/cpsat.CpSatSolver
 
 Each has a contract suite in :mod:`sitroom.testing` that an implementation proves itself with
@@ -22,13 +23,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, TypeVar, Unpack, runtime_checkable
 
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.secure import merkle
 from sitroom.domain.secure.audit import LogHead, SignedHead, StoredSegment
 from sitroom.domain.secure.identity import Identity, Secret
 from sitroom.domain.secure.ratchet import ChainState
+from sitroom.domain.secure.reader import ReaderState
 from sitroom.domain.secure.snapshots import OpenedState, Unverified
 from sitroom.errors import UserInputError
 
@@ -419,6 +421,31 @@ class SenderChains(Protocol):
         with the key (a crash skips a number, never reuses a key), alone (no other process steps the
         same chain meanwhile). A track's older epochs are dropped: they seal nothing more."""
         ...
+
+
+_T = TypeVar("_T")
+
+
+class ReaderStates(Protocol):
+    """Where a member keeps its inbox private keys and what it derived from the epochs it
+    opened with them (domain/secure/reader.py), readable with its own private key only."""
+
+    def get(self, me: Secret) -> ReaderState:
+        """``me``'s state (empty: none kept)."""
+        ...
+
+    def change(self, me: Secret, change: Callable[[ReaderState], tuple[_T, ReaderState]]) -> _T:
+        """Apply ``change`` to the state as stored and store what it returns, alone (no other
+        process changes it meanwhile), before returning; nothing is stored if it raises."""
+        ...
+
+
+@runtime_checkable
+class KeepsReaders(Protocol):
+    """A sender-chains store that keeps members' reader states beside it (the same folder's
+    parent, under the same key): how a room's ``Keys`` finds its ``ReaderStates``."""
+
+    def readers(self) -> ReaderStates: ...
 
 
 # endpoints --------------------------------------------------------------------------------

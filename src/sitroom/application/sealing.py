@@ -10,6 +10,14 @@ only, stepped and stored before the envelope is handed out, so what is kept afte
 opens nothing up to n. It opens what arrives against the identities, epochs and replay windows
 in the ``secure`` projection, walking senders' chains from the epoch secret.
 
+A member whose copy of an epoch is sealed to one of its inbox keys (domain/secure/inbox.py)
+keeps no epoch secret: the first time it needs the epoch it opens the copy with the inbox
+private key, keeps what it derives in its ``ReaderStates`` store (the other members' chain
+roots and the epoch's record key, domain/secure/reader.py) and deletes the inbox key, in one
+write; it starts its own sending chain then too. Reading a message takes the message's key from
+that store and deletes it once the message opened: a message read already is refused, and the
+site, whose archive copy is sealed to its identity key, reopens it.
+
 A chain that is not kept for an epoch the log says this identity sealed under already (a
 chain store lost, or another machine's) is never derived again from its root — that would seal
 new messages under keys already used: the keyring rotates the track's key first, or refuses,
@@ -31,15 +39,17 @@ from typing import Any
 
 import orjson
 
+from sitroom.application.at_rest import held_by
 from sitroom.application.engine import SITROOM_SOURCE
-from sitroom.application.ports import SenderChains
+from sitroom.application.ports import ReaderStates, SenderChains
 from sitroom.domain.kinds import SECURE_REJECTED
 from sitroom.domain.records import Record
 from sitroom.domain.secure.envelope import Header, Opened, Window, open_envelope, parse, seal
-from sitroom.domain.secure.epochs import Epoch, open_epoch, record_key
+from sitroom.domain.secure.epochs import Epoch, inbox_of, open_epoch
 from sitroom.domain.secure.identity import Identity, Secret, identity_from_record
 from sitroom.domain.secure.ledger import current_identity, identity_version, usage_key
-from sitroom.domain.secure.ratchet import Chains, ChainState, chain_root
+from sitroom.domain.secure.ratchet import Chains, ChainState, chain_limit, chain_root
+from sitroom.domain.secure.reader import MAX_SKIP, ReaderEpoch, ReaderState, reader_epoch
 from sitroom.domain.secure.wear import ROTATE, Policy, out_of_use
 from sitroom.errors import Rejected, SecureError
 
@@ -61,8 +71,10 @@ class Keyring:
         random_bytes: RandomBytes = os.urandom,
         issue: IssueEpoch | None = None,
         policy: Policy | None = None,
+        readers: ReaderStates | None = None,
     ) -> None:
         self._secure = secure
+        self._readers = readers
         self.me = me
         self.random_bytes = random_bytes
         self._issue = issue
@@ -86,14 +98,112 @@ class Keyring:
             return None
         key = (track, epoch)
         if key not in self._secrets:
+            inbox = self._inbox(found)
+            if inbox is not None:
+                raise SecureError(
+                    f"epoch {epoch} of track {track} was sealed to {self.me.name}'s inbox key "
+                    f"{inbox}: its secret is not kept (forward secrecy for readers)"
+                )
             self._secrets[key] = open_epoch(found, self.me)
         return Epoch.from_payload(found), self._secrets[key]
 
     def record_key(self, track: str, epoch: int) -> bytes | None:
         """The key of ``track``'s records at rest in ``epoch`` (None: not sealed to this
-        identity)."""
-        found = self.secret(track, epoch)
-        return None if found is None else record_key(found[1], track, epoch)
+        identity) — kept in the reader state for an epoch opened through an inbox key, so it
+        outlives the inbox key and the epoch secret."""
+        found = self._epoch(track, epoch)
+        return None if found is None else self.record_key_of(found)
+
+    def record_key_of(self, found: Mapping[str, Any]) -> bytes | None:
+        """:meth:`record_key` of a ``key.epoch`` payload the caller read (at_rest.py reads
+        them from the log, while the engine folds: this reads no projection)."""
+        if self._inbox(found) is not None:
+            return self._kept(found).record_key
+        return held_by(self.me)(found)
+
+    def _inbox(self, found: Mapping[str, Any]) -> int | None:
+        """The inbox key this identity's copy of the epoch is sealed to (None: its identity
+        key, or a key of its since replaced, or no store here to keep a reader's state in)."""
+        mine = found["members"].get(self.me.name) or {}
+        if self._readers is None or mine.get("fingerprint") != self.me.identity.fingerprint:
+            return None
+        return inbox_of(found, self.me.name)
+
+    def _kept(self, found: Mapping[str, Any]) -> ReaderEpoch:
+        """What this member keeps of an epoch sealed to its inbox key, opened now if it was
+        not: the epoch secret used once, to derive, and the inbox key deleted in that write."""
+        assert self._readers is not None
+        ep, inbox = Epoch.from_payload(found), self._inbox(found)
+        where = (ep.track, ep.epoch)
+        have = self._readers.get(self.me).epochs.get(where)
+        if have is not None:
+            return have
+        own: list[bytes] = []
+
+        def open_(state: ReaderState) -> tuple[ReaderEpoch, ReaderState]:
+            kept = state.epochs.get(where)
+            if kept is None:
+                secret = open_epoch(found, self.me, state.inbox.get(inbox or 0))
+                own.append(chain_root(secret, ep.track, ep.epoch, self.me.name, ep.aead))
+                others = [m for m in ep.members if m != self.me.name]
+                kept = reader_epoch(secret, ep.track, ep.epoch, ep.aead, others)
+            return kept, state.opened(ep.track, ep.epoch, kept, inbox or 0)
+
+        kept = self._readers.change(self.me, open_)
+        if own:
+            # Its own chain starts now, while the root is at hand: the secret is gone after.
+            # Whatever the log says this identity sealed under it already, sealing walks the
+            # chain past that number first (_next_key), so no key is used twice. Nothing here
+            # reads the `secure` state: the engine asks for record keys while it folds.
+            root = own[0]
+            self._chains.advance(
+                self.me, ep.track, ep.epoch, lambda c: (b"", c or ChainState(0, root))
+            )
+        return kept
+
+    def _reader_key(self, h: Header) -> tuple[bytes, Callable[[], None]] | None:
+        """Message ``h``'s key from this member's reader state, and what deletes it (None:
+        the epoch was sealed to its identity key)."""
+        found = self._epoch(h.track, h.epoch)
+        if found is None or self._inbox(found) is None:
+            return None
+        kept = self._kept(found)
+        if not 1 <= h.n <= chain_limit(kept.aead):
+            raise Rejected(
+                "malformed",
+                f"a message numbered {h.n:,} from {h.sender} in epoch {h.epoch} of track "
+                f"{h.track} is past its key's limit: no sender seals it",
+            )
+        chain = kept.chains.get(h.sender)
+        taken = None if chain is None else chain.take(h.n)
+        if taken is None:
+            what = (
+                f"is {h.sender}'s own, and a sender keeps no key of what it sealed"
+                if h.sender == self.me.name
+                else f"was read already here (or skipped past more than {MAX_SKIP:,} ago) "
+                "and its key deleted"
+            )
+            raise Rejected(
+                "key-deleted",
+                f"message {h.id} (number {h.n} from {h.sender} in epoch {h.epoch} of track "
+                f"{h.track}) {what}, for forward secrecy: the site, which holds the archive "
+                "copy, can reopen it",
+            )
+
+        def used() -> None:
+            assert self._readers is not None
+            self._readers.change(self.me, lambda s: (None, s.read(h.track, h.epoch, h.sender, h.n)))
+
+        return taken[0], used
+
+    def _opened(self, track: str, epoch: int) -> tuple[Epoch, bytes | None] | None:
+        """The epoch and its secret; for one sealed to this member's inbox key, the epoch
+        (opened into the reader state if it was not) and no secret."""
+        found = self._epoch(track, epoch)
+        if found is None or self._inbox(found) is None:
+            return self.secret(track, epoch)
+        self._kept(found)
+        return Epoch.from_payload(found), None
 
     def identity(self, name: str) -> Identity | None:
         found = current_identity(dict(self._state), name)
@@ -109,6 +219,8 @@ class Keyring:
                     f"track {track} has no key yet: nobody is cleared for it and this site may "
                     "not start one"
                 )
+        if self._inbox(ep) is not None:
+            self._kept(ep)  # opened now if it was not: that starts this identity's chain
         kept = self._chains.get(self.me, track, ep["epoch"])
         n = max(self._used(track, ep), kept.n if kept else 0) + 1
         why = out_of_use(ep, self.me.name, n, self.policy, now_ms) or self._lost(track, ep, kept)
@@ -133,6 +245,11 @@ class Keyring:
     def _lost(self, track: str, ep: Mapping[str, Any], kept: ChainState | None) -> str | None:
         """Why this identity's chain in ``ep`` may not be started again (None: it may)."""
         used = self._used(track, ep)
+        if kept is None and not used and self._inbox(ep) is not None:
+            return (
+                f"{self.me.name}'s chain in track {track}'s epoch {ep['epoch']} was not started "
+                "when its inbox copy was opened, and the epoch's secret is not kept"
+            )
         if kept is not None or not used:
             return None
         return (
@@ -143,9 +260,7 @@ class Keyring:
     def _next_key(self, track: str, ep: Mapping[str, Any]) -> tuple[bytes, int]:
         """The next message's key from this identity's chain in ``ep`` and its number, the
         chain stepped past it and stored first."""
-        found = self.secret(track, ep["epoch"])
-        assert found is not None
-        epoch, secret = found
+        epoch = Epoch.from_payload(ep)
         used = self._used(track, ep)
 
         def step(kept: ChainState | None) -> tuple[bytes, ChainState]:
@@ -153,8 +268,10 @@ class Keyring:
                 why = self._lost(track, ep, kept)
                 if why is not None:  # lost since it was looked at: another process's doing
                     raise SecureError(f"{why}: refused")
+                found = self.secret(track, epoch.epoch)
+                assert found is not None
                 kept = ChainState(
-                    0, chain_root(secret, track, epoch.epoch, self.me.name, epoch.aead)
+                    0, chain_root(found[1], track, epoch.epoch, self.me.name, epoch.aead)
                 )
             # Past what the log has seen: a chain restored from an older copy skips ahead.
             return kept.walk(max(kept.n, used)).advance()
@@ -177,9 +294,10 @@ class Keyring:
             parse(body),
             track=track,
             identities=self.identity,
-            epoch=self.secret,
+            epoch=self._opened,
             window=lambda key: Window.from_list(windows.get(key)),
             chains=self._walks,
+            reader=self._reader_key,
         )
 
     def read(self, body: str, track: str) -> Opened:
@@ -203,9 +321,10 @@ class Keyring:
             env,
             track=track,
             identities=then,
-            epoch=self.secret,
+            epoch=self._opened,
             window=lambda key: Window(),
             chains=self._walks,
+            reader=self._reader_key,
         )
 
     def _epoch(self, track: str, epoch: Any) -> Mapping[str, Any] | None:

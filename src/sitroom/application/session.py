@@ -306,6 +306,18 @@ class Session:
             raise AccessDenied(f"{new.name}'s key does not sign for {self.user}", user=self.user)
         self._signer = new
 
+    def publishing_own(self, secret: Secret) -> Session:
+        """The session in which this user publishes keys of their own (inbox keys) signed by
+        ``secret``, their key unlocked (which proves them): any role may, as for replacing
+        one's own key; unscoped, since inbox keys are general."""
+        if secret.name != self.user:
+            raise AccessDenied(
+                f"only {secret.name} publishes their own keys",
+                user=self.user,
+                action=f"publish keys for {secret.name}",
+            )
+        return Session(self._engine, EVERYTHING, secret)
+
     def administer(self, action: str) -> Session:
         """Refuse (and record) ``action`` unless this user is an admin; else the session an
         admin act runs in. Users, clearances and track keys are managed for compartments the

@@ -1,5 +1,5 @@
-"""The key commands: `sitroom keys` (every identity and track key), `keys init`, `keys rotate`,
-`keys replace`, `keys export` and `keys import`."""
+"""The key commands: `sitroom keys` (every identity and track key), `keys init`, `keys inbox`,
+`keys rotate`, `keys replace`, `keys export` and `keys import`."""
 
 from __future__ import annotations
 
@@ -75,6 +75,23 @@ def keys_init(
     with room(workspace) as r:
         made = r.keys.init(name, role=role, key_file=key_file, passphrase=ask)
     emit(made, json, render.made)
+
+
+@keys_app.command("inbox")
+def keys_inbox(
+    workspace: WorkspaceOpt = Path("."),
+    count: Annotated[int, typer.Option(help="How many one-time inbox keys to publish.")] = 20,
+    passphrase_file: PassphraseFileOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Publish one-time inbox keys for the acting identity (the user, or this site): the next
+    epochs of its tracks are sealed to them, one each, and once it has opened an epoch neither
+    its key nor the log opens what it read (forward secrecy for readers)."""
+    from sitroom.cli.render import keys as render
+
+    ask = asker(confirm=False, file=passphrase_file)
+    with room(workspace) as r:
+        emit(r.keys.inbox(count, passphrase=ask), json, render.inbox)
 
 
 @keys_app.command("rotate")

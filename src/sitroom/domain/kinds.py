@@ -337,6 +337,16 @@ class IdentityPayload(TypedDict):
     proof: str
 
 
+class InboxKeyPayload(TypedDict):
+    name: str
+    fingerprint: str  # the identity key that signs it, and that its epochs are opened beside
+    id: int  # one per key, rising for each name
+    public: str  # the X25519 public key, base64url
+    created_ms: int
+    expires_ms: int
+    signature: str  # the identity's Ed25519 signature over the canonical rest
+
+
 class UserPayload(TypedDict):
     name: str
     role: str
@@ -420,6 +430,9 @@ KEY_EPOCH: Kind[JSON] = Kind("key.epoch", dict, "a track's epoch key, sealed to 
 KEY_REVOKED: Kind[JSON] = Kind(
     "key.revoked", dict, "an identity's key replaced: it signs and opens nothing after"
 )
+INBOX_KEY = Kind(
+    "inbox.key", InboxKeyPayload, "a one-time public key a member's epoch copies are sealed to"
+)
 SECURE_REJECTED: Kind[JSON] = Kind("secure.rejected", dict, "a message refused, and why")
 ACCESS_DENIED = Kind("access.denied", DeniedPayload, "an action refused to a user, and why")
 AUDIT_CHECKPOINT = Kind("audit.checkpoint", CheckpointPayload, "the audit chain's head, signed")
@@ -443,6 +456,7 @@ SECURE_KINDS = (
     USER_REVOKE,
     KEY_EPOCH,
     KEY_REVOKED,
+    INBOX_KEY,
     SECURE_REJECTED,
     ACCESS_DENIED,
     AUDIT_CHECKPOINT,

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sitroom.adapters.clock import ManualClock
 from sitroom.adapters.log_memory import MemoryLog
 from sitroom.domain.records import Record
-from sitroom.testing.memory import MemoryChains, MemoryKeyStore, MemoryWire
+from sitroom.testing.memory import MemoryChains, MemoryKeyStore, MemoryReaders, MemoryWire
 
 if TYPE_CHECKING:
     from sitroom.testing.connector_contract import ConnectorContract
@@ -47,6 +47,7 @@ __all__ = [
     "MemoryChains",
     "MemoryKeyStore",
     "MemoryLog",
+    "MemoryReaders",
     "MemoryWire",
     "WireContract",
     "make_record",

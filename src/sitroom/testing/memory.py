@@ -22,6 +22,7 @@ from sitroom.adapters.keystore import MIN_PASSPHRASE
 from sitroom.application.ports import ChainStep, Unlock, WireError
 from sitroom.domain.secure.identity import Identity, Secret, check_name
 from sitroom.domain.secure.ratchet import ChainState
+from sitroom.domain.secure.reader import ReaderState
 from sitroom.errors import AlreadyExists, SecureError, UserInputError
 
 __all__ = ["MemoryKeyStore", "MemoryWire"]
@@ -162,6 +163,22 @@ class MemoryChains:
                 del self._chains[old]
             self._chains[(me.name, track, epoch)] = after
         return key, after
+
+
+class MemoryReaders:
+    """The ``ReaderStates`` port in memory: states live as long as the object."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, ReaderState] = {}
+        self._lock = threading.Lock()
+
+    def get(self, me: Secret) -> ReaderState:
+        return self._states.get(me.name, ReaderState())
+
+    def change(self, me: Secret, change: Callable[[ReaderState], tuple[_T, ReaderState]]) -> _T:
+        with self._lock:
+            out, self._states[me.name] = change(self.get(me))
+        return out
 
 
 # the key store ----------------------------------------------------------------------------

@@ -24,11 +24,11 @@ def _say(console: Console, text: str) -> None:
 def status(console: Console, s: k.KeyStatus) -> None:
     provenance_line(console, s.provenance)
     t = Table(title="identities", title_justify="left")
-    for col in ("name", "role", "fingerprint", "since"):
+    for col in ("name", "role", "fingerprint", "since", "inbox keys"):
         t.add_column(col)
     for i in s.identities:
         changed = f" ({plural(i.key_changes, 'key change')})" if i.key_changes else ""
-        t.add_row(i.name, i.role, i.fingerprint, short(i.since) + changed)
+        t.add_row(i.name, i.role, i.fingerprint, short(i.since) + changed, f"{i.inbox_keys:,}")
     console.print(t)
     if not s.tracks:
         _say(console, "No track keys yet: a track gets its first when someone is cleared for it.")
@@ -40,6 +40,8 @@ def status(console: Console, s: k.KeyStatus) -> None:
             f"members {', '.join(tr.members)}; expires {short(tr.expires)}; "
             f"rotate by {short(tr.rotate_by)}",
         )
+        for member, how in tr.sealed_to.items():
+            _say(console, f"  {member}'s copy: {how}")
         w = Table(show_header=True)
         for col in ("sender", "sealed", "limit", "used", "per day", "wears out", "failed"):
             w.add_column(col)
@@ -87,6 +89,23 @@ def epoch(console: Console, e: k.EpochIssued) -> None:
         f"{e.track}: epoch {e.epoch} ({e.reason}), sealed to {', '.join(e.members)}; "
         f"expires {short(e.expires)}",
     )
+    _inbox_notes(console, e)
+
+
+def _inbox_notes(console: Console, e: k.EpochIssued) -> None:
+    fs = [m for m in e.members if m not in e.identity_copies]
+    if fs:
+        _say(console, f"forward-secret (inbox keys): {', '.join(fs)}")
+    for w in e.warnings:
+        _say(console, f"warning: {w}")
+
+
+def inbox(console: Console, i: k.InboxPublished) -> None:
+    _say(
+        console,
+        f"Published {plural(len(i.ids), 'inbox key')} for {i.name} (ids {i.ids[0]}-{i.ids[-1]}), "
+        f"expiring {short(i.expires)}; {i.unused:,} unused; private halves in {i.kept_in}",
+    )
 
 
 def exported(console: Console, e: k.Exported) -> None:
@@ -120,6 +139,7 @@ def clearance(console: Console, c: u.ClearanceChanged) -> None:
             console,
             f"{c.compartment} re-keyed: epoch {e.epoch}, sealed to {', '.join(e.members)}",
         )
+        _inbox_notes(console, e)
 
 
 def users(console: Console, a: u.UserList) -> None:

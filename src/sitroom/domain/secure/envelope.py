@@ -174,6 +174,11 @@ class Window:
         return cls(*v) if v else cls()
 
 
+# A reader's own key for a message (reader.py), with what deletes it once the message opened
+# under it; None: the reader holds the epoch secret instead.
+ReaderKey = Callable[[Header], tuple[bytes, Callable[[], None]] | None]
+
+
 @dataclass(frozen=True)
 class Opened:
     header: Header
@@ -185,16 +190,19 @@ def open_envelope(
     *,
     track: str,
     identities: Callable[[str], Identity | None],
-    epoch: Callable[[str, int], tuple[Epoch, bytes] | None],
+    epoch: Callable[[str, int], tuple[Epoch, bytes | None] | None],
     window: Callable[[str], Window],
     chains: Chains | None = None,
+    reader: ReaderKey | None = None,
 ) -> Opened:
     """Verify and decrypt an envelope that arrived for ``track``; raise :class:`Rejected`.
 
     ``identities(name)`` gives a sender's trusted public identity; ``epoch(track, n)`` the
     epoch and its secret (opened with the receiver's own key), or None if the receiver holds
     no copy; ``window(key)`` the replay window of the key the header names; ``chains`` the
-    reader's walks along senders' chains, remembered between messages."""
+    reader's walks along senders' chains, remembered between messages; ``reader`` the
+    reader's own kept key for the message, for an epoch whose secret it does not keep (its
+    secret is then None), deleted only once the message opened under it."""
     env = parse(env)
     raw = env["header"]
     if not isinstance(raw, Mapping):
@@ -260,7 +268,16 @@ def open_envelope(
             "expired",
             f"message {h.id} was sealed at {h.ts_ms}, outside epoch {h.epoch}'s cryptoperiod",
         )
-    if h.v == HKDF_KEY_VERSION:
+    kept = None if reader is None else reader(h)
+    if kept is not None:
+        key = kept[0]
+    elif secret is None:
+        raise Rejected(
+            "unknown-epoch",
+            f"message {h.id} is sealed under epoch {h.epoch} of track {h.track}, whose key we do "
+            "not hold",
+        )
+    elif h.v == HKDF_KEY_VERSION:
         key = message_key(secret, h.track, h.epoch, h.sender, h.aead)
     else:
         key = (chains or Chains()).key(secret, h.track, h.epoch, h.sender, h.aead, h.n)
@@ -274,4 +291,6 @@ def open_envelope(
             f"message {h.id} does not open under track {h.track}'s epoch {h.epoch} key for "
             f"{h.sender}",
         ) from None
+    if kept is not None:
+        kept[1]()  # only now: a message that did not open leaves its key to the real one
     return Opened(h, plain)

@@ -23,6 +23,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, hpke
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -49,16 +50,36 @@ def check_aead(name: str) -> str:
     return name
 
 
-def _seal_info(track: str, epoch: int, member: Identity) -> bytes:
-    return canonical(
-        {
-            "use": "sitroom epoch key",
-            "track": track,
-            "epoch": epoch,
-            "member": member.name,
-            "fingerprint": member.fingerprint,
-        }
-    )
+def _seal_info(track: str, epoch: int, member: Identity, inbox: int | None = None) -> bytes:
+    info: dict[str, Any] = {
+        "use": "sitroom epoch key",
+        "track": track,
+        "epoch": epoch,
+        "member": member.name,
+        "fingerprint": member.fingerprint,
+    }
+    if inbox is not None:  # a copy sealed to an inbox key names it: it opens as no other's
+        info["inbox"] = inbox
+    return canonical(info)
+
+
+def _sealed_copy(
+    track: str, epoch: int, secret: bytes, m: Identity, inbox: tuple[int, bytes] | None
+) -> dict[str, Any]:
+    if inbox is None:
+        sealed = _SUITE.encrypt(secret, m.kex, info=_seal_info(track, epoch, m))
+        return {"fingerprint": m.fingerprint, "sealed": b64(sealed)}
+    key_id, public = inbox
+    to = X25519PublicKey.from_public_bytes(public)
+    sealed = _SUITE.encrypt(secret, to, info=_seal_info(track, epoch, m, key_id))
+    return {"fingerprint": m.fingerprint, "sealed": b64(sealed), "inbox": key_id}
+
+
+def inbox_of(payload: Mapping[str, Any], name: str) -> int | None:
+    """The id of the inbox key ``name``'s copy of the epoch is sealed to (None: its identity
+    key, or no copy)."""
+    found = payload["members"].get(name, {}).get("inbox")
+    return None if found is None else int(found)
 
 
 @functools.lru_cache(maxsize=256)
@@ -126,8 +147,10 @@ def epoch_record(
     cryptoperiod_ms: int,
     aead: str,
     reason: str,
+    inboxes: Mapping[str, tuple[int, bytes]] | None = None,
 ) -> Record:
-    """Epoch ``epoch`` of ``track``: ``secret`` sealed to every member, signed by ``issuer``."""
+    """Epoch ``epoch`` of ``track``: ``secret`` sealed to every member, signed by ``issuer`` —
+    to the inbox key ``inboxes`` gives a member (id, public key), else to its identity key."""
     if len(secret) != SECRET_BYTES:
         raise SecureError(f"an epoch secret is {SECRET_BYTES} bytes")
     if not members:
@@ -139,10 +162,7 @@ def epoch_record(
         "created_ms": now_ms,
         "expires_ms": now_ms + cryptoperiod_ms,
         "members": {
-            m.name: {
-                "fingerprint": m.fingerprint,
-                "sealed": b64(_SUITE.encrypt(secret, m.kex, info=_seal_info(track, epoch, m))),
-            }
+            m.name: _sealed_copy(track, epoch, secret, m, (inboxes or {}).get(m.name))
             for m in sorted(members, key=lambda m: m.name)
         },
         "issuer": issuer.name,
@@ -174,8 +194,9 @@ def check_epoch_signature(payload: Mapping[str, Any], issuer: Identity) -> None:
         )
 
 
-def open_epoch(payload: Mapping[str, Any], me: Secret) -> bytes:
-    """The epoch's secret, from the copy sealed to ``me``."""
+def open_epoch(payload: Mapping[str, Any], me: Secret, inbox: bytes | None = None) -> bytes:
+    """The epoch's secret, from the copy sealed to ``me``: with the private ``inbox`` key when
+    the copy names one, else with ``me``'s identity key."""
     ep = Epoch.from_payload(payload)
     mine = ep.members.get(me.name)
     if mine is None:
@@ -191,11 +212,20 @@ def open_epoch(payload: Mapping[str, Any], me: Secret) -> bytes:
             f"{mine.get('fingerprint')}, not to this one ({me.identity.fingerprint}): a key "
             "replaced since, or another",
         )
+    inbox_id = inbox_of(payload, me.name)
+    if inbox_id is not None and inbox is None:
+        raise Rejected(
+            "unknown-epoch",
+            f"epoch {ep.epoch} of track {ep.track} was sealed to {me.name}'s inbox key "
+            f"{inbox_id}, which is not held here (opened and deleted already, or kept "
+            "elsewhere): the site, which holds the archive copy, can reopen its messages",
+        )
+    opener = me.agreeing if inbox is None else X25519PrivateKey.from_private_bytes(inbox)
     try:
         return _SUITE.decrypt(
             unb64(mine["sealed"], what="sealed epoch key"),
-            me.agreeing,
-            info=_seal_info(ep.track, ep.epoch, me.identity),
+            opener,
+            info=_seal_info(ep.track, ep.epoch, me.identity, inbox_id),
         )
     except InvalidTag:
         raise Rejected(

@@ -7,6 +7,8 @@ keys and their wear.
 - users: local users and their role; the first user added is the workspace's first admin;
 - grants: for each compartment, the principals (users or endpoints) cleared for it now;
 - epochs: for each track, its epoch keys in order, with the members each was sealed to;
+- inbox: for each name, its published inbox keys by id (inbox.py), each ``consumed`` once an
+  epoch was sealed to it (general, as identities are: it names no track);
 - usage: for each key (track, epoch, sender), how many messages it sealed (the highest counter
   seen in its envelopes, sent or received) and how many forged or damaged ones failed to open
   under it — the counts the wear detector judges;
@@ -29,6 +31,7 @@ from sitroom.domain.kinds import (
     CHANNEL_RECEIVE,
     CHANNEL_SEND,
     IDENTITY,
+    INBOX_KEY,
     KEY_EPOCH,
     KEY_REVOKED,
     SECURE_REJECTED,
@@ -49,10 +52,11 @@ def usage_key(track: str, epoch: int, sender: str) -> str:
 
 class SecureProjection:
     name = SECURE
-    version = 3
+    version = 4
     kinds: tuple[str, ...] | None = (
         IDENTITY,
         KEY_REVOKED,
+        INBOX_KEY,
         USER,
         USER_GRANT,
         USER_REVOKE,
@@ -69,6 +73,7 @@ class SecureProjection:
             "users": {},
             "grants": {},
             "epochs": {},
+            "inbox": {},
             "usage": {},
             "windows": {},
             "rejected": {},
@@ -102,6 +107,13 @@ class SecureProjection:
             elif r.kind == KEY_EPOCH:
                 epochs = state["epochs"].setdefault(p["track"], [])
                 epochs.append({**p, "record": r.id, "since": r.valid_from})
+                for name, copy in p["members"].items():
+                    entry = state["inbox"].get(name, {}).get(str(copy.get("inbox")))
+                    if entry is not None:
+                        entry["consumed"] = True
+            elif r.kind == INBOX_KEY:
+                keys = state["inbox"].setdefault(p["name"], {})
+                keys.setdefault(str(p["id"]), {**p, "consumed": False, "since": r.valid_from})
             elif r.kind == SECURE_REJECTED:
                 _bump(state["rejected"], p["reason"])
                 _bump(state["rejected_in"].setdefault(r.compartment, {}), p["reason"])
