@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -123,6 +124,14 @@ def sealed_track_room(
     with package.open(path, user="alice", proof=PASS, clock=clock) as alice:
         alice.channels.send("direct", "meet on the 14th", msg_id="m-1", wait_ms=0)
     return path
+
+
+def fresh_copy(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh copy of a room :func:`sealed_track_room` built (its site's key file stays where
+    it was made), with the users' passphrase in the environment and no user preset."""
+    monkeypatch.setenv("SITROOM_PASSPHRASE", PASS)
+    monkeypatch.delenv("SITROOM_USER", raising=False)
+    return Path(shutil.copytree(built, tmp_path / "room"))
 
 
 def anyone(authorization: str | None) -> str:

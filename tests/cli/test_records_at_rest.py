@@ -5,7 +5,6 @@ track leaves them out and says so, and snapshots of states that hold them are en
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from sitroom.domain.secure.identity import SITE
 from sitroom.settings import key_files
 from sitroom.testing import T0
 
-from helpers import PASS, Result, sealed_track_room
+from helpers import PASS, Result, fresh_copy, sealed_track_room
 from helpers import sitroom as run
 
 SECRET_REASON = "the envoy named Qx7-Zebra asked us to move it"
@@ -37,9 +36,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def room(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SITROOM_PASSPHRASE", PASS)
-    monkeypatch.delenv("SITROOM_USER", raising=False)
-    return Path(shutil.copytree(built, tmp_path / "room"))
+    return fresh_copy(built, tmp_path, monkeypatch)
 
 
 def _without_site_key(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ from sitroom.domain.secure.codec import b64, canonical
 from sitroom.domain.secure.ledger import SECURE, SecureProjection
 from sitroom.testing import T0
 
-from helpers import PASS, Result, sealed_track_room
+from helpers import Result, fresh_copy, sealed_track_room
 from helpers import sitroom as run
 
 MAGIC = b"sitroom-snapshot/1\n"
@@ -40,10 +40,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def room(built: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh copy of the room (its site's key file stays where it was made)."""
-    monkeypatch.setenv("SITROOM_PASSPHRASE", PASS)
-    monkeypatch.delenv("SITROOM_USER", raising=False)
-    return Path(shutil.copytree(built, tmp_path / "room"))
+    return fresh_copy(built, tmp_path, monkeypatch)
 
 
 # what the insider does, with sqlite3 and the bytes alone ----------------------------------
