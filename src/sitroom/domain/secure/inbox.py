@@ -22,6 +22,7 @@ from sitroom.domain.records import Record
 from sitroom.domain.secure.codec import b64, canonical, unb64
 from sitroom.domain.secure.identity import Identity, Secret
 from sitroom.domain.timeutil import MS_PER_DAY
+from sitroom.errors import SecureError
 
 KEY_BYTES = 32
 DEFAULT_COUNT = 20  # published at a time
@@ -61,12 +62,10 @@ def _signed_by(entry: Mapping[str, Any], member: Identity) -> bool:
     }
     try:
         sig = unb64(str(entry["signature"]), what="inbox key signature", size=64)
-    except Exception:
+    except SecureError:
         return False
     return (
-        entry["name"] == member.name
-        and entry["fingerprint"] == member.fingerprint
-        and member.verifies(canonical(body), sig)
+        member.signed(str(entry["name"]), str(entry["fingerprint"]), canonical(body), sig) is None
     )
 
 
