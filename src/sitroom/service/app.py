@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from sitroom import __version__
 from sitroom.application.results import Result
 from sitroom.room import Room
-from sitroom.service import errors, routes, stream
+from sitroom.service import dashboard, errors, routes, stream
 from sitroom.service import params as p
 from sitroom.service.errors import responses
 from sitroom.service.hub import Hub
@@ -70,6 +70,7 @@ def create_app(hub: Hub, *, queue_max: int) -> FastAPI:
     app.include_router(router)
     app.include_router(stream.router)
     app.include_router(ops_router)
+    dashboard.install(app)
     app.add_middleware(AccessLog, metrics=metrics)
     return app
 

@@ -1,0 +1,191 @@
+"""The reads only the dashboard needs: events counted in grid cells by QuadClass (a map never
+ships a million points), the tracks' venues with their radius rings, the log's arrivals over
+time (the as-of slider's range), and a few records by id (an alert's evidence).
+
+Each is as of a moment and scoped to what the session's user may see, like every read of the
+room, and answers with its provenance.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from sitroom.application.results import Answer
+from sitroom.application.session import Session
+from sitroom.domain import hlc
+from sitroom.domain.events import EVENT_KINDS, event_frame
+from sitroom.domain.kinds import QUAD_CLASS_NAMES
+from sitroom.domain.places import find_place
+from sitroom.domain.records import ENVELOPE
+from sitroom.domain.timeutil import iso
+from sitroom.errors import UserInputError
+
+VENUE_RADIUS_MI = 500
+MAX_IDS = 200
+
+
+@dataclass(frozen=True, kw_only=True)
+class MapCells(Answer):
+    cell_deg: float
+    events: int  # every event counted, placed or not
+    unplaced: int  # events without a place (not in any cell)
+    quad_classes: dict[str, str]  # "1" -> "Verbal Cooperation"...
+    # [lat of the cell's south edge, lon of its west edge, quad class (0: none), count]
+    cells: tuple[tuple[float, float, int, int], ...]
+    venues: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Timeline(Answer):
+    first: str | None  # the first record this user may see was recorded then
+    last: str | None
+    bucket_ms: int
+    counts: tuple[int, ...]  # records recorded in each bucket from ``first``
+
+
+@dataclass(frozen=True, kw_only=True)
+class Records(Answer):
+    records: tuple[dict[str, Any], ...]  # as `sitroom export` writes them
+    missing: tuple[str, ...]  # ids asked for that this user cannot see, or that do not exist
+
+
+def map_cells(
+    s: Session,
+    *,
+    as_of_ms: int | None = None,
+    since_ms: int | None = None,
+    until_ms: int | None = None,
+    cell_deg: float = 1.0,
+) -> MapCells:
+    """Events known as of a moment, counted per ``cell_deg`` cell and QuadClass."""
+    import polars as pl
+
+    if not 0.1 <= cell_deg <= 30:
+        raise UserInputError(f"a cell is 0.1 to 30 degrees wide, not {cell_deg}")
+    if since_ms is not None and until_ms is not None and until_ms <= since_ms:
+        raise UserInputError("the end of the window must be after its start")
+    at = s.at(as_of_ms)
+    window = None if since_ms is None and until_ms is None else (since_ms, until_ms)
+    total, unplaced, newest = 0, 0, None
+    parts: list[pl.DataFrame] = []
+    for batch in s.read(upto_seq=at.seq, kinds=list(EVENT_KINDS), valid_overlaps=window):
+        frame = event_frame(batch).select("lat", "lon", "quad_class", "valid_from")
+        total += frame.height
+        top = frame["valid_from"].max()
+        if isinstance(top, int) and (newest is None or top > newest):
+            newest = top
+        placed = frame.filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null())
+        unplaced += frame.height - placed.height
+        parts.append(
+            placed.select(
+                ((pl.col("lat") / cell_deg).floor() * cell_deg).alias("lat"),
+                ((pl.col("lon") / cell_deg).floor() * cell_deg).alias("lon"),
+                pl.col("quad_class").fill_null(0).cast(pl.Int64).alias("quad_class"),
+            )
+            .group_by("lat", "lon", "quad_class")
+            .len()
+        )
+    cells: tuple[tuple[float, float, int, int], ...] = ()
+    if parts:
+        summed = (
+            pl.concat(parts)
+            .group_by("lat", "lon", "quad_class")
+            .agg(pl.col("len").sum())
+            .sort("lat", "lon", "quad_class")
+        )
+        cells = tuple(
+            (round(lat, 4), round(lon, 4), int(q), int(n)) for lat, lon, q, n in summed.iter_rows()
+        )
+    return MapCells(
+        cell_deg=cell_deg,
+        events=total,
+        unplaced=unplaced,
+        quad_classes={str(k): v for k, v in QUAD_CLASS_NAMES.items()},
+        cells=cells,
+        venues=_venues(s, at),
+        provenance=s.provenance(at, newest, EVENT_KINDS),  # type: ignore[arg-type]
+    )
+
+
+def _venues(s: Session, at: Any) -> tuple[dict[str, Any], ...]:
+    """The venues of the tracks this user may see, where the room knows the place."""
+    state = s.state("tracks", at)
+    resources = state.get("resources", {})
+    out = []
+    for tid, t in sorted(state["tracks"].items()):
+        venue = t.get("venue") or {}
+        name = venue.get("name") if isinstance(venue, dict) else str(venue)
+        if not name:
+            continue
+        where = find_place(name)
+        held = resources.get(name) or {}
+        if where is None and isinstance(held, dict) and held.get("location"):
+            where = find_place(str(held["location"]))
+        if where is None:
+            continue
+        out.append(
+            {
+                "track": tid,
+                "name": t.get("name", tid),
+                "venue": name,
+                "lat": where.lat,
+                "lon": where.lon,
+                "radius_mi": VENUE_RADIUS_MI,
+            }
+        )
+    return tuple(out)
+
+
+def timeline(s: Session, *, as_of_ms: int | None = None, buckets: int = 48) -> Timeline:
+    """How many records this user may see arrived in each of ``buckets`` equal spans, from the
+    first one to the as-of moment: the as-of slider's range and what it moves through."""
+    import numpy as np
+
+    if not 1 <= buckets <= 1000:
+        raise UserInputError(f"a timeline has 1 to 1000 buckets, not {buckets}")
+    at = s.at(as_of_ms)
+    times = [
+        np.asarray(batch.column("recorded_time").to_numpy(zero_copy_only=False), dtype=np.int64)
+        for batch in s.read(upto_seq=at.seq)
+    ]
+    if not times:
+        return Timeline(
+            first=None, last=None, bucket_ms=0, counts=(), provenance=s.provenance(at, None, None)
+        )
+    walls = np.concatenate(times) >> hlc.COUNTER_BITS
+    first, last = int(walls.min()), max(int(walls.max()), at.wall)
+    width = max(1, math.ceil((last - first + 1) / buckets))
+    counts = np.bincount((walls - first) // width, minlength=buckets)[:buckets]
+    return Timeline(
+        first=iso(first),
+        last=iso(last),
+        bucket_ms=width,
+        counts=tuple(int(c) for c in counts),
+        provenance=s.provenance(at, None, None),
+    )
+
+
+def records(s: Session, ids: Sequence[str], *, as_of_ms: int | None = None) -> Records:
+    """The records of ``ids`` this user may see, as ``sitroom export`` writes them."""
+    if not ids or len(ids) > MAX_IDS:
+        raise UserInputError(f"ask for 1 to {MAX_IDS} records by id, not {len(ids)}")
+    at = s.at(as_of_ms)
+    out: list[dict[str, Any]] = []
+    for batch in s.read(upto_seq=at.seq, ids=list(ids)):
+        envelopes = batch.table.select(list(ENVELOPE)).to_pylist()
+        for env, payload in zip(envelopes, batch.payload_json().to_pylist(), strict=True):
+            env["recorded_at"] = iso(hlc.wall_ms(env["recorded_time"]))
+            env["payload"] = orjson.loads(payload)
+            out.append(env)
+    seen = {r["id"] for r in out}
+    newest = max((r["valid_from"] for r in out if r.get("valid_from")), default=None)
+    return Records(
+        records=tuple(out),
+        missing=tuple(i for i in ids if i not in seen),
+        provenance=s.provenance(at, newest, None),
+    )
