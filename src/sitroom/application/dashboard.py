@@ -108,7 +108,7 @@ def map_cells(
         quad_classes={str(k): v for k, v in QUAD_CLASS_NAMES.items()},
         cells=cells,
         venues=_venues(s, at),
-        provenance=s.provenance(at, newest, EVENT_KINDS),  # type: ignore[arg-type]
+        provenance=s.provenance(at, newest, EVENT_KINDS),
     )
 
 
