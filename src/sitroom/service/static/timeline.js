@@ -17,6 +17,7 @@ export function setupSlider(onMove) {
   slider.addEventListener("change", () => {
     moved();
     session.asOf = position(Number(slider.value));
+    document.body.dataset.asOf = session.asOf || "";
     onMove();
   });
   document.getElementById("asof-live").addEventListener("click", () => {
