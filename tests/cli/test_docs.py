@@ -35,7 +35,7 @@ def test_readme_opens_with_the_two_commands_and_ci_runs_the_second() -> None:
     blocks = [b.split("```", 1)[0].strip() for b in README.split("```bash\n")[1:3]]
     assert blocks == [
         "pip install . && sitroom demo",
-        "pip install -e '.[test]' && python -m pytest",
+        "sh scripts/test-deps.sh && pip install -e '.[test]' && python -m pytest",
     ]
     ci = (Path(__file__).resolve().parents[2] / ".ci" / "run").read_text()
     assert blocks[1] in ci
