@@ -4,6 +4,7 @@ to another host is aborted and counted; console errors are collected."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -23,8 +24,10 @@ from helpers import PASS, bare_env
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+FLAGS = [
+    *("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"),
+    *("--disable-background-networking", "--disable-component-update", "--disable-sync"),
+]
 ARTEFACTS = ROOT / "tests" / "artefacts" / "dashboard"
 DOCS_IMG = ROOT / "docs" / "img"
 ACLED_HEADER = (ROOT / "examples" / "acled-export.csv").read_text().splitlines()[0]
@@ -164,10 +167,8 @@ def open_page(browser: Any, url: str) -> Iterator[Page]:
         if urlsplit(response.url).netloc == host and "json" in (
             response.headers.get("content-type") or ""
         ):
-            try:
+            with contextlib.suppress(Exception):  # a body the page no longer holds
                 p.bodies.append(response.text())
-            except Exception:  # a body the page no longer holds (navigated away)
-                pass
 
     page.route("**/*", route)
     page.on("console", lambda m: m.type == "error" and p.errors.append(m.text))

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from dashboard import Page, Server, acled_row, open_page, screenshot, serve, sitroom
-from helpers import PASS, sealed_track_room
+from helpers import sealed_track_room
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 VIEWS = ("alerts", "map", "timeline", "sources", "tracks", "channels", "forecasts")
@@ -34,7 +34,7 @@ def server(built: Path, tmp_path: Path) -> Iterator[Server]:
     room = Path(shutil.copytree(built, tmp_path / "room"))
     with serve(room) as s:
         alice = s.client("alice")
-        example = (Path(__file__).resolve().parents[2] / "examples" / "acled-export.csv")
+        example = Path(__file__).resolve().parents[2] / "examples" / "acled-export.csv"
         r = alice.post("/ingest/acled", params={"name": "a.csv"}, content=example.read_bytes())
         assert r.status_code == 200, r.text
         assert alice.post("/redlines", json=RULE).status_code == 201
@@ -87,7 +87,8 @@ def test_an_appended_event_shows_on_the_map_and_in_the_alert_feed_within_a_secon
         assert r.status_code == 200, r.text
         p.page.wait_for_function(
             """([before, alerts]) => {
-                 const n = [...document.querySelectorAll('#cells rect[data-lat="33"][data-lon="35"]')]
+                 const n = [...document.querySelectorAll(
+                     '#cells rect[data-lat="33"][data-lon="35"]')]
                    .reduce((n, r) => n + Number(r.dataset.count), 0);
                  return n > before &&
                    document.querySelectorAll("#alert-list li[data-alert]").length > alerts;
@@ -105,9 +106,7 @@ def test_an_appended_event_shows_on_the_map_and_in_the_alert_feed_within_a_secon
         assert p.errors == [] and p.outside == []
 
 
-def test_the_as_of_slider_shows_what_sitroom_state_as_of_says(
-    browser: Any, server: Server
-) -> None:
+def test_the_as_of_slider_shows_what_sitroom_state_as_of_says(browser: Any, server: Server) -> None:
     assert sitroom("login", "-w", _room(server), "-u", "alice").returncode == 0
     with open_page(browser, server.url) as p:
         p.login("alice")
@@ -148,9 +147,7 @@ def _room(server: Server) -> str:
 
 def _counts(p: Page) -> dict[str, int]:
     keys = ("records", "events", "seq")
-    return {
-        k: int(p.page.text_content(f'#state-counts [data-count="{k}"]') or "-1") for k in keys
-    }
+    return {k: int(p.page.text_content(f'#state-counts [data-count="{k}"]') or "-1") for k in keys}
 
 
 def test_a_user_cleared_for_one_track_sees_nothing_of_the_other_on_any_view(

@@ -45,11 +45,7 @@ async def page() -> FileResponse:
     )
 
 
-@router.get(
-    "/map/basemap",
-    response_model=None,
-    responses={200: {"description": "Country outlines as SVG paths (lon, -lat)."}},
-)
+@router.get("/map/basemap", include_in_schema=False)  # a file of the page's, like /static
 async def basemap() -> Response:
     """The Natural Earth countries as SVG path data in plain lon/lat (x = lon, y = -lat): the
     map's basemap, from the shapes shipped in the package (no token: public-domain shapes)."""

@@ -41,8 +41,8 @@ async function refresh() {
 function start() {
   document.getElementById("login-view").hidden = true;
   document.getElementById("dash").hidden = false;
-  document.getElementById("logout").hidden = false;
-  document.getElementById("who").textContent = `as ${session.user}`;
+  document.getElementById("logout").hidden = !session.token;
+  document.getElementById("who").textContent = session.user ? `as ${session.user}` : "single-user room";
   streaming = new AbortController();
   const live = document.getElementById("live");
   stream(
