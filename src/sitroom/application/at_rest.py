@@ -99,11 +99,13 @@ class SealedRecords:
         anchor: Callable[[], Identity | None],
         holders: Callable[[], Sequence[RecordKeySource]],
         random_bytes: Callable[[int], bytes] = os.urandom,
+        replaced: Callable[[], Sequence[tuple[Identity, int]]] = tuple,
     ) -> None:
         self._epochs_after = epochs
         self._site = site
         self._anchor = anchor
         self._holders = holders
+        self._replaced = replaced
         self._random = random_bytes
         self._seen = 0  # the log position the epochs were read up to
         self._epochs: dict[str, dict[int, Mapping[str, Any]]] = {}
@@ -207,9 +209,23 @@ class SealedRecords:
                     check_epoch_signature(payload, anchor)
                 except (Rejected, SecureError) as e:
                     # A forged epoch would have records sealed under a key its forger knows.
-                    self._note(f"epoch {number} of track {track} is not used to seal: {e}")
+                    if not self._by_replaced_key(payload, seq):
+                        self._note(f"epoch {number} of track {track} is not used to seal: {e}")
                     continue
                 self._own[track] = number
+
+    def _by_replaced_key(self, payload: Mapping[str, Any], seq: int) -> bool:
+        """Whether an epoch was issued by a site key replaced after it (``replaced()``: each
+        such key and the seq of its transition): an old epoch, sealed under no more, and
+        nothing to warn of. One issued by that key after its transition is noted."""
+        for key, at in self._replaced():
+            if seq < at:
+                try:
+                    check_epoch_signature(payload, key)
+                except (Rejected, SecureError):
+                    continue
+                return True
+        return False
 
     def _key(self, track: str, epoch: int) -> bytes | None:
         found = self._keys.get((track, epoch))
