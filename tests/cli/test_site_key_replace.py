@@ -279,3 +279,39 @@ def test_a_peer_takes_the_new_card_only_with_the_transition(
     assert (row["fingerprint"], row["key_changes"]) == (fingerprint, 1)
     again = run(capfd, "keys", "import", str(card), "-w", str(bern), "--transition", str(out))
     assert again.code == 5 and "new key" in again.err and "already" in again.err
+
+
+def test_a_replacement_stopped_before_the_log_took_it_is_finished_by_the_next_run(
+    room: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The keys are stored first (the new one as the site's, the old kept), then the log takes
+    the transition: a run killed between the two leaves a log exactly as it was and a key this
+    log never published. The next run goes on with the keys it stored — it does not make a
+    third — and the transition it records is signed by the old key."""
+    from sitroom.application.keys import Keys
+
+    w = str(room)
+    old = json.loads(run(capfd, "-u", "alice", "keys", "export", "-w", w).out)["fingerprint"]
+    records = _count(room, "ids")
+
+    def killed(*args: object, **kwargs: object) -> object:
+        raise KeyboardInterrupt  # as a SIGINT would, after the keystore was written
+
+    with monkeypatch.context() as m:
+        m.setattr(Keys, "rekey_all", killed)
+        stopped = run(capfd, "-u", "alice", "keys", "replace", "washington", "-w", w,
+                      "--out", str(tmp_path / "first.json"))  # fmt: skip
+    assert stopped.code != 0
+    assert _count(room, "ids") == records  # the log is exactly as it was
+    stored = KeyStore(room / KEYS_DIR, key_files(room)).public("washington")
+    assert stored.fingerprint != old
+
+    out = tmp_path / "transition.json"
+    r = run(capfd, "-u", "alice", "keys", "replace", "washington", "-w", w, "--out", str(out),
+            "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    assert (r.json()["revoked"], r.json()["fingerprint"]) == (old, stored.fingerprint)
+    statement = json.loads(out.read_text())
+    assert statement["old_key"] == "signed" and set(statement["signatures"]) == {"old", "new"}
+    code, report = _verify(capfd, room)
+    assert code == 0, report

@@ -120,16 +120,27 @@ class SiteKey:
         old = identity(admin, site)
         if old is None or not self._store.exists(site):
             raise SecureError(f"this room holds no key for site {site} to replace")
-        if self._store.public(site) != old:
+        kept_old = f"{site}{ARCHIVE}{old.fingerprint.replace(' ', '')[:8]}"
+        # A replacement stopped after the keys were stored and before the log took them: the
+        # new key is the site's, the old one kept beside it. The next run goes on with them.
+        resuming = self._store.public(site) != old
+        if resuming and (lost or kept_old not in archived(self._store, site)):
             raise SecureError(
                 f"the key this room holds for site {site} is not its published key "
                 f"{old.fingerprint}: run `sitroom verify` before replacing it"
             )
-        if key_file is not None and key_file.exists():
+        if key_file is not None and key_file.exists() and not resuming:
             raise UserInputError(f"{key_file} exists: a replaced key gets a key file made new")
-        old_secret = self._old_secret(lost)
-        kept = {n: self._unlock_kept(n) for n in archived(self._store, site)} if not lost else {}
-        new = self._new(site, SITE)
+        old_secret: Secret | None
+        if resuming:
+            new, old_secret = self._secret(), as_site(self._unlock_kept(kept_old), site)
+            kept: dict[str, Secret] = {}
+        else:
+            old_secret = self._old_secret(lost)
+            kept = (
+                {n: self._unlock_kept(n) for n in archived(self._store, site)} if not lost else {}
+            )
+            new = self._new(site, SITE)
         now = admin.now_ms()
         head, tree = self._tree()
         new_record = identity_record(new, now)
@@ -139,14 +150,20 @@ class SiteKey:
         proofs = self._proofs(admin, tree, head)
 
         short = new.identity.fingerprint.replace(" ", "")[:8]
-        where = key_file or self._store.default_key_file(site).parent / f"{site}-{short}.keyfile"
+        where = self._store.stored_key_file(site) if resuming else None
+        where = (
+            where
+            or key_file
+            or self._store.default_key_file(site).parent / f"{site}-{short}.keyfile"
+        )
         how = Unlock(key_file=where)
-        path = self._store.replace(new, how)
-        for secret in kept.values():
-            self._store.replace(secret, how)  # kept keys move under the new key file
-        if old_secret is not None:
-            name = f"{site}{ARCHIVE}{old.fingerprint.replace(' ', '')[:8]}"
-            self._store.save(Secret(name, SITE, old_secret.signing, old_secret.agreeing), how)
+        path = self._store.replace(new, how)  # the same key again, when resuming
+        if not resuming:
+            for secret in kept.values():
+                self._store.replace(secret, how)  # kept keys move under the new key file
+            if old_secret is not None:
+                archive = Secret(kept_old, SITE, old_secret.signing, old_secret.agreeing)
+                self._store.save(archive, how)
         self._forget()
 
         revoked = KEY_REVOKED.record(
