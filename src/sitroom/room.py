@@ -625,7 +625,7 @@ def relay(
     from sitroom.adapters.channel_http import RelayKeys, run_relay
     from sitroom.adapters.site_tls import server_context
     from sitroom.application.channels import parse_listen
-    from sitroom.application.keys import read_card
+    from sitroom.application.keys import pinned_card
 
     host, port = parse_listen(listen)
     tls = None
@@ -636,7 +636,7 @@ def relay(
         tls = server_context(store.unlock(name, Unlock(key_file=Path(key_file))))
     far_end = None
     if to_card is not None:
-        far_end = read_card(_read_bytes(Path(to_card)), to_fingerprint)
+        far_end = pinned_card(_read_bytes(Path(to_card)), to_fingerprint)
     elif to.startswith("https://"):
         raise UserInputError(
             f"{to} is https: give its card and fingerprint (--to-card FILE --to-fingerprint FP) "

@@ -221,7 +221,7 @@ def identity(session: Session, name: str) -> Identity | None:
     return None if found is None else identity_from_record(found)
 
 
-def read_card(
+def pinned_card(
     payload: bytes | Mapping[str, Any], fingerprint: str | None, *, to: str = "trust"
 ) -> Identity:
     """The identity a card publishes, once it signs itself and its fingerprint is the one its
@@ -855,7 +855,7 @@ class Keys:
 
     def _import_card(self, payload: Mapping[str, Any], fingerprint: str | None) -> ImportedIdentity:
         admin = self._s.administer("import an identity")
-        ident = read_card(payload, fingerprint, to="import")
+        ident = pinned_card(payload, fingerprint, to="import")
         known = identity(admin, ident.name)
         if known is not None and known != ident:
             raise SecureError(
