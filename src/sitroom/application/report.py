@@ -29,7 +29,6 @@ from sitroom.application.session import Session
 from sitroom.domain import hlc
 from sitroom.domain.channels.ledger import CHANNELS, awaiting, overdue
 from sitroom.domain.kinds import (
-    AGREEMENT_PROPOSED,
     ALERT,
     CHANNEL_KINDS,
     EVIDENCE_KINDS,
@@ -79,15 +78,24 @@ GROUPS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (
         "access",
         "Keys and access",
-        ("user", "user.grant", "user.revoke", "key.epoch", "key.revoked", "access.denied")
-        + ("secure.rejected",),
+        (
+            "user",
+            "user.grant",
+            "user.revoke",
+            "key.epoch",
+            "key.revoked",
+            "access.denied",
+            "secure.rejected",
+        ),
     ),
     ("events", "Key events", (*EVIDENCE_KINDS, "redline", "actor", "relationship")),
 )
 GROUP_OF = {k: name for name, _, kinds in GROUPS for k in kinds}
 DECISION_KINDS = (*GROUPS[2][2][:4],)
-CHANNEL_EVENTS = ("channel.send", "channel.ack", "channel.failover", "channel.state")
-CHANNEL_EVENTS += ("channel.retry", "channel.drop", "channel.reply")
+CHANNEL_EVENTS = (
+    *("channel.send", "channel.ack", "channel.failover", "channel.state"),
+    *("channel.retry", "channel.drop", "channel.reply"),
+)
 PLAN_KINDS = ("holding", "meeting", "tracks.withdrawn")
 
 
@@ -235,6 +243,41 @@ class AfterAction(Result):
     overdue: tuple[Overdue, ...]
     tracks: tuple[TrackHistory, ...]
     command: tuple[str, ...] = field(default=())  # what regenerates it, as typed words
+
+
+@dataclass(frozen=True)
+class Written:
+    path: str
+    format: str
+    bytes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportWritten(Result):
+    """What `sitroom report` wrote, and a summary of what the report holds."""
+
+    files: tuple[Written, ...]
+    user: str | None
+    window: Mapping[str, str | None]
+    seq: int
+    sections: Mapping[str, int]  # section id -> entries in it
+
+    @classmethod
+    def of(cls, report: AfterAction, files: Sequence[Written]) -> ReportWritten:
+        w = report.window
+        return cls(
+            files=tuple(files),
+            user=report.user,
+            window={"from": iso(w.from_ms), "to": iso(w.to_ms)},
+            seq=report.last_seq,
+            sections={
+                "timeline": sum(g.total for g in report.timeline),
+                "alerts": report.alerts_total,
+                "forecasts": sum(q.total for q in report.questions),
+                "decisions": report.agreements_total + report.channel_events_total,
+                "tracks": len(report.tracks),
+            },
+        )
 
 
 # gathering -------------------------------------------------------------------------------
@@ -409,7 +452,9 @@ class Reports:
             )
         return shown, withheld
 
-    def _questions(self, forecasts: Mapping[str, _Capped], w: Window) -> tuple[QuestionHistory, ...]:
+    def _questions(
+        self, forecasts: Mapping[str, _Capped], w: Window
+    ) -> tuple[QuestionHistory, ...]:
         texts: dict[str, Mapping[str, Any]] = {}
         for r in self._s.records(upto_seq=w.upto_seq, kinds=[QUESTION]):
             texts[str(r.payload.get("id"))] = r.payload  # the newest version wins
@@ -478,7 +523,8 @@ class Reports:
             tid = str(p.get("track") if r.kind == TRACK_STATUS else p.get("id"))
             if r.kind == TRACK:
                 names[tid] = str(p.get("name") or tid)
-                last = (changes.get(tid) or [before.get(tid)])[-1]
+                seen = changes.get(tid)
+                last = seen[-1] if seen else before.get(tid)
                 if last is not None and last.status == p.get("status"):
                     continue  # the file declared again, its status unchanged
             change = StatusChange(

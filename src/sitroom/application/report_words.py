@@ -114,7 +114,9 @@ def _retry(p: Payload) -> str:
 
 
 def _drop(p: Payload) -> str:
-    return f"{p.get('priority')} {p.get('message')} dropped on {p.get('channel')}: {p.get('reason')}"
+    return (
+        f"{p.get('priority')} {p.get('message')} dropped on {p.get('channel')}: {p.get('reason')}"
+    )
 
 
 def _reply(p: Payload) -> str:
