@@ -11,6 +11,7 @@ SVG text is written as text (``svg.fonttype`` "none"), so curve names can be sea
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -136,4 +137,6 @@ def forecast_history_svg(
         out = io.StringIO()
         fig.savefig(out, format="svg", metadata=_METADATA["svg"])
     text = out.getvalue()
-    return text[text.index("<svg") :]  # inline: no XML declaration nor doctype
+    # Inline: no XML declaration nor doctype, and no RDF metadata (it names vocabularies by URL).
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    return text[text.index("<svg") :]
