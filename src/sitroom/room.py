@@ -73,6 +73,7 @@ if TYPE_CHECKING:
     from sitroom.application.ports import Endpoint, Peers, Wire
     from sitroom.application.proofs import Proofs
     from sitroom.application.replay import Replayed, ReplayedAlert
+    from sitroom.application.report import Reports
     from sitroom.application.results import Progress
     from sitroom.application.risk import Risk
     from sitroom.application.site_key import SiteKey
@@ -980,6 +981,13 @@ class Room:
                 folder, meetings, people, stamp, workspace=self.path
             ),
         )
+
+    @cached_property
+    def reports(self) -> Reports:
+        """After-action reports: what this user's session shows of a window of the log."""
+        from sitroom.application.report import Reports
+
+        return Reports(self.session, room=self.path.resolve().name)
 
     # keys the room holds ------------------------------------------------------------------
     def _init_site_keys(self) -> bool:
