@@ -196,3 +196,66 @@ def exchange_cards(tmp: Path, a: Path, b: Path) -> None:
     """Two sites trust each other: each imports the other's card, fingerprint checked."""
     import_card(tmp, a, b)
     import_card(tmp, b, a)
+
+
+# a room with something of everything, for the after-action report ---------------------------
+def crisis_room(path: Path) -> Path:
+    """A room whose log holds alerts (over-booking, a deadlock and its clearing, an overdue
+    reply, an opened breaker), a forecast question with a judgment, status changes, channel
+    events and an agreement, on a ManualClock from 2026-11-25T00:00Z, one hour between steps:
+    alice (admin) is cleared for both tracks, dana (analyst) for ceasefire only. A question
+    whose text is HTML checks the escaping."""
+    from sitroom.domain.kinds import CHANNEL_STATE
+    from sitroom.domain.timeutil import MS_PER_DAY, MS_PER_H, parse_time
+    from sitroom.testing import ManualClock
+
+    now = parse_time("2026-11-25", now_ms=0)
+    clock = ManualClock(now)
+    with package.init(path, site="washington", clock=clock) as r:
+        r.tracks.add([TRACKS.parent / "us-iran-ceasefire.yaml"])
+        r.users.add("alice", role="admin", passphrase=PASS)
+        r.users.add("dana", passphrase=PASS)
+        r.users.grant("alice", "us-iran")
+        r.users.grant("alice", "ceasefire")
+        r.users.grant("dana", "ceasefire")
+    with package.open(path, user="alice", proof=PASS, clock=clock) as r:
+        clock.advance(MS_PER_H)  # 01:00
+        r.channels.add("direct", counterpart="Tehran", track="us-iran")
+        r.channels.send(
+            "direct", "meet on the 14th", msg_id="m-1", wait_ms=0, await_reply=True,
+            reply_by_ms=now + 3 * MS_PER_H,
+        )  # fmt: skip
+        clock.advance(MS_PER_H)  # 02:00
+        r.risk.add_question(
+            "Will the <script>alert(1)</script> meeting take place?",
+            id="talks", until_ms=now + 20 * MS_PER_DAY, track="us-iran",
+        )  # fmt: skip
+        clock.advance(MS_PER_H)  # 03:00
+        r.risk.judge("talks", 0.9, rationale="Tehran said yes")
+        clock.advance(4 * MS_PER_H)  # 07:00: the reply is overdue
+        r.session.tick()
+        r.tracks.set_status("ceasefire", "agreed")  # the deadlock clears
+        clock.advance(MS_PER_H)  # 08:00
+        r.channels.ack("m-1")
+        r.session.append(
+            [
+                CHANNEL_STATE.record(
+                    {"channel": "direct", "aspect": "breaker", "old": "closed", "new": "open"}
+                    | {"reason": "3 failures in a row"},
+                    id="breaker:direct:1:open",
+                    source="sitroom",
+                    valid_from=clock.now_ms(),
+                    compartment="us-iran",
+                )
+            ]
+        )
+        clock.advance(MS_PER_H)  # 09:00
+        r.tracks.set_status("us-iran", "postponed")
+        r.agreements.propose(
+            "Ceasefire terms", "Both sides stand down.", ["alice", "dana"], id="terms",
+            track="ceasefire",
+        )  # fmt: skip
+        r.agreements.sign("terms", "alice", passphrase=PASS)
+        r.agreements.sign("terms", "dana", passphrase=PASS)
+        clock.advance(MS_PER_H)  # 10:00
+    return path

@@ -73,8 +73,10 @@ if TYPE_CHECKING:
     from sitroom.application.ports import Endpoint, Peers, Wire
     from sitroom.application.proofs import Proofs
     from sitroom.application.replay import Replayed, ReplayedAlert
+    from sitroom.application.report import Reports
     from sitroom.application.results import Progress
     from sitroom.application.risk import Risk
+    from sitroom.application.site_key import SiteKey
     from sitroom.application.tracks import Tracks
     from sitroom.application.users import Users
     from sitroom.application.witness import Witnessing
@@ -271,12 +273,13 @@ def snapshot_seal(log: SqliteLog, keystore: KeyStore, site: str) -> SignedSnapsh
 class KeyHolders:
     """The keys a room's process opens sealed records with (application/at_rest.py): the
     site's, if this process may read its key file (unlocked when a sealed record is first
-    met), and the person it acts for once they proved who they are."""
+    met) — its current key and those it replaced, kept to open the epochs sealed to them —
+    and the person it acts for once they proved who they are."""
 
     def __init__(self, keystore: KeyStore, site: str) -> None:
         self._keystore = keystore
         self._site = site
-        self._site_key: Secret | None = None
+        self._site_keys: list[Secret] = []
         self._tried = False
         # The record keys of the person this process acts for, once proven: their keyring's,
         # which also opens epochs sealed to their inbox keys (their reader state keeps those).
@@ -287,12 +290,27 @@ class KeyHolders:
             self._tried = True
             # A damaged key file: the acts that need the key say why.
             with suppress(SitroomError):
-                self._site_key = site_secret(self._keystore, self._site)
-        site = [held_by(self._site_key)] if self._site_key is not None else []
-        return [*site, *self.people]
+                self._site_keys = [site_secret(self._keystore, self._site), *self._kept()]
+        return [*(held_by(k) for k in self._site_keys), *self.people]
+
+    def _kept(self) -> list[Secret]:
+        from sitroom.application.site_key import archived, as_site
+
+        key_file = site_key_file(self._keystore, self._site)
+        assert key_file is not None  # can_sign
+        out = []
+        for name in archived(self._keystore, self._site):
+            with suppress(SitroomError):  # one kept key damaged: the others still open
+                kept = self._keystore.unlock(name, Unlock(key_file=key_file))
+                out.append(as_site(kept, self._site))
+        return out
 
     def anchor(self) -> Identity | None:
         return self._keystore.public(self._site) if self._keystore.exists(self._site) else None
+
+    def forget(self) -> None:
+        """The site's key was replaced: open with the new key and the kept ones from now."""
+        self._tried, self._site_keys = False, []
 
 
 def record_seal(log: SqliteLog, keystore: KeyStore, site: str) -> tuple[SealedRecords, KeyHolders]:
@@ -608,7 +626,7 @@ def relay(
     from sitroom.adapters.channel_http import RelayKeys, run_relay
     from sitroom.adapters.site_tls import server_context
     from sitroom.application.channels import parse_listen
-    from sitroom.application.keys import read_card
+    from sitroom.application.keys import pinned_card
 
     host, port = parse_listen(listen)
     tls = None
@@ -619,7 +637,7 @@ def relay(
         tls = server_context(store.unlock(name, Unlock(key_file=Path(key_file))))
     far_end = None
     if to_card is not None:
-        far_end = read_card(_read_bytes(Path(to_card)), to_fingerprint)
+        far_end = pinned_card(_read_bytes(Path(to_card)), to_fingerprint)
     elif to.startswith("https://"):
         raise UserInputError(
             f"{to} is https: give its card and fingerprint (--to-card FILE --to-fingerprint FP) "
@@ -667,6 +685,7 @@ class Room:
         self._heads = HeadFile(path / HEAD_FILE)
         self._borrowed = False  # a view of another Room's log (as_user): not closed here
         self._desk_signers: dict[str, Secret] = {}  # users' keys, from their desk tokens
+        self._holders: KeyHolders | None = None  # the keys sealed records open with
 
     @classmethod
     def _open(
@@ -706,6 +725,7 @@ class Room:
             log.close()
             raise
         room = cls(path, settings, log, engine, session, keystore)
+        room._holders = holders
         if session.signer is not None:
             holders.people.append(room.keys.keyring(session.signer).record_key_of)
         room._attach_checkpointer()
@@ -806,6 +826,35 @@ class Room:
             chains=ChainFiles(key_files(self.path) / RATCHET_DIR),
             tokens=TokenFile(self.path / KEYS_DIR / TOKENS_FILE),
         )
+
+    @cached_property
+    def site_key(self) -> SiteKey:
+        """The site's own key: replaced with a key transition."""
+        from sitroom.application.site_key import SiteKey
+
+        return SiteKey(
+            self.session,
+            self._keystore,
+            self.keys,
+            site=self.settings.site,
+            site_secret=self._site_secret,
+            new_secret=new_secret,
+            stored_tree=self._log.stored_tree,
+            keep=self._keep_head,
+            forget=self._forget_site_key,
+        )
+
+    def _forget_site_key(self) -> None:
+        """The site's key was replaced: whatever unlocked the old one unlocks the new one when
+        next needed, and snapshots signed by the old one (a cache) are dropped."""
+        for reactor in self._engine.reactors:
+            if isinstance(reactor, Checkpointer):
+                reactor.forget()
+        if isinstance(self._engine.seal, SignedSnapshots):
+            self._engine.seal.forget()
+        if self._holders is not None:
+            self._holders.forget()
+        self._log.drop_snapshots()
 
     @cached_property
     def users(self) -> Users:
@@ -932,6 +981,13 @@ class Room:
                 folder, meetings, people, stamp, workspace=self.path
             ),
         )
+
+    @cached_property
+    def reports(self) -> Reports:
+        """After-action reports: what this user's session shows of a window of the log."""
+        from sitroom.application.report import Reports
+
+        return Reports(self.session, room=self.path.resolve().name)
 
     # keys the room holds ------------------------------------------------------------------
     def _init_site_keys(self) -> bool:

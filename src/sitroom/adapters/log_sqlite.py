@@ -501,6 +501,13 @@ class SqliteLog:
                 w.execute("ROLLBACK")
             w.execute(f"PRAGMA synchronous = {self._durability}")
 
+    def drop_snapshots(self) -> None:
+        """Remove every snapshot (a cache): those signed by a site key that was replaced
+        would no longer verify, and are rebuilt from the log instead."""
+        if self.read_only:
+            return
+        self._w.execute("DELETE FROM snapshots")
+
     def load_snapshot(self, projection: str, version: int, max_seq: int) -> Snapshot | None:
         row = self._r.execute(
             "SELECT seq, data FROM snapshots WHERE projection = ? AND version = ? AND seq <= ? "

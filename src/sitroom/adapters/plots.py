@@ -1,4 +1,5 @@
-"""Reliability diagrams and sharpness histograms of forecast backtests, as PNG or SVG files.
+"""Reliability diagrams and sharpness histograms of forecast backtests, as PNG or SVG files;
+a question's forecasts over time, as SVG text for the after-action report.
 
 Drawn with matplotlib's object API (``Figure`` on an Agg canvas), never pyplot: no GUI backend,
 no global figure registry. The output is deterministic, so the same input gives the same bytes:
@@ -9,7 +10,9 @@ SVG text is written as text (``svg.fonttype`` "none"), so curve names can be sea
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import io
+import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib as mpl
@@ -92,3 +95,48 @@ def reliability_diagram(
         with atomic(path) as f:
             fig.savefig(f, format=fmt, metadata=_METADATA[fmt])
     return path
+
+
+def forecast_history_svg(
+    times_ms: Sequence[int],
+    aggregate: Sequence[float | None],
+    low: Sequence[float | None],
+    high: Sequence[float | None],
+    members: Mapping[str, Sequence[float | None]],
+    *,
+    title: str,
+    salt: str,
+) -> str:
+    """One question's forecasts over time as an SVG document's text, for inlining in a page:
+    the aggregate as a line, the members' range as a band, each member as points. ``salt``
+    keeps the ids of several plots on one page apart. User-written names are text, never
+    mathtext (a "$" in a name is a dollar)."""
+    when = np.array(times_ms, dtype="datetime64[ms]")
+
+    def nan(values: Sequence[float | None]) -> list[float]:
+        return [float("nan") if v is None else v for v in values]
+
+    with mpl.rc_context({"svg.fonttype": "none", "svg.hashsalt": salt, "text.parse_math": False}):
+        fig = Figure(figsize=(8.0, 3.2), dpi=100, layout="constrained")
+        FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        ax.fill_between(
+            when, nan(low), nan(high), step="post", alpha=0.2, color="C0", label="range"
+        )
+        ax.step(when, nan(aggregate), where="post", color="C0", linewidth=2, label="aggregate")
+        for i, (name, ps) in enumerate(members.items()):
+            ax.plot(
+                when, nan(ps), linestyle="none", marker="o", ms=4, color=f"C{i + 1}", label=name
+            )
+        ax.set_ylim(0.0, 1.0)
+        ax.set_ylabel("probability")
+        ax.set_title(title, fontsize="medium", loc="left")
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
+        fig.autofmt_xdate()
+        out = io.StringIO()
+        fig.savefig(out, format="svg", metadata=_METADATA["svg"])
+    text = out.getvalue()
+    # Inline: no XML declaration nor doctype, and no RDF metadata (it names vocabularies by URL).
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
+    return text[text.index("<svg") :]

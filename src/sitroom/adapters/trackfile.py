@@ -50,6 +50,7 @@ from sitroom.adapters import yamlsafe
 from sitroom.adapters.reports import yaml_time, yaml_window
 from sitroom.domain.kinds import HOLDING, MEETING, RESOURCE, TRACK, Kind
 from sitroom.domain.places import find_place
+from sitroom.domain.projection import JOINT
 from sitroom.domain.records import Record, content_id
 from sitroom.domain.timeutil import MS_PER_MIN, parse_duration
 from sitroom.domain.tracks import TrackFile, holding_key
@@ -219,6 +220,11 @@ def _place(value: Any, where: str) -> dict[str, Any] | None:
 def _track(label: str, n: int, t: Any, now_ms: int) -> Record:
     where = f"{label}: track {n}"
     t = _need(t, ("id", "name"), where)
+    if JOINT in str(t["id"]):
+        raise UserInputError(
+            f"{where}: a track id has no {JOINT!r} (it is its compartment, and "
+            f"'a{JOINT}b' is the joint compartment of tracks a and b)"
+        )
     venue = _place(t.get("venue"), where)
     pre = []
     for p in _items(t.get("preconditions")):

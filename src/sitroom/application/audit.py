@@ -28,13 +28,19 @@ import numpy as np
 
 from sitroom.application.ports import AuditedLog, AuditScan, HeadKeeper
 from sitroom.application.results import INTERNAL, Progress, Result
-from sitroom.domain.kinds import AUDIT_CHECKPOINT, AUTHOR_SIGNATURE, WITNESS_COSIGNED
+from sitroom.domain.kinds import (
+    AUDIT_CHECKPOINT,
+    AUTHOR_SIGNATURE,
+    KEY_TRANSITION,
+    WITNESS_COSIGNED,
+)
 from sitroom.domain.records import Record, RecordBatch
-from sitroom.domain.secure import audit, merkle, witness
+from sitroom.domain.secure import audit, merkle, transition, witness
 from sitroom.domain.secure.audit import Checkpoint, Finding, SignedHead, StoredSegment
 from sitroom.domain.secure.authorship import AuthorCheck
 from sitroom.domain.secure.codec import b64, unb64
 from sitroom.domain.secure.identity import Identity, Secret
+from sitroom.domain.secure.transition import SiteKeys
 from sitroom.domain.secure.witness import Cosigned
 from sitroom.errors import LogError, SecureError, WorkspaceError
 
@@ -67,6 +73,10 @@ class Checkpointer:
         self._secret = secret
         self._unlocked: Secret | None = None
         self._mark: int | None = None  # the log position at the last checkpoint (or start)
+
+    def forget(self) -> None:
+        """The site's key was replaced: unlock the new one when the next checkpoint is due."""
+        self._unlocked = None
 
     @property
     def secret(self) -> Secret:
@@ -155,18 +165,21 @@ def verify(
     .cosigned`` records) by a witness given."""
     started = time.perf_counter()
     notes: list[str] = []
-    head, findings = _kept(kept, anchor, site)
     at_kept: bytes | None = None  # the stored head where the kept one was signed
     with log.audit_scan() as scan:
+        keys, findings, heads = _site_keys(scan, anchor, site)
+        notes += [_replaced_note(r, site) for r in reversed(keys.replaced)] if keys else []
+        head, found_kept = _kept(kept, keys, site)
+        findings += found_kept
         _, n_records = scan.totals()
-        found_cps, signed, foreign, ours = _checkpoints(scan, anchor, site)
+        found_cps, signed, foreign, ours = _checkpoints(scan, keys, site)
         findings += found_cps
         if anchor is None and ours:
             notes.append(
                 f"the keystore holds no public key for site {site}: its {ours} checkpoints "
                 "cannot be verified"
             )
-        walk = audit.ChainWalk(signed)
+        walk = audit.ChainWalk([*signed, *heads])
         for seg in scan.segments():
             found = walk.step(seg)
             if head is not None and seg.header.last_seq == head.seq:
@@ -192,7 +205,7 @@ def verify(
                     None,
                 )
             )
-    compared, found = _witnessed([*witnessed, *held], witnesses, walk, anchor)
+    compared, found = _witnessed([*witnessed, *held], witnesses, walk, keys)
     findings += found
     findings.sort(key=lambda f: (f.seq is None, f.seq or 0))
     return Report(
@@ -205,7 +218,7 @@ def verify(
         size=walk.tree.size,
         root=b64(walk.tree.root()),
         checkpoints=ours,
-        checkpoints_verified=len(walk.verified),
+        checkpoints_verified=len([c for c in walk.verified if c not in heads]),
         checkpoints_foreign=foreign,
         covered_to=walk.trusted_to,
         chain_only=(walk.trusted_to + 1, walk.seq) if walk.seq > walk.trusted_to else None,
@@ -249,7 +262,7 @@ def _witnessed(
     cosigned: Sequence[Cosigned],
     witnesses: Sequence[Identity],
     walk: audit.ChainWalk,
-    anchor: Identity | None,
+    keys: SiteKeys | None,
 ) -> tuple[tuple[Mapping[str, Any], ...], list[Finding]]:
     """Each witnessed head checked against its witness's pinned card, then the log against
     it; one entry per distinct head."""
@@ -278,7 +291,7 @@ def _witnessed(
             found: list[Finding] = []
         else:
             assert tree is not None
-            found = witness.against_log(c, tree, walk.seq, anchor)
+            found = witness.against_log(c, tree, walk.seq, keys)
             findings += found
         compared.append(
             {
@@ -414,8 +427,47 @@ class Audit:
         return replace(report, checkpoint_written=record.id)
 
 
+def _site_keys(
+    scan: AuditScan, anchor: Identity | None, site: str
+) -> tuple[SiteKeys | None, list[Finding], list[Checkpoint]]:
+    """The site's keys over the log — its card from outside it, and the keys its
+    ``key.transition`` records replaced (domain/secure/transition.py) — the findings on
+    transitions that do not chain back from the card, and the head each valid one names, for
+    the walk to hold against the log like a checkpoint's."""
+    if anchor is None:
+        return None, [], []
+    found: list[tuple[int, str, Mapping[str, Any]]] = []
+    for seg in scan.segments(KEY_TRANSITION):
+        try:
+            found += [(int(r.seq or 0), r.id, r.payload) for r in scan.decode(seg).rows()]
+        except LogError:  # a damaged segment: the walk names it
+            continue
+    keys, bad = transition.chain(anchor, found)
+    findings = [Finding(audit.FORGED, why, seq, rid, seq, seq) for seq, rid, why in bad]
+    by_id = {rid: payload for _, rid, payload in found}
+    heads = [
+        transition.Transition.from_json(by_id[r.record_id]).checkpoint(r.record_seq, r.record_id)
+        for r in keys.replaced
+    ]
+    return keys, findings, heads
+
+
+def _replaced_note(r: transition.Replaced, site: str) -> str:
+    if r.continuity:
+        how = "by a transition signed by the old key (and the new)"
+    else:
+        how = (
+            "without the old key's signature (its key file was lost): the checkpoints before "
+            "it are vouched for by the new key alone"
+        )
+    return (
+        f"site {site}'s key {r.key.fingerprint} was replaced at seq {r.upto:,} "
+        f"({r.record_id}) {how}"
+    )
+
+
 def _kept(
-    kept: HeadKeeper | None, anchor: Identity | None, site: str
+    kept: HeadKeeper | None, keys: SiteKeys | None, site: str
 ) -> tuple[SignedHead | None, list[Finding]]:
     """The head kept outside the log, if there is one to compare the log with, or the finding
     that it cannot be trusted (unreadable, another site's, not signed by this site's key)."""
@@ -431,8 +483,8 @@ def _kept(
     fault = None
     if head.site != site:
         fault = f"it is site {head.site}'s, not this site's ({site})"
-    elif anchor is not None:
-        fault = audit.checkpoint_fault(head, anchor)
+    elif keys is not None:
+        fault = keys.fault(head)
     if fault is not None:
         return None, [
             Finding(audit.FORGED, f"the head kept in {kept.where} is forged: {fault}", None)
@@ -441,7 +493,7 @@ def _kept(
 
 
 def _checkpoints(
-    scan: AuditScan, anchor: Identity | None, site: str
+    scan: AuditScan, keys: SiteKeys | None, site: str
 ) -> tuple[list[Finding], list[Checkpoint], int, int]:
     """Findings, the checkpoints whose signatures verify, the number of other sites' and of
     this site's. Read before the walk, so that the walk meets each checkpoint's position
@@ -465,9 +517,9 @@ def _checkpoints(
                 foreign += 1
                 continue
             ours += 1
-            if anchor is None:
+            if keys is None:
                 continue
-            fault = audit.checkpoint_fault(cp, anchor)
+            fault = keys.fault(cp)
             if fault is None:
                 signed.append(cp)
             else:

@@ -45,7 +45,7 @@ from sitroom.domain.kinds import (
 )
 from sitroom.domain.records import Record
 from sitroom.domain.secure import inbox
-from sitroom.domain.secure.codec import json_object
+from sitroom.domain.secure.codec import json_object, unb64
 from sitroom.domain.secure.epochs import SECRET_BYTES, check_epoch_signature, epoch_record
 from sitroom.domain.secure.identity import (
     PERSON,
@@ -57,6 +57,7 @@ from sitroom.domain.secure.identity import (
 )
 from sitroom.domain.secure.ledger import SECURE, cleared, current_identity
 from sitroom.domain.secure.ratchet import Chains
+from sitroom.domain.secure.transition import FORMAT as KEY_TRANSITION_FORMAT
 from sitroom.domain.secure.watch import KEYS, current_keys
 from sitroom.domain.secure.wear import LIMITS, KeyWear, Policy
 from sitroom.domain.timeutil import iso
@@ -220,7 +221,7 @@ def identity(session: Session, name: str) -> Identity | None:
     return None if found is None else identity_from_record(found)
 
 
-def read_card(
+def pinned_card(
     payload: bytes | Mapping[str, Any], fingerprint: str | None, *, to: str = "trust"
 ) -> Identity:
     """The identity a card publishes, once it signs itself and its fingerprint is the one its
@@ -409,8 +410,8 @@ class Keys:
         admin = None if own else s.administer(f"replace the keys of {name}")
         if name == self._site:
             raise UserInputError(
-                f"{name} is this site: its key signs the heads kept outside its log and is the "
-                "card other sites pinned, and `keys replace` does not replace it"
+                f"{name} is this site: its key is replaced with a key transition "
+                "(room.site_key.replace, `sitroom keys replace` from the CLI)"
             )
         old = identity(admin or s, name)
         if old is None:
@@ -519,6 +520,23 @@ class Keys:
             records.append(record)
             epochs.append(issued)
         return records, epochs
+
+    def rekey_all(
+        self, act: Session, issuer: Secret, *, reason: str, at_ms: int
+    ) -> tuple[list[Record], list[EpochIssued]]:
+        """The records of a new epoch of every track that has a key, issued by ``issuer`` —
+        the site's new key, a member of each — not yet appended."""
+        state, tracks = act.state(SECURE), act.state(TRACKS)["tracks"]
+        keys = {issuer.name: issuer.identity}
+        taken: set[tuple[str, int]] = set()
+        records, issued = [], []
+        for track in sorted(t for t in state["epochs"] if t in tracks):
+            record, done = self._next_epoch(
+                act, track, issuer, reason=reason, at_ms=at_ms, new_keys=keys, taken=taken
+            )
+            records.append(record)
+            issued.append(done)
+        return records, issued
 
     # track keys ---------------------------------------------------------------------------
     def rotate(self, track: str, *, reason: str = "rotation") -> EpochIssued:
@@ -759,19 +777,85 @@ class Keys:
         )
 
     def import_file(
-        self, payload: bytes | Mapping[str, Any], *, fingerprint: str | None = None
+        self,
+        payload: bytes | Mapping[str, Any],
+        *,
+        fingerprint: str | None = None,
+        transition: bytes | Mapping[str, Any] | None = None,
     ) -> Imported:
         """Trust another site's, intermediary's or person's card (once its self-signature
         verifies and its fingerprint is the one its owner read out), or record a track's
-        epochs exported by a site trusted already (each issuer's signature checked)."""
-        data = json_object(payload, "a card or an epoch bundle")
+        epochs exported by a site trusted already (each issuer's signature checked), or a
+        site's key transition (its new card, once the key pinned here for it signed it).
+        ``transition``: the key transition that vouches for a known site's new card."""
+        data = json_object(payload, "a card, an epoch bundle or a key transition")
         if "epochs" in data:
             return Imported(identity=None, epochs=self._import_epochs(data))
+        if data.get("format") == KEY_TRANSITION_FORMAT:
+            return Imported(identity=self._import_transition(data), epochs=())
+        if transition is not None:
+            moved = json_object(transition, "a key transition")
+            return Imported(identity=self._import_transition(moved, card=data), epochs=())
         return Imported(identity=self._import_card(data, fingerprint), epochs=())
+
+    def _import_transition(
+        self, body: Mapping[str, Any], card: Mapping[str, Any] | None = None
+    ) -> ImportedIdentity:
+        """A site's new card, trusted because the key pinned here for it signed the
+        transition to it (and the new key too); a witness also checks its tree head extends
+        the last head it co-signed for the site. The transition is recorded with the card."""
+        from sitroom.application.site_key import held_cosigned
+        from sitroom.domain.secure import transition, witness
+
+        admin = self._s.administer("import a key transition")
+        t = transition.Transition.from_json({k: v for k, v in body.items() if k != "proofs"})
+        if t.site == self._site:
+            raise UserInputError(f"that is this site's ({t.site}) own key transition")
+        why = None
+        if card is not None:
+            new = identity_from_record(dict(card))
+            if new != t.new:
+                why = f"it moves {t.site} to key {t.new.fingerprint}, not the card's"
+        pinned = identity(admin, t.site)
+        if pinned is None:
+            raise SecureError(
+                f"site {t.site}'s card is not trusted here: import its new card with the "
+                "fingerprint it reads out to you (`sitroom keys import CARD --fingerprint`)"
+            )
+        why = why or transition.fault(t, pinned)
+        if why is None:
+            last = witness.newest(held_cosigned(admin)).get((self._site, t.site))
+            given = (body.get("proofs") or {}).get(self._site) or {}
+            proof: tuple[bytes, ...] = ()
+            if last is not None and given.get("since") == last.size:
+                hashes = given.get("proof")
+                proof = tuple(
+                    unb64(str(h), what="a proof hash", size=32)
+                    for h in (hashes if isinstance(hashes, list) else [])[:128]
+                )
+            why = transition.head_fault(
+                t, None if last is None else last.head, proof, by=self._site
+            )
+        if why is not None:
+            raise SecureError(f"the key transition is refused: {why}")
+        short = t.new.fingerprint.replace(" ", "")[:16]
+        admin.append(
+            [
+                IDENTITY.record(
+                    id=f"identity:{t.site}:{short}",
+                    source=f"import:{t.site}",
+                    valid_from=admin.now_ms(),
+                    payload=cast(IdentityPayload, dict(t.new_card)),  # checked above
+                ),
+                t.record(),
+            ],
+            action=f"import site {t.site}'s key transition",
+        )
+        return ImportedIdentity(name=t.site, role=t.new.role, fingerprint=t.new.fingerprint)
 
     def _import_card(self, payload: Mapping[str, Any], fingerprint: str | None) -> ImportedIdentity:
         admin = self._s.administer("import an identity")
-        ident = read_card(payload, fingerprint, to="import")
+        ident = pinned_card(payload, fingerprint, to="import")
         known = identity(admin, ident.name)
         if known is not None and known != ident:
             raise SecureError(

@@ -30,7 +30,7 @@ from sitroom.application.engine import SITROOM_SOURCE, AppendOutcome, Engine, Ti
 from sitroom.application.ports import ReadFilters
 from sitroom.domain import hlc
 from sitroom.domain.kinds import ACCESS_DENIED
-from sitroom.domain.projection import restricted
+from sitroom.domain.projection import JOINT, restricted
 from sitroom.domain.provenance import Provenance
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.secure.authorship import signature_record
@@ -56,7 +56,11 @@ class Access:
     everything: bool = False
 
     def sees(self, compartment: str) -> bool:
-        return self.everything or compartment == "" or compartment in self.compartments
+        """A joint compartment (a finding about several tracks: ``joint``) is seen by whoever
+        is cleared for every one of them."""
+        if self.everything or compartment == "":
+            return True
+        return all(part in self.compartments for part in compartment.split(JOINT))
 
 
 EVERYTHING = Access(None, ADMIN, frozenset(), everything=True)
@@ -185,12 +189,8 @@ class Session:
         self, *, page_size: int = 50_000, **filters: Unpack[ReadFilters]
     ) -> Iterator[RecordBatch]:
         """The records this user may see that match every filter, in log order, in pages."""
-        allowed = None
-        if not self.access.everything:
-            allowed = pa.array(["", *sorted(self.access.compartments)], pa.string())
         for page in self._engine.read(page_size=page_size, **filters):
-            if allowed is not None:
-                page = page.filter(pc.is_in(page.column("compartment"), allowed))
+            page = self._visible(page)
             if len(page):
                 yield page
 
@@ -283,7 +283,9 @@ class Session:
     def _visible(self, batch: RecordBatch) -> RecordBatch:
         if self.access.everything or not len(batch):
             return batch
-        allowed = pa.array(["", *sorted(self.access.compartments)], pa.string())
+        # The compartments a page holds are few: each is judged once, then the rows at once.
+        held = pc.unique(batch.column("compartment")).to_pylist()
+        allowed = pa.array([c for c in held if self.access.sees(c)], pa.string())
         return batch.filter(pc.is_in(batch.column("compartment"), allowed))
 
     def replacing_own_key(self, new: Secret) -> Session:

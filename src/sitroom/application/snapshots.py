@@ -44,6 +44,12 @@ class SignedSnapshots:
         self._card: Identity | None = None
         self.unsigned: str | None = None  # why this process could not sign after all
 
+    def forget(self) -> None:
+        """The site's key was replaced: sign and check with the new one from now on."""
+        self._unlocked = None
+        self._card = None
+        self.unsigned = None
+
     @property
     def signs(self) -> bool:
         if self._unlocked is not None:

@@ -16,6 +16,7 @@ from sitroom.application.ports import Passphrase
 from sitroom.application.results import Answer, Result
 from sitroom.application.session import ADMIN, ANALYST, Session, check_role
 from sitroom.domain.kinds import SECURE_KINDS, USER, USER_GRANT, USER_REVOKE
+from sitroom.domain.projection import JOINT
 from sitroom.domain.secure.identity import PERSON, check_name
 from sitroom.domain.secure.ledger import SECURE, clearances, cleared, current_identity
 from sitroom.domain.timeutil import iso
@@ -105,6 +106,12 @@ class Users:
         admin = self._s.administer(f"{verb} {principal} {compartment}")
         if not compartment:
             raise UserInputError("name a compartment: a track id or a marking such as TLP:RED")
+        if JOINT in compartment:
+            raise UserInputError(
+                f"{compartment!r} is a joint compartment (what concerns several tracks): "
+                f"whoever is cleared for each of {', '.join(compartment.split(JOINT))} reads it; "
+                "grant them one by one"
+            )
         state = admin.state(SECURE)
         if identity(admin, principal) is None:
             raise NotFound("identity", principal, known=sorted(state["identities"]))

@@ -138,6 +138,10 @@ def _register() -> None:
     from sitroom.cli import agreements
 
     agreements.register(app)
+    # the after-action report
+    from sitroom.cli import report
+
+    report.register(app)
     # the served room
     from sitroom.cli import serve
 

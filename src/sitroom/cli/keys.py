@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +20,9 @@ from sitroom.cli.shell import (
     room,
     when,
 )
+
+if TYPE_CHECKING:
+    from sitroom.room import Room
 
 TOPIC = "Keys and access"
 keys_app = typer.Typer(
@@ -110,30 +113,80 @@ def keys_rotate(
 
 @keys_app.command("replace")
 def keys_replace(
-    name: Annotated[str, typer.Argument(help="The person or intermediary whose key to replace.")],
+    name: Annotated[
+        str, typer.Argument(help="The person, intermediary or this site whose key to replace.")
+    ],
     workspace: WorkspaceOpt = Path("."),
     key_file: Annotated[
         Path | None,
-        typer.Option(help="Protect an intermediary's new key with this key file (made new)."),
+        typer.Option(help="Protect a site's or intermediary's new key with this key file (new)."),
     ] = None,
     reason: Annotated[str, typer.Option(help="Why, for the record.")] = "compromised",
     passphrase_file: Annotated[
         Path | None,
         typer.Option(help="Read a person's NEW passphrase from this file.", show_default="ask"),
     ] = None,
+    lost: Annotated[
+        bool,
+        typer.Option(
+            "--lost", help="This site's old key file is gone: no old-key signature (re-pin)."
+        ),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write this site's key transition here, for peers and witnesses.",
+            show_default="SITE-key-transition-FP.json",
+        ),
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Replace a compromised key: a new key pair (a new passphrase, or a new key file), the old
     key revoked on the record, every track it could open re-keyed without it, and the tokens
-    it was wrapped in ended. An admin replaces anyone's; a user their own."""
+    it was wrapped in ended. An admin replaces anyone's; a user their own. This site's key is
+    replaced with a key transition signed by the old key and the new (--lost: the new only),
+    written to --out for the sites and witnesses that pinned its card."""
     from sitroom.cli.auth import forget_login
     from sitroom.cli.render import keys as render
 
     ask = asker(confirm=True, file=passphrase_file)
     with room(workspace) as r:
+        if name == r.site:
+            _replace_site(r, key_file=key_file, reason=reason, lost=lost, out=out, json=json)
+            return
+        if lost or out is not None:
+            from sitroom.errors import UserInputError
+
+            raise UserInputError("--lost and --out are for this site's own key")
         done = r.keys.replace(name, passphrase=ask, key_file=key_file, reason=reason)
     forget_login(workspace, name)
     emit(done, json, render.replaced)
+
+
+def _replace_site(
+    r: Room, *, key_file: Path | None, reason: str, lost: bool, out: Path | None, json: bool
+) -> None:
+    import dataclasses
+
+    import orjson
+
+    from sitroom.adapters.outputs import refuse_own, written
+    from sitroom.cli.render import keys as render
+    from sitroom.errors import UserInputError
+
+    if out is not None:  # refused before anything changes
+        refuse_own(out, r.path)
+        if not out.parent.is_dir():
+            raise UserInputError(f"cannot write {out}: {out.parent} is not a folder")
+        if out.exists():
+            raise UserInputError(f"{out} exists: give a new file for the key transition")
+    done = r.site_key.replace(key_file=key_file, reason=reason, lost=lost)
+    short = done.fingerprint.replace(" ", "")[:8]
+    to = out or Path(f"{done.name}-key-transition-{short}.json")
+    with written(to, r.path) as f:
+        f.write(orjson.dumps(done.statement, option=orjson.OPT_INDENT_2) + b"\n")
+    emit(dataclasses.replace(done, transition=str(to)), json, render.site_replaced)
 
 
 @keys_app.command("export")
@@ -170,13 +223,24 @@ def keys_import(
         str | None,
         typer.Option(help="The fingerprint its owner read out to you (out of band)."),
     ] = None,
+    transition: Annotated[
+        Path | None,
+        typer.Option(
+            help="A known site's key transition (`keys replace SITE --out`): it vouches for "
+            "the new card, signed by the key pinned here."
+        ),
+    ] = None,
     workspace: WorkspaceOpt = Path("."),
     json: JsonOpt = False,
 ) -> None:
-    """Trust another site's, intermediary's or person's public keys (a verified endpoint), or
-    record a track's epoch keys exported by a site trusted already."""
+    """Trust another site's, intermediary's or person's public keys (a verified endpoint),
+    record a track's epoch keys exported by a site trusted already, or take a known site's
+    new key from its key transition (a file `keys replace SITE` wrote; a witness checks it
+    extends the head it co-signed last)."""
     from sitroom.cli.render import keys as render
 
     data = read_text(file).encode()
+    moved = None if transition is None else read_text(transition).encode()
     with room(workspace) as r:
-        emit(r.keys.import_file(data, fingerprint=fingerprint), json, render.imported)
+        done = r.keys.import_file(data, fingerprint=fingerprint, transition=moved)
+        emit(done, json, render.imported)

@@ -430,6 +430,9 @@ KEY_EPOCH: Kind[JSON] = Kind("key.epoch", dict, "a track's epoch key, sealed to 
 KEY_REVOKED: Kind[JSON] = Kind(
     "key.revoked", dict, "an identity's key replaced: it signs and opens nothing after"
 )
+KEY_TRANSITION: Kind[JSON] = Kind(
+    "key.transition", dict, "a site's key replaced: signed by the old key and by the new"
+)
 INBOX_KEY = Kind(
     "inbox.key", InboxKeyPayload, "a one-time public key a member's epoch copies are sealed to"
 )
@@ -456,6 +459,7 @@ SECURE_KINDS = (
     USER_REVOKE,
     KEY_EPOCH,
     KEY_REVOKED,
+    KEY_TRANSITION,
     INBOX_KEY,
     SECURE_REJECTED,
     ACCESS_DENIED,

@@ -14,7 +14,7 @@ the forecaster indexes) says how many rows its snapshot writes (``held``, see
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -22,6 +22,16 @@ from sitroom.domain.records import Record, RecordBatch
 
 S = TypeVar("S")
 Sees = Callable[[str], bool]  # whether a reader may see a compartment
+
+# A finding about several compartments (a deadlock between two tracks, a person both hold) is
+# in their *joint* compartment, "a+b": seen only by whoever is cleared for each of them.
+JOINT = "+"
+
+
+def joint(compartments: Iterable[str]) -> str:
+    """The compartment of what concerns all of ``compartments`` ("" among them: the general
+    one, which everyone sees, adds nothing)."""
+    return JOINT.join(sorted({c for c in compartments if c}))
 
 
 class Projection(Protocol[S]):

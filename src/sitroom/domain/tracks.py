@@ -37,7 +37,7 @@ from sitroom.domain.kinds import (
     WITHDRAWN,
 )
 from sitroom.domain.places import find_place
-from sitroom.domain.projection import AlertDraft, Sees, keep
+from sitroom.domain.projection import AlertDraft, Sees, joint, keep
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.timeutil import iso
 from sitroom.errors import UserInputError
@@ -77,7 +77,9 @@ class TracksProjection:
     (a withdrawn track takes its holdings and meetings with it)."""
 
     name = "tracks"
-    version = 4  # 3: holdings by start, statuses from a file, withdrawals, files; 4: alerts
+    # 3: holdings by start, statuses from a file, withdrawals, files; 4: alerts; 5: raised
+    # alerts keep their compartment
+    version = 5
     kinds: tuple[str, ...] | None = (
         TRACK,
         RESOURCE,
@@ -140,7 +142,12 @@ class TracksProjection:
                     state["raised"].pop(cond, None)
                 else:
                     episode = state["episodes"][cond] = state["episodes"].get(cond, 0) + 1
-                    state["raised"][cond] = {"alert": r.id, "title": p["title"], "episode": episode}
+                    state["raised"][cond] = {
+                        "alert": r.id,
+                        "title": p["title"],
+                        "episode": episode,
+                        "compartment": r.compartment or "",
+                    }
         return state
 
     def restrict(self, state: dict[str, Any], sees: Sees) -> dict[str, Any]:
@@ -606,6 +613,7 @@ class TracksDetector:
                         severity=severity,
                         evidence=evidence,
                         detail={**detail, "condition": cond},
+                        compartment=_about(evidence),
                     )
                 )
         for cond, was in sorted(raised.items()):
@@ -619,9 +627,17 @@ class TracksDetector:
                         severity="info",
                         evidence=[was["alert"]],
                         detail={"condition": cond, "cleared": was["alert"]},
+                        compartment=was.get("compartment", ""),
                     )
                 )
         return drafts
+
+
+def _about(evidence: Sequence[str]) -> str:
+    """The compartment of a finding about these tracks and resources: the tracks' joint one
+    (a track is its own compartment), so that only whoever is cleared for each of them reads
+    a deadlock or a contention that names them."""
+    return joint(e.removeprefix("track:") for e in evidence if e.startswith("track:"))
 
 
 def _deadlock(d: Deadlock) -> tuple[str, str, list[str], dict[str, Any]]:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from sitroom.application import auth as a
     from sitroom.application import keys as k
     from sitroom.application import users as u
+    from sitroom.application.site_key import SiteKeyReplaced
 
 
 def _say(console: Console, text: str) -> None:
@@ -81,6 +82,27 @@ def replaced(console: Console, r: k.KeysReplaced) -> None:
         epoch(console, e)
     if r.tokens_revoked:
         _say(console, f"{plural(r.tokens_revoked, 'token')} of the old key ended: log in again")
+
+
+def site_replaced(console: Console, r: SiteKeyReplaced) -> None:
+    _say(console, f"Replaced site {r.name}'s key: {r.revoked} is revoked, {r.fingerprint} is its")
+    _say(console, f"its key file is now {r.key_file}; the old key is kept under it to open")
+    _say(console, "the records sealed before, and signs nothing")
+    signed = "the new key only (--lost)" if r.lost else "the old key and the new"
+    _say(console, f"key transition at seq {r.seq:,}, signed by {signed}: {r.transition}")
+    if r.head_seq is not None:
+        _say(console, f"head at seq {r.head_seq:,} signed by the new key, kept outside the log")
+    for e in r.epochs:
+        epoch(console, e)
+    if r.repin:
+        _say(console, f"warning: {r.repin}")
+    else:
+        to = f" (with consistency proofs for {', '.join(r.witnesses)})" if r.witnesses else ""
+        _say(
+            console,
+            f"hand the transition to every site and witness that pinned {r.name}'s card{to}: "
+            "`sitroom keys import` it there",
+        )
 
 
 def epoch(console: Console, e: k.EpochIssued) -> None:

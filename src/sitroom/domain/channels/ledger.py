@@ -32,7 +32,7 @@ from sitroom.domain.kinds import (
     CHANNEL_SEND,
     CHANNEL_STATE,
 )
-from sitroom.domain.projection import AlertDraft, Sees, keep
+from sitroom.domain.projection import AlertDraft, Sees, joint, keep
 from sitroom.domain.records import RecordBatch
 from sitroom.domain.timeutil import iso
 
@@ -198,9 +198,18 @@ def _failovers(state: Mapping[str, Any], batch: RecordBatch) -> list[AlertDraft]
                     "messages": [r.payload["message"] for r in rs[:50]],
                     "count": len(rs),
                 },
+                compartment=_tracks_of(state, p["from"], p["to"]),
             )
         )
     return drafts
+
+
+def _tracks_of(state: Mapping[str, Any], *channels: str) -> str:
+    """The compartment of what happened on these channels: a channel serving a track is in
+    the track's (``restrict``), and a failover from one track's channel to another's in
+    both."""
+    links = state["channels"]
+    return joint(str((links.get(c) or {}).get("track") or "") for c in channels)
 
 
 def _out_of_service(state: Mapping[str, Any], channel: str) -> str | None:
@@ -290,6 +299,7 @@ class ChannelDetector:
                         evidence=[r.id],
                         triggered_by=[r.id],
                         detail=dict(p),
+                        compartment=_tracks_of(state, p["channel"]),
                     )
                 )
             elif r.kind == CHANNEL_DROP and Priority[p["priority"]] > Priority.ROUTINE:
@@ -302,6 +312,7 @@ class ChannelDetector:
                         evidence=[r.id],
                         triggered_by=[r.id],
                         detail=dict(p),
+                        compartment=_tracks_of(state, p["channel"]),
                     )
                 )
         return drafts
@@ -332,6 +343,7 @@ class ChannelDetector:
                         "bound_ms": late.bound_ms,
                         "explanation": late.explanation,
                     },
+                    compartment=_tracks_of(state, m["channel"]),
                 )
             )
         return drafts

@@ -4,6 +4,9 @@ keys and their wear.
 - identities: every published identity by name, its current card and fingerprint (a newer
   identity record for the same name is a key change, and every version stays listed; one a
   ``key.revoked`` record names is marked ``revoked``, with the key that ``replaced_by`` it);
+- transitions: for each site, its key transitions in order (domain/secure/transition.py), as
+  its own log or an importer's holds them; the key a transition replaces is marked
+  ``replaced_by`` the new one (checked where they were recorded: folding trusts the log);
 - users: local users and their role; the first user added is the workspace's first admin;
 - grants: for each compartment, the principals (users or endpoints) cleared for it now;
 - epochs: for each track, its epoch keys in order, with the members each was sealed to;
@@ -34,6 +37,7 @@ from sitroom.domain.kinds import (
     INBOX_KEY,
     KEY_EPOCH,
     KEY_REVOKED,
+    KEY_TRANSITION,
     SECURE_REJECTED,
     USER,
     USER_GRANT,
@@ -52,10 +56,11 @@ def usage_key(track: str, epoch: int, sender: str) -> str:
 
 class SecureProjection:
     name = SECURE
-    version = 4
+    version = 5
     kinds: tuple[str, ...] | None = (
         IDENTITY,
         KEY_REVOKED,
+        KEY_TRANSITION,
         INBOX_KEY,
         USER,
         USER_GRANT,
@@ -70,6 +75,7 @@ class SecureProjection:
     def initial(self) -> dict[str, Any]:
         return {
             "identities": {},
+            "transitions": {},
             "users": {},
             "grants": {},
             "epochs": {},
@@ -94,6 +100,23 @@ class SecureProjection:
                     if v["fingerprint"] == p["fingerprint"]:
                         v["revoked"] = r.valid_from
                         v["replaced_by"] = p.get("replaced_by")
+            elif r.kind == KEY_TRANSITION:
+                old, new = p["old"]["fingerprint"], p["new"]["fingerprint"]
+                state["transitions"].setdefault(p["site"], []).append(
+                    {
+                        "old": old,
+                        "new": new,
+                        "seq": p["head"]["seq"],
+                        "old_key": p["old_key"],
+                        "reason": p.get("reason", ""),
+                        "record": r.id,
+                        "since": r.valid_from,
+                    }
+                )
+                for v in state["identities"].get(p["site"], []):
+                    if v["fingerprint"] == old:
+                        v.setdefault("revoked", r.valid_from)
+                        v["replaced_by"] = new
             elif r.kind == USER:
                 state["users"][p["name"]] = {**p, "record": r.id, "since": r.valid_from}
             elif r.kind == USER_GRANT:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sitroom.domain.kinds import WITNESS_COSIGNED
 from sitroom.domain.records import Record
@@ -33,6 +33,9 @@ from sitroom.domain.secure import audit, merkle
 from sitroom.domain.secure.audit import Finding, SignedHead, checkpoint_fault
 from sitroom.domain.secure.codec import b64, canonical, unb64
 from sitroom.domain.secure.identity import Identity, Secret
+
+if TYPE_CHECKING:
+    from sitroom.domain.secure.transition import SiteKeys
 from sitroom.errors import Rejected, SecureError
 
 COSIGNED_FORMAT = "sitroom-cosigned-head/1"
@@ -181,8 +184,13 @@ def check_request(req: Request, site: Identity, last: Cosigned | None) -> None:
         raise Rejected(NOT_PINNED, f"the head is site {head.site}'s, not {site.name}'s")
     fault = checkpoint_fault(head, site)
     if fault is not None:
-        reason = NOT_PINNED if head.fingerprint != site.fingerprint else FORGED
-        raise Rejected(reason, f"the head is not {name}'s: {fault}")
+        if head.fingerprint != site.fingerprint:
+            raise Rejected(
+                NOT_PINNED,
+                f"the head is not {name}'s: {fault} (if the site replaced its key, import its "
+                "key transition first: `sitroom keys import TRANSITION`)",
+            )
+        raise Rejected(FORGED, f"the head is not {name}'s: {fault}")
     if head.size is None or head.root is None:
         raise Rejected(NO_TREE, f"the head at seq {head.seq} carries no tree head to witness")
     if last is None:
@@ -219,14 +227,22 @@ def newest(cosigned: Sequence[Cosigned]) -> dict[tuple[str, str], Cosigned]:
 
 
 def against_log(
-    c: Cosigned, tree: merkle.Tree, last_seq: int, anchor: Identity | None
+    c: Cosigned, tree: merkle.Tree, last_seq: int, keys: SiteKeys | None
 ) -> list[Finding]:
     """Whether the log whose segments' digests (recomputed from its bytes) make ``tree``
     still extends the head ``c`` that a witness co-signed: the consistency proof from it to
-    the log's head, checked as anyone holding only the two heads would check it."""
+    the log's head, checked as anyone holding only the two heads would check it. A head
+    signed by a key the site replaced is the site's when the old key signed the transition
+    and the head is not after it (``keys``: domain/secure/transition.py)."""
     head, by = c.head, f"witness {c.witness}"
     found: list[Finding] = []
-    if anchor is not None and head.fingerprint != anchor.fingerprint:
+    anchor = None if keys is None else keys.anchor
+    if (
+        keys is not None
+        and anchor is not None
+        and head.fingerprint != anchor.fingerprint
+        and keys.continued(head.fingerprint, head.seq) is None
+    ):
         found.append(
             Finding(
                 audit.ANCHOR,
