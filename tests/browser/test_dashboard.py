@@ -173,3 +173,17 @@ def test_a_user_cleared_for_one_track_sees_nothing_of_the_other_on_any_view(
     assert "ceasefire" in shown["dana"] and "Beirut" in shown["dana"]
     leaked = [s for s in secrets if s in shown["dana"]]
     assert leaked == [], leaked
+
+
+def test_a_room_without_users_opens_without_a_login(browser: Any, tmp_path: Path) -> None:
+    """A single-user room (the demo's) has no one to log in as: the page opens on its views,
+    and says so."""
+    room = tmp_path / "solo"
+    assert sitroom("init", "-w", str(room), "--site", "geneva").returncode == 0
+    with serve(room) as s, open_page(browser, s.url) as p:
+        p.page.goto(s.url + "/")
+        p.page.wait_for_selector("#dash:not([hidden])")
+        p.settle()
+        assert p.page.locator("#login-view").is_hidden()
+        assert p.page.text_content("#who") == "single-user room"
+        assert p.outside == [] and p.errors == [], (p.outside, p.errors)

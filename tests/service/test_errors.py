@@ -43,7 +43,7 @@ def test_every_error_has_the_one_shape(served: Served) -> None:
 
 def test_health_needs_no_token_and_metrics_need_one(served: Served) -> None:
     health = served.client().get("/healthz").json()
-    assert health["status"] == "ok" and health["last_seq"] > 0
+    assert health["status"] == "ok" and health["last_seq"] > 0 and health["users"] is True
     assert served.client().get("/metrics").status_code == 401
     text = served.as_user("alice").get("/metrics").text
     for name in ("sitroom_requests_total", "sitroom_stream_clients",

@@ -137,10 +137,11 @@ ops_router = APIRouter(tags=["operations"])
 
 @ops_router.get("/healthz", response_model=p.Health, responses=responses(503))
 async def healthz(request: Request) -> p.Health:
-    """Alive, serving which site, at which log position (no token needed)."""
+    """Alive, serving which site, at which log position, and whether acting needs a token
+    (no token needed)."""
     hub: Hub = request.app.state.hub
-    last = await hub.run(hub.room.session.last_seq)
-    return p.Health(status="ok", site=hub.room.site, last_seq=last)
+    last, users = await hub.run(lambda: (hub.room.session.last_seq(), hub.room.has_users))
+    return p.Health(status="ok", site=hub.room.site, last_seq=last, users=users)
 
 
 @ops_router.get(

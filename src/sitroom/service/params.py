@@ -260,3 +260,4 @@ class Health(BaseModel):
     status: str
     site: str
     last_seq: int
+    users: bool  # whether acting needs a token (a room without users: anyone local acts)

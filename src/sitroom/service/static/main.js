@@ -91,5 +91,13 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   document.getElementById("logout").addEventListener("click", async () => { await logout(); showLogin(); });
-  if (session.token) start(); else showLogin();
+  opening();
 });
+
+// A room without users needs no token (its one user is whoever is local): the dashboard opens
+// straight away there; a room with users asks who you are.
+async function opening() {
+  if (session.token) return start();
+  const health = await fetch("/healthz").then((r) => r.json()).catch(() => null);
+  if (health && health.users === false) start(); else showLogin();
+}
