@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from dashboard import Page, Server, acled_row, open_page, screenshot, serve, sitroom
+from dashboard import browser as browser  # the fixture: no conftest.py here (one is tests/')
 from helpers import sealed_track_room
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
