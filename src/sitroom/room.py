@@ -92,6 +92,7 @@ def default_projections() -> list[Projection[Any]]:
     from sitroom.domain.secure.agreements_ledger import AgreementsProjection
     from sitroom.domain.secure.ledger import SecureProjection
     from sitroom.domain.sources import SourcesProjection
+    from sitroom.domain.stale import DependenciesProjection
     from sitroom.domain.summary import SummaryProjection
     from sitroom.domain.tracks import TracksProjection
 
@@ -99,6 +100,7 @@ def default_projections() -> list[Projection[Any]]:
         SummaryProjection(),
         SourcesProjection(),
         ClaimsProjection(),
+        DependenciesProjection(),
         RedLinesProjection(),
         ActorsProjection(),
         TracksProjection(),
@@ -115,6 +117,7 @@ def default_detectors(settings: Settings) -> list[Detector]:
     from sitroom.domain.risk.detector import RiskDetector
     from sitroom.domain.secure.watch import KeyDetector
     from sitroom.domain.sources import OverdueSourceDetector
+    from sitroom.domain.stale import StaleReadDetector
     from sitroom.domain.tracks import TracksDetector
 
     return [
@@ -124,6 +127,7 @@ def default_detectors(settings: Settings) -> list[Detector]:
         ChannelDetector(),
         RiskDetector(),
         KeyDetector(key_policy(settings)),
+        StaleReadDetector(),
     ]
 
 
