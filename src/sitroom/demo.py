@@ -35,9 +35,12 @@ from sitroom.application.results import Result
 from sitroom.domain import hlc
 from sitroom.domain.kinds import ALERT
 from sitroom.domain.places import place
-from sitroom.domain.timeutil import MS_PER_DAY, iso, parse_duration, parse_time
+from sitroom.domain.risk.questions import Place
+from sitroom.domain.timeutil import MS_PER_DAY, parse_duration, parse_time
+from sitroom.domain.timeutil import iso as iso_or_none
 from sitroom.errors import UserInputError, WorkspaceError
 from sitroom.room import Room, init, is_room
+from sitroom.room import _refuse_lost_log as refuse_lost_log
 from sitroom.settings import CONFIG_FILE, Settings
 
 MARKER = "sitroom-demo.json"  # in a workspace the demo built: it may build it again
@@ -201,6 +204,7 @@ def prepare(path: Path) -> None:
     if not any(path.iterdir()):
         return
     if not (path / MARKER).is_file():
+        refuse_lost_log(path)  # a workspace that lost its log says so first
         what = "a sitroom workspace" if is_room(path) else "files"
         raise WorkspaceError(
             f"{path} holds {what} the demo did not make: give another folder with -w"
@@ -386,7 +390,7 @@ class _Player:
 
     def _question(self, step: Step) -> None:
         q = step.spec
-        near = [place(str(p)) for p in q.get("near") or ()]
+        near = [Place(str(p), place(str(p)).lat, place(str(p)).lon) for p in q.get("near") or ()]
         self.room.risk.add_question(
             str(q["text"]),
             id=str(q["id"]),
@@ -455,6 +459,10 @@ class _Player:
             body = str(spec.get("body", "message {n}")).format(n=n)
             channels.send(str(ch["id"]), body, msg_id=f"{ch['id']}-{n}", wait_ms=60_000)
             self.collect()
+
+
+def iso(ms: int) -> str:
+    return iso_or_none(ms) or ""
 
 
 def _text(value: Any) -> str:

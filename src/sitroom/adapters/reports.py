@@ -221,7 +221,6 @@ def _claim(
         depends_on = check_depends_on(_plain(c.get("depends_on"), where), where)
     except RecordError as e:
         raise SourceError(str(e)) from None
-    extra = {"depends_on": depends_on} if depends_on else {}
     return CLAIM.record(
         id=f"{report_id}#claim-{n}",
         source=source,
@@ -238,7 +237,7 @@ def _claim(
             "stated_at": published,
             "report": report_id,
             "links": [str(x) for x in links],
-            **extra,
+            **({"depends_on": depends_on} if depends_on else {}),  # type: ignore[typeddict-item]
         },
     )
 
