@@ -38,7 +38,9 @@ def test_import_sitroom_loads_nothing_until_a_name_is_used() -> None:
 def test_a_read_opens_the_room_without_the_bulk_and_analysis_libraries(tmp_path: Path) -> None:
     room = tmp_path / "room"
     subprocess.run(
-        [sys.executable, "-m", "sitroom", "demo", "-w", str(room)], check=True, capture_output=True
+        [sys.executable, "-m", "sitroom", "demo", "--samples", "-w", str(room)],
+        check=True,
+        capture_output=True,
     )
     for command in ("alerts", "state"):
         argv = [command, "-w", str(room)]

@@ -93,6 +93,7 @@ def default_projections() -> list[Projection[Any]]:
     from sitroom.domain.secure.agreements_ledger import AgreementsProjection
     from sitroom.domain.secure.ledger import SecureProjection
     from sitroom.domain.sources import SourcesProjection
+    from sitroom.domain.stale import DependenciesProjection
     from sitroom.domain.summary import SummaryProjection
     from sitroom.domain.tracks import TracksProjection
 
@@ -100,6 +101,7 @@ def default_projections() -> list[Projection[Any]]:
         SummaryProjection(),
         SourcesProjection(),
         ClaimsProjection(),
+        DependenciesProjection(),
         RedLinesProjection(),
         ActorsProjection(),
         TracksProjection(),
@@ -116,6 +118,7 @@ def default_detectors(settings: Settings) -> list[Detector]:
     from sitroom.domain.risk.detector import RiskDetector
     from sitroom.domain.secure.watch import KeyDetector
     from sitroom.domain.sources import OverdueSourceDetector
+    from sitroom.domain.stale import StaleReadDetector
     from sitroom.domain.tracks import TracksDetector
 
     return [
@@ -125,6 +128,7 @@ def default_detectors(settings: Settings) -> list[Detector]:
         ChannelDetector(),
         RiskDetector(),
         KeyDetector(key_policy(settings)),
+        StaleReadDetector(),
     ]
 
 
@@ -767,6 +771,22 @@ class Room:
         view._borrowed = True
         return view
 
+    def acting_as(self, user: str) -> Room:
+        """The same room as ``user``, in a room without users (where nobody proves who they
+        are): one engine and log, their session. AuthError once the room has users."""
+        if self.has_users:
+            raise AuthError(f"this room has users: {user} proves who they are", reason="no-proof")
+        view = Room(
+            self.path,
+            self.settings,
+            self._log,
+            self._engine,
+            Session.of(self._engine, user),
+            self._keystore,
+        )
+        view._borrowed = True
+        return view
+
     def _session_of(self, user: str, signer: Secret) -> Session:
         return Session.of(self._engine, user, signer)
 
@@ -897,6 +917,11 @@ class Room:
 
     @cached_property
     def channels(self) -> Channels:
+        return self.channels_over(None)
+
+    def channels_over(self, far_end: Callable[[], Wire] | None) -> Channels:
+        """The room's channels, over ``far_end``'s wire instead of HTTP (None: HTTP): an
+        in-process far end, for a demo or a drill that must reach no network."""
         from sitroom.application.channels import Channels
 
         engine = self._engine
@@ -916,6 +941,9 @@ class Room:
 
         def wire() -> Wire:
             from sitroom.application.desk import peers_of
+
+            if far_end is not None:
+                return far_end()
 
             peers = peers_of(self.session)
             clock = engine.clock.now_ms

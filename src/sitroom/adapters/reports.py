@@ -37,6 +37,7 @@ from sitroom.domain.actors import ACTOR_TYPES, RELATIONSHIP_TYPES, actor_key
 from sitroom.domain.claims import check_reliability, confidence_of, credibility_of
 from sitroom.domain.kinds import ACTOR, ANALYST_REPORT, CLAIM, RELATIONSHIP
 from sitroom.domain.records import Record, feed_item_id
+from sitroom.domain.stale import check_depends_on
 from sitroom.domain.timeutil import parse_duration, parse_time
 from sitroom.domain.wording import shown
 from sitroom.errors import RecordError, SourceError, UserInputError
@@ -216,6 +217,10 @@ def _claim(
     links = c.get("links") or []
     if not isinstance(links, list):
         links = [links]
+    try:
+        depends_on = check_depends_on(_plain(c.get("depends_on"), where), where)
+    except RecordError as e:
+        raise SourceError(str(e)) from None
     return CLAIM.record(
         id=f"{report_id}#claim-{n}",
         source=source,
@@ -232,6 +237,7 @@ def _claim(
             "stated_at": published,
             "report": report_id,
             "links": [str(x) for x in links],
+            **({"depends_on": depends_on} if depends_on else {}),  # type: ignore[typeddict-item]
         },
     )
 

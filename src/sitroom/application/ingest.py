@@ -239,14 +239,25 @@ class Ingest:
         return found
 
     def feeds(
-        self, format: str, specs: Sequence[str], *, progress: FileProgress | None = None
+        self,
+        format: str,
+        specs: Sequence[str],
+        *,
+        progress: FileProgress | None = None,
+        once: bool = False,
     ) -> Ingested:
         """Ingest every input the specs (paths or URLs) name, in the given format; then let
-        the clock-driven detectors look (an overdue source)."""
+        the clock-driven detectors look (an overdue source). ``once``: inputs delivered once
+        (a demo, a drill), not a feed: their sources' cadence is not declared, so no
+        overdue-source alert follows them."""
         if not specs:
             raise UserInputError("name at least one file or URL to ingest")
         connector = self._connector(format)
-        reports = [self._feed(f, progress) for s in specs for f in self._open(connector, s)]
+        reports = [
+            self._feed(f, progress, declare=not once)
+            for s in specs
+            for f in self._open(connector, s)
+        ]
         return Ingested(
             files=tuple(reports), totals=totals(reports), alerts=raised(self._s.tick().alerts)
         )
@@ -364,9 +375,12 @@ class Ingest:
     def _open(self, connector: Connector, spec: str) -> list[Feed]:
         return list(connector.open(spec, self._s.now_ms()))
 
-    def _feed(self, feed: Feed, progress: FileProgress | None) -> IngestReport:
+    def _feed(
+        self, feed: Feed, progress: FileProgress | None, *, declare: bool = True
+    ) -> IngestReport:
+        declarations = feed.declarations if declare else ()
         if progress is None:
-            return ingest(self._s, feed.label, feed.chunks(), declarations=feed.declarations)
+            return ingest(self._s, feed.label, feed.chunks(), declarations=declarations)
         done = 0
         progress(feed.label, 0, feed.rows)
 
@@ -375,4 +389,4 @@ class Ingest:
             done += rows
             progress(feed.label, done, feed.rows)
 
-        return ingest(self._s, feed.label, feed.chunks(), step, feed.declarations)
+        return ingest(self._s, feed.label, feed.chunks(), step, declarations)

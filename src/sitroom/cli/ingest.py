@@ -191,10 +191,63 @@ def demo(
     workspace: Annotated[
         Path, typer.Option("--workspace", "-w", help="Demo workspace directory.")
     ] = Path("sitroom-demo"),
+    scenario: Annotated[
+        Path | None,
+        typer.Option(help="A scenario file of your own (a copy of the shipped one, changed)."),
+    ] = None,
+    day_seconds: Annotated[
+        float,
+        typer.Option(
+            "--day-seconds", help="Real seconds per virtual day (0: as fast as it goes).", min=0
+        ),
+    ] = 1.0,
+    samples: Annotated[
+        bool,
+        typer.Option(
+            "--samples", help="Only ingest the shipped GDELT and UCDP samples and show the state."
+        ),
+    ] = False,
+    serve: Annotated[
+        bool, typer.Option("--serve", help="Then serve the demo room (`sitroom serve`).")
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
-    """Create a workspace, ingest the real GDELT and UCDP samples shipped with sitroom, and
-    show what it knows."""
+    """Play the seed's case — US–Iran talks in Geneva, postponed while the Israel–Lebanon
+    ceasefire took the same people — on a virtual clock: each alert as it fires, then what the
+    team could have known, and when."""
+    if samples:
+        _samples(workspace, json)
+    else:
+        _scenario(workspace, scenario, day_seconds, json)
+    if serve:
+        from sitroom.cli.serve import serve as run_server
+
+        run_server(workspace=workspace)
+
+
+def _scenario(workspace: Path, scenario: Path | None, day_seconds: float, json: bool) -> None:
+    from sitroom import demo as play
+    from sitroom.cli.render import demo as render
+
+    sc = play.load(scenario)
+    play.prepare(workspace)  # a refusal is its one line, before anything else is said
+    if not json:
+        warn(f"sitroom demo: {sc.title}, in {workspace}")
+
+    def step(n: int, total: int, at: str, what: str) -> None:
+        if not json:
+            warn(f"[{n}/{total}] {at[:16].replace('T', ' ')}  {what}")
+
+    def alert(a: play.DemoAlert) -> None:
+        if not json:
+            render.fired(out(), a)
+
+    done = play.run(workspace, sc, day_seconds=day_seconds, on_alert=alert, on_step=step)
+    emit(done, json, render.summary)
+
+
+def _samples(workspace: Path, json: bool) -> None:
+    """What `demo` did before the scenario: the real samples, ingested, and the state."""
     import sitroom
     from sitroom.cli.render import world as render
 

@@ -156,6 +156,8 @@ class ClaimPayload(TypedDict):
     stated_at: int | None
     report: NotRequired[str | None]
     links: list[str]
+    # What an assessment rests on: [{subject, property, value?}] (domain/stale.py).
+    depends_on: NotRequired[list[dict[str, Any]]]
 
 
 class ReportPayload(TypedDict):
