@@ -132,3 +132,35 @@ def test_sitroom_demo_refuses_a_workspace_it_did_not_make_in_one_line(
         f"sitroom: error: {ws} holds a sitroom workspace the demo did not make: give another "
         "folder with -w"
     ]
+
+
+def test_the_after_action_report_of_the_demo_holds_every_section_and_every_alert(
+    played: demo.DemoRun, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 21: the after-action report of the demo, generated and checked for its sections —
+    and for the story: each alert the demo raised is in it, with its evidence."""
+    import html
+    import re
+
+    out = tmp_path / "aar.html"
+    r = sitroom(capfd, "report", "-w", played.workspace, "--to", "2019-10-26T00:00:00Z",
+                "-o", str(out), "--json")  # fmt: skip
+    assert r.code == 0, r.err
+    page = out.read_text()
+    for section, heading in (
+        ("timeline", "Timeline of what was known when"),
+        ("alerts", "Alerts"),
+        ("forecasts", "Forecasts over time"),
+        ("decisions", "Decisions and channel events"),
+        ("tracks", "Tracks"),
+    ):
+        assert re.search(rf'id="{section}"[^>]*>\s*{heading}<', page) or (
+            f'id="{section}"' in page and f">{heading}<" in page
+        ), section
+    alerts = page[page.index('id="alerts"') : page.index('id="forecasts"')]
+    text = html.unescape(re.sub(r"<[^>]+>", " ", alerts))
+    for a in played.alerts:
+        assert a.title.split(":")[0] in text, a.title
+        assert all(e in text for e in a.evidence[:3]), (a.title, a.evidence)
+    assert "<svg" in page[page.index('id="forecasts"') :]  # the 90/30 split, plotted
+    assert "<script" not in page
