@@ -13,6 +13,12 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import orjson
 
+from sitroom.application.alert_acks import (
+    Acknowledged,
+    Acknowledgement,
+    acknowledge,
+    acknowledgements,
+)
 from sitroom.application.results import Answer, Result
 from sitroom.application.session import AsOf, Session
 from sitroom.domain import hlc
@@ -134,6 +140,7 @@ class Alert(Result):
     triggered_by: tuple[str, ...]
     detail: Mapping[str, Any]
     compartment: str
+    acknowledged: tuple[Acknowledgement, ...] = ()  # who has it in hand, and since when
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -503,6 +510,7 @@ class World:
             self._s.tick()
         at = self._s.at(as_of_ms)
         rows = self._s.records(upto_seq=at.seq, kinds=[ALERT])
+        acks = acknowledgements(self._s, upto_seq=at.seq)
         alerts = tuple(
             Alert(
                 id=r.id,
@@ -516,10 +524,15 @@ class World:
                 triggered_by=tuple(r.payload.get("triggered_by") or ()),
                 detail=r.payload.get("detail") or {},
                 compartment=r.compartment,
+                acknowledged=acks.get(r.id, ()),
             )
             for r in rows
         )
         return Alerts(alerts=alerts, provenance=self._s.provenance(at, _newest(rows), [ALERT]))
+
+    def acknowledge(self, alert: str) -> Acknowledged:
+        """Record that this user has seen ``alert`` (once: again records nothing)."""
+        return acknowledge(self._s, alert)
 
     def quarantine(self, *, as_of_ms: int | None = None) -> Quarantine:
         """Input rows that could not be accepted, with file, line, text and reason."""

@@ -36,6 +36,7 @@ THROUGH_SERVER: frozenset[tuple[str, str | None]] = frozenset(
         ("state", None),
         ("events", None),
         ("alerts", None),
+        ("alerts", "ack"),
         ("claims", None),
         ("actors", None),
         ("actor", None),

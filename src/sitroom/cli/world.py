@@ -27,14 +27,19 @@ from sitroom.cli.shell import (
 from sitroom.errors import UserInputError
 
 TOPIC = "World picture"
+alerts_app = typer.Typer(
+    help="The alerts raised, with their evidence and who acknowledged them; acknowledge one.",
+    invoke_without_command=True,
+)
 redlines_app = typer.Typer(
     help="Red lines: rules checked on every new event.", invoke_without_command=True
 )
 
 
 def register(app: typer.Typer) -> None:
-    for command in (state, events, alerts, quarantine, claims, actors, actor, intensity, diff):
+    for command in (state, events, quarantine, claims, actors, actor, intensity, diff):
         app.command(rich_help_panel=TOPIC)(command)
+    app.add_typer(alerts_app, name="alerts", rich_help_panel=TOPIC)
     app.command("export", rich_help_panel=TOPIC)(export)
     app.add_typer(redlines_app, name="redlines", rich_help_panel=TOPIC)
 
@@ -82,15 +87,23 @@ def events(
         emit(found, json, render.events)
 
 
-def alerts(
-    workspace: WorkspaceOpt = Path("."), as_of: AsOfOpt = None, json: JsonOpt = False
+# Without --as-of, clock-driven detectors (overdue sources, expiring keys) look at the time
+# first: World.alerts does.
+lists_when_bare(alerts_app, lambda r, at: r.world.alerts(as_of_ms=at), "world.alerts")
+
+
+@alerts_app.command("ack")
+def alert_ack(
+    alert: Annotated[str, typer.Argument(help="The alert's id (sitroom alerts --json).")],
+    workspace: WorkspaceOpt = Path("."),
+    json: JsonOpt = False,
 ) -> None:
-    """The alerts raised, with their evidence. Without --as-of, clock-driven detectors
-    (overdue sources, expiring keys) look at the time first."""
+    """Acknowledge an alert as yourself: recorded once, in the alert's compartment, and
+    shown with the alert from then on (again: nothing new is recorded)."""
     from sitroom.cli.render import world as render
 
     with room(workspace) as r:
-        emit(r.world.alerts(as_of_ms=when(as_of)), json, render.alerts)
+        emit(r.world.acknowledge(alert), json, render.alert_acked)
 
 
 def quarantine(

@@ -139,6 +139,11 @@ class AlertPayload(TypedDict):
     detect_ms: float
 
 
+class AlertAckPayload(TypedDict):
+    alert: str  # the alert's id
+    by: str  # who acknowledged it (the site in a room without users)
+
+
 class RedlinePayload(TypedDict):
     name: str
     rule: dict[str, Any]
@@ -385,6 +390,7 @@ NEWS_REPORT: Kind[JSON] = Kind("news.report", dict, "an item of an RSS or Atom n
 SOURCE_DECLARED = Kind("source.declared", SourcePayload, "a source and its cadence")
 QUARANTINED = Kind("ingest.quarantined", QuarantinePayload, "an input row refused, and why")
 ALERT = Kind("alert", AlertPayload, "a detector's finding, naming the records that caused it")
+ALERT_ACK = Kind("alert.ack", AlertAckPayload, "a person acknowledged an alert: seen, in hand")
 CLAIM = Kind("claim", ClaimPayload, "a source says a subject's property has a value")
 ANALYST_REPORT = Kind("analyst.report", ReportPayload, "an analyst's report, carrying claims")
 REDLINE = Kind("redline", RedlinePayload, "a user's rule, checked on every new event")

@@ -14,6 +14,7 @@ from sitroom.domain.timeutil import human_age
 
 if TYPE_CHECKING:
     from sitroom.application import world as w
+    from sitroom.application.alert_acks import Acknowledged
     from sitroom.application.ingest import Ingested, IngestReport, ReportsAdded
     from sitroom.application.replay import Replayed
 
@@ -103,6 +104,18 @@ def alerts(console: Console, a: w.Alerts) -> None:
             highlight=False,
             markup=False,
         )
+        for ack in x.acknowledged:
+            console.print(
+                f"          acknowledged by {ack.by} at {ack.at}",
+                style="dim",
+                highlight=False,
+                markup=False,
+            )
+
+
+def alert_acked(console: Console, a: Acknowledged) -> None:
+    said = "acknowledged" if a.new else "already acknowledged"
+    console.print(f"{a.by} {said} {a.alert} at {a.at}: {a.title}", highlight=False, markup=False)
 
 
 def quarantine(console: Console, q: w.Quarantine) -> None:
