@@ -32,7 +32,10 @@ router = APIRouter(tags=["dashboard"])
 
 
 def install(app: FastAPI) -> None:
+    from sitroom.service import dashboard_views
+
     app.include_router(router)
+    app.include_router(dashboard_views.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
 
