@@ -48,7 +48,7 @@ async def map_marks(who: Who, as_of: p.AsOf = None) -> JSON:
     return await who.answer(lambda r: views.map_marks(r.risk, r.session, as_of_ms=at))
 
 
-@router.post("/alerts/{alert}/ack", response_model=None, responses=WRITE, tags=["world"])
+@router.post("/alerts/{alert:path}/ack", response_model=None, responses=WRITE, tags=["world"])
 async def alert_ack(who: Who, alert: Name) -> JSON:
     """Acknowledge an alert as you: one record in the alert's compartment (again: nothing
     new, ``new`` false); an alert you may not see is a 404, as an unknown one."""

@@ -1,8 +1,11 @@
-// The alerts feed: newest first, with severity, title and evidence ids; an id opens its
-// records. (The server has no endpoint to acknowledge an alert, so the page offers none.)
-import { el, read, stale, when } from "./api.js";
+// The alerts feed: newest first, with severity, title and evidence ids (an id opens its
+// records), who acknowledged each and when, and a button to acknowledge it yourself.
+import { el, post, read, session, stale, when } from "./api.js";
 
 let shown = new Set();
+let refresh = async () => {};
+
+export function setupAlerts(onChange) { refresh = onChange; }
 
 export async function renderAlerts() {
   const answer = await read("/alerts");
@@ -26,14 +29,31 @@ function item(a, fresh) {
   for (const id of a.evidence) {
     ids.append(el("button", { type: "button", "data-evidence": id, text: id, onclick: () => evidence(a, id) }));
   }
+  const acks = a.acknowledged || [];
+  // In a room without users whoever is local is its one user: one acknowledgement is theirs.
+  const mine = acks.some((k) => !session.user || k.by === session.user);
   return el(
     "li",
-    { class: `${a.severity}${fresh ? " fresh" : ""}`, "data-alert": a.id },
+    { class: `${a.severity}${fresh ? " fresh" : ""}${acks.length ? " acked" : ""}`, "data-alert": a.id },
     el("span", { class: `sev ${a.severity}`, text: a.severity }),
     el("strong", { text: a.title }),
     el("div", { class: "meta", text: `${a.detector} · raised ${when(a.recorded_at)}${a.compartment ? ` · ${a.compartment}` : ""}` }),
     ids,
+    ...acks.map((k) => el("div", { class: "ack", "data-ack": k.by, text: `✓ acknowledged by ${k.by} at ${when(k.at)}` })),
+    mine || session.asOf ? null : el("button", { type: "button", class: "ack-button", "data-ack-alert": a.id,
+      "aria-label": `Acknowledge: ${a.title}`, text: "Acknowledge", onclick: (e) => acknowledge(e.target, a) }),
   );
+}
+
+async function acknowledge(button, a) {
+  button.disabled = true;
+  try {
+    await post(`/alerts/${encodeURIComponent(a.id)}/ack`);
+    await refresh();
+  } catch (e) {
+    button.disabled = false;
+    button.after(el("span", { class: "error", role: "alert", text: ` ${e.message}` }));
+  }
 }
 
 async function evidence(alert, id) {

@@ -53,6 +53,19 @@ export async function read(path, params = {}, { now = false } = {}) {
   return body;
 }
 
+// POST a JSON body (an act: no as-of); the answer's body, or the server's message as an error.
+export async function post(path, body = {}) {
+  const r = await fetch(path, {
+    method: "POST",
+    headers: { ...auth(), "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (r.status === 401) throw new Unauthenticated("the session ended: log in again");
+  const answer = await r.json();
+  if (!r.ok) throw new Error(answer.error ? answer.error.message : `${path}: ${r.status}`);
+  return answer;
+}
+
 // Read /stream until `signal` aborts, calling onEvent({event, id, data}) for each event and
 // reconnecting after the last id seen, so a dropped connection misses nothing.
 export async function stream(onEvent, onState, signal) {

@@ -1,14 +1,17 @@
 // The page: logging in, the tabs (arrow keys move between them), refreshing every view when
 // the slider moves or the stream brings a record, and the stream itself.
 import { login, logout, session, stream, Unauthenticated } from "./api.js";
-import { renderAlerts } from "./alerts.js";
+import { renderAlerts, setupAlerts } from "./alerts.js";
+import { renderForecasts } from "./forecasts.js";
 import { renderMap, setupMap } from "./map.js";
-import { renderChannels, renderForecasts, renderSources, renderTracks } from "./tables.js";
-import { renderTimeline, setupSlider } from "./timeline.js";
+import { renderMarks, setupMarks } from "./marks.js";
+import { renderChannels, renderSources } from "./tables.js";
+import { renderTimeline, setupSlider, showAsOf } from "./timeline.js";
+import { renderTracks, setupTracks } from "./tracks.js";
 
 const VIEWS = {
-  alerts: renderAlerts, map: renderMap, timeline: renderTimeline, sources: renderSources,
-  tracks: renderTracks, channels: renderChannels, forecasts: renderForecasts,
+  alerts: renderAlerts, map: renderMap, marks: renderMarks, timeline: renderTimeline,
+  sources: renderSources, tracks: renderTracks, channels: renderChannels, forecasts: renderForecasts,
 };
 let streaming = null;
 let pending = null;
@@ -76,8 +79,14 @@ function tabs() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
+  // The page's address may name a moment (#as_of=ISO): the views open as of then.
+  const at = new URLSearchParams(location.hash.slice(1)).get("as_of");
+  if (at && !Number.isNaN(Date.parse(at))) showAsOf(new Date(Date.parse(at)).toISOString());
   tabs();
   setupMap();
+  setupMarks();
+  setupTracks();
+  setupAlerts(refresh);
   setupSlider(refresh);
   document.getElementById("login-form").addEventListener("submit", async (e) => {
     e.preventDefault();

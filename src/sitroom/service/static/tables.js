@@ -1,13 +1,14 @@
-// The table views: sources' freshness, tracks with their preconditions and deadlocks in
-// words, channels' breakers and liveness, and forecasts with every member as a point.
-import { el, read, stale, svg, when } from "./api.js";
+// The table views: sources' freshness against their cadence, and the channels — breaker and
+// next probe, phi and the liveness verdict, the counterpart's reply habits, what waits (an
+// overdue reply said against those habits) and the pending messages by priority.
+import { el, read, stale, when } from "./api.js";
 
 const GOOD = new Set(["fresh", "closed", "alive", "agreed", "met"]);
 const BAD = new Set(["overdue", "open", "suspect_peer", "suspect_path", "stalled", "broken"]);
 
-function status(text) {
+function status(text, why = null) {
   const cls = GOOD.has(text) ? "status-ok" : BAD.has(text) ? "status-bad" : "status-warn";
-  return el("td", { class: cls, text });
+  return el("td", { class: cls, text, title: why });
 }
 
 function duration(ms) {
@@ -30,73 +31,34 @@ export async function renderSources() {
   document.querySelector("#sources-table tbody").replaceChildren(...rows);
 }
 
-export async function renderTracks() {
-  const [list, check] = await Promise.all([read("/tracks"), read("/tracks/check")]);
-  stale("panel-tracks", list.provenance.newer_records ? list.provenance : check.provenance);
-  const rows = list.tracks.map((t) =>
-    el("tr", { "data-track": t.id },
-      el("th", { scope: "row", text: `${t.name} (${t.id})` }),
-      status(t.status),
-      el("td", { text: t.venue || "—" }),
-      el("td", { text: String(t.priority) }),
-      el("td", { text: t.preconditions.length
-        ? t.preconditions.map((p) => `${p.track} ${p.status}: ${p.met ? "met" : "not met"}`).join("; ")
-        : "none" })));
-  document.querySelector("#tracks-table tbody").replaceChildren(...rows);
-  const items = [
-    ...check.deadlocks.map((d) => el("li", { class: "status-bad" },
-      el("strong", { text: `Deadlock: ${d.cycle.join(" → ")}. ` }), d.sentence,
-      d.ways_out.length ? el("div", { class: "meta", text: `Ways out: ${d.ways_out.map((w) => w.join(", ")).join(" or ")}` }) : null)),
-    ...check.contention.map((c) => el("li", { class: "status-warn" },
-      el("strong", { text: `${c.name} over-booked by ${c.over_by}: ` }),
-      `${c.tracks.join(", ")} need it ${when(c.since)} to ${when(c.until)} (capacity ${c.capacity})`)),
-  ];
-  document.getElementById("deadlocks").replaceChildren(
-    ...(items.length ? items : [el("li", { text: `No deadlock and no over-booked resource at ${when(check.at)}.` })]));
-}
-
 export async function renderChannels() {
-  const answer = await read("/channels");
+  const answer = await read("/views/channels");
   stale("panel-channels", answer.provenance);
   const rows = answer.channels.map((c) =>
     el("tr", { "data-channel": c.id },
       el("th", { scope: "row", text: c.name && c.name !== c.id ? `${c.name} (${c.id})` : c.id }),
       el("td", { text: c.counterpart }),
       el("td", { text: c.track || "—" }),
-      status(c.breaker),
+      status(c.breaker, c.breaker_reason),
       el("td", { text: when(c.next_probe) }),
-      status(c.liveness),
+      el("td", { "data-phi": c.id, text: answer.phi[c.id] === null ? "—" : answer.phi[c.id].toFixed(1) }),
+      status(c.liveness, c.liveness_reason),
+      el("td", { text: `${duration(c.reply_bound_ms)} of working time (${c.reply_bound_learned
+        ? `learned from ${c.replies_seen} replies` : `default: ${c.replies_seen} repl${c.replies_seen === 1 ? "y" : "ies"} seen`}); ${c.working_week}` }),
       el("td", { text: String(c.pending) }),
       el("td", { text: String(c.acked) })));
-  if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: "8", text: "No channels you may see." })));
+  if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: "10", text: "No channels you may see." })));
   document.querySelector("#channels-table tbody").replaceChildren(...rows);
+  const reasons = answer.channels.flatMap((c) => [c.breaker_reason && `${c.name}: breaker ${c.breaker}, ${c.breaker_reason}`,
+    c.liveness_reason && `${c.name}: ${c.liveness}, ${c.liveness_reason}`]).filter(Boolean);
+  const messages = answer.messages.map((m) =>
+    el("li", { class: m.overdue ? "status-bad" : "", "data-message": m.message },
+      el("strong", { text: `${m.priority} ${m.message}` }),
+      ` to ${m.counterpart} on ${m.path.join(" → ")}: ${m.status}, ${m.attempts} attempt${m.attempts === 1 ? "" : "s"}, sent ${when(m.sent_at)}`,
+      m.awaits_reply ? el("div", { class: "meta", text: m.overdue ? `Reply overdue: ${m.overdue}` : `Awaits a reply${m.reply_by ? ` by ${when(m.reply_by)}` : ""}` }) : null));
+  for (const r of reasons) messages.push(el("li", { class: "meta", text: r }));
+  document.getElementById("channel-messages").replaceChildren(
+    ...(messages.length ? messages : [el("li", { text: "Nothing waits for an ack or a reply." })]));
+  document.getElementById("pending-priority").replaceChildren(
+    ...Object.entries(answer.pending_by_priority).flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: String(v), "data-priority": k })]));
 }
-
-export async function renderForecasts() {
-  const answer = await read("/forecasts");
-  stale("panel-forecasts", answer.provenance);
-  const cards = answer.forecasts.map(({ question, forecast }) => {
-    const head = el("h3", { text: question.text || question.id });
-    if (!forecast) return el("article", { class: "forecast", "data-question": question.id }, head, el("p", { class: "hint", text: "No forecast yet." }));
-    const chart = svg("svg", { viewBox: "0 0 100 20", preserveAspectRatio: "none", role: "img",
-      "aria-label": `members from ${pct(forecast.spread.low)} to ${pct(forecast.spread.high)}, aggregate ${pct(forecast.aggregate.p)}` });
-    chart.append(svg("rect", { class: "band", x: 100 * forecast.spread.low, y: 3, width: Math.max(0.3, 100 * forecast.spread.range), height: 14 }));
-    chart.append(svg("line", { class: "axis", x1: 0, x2: 100, y1: 10, y2: 10 }));
-    for (const m of forecast.members) {
-      const dot = svg("circle", { class: "member", cx: 100 * m.p, cy: 10, r: 1.2 });
-      dot.append(Object.assign(svg("title"), { textContent: `${m.name}: ${pct(m.p)} — ${m.drivers}` }));
-      chart.append(dot);
-    }
-    chart.append(svg("line", { class: "agg", x1: 100 * forecast.aggregate.p, x2: 100 * forecast.aggregate.p, y1: 1, y2: 19 }));
-    const flag = forecast.disagreement
-      ? el("p", {}, el("span", { class: "flag", text: "disagreement" }), " ", forecast.disagreement.summary)
-      : null;
-    return el("article", { class: "forecast", "data-question": question.id }, head,
-      el("p", { class: "meta", text: `aggregate ${pct(forecast.aggregate.p)} · range ${pct(forecast.spread.low)}–${pct(forecast.spread.high)} · ${forecast.members.length} members · ${when(forecast.at)}` }),
-      chart, flag);
-  });
-  document.getElementById("forecast-list").replaceChildren(
-    ...(cards.length ? cards : [el("p", { class: "hint", text: "No questions you may see." })]));
-}
-
-function pct(p) { return `${Math.round(100 * p)}%`; }

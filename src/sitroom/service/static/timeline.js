@@ -26,6 +26,18 @@ export function setupSlider(onMove) {
   });
 }
 
+// Show a moment chosen elsewhere (the page's address: #as_of=2019-10-24T16:00Z) on the slider,
+// at its nearest position once the range is known.
+export function showAsOf(iso) {
+  session.asOf = iso;
+  document.body.dataset.asOf = iso || "";
+  document.getElementById("asof-text").textContent = iso ? when(iso) : "now (live)";
+  if (range && iso) {
+    const at = (STEPS * (Date.parse(iso) - range.first)) / Math.max(1, range.last - range.first);
+    document.getElementById("asof").value = String(Math.max(0, Math.min(STEPS - 1, Math.round(at))));
+  }
+}
+
 // The ISO moment of a slider position (null at the right end: now).
 function position(value) {
   if (!range || value >= STEPS) return null;
@@ -37,6 +49,10 @@ export async function renderTimeline() {
   const whole = await read("/timeline", { buckets: 96 }, { now: true });
   document.getElementById("asof-box").hidden = false;
   if (whole.first) range = { first: Date.parse(whole.first), last: Date.parse(whole.last) };
+  if (session.asOf && !document.getElementById("asof").dataset.placed) {
+    document.getElementById("asof").dataset.placed = "1";
+    showAsOf(session.asOf);
+  }
   const chart = document.getElementById("timeline-chart");
   const top = Math.max(1, ...whole.counts);
   const width = 1000 / Math.max(1, whole.counts.length);
