@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -180,14 +179,19 @@ def open_page(browser: Any, url: str) -> Iterator[Page]:
         context.close()
 
 
-def screenshot(p: Page, name: str) -> Path:
-    """The page as it shows, saved with the test run's artefacts (and into docs/img when
-    SITROOM_SCREENSHOTS=docs: the README's pictures)."""
+def screenshot(p: Page, name: str, *, docs: str | None = None) -> Path:
+    """The page as it shows, saved with the test run's artefacts; with ``docs`` and
+    SITROOM_SCREENSHOTS=docs, also as docs/img/dashboard-DOCS.png (the README's pictures, from
+    the demo's room), made small: a 1280-wide copy in at most 256 colours."""
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTEFACTS / f"{name}.png"
     p.page.screenshot(path=str(path))
-    if os.environ.get("SITROOM_SCREENSHOTS") == "docs":
+    if docs is not None and os.environ.get("SITROOM_SCREENSHOTS") == "docs":
+        from PIL import Image
+
         DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, DOCS_IMG / f"dashboard-{name}.png")
+        with Image.open(path) as shot:
+            small = shot.convert("RGB").resize((1280, round(shot.height * 1280 / shot.width)))
+            small.quantize(256).save(DOCS_IMG / f"dashboard-{docs}.png", optimize=True)
     print(f"screenshot: {path}")
     return path

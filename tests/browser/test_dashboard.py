@@ -61,7 +61,7 @@ def test_the_page_loads_offline_without_errors_and_each_view_is_shot(
         p.login("alice")
         for view in VIEWS:
             p.tab(view)
-            screenshot(p, view)
+            screenshot(p, view)  # the README's pictures are the demo's: test_dashboard_views.py
         # Keyboard: arrow keys move between the tabs.
         p.page.focus("#tab-forecasts")
         p.page.keyboard.press("ArrowRight")

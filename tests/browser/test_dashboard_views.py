@@ -64,16 +64,20 @@ def test_the_tracks_view_shows_the_knot_in_words_and_what_if_answers(
         at(p, MOMENT)
         p.tab("tracks")
         words = text(p, "#waitfor-words [data-knot]")
-        assert "the Israel–Lebanon ceasefire negotiation waits for the NSC Middle East team" in words
+        assert (
+            "the Israel–Lebanon ceasefire negotiation waits for the NSC Middle East team" in words
+        )
         assert "the NSC Middle East team is held by US–Iran talks" in words
         assert "US–Iran talks waits for the Israel–Lebanon ceasefire negotiation" in words
-        knot = p.page.locator("#waitfor .node.knot").evaluate_all("ns => ns.map(n => n.dataset.node)")
+        knot = p.page.locator("#waitfor .node.knot").evaluate_all(
+            "ns => ns.map(n => n.dataset.node)"
+        )
         assert sorted(knot) == ["resource:nsc-me", "track:ceasefire", "track:us-iran"]
         assert p.page.locator("#waitfor line.edge.knot").count() == 3
         # The envoy held twice from the 22nd to the 25th: the Gantt's over-booked window.
         assert p.page.locator("#gantt rect.over[data-contention='envoy']").count() == 2
         assert p.page.locator("#gantt rect.meeting").count() == 1
-        screenshot(p, "tracks")
+        screenshot(p, "demo-tracks", docs="tracks")
         p.page.select_option("#whatif-target", "us-iran")
         p.page.fill("#whatif-delay", "1d")
         p.page.click("#whatif-form button[type=submit]")
@@ -104,7 +108,7 @@ def test_the_forecasts_view_shows_the_split_with_both_sides_named(
         at(p, MOMENT)
         p.tab("forecasts")
         assert p.page.locator(f"{card} svg.history circle.point").count() == 3
-        screenshot(p, "forecasts")
+        screenshot(p, "demo-forecasts", docs="forecasts")
         assert p.errors == [] and p.outside == [], (p.errors, p.outside)
 
 
@@ -117,12 +121,15 @@ def test_the_channels_view_and_the_map_marks(browser: Any, server: Server) -> No
         assert "open" in row and "suspect_peer" in row and "Asia/Tehran" in row
         assert text(p, "#pending-priority [data-priority='IMMEDIATE']") == "1"
         assert "Reply overdue" in text(p, "#channel-messages [data-message='swiss-dates']")
-        screenshot(p, "channels")
+        screenshot(p, "demo-channels", docs="channels")
+        for view in ("timeline", "sources"):
+            p.tab(view)
+            screenshot(p, f"demo-{view}", docs=view)
         p.tab("map")
         assert p.page.locator("#marks circle.hit").count() == 42  # 1 + 41 events crossed it
         assert "beirut-500" in text(p, "#map-marks")
         p.page.click("[data-region=me]")
-        screenshot(p, "map")
+        screenshot(p, "demo-map", docs="map")
         # Live: the last forecast before the question resolved names what moved it.
         at(p, None)
         p.tab("map")
@@ -147,7 +154,7 @@ def test_an_acknowledged_alert_shows_in_the_feed_and_is_one_record(
         shown = text(p, f"{item} .ack")
         assert shown.startswith("✓ acknowledged by washington at 20")
         assert p.page.locator(f"{item} button.ack-button").count() == 0  # once
-        screenshot(p, "alerts")
+        screenshot(p, "demo-alerts", docs="alerts")
         assert p.errors == [] and p.outside == [], (p.errors, p.outside)
     # The log holds it once, by the room's one user (the site), in the alert's compartment.
     again = sitroom("alerts", "ack", alert, "-w", str(server.room))

@@ -62,9 +62,7 @@ def acknowledge(s: Session, alert: str) -> Acknowledged:
     rid = ack_id(alert, by)
     before = _one(s.records(ids=[rid], kinds=[ALERT_ACK]))
     if before is not None:
-        return Acknowledged(
-            alert=alert, title=title, by=by, at=_at(before), new=False, record=rid
-        )
+        return Acknowledged(alert=alert, title=title, by=by, at=_at(before), new=False, record=rid)
     now = s.now_ms()
     record = ALERT_ACK.record(
         {"alert": alert, "by": by},

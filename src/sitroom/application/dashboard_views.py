@@ -210,9 +210,7 @@ def forecasts_view(risk: Risk, s: Session, *, as_of_ms: int | None = None) -> Fo
 
 
 # channels ---------------------------------------------------------------------------------
-def channels_view(
-    channels: Channels, s: Session, *, as_of_ms: int | None = None
-) -> ChannelsView:
+def channels_view(channels: Channels, s: Session, *, as_of_ms: int | None = None) -> ChannelsView:
     """What ``sitroom channels status`` says, with each channel's phi (from its last liveness
     verdict) and the messages pending, counted by priority."""
     status = channels.status(as_of_ms=as_of_ms)
