@@ -4,6 +4,7 @@ records in one batch or cut anywhere into many, through a snapshot or not, gives
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -85,7 +86,7 @@ def test_one_batch_or_many_folds_to_one_state(
 ) -> None:
     whole = RecordBatch.from_records(rows)
     bounds = sorted({0, len(rows), *(c for c in cuts if c <= len(rows))})
-    parts = [whole.slice(lo, hi - lo) for lo, hi in zip(bounds, bounds[1:], strict=False)]
+    parts = [whole.slice(lo, hi - lo) for lo, hi in itertools.pairwise(bounds)]
     one_map, one_arrivals = fold(MAP, [whole], None), fold(ARRIVALS, [whole], None)
     assert fold(MAP, parts, snapshot_after) == one_map
     assert arrivals(fold(ARRIVALS, parts, snapshot_after)) == arrivals(one_arrivals)

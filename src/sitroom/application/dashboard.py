@@ -26,6 +26,7 @@ from sitroom.domain import hlc
 from sitroom.domain.arrivals import merged
 from sitroom.domain.events import EVENT_KINDS, event_frame
 from sitroom.domain.kinds import QUAD_CLASS_NAMES
+from sitroom.domain.map_cells import placed_expr
 from sitroom.domain.places import find_place
 from sitroom.domain.records import ENVELOPE
 from sitroom.domain.timeutil import iso
@@ -146,7 +147,7 @@ def scan_cells(
         top = frame["valid_from"].max()
         if isinstance(top, int) and (newest is None or top > newest):
             newest = top
-        placed = frame.filter(pl.col("lat").is_finite() & pl.col("lon").is_finite())
+        placed = frame.filter(placed_expr())
         unplaced += frame.height - placed.height
         parts.append(
             placed.select(

@@ -10,8 +10,8 @@ not see (:meth:`MapProjection.restrict`):
 
 - ``cells``: ``{(lat, lon, quad_class): count}``, ``lat``/``lon`` the cell's south-west corner
   in whole degrees (floor), ``quad_class`` 0 where the event has none;
-- ``events``: every event folded, placed or not; ``unplaced``: those without a finite
-  latitude and longitude (in no cell);
+- ``events``: every event folded, placed or not; ``unplaced``: those without a latitude and
+  longitude on the globe (in no cell);
 - ``newest``: the latest start of valid time among them (an answer's freshness).
 
 Folded column-wise with polars (one group-by per bulk batch, then its few thousand distinct
@@ -24,7 +24,7 @@ from __future__ import annotations
 import io
 import math
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -33,6 +33,9 @@ import pyarrow.compute as pc
 from sitroom.domain.events import EVENT_KINDS, event_columns, event_frame
 from sitroom.domain.projection import Sees, keep
 from sitroom.domain.records import RecordBatch
+
+if TYPE_CHECKING:
+    import polars as pl
 
 Cell = tuple[int, int, int]  # (lat, lon) of the south-west corner, quad class (0: none)
 
@@ -55,8 +58,10 @@ def _newer(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else max(a, b)
 
 
-def _finite(x: Any) -> bool:
-    return x is not None and math.isfinite(x)
+def on_globe(lat: Any, lon: Any) -> bool:
+    """Whether an event is placed: a latitude and longitude on the globe (a missing, infinite
+    or impossible one, as a hostile or broken feed may give, places it nowhere)."""
+    return lat is not None and lon is not None and -90 <= lat <= 90 and -180 <= lon <= 180
 
 
 def _count_small(part: dict[str, Any], cols: dict[str, list[Any]]) -> None:
@@ -67,7 +72,7 @@ def _count_small(part: dict[str, Any], cols: dict[str, list[Any]]) -> None:
     ):
         if t is not None:
             part["newest"] = _newer(part["newest"], t)
-        if not (_finite(lat) and _finite(lon)):
+        if not on_globe(lat, lon):
             part["unplaced"] += 1
             continue
         key = (math.floor(lat), math.floor(lon), q or 0)
@@ -82,7 +87,7 @@ def _count_bulk(part: dict[str, Any], events: RecordBatch) -> None:
     top = frame["valid_from"].max()
     if isinstance(top, int):
         part["newest"] = _newer(part["newest"], top)
-    placed = frame.filter(pl.col("lat").is_finite() & pl.col("lon").is_finite())
+    placed = frame.filter(placed_expr())
     part["unplaced"] += frame.height - placed.height
     grouped = (
         placed.select(
@@ -97,6 +102,14 @@ def _count_bulk(part: dict[str, Any], events: RecordBatch) -> None:
     for lat, lon, q, n in grouped.iter_rows():
         key = (lat, lon, q)
         cells[key] = cells.get(key, 0) + n
+
+
+def placed_expr() -> pl.Expr:
+    """:func:`on_globe` for a polars frame of ``lat`` and ``lon`` (NaN is on no globe)."""
+    import polars as pl
+
+    lat, lon = pl.col("lat"), pl.col("lon")
+    return lat.is_between(-90, 90) & lon.is_between(-180, 180) & ~lat.is_nan() & ~lon.is_nan()
 
 
 class MapProjection:
