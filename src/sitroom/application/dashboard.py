@@ -65,6 +65,15 @@ class Records(Answer):
     missing: tuple[str, ...]  # ids asked for that this user cannot see, or that do not exist
 
 
+def box(text: str) -> Box:
+    """A bounding box as people type it: ``south,west,north,east`` in degrees."""
+    try:
+        south, west, north, east = (float(x) for x in text.split(","))
+    except ValueError:
+        raise UserInputError(f"a box is south,west,north,east in degrees, not {text!r}") from None
+    return south, west, north, east
+
+
 def map_cells(
     s: Session,
     *,
@@ -81,7 +90,7 @@ def map_cells(
     if since_ms is not None and until_ms is not None and until_ms <= since_ms:
         raise UserInputError("the end of the window must be after its start")
     if bbox is not None and not (bbox[0] <= bbox[2] and bbox[1] <= bbox[3]):
-        raise UserInputError("a box is south,west,north,east with south <= north, west <= east")
+        raise UserInputError("a box is south,west,north,east, its south <= north, west <= east")
     at = s.at(as_of_ms)
     window = None if since_ms is None and until_ms is None else (since_ms, until_ms)
     if window is None and float(cell_deg).is_integer():
