@@ -28,6 +28,7 @@ from sitroom.domain.events import EVENT_KINDS, event_frame
 from sitroom.domain.kinds import QUAD_CLASS_NAMES
 from sitroom.domain.map_cells import placed_expr
 from sitroom.domain.places import find_place
+from sitroom.domain.provenance import Provenance
 from sitroom.domain.records import ENVELOPE
 from sitroom.domain.timeutil import iso
 from sitroom.errors import UserInputError
@@ -98,12 +99,14 @@ def map_cells(
         states = s.states(["map", "tracks"], at)
         counted = _projected(states["map"], int(cell_deg))
         tracks = states["tracks"]
+        provenance = _provenance(s, at, counted[2], EVENT_KINDS, "map", counted[0])
     else:
         # A window of valid time, or cells finer than a degree: the counts are not held, so
         # they are made from the events (the page asks for neither).
         counted = scan_cells(s, at, window, cell_deg)
         tracks = s.state("tracks", at)
-    total, unplaced, newest, cells = counted
+        provenance = s.provenance(at, counted[2], EVENT_KINDS)
+    total, unplaced, _, cells = counted
     if bbox is not None:
         south, west, north, east = bbox
         cells = tuple(
@@ -118,15 +121,38 @@ def map_cells(
         quad_classes={str(k): v for k, v in QUAD_CLASS_NAMES.items()},
         cells=cells,
         venues=_venues(tracks),
-        provenance=s.provenance(at, newest, EVENT_KINDS),
+        provenance=provenance,
     )
+
+
+def _provenance(
+    s: Session, at: AsOf, newest: int | None, kinds: Sequence[str] | None, name: str, then: int
+) -> Provenance:
+    """:meth:`Session.provenance` of an answer as of ``at`` read from projection ``name``,
+    which held ``then`` records of ``kinds`` (as this user sees them) at ``at``. The records
+    recorded since are its live total less ``then``: a user's count of them is otherwise a read
+    of every record since (half a million, a second, for the slider at the middle of a large
+    room), as they are filtered by clearance one by one."""
+    if at.seq >= s.last_seq():
+        return s.provenance(at, newest, kinds)
+    now = s.state(name)
+    total = _events(now) if name == "map" else int(merged(_runs(now))[1].sum())
+    return Provenance(at.wall, at.seq, newest, total - then, s.hidden(at, kinds))
+
+
+def _events(state: dict[str, Any]) -> int:
+    return sum(int(p["events"]) for p in state["compartments"].values())
+
+
+def _runs(state: dict[str, Any]) -> list[Any]:
+    return [run for runs in state.values() for run in runs]
 
 
 def _projected(state: dict[str, Any], k: int) -> Counted:
     """Events, unplaced, newest and cells of ``k`` whole degrees, from the ``map`` projection's
     state (restricted to the reader: every compartment in it is one they see)."""
     parts = state["compartments"].values()
-    total = sum(p["events"] for p in parts)
+    total = _events(state)
     unplaced = sum(p["unplaced"] for p in parts)
     newest = max((p["newest"] for p in parts if p["newest"] is not None), default=None)
     summed: dict[tuple[int, int, int], int] = {}
@@ -219,12 +245,10 @@ def timeline(s: Session, *, as_of_ms: int | None = None, buckets: int = 48) -> T
     if not 1 <= buckets <= 1000:
         raise UserInputError(f"a timeline has 1 to 1000 buckets, not {buckets}")
     at = s.at(as_of_ms)
-    state = s.state("arrivals", at)
-    walls, counts = merged([run for runs in state.values() for run in runs])
+    walls, counts = merged(_runs(s.state("arrivals", at)))
+    provenance = _provenance(s, at, None, None, "arrivals", int(counts.sum()))
     if not len(walls):
-        return Timeline(
-            first=None, last=None, bucket_ms=0, counts=(), provenance=s.provenance(at, None, None)
-        )
+        return Timeline(first=None, last=None, bucket_ms=0, counts=(), provenance=provenance)
     first, last = int(walls[0]), max(int(walls[-1]), at.wall)
     width = max(1, math.ceil((last - first + 1) / buckets))
     per = np.bincount((walls - first) // width, weights=counts, minlength=buckets)[:buckets]
@@ -233,7 +257,7 @@ def timeline(s: Session, *, as_of_ms: int | None = None, buckets: int = 48) -> T
         last=iso(last),
         bucket_ms=width,
         counts=tuple(int(c) for c in per),
-        provenance=s.provenance(at, None, None),
+        provenance=provenance,
     )
 
 
