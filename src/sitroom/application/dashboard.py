@@ -26,7 +26,7 @@ from sitroom.domain import hlc
 from sitroom.domain.arrivals import merged
 from sitroom.domain.events import EVENT_KINDS, event_frame
 from sitroom.domain.kinds import QUAD_CLASS_NAMES
-from sitroom.domain.map_cells import placed_expr
+from sitroom.domain.map_cells import FACTS, placed_expr
 from sitroom.domain.places import find_place
 from sitroom.domain.provenance import Provenance
 from sitroom.domain.records import ENVELOPE
@@ -177,7 +177,7 @@ def scan_cells(
     total, unplaced, newest = 0, 0, None
     parts: list[pl.DataFrame] = []
     for batch in s.read(upto_seq=at.seq, kinds=list(EVENT_KINDS), valid_overlaps=window):
-        frame = event_frame(batch).select("lat", "lon", "quad_class", "valid_from")
+        frame = event_frame(batch, FACTS)
         total += frame.height
         top = frame["valid_from"].max()
         if isinstance(top, int) and (newest is None or top > newest):

@@ -37,6 +37,7 @@ from sitroom.domain.records import RecordBatch
 if TYPE_CHECKING:
     import polars as pl
 
+FACTS = ("lat", "lon", "quad_class", "valid_from")  # what the map reads of an event
 Cell = tuple[int, int, int]  # (lat, lon) of the south-west corner, quad class (0: none)
 
 
@@ -82,7 +83,7 @@ def _count_small(part: dict[str, Any], cols: dict[str, list[Any]]) -> None:
 def _count_bulk(part: dict[str, Any], events: RecordBatch) -> None:
     import polars as pl
 
-    frame = event_frame(events).select("lat", "lon", "quad_class", "valid_from")
+    frame = event_frame(events, FACTS)
     part["events"] += frame.height
     top = frame["valid_from"].max()
     if isinstance(top, int):
