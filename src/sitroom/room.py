@@ -86,8 +86,10 @@ if TYPE_CHECKING:
 
 def default_projections() -> list[Projection[Any]]:
     from sitroom.domain.actors import ActorsProjection
+    from sitroom.domain.arrivals import ArrivalsProjection
     from sitroom.domain.channels.ledger import ChannelsProjection
     from sitroom.domain.claims import ClaimsProjection
+    from sitroom.domain.map_cells import MapProjection
     from sitroom.domain.redline_watch import RedLinesProjection
     from sitroom.domain.risk.state import RiskProjection
     from sitroom.domain.secure.agreements_ledger import AgreementsProjection
@@ -109,6 +111,8 @@ def default_projections() -> list[Projection[Any]]:
         RiskProjection(),
         SecureProjection(),
         AgreementsProjection(),
+        MapProjection(),
+        ArrivalsProjection(),
     ]
 
 

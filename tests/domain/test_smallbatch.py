@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from sitroom.domain import smallbatch
 from sitroom.domain.events import ACLED_QUAD, event_columns, event_frame
 from sitroom.domain.kinds import ACLED_EVENT, ALERT, GDELT_EVENT, QUARANTINED, UCDP_EVENT
+from sitroom.domain.map_cells import MapProjection
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.risk.arrivals import Arrivals, conflict_events
 from sitroom.domain.sources import OVERDUE, SourcesProjection
@@ -182,6 +183,9 @@ def check_same(batch: RecordBatch) -> None:
     a, b = both(lambda: summary.apply(summary.initial(), batch))
     assert a == b
     a, b = both(lambda: sources.apply(sources.initial(), batch))
+    assert a == b
+    cells = MapProjection()
+    a, b = both(lambda: cells.apply(cells.initial(), batch.of_kinds(cells.kinds or ())))
     assert a == b
     a, b = both(lambda: event_frame(batch))
     assert a.equals(b)

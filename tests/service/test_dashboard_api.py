@@ -81,3 +81,16 @@ def test_an_uncleared_user_sees_no_venue_record_or_arrival_of_the_other_track(
         assert line["provenance"]["hidden"] == state["provenance"]["hidden"] > 0
     d = dana.get("/timeline").json()
     assert d["first"] is not None and len(d["counts"]) == 48
+
+
+def test_a_box_filters_the_cells_not_the_counts(served: Served) -> None:
+    _ingest(served)
+    dana = served.as_user("dana")
+    whole = dana.get("/map").json()
+    south_lebanon = dana.get("/map", params={"bbox": "33,35,33.5,35.5"}).json()
+    assert south_lebanon["events"] == whole["events"]
+    assert south_lebanon["cells"] == [c for c in whole["cells"] if c[:2] == [33.0, 35.0]]
+    assert south_lebanon["cells"] and len(south_lebanon["cells"]) < len(whole["cells"])
+    for bad in ("33,35", "north,35,34,36", "34,35,33,36"):
+        r = dana.get("/map", params={"bbox": bad})
+        assert r.status_code == 422 and "south,west,north,east" in r.json()["error"]["message"]

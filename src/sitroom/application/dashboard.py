@@ -2,6 +2,11 @@
 ships a million points), the tracks' venues with their radius rings, the log's arrivals over
 time (the as-of slider's range), and a few records by id (an alert's evidence).
 
+The map and the timeline are read from projections (``map``: domain/map_cells.py,
+``arrivals``: domain/arrivals.py), so an answer as of any moment is the engine's nearest
+snapshot and a short tail, never a scan of every event; only a map of a valid-time window or
+of cells finer than a degree counts the events themselves (:func:`scan_cells`).
+
 Each is as of a moment and scoped to what the session's user may see, like every read of the
 room, and answers with its provenance.
 """
@@ -16,17 +21,24 @@ from typing import Any
 import orjson
 
 from sitroom.application.results import Answer
-from sitroom.application.session import Session
+from sitroom.application.session import AsOf, Session
 from sitroom.domain import hlc
+from sitroom.domain.arrivals import merged
 from sitroom.domain.events import EVENT_KINDS, event_frame
 from sitroom.domain.kinds import QUAD_CLASS_NAMES
+from sitroom.domain.map_cells import FACTS, placed_expr
 from sitroom.domain.places import find_place
+from sitroom.domain.provenance import Provenance
 from sitroom.domain.records import ENVELOPE
 from sitroom.domain.timeutil import iso
 from sitroom.errors import UserInputError
 
 VENUE_RADIUS_MI = 500
 MAX_IDS = 200
+Box = tuple[float, float, float, float]  # south, west, north, east, degrees
+# [lat of the cell's south edge, lon of its west edge, quad class (0: none), count]
+Cells = tuple[tuple[float, float, int, int], ...]
+Counted = tuple[int, int, int | None, Cells]  # events, unplaced, newest valid_from, cells
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +66,15 @@ class Records(Answer):
     missing: tuple[str, ...]  # ids asked for that this user cannot see, or that do not exist
 
 
+def box(text: str) -> Box:
+    """A bounding box as people type it: ``south,west,north,east`` in degrees."""
+    try:
+        south, west, north, east = (float(x) for x in text.split(","))
+    except ValueError:
+        raise UserInputError(f"a box is south,west,north,east in degrees, not {text!r}") from None
+    return south, west, north, east
+
+
 def map_cells(
     s: Session,
     *,
@@ -61,25 +82,107 @@ def map_cells(
     since_ms: int | None = None,
     until_ms: int | None = None,
     cell_deg: float = 1.0,
+    bbox: Box | None = None,
 ) -> MapCells:
-    """Events known as of a moment, counted per ``cell_deg`` cell and QuadClass."""
-    import polars as pl
-
+    """Events known as of a moment, counted per ``cell_deg`` cell and QuadClass (``bbox``: only
+    the cells that overlap it; the totals stay those of the whole map)."""
     if not 0.1 <= cell_deg <= 30:
         raise UserInputError(f"a cell is 0.1 to 30 degrees wide, not {cell_deg}")
     if since_ms is not None and until_ms is not None and until_ms <= since_ms:
         raise UserInputError("the end of the window must be after its start")
+    if bbox is not None and not (bbox[0] <= bbox[2] and bbox[1] <= bbox[3]):
+        raise UserInputError("a box is south,west,north,east, its south <= north, west <= east")
     at = s.at(as_of_ms)
     window = None if since_ms is None and until_ms is None else (since_ms, until_ms)
+    if window is None and float(cell_deg).is_integer():
+        # The map projection's 1-degree cells nest in any grid of whole degrees.
+        states = s.states(["map", "tracks"], at)
+        counted = _projected(states["map"], int(cell_deg))
+        tracks = states["tracks"]
+        provenance = _provenance(s, at, counted[2], EVENT_KINDS, "map", counted[0])
+    else:
+        # A window of valid time, or cells finer than a degree: the counts are not held, so
+        # they are made from the events (the page asks for neither).
+        counted = scan_cells(s, at, window, cell_deg)
+        tracks = s.state("tracks", at)
+        provenance = s.provenance(at, counted[2], EVENT_KINDS)
+    total, unplaced, _, cells = counted
+    if bbox is not None:
+        south, west, north, east = bbox
+        cells = tuple(
+            c
+            for c in cells
+            if c[0] <= north and c[0] + cell_deg > south and c[1] <= east and c[1] + cell_deg > west
+        )
+    return MapCells(
+        cell_deg=cell_deg,
+        events=total,
+        unplaced=unplaced,
+        quad_classes={str(k): v for k, v in QUAD_CLASS_NAMES.items()},
+        cells=cells,
+        venues=_venues(tracks),
+        provenance=provenance,
+    )
+
+
+def _provenance(
+    s: Session, at: AsOf, newest: int | None, kinds: Sequence[str] | None, name: str, then: int
+) -> Provenance:
+    """:meth:`Session.provenance` of an answer as of ``at`` read from projection ``name``,
+    which held ``then`` records of ``kinds`` (as this user sees them) at ``at``. The records
+    recorded since are its live total less ``then``: a user's count of them is otherwise a read
+    of every record since (half a million, a second, for the slider at the middle of a large
+    room), as they are filtered by clearance one by one."""
+    if at.seq >= s.last_seq():
+        return s.provenance(at, newest, kinds)
+    now = s.state(name)
+    total = _events(now) if name == "map" else int(merged(_runs(now))[1].sum())
+    return Provenance(at.wall, at.seq, newest, total - then, s.hidden(at, kinds))
+
+
+def _events(state: dict[str, Any]) -> int:
+    return sum(int(p["events"]) for p in state["compartments"].values())
+
+
+def _runs(state: dict[str, Any]) -> list[Any]:
+    return [run for runs in state.values() for run in runs]
+
+
+def _projected(state: dict[str, Any], k: int) -> Counted:
+    """Events, unplaced, newest and cells of ``k`` whole degrees, from the ``map`` projection's
+    state (restricted to the reader: every compartment in it is one they see)."""
+    parts = state["compartments"].values()
+    total = _events(state)
+    unplaced = sum(p["unplaced"] for p in parts)
+    newest = max((p["newest"] for p in parts if p["newest"] is not None), default=None)
+    summed: dict[tuple[int, int, int], int] = {}
+    for p in parts:
+        if k == 1 and len(parts) == 1:
+            summed = p["cells"]
+            break
+        for (lat, lon, q), n in p["cells"].items():
+            key = (lat // k * k, lon // k * k, q)
+            summed[key] = summed.get(key, 0) + n
+    cells = tuple((float(lat), float(lon), q, n) for (lat, lon, q), n in sorted(summed.items()))
+    return total, unplaced, newest, cells
+
+
+def scan_cells(
+    s: Session, at: AsOf, window: tuple[int | None, int | None] | None, cell_deg: float
+) -> Counted:
+    """The same counts made from every event the reader may see by ``at`` (overlapping
+    ``window`` in valid time, if given): what the ``map`` projection holds, for any grid."""
+    import polars as pl
+
     total, unplaced, newest = 0, 0, None
     parts: list[pl.DataFrame] = []
     for batch in s.read(upto_seq=at.seq, kinds=list(EVENT_KINDS), valid_overlaps=window):
-        frame = event_frame(batch).select("lat", "lon", "quad_class", "valid_from")
+        frame = event_frame(batch, FACTS)
         total += frame.height
         top = frame["valid_from"].max()
         if isinstance(top, int) and (newest is None or top > newest):
             newest = top
-        placed = frame.filter(pl.col("lat").is_not_null() & pl.col("lon").is_not_null())
+        placed = frame.filter(placed_expr())
         unplaced += frame.height - placed.height
         parts.append(
             placed.select(
@@ -101,20 +204,12 @@ def map_cells(
         cells = tuple(
             (round(lat, 4), round(lon, 4), int(q), int(n)) for lat, lon, q, n in summed.iter_rows()
         )
-    return MapCells(
-        cell_deg=cell_deg,
-        events=total,
-        unplaced=unplaced,
-        quad_classes={str(k): v for k, v in QUAD_CLASS_NAMES.items()},
-        cells=cells,
-        venues=_venues(s, at),
-        provenance=s.provenance(at, newest, EVENT_KINDS),
-    )
+    return total, unplaced, newest, cells
 
 
-def _venues(s: Session, at: Any) -> tuple[dict[str, Any], ...]:
-    """The venues of the tracks this user may see, where the room knows the place."""
-    state = s.state("tracks", at)
+def _venues(state: dict[str, Any]) -> tuple[dict[str, Any], ...]:
+    """The venues in the ``tracks`` state (of the tracks a user may see), where the room knows
+    the place."""
     resources = state.get("resources", {})
     out = []
     for tid, t in sorted(state["tracks"].items()):
@@ -143,30 +238,26 @@ def _venues(s: Session, at: Any) -> tuple[dict[str, Any], ...]:
 
 def timeline(s: Session, *, as_of_ms: int | None = None, buckets: int = 48) -> Timeline:
     """How many records this user may see arrived in each of ``buckets`` equal spans, from the
-    first one to the as-of moment: the as-of slider's range and what it moves through."""
+    first one to the as-of moment: the as-of slider's range and what it moves through. Read
+    from the ``arrivals`` projection (records per millisecond), so any bucketing is exact."""
     import numpy as np
 
     if not 1 <= buckets <= 1000:
         raise UserInputError(f"a timeline has 1 to 1000 buckets, not {buckets}")
     at = s.at(as_of_ms)
-    times = [
-        np.asarray(batch.column("recorded_time").to_numpy(zero_copy_only=False), dtype=np.int64)
-        for batch in s.read(upto_seq=at.seq)
-    ]
-    if not times:
-        return Timeline(
-            first=None, last=None, bucket_ms=0, counts=(), provenance=s.provenance(at, None, None)
-        )
-    walls = np.concatenate(times) >> hlc.COUNTER_BITS
-    first, last = int(walls.min()), max(int(walls.max()), at.wall)
+    walls, counts = merged(_runs(s.state("arrivals", at)))
+    provenance = _provenance(s, at, None, None, "arrivals", int(counts.sum()))
+    if not len(walls):
+        return Timeline(first=None, last=None, bucket_ms=0, counts=(), provenance=provenance)
+    first, last = int(walls[0]), max(int(walls[-1]), at.wall)
     width = max(1, math.ceil((last - first + 1) / buckets))
-    counts = np.bincount((walls - first) // width, minlength=buckets)[:buckets]
+    per = np.bincount((walls - first) // width, weights=counts, minlength=buckets)[:buckets]
     return Timeline(
         first=iso(first),
         last=iso(last),
         bucket_ms=width,
-        counts=tuple(int(c) for c in counts),
-        provenance=s.provenance(at, None, None),
+        counts=tuple(int(c) for c in per),
+        provenance=provenance,
     )
 
 

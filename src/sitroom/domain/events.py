@@ -122,16 +122,23 @@ def describe(kind: str, payload: Mapping[str, Any]) -> tuple[str | None, str | N
     return None, None
 
 
-def event_frame(batch: RecordBatch) -> pl.DataFrame:
+def event_frame(batch: RecordBatch, names: Sequence[str] | None = None) -> pl.DataFrame:
+    """The facts of :data:`COLUMNS` (or of ``names`` only, in that order: a fold that reads
+    four of them does not pay for reading fourteen from every payload)."""
     import polars as pl
 
     small = event_columns(batch)
     if small is not None:
-        return pl.DataFrame(small, schema=schema())
+        frame = pl.DataFrame(small, schema=schema())
+        return frame if names is None else frame.select(names)
     parts = [
-        _frame(part, FIELDS[kind]) for kind in EVENT_KINDS if len(part := batch.of_kinds([kind]))
+        _frame(part, FIELDS[kind], names)
+        for kind in EVENT_KINDS
+        if len(part := batch.of_kinds([kind]))
     ]
-    return pl.concat(parts) if parts else empty()
+    if parts:
+        return pl.concat(parts)
+    return empty() if names is None else empty().select(names)
 
 
 def event_columns(batch: RecordBatch) -> dict[str, list[Any]] | None:
@@ -173,12 +180,14 @@ def event_columns(batch: RecordBatch) -> dict[str, list[Any]] | None:
     return out
 
 
-def _frame(batch: RecordBatch, fields: dict[str, Path]) -> pl.DataFrame:
+def _frame(
+    batch: RecordBatch, fields: dict[str, Path], names: Sequence[str] | None = None
+) -> pl.DataFrame:
     import polars as pl
 
     n = len(batch)
     cols: dict[str, pl.Series] = {}
-    for name, dtype in schema().items():
+    for name, dtype in schema(names).items():
         where = fields.get(name)
         if name in ENVELOPE_FACTS:
             arrow = pl.from_arrow(batch.column(name))

@@ -88,13 +88,21 @@ async def map_cells(
     since: p.Since = None,
     until: p.Until = None,
     cell: Annotated[float, Query(ge=0.1, le=30, description="A cell's side, degrees.")] = 1.0,
+    bbox: Annotated[
+        str | None, Query(max_length=100, description="Only the cells overlapping S,W,N,E.")
+    ] = None,
 ) -> JSON:
     """Events counted in grid cells by QuadClass (never the points themselves), and the
     venues of the tracks you may see with their radius rings."""
     span = p.when(since), p.when(until), p.when(as_of)
     return await who.answer(
         lambda r: dashboard.map_cells(
-            r.session, as_of_ms=span[2], since_ms=span[0], until_ms=span[1], cell_deg=cell
+            r.session,
+            as_of_ms=span[2],
+            since_ms=span[0],
+            until_ms=span[1],
+            cell_deg=cell,
+            bbox=None if bbox is None else dashboard.box(bbox),
         )
     )
 
