@@ -67,7 +67,9 @@ def scanned_timeline(s: Session, as_of_ms: int | None, buckets: int) -> dashboar
             first=None, last=None, bucket_ms=0, counts=(), provenance=s.provenance(at, None, None)
         )
     walls = np.concatenate(times) >> hlc.COUNTER_BITS
-    first, last = int(walls.min()), max(int(walls.max()), at.wall)
+    first, last = int(walls.min()), int(walls.max())
+    if as_of_ms is not None:
+        last = max(last, at.wall)
     width = max(1, math.ceil((last - first + 1) / buckets))
     counts = np.bincount((walls - first) // width, minlength=buckets)[:buckets]
     return dashboard.Timeline(

@@ -135,7 +135,9 @@ class Page:
         self.page.wait_for_selector(f"#panel-{name}:not([hidden])")
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: each test module imports the fixture (there is no conftest.py
+# here), and two session-scoped copies would start Playwright twice at once.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: run `sh scripts/test-deps.sh` (the README's "

@@ -238,8 +238,10 @@ def _venues(state: dict[str, Any]) -> tuple[dict[str, Any], ...]:
 
 def timeline(s: Session, *, as_of_ms: int | None = None, buckets: int = 48) -> Timeline:
     """How many records this user may see arrived in each of ``buckets`` equal spans, from the
-    first one to the as-of moment: the as-of slider's range and what it moves through. Read
-    from the ``arrivals`` projection (records per millisecond), so any bucketing is exact."""
+    first one to the last (or to the as-of moment, when one is asked for): the as-of slider's
+    range and what it moves through — not to now, or a room replayed on a virtual clock (the
+    demo's, in 2019) would sit in the slider's first hundredth. Read from the ``arrivals``
+    projection (records per millisecond), so any bucketing is exact."""
     import numpy as np
 
     if not 1 <= buckets <= 1000:
@@ -249,7 +251,9 @@ def timeline(s: Session, *, as_of_ms: int | None = None, buckets: int = 48) -> T
     provenance = _provenance(s, at, None, None, "arrivals", int(counts.sum()))
     if not len(walls):
         return Timeline(first=None, last=None, bucket_ms=0, counts=(), provenance=provenance)
-    first, last = int(walls[0]), max(int(walls[-1]), at.wall)
+    first, last = int(walls[0]), int(walls[-1])
+    if as_of_ms is not None:
+        last = max(last, at.wall)
     width = max(1, math.ceil((last - first + 1) / buckets))
     per = np.bincount((walls - first) // width, weights=counts, minlength=buckets)[:buckets]
     return Timeline(
