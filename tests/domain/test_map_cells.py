@@ -1,10 +1,11 @@
-"""The dashboard's two projections, ``map`` (events per 1-degree cell, QuadClass and compartment)
-and ``arrivals`` (records per millisecond of recorded time, per compartment): folding a run of
+"""The dashboard's two projections, ``map`` (events per 1-degree cell, QuadClass, compartment and
+source) and ``arrivals`` (records per millisecond of recorded time, per compartment): folding a run of
 records in one batch or cut anywhere into many, through a snapshot or not, gives one state."""
 
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from sitroom.domain import hlc
 from sitroom.domain.arrivals import ArrivalsProjection, merged
 from sitroom.domain.kinds import ACLED_EVENT, GDELT_EVENT, UCDP_EVENT
 from sitroom.domain.map_cells import MapProjection
+from sitroom.domain.map_cells import parts as map_parts
 from sitroom.domain.records import Record, RecordBatch
 
 MAP, ARRIVALS = MapProjection(), ArrivalsProjection()
@@ -49,7 +51,7 @@ def records(draw: st.DrawFn) -> list[Record]:
                 id=f"r:{i}",
                 kind=kind,
                 kind_version=1,
-                source="test",
+                source=draw(st.sampled_from(["gdelt-v1", "gdelt-v2", "ucdp-ged", "acled"])),
                 payload=payload,
                 valid_from=t,
                 valid_to=t,
@@ -90,9 +92,15 @@ def test_one_batch_or_many_folds_to_one_state(
     one_map, one_arrivals = fold(MAP, [whole], None), fold(ARRIVALS, [whole], None)
     assert fold(MAP, parts, snapshot_after) == one_map
     assert arrivals(fold(ARRIVALS, parts, snapshot_after)) == arrivals(one_arrivals)
-    # And the state says what the records say.
+    # And the state says what the records say, of each compartment and source.
     events = [r for r in rows if r.kind != "track.status"]
-    assert sum(p["events"] for p in one_map["compartments"].values()) == len(events)
+    assert sum(p["events"] for p in map_parts(one_map)) == len(events)
+    held = {
+        (c, src): p["events"]
+        for c, by_source in one_map["compartments"].items()
+        for src, p in by_source.items()
+    }
+    assert held == Counter((r.compartment, r.source) for r in events)
     assert sum(n for _, (_, ns) in arrivals(one_arrivals).items() for n in ns) == len(rows)
 
 
@@ -114,7 +122,7 @@ def test_a_reader_sees_the_counts_of_their_compartments_only() -> None:
     state, times = MAP.apply(MAP.initial(), batch), ARRIVALS.apply(ARRIVALS.initial(), batch)
     mine = MAP.restrict(state, lambda c: c in ("", "t1"))
     assert sorted(mine["compartments"]) == ["", "t1"]
-    assert mine["compartments"][""]["cells"] == {(33, 35, 4): 2}
+    assert mine["compartments"][""]["test"]["cells"] == {(33, 35, 4): 2}
     assert sorted(ARRIVALS.restrict(times, lambda c: c == "")) == [""]
     # Restricting copies: the live state keeps every compartment.
     assert sorted(state["compartments"]) == ["", "t1", "t1+t2"] and len(times) == 3
@@ -144,7 +152,7 @@ def test_a_bulk_ingest_holds_a_few_entries_not_one_per_record() -> None:
     times = ARRIVALS.apply(ARRIVALS.initial(), batch)
     assert ARRIVALS.held(times) == 4  # 50,000 x 64 counter steps span four milliseconds
     state = MAP.apply(MAP.initial(), batch)
-    part = state["compartments"][""]
+    part = state["compartments"][""]["gdelt"]
     assert part["events"] == n and part["unplaced"] == 0
     assert sum(part["cells"].values()) == n and MAP.held(state) == len(part["cells"]) > 1000
     assert MAP.decode(MAP.encode(state)) == state

@@ -1,6 +1,7 @@
-"""The reads only the dashboard needs: events counted in grid cells by QuadClass (a map never
-ships a million points), the tracks' venues with their radius rings, the log's arrivals over
-time (the as-of slider's range), and a few records by id (an alert's evidence).
+"""The reads only the dashboard needs: events counted in grid cells by QuadClass, of the
+sources a user chooses (a map never ships a million points), the tracks' venues with their
+radius rings, the log's arrivals over time (the as-of slider's range), and a few records by id
+(an alert's evidence).
 
 The map and the timeline are read from projections (``map``: domain/map_cells.py,
 ``arrivals``: domain/arrivals.py), so an answer as of any moment is the engine's nearest
@@ -26,7 +27,7 @@ from sitroom.domain import hlc
 from sitroom.domain.arrivals import merged
 from sitroom.domain.events import EVENT_KINDS, event_frame
 from sitroom.domain.kinds import QUAD_CLASS_NAMES
-from sitroom.domain.map_cells import FACTS, placed_expr
+from sitroom.domain.map_cells import FACTS, parts, placed_expr
 from sitroom.domain.places import find_place
 from sitroom.domain.provenance import Provenance
 from sitroom.domain.records import ENVELOPE
@@ -38,18 +39,23 @@ MAX_IDS = 200
 Box = tuple[float, float, float, float]  # south, west, north, east, degrees
 # [lat of the cell's south edge, lon of its west edge, quad class (0: none), count]
 Cells = tuple[tuple[float, float, int, int], ...]
-Counted = tuple[int, int, int | None, Cells]  # events, unplaced, newest valid_from, cells
+# events, unplaced, newest valid_from, cells (of the sources shown); every source's events
+Counted = tuple[int, int, int | None, Cells, dict[str, int]]
 
 
 @dataclass(frozen=True, kw_only=True)
 class MapCells(Answer):
     cell_deg: float
-    events: int  # every event counted, placed or not
-    unplaced: int  # events without a place (not in any cell)
+    events: int  # every event of the sources shown, placed or not
+    unplaced: int  # those without a place (not in any cell)
     quad_classes: dict[str, str]  # "1" -> "Verbal Cooperation"...
     # [lat of the cell's south edge, lon of its west edge, quad class (0: none), count]
     cells: tuple[tuple[float, float, int, int], ...]
     venues: tuple[dict[str, Any], ...]
+    # Every source's events as of the moment, shown or not (the record's ``source``: GDELT
+    # 1.0 and 2.0 are two); the counts above are of the sources ``shown`` only.
+    sources: dict[str, int]
+    shown: tuple[str, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +81,14 @@ def box(text: str) -> Box:
     return south, west, north, east
 
 
+def source_names(text: str) -> tuple[str, ...]:
+    """The sources a map shows, as people type them: ``a,b``."""
+    names = tuple(dict.fromkeys(x.strip() for x in text.split(",") if x.strip()))
+    if not names:
+        raise UserInputError("name one or more sources (a,b), or leave sources out for all")
+    return names
+
+
 def map_cells(
     s: Session,
     *,
@@ -83,30 +97,36 @@ def map_cells(
     until_ms: int | None = None,
     cell_deg: float = 1.0,
     bbox: Box | None = None,
+    sources: Sequence[str] | None = None,
 ) -> MapCells:
     """Events known as of a moment, counted per ``cell_deg`` cell and QuadClass (``bbox``: only
-    the cells that overlap it; the totals stay those of the whole map)."""
+    the cells that overlap it; the totals stay those of the whole map), of ``sources`` only
+    (None: of every source; the events of each source are counted in ``sources`` either way)."""
     if not 0.1 <= cell_deg <= 30:
         raise UserInputError(f"a cell is 0.1 to 30 degrees wide, not {cell_deg}")
     if since_ms is not None and until_ms is not None and until_ms <= since_ms:
         raise UserInputError("the end of the window must be after its start")
     if bbox is not None and not (bbox[0] <= bbox[2] and bbox[1] <= bbox[3]):
         raise UserInputError("a box is south,west,north,east, its south <= north, west <= east")
+    chosen = None if sources is None else frozenset(sources)
     at = s.at(as_of_ms)
     window = None if since_ms is None and until_ms is None else (since_ms, until_ms)
     if window is None and float(cell_deg).is_integer():
         # The map projection's 1-degree cells nest in any grid of whole degrees.
         states = s.states(["map", "tracks"], at)
-        counted = _projected(states["map"], int(cell_deg))
+        _known(s, states["map"], chosen)
+        counted = _projected(states["map"], int(cell_deg), chosen)
         tracks = states["tracks"]
-        provenance = _provenance(s, at, counted[2], EVENT_KINDS, "map", counted[0])
+        then = sum(counted[4].values())  # every source's: the projection's count at ``at``
+        provenance = _provenance(s, at, counted[2], EVENT_KINDS, "map", then)
     else:
         # A window of valid time, or cells finer than a degree: the counts are not held, so
         # they are made from the events (the page asks for neither).
-        counted = scan_cells(s, at, window, cell_deg)
+        _known(s, None, chosen)
+        counted = scan_cells(s, at, window, cell_deg, chosen)
         tracks = s.state("tracks", at)
         provenance = s.provenance(at, counted[2], EVENT_KINDS)
-    total, unplaced, _, cells = counted
+    total, unplaced, _, cells, by_source = counted
     if bbox is not None:
         south, west, north, east = bbox
         cells = tuple(
@@ -121,8 +141,29 @@ def map_cells(
         quad_classes={str(k): v for k, v in QUAD_CLASS_NAMES.items()},
         cells=cells,
         venues=_venues(tracks),
+        sources=by_source,
+        shown=tuple(sorted(by_source if chosen is None else chosen)),
         provenance=provenance,
     )
+
+
+def _known(s: Session, then: dict[str, Any] | None, chosen: frozenset[str] | None) -> None:
+    """Refuse a source no event this user may see has come from. Known as of now, not of the
+    moment asked: a source that began later is no mistake there, only empty."""
+    if chosen is None:
+        return
+    known = set() if then is None else _sources(then)
+    if chosen <= known:
+        return
+    known |= _sources(s.state("map"))
+    unknown = sorted(chosen - known)
+    if unknown:
+        have = ", ".join(sorted(known)) or "none yet"
+        raise UserInputError(f"no events from source {unknown[0]!r} (the sources: {have})")
+
+
+def _sources(state: dict[str, Any]) -> set[str]:
+    return {src for by_source in state["compartments"].values() for src in by_source}
 
 
 def _provenance(
@@ -141,50 +182,66 @@ def _provenance(
 
 
 def _events(state: dict[str, Any]) -> int:
-    return sum(int(p["events"]) for p in state["compartments"].values())
+    return sum(int(p["events"]) for p in parts(state))
 
 
 def _runs(state: dict[str, Any]) -> list[Any]:
     return [run for runs in state.values() for run in runs]
 
 
-def _projected(state: dict[str, Any], k: int) -> Counted:
-    """Events, unplaced, newest and cells of ``k`` whole degrees, from the ``map`` projection's
-    state (restricted to the reader: every compartment in it is one they see)."""
-    parts = state["compartments"].values()
-    total = _events(state)
-    unplaced = sum(p["unplaced"] for p in parts)
-    newest = max((p["newest"] for p in parts if p["newest"] is not None), default=None)
+def _projected(state: dict[str, Any], k: int, chosen: frozenset[str] | None = None) -> Counted:
+    """Events, unplaced, newest and cells of ``k`` whole degrees of the ``chosen`` sources
+    (None: all), and every source's events, from the ``map`` projection's state (restricted to
+    the reader: every compartment in it is one they see)."""
+    by_source: dict[str, int] = {}
+    shown: list[dict[str, Any]] = []
+    for part in state["compartments"].values():
+        for src, p in part.items():
+            by_source[src] = by_source.get(src, 0) + p["events"]
+            if chosen is None or src in chosen:
+                shown.append(p)
+    total = sum(p["events"] for p in shown)
+    unplaced = sum(p["unplaced"] for p in shown)
+    newest = max((p["newest"] for p in shown if p["newest"] is not None), default=None)
     summed: dict[tuple[int, int, int], int] = {}
-    for p in parts:
-        if k == 1 and len(parts) == 1:
-            summed = p["cells"]
-            break
-        for (lat, lon, q), n in p["cells"].items():
-            key = (lat // k * k, lon // k * k, q)
-            summed[key] = summed.get(key, 0) + n
+    if k == 1 and len(shown) == 1:
+        summed = shown[0]["cells"]
+    else:
+        for p in shown:
+            for (lat, lon, q), n in p["cells"].items():
+                key = (lat // k * k, lon // k * k, q)
+                summed[key] = summed.get(key, 0) + n
     cells = tuple((float(lat), float(lon), q, n) for (lat, lon, q), n in sorted(summed.items()))
-    return total, unplaced, newest, cells
+    return total, unplaced, newest, cells, dict(sorted(by_source.items()))
 
 
 def scan_cells(
-    s: Session, at: AsOf, window: tuple[int | None, int | None] | None, cell_deg: float
+    s: Session,
+    at: AsOf,
+    window: tuple[int | None, int | None] | None,
+    cell_deg: float,
+    chosen: frozenset[str] | None = None,
 ) -> Counted:
     """The same counts made from every event the reader may see by ``at`` (overlapping
     ``window`` in valid time, if given): what the ``map`` projection holds, for any grid."""
     import polars as pl
 
     total, unplaced, newest = 0, 0, None
-    parts: list[pl.DataFrame] = []
+    by_source: dict[str, int] = {}
+    frames: list[pl.DataFrame] = []
     for batch in s.read(upto_seq=at.seq, kinds=list(EVENT_KINDS), valid_overlaps=window):
         frame = event_frame(batch, FACTS)
+        for src, n in frame.group_by("source").len().iter_rows():
+            by_source[src] = by_source.get(src, 0) + n
+        if chosen is not None:
+            frame = frame.filter(pl.col("source").is_in(list(chosen)))
         total += frame.height
         top = frame["valid_from"].max()
         if isinstance(top, int) and (newest is None or top > newest):
             newest = top
         placed = frame.filter(placed_expr())
         unplaced += frame.height - placed.height
-        parts.append(
+        frames.append(
             placed.select(
                 ((pl.col("lat") / cell_deg).floor() * cell_deg).alias("lat"),
                 ((pl.col("lon") / cell_deg).floor() * cell_deg).alias("lon"),
@@ -194,9 +251,9 @@ def scan_cells(
             .len()
         )
     cells: tuple[tuple[float, float, int, int], ...] = ()
-    if parts:
+    if frames:
         summed = (
-            pl.concat(parts)
+            pl.concat(frames)
             .group_by("lat", "lon", "quad_class")
             .agg(pl.col("len").sum())
             .sort("lat", "lon", "quad_class")
@@ -204,7 +261,7 @@ def scan_cells(
         cells = tuple(
             (round(lat, 4), round(lon, 4), int(q), int(n)) for lat, lon, q, n in summed.iter_rows()
         )
-    return total, unplaced, newest, cells
+    return total, unplaced, newest, cells, dict(sorted(by_source.items()))
 
 
 def _venues(state: dict[str, Any]) -> tuple[dict[str, Any], ...]:

@@ -1,4 +1,5 @@
-"""The ``map`` projection: events counted per 1-degree grid cell and QuadClass, by compartment.
+"""The ``map`` projection: events counted per 1-degree grid cell and QuadClass, by compartment
+and source.
 
 The dashboard's map shows counts per cell, never points; counting them from the log on every
 request cost a scan of every event (a second at 200,000). This state holds the counts instead,
@@ -6,7 +7,10 @@ so a map as of any moment is the engine's snapshot nearest to it plus a short ta
 coarser grid of whole degrees is the same cells summed (1-degree cells nest in them).
 
 Per compartment (events usually have none: ""), so that a reader's map leaves out what they may
-not see (:meth:`MapProjection.restrict`):
+not see (:meth:`MapProjection.restrict`), and per source within it (the record's ``source``:
+``gdelt-v1``, ``gdelt-v2``, ``ucdp-ged``, ``acled``; not its kind, which GDELT 1.0 and 2.0
+share), so that the map can show the sources a reader chooses. ``{"compartments": {compartment:
+{source: counts}}}``, the counts:
 
 - ``cells``: ``{(lat, lon, quad_class): count}``, ``lat``/``lon`` the cell's south-west corner
   in whole degrees (floor), ``quad_class`` 0 where the event has none;
@@ -37,7 +41,7 @@ from sitroom.domain.records import RecordBatch
 if TYPE_CHECKING:
     import polars as pl
 
-FACTS = ("lat", "lon", "quad_class", "valid_from")  # what the map reads of an event
+FACTS = ("source", "lat", "lon", "quad_class", "valid_from")  # what the map reads of an event
 Cell = tuple[int, int, int]  # (lat, lon) of the south-west corner, quad class (0: none)
 
 
@@ -65,42 +69,50 @@ def on_globe(lat: Any, lon: Any) -> bool:
     return lat is not None and lon is not None and -90 <= lat <= 90 and -180 <= lon <= 180
 
 
-def _count_small(part: dict[str, Any], cols: dict[str, list[Any]]) -> None:
-    cells: dict[Cell, int] = part["cells"]
-    part["events"] += len(cols["lat"])
-    for lat, lon, q, t in zip(
-        cols["lat"], cols["lon"], cols["quad_class"], cols["valid_from"], strict=True
-    ):
+def _count_small(by_source: dict[str, dict[str, Any]], cols: dict[str, list[Any]]) -> None:
+    for src, lat, lon, q, t in zip(
+        cols["source"], cols["lat"], cols["lon"], cols["quad_class"], cols["valid_from"],
+        strict=True,
+    ):  # fmt: skip
+        part = by_source.get(src) or by_source.setdefault(src, _blank())
+        part["events"] += 1
         if t is not None:
             part["newest"] = _newer(part["newest"], t)
         if not on_globe(lat, lon):
             part["unplaced"] += 1
             continue
+        cells: dict[Cell, int] = part["cells"]
         key = (math.floor(lat), math.floor(lon), q or 0)
         cells[key] = cells.get(key, 0) + 1
 
 
-def _count_bulk(part: dict[str, Any], events: RecordBatch) -> None:
+def _count_bulk(by_source: dict[str, dict[str, Any]], events: RecordBatch) -> None:
     import polars as pl
 
-    frame = event_frame(events, FACTS)
-    part["events"] += frame.height
-    top = frame["valid_from"].max()
-    if isinstance(top, int):
-        part["newest"] = _newer(part["newest"], top)
-    placed = frame.filter(placed_expr())
-    part["unplaced"] += frame.height - placed.height
+    frame = event_frame(events, FACTS).with_columns(placed_expr().fill_null(False).alias("on"))
+    # Per source, a few rows: a batch holds one source or a handful.
+    totals = frame.group_by("source").agg(
+        pl.len().alias("events"), pl.col("on").sum().alias("placed"), pl.col("valid_from").max()
+    )
+    for src, n, placed, top in totals.iter_rows():
+        part = by_source.setdefault(src, _blank())
+        part["events"] += n
+        part["unplaced"] += n - placed
+        if isinstance(top, int):
+            part["newest"] = _newer(part["newest"], top)
     grouped = (
-        placed.select(
+        frame.filter(pl.col("on"))
+        .select(
+            pl.col("source"),
             pl.col("lat").floor().cast(pl.Int64),
             pl.col("lon").floor().cast(pl.Int64),
             pl.col("quad_class").fill_null(0).cast(pl.Int64),
         )
-        .group_by("lat", "lon", "quad_class")
+        .group_by("source", "lat", "lon", "quad_class")
         .len()
     )
-    cells: dict[Cell, int] = part["cells"]
-    for lat, lon, q, n in grouped.iter_rows():
+    for src, lat, lon, q, n in grouped.iter_rows():
+        cells: dict[Cell, int] = by_source[src]["cells"]
         key = (lat, lon, q)
         cells[key] = cells.get(key, 0) + n
 
@@ -115,7 +127,7 @@ def placed_expr() -> pl.Expr:
 
 class MapProjection:
     name = "map"
-    version = 1
+    version = 2  # 2: by source too
     kinds: tuple[str, ...] | None = EVENT_KINDS
 
     def initial(self) -> dict[str, Any]:
@@ -125,12 +137,12 @@ class MapProjection:
         if not len(batch):
             return state
         for compartment, events in by_compartment(batch):
-            part = state["compartments"].setdefault(compartment, _blank())
+            by_source = state["compartments"].setdefault(compartment, {})
             cols = event_columns(events)
             if cols is not None:
-                _count_small(part, cols)
+                _count_small(by_source, cols)
             else:
-                _count_bulk(part, events)
+                _count_bulk(by_source, events)
         return state
 
     def restrict(self, state: dict[str, Any], sees: Sees) -> dict[str, Any]:
@@ -138,34 +150,50 @@ class MapProjection:
         return {"compartments": keep(state["compartments"], lambda c, _: sees(c))}
 
     def held(self, state: dict[str, Any]) -> int:
-        """Cells a snapshot writes: bounded by the globe (65,160 cells x 5 classes), but some
-        tens of thousands for a world-wide feed, so snapshots are spaced by it."""
-        return sum(len(p["cells"]) for p in state["compartments"].values())
+        """Cells a snapshot writes: bounded by the globe (65,160 cells x 5 classes) per source,
+        but some tens of thousands for a world-wide feed, so snapshots are spaced by it."""
+        return sum(len(p["cells"]) for p in parts(state))
 
     def encode(self, state: dict[str, Any]) -> bytes:
+        # One array of keys and one of counts for every part, the parts in order (the meta
+        # says how many cells each has): an archive member per part cost more than its cells.
         meta: list[list[Any]] = []
-        arrays: dict[str, Any] = {}
-        for i, (c, p) in enumerate(sorted(state["compartments"].items())):
-            meta.append([c, p["events"], p["unplaced"], p["newest"]])
-            cells = p["cells"]
-            arrays[f"k{i}"] = np.array(list(cells), dtype=np.int64).reshape(-1, 3)
-            arrays[f"n{i}"] = np.fromiter(cells.values(), dtype=np.int64, count=len(cells))
+        keys: list[Cell] = []
+        counts: list[int] = []
+        for c, by_source in sorted(state["compartments"].items()):
+            for src, p in sorted(by_source.items()):
+                cells = p["cells"]
+                meta.append([c, src, p["events"], p["unplaced"], p["newest"], len(cells)])
+                keys += cells
+                counts += cells.values()
         out = io.BytesIO()
-        np.savez_compressed(out, meta=np.frombuffer(orjson.dumps(meta), np.uint8), **arrays)
+        np.savez_compressed(
+            out,
+            meta=np.frombuffer(orjson.dumps(meta), np.uint8),
+            keys=np.array(keys, dtype=np.int64).reshape(-1, 3),
+            counts=np.array(counts, dtype=np.int64),
+        )
         return out.getvalue()
 
     def decode(self, data: bytes) -> dict[str, Any]:
         with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-            compartments = {}
-            for i, (c, events, unplaced, newest) in enumerate(
-                orjson.loads(arrays["meta"].tobytes())
-            ):
-                keys = map(tuple, arrays[f"k{i}"].tolist())
-                cells = dict(zip(keys, arrays[f"n{i}"].tolist(), strict=True))
-                compartments[c] = {
-                    "events": events,
-                    "unplaced": unplaced,
-                    "newest": newest,
-                    "cells": cells,
-                }
+            meta = orjson.loads(arrays["meta"].tobytes())
+            keys, counts = arrays["keys"].tolist(), arrays["counts"].tolist()
+        compartments: dict[str, dict[str, Any]] = {}
+        at = 0
+        for c, src, events, unplaced, newest, n in meta:
+            cells = dict(zip(map(tuple, keys[at : at + n]), counts[at : at + n], strict=True))
+            at += n
+            compartments.setdefault(c, {})[src] = {
+                "events": events,
+                "unplaced": unplaced,
+                "newest": newest,
+                "cells": cells,
+            }
         return {"compartments": compartments}
+
+
+def parts(state: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The counts of each compartment and source in a ``map`` state."""
+    for by_source in state["compartments"].values():
+        yield from by_source.values()

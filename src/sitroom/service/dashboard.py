@@ -91,9 +91,14 @@ async def map_cells(
     bbox: Annotated[
         str | None, Query(max_length=100, description="Only the cells overlapping S,W,N,E.")
     ] = None,
+    sources: Annotated[
+        str | None,
+        Query(max_length=1000, description="Only the events of these sources: a,b (default all)."),
+    ] = None,
 ) -> JSON:
-    """Events counted in grid cells by QuadClass (never the points themselves), and the
-    venues of the tracks you may see with their radius rings."""
+    """Events counted in grid cells by QuadClass (never the points themselves), of the sources
+    you choose, every source's events, and the venues of the tracks you may see with their
+    radius rings."""
     span = p.when(since), p.when(until), p.when(as_of)
     return await who.answer(
         lambda r: dashboard.map_cells(
@@ -103,6 +108,7 @@ async def map_cells(
             until_ms=span[1],
             cell_deg=cell,
             bbox=None if bbox is None else dashboard.box(bbox),
+            sources=None if sources is None else dashboard.source_names(sources),
         )
     )
 
