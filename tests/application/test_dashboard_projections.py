@@ -18,6 +18,7 @@ from sitroom.application.session import Session
 from sitroom.domain import hlc
 from sitroom.domain.kinds import UCDP_EVENT
 from sitroom.domain.timeutil import iso
+from sitroom.errors import UserInputError
 from sitroom.testing import T0, ManualClock
 
 from conftest import UCDP_FILE, V2_FILES
@@ -51,7 +52,7 @@ def room(tmp_path_factory: pytest.TempPathFactory) -> Path:
         r.session.append(marked)
         clock.set(T0 + 3 * HOUR)
         r.ingest.feeds("gdelt", [str(p) for p in V2_FILES[1:]])
-        assert r.engine.log.load_snapshot("map", 1, r.session.last_seq()) is not None
+        assert r.engine.log.load_snapshot("map", 2, r.session.last_seq()) is not None
     return path
 
 
@@ -92,11 +93,24 @@ def test_the_map_and_timeline_answer_what_a_scan_of_every_record_did(
         for t in [*MOMENTS, None]:
             answer = dashboard.map_cells(s, as_of_ms=t)
             at = s.at(t)
-            events, unplaced, newest, cells = dashboard.scan_cells(s, at, None, 1.0)
+            events, unplaced, newest, cells, sources = dashboard.scan_cells(s, at, None, 1.0)
             assert (answer.events, answer.unplaced, answer.cells) == (events, unplaced, cells)
+            assert answer.sources == sources and answer.shown == tuple(sources)
             assert answer.provenance == s.provenance(at, newest, dashboard.EVENT_KINDS)
             coarse = dashboard.map_cells(s, as_of_ms=t, cell_deg=5)
             assert coarse.cells == dashboard.scan_cells(s, at, None, 5.0)[3]
+            # One source: its events only, the same from the projection as from the scan,
+            # and every source still counted.
+            one = dashboard.map_cells(s, as_of_ms=t, cell_deg=5, sources=["ucdp-ged"])
+            scanned = dashboard.scan_cells(s, at, None, 5.0, frozenset(["ucdp-ged"]))
+            assert (one.events, one.unplaced, one.cells, one.sources) == (
+                scanned[0],
+                scanned[1],
+                scanned[3],
+                scanned[4],
+            )
+            assert one.events == sources.get("ucdp-ged", 0) and one.shown == ("ucdp-ged",)
+            assert one.provenance == s.provenance(at, scanned[2], dashboard.EVENT_KINDS)
             for buckets in (1, 48, 96, 1000):
                 assert dashboard.timeline(s, as_of_ms=t, buckets=buckets) == scanned_timeline(
                     s, t, buckets
@@ -104,6 +118,12 @@ def test_the_map_and_timeline_answer_what_a_scan_of_every_record_did(
             seen.append(answer.events)
         # The moments do show different rooms: nothing, then more and more events.
         assert seen[-2] == 0 and seen[0] < seen[1] < seen[3] == seen[-1]
+        assert set(answer.sources) == {"gdelt-v2", "ucdp-ged"}
+        # The sources add up to the whole map, each one's cells what the scan counts.
+        parts = [dashboard.map_cells(s, sources=[src]) for src in answer.sources]
+        assert sum(p.events for p in parts) == answer.events
+        both = dashboard.map_cells(s, sources=list(answer.sources))
+        assert (both.events, both.cells) == (answer.events, answer.cells)
         marked = seen[2] - seen[1]
         assert marked == (0 if user == "dana" else 120)
         if user == "dana":
@@ -116,6 +136,19 @@ def test_a_box_keeps_the_cells_that_overlap_it_and_a_window_counts_from_the_even
     with sitroom.open(room, user="alice", proof=PASS) as r:
         s = r.session
         whole = dashboard.map_cells(s)
+        # A window counts from the events, of the sources chosen as well.
+        ucdp = dashboard.map_cells(s, since_ms=0, sources=["ucdp-ged"])
+        assert ucdp.events == whole.sources["ucdp-ged"] and ucdp.sources == whole.sources
+        with pytest.raises(UserInputError, match="no events from source 'gdelt-v9'"):
+            dashboard.map_cells(s, sources=["ucdp-ged", "gdelt-v9"])
+        with pytest.raises(UserInputError, match="no events from source 'nope'"):
+            dashboard.map_cells(s, since_ms=0, sources=["nope"])
+        with pytest.raises(UserInputError, match="name one or more sources"):
+            dashboard.source_names(" , ")
+        assert dashboard.source_names("acled, ucdp-ged,acled") == ("acled", "ucdp-ged")
+        # A source known now is no mistake as of before it began: only empty.
+        early = dashboard.map_cells(s, as_of_ms=T0 + 30 * 60_000, sources=["ucdp-ged"])
+        assert early.events == 0 and early.cells == () and "ucdp-ged" not in early.sources
         levant = dashboard.map_cells(s, bbox=(29.5, 34.0, 37.5, 42.0))
         assert levant.events == whole.events and 0 < len(levant.cells) < len(whole.cells)
         assert {c for c in whole.cells if 29 <= c[0] <= 37 and 34 <= c[1] <= 42} == set(

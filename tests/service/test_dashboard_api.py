@@ -94,3 +94,19 @@ def test_a_box_filters_the_cells_not_the_counts(served: Served) -> None:
     for bad in ("33,35", "north,35,34,36", "34,35,33,36"):
         r = dana.get("/map", params={"bbox": bad})
         assert r.status_code == 422 and "south,west,north,east" in r.json()["error"]["message"]
+
+
+def test_the_map_counts_the_sources_chosen_and_names_every_source(served: Served) -> None:
+    _ingest(served)
+    dana = served.as_user("dana")
+    whole = dana.get("/map").json()
+    assert whole["sources"] == {"acled": whole["events"]} and whole["shown"] == ["acled"]
+    chosen = dana.get("/map", params={"sources": "acled"}).json()
+    assert {k: chosen[k] for k in ("events", "unplaced", "cells", "sources")} == {
+        k: whole[k] for k in ("events", "unplaced", "cells", "sources")
+    }
+    r = dana.get("/map", params={"sources": "acled,gdelt-v9"})
+    assert r.status_code == 422
+    message = r.json()["error"]["message"]
+    assert "gdelt-v9" in message and "acled" in message and "\n" not in message
+    assert dana.get("/map", params={"sources": ","}).status_code == 422
