@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from sitroom.testing.samples import UCDP_FILE
+
 from dashboard import Page, Server, acled_row, open_page, screenshot, serve, sitroom
 from dashboard import browser as browser  # the fixture: no conftest.py here (one is tests/')
 from helpers import sealed_track_room
@@ -105,6 +107,69 @@ def test_an_appended_event_shows_on_the_map_and_in_the_alert_feed_within_a_secon
         assert "beirut" in (newest.text_content() or "").lower()
         assert took < 1.0, f"{took:.3f}s"
         assert p.errors == [] and p.outside == []
+
+
+def shown_cells(p: Page) -> list[list[float]]:
+    """The map's cells as drawn: [lat, lon, quad class, count], in the server's order."""
+    cells = p.page.evaluate(
+        """() => [...document.querySelectorAll("#cells rect")].map((r) =>
+             [Number(r.dataset.lat), Number(r.dataset.lon), Number(r.dataset.q),
+              Number(r.dataset.count)])"""
+    )
+    return sorted(cells)
+
+
+def test_a_source_toggled_off_leaves_the_map_with_the_counts_of_the_others(
+    browser: Any, server: Server
+) -> None:
+    alice = server.client("alice")
+    r = alice.post("/ingest/ucdp", params={"name": "u.csv"}, content=UCDP_FILE.read_bytes())
+    assert r.status_code == 200, r.text
+    whole = alice.get("/map", params={"cell": 1}).json()
+    assert set(whole["sources"]) == {"acled", "ucdp-ged"}
+    with open_page(browser, server.url) as p:
+        p.login("alice")
+        p.tab("map")
+        ucdp = p.page.locator('#sources input[data-source="ucdp-ged"]')
+        assert ucdp.is_checked() and p.page.locator("#sources input").count() == 2
+        label = p.page.locator('#sources label[data-source="ucdp-ged"]').text_content() or ""
+        assert f"UCDP GED ({whole['sources']['ucdp-ged']:,})" in label
+        assert shown_cells(p) == sorted(whole["cells"])
+        assert "Showing events from ACLED, UCDP GED" in (p.page.text_content("#map-sources") or "")
+        # Off from the keyboard: the cells are those the server counts of ACLED alone.
+        ucdp.focus()
+        p.page.keyboard.press("Space")
+        p.page.wait_for_selector('#cells[data-shown="acled"]', state="attached")
+        said = alice.get("/map", params={"cell": 1, "sources": "acled"}).json()
+        assert said["events"] == whole["sources"]["acled"] < whole["events"]
+        assert shown_cells(p) == sorted(said["cells"]) != sorted(whole["cells"])
+        legend = p.page.text_content("#map-sources") or ""
+        assert "Showing events from ACLED (not UCDP GED)" in legend
+        assert f"{said['events']:,} events" in (p.page.text_content("#map-summary") or "")
+        # A record appended meanwhile redraws the map: the source stays off.
+        row = acled_row("LBN99002", 33.8938, 35.5018, 3, "2026-11-28")
+        assert alice.post(
+            "/ingest/acled", params={"name": "c.csv"}, content=row.encode()
+        ).is_success
+        p.page.wait_for_function(
+            "n => document.querySelector('#sources label[data-source=acled]').dataset.count == n",
+            arg=said["events"] + 1,
+        )
+        assert not ucdp.is_checked()
+        assert shown_cells(p) == sorted(
+            alice.get("/map", params={"sources": "acled"}).json()["cells"]
+        )
+        # Both off: no cells; on again: every source's.
+        p.page.locator('#sources input[data-source="acled"]').uncheck()
+        p.page.wait_for_selector('#cells[data-shown=""]', state="attached")
+        assert shown_cells(p) == [] and "No source shown" in (
+            p.page.text_content("#map-sources") or ""
+        )
+        p.page.locator('#sources input[data-source="acled"]').check()
+        ucdp.check()
+        p.page.wait_for_selector('#cells[data-shown="acled,ucdp-ged"]', state="attached")
+        assert shown_cells(p) == sorted(alice.get("/map").json()["cells"])
+        assert p.errors == [] and p.outside == [], (p.errors, p.outside)
 
 
 def test_the_as_of_slider_shows_what_sitroom_state_as_of_says(browser: Any, server: Server) -> None:

@@ -1,6 +1,7 @@
 // The map: Natural Earth countries in plain lon/lat (x = lon, y = -lat, equirectangular), the
 // events the server counted in grid cells (four sub-squares per cell, one per QuadClass), and
-// the tracks' venues with their radius rings. Layers toggle; presets frame a region.
+// the tracks' venues with their radius rings. Layers toggle; presets frame a region; each
+// source toggles, and the server recounts the cells for the sources left on.
 import { el, read, stale, svg } from "./api.js";
 
 const REGIONS = {
@@ -10,7 +11,14 @@ const REGIONS = {
 };
 const MI_PER_DEG_LAT = 69.05;
 const layers = { q1: true, q2: true, q3: true, q4: true, q0: true, venues: true };
+const SOURCE_NAMES = { "gdelt-v1": "GDELT 1.0", "gdelt-v2": "GDELT 2.0", "ucdp-ged": "UCDP GED", acled: "ACLED" };
+// Sources by name: the ones turned off, and every one an answer has named (the server knows
+// them as of now, so asking for one absent at an earlier moment is no error).
+const off = new Set();
+const known = new Set();
 let drawn = false;
+let asked = 0; // the latest read: an older answer arriving after it is not drawn
+let toggles = 0;
 
 export function setupMap() {
   for (const b of document.querySelectorAll("[data-region]")) {
@@ -48,8 +56,59 @@ async function basemap() {
 
 export async function renderMap() {
   await basemap();
-  const answer = await read("/map", { cell: 1 });
+  const mine = ++asked;
+  let answer = await read("/map", { cell: 1, sources: chosen() });
+  const missed = Object.keys(answer.sources).some((name) => !known.has(name));
+  for (const name of Object.keys(answer.sources)) known.add(name);
+  // A source new to the page was left out of the filter: it is shown unless turned off.
+  if (missed && off.size) answer = await read("/map", { cell: 1, sources: chosen() });
+  if (mine !== asked) return answer;
+  if (!chosen() && off.size) answer = { ...answer, events: 0, unplaced: 0, cells: [] }; // all off
+  draw(answer);
+  return answer;
+}
+
+// The sources to ask for: null (every one) unless some are off, and null when all are (the
+// answer then still names the sources; its cells are not drawn).
+function chosen() {
+  if (!off.size) return null;
+  return [...known].filter((name) => !off.has(name)).sort().join(",") || null;
+}
+
+function shownNames() {
+  return [...known].filter((name) => !off.has(name)).sort();
+}
+
+function label(name) {
+  return SOURCE_NAMES[name] || name;
+}
+
+// One checkbox per source present, kept across redraws (a keyboard user's focus stays put).
+function sourceToggles(counts) {
+  const box = document.getElementById("sources");
+  const present = new Set(Object.keys(counts));
+  for (const l of box.querySelectorAll("label[data-source]")) if (!present.has(l.dataset.source)) l.remove();
+  for (const name of Object.keys(counts).sort()) {
+    let row = [...box.querySelectorAll("label[data-source]")].find((l) => l.dataset.source === name);
+    if (!row) {
+      const input = el("input", { type: "checkbox", id: `source-${++toggles}`, "data-source": name });
+      input.checked = !off.has(name);
+      input.addEventListener("change", () => {
+        if (input.checked) off.delete(name); else off.add(name);
+        renderMap().catch((e) => console.warn(e));
+      });
+      row = el("label", { for: input.id, "data-source": name }, input, " ", el("span", { class: "source-name" }));
+      box.append(row);
+    }
+    row.querySelector(".source-name").textContent = `${label(name)} (${counts[name].toLocaleString("en")})`;
+    row.dataset.count = counts[name];
+    box.append(row); // in order of name
+  }
+}
+
+function draw(answer) {
   stale("panel-map", answer.provenance);
+  sourceToggles(answer.sources);
   const cells = document.getElementById("cells");
   const groups = {};
   for (const q of ["q0", "q1", "q2", "q3", "q4"]) groups[q] = svg("g", { "data-layer": q });
@@ -72,10 +131,17 @@ export async function renderMap() {
     groups[`q${q}`].append(rect);
   }
   cells.replaceChildren(...Object.values(groups));
+  const shown = shownNames();
+  cells.dataset.shown = shown.join(",");
   const venues = document.getElementById("venues");
   venues.replaceChildren(...answer.venues.map(venue));
   visibility();
   labels();
+  const all = Object.keys(answer.sources).length;
+  document.getElementById("map-sources").textContent = !shown.length
+    ? "No source shown: turn one on to see its events."
+    : `Showing events from ${shown.map(label).join(", ")}` +
+      (off.size ? ` (not ${[...off].sort().map(label).join(", ")})` : all > 1 ? " (every source)" : "");
   const placed = answer.events - answer.unplaced;
   document.getElementById("map-summary").textContent =
     `${answer.events.toLocaleString("en")} events (${placed.toLocaleString("en")} placed) in ` +
@@ -85,7 +151,6 @@ export async function renderMap() {
     const input = document.getElementById(`layer-q${q}`);
     if (input) input.parentElement.dataset.count = totals[q];
   }
-  return answer;
 }
 
 function venue(v) {
