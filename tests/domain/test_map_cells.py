@@ -1,6 +1,7 @@
 """The dashboard's two projections, ``map`` (events per 1-degree cell, QuadClass, compartment and
-source) and ``arrivals`` (records per millisecond of recorded time, per compartment): folding a run of
-records in one batch or cut anywhere into many, through a snapshot or not, gives one state."""
+source) and ``arrivals`` (records per millisecond of recorded time, per compartment): folding a
+run of records in one batch or cut anywhere into many, through a snapshot or not, gives one
+state."""
 
 from __future__ import annotations
 

@@ -190,7 +190,11 @@ def check_same(batch: RecordBatch) -> None:
     assert a == b
     # ... counted by source too, as each strategy reads the records' sources.
     sources = Counter(
-        zip(events.column("compartment").to_pylist(), events.column("source").to_pylist())
+        zip(
+            events.column("compartment").to_pylist(),
+            events.column("source").to_pylist(),
+            strict=True,
+        )
     )
     held = {
         (c, src): p["events"] for c, part in a["compartments"].items() for src, p in part.items()

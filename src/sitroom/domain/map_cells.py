@@ -18,9 +18,9 @@ share), so that the map can show the sources a reader chooses. ``{"compartments"
   longitude on the globe (in no cell);
 - ``newest``: the latest start of valid time among them (an answer's freshness).
 
-Folded column-wise with polars (one group-by per bulk batch, then its few thousand distinct
-cells added in Python); the few events of a live append are counted in Python, from the same
-values (``domain/smallbatch.py``).
+Folded column-wise with polars (one group-by per bulk batch and source, then its few thousand
+distinct cells added in Python); the few events of a live append are counted in Python, from
+the same values (``domain/smallbatch.py``).
 """
 
 from __future__ import annotations
@@ -47,12 +47,17 @@ Cell = tuple[int, int, int]  # (lat, lon) of the south-west corner, quad class (
 
 def by_compartment(batch: RecordBatch) -> Iterator[tuple[str, RecordBatch]]:
     """The records of ``batch`` of each compartment it holds (most batches hold one)."""
-    held = pc.unique(batch.column("compartment")).to_pylist()
+    return by_value(batch, "compartment")
+
+
+def by_value(batch: RecordBatch, column: str) -> Iterator[tuple[str, RecordBatch]]:
+    """The records of ``batch`` of each value of an envelope column it holds."""
+    held = pc.unique(batch.column(column)).to_pylist()
     if len(held) == 1:
         yield str(held[0]), batch
         return
-    for c in held:
-        yield str(c), batch.filter(pc.equal(batch.column("compartment"), c))
+    for v in held:
+        yield str(v), batch.filter(pc.equal(batch.column(column), v))
 
 
 def _blank() -> dict[str, Any]:
@@ -86,33 +91,28 @@ def _count_small(by_source: dict[str, dict[str, Any]], cols: dict[str, list[Any]
         cells[key] = cells.get(key, 0) + 1
 
 
-def _count_bulk(by_source: dict[str, dict[str, Any]], events: RecordBatch) -> None:
+def _count_bulk(part: dict[str, Any], events: RecordBatch) -> None:
+    """Events of one source, column-wise."""
     import polars as pl
 
-    frame = event_frame(events, FACTS).with_columns(placed_expr().fill_null(False).alias("on"))
-    # Per source, a few rows: a batch holds one source or a handful.
-    totals = frame.group_by("source").agg(
-        pl.len().alias("events"), pl.col("on").sum().alias("placed"), pl.col("valid_from").max()
-    )
-    for src, n, placed, top in totals.iter_rows():
-        part = by_source.setdefault(src, _blank())
-        part["events"] += n
-        part["unplaced"] += n - placed
-        if isinstance(top, int):
-            part["newest"] = _newer(part["newest"], top)
+    frame = event_frame(events, FACTS[1:])
+    part["events"] += frame.height
+    top = frame["valid_from"].max()
+    if isinstance(top, int):
+        part["newest"] = _newer(part["newest"], top)
+    placed = frame.filter(placed_expr())
+    part["unplaced"] += frame.height - placed.height
     grouped = (
-        frame.filter(pl.col("on"))
-        .select(
-            pl.col("source"),
+        placed.select(
             pl.col("lat").floor().cast(pl.Int64),
             pl.col("lon").floor().cast(pl.Int64),
             pl.col("quad_class").fill_null(0).cast(pl.Int64),
         )
-        .group_by("source", "lat", "lon", "quad_class")
+        .group_by("lat", "lon", "quad_class")
         .len()
     )
-    for src, lat, lon, q, n in grouped.iter_rows():
-        cells: dict[Cell, int] = by_source[src]["cells"]
+    cells: dict[Cell, int] = part["cells"]
+    for lat, lon, q, n in grouped.iter_rows():
         key = (lat, lon, q)
         cells[key] = cells.get(key, 0) + n
 
@@ -141,8 +141,10 @@ class MapProjection:
             cols = event_columns(events)
             if cols is not None:
                 _count_small(by_source, cols)
-            else:
-                _count_bulk(by_source, events)
+                continue
+            # A bulk batch is one feed's, so of one source: split, it is one group-by each.
+            for src, one in by_value(events, "source"):
+                _count_bulk(by_source.setdefault(src, _blank()), one)
         return state
 
     def restrict(self, state: dict[str, Any], sees: Sees) -> dict[str, Any]:
