@@ -116,6 +116,26 @@ def shown(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
+class NoLog(WorkspaceError):
+    """The database holds no sitroom log (a dropped one, or the wrong database)."""
+
+    no_log = True
+
+
+def records_at(url: str, connect_timeout_s: int = 10) -> int | None:
+    """How many records the sitroom log in ``url``'s database holds (None: it holds none,
+    not even an empty one); WorkspaceError if it cannot be reached."""
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout_s) as con:
+            exists = con.execute("SELECT to_regclass('segments') IS NOT NULL").fetchone()
+            if exists != (True,):
+                return None
+            row = con.execute("SELECT COALESCE(MAX(last_seq), 0) FROM segments").fetchone()
+            return 0 if row is None else int(row[0])
+    except psycopg.Error as e:
+        raise WorkspaceError(f"cannot reach the log at {shown(url)}: {_reason(e)}") from None
+
+
 def _reason(e: psycopg.Error) -> str:
     """The server's or libpq's reason, on one line."""
     text = " ".join(str(e).split())
@@ -190,10 +210,10 @@ class PostgresLog:
         w = self._w
         exists = w.execute("SELECT to_regclass('migrations') IS NOT NULL").fetchone() == (True,)
         if not exists and not create:
-            raise WorkspaceError(f"no sitroom log at {self.where} (sitroom init --postgres)")
+            raise NoLog(f"no sitroom log at {self.where} (sitroom init --postgres makes one)")
         if self.read_only:
             if not exists:
-                raise WorkspaceError(f"no sitroom log at {self.where}, and {self.read_only}")
+                raise NoLog(f"no sitroom log at {self.where}, and {self.read_only}")
             return
         with w.transaction():
             # Two processes opening a new log at once: one makes the tables, the other waits.
