@@ -60,9 +60,8 @@ from sitroom.settings import CONFIG_FILE, SITE_KEY_FILE_ENV, Settings, key_files
 if TYPE_CHECKING:
     import threading
 
-    from sitroom.adapters.log_postgres import PostgresLog
-
     from sitroom.adapters.channel_http import Limits
+    from sitroom.adapters.log_postgres import PostgresLog
     from sitroom.application.agreements import Agreements
     from sitroom.application.audit import Audit, Report
     from sitroom.application.auth import Auth, Proof
@@ -204,15 +203,28 @@ def open_log(path: Path, settings: Settings, *, create: bool = False) -> SqliteL
     """The workspace's log: in the PostgreSQL database its settings name (psycopg imported
     only then), else its SQLite file."""
     if settings.log_url:
+        _postgres()  # one line if psycopg is missing
         from sitroom.adapters.log_postgres import PostgresLog
 
         return PostgresLog(settings.log_url, durability=settings.durability, create=create)
     return SqliteLog(path / LOG_FILE, durability=settings.durability, create=create)
 
 
+def _postgres() -> None:
+    """Import the PostgreSQL log's adapter (psycopg with it) when a workspace names one: a
+    line saying what to install, if it cannot be."""
+    try:
+        import sitroom.adapters.log_postgres  # noqa: F401
+    except ImportError as e:
+        raise WorkspaceError(
+            f"a PostgreSQL log needs psycopg ({e.name} is missing): pip install 'sitroom[postgres]'"
+        ) from None
+
+
 def _where(path: Path, settings: Settings) -> str:
     """The log, as a message names it: its file, or its URL without a password."""
     if settings.log_url:
+        _postgres()
         from sitroom.adapters.log_postgres import shown
 
         return shown(settings.log_url)
@@ -363,7 +375,8 @@ class KeyHolders:
 
 
 def record_seal(
-    log: SqliteLog | PostgresLog, keystore: KeyStore, site: str) -> tuple[SealedRecords, KeyHolders]:
+    log: SqliteLog | PostgresLog, keystore: KeyStore, site: str
+) -> tuple[SealedRecords, KeyHolders]:
     """Compartment records sealed at rest under their track's key, with the keys that open
     them here (a person's, once proven, is added to the holders)."""
 
@@ -425,6 +438,7 @@ def _refuse_taken(path: Path, url: str) -> None:
     """UserInputError if ``url`` is no PostgreSQL URL, or ``path`` already has settings (a
     workspace's log is chosen when it is made); WorkspaceError if the server cannot be reached
     or its database holds another workspace's records."""
+    _postgres()
     from sitroom.adapters.log_postgres import is_url, records_at, shown
 
     if not is_url(url):

@@ -69,9 +69,7 @@ def test_an_unreachable_server_is_one_line_and_leaves_no_workspace(
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     ws = tmp_path / "ws"
-    r = sitroom(
-        capfd, "init", "-w", str(ws), "--postgres", f"postgresql://u:pw@127.0.0.1:{port}/x"
-    )
+    r = sitroom(capfd, "init", "-w", str(ws), "--postgres", f"postgresql://u:pw@127.0.0.1:{port}/x")
     assert r.code == 2, (r.out, r.err)
     assert "cannot reach the log at postgresql://u:***@127.0.0.1" in r.err
     assert "Traceback" not in r.err and len(r.err.strip().splitlines()) <= 2

@@ -107,7 +107,8 @@ WRITER = textwrap.dedent("""
     log = PostgresLog(url, lock_timeout_ms=60_000)
     for k in range(batches):
         recs = [make_record(i, source=f"{name}{k}") for i in range(k * 1000, k * 1000 + 1000)]
-        batch = RecordBatch.from_records(recs).with_column("id", [f"{name}:{k}:{i}" for i in range(1000)])
+        batch = RecordBatch.from_records(recs)
+        batch = batch.with_column("id", [f"{name}:{k}:{i}" for i in range(1000)])
         batch = batch.with_column("recorded_time", np.arange(k * 1000 + 1, k * 1000 + 1001))
         batch = batch.with_column("origin", [name] * 1000)
         log.append(batch)

