@@ -98,3 +98,26 @@ def test_a_dropped_log_is_found_lost_not_started_over(
         con.execute("TRUNCATE segments, ids")
     r = sitroom(capfd, "state", "-w", str(ws))
     assert r.code == 2 and "is empty, but this workspace had" in r.err, r.err
+
+
+def test_verify_finds_a_dropped_log_lost_and_a_down_server_is_not(
+    url: str, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log's tables dropped: verify reports the records lost (exit 7). A server that
+    cannot be reached has lost nothing: one line, exit 2, for verify and every command."""
+    ws = tmp_path / "ws"
+    assert sitroom(capfd, "init", "-w", str(ws), "--postgres", url).code == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with monkeypatch.context() as env:
+        env.setenv("SITROOM_LOG_URL", f"postgresql://postgres@127.0.0.1:{port}/gone")
+        for args in (["verify"], ["state"]):
+            down = sitroom(capfd, *args, "-w", str(ws))
+            assert down.code == 2, (args, down.out, down.err)
+            assert "cannot reach the log" in down.err and "Traceback" not in down.err
+    with psycopg.connect(url, autocommit=True) as con:
+        con.execute("DROP TABLE segments, ids, snapshots, meta, migrations")
+    gone = sitroom(capfd, "verify", "-w", str(ws), "--json")
+    assert gone.code == 7, gone.out + gone.err
+    assert json.loads(gone.out)["first_bad"]["reason"] == "lost"

@@ -294,11 +294,15 @@ class PostgresLog:
         id from Python would cost more than the rest of the append."""
         if not len(fresh):
             return
-        escaped = fresh.column("id")
-        for char, code in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
-            escaped = pc.replace_substring(escaped, char, code)
+        # In key order, as SQLite's index is filled: each id lands beside the last one in the
+        # B-tree (its pages stay in cache) instead of anywhere — a third of the append's time.
+        order = pc.sort_indices(fresh.column("id"))
+        escaped = pc.take(fresh.column("id"), order)
+        if pc.any(pc.match_substring_regex(escaped, r"[\\\t\n\r]")).as_py():
+            for char, code in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+                escaped = pc.replace_substring(escaped, char, code)
         fields = pc.binary_join_element_wise(
-            escaped, pc.cast(fresh.column("seq"), pa.string()), "\t"
+            escaped, pc.cast(pc.take(fresh.column("seq"), order), pa.string()), "\t"
         )
         with self._w.cursor() as cur, cur.copy("COPY ids (id, seq) FROM STDIN") as copy:
             copy.write(_joined(pc.binary_join_element_wise(fields, "", "\n")))
