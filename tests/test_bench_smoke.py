@@ -17,6 +17,11 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
     ("script", "args", "expect"),
     [
         ("gdelt_ingest.py", ["--rows", "20000", "--runs", "1"], "ratio sitroom / baseline"),
+        (
+            "gdelt_ingest.py",
+            ["--rows", "20000", "--runs", "1", "--postgres"],
+            "ratio postgresql / sqlite",
+        ),
         ("ingest_hostile.py", ["--mb", "4"], "ratio worst hostile / baseline"),
         ("alert_latency.py", ["--rate", "500", "--seconds", "2"], "ratio p99 baseline / sitroom"),
         (

@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     import threading
 
     from sitroom.adapters.channel_http import Limits
+    from sitroom.adapters.log_postgres import PostgresLog
     from sitroom.application.agreements import Agreements
     from sitroom.application.audit import Audit, Report
     from sitroom.application.auth import Auth, Proof
@@ -194,8 +195,62 @@ def _reliability_plot(
 
 
 def is_room(path: Path | str) -> bool:
-    """Whether ``path`` holds a sitroom workspace."""
-    return (Path(path) / LOG_FILE).exists()
+    """Whether ``path`` holds a sitroom workspace: its SQLite log, or settings that name a
+    PostgreSQL log."""
+    path = Path(path)
+    if (path / LOG_FILE).exists():
+        return True
+    return (path / CONFIG_FILE).exists() and bool(Settings.load(path).log_url)
+
+
+def open_log(path: Path, settings: Settings, *, create: bool = False) -> SqliteLog | PostgresLog:
+    """The workspace's log: in the PostgreSQL database its settings name (psycopg imported
+    only then), else its SQLite file."""
+    if settings.log_url:
+        _postgres()  # one line if psycopg is missing
+        from sitroom.adapters.log_postgres import PostgresLog
+
+        return PostgresLog(settings.log_url, durability=settings.durability, create=create)
+    return SqliteLog(path / LOG_FILE, durability=settings.durability, create=create)
+
+
+def _postgres() -> None:
+    """Import the PostgreSQL log's adapter (psycopg with it) when a workspace names one: a
+    line saying what to install, if it cannot be."""
+    try:
+        import sitroom.adapters.log_postgres  # noqa: F401
+    except ImportError as e:
+        raise WorkspaceError(
+            f"a PostgreSQL log needs psycopg ({e.name} is missing): pip install 'sitroom[postgres]'"
+        ) from None
+
+
+def _where(path: Path, settings: Settings) -> str:
+    """The log, as a message names it: its file, or its URL without a password."""
+    if settings.log_url:
+        _postgres()
+        from sitroom.adapters.log_postgres import shown
+
+        return shown(settings.log_url)
+    return str(path / LOG_FILE)
+
+
+def _refuse_emptied(path: Path, log: SqliteLog | PostgresLog, where: str) -> None:
+    """WorkspaceError if a PostgreSQL log is empty while the head kept outside it says the
+    workspace held records (a file log is checked before it is opened: _refuse_lost_log)."""
+    if log.last_seq() or not (path / HEAD_FILE).exists():
+        return
+    try:
+        kept = HeadFile(path / HEAD_FILE).last()
+    except SecureError:
+        kept = None
+    if kept is not None and kept.seq:
+        raise WorkspaceError(
+            f"the log {where} is empty, but this workspace had at least "
+            f"{plural(kept.seq, 'record')} (its last signed head, in {HEAD_FILE}, is at seq "
+            f"{kept.seq:,}); restore the database from a backup, or move {HEAD_FILE} away to "
+            "start a new, empty log"
+        )
 
 
 def _log_gone(path: Path) -> str | None:
@@ -211,6 +266,8 @@ def _log_gone(path: Path) -> str | None:
 def _refuse_lost_log(path: Path) -> None:
     """WorkspaceError if the log is missing or empty while the head kept outside it says the
     workspace held records: opening (or init) would start a new, empty log over the loss."""
+    if (path / CONFIG_FILE).exists() and Settings.load(path).log_url:
+        return  # not a file: checked once open (_refuse_emptied)
     how = _log_gone(path)
     if how is None or not (path / HEAD_FILE).exists():
         return
@@ -266,7 +323,7 @@ def can_sign(keystore: KeyStore, site: str) -> bool:
     return key_file is not None and os.access(key_file, os.R_OK)
 
 
-def snapshot_seal(log: SqliteLog, keystore: KeyStore, site: str) -> SignedSnapshots:
+def snapshot_seal(log: SqliteLog | PostgresLog, keystore: KeyStore, site: str) -> SignedSnapshots:
     """Snapshots signed by the site and bound to this log: a process that cannot read the
     site's key file saves none (the operator's processes and the server do), and every process
     uses only those that verify against the site's public card."""
@@ -321,7 +378,9 @@ class KeyHolders:
         self._tried, self._site_keys = False, []
 
 
-def record_seal(log: SqliteLog, keystore: KeyStore, site: str) -> tuple[SealedRecords, KeyHolders]:
+def record_seal(
+    log: SqliteLog | PostgresLog, keystore: KeyStore, site: str
+) -> tuple[SealedRecords, KeyHolders]:
     """Compartment records sealed at rest under their track's key, with the keys that open
     them here (a person's, once proven, is added to the holders)."""
 
@@ -346,13 +405,23 @@ def _auth(path: Path, settings: Settings, clock: Clock) -> Auth:
     )
 
 
-def init(path: Path | str, *, site: str | None = None, clock: Clock | None = None) -> Room:
+def init(
+    path: Path | str,
+    *,
+    site: str | None = None,
+    clock: Clock | None = None,
+    postgres: str | None = None,
+) -> Room:
     """Create a room in ``path`` (made if missing): its settings, its log and this site's
-    keys. WorkspaceError if it holds one already."""
+    keys. WorkspaceError if it holds one already. ``postgres``: a URL whose database holds
+    the log (a new one: a database already holding a sitroom log with records is refused),
+    instead of the workspace's SQLite file."""
     path = Path(path)
     if is_room(path):
         raise WorkspaceError(f"{path} already holds a sitroom workspace")
     _refuse_lost_log(path)
+    if postgres is not None:
+        _refuse_taken(path, postgres)
     try:
         # A folder made here is its owner's only; one given is left as its owner set it.
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -360,13 +429,34 @@ def init(path: Path | str, *, site: str | None = None, clock: Clock | None = Non
         raise WorkspaceError(f"cannot create workspace {path}: {e.strerror}") from None
     config = path / CONFIG_FILE
     if not config.exists():
-        settings = Settings(site=site or f"site-{secrets.token_hex(4)}")
+        settings = Settings(site=site or f"site-{secrets.token_hex(4)}", log_url=postgres or "")
         write_private(config, settings.to_toml().encode())
     room = Room._open(path, clock, create=True, user=None, as_site=True)
     if room._init_site_keys():
         room._keep_first_head()
     room._attach_checkpointer()
     return room
+
+
+def _refuse_taken(path: Path, url: str) -> None:
+    """UserInputError if ``url`` is no PostgreSQL URL, or ``path`` already has settings (a
+    workspace's log is chosen when it is made); WorkspaceError if the server cannot be reached
+    or its database holds another workspace's records."""
+    _postgres()
+    from sitroom.adapters.log_postgres import is_url, records_at, shown
+
+    if not is_url(url):
+        raise UserInputError(f"--postgres takes a URL, postgresql://USER@HOST:PORT/DB, not {url!r}")
+    if (path / CONFIG_FILE).exists():
+        raise UserInputError(
+            f"{path / CONFIG_FILE} exists already: set log_url in it instead of --postgres"
+        )
+    held = records_at(url)
+    if held:
+        raise WorkspaceError(
+            f"{shown(url)} already holds a sitroom log ({plural(held, 'record')}): give each "
+            "workspace a database of its own"
+        )
 
 
 def open(
@@ -468,8 +558,9 @@ def verify(
     path = Path(path)
     settings = Settings.load(path)
     kept = HeadFile(path / HEAD_FILE)
-    gone = _log_gone(path)
-    if gone is not None and (found := lost(kept, site=settings.site, log=_at(path), how=gone)):
+    where = _where(path, settings)
+    gone = None if settings.log_url else _log_gone(path)
+    if gone is not None and (found := lost(kept, site=settings.site, log=where, how=gone)):
         return found
     if not is_room(path):
         raise NoWorkspace(str(path.resolve()))
@@ -477,9 +568,11 @@ def verify(
     keys = KeyStore(path / KEYS_DIR)
     anchor = keys.public(settings.site) if keys.exists(settings.site) else None
     try:
-        log = SqliteLog(path / LOG_FILE, durability=settings.durability)
-    except WorkspaceError:  # not a log at all: lost, if the workspace had one
-        if found := lost(kept, site=settings.site, log=_at(path), how="no log sitroom can read"):
+        log = open_log(path, settings)
+    except WorkspaceError as e:  # not a log at all: lost, if the workspace had one
+        if settings.log_url and not getattr(e, "no_log", False):
+            raise  # a server that cannot be reached has lost nothing
+        if found := lost(kept, site=settings.site, log=where, how="no log sitroom can read"):
             return found
         raise
     try:
@@ -519,10 +612,6 @@ def refuse_served(path: Path) -> None:
     server = served_by(path)
     if server is not None:
         raise WorkspaceError(f"{server.says(path)}: use the server, or stop it first")
-
-
-def _at(path: Path) -> str:
-    return str(path / LOG_FILE)
 
 
 # channels, outside a room -----------------------------------------------------------------
@@ -679,7 +768,7 @@ class Room:
         self,
         path: Path,
         settings: Settings,
-        log: SqliteLog,
+        log: SqliteLog | PostgresLog,
         engine: Engine,
         session: Session,
         keystore: KeyStore,
@@ -707,7 +796,12 @@ class Room:
         proof: Proof | None = None,
     ) -> Room:
         settings = Settings.load(path)
-        log = SqliteLog(path / LOG_FILE, durability=settings.durability, create=create)
+        log = open_log(path, settings, create=create)
+        try:
+            _refuse_emptied(path, log, _where(path, settings))
+        except BaseException:
+            log.close()
+            raise
         keystore = KeyStore(path / KEYS_DIR, key_files(path))
         records, holders = record_seal(log, keystore, settings.site)
         try:

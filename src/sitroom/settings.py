@@ -37,6 +37,10 @@ class Settings:
     """This workspace's site id: the origin stamped on every record it writes."""
     durability: str = "full"
     """'full' survives power loss (fsync on every commit); 'normal' survives process crashes."""
+    log_url: str = ""
+    """A PostgreSQL URL (postgresql://USER@HOST:PORT/DB) whose database holds the log instead
+    of the workspace's sitroom.db, for a team on one server (``sitroom init --postgres URL``;
+    keep a password in ~/.pgpass or PGPASSWORD, not here). Empty: the SQLite log."""
     snapshot_every: int = 10_000
     """Projection snapshots every this many records: bounds the work of an as-of rebuild."""
     checkpoint_every: int = 10_000
@@ -126,6 +130,10 @@ class Settings:
             raise WorkspaceError(
                 "risk_aggregate must be median, mean or extremised, "
                 f"not {settings.risk_aggregate!r}"
+            )
+        if settings.log_url and not settings.log_url.startswith(("postgresql://", "postgres://")):
+            raise WorkspaceError(
+                f"log_url is a PostgreSQL URL (postgresql://USER@HOST/DB), not {settings.log_url!r}"
             )
         if settings.checkpoint_every < 1:
             raise WorkspaceError("checkpoint_every is a number of records, at least 1")

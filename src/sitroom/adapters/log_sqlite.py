@@ -22,15 +22,23 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import astuple
 from pathlib import Path
-from typing import Any, Unpack
+from typing import Unpack
 from urllib.parse import quote
 
 import numpy as np
 import orjson
-import pyarrow as pa
 
 from sitroom.adapters import segments
-from sitroom.adapters.logbase import prepare_append, select
+from sitroom.adapters.logbase import (
+    decode_stored,
+    holding,
+    pages,
+    prepare_append,
+    seal_segment,
+    select,
+    seq_in_segment,
+    stored_segment,
+)
 from sitroom.application.ports import AppendResult, Attest, ReadFilters, Snapshot
 from sitroom.domain.records import RecordBatch
 from sitroom.domain.secure import audit, merkle
@@ -259,7 +267,7 @@ class SqliteLog:
             if len(fresh):
                 # Encoding and hashing run on the encoder's threads (zstd and SHA-256 release
                 # the GIL); only the chain's links, 64 bytes each, are hashed in order here.
-                sealed = self._encoder.map(_seal, segments.cut(fresh))
+                sealed = self._encoder.map(seal_segment, segments.cut(fresh))
                 rows = []
                 for header, data, leaves, digest in sealed:
                     head = audit.next_head(head, digest)
@@ -390,38 +398,21 @@ class SqliteLog:
         sql = f"SELECT first_seq, last_seq FROM segments WHERE {' AND '.join(parts)}"
         # Fetched whole: a cursor left open across the caller's work would pin a read snapshot.
         rows = self._r.execute(sql + " ORDER BY first_seq", args).fetchall()
-        if seqs is not None:  # only the segments that hold one of the ids
-            rows = [
-                (first, last)
-                for first, last in rows
-                if np.searchsorted(seqs, first) < np.searchsorted(seqs, last, side="right")
-            ]
-        yield from rows
+        yield from rows if seqs is None else holding(rows, seqs)
 
     def read(
         self, *, page_size: int = 50_000, **filters: Unpack[ReadFilters]
     ) -> Iterator[RecordBatch]:
         after = filters.get("after_seq", 0)
         upto = filters.get("upto_seq")
-        pending: list[RecordBatch] = []  # the page being filled: one payload type throughout,
-        held = 0  # so that joining never turns typed payloads into JSON text
-        for first, last in self._segments(filters):
-            lo = max(after + 1, first) - first
-            hi = (last if upto is None else min(upto, last)) - first + 1
-            part = RecordBatch(select(self._segment(first).slice(lo, hi - lo).table, filters))
-            if pending and len(part) and _payload_type(part) != _payload_type(pending[0]):
-                yield RecordBatch.concat(pending)
-                pending, held = [], 0
-            while len(part):
-                take = part.slice(0, page_size - held)
-                pending.append(take)
-                held += len(take)
-                part = part.slice(len(take))
-                if held == page_size:
-                    yield RecordBatch.concat(pending)
-                    pending, held = [], 0
-        if pending:
-            yield RecordBatch.concat(pending)
+
+        def parts() -> Iterator[RecordBatch]:
+            for first, last in self._segments(filters):
+                lo = max(after + 1, first) - first
+                hi = (last if upto is None else min(upto, last)) - first + 1
+                yield RecordBatch(select(self._segment(first).slice(lo, hi - lo).table, filters))
+
+        return pages(parts(), page_size)
 
     def _segment(self, first_seq: int) -> RecordBatch:
         hit = self._decoded.get(first_seq)
@@ -477,8 +468,7 @@ class SqliteLog:
         first, last, last_rt = row
         if last_rt <= recorded_time:
             return int(last)
-        rt = self._segment(first).column("recorded_time").to_numpy()
-        return int(first + np.searchsorted(rt, recorded_time, side="right") - 1)
+        return seq_in_segment(first, self._segment(first).column("recorded_time"), recorded_time)
 
     # snapshots and metadata ---------------------------------------------------------------
     def save_snapshots(self, snapshots: Sequence[tuple[str, int, int, bytes]]) -> None:
@@ -582,39 +572,11 @@ def _why(e: sqlite3.DatabaseError) -> str:
     return text
 
 
-def _payload_type(batch: RecordBatch) -> pa.DataType:
-    return batch.table.schema.field("payload").type
-
-
 # the audit chain ----------------------------------------------------------------------------
 _HEADER = "first_seq, last_seq, kind, first_rt, last_rt, valid_min, valid_max, codec"
 _COLUMNS = f"{_HEADER}, data, leaves, head"
 _WRITTEN = f"{_COLUMNS}, digest"
 _PLACES = ", ".join("?" * len(_WRITTEN.split(",")))
-
-
-def _header(s: segments.EncodedSegment) -> audit.SegmentHeader:
-    return audit.SegmentHeader(
-        s.first_seq, s.last_seq, s.kind, s.first_rt, s.last_rt, s.valid_min, s.valid_max, s.codec
-    )
-
-
-def _seal(part: RecordBatch) -> tuple[audit.SegmentHeader, bytes, bytes | None, bytes]:
-    """A segment's header and bytes, its record digests (JSON lines only) and its digest."""
-    s = segments.encode(part)
-    header = _header(s)
-    leaves = audit.line_leaves(s.data) if s.codec == segments.JSONL else None
-    return header, s.data, leaves, audit.segment_digest(header, s.data, leaves)
-
-
-def _stored(row: tuple[Any, ...]) -> audit.StoredSegment:
-    *header, data, leaves, head = row
-    return audit.StoredSegment(
-        audit.SegmentHeader(*header),
-        bytes(data),
-        None if leaves is None else bytes(leaves),
-        None if head is None else bytes(head),
-    )
 
 
 def _seal_existing(con: sqlite3.Connection) -> None:
@@ -682,17 +644,11 @@ class AuditScan:
         for row in self._con.execute(
             f"SELECT {_COLUMNS} FROM segments {where} ORDER BY first_seq", args
         ):
-            yield _stored(row)
+            yield stored_segment(row)
 
     def decode(self, seg: audit.StoredSegment) -> RecordBatch:
         """The segment's records; LogError if its bytes no longer decode."""
-        try:
-            return segments.decode(seg.header.codec, seg.data)
-        except (ValueError, TypeError, KeyError, OSError, pa.ArrowException) as e:
-            h = seg.header
-            raise LogError(
-                f"segment {h.first_seq}–{h.last_seq} does not decode ({type(e).__name__})"
-            ) from None
+        return decode_stored(seg)
 
     def tree(self) -> tuple[audit.LogHead, merkle.Tree]:
         """The heads and the Merkle tree as stored, in this read (verify recomputes them)."""
@@ -711,7 +667,7 @@ class AuditScan:
         ).fetchone()
         if row is None:
             return None
-        seg = _stored(row)
+        seg = stored_segment(row)
         (index,) = self._con.execute(
             "SELECT COUNT(*) FROM segments WHERE first_seq < ?", (seg.header.first_seq,)
         ).fetchone()

@@ -1,16 +1,20 @@
-"""What every log backend does the same way: deduplicate, number, filter."""
+"""What every log backend does the same way: deduplicate, number, filter, page, and seal its
+segments into the audit chain."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from sitroom.adapters import segments
 from sitroom.application.ports import Attest, ReadFilters
 from sitroom.domain.records import RecordBatch
+from sitroom.domain.secure import audit
 from sitroom.errors import LogError
 
 
@@ -110,3 +114,78 @@ def select(table: pa.Table, filters: ReadFilters) -> pa.Table:
         m = valid_overlap_mask(table["valid_from"], table["valid_to"], *window)
         mask = m if mask is None else pc.and_(mask, m)
     return table if mask is None else table.filter(mask)
+
+
+def pages(parts: Iterable[RecordBatch], page_size: int) -> Iterator[RecordBatch]:
+    """``parts`` (what a read selected of each segment, in order) as pages of ``page_size``
+    records. A page never mixes payload forms, so that joining never turns a bulk feed's typed
+    payloads into JSON text because a JSON record sits next to them in the log."""
+    pending: list[RecordBatch] = []
+    held = 0
+    for part in parts:
+        if pending and len(part) and _payload_type(part) != _payload_type(pending[0]):
+            yield RecordBatch.concat(pending)
+            pending, held = [], 0
+        while len(part):
+            take = part.slice(0, page_size - held)
+            pending.append(take)
+            held += len(take)
+            part = part.slice(len(take))
+            if held == page_size:
+                yield RecordBatch.concat(pending)
+                pending, held = [], 0
+    if pending:
+        yield RecordBatch.concat(pending)
+
+
+def _payload_type(batch: RecordBatch) -> pa.DataType:
+    return batch.table.schema.field("payload").type
+
+
+def holding(rows: Iterable[tuple[int, int]], seqs: np.ndarray) -> Iterator[tuple[int, int]]:
+    """The (first_seq, last_seq) segments of ``rows`` that hold one of ``seqs`` (sorted)."""
+    for first, last in rows:
+        if np.searchsorted(seqs, first) < np.searchsorted(seqs, last, side="right"):
+            yield first, last
+
+
+# the audit chain: what a stored segment is sealed with --------------------------------------
+def seal_segment(part: RecordBatch) -> tuple[audit.SegmentHeader, bytes, bytes | None, bytes]:
+    """A segment's header and bytes, its record digests (JSON lines only) and its digest:
+    the same bytes and digests whichever database stores them, so `sitroom verify` walks any
+    backend's chain alike."""
+    s = segments.encode(part)
+    header = audit.SegmentHeader(
+        s.first_seq, s.last_seq, s.kind, s.first_rt, s.last_rt, s.valid_min, s.valid_max, s.codec
+    )
+    leaves = audit.line_leaves(s.data) if s.codec == segments.JSONL else None
+    return header, s.data, leaves, audit.segment_digest(header, s.data, leaves)
+
+
+def stored_segment(row: Sequence[Any]) -> audit.StoredSegment:
+    """A segment row as stored (header columns, data, leaves, head) as the audit reads it."""
+    *header, data, leaves, head = row
+    return audit.StoredSegment(
+        audit.SegmentHeader(*header),
+        bytes(data),
+        None if leaves is None else bytes(leaves),
+        None if head is None else bytes(head),
+    )
+
+
+def decode_stored(seg: audit.StoredSegment) -> RecordBatch:
+    """A stored segment's records; LogError if its bytes no longer decode."""
+    try:
+        return segments.decode(seg.header.codec, seg.data)
+    except (ValueError, TypeError, KeyError, OSError, pa.ArrowException) as e:
+        h = seg.header
+        raise LogError(
+            f"segment {h.first_seq}–{h.last_seq} does not decode ({type(e).__name__})"
+        ) from None
+
+
+def seq_in_segment(first: int, recorded: pa.ChunkedArray | pa.Array, recorded_time: int) -> int:
+    """The largest seq of the segment starting at ``first`` whose recorded time (its
+    ``recorded`` column) is at or before ``recorded_time``."""
+    rt = recorded.to_numpy()
+    return int(first + np.searchsorted(rt, recorded_time, side="right") - 1)

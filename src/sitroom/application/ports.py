@@ -1,9 +1,9 @@
 """Every port the application needs, in one module: what an adapter must be to plug in.
 
-    LogStore     the append-only record log         SqliteLog, MemoryLog
+    LogStore     the append-only record log         SqliteLog, PostgresLog, MemoryLog
     SnapshotSeal what makes a snapshot trustworthy    application/snapshots.SignedSnapshots
     RecordSeal   compartments' records, sealed at rest application/at_rest.SealedRecords
-    AuditedLog   a log whose segments are chained   SqliteLog
+    AuditedLog   a log whose segments are chained   SqliteLog, PostgresLog
     HeadKeeper   the last signed head, off the log   adapters/heads.HeadFile
     Clock        physical time                       SystemClock, ManualClock
     Connector    a source format: inputs to records  adapters/connectors.py

@@ -65,12 +65,20 @@ def register(app: typer.Typer) -> None:
 def init(
     workspace: WorkspaceOpt = Path("."),
     site: Annotated[str | None, typer.Option(help="Site id stamped on every record.")] = None,
+    postgres: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep the log in this PostgreSQL database (postgresql://USER@HOST:PORT/DB) "
+            "instead of the workspace's SQLite file: a team's log on one server.",
+            metavar="URL",
+        ),
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Create a workspace (a directory with sitroom.toml, the log and this site's keys)."""
     import sitroom
 
-    with sitroom.init(workspace, site=site) as r:
+    with sitroom.init(workspace, site=site, postgres=postgres) as r:
         made = {"workspace": str(r.path.resolve()), "site": r.site}
     if json:
         emit_json(made)
