@@ -22,12 +22,11 @@ inside the lock, so the head it read stays the head.
 from __future__ import annotations
 
 import functools
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import astuple
-from typing import Any, ParamSpec, TypeVar, Unpack
+from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
@@ -38,16 +37,14 @@ from psycopg import errors as pg_errors
 
 from sitroom.adapters import segments
 from sitroom.adapters.logbase import (
+    SegmentReads,
     decode_stored,
     holding,
-    pages,
     prepare_append,
     seal_segment,
-    select,
-    seq_in_segment,
     stored_segment,
 )
-from sitroom.application.ports import AppendResult, Attest, ReadFilters, Snapshot
+from sitroom.application.ports import AppendResult, Attest, ReadFilters
 from sitroom.domain.records import RecordBatch
 from sitroom.domain.secure import audit, merkle
 from sitroom.errors import LogError, WorkspaceError
@@ -91,7 +88,6 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
 ]
 
-_DECODED_CACHE = 24  # segments kept decoded: a rebuild re-reads the tail it just read
 _ID_CHUNK = 50_000
 _HEADER = "first_seq, last_seq, kind, first_rt, last_rt, valid_min, valid_max, codec"
 _COLUMNS = f"{_HEADER}, data, leaves, head"
@@ -157,7 +153,7 @@ def _db_errors(method: Callable[_P, _T]) -> Callable[_P, _T]:
     return wrapped
 
 
-class PostgresLog:
+class PostgresLog(SegmentReads):
     def __init__(
         self,
         url: str,
@@ -191,8 +187,8 @@ class PostgresLog:
         except BaseException:
             self._w.close()
             raise
-        self._decoded: OrderedDict[int, RecordBatch] = OrderedDict()
-        self._heads: dict[int, bytes] = {}  # segment_head's, by segment (first seq)
+        SegmentReads.__init__(self)
+
         self._encoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sitroom-segments")
 
     def _connect(self, *, autocommit: bool = True) -> psycopg.Connection[Any]:
@@ -308,6 +304,7 @@ class PostgresLog:
             copy.write(_joined(pc.binary_join_element_wise(fields, "", "\n")))
 
     # reading ------------------------------------------------------------------------------
+    @_db_errors
     def _segments(self, filters: ReadFilters) -> list[tuple[int, int]]:
         """(first_seq, last_seq) of the segments that may hold matching records, in order: a
         segment is skipped unread when its seq range, kind or valid-time bounds rule it out."""
@@ -346,84 +343,18 @@ class PostgresLog:
         rows = [(int(a), int(b)) for a, b in self._r.execute(sql + " ORDER BY first_seq", args)]
         return rows if seqs is None else list(holding(rows, seqs))
 
-    def read(
-        self, *, page_size: int = 50_000, **filters: Unpack[ReadFilters]
-    ) -> Iterator[RecordBatch]:
-        after = filters.get("after_seq", 0)
-        upto = filters.get("upto_seq")
-        chosen = self._read_segments(filters)  # fetched whole: no cursor is left open
-
-        def parts() -> Iterator[RecordBatch]:
-            for first, last in chosen:
-                lo = max(after + 1, first) - first
-                hi = (last if upto is None else min(upto, last)) - first + 1
-                yield RecordBatch(select(self._segment(first).slice(lo, hi - lo).table, filters))
-
-        return pages(parts(), page_size)
-
     @_db_errors
-    def _read_segments(self, filters: ReadFilters) -> list[tuple[int, int]]:
-        return self._segments(filters)
-
-    @_db_errors
-    def _segment(self, first_seq: int) -> RecordBatch:
-        hit = self._decoded.get(first_seq)
-        if hit is not None:
-            self._decoded.move_to_end(first_seq)
-            return hit
+    def _segment_row(self, first_seq: int) -> tuple[str, bytes] | None:
         with self._r.cursor(binary=True) as cur:
             row = cur.execute(
                 "SELECT codec, data FROM segments WHERE first_seq = %s", (first_seq,)
             ).fetchone()
-        if row is None:
-            raise LogError(f"segment {first_seq} is missing from {self.where}")
-        batch = segments.decode(row[0], bytes(row[1]))
-        self._decoded[first_seq] = batch
-        if len(self._decoded) > _DECODED_CACHE:
-            self._decoded.popitem(last=False)
-        return batch
+        return None if row is None else (str(row[0]), bytes(row[1]))
 
     @_db_errors
-    def count(self, **filters: Unpack[ReadFilters]) -> int:
-        if any(filters.get(f) is not None for f in ("sources", "ids", "valid_overlaps")):
-            return sum(len(b) for b in self.read(**filters))
-        after = filters.get("after_seq", 0)
-        upto = filters.get("upto_seq")
-        upto = self.last_seq() if upto is None else upto
-        return sum(
-            max(0, min(upto, last) - max(after + 1, first) + 1)
-            for first, last in self._segments(filters)
-        )
-
-    def last_seq(self) -> int:
-        return self._tail()[0]
-
-    def last_recorded_time(self) -> int:
-        return self._tail()[1]
-
-    @_db_errors
-    def _tail(self) -> tuple[int, int]:
-        """Read each time, not cached: another process may have appended."""
-        row = self._r.execute(
-            "SELECT last_seq, last_rt FROM segments ORDER BY first_seq DESC LIMIT 1"
-        ).fetchone()
-        return (0, 0) if row is None else (int(row[0]), int(row[1]))
-
-    @_db_errors
-    def seq_as_of(self, recorded_time: int) -> int:
-        # Recorded time never decreases along seq, so the answer lies in the last segment
-        # that starts at or before it.
-        row = self._r.execute(
-            "SELECT first_seq, last_seq, last_rt FROM segments WHERE first_rt <= %s "
-            "ORDER BY first_rt DESC, first_seq DESC LIMIT 1",
-            (recorded_time,),
-        ).fetchone()
-        if row is None:
-            return 0
-        first, last, last_rt = (int(v) for v in row)
-        if last_rt <= recorded_time:
-            return last
-        return seq_in_segment(first, self._segment(first).column("recorded_time"), recorded_time)
+    def _one(self, sql: str, args: Sequence[Any] = ()) -> Sequence[Any] | None:
+        row: Sequence[Any] | None = self._r.execute(sql.replace("?", "%s"), tuple(args)).fetchone()
+        return row
 
     # snapshots and metadata ---------------------------------------------------------------
     def save_snapshots(self, snapshots: Sequence[tuple[str, int, int, bytes]]) -> None:
@@ -450,34 +381,6 @@ class PostgresLog:
             self._w.execute("DELETE FROM snapshots")
         except psycopg.Error as e:
             raise LogError(f"cannot write the log at {self.where}: {_reason(e)}") from None
-
-    @_db_errors
-    def load_snapshot(self, projection: str, version: int, max_seq: int) -> Snapshot | None:
-        row = self._r.execute(
-            "SELECT seq, data FROM snapshots WHERE projection = %s AND version = %s "
-            "AND seq <= %s ORDER BY seq DESC LIMIT 1",
-            (projection, version, max_seq),
-        ).fetchone()
-        return None if row is None else Snapshot(int(row[0]), bytes(row[1]))
-
-    @_db_errors
-    def segment_head(self, seq: int) -> bytes | None:
-        row = self._r.execute(
-            "SELECT first_seq, last_seq FROM segments WHERE first_seq <= %s "
-            "ORDER BY first_seq DESC LIMIT 1",
-            (seq,),
-        ).fetchone()
-        if row is None or row[1] < seq:
-            return None
-        first = int(row[0])
-        if first not in self._heads:  # a segment never changes: read its head once
-            found = self._r.execute(
-                "SELECT head FROM segments WHERE first_seq = %s", (first,)
-            ).fetchone()
-            if found is None:
-                return None
-            self._heads[first] = bytes(found[0])
-        return self._heads[first]
 
     @_db_errors
     def get_meta(self, key: str) -> str | None:

@@ -16,13 +16,12 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import astuple
 from pathlib import Path
-from typing import Unpack
+from typing import Any
 from urllib.parse import quote
 
 import numpy as np
@@ -30,16 +29,14 @@ import orjson
 
 from sitroom.adapters import segments
 from sitroom.adapters.logbase import (
+    SegmentReads,
     decode_stored,
     holding,
-    pages,
     prepare_append,
     seal_segment,
-    select,
-    seq_in_segment,
     stored_segment,
 )
-from sitroom.application.ports import AppendResult, Attest, ReadFilters, Snapshot
+from sitroom.application.ports import AppendResult, Attest, ReadFilters
 from sitroom.domain.records import RecordBatch
 from sitroom.domain.secure import audit, merkle
 from sitroom.errors import LogError, WorkspaceError
@@ -93,7 +90,6 @@ MIGRATIONS: list[tuple[str, str]] = [
     ),
 ]
 
-_DECODED_CACHE = 24  # segments kept decoded: a rebuild re-reads the tail it just read
 _ID_CHUNK = 50_000
 
 
@@ -117,7 +113,7 @@ def _owner_only(path: Path) -> None:
                 side.chmod(0o600)
 
 
-class SqliteLog:
+class SqliteLog(SegmentReads):
     def __init__(
         self,
         path: Path | str,
@@ -127,6 +123,7 @@ class SqliteLog:
         busy_timeout_ms: int = 5000,
     ) -> None:
         self.path = Path(path)
+        self.where = str(self.path)
         if not create and not self.path.exists():
             raise WorkspaceError(f"no log at {self.path}")
         _owner_only(self.path)
@@ -151,8 +148,7 @@ class SqliteLog:
             self._r.execute("PRAGMA busy_timeout = 10000")
         except sqlite3.DatabaseError as e:
             raise WorkspaceError(f"{self.path} is not a sitroom log ({e})") from None
-        self._decoded: OrderedDict[int, RecordBatch] = OrderedDict()
-        self._heads: dict[int, bytes] = {}  # segment_head's, by segment (first seq)
+        SegmentReads.__init__(self)
         self._encoder = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sitroom-segments")
 
     @staticmethod
@@ -400,75 +396,15 @@ class SqliteLog:
         rows = self._r.execute(sql + " ORDER BY first_seq", args).fetchall()
         yield from rows if seqs is None else holding(rows, seqs)
 
-    def read(
-        self, *, page_size: int = 50_000, **filters: Unpack[ReadFilters]
-    ) -> Iterator[RecordBatch]:
-        after = filters.get("after_seq", 0)
-        upto = filters.get("upto_seq")
-
-        def parts() -> Iterator[RecordBatch]:
-            for first, last in self._segments(filters):
-                lo = max(after + 1, first) - first
-                hi = (last if upto is None else min(upto, last)) - first + 1
-                yield RecordBatch(select(self._segment(first).slice(lo, hi - lo).table, filters))
-
-        return pages(parts(), page_size)
-
-    def _segment(self, first_seq: int) -> RecordBatch:
-        hit = self._decoded.get(first_seq)
-        if hit is not None:
-            self._decoded.move_to_end(first_seq)
-            return hit
+    def _segment_row(self, first_seq: int) -> tuple[str, bytes] | None:
         row = self._r.execute(
             "SELECT codec, data FROM segments WHERE first_seq = ?", (first_seq,)
         ).fetchone()
-        if row is None:
-            raise LogError(f"segment {first_seq} is missing from {self.path}")
-        batch = segments.decode(row[0], row[1])
-        self._decoded[first_seq] = batch
-        if len(self._decoded) > _DECODED_CACHE:
-            self._decoded.popitem(last=False)
-        return batch
+        return None if row is None else (str(row[0]), bytes(row[1]))
 
-    def count(self, **filters: Unpack[ReadFilters]) -> int:
-        if any(filters.get(f) is not None for f in ("sources", "ids", "valid_overlaps")):
-            return sum(len(b) for b in self.read(**filters))
-        after = filters.get("after_seq", 0)
-        upto = filters.get("upto_seq")
-        upto = self.last_seq() if upto is None else upto
-        return sum(
-            max(0, min(upto, last) - max(after + 1, first) + 1)
-            for first, last in self._segments(filters)
-        )
-
-    def last_seq(self) -> int:
-        return self._tail()[0]
-
-    def last_recorded_time(self) -> int:
-        return self._tail()[1]
-
-    def _tail(self) -> tuple[int, int]:
-        """The last seq and its recorded time as stored now — read each time, not cached:
-        another process may have appended (a primary-key lookup, microseconds)."""
-        row = self._r.execute(
-            "SELECT last_seq, last_rt FROM segments ORDER BY first_seq DESC LIMIT 1"
-        ).fetchone()
-        return (0, 0) if row is None else (int(row[0]), int(row[1]))
-
-    def seq_as_of(self, recorded_time: int) -> int:
-        # Recorded time never decreases along seq (the engine's clock sees to it), so the
-        # answer lies in the last segment that starts at or before it.
-        row = self._r.execute(
-            "SELECT first_seq, last_seq, last_rt FROM segments WHERE first_rt <= ? "
-            "ORDER BY first_rt DESC, first_seq DESC LIMIT 1",
-            (recorded_time,),
-        ).fetchone()
-        if row is None:
-            return 0
-        first, last, last_rt = row
-        if last_rt <= recorded_time:
-            return int(last)
-        return seq_in_segment(first, self._segment(first).column("recorded_time"), recorded_time)
+    def _one(self, sql: str, args: Sequence[Any] = ()) -> Sequence[Any] | None:
+        row: Sequence[Any] | None = self._r.execute(sql, tuple(args)).fetchone()
+        return row
 
     # snapshots and metadata ---------------------------------------------------------------
     def save_snapshots(self, snapshots: Sequence[tuple[str, int, int, bytes]]) -> None:
@@ -497,34 +433,6 @@ class SqliteLog:
         if self.read_only:
             return
         self._w.execute("DELETE FROM snapshots")
-
-    def load_snapshot(self, projection: str, version: int, max_seq: int) -> Snapshot | None:
-        row = self._r.execute(
-            "SELECT seq, data FROM snapshots WHERE projection = ? AND version = ? AND seq <= ? "
-            "ORDER BY seq DESC LIMIT 1",
-            (projection, version, max_seq),
-        ).fetchone()
-        return None if row is None else Snapshot(int(row[0]), bytes(row[1]))
-
-    def segment_head(self, seq: int) -> bytes | None:
-        row = self._r.execute(
-            "SELECT first_seq, last_seq FROM segments WHERE first_seq <= ? "
-            "ORDER BY first_seq DESC LIMIT 1",
-            (seq,),
-        ).fetchone()
-        if row is None or row[1] < seq:
-            return None
-        first = int(row[0])
-        if first not in self._heads:
-            # The head is stored after the segment's bytes, so reading it walks their overflow
-            # pages (0.6 ms for a bulk segment): read once, as a segment never changes.
-            found = self._r.execute(
-                "SELECT head FROM segments WHERE first_seq = ?", (first,)
-            ).fetchone()
-            if found is None or found[0] is None:
-                return None
-            self._heads[first] = bytes(found[0])
-        return self._heads[first]
 
     def get_meta(self, key: str) -> str | None:
         row = self._r.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
