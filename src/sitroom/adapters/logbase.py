@@ -4,6 +4,7 @@ segments into the audit chain."""
 from __future__ import annotations
 
 import dataclasses
+from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Unpack
@@ -195,7 +196,7 @@ def seq_in_segment(first: int, recorded: pa.ChunkedArray | pa.Array, recorded_ti
 DECODED_CACHE = 24  # segments kept decoded: a rebuild re-reads the tail it just read
 
 
-class SegmentReads:
+class SegmentReads(ABC):
     """What a log stored as segments (SQLite, PostgreSQL) does the same way above its SQL:
     reads cut from the segments a filter touches, counts, the tail, and a cache of decoded
     segments, the as-of position, snapshots and segments' heads as stored. A backend gives
@@ -210,14 +211,17 @@ class SegmentReads:
         self._decoded: OrderedDict[int, RecordBatch] = OrderedDict()
         self._heads: dict[int, bytes] = {}  # segment_head's, by segment (first seq)
 
+    @abstractmethod
     def _one(self, sql: str, args: Sequence[Any] = ()) -> Sequence[Any] | None:
-        raise NotImplementedError
+        """One row of ``sql`` (``?`` placeholders) with ``args`` (None: no row)."""
 
+    @abstractmethod
     def _segments(self, filters: ReadFilters) -> Iterable[tuple[int, int]]:
-        raise NotImplementedError
+        """Each segment a read with ``filters`` touches, as (first, last) seq, in order."""
 
+    @abstractmethod
     def _segment_row(self, first_seq: int) -> tuple[str, bytes] | None:
-        raise NotImplementedError
+        """The codec and the stored bytes of the segment starting at ``first_seq``."""
 
     def _tail(self) -> tuple[int, int]:
         """The last seq and its recorded time as stored now — read each time, not cached:
