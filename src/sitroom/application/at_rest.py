@@ -112,6 +112,10 @@ class SealedRecords:
         self.hidden: dict[str, set[int]] = {}  # records left out (their seq), by track
         self.notes: list[str] = []
         self._noted: set[str] = set()
+        # What the last seal made, by its sealed text: the engine opens the records it has
+        # just appended, and needs not decrypt what it encrypted a moment ago. Keyed by the
+        # exact sealed text (its nonce is fresh), so no other record can take one for its own.
+        self._fresh: dict[str, str] = {}
 
     # sealing --------------------------------------------------------------------------------
     def seal(self, batch: RecordBatch) -> RecordBatch:
@@ -127,6 +131,7 @@ class SealedRecords:
         batch = batch.as_json()
         payloads = batch.column("payload").to_pylist()
         envelopes = batch.table.select(list(ENVELOPE)).take(rows).to_pylist()
+        self._fresh = {}
         for i, row in zip(rows, envelopes, strict=True):
             track = tracks[i]
             epoch = sealing[track]
@@ -139,9 +144,11 @@ class SealedRecords:
                     f"process holds opens its epoch {epoch}: write them as a member of the "
                     "track, or where the site's key is"
                 )
+            plain = payloads[i]
             payloads[i] = seal_payload(
-                key, payloads[i], envelope_of(row), epoch=epoch, nonce=self._random(NONCE_BYTES)
+                key, plain, envelope_of(row), epoch=epoch, nonce=self._random(NONCE_BYTES)
             )
+            self._fresh[payloads[i]] = plain
         return batch.with_column("payload", payloads)
 
     @staticmethod
@@ -170,6 +177,11 @@ class SealedRecords:
         opened: set[str] = set()
         for i, row in zip(rows, envelopes, strict=True):
             envelope = envelope_of(row)
+            plain = self._fresh.pop(payloads[i], None)
+            if plain is not None:
+                payloads[i] = plain
+                opened.add(envelope.kind)
+                continue
             try:
                 body = read_sealed(payloads[i])
                 key = self._key(body.track, body.epoch)
