@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     from sitroom.application.results import Progress
     from sitroom.application.risk import Risk
     from sitroom.application.site_key import SiteKey
+    from sitroom.application.sites import Sites
     from sitroom.application.tracks import Tracks
     from sitroom.application.users import Users
     from sitroom.application.witness import Witnessing
@@ -973,6 +974,22 @@ class Room:
         if self._holders is not None:
             self._holders.forget()
         self._log.drop_snapshots()
+
+    @cached_property
+    def sites(self) -> Sites:
+        """This site's peers: what it sends them and takes from them (sitroom sites)."""
+        from sitroom.adapters.sitesfile import SITES_FILE, PositionsFile
+        from sitroom.application.keys import identity
+        from sitroom.application.sites import Sites
+
+        return Sites(
+            self.session,
+            site_secret=self._site_secret,
+            identity_of=lambda name: identity(self.session, name),
+            positions=PositionsFile(self.path / SITES_FILE),
+            projections=default_projections(),
+            observe=self._engine.observe,
+        )
 
     @cached_property
     def users(self) -> Users:

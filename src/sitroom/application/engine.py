@@ -245,6 +245,11 @@ class Engine:
         # forecast's payload is tens of KB of JSON.
         return self._append(RecordBatch.from_records(records).parsed(), now).appended
 
+    def observe(self, remote: int) -> None:
+        """A record stamped ``remote`` by another site's clock is about to be appended: this
+        clock moves past it, so whatever this site records after it is stamped after it."""
+        self._hlc, _ = self._hlc.observe(remote, self.clock.now_ms())
+
     def detector(self, name: str) -> Detector | None:
         return next((d for d in self.detectors if d.name == name), None)
 

@@ -459,6 +459,11 @@ AGREEMENT_PROPOSED: Kind[JSON] = Kind("agreement.proposed", dict, "a text to agr
 AGREEMENT_SIGNED: Kind[JSON] = Kind("agreement.signed", dict, "one party's signature")
 AGREEMENT_WITHDRAWN: Kind[JSON] = Kind("agreement.withdrawn", dict, "a party withdrew")
 AGREEMENT_AGREED: Kind[JSON] = Kind("agreement.agreed", dict, "every party signed: the whole")
+SITE_PEER: Kind[JSON] = Kind("site.peer", dict, "a peer site: what this site sends it")
+SITE_RECEIPT: Kind[JSON] = Kind(
+    "site.receipt", dict, "records received from a peer site: its signed bundle, their times"
+)
+SITE_REFUSED: Kind[JSON] = Kind("site.refused", dict, "a bundle from a link refused, and why")
 
 SECURE_KINDS = (
     IDENTITY,

@@ -1,0 +1,280 @@
+"""Sites replicating through a link held in memory (the NATS link's own tests are in
+tests/contracts/test_sites_nats.py): what is sent, to whom, what is refused, and that every
+site folds the same states from the same records whatever order they arrived in."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import sitroom
+from sitroom.adapters.keystore import new_secret
+from sitroom.application.keys import identity
+from sitroom.application.sites import Delivery, LinkDown
+from sitroom.domain import sites as d
+from sitroom.domain.kinds import CLAIM, SITE_REFUSED, TRACK_STATUS
+from sitroom.domain.records import Record
+from sitroom.domain.secure.identity import SITE
+from sitroom.room import Room
+from sitroom.testing.history import History
+
+SITES = ("geneva", "tehran", "washington")
+
+
+class Bus:
+    """Subjects as lists: what each origin sent each destination, and where each reader is.
+    A site in ``down`` can neither send nor take (its link is cut)."""
+
+    def __init__(self) -> None:
+        self.sent: dict[tuple[str, str], list[bytes]] = {}
+        self.read: dict[tuple[str, str], int] = {}
+        self.down: set[str] = set()
+
+    def link(self, site: str) -> BusLink:
+        return BusLink(self, site)
+
+
+@dataclasses.dataclass
+class BusLink:
+    bus: Bus
+    site: str
+
+    def _up(self) -> None:
+        if self.site in self.bus.down:
+            raise LinkDown(f"{self.site} is cut off")
+
+    def send(self, dest: str, data: bytes, msg_id: str) -> None:
+        self._up()
+        self.bus.sent.setdefault((self.site, dest), []).append(data)
+
+    def receive(self, origin: str, limit: int, wait_s: float) -> list[Delivery]:
+        self._up()
+        key = (origin, self.site)
+        queue = self.bus.sent.get(key, [])
+        start = self.bus.read.get(key, 0)
+        out = []
+        for i, data in enumerate(queue[start : start + limit], start):
+
+            def ack(i: int = i) -> None:
+                self.bus.read[key] = max(self.bus.read.get(key, 0), i + 1)
+
+            out.append(Delivery(data, origin, ack))
+        return out
+
+    def pending(self, origin: str) -> int | None:
+        self._up()
+        key = (origin, self.site)
+        return len(self.bus.sent.get(key, [])) - self.bus.read.get(key, 0)
+
+
+def claim(site: str, n: int, *, subject: str = "US-Iran talks", value: object = None) -> Record:
+    return CLAIM.record(
+        {
+            "subject": subject,
+            "property": "venue" if value is not None else f"note-{site}-{n}",
+            "value": value if value is not None else n,
+            "credibility": 2,
+            "stated_at": None,
+            "links": [],
+        },
+        id=f"claim:{site}:{n}:{value}",
+        source=f"analyst:{site}",
+        confidence=70,
+    )
+
+
+def status(site: str, track: str, n: int) -> Record:
+    return TRACK_STATUS.record(
+        {"track": track, "status": "active", "note": f"{site} {n}"},
+        id=f"status:{site}:{track}:{n}",
+        source=f"analyst:{site}",
+        valid_from=1_700_000_000_000 + n,
+        compartment=track,
+    )
+
+
+@pytest.fixture
+def rooms(tmp_path: Path) -> Iterator[dict[str, Room]]:
+    """Three sites, each holding the others' cards; geneva and washington cleared for us-iran
+    by each other; tehran for nothing but the general compartment."""
+    made = {s: sitroom.init(tmp_path / s, site=s) for s in SITES}
+    cards = {s: r.keys.export_card() for s, r in made.items()}
+    for s, r in made.items():
+        for other, card in cards.items():
+            if other != s:
+                r.keys.import_file(card.data, fingerprint=card.fingerprint)
+    for s, r in made.items():
+        for other in SITES:
+            if other != s:
+                cleared = ["us-iran"] if {s, other} == {"geneva", "washington"} else []
+                r.sites.add(other, cleared)
+    yield made
+    for r in made.values():
+        r.close()
+
+
+def sync_all(rooms: dict[str, Room], bus: Bus, rounds: int = 3) -> None:
+    for _ in range(rounds):
+        for s, r in rooms.items():
+            r.sites.sync(bus.link(s))
+
+
+def test_every_site_converges_to_the_same_shared_states(rooms: dict[str, Room]) -> None:
+    bus = Bus()
+    for s, r in rooms.items():
+        r.session.append([claim(s, n) for n in range(20)])
+    sync_all(rooms, bus)
+    digests = {s: r.sites.digest() for s, r in rooms.items()}
+    assert {dg.records for dg in digests.values()} == {60}
+    assert len({dg.digest for dg in digests.values()}) == 1, digests
+    # ...and the digest says something: a site holding one more record differs.
+    rooms["geneva"].session.append([claim("geneva", 99)])
+    assert rooms["geneva"].sites.digest().digest != digests["tehran"].digest
+
+
+def test_a_site_not_cleared_for_a_track_never_receives_its_records(
+    rooms: dict[str, Room],
+) -> None:
+    bus = Bus()
+    rooms["geneva"].session.append([status("geneva", "us-iran", n) for n in range(5)])
+    rooms["geneva"].session.append([claim("geneva", 1)])
+    sync_all(rooms, bus)
+    held = {
+        s: [b.column("compartment").to_pylist() for b in r.session.read(kinds=[TRACK_STATUS])]
+        for s, r in rooms.items()
+    }
+    assert sum(len(c) for c in held["washington"]) == 5
+    assert sum(len(c) for c in held["tehran"]) == 0
+    # ... not even sealed: nothing on tehran's subject opens to anything but the claim.
+    tehran_key = rooms["tehran"]._site_secret()
+    opened = [
+        d.open_bundle(m, tehran_key, identity(rooms["tehran"].session, "geneva"), "geneva")
+        for m in bus.sent[("geneva", "tehran")]
+    ]
+    assert [r.kind for b in opened for r in b.records] == [CLAIM]
+
+
+def test_concurrent_edits_both_stay_as_a_conflict(rooms: dict[str, Room]) -> None:
+    bus = Bus()
+    bus.down.add("tehran")
+    rooms["geneva"].session.append([claim("geneva", 1, value="Geneva")])
+    rooms["tehran"].session.append([claim("tehran", 1, value="Muscat")])
+    sync_all(rooms, bus)
+    assert rooms["geneva"].sites.status().conflicts == ()
+    bus.down.clear()
+    sync_all(rooms, bus)
+    for r in rooms.values():
+        (conflict,) = r.sites.status().conflicts
+        assert conflict.property == "venue"
+        assert set(conflict.values) == {'"Geneva"', '"Muscat"'}
+        assert set(conflict.sites) == {"geneva", "tehran"}
+
+
+def test_a_cut_site_keeps_working_and_catches_up(rooms: dict[str, Room]) -> None:
+    bus = Bus()
+    bus.down.add("washington")
+    for n in range(3):
+        for s, r in rooms.items():
+            r.session.append([claim(s, n)])
+        out = rooms["washington"].sites.sync(bus.link("washington"))
+        assert set(out.down) == {"geneva", "tehran"}
+        sync_all(rooms, bus, rounds=1)
+    assert rooms["washington"].sites.digest().records == 3
+    bus.down.clear()
+    sync_all(rooms, bus)
+    assert {r.sites.digest().digest for r in rooms.values()} == {
+        rooms["geneva"].sites.digest().digest
+    }
+    st = {p.name: p for p in rooms["geneva"].sites.status(bus.link("geneva")).peers}
+    assert st["washington"].received == 3 and st["washington"].pending == 0
+    assert st["washington"].to_send == 0 and st["washington"].connected is True
+
+
+def test_forged_altered_and_replayed_bundles_are_refused_and_counted(
+    rooms: dict[str, Room],
+) -> None:
+    bus = Bus()
+    rooms["geneva"].session.append([claim("geneva", 1)])
+    sync_all(rooms, bus, rounds=1)
+    good = bus.sent[("geneva", "tehran")][0]
+    held = rooms["tehran"].session.last_seq()
+    # a replay of a bundle taken already; one altered in transit; one signed by a stranger
+    # naming geneva; one naming geneva on another site's subject; a record of another origin
+    altered = bytearray(good)
+    altered[len(altered) // 2] ^= 1
+    stranger = new_secret("geneva", SITE)
+    tehran = identity(rooms["tehran"].session, "tehran")
+    assert tehran is not None
+    forged = d.seal(stranger, tehran, 5, 9, [])
+    not_mine = dataclasses.replace(claim("washington", 7), recorded_time=1, origin="washington")
+    relayed = d.seal(rooms["geneva"]._site_secret(), tehran, 10, 12, [not_mine])
+    bus.sent[("geneva", "tehran")] += [good, bytes(altered), forged, relayed]
+    bus.sent[("washington", "tehran")] = [d.seal(rooms["geneva"]._site_secret(), tehran, 1, 2, [])]
+    out = rooms["tehran"].sites.sync(bus.link("tehran"))
+    reasons = sorted(r.reason for r in out.refused)
+    assert reasons == ["bad-signature", "bad-signature", "replayed", "wrong-origin", "wrong-origin"]
+    kinds = [r.kind for b in rooms["tehran"].session.read(after_seq=held) for r in b.rows()]
+    assert kinds == [SITE_REFUSED] * 5  # nothing but the refusals was appended
+    st = {p.name: p for p in rooms["tehran"].sites.status().peers}
+    assert st["geneva"].refused == 4 and st["washington"].refused == 1
+
+
+def test_a_redelivery_after_a_crash_is_taken_once(rooms: dict[str, Room]) -> None:
+    bus = Bus()
+    rooms["geneva"].session.append([claim("geneva", n) for n in range(4)])
+    rooms["geneva"].sites.sync(bus.link("geneva"))
+    message = bus.sent[("geneva", "tehran")][0]
+    link = bus.link("tehran")
+    rooms["tehran"].sites.sync(link)
+    # the link never heard the ack (the process died after the append): it delivers again
+    redelivered = Delivery(message, "geneva", lambda: None, redelivered=True)
+    n_before = rooms["tehran"].session.last_seq()
+    assert rooms["tehran"].sites._accept(redelivered, rooms["tehran"].sites._peers()["geneva"]) == 0
+    assert rooms["tehran"].session.last_seq() == n_before
+
+
+def test_random_orders_of_delivery_fold_alike(tmp_path: Path, rooms: dict[str, Room]) -> None:
+    """Seeded schedules of cuts and syncs: the history checker finds nothing lost, nothing
+    phantom, nothing twice, and no compartment where it does not belong."""
+    rng = random.Random(2026)
+    bus = Bus()
+    history = History(SITES, clearances={("geneva", "washington"): {"us-iran"}})
+    for step in range(40):
+        s = rng.choice(SITES)
+        if rng.random() < 0.15:
+            bus.down ^= {rng.choice(SITES)}
+        records = [claim(s, step)]
+        if s in ("geneva", "washington") and rng.random() < 0.3:
+            records.append(status(s, "us-iran", step))
+        rooms[s].session.append(records)
+        history.appended(s, records)
+        who = rng.choice(SITES)
+        rooms[who].sites.sync(bus.link(who))
+    bus.down.clear()
+    sync_all(rooms, bus, rounds=4)
+    for s, r in rooms.items():
+        shared = r.session.read(kinds=sorted(d.REPLICATED))
+        history.read(s, [rec for b in shared for rec in b.rows()])
+    assert history.problems() == []
+    geneva, tehran, washington = (rooms[s].sites for s in SITES)
+    assert geneva.digest().digest == washington.digest().digest
+    # tehran holds the general records only: what the others hold of those folds the same
+    assert tehran.digest().digest == geneva.digest([]).digest == washington.digest([]).digest
+    assert tehran.digest().digest != geneva.digest().digest
+
+
+def test_fold_order_is_the_origins_clock_not_arrival() -> None:
+    a = dataclasses.replace(claim("a", 1), recorded_time=30, origin="a", seq=1)
+    b = dataclasses.replace(claim("b", 1), recorded_time=99, origin="b", seq=2)
+    from sitroom.domain.records import RecordBatch
+
+    batch = RecordBatch.from_records([a, b])
+    # b arrived first at its origin's time 10 (the receiver stamped it 99 when it learned it)
+    ordered = d.in_fold_order(batch, {b.id: 10})
+    assert ordered.column("id").to_pylist() == [b.id, a.id]
+    assert ordered.column("recorded_time").to_pylist() == [10, 30]
+    assert ordered.column("seq").to_pylist() == [1, 2]
