@@ -7,6 +7,7 @@
     ├── WorkspaceError           the workspace cannot be created or opened
     │   └── NoWorkspace          there is no workspace at ``path``
     ├── SourceError              an input file or URL cannot be read (missing, unreachable, corrupt)
+    │   └── LinkDown             the link to other sites is cut (sitroom sites)
     ├── LogError                 the log refused an append or is inconsistent
     │   └── RecordError          a record is invalid (bad kind, confidence, valid time)
     └── SecureError              key material is missing, locked or invalid; a signature fails
@@ -94,6 +95,12 @@ class SourceError(SitroomError):
     """An input (file, archive, URL) cannot be read."""
 
     code = "source"
+
+
+class LinkDown(SourceError):
+    """The link to other sites is cut: their server unreachable, or not answering."""
+
+    code = "link_down"
 
 
 class LogError(SitroomError):

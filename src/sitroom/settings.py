@@ -41,6 +41,12 @@ class Settings:
     """A PostgreSQL URL (postgresql://USER@HOST:PORT/DB) whose database holds the log instead
     of the workspace's sitroom.db, for a team on one server (``sitroom init --postgres URL``;
     keep a password in ~/.pgpass or PGPASSWORD, not here). Empty: the SQLite log."""
+    nats_url: str = ""
+    """The NATS server this site reaches its peers through (nats://HOST:PORT), for `sitroom
+    sites sync`. Empty: this site replicates with nobody."""
+    nats_creds: str = ""
+    """The file holding this site's NATS user and password (`sitroom sites nats-config`
+    writes one per site); relative to the workspace."""
     snapshot_every: int = 10_000
     """Projection snapshots every this many records: bounds the work of an as-of rebuild."""
     checkpoint_every: int = 10_000

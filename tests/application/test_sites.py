@@ -14,11 +14,12 @@ import pytest
 import sitroom
 from sitroom.adapters.keystore import new_secret
 from sitroom.application.keys import identity
-from sitroom.application.sites import Delivery, LinkDown
+from sitroom.application.sites import Delivery
 from sitroom.domain import sites as d
 from sitroom.domain.kinds import CLAIM, SITE_REFUSED, TRACK_STATUS
 from sitroom.domain.records import Record
 from sitroom.domain.secure.identity import SITE
+from sitroom.errors import LinkDown
 from sitroom.room import Room
 from sitroom.testing.history import History
 

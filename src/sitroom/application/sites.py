@@ -30,11 +30,7 @@ from sitroom.domain.kinds import CLAIM, SITE_PEER, SITE_RECEIPT, SITE_REFUSED
 from sitroom.domain.projection import Projection
 from sitroom.domain.records import Record, RecordBatch
 from sitroom.domain.secure.identity import SITE, Identity, Secret
-from sitroom.errors import Rejected, SitroomError, UserInputError
-
-
-class LinkDown(SitroomError):
-    """The link to the other sites is cut (its server unreachable, or not answering)."""
+from sitroom.errors import LinkDown, Rejected, UserInputError
 
 
 @dataclass(frozen=True)
@@ -204,6 +200,15 @@ class Sites:
                 str(p["name"]), str(p["fingerprint"]), tuple(p.get("cleared", ()))
             )
         return dict(sorted(peers.items()))
+
+    def peer(self, name: str) -> PeerAdded:
+        """A peer as it was added (NotFound if it is none)."""
+        from sitroom.errors import NotFound
+
+        p = self._peers().get(name)
+        if p is None:
+            raise NotFound("peer site", name, known=sorted(self._peers()))
+        return PeerAdded(p.name, p.fingerprint, p.cleared)
 
     def _pinned(self, name: str, peer: _Peer | None) -> Identity | None:
         """``name``'s identity as pinned when it was made a peer (a key replaced since is

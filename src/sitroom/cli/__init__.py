@@ -128,6 +128,10 @@ def _register() -> None:
     keys.register(app)
     users.register(app)
     auth.register(app)
+    # sites
+    from sitroom.cli import sites
+
+    sites.register(app)
     # audit
     from sitroom.cli import audit, proof, witness
 

@@ -1,0 +1,150 @@
+"""The link between sites over NATS JetStream: a :class:`~sitroom.application.sites.Link`.
+
+This site publishes what it sends peer Y on ``sitroom.rec.<site>.Y``, captured by its own
+stream; it takes what X sent it from its durable pull consumer on X's stream (both made by
+the operator: adapters/nats_setup.py). JetStream stores a bundle before it acknowledges the
+publish, so a bundle this site counts as sent survives this site being cut off; the
+``Nats-Msg-Id`` header (origin, peer and log positions) makes a bundle sent twice across a
+crash stored once.
+
+nats-py is asyncio; sitroom's services are not. The link runs its own event loop on a thread
+and each call waits for its coroutine, with a timeout: a cut link is a :class:`LinkDown` in
+seconds, never a hang. nats-py reconnects by itself; the next call after a heal goes through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sitroom.adapters.nats_setup import SiteCredentials, inbox_prefix, stream_name, subject
+from sitroom.application.sites import Delivery
+from sitroom.errors import LinkDown
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+    from nats.js.client import JetStreamContext
+
+T = TypeVar("T")
+
+
+async def _quiet(*_: Any) -> None:
+    """nats-py logs every connection error with a traceback; the link reports them itself."""
+
+
+class NatsLink:
+    def __init__(self, url: str, creds: SiteCredentials, *, timeout_s: float = 2.0) -> None:
+        self.site = creds.site
+        self.url = url
+        self._timeout = timeout_s
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name=f"nats-link-{creds.site}", daemon=True
+        )
+        self._thread.start()
+        self._subs: dict[str, JetStreamContext.PullSubscription] = {}
+        try:
+            self._nc: Client = self._run(self._connect(creds), timeout_s * 2)
+        except LinkDown:
+            self._stop()
+            raise
+        self._js = self._nc.jetstream(timeout=timeout_s)
+
+    async def _connect(self, creds: SiteCredentials) -> Client:
+        import nats
+
+        return await nats.connect(
+            servers=[self.url],
+            user=creds.user,
+            password=creds.password,
+            inbox_prefix=inbox_prefix(creds.site),
+            name=f"sitroom {creds.site}",
+            connect_timeout=self._timeout,
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            error_cb=_quiet,
+            disconnected_cb=_quiet,
+            reconnected_cb=_quiet,
+            closed_cb=_quiet,
+        )
+
+    def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result(timeout or self._timeout * 2)
+        except LinkDown:
+            raise
+        except Exception as e:  # nats-py's errors, timeouts: the link is down for now
+            future.cancel()
+            what = type(e).__name__ if not str(e) else f"{type(e).__name__}: {e}"
+            raise LinkDown(f"NATS at {self.url} did not answer {self.site} ({what})") from None
+
+    def _up(self) -> None:
+        if not self._nc.is_connected:
+            raise LinkDown(f"{self.site} is not connected to NATS at {self.url}")
+
+    # the Link protocol ----------------------------------------------------------------------
+    def send(self, dest: str, data: bytes, msg_id: str) -> None:
+        self._up()
+        self._run(
+            self._js.publish(
+                subject(self.site, dest),
+                data,
+                timeout=self._timeout,
+                headers={"Nats-Msg-Id": msg_id},
+            )
+        )
+
+    def receive(self, origin: str, limit: int, wait_s: float) -> list[Delivery]:
+        self._up()
+        msgs = self._run(self._fetch(origin, limit, wait_s), self._timeout * 2 + wait_s)
+        return [
+            Delivery(m.data, origin, self._acker(m), redelivered=m.metadata.num_delivered > 1)
+            for m in msgs
+        ]
+
+    async def _fetch(self, origin: str, limit: int, wait_s: float) -> list[Msg]:
+        import nats.errors
+
+        sub = self._subs.get(origin)
+        if sub is None:
+            sub = await self._js.pull_subscribe_bind(durable=self.site, stream=stream_name(origin))
+            self._subs[origin] = sub
+        try:
+            return await sub.fetch(limit, timeout=max(wait_s, 0.01))
+        except nats.errors.TimeoutError:
+            return []  # nothing waiting
+
+    def _acker(self, msg: Msg) -> Any:
+        def ack() -> None:
+            self._run(msg.ack())
+
+        return ack
+
+    def pending(self, origin: str) -> int | None:
+        self._up()
+        info = self._run(self._js.consumer_info(stream_name(origin), self.site))
+        return int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+
+    # closing --------------------------------------------------------------------------------
+    def close(self) -> None:
+        with contextlib.suppress(LinkDown):
+            self._run(self._nc.close())
+        self._stop()
+
+    def _stop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+    def __enter__(self) -> NatsLink:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
