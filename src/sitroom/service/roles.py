@@ -53,6 +53,7 @@ class Roles:
         self._thread = threading.Thread(target=self._run, name="sitroom-elector", daemon=True)
         self.loop: asyncio.AbstractEventLoop | None = None
         self._due: int | None = None  # when the clock-driven work next wants a tick
+        self._seen = -1  # the log's last seq when _due was last asked
 
     @property
     def writer(self) -> bool:
@@ -97,8 +98,10 @@ class Roles:
     def _take_over(self) -> None:
         def lead() -> None:
             self.log.lead()
-            self.hub.room.engine.catch_up()  # the states stand at the log's end
-            self._due = None
+            # The states stand at the log's end, and what fell due while no writer ran (a
+            # detector names only what is due next) is raised now.
+            self.hub.room.session.tick()
+            self._seen = -1
 
         self.hub.call(lead)
         self.hub.role = WRITER
@@ -124,11 +127,13 @@ class Roles:
 
         def tick() -> bool:
             now = session.now_ms()
-            made = False
-            if self._due is None or now >= self._due:
-                ticked = session.tick(now)
-                made = bool(ticked.alerts or ticked.derived)
-            self._due = session.next_due(session.now_ms())
+            made = ticked = False
+            if self._due is not None and now >= self._due:
+                done = session.tick(now)
+                made, ticked = bool(done.alerts or done.derived), True
+            last = session.last_seq()
+            if ticked or last != self._seen:  # what is due next changes only with the log
+                self._due, self._seen = session.next_due(now), last
             return made
 
         if self.hub.call(tick):
