@@ -120,13 +120,7 @@ class Service:
         self.roles: Roles | None = None
         self.lost = False  # a writer that lost the election: it stops
         if self.shared:
-            from sitroom.adapters.log_postgres import PostgresLog
-
-            log_store = room.engine.log
-            assert isinstance(log_store, PostgresLog)
-            self.roles = Roles(
-                self.hub, log_store, settings.log_url, elected=self.elected, lost=self._lost
-            )
+            self.roles = Roles(self.hub, settings.log_url, elected=self.elected, lost=self._lost)
         # Shared, the stream is woken by every append heard of: looking is only a fallback.
         self.app = create_app(
             self.hub,

@@ -21,30 +21,22 @@ from collections.abc import Callable
 
 import orjson
 
-from sitroom.adapters.log_postgres import STANDBY, PostgresLog
 from sitroom.adapters.pg_roles import Candidacy, Listener
 from sitroom.service.hub import READER, WRITER, Hub
 
 log = logging.getLogger("sitroom.service")
 
 RETRY_S = 0.5  # how often a reader stands for election, and the writer checks it holds it
-WRITER_KEY = "writer"  # the log's meta row saying where the writer listens
 
 
 class Roles:
     """This process's role on the log, and the threads that keep it up to date."""
 
     def __init__(
-        self,
-        hub: Hub,
-        log_store: PostgresLog,
-        url: str,
-        *,
-        elected: Callable[[], None],
-        lost: Callable[[], None],
+        self, hub: Hub, url: str, *, elected: Callable[[], None], lost: Callable[[], None]
     ) -> None:
         self.hub = hub
-        self.log = log_store
+        self.room = hub.room
         self.candidacy = Candidacy(url)
         self.listener = Listener(url, self._heard)
         self._elected = elected
@@ -62,12 +54,10 @@ class Roles:
     def start(self) -> None:
         """Stand for election once now (the start line says the outcome), then keep trying
         and listening on threads of their own."""
-        self.log.follow("another `sitroom serve` process is this log's writer")
+        self.room.follow("another `sitroom serve` process is this log's writer")
         self.hub.role = READER
-        if self.log.read_only == STANDBY or not self.candidacy.try_lead():
+        if not (self.candidacy.try_lead() and self._take_over()):
             log.info("serving as a reader", extra={"fields": {"role": READER}})
-        else:
-            self._take_over()
         self.listener.start()
         self._thread.start()
 
@@ -85,7 +75,7 @@ class Roles:
         while not self._stop.wait(RETRY_S):
             try:
                 if not self.writer:
-                    if self.log.read_only != STANDBY and self.candidacy.try_lead():
+                    if self.candidacy.try_lead():
                         self._take_over()
                 elif not self.candidacy.holds():
                     self._step_down()
@@ -95,22 +85,25 @@ class Roles:
             except Exception:  # logged; the next turn tries again
                 log.exception("the election's turn failed")
 
-    def _take_over(self) -> None:
-        def lead() -> None:
-            self.log.lead()
-            # The states stand at the log's end, and what fell due while no writer ran (a
-            # detector names only what is due next) is raised now.
-            self.hub.room.session.tick()
-            self._seen = -1
+    def _take_over(self) -> bool:
+        """Become the writer, the election won (False: the log cannot be written at all, a
+        standby: the election is let go again)."""
 
-        self.hub.call(lead)
+        def lead() -> bool:
+            self._seen = -1
+            return self.room.lead()
+
+        if not self.hub.call(lead):
+            self.candidacy.close()
+            return False
         self.hub.role = WRITER
         log.info("elected the writer", extra={"fields": {"role": WRITER}})
         self._elected()
         self._wake()
+        return True
 
     def _step_down(self) -> None:
-        self.log.follow("this process lost the election")
+        self.room.follow("this process lost the election")
         self.hub.role = READER
         log.error(
             "lost the database connection holding the writer's lock: stopping, so that no two "
@@ -144,7 +137,7 @@ class Roles:
         stream look."""
         # The seq says only that there is something: the tail is read from this process's own
         # position, so a notification missed (a dropped connection) leaves nothing behind.
-        self.hub.call(self.hub.room.engine.catch_up)
+        self.hub.call(self.room.catch_up)
         self._wake()
 
     def _wake(self) -> None:
@@ -155,7 +148,7 @@ class Roles:
     # for the forwarding of writes -----------------------------------------------------------
     async def writer_url(self) -> str | None:
         """Where the writer says it listens (None: no writer has said so yet)."""
-        said = await self.hub.run(lambda: self.log.get_meta(WRITER_KEY))
+        said = await self.hub.run(self.room.writer_said)
         try:
             url = orjson.loads(said or "{}").get("url")
         except (orjson.JSONDecodeError, AttributeError):
@@ -165,15 +158,15 @@ class Roles:
     async def caught_up(self) -> None:
         """Fold what the log holds now (a write the writer answered), and let the stream
         look: the next read here shows it."""
-        await self.hub.run(self.hub.room.engine.catch_up)
+        await self.hub.run(self.room.catch_up)
         self.hub.wrote.set()
 
     def advertise(self, url: str, *, pid: int, started: str) -> None:
         """Say in the log where this writer listens (room thread)."""
         body = {"url": url, "pid": pid, "started": started}
-        self.hub.call(lambda: self.log.set_meta(WRITER_KEY, orjson.dumps(body).decode()))
+        self.hub.call(lambda: self.room.say_writer(orjson.dumps(body).decode()))
 
     def withdraw(self) -> None:
         """Say no writer listens (a writer stopping cleanly; room thread)."""
         if self.writer:
-            self.hub.call(lambda: self.log.set_meta(WRITER_KEY, "{}"))
+            self.hub.call(lambda: self.room.say_writer("{}"))
