@@ -163,3 +163,30 @@ def test_an_alert_raising_write_with_two_servers_up_raises_one_alert(
         assert server.stop() == 0
     alerts = [a for a in _stored(room, ALERT) if a["detector"] == "risk"]
     assert len(alerts) == 1, alerts
+
+
+def test_a_writer_that_loses_its_election_connection_stops_and_the_reader_writes(
+    pg_room: tuple[Path, str], two: tuple[Process, Process]
+) -> None:
+    """The writer's election session ended by the database (a network cut, an operator): it
+    stops in one line rather than write beside its successor, which the reader becomes."""
+    room, url = pg_room
+    writer, reader = two
+    with psycopg.connect(url, autocommit=True) as con:
+        ended = con.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE application_name = 'sitroom-election' AND pid IN "
+            "(SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)"
+        ).fetchall()
+    assert ended == [(True,)]
+    assert writer.proc.wait(30) == 2
+    said = [x for x in writer.stderr().splitlines() if not x.startswith("{")]
+    assert len(said) == 1 and "lost the database connection" in said[0], said
+    deadline = time.monotonic() + 10
+    while _role(reader.url) != "writer":
+        assert time.monotonic() < deadline, "the reader did not take over"
+        time.sleep(0.1)
+    with _client(reader.url, "alice") as alice:
+        assert alice.post("/redlines", json={"name": "after", "rule": RULE}).status_code == 201
+    assert reader.stop() == 0
+    assert [x["name"] for x in _stored(room, REDLINE)] == ["after"]

@@ -33,10 +33,12 @@ log = logging.getLogger("sitroom.service")
 WRITER_LOCK = APPEND_LOCK + 1
 
 
-def _connect(url: str, timeout_s: int) -> psycopg.Connection[Any]:
-    return psycopg.connect(
-        url, autocommit=True, connect_timeout=timeout_s, application_name="sitroom-serve"
-    )
+# The connections' names, as pg_stat_activity shows them to an operator.
+ELECTION, LISTENING = "sitroom-election", "sitroom-listen"
+
+
+def _connect(url: str, timeout_s: int, name: str) -> psycopg.Connection[Any]:
+    return psycopg.connect(url, autocommit=True, connect_timeout=timeout_s, application_name=name)
 
 
 class Candidacy:
@@ -56,7 +58,7 @@ class Candidacy:
             return self.holds()
         try:
             if self._con is None or self._con.closed:
-                self._con = _connect(self._url, self._timeout)
+                self._con = _connect(self._url, self._timeout, ELECTION)
             row = self._con.execute("SELECT pg_try_advisory_lock(%s)", (WRITER_LOCK,)).fetchone()
         except psycopg.Error:
             self._drop()
@@ -117,7 +119,7 @@ class Listener:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                with _connect(self._url, self._timeout) as con:
+                with _connect(self._url, self._timeout, LISTENING) as con:
                     con.execute(f"LISTEN {CHANNEL}")
                     self._heard(None)  # what was appended before listening, or while away
                     while not self._stop.is_set():
