@@ -9,7 +9,8 @@
     ├── SourceError              an input file or URL cannot be read (missing, unreachable, corrupt)
     │   └── LinkDown             the link to other sites is cut (sitroom sites)
     ├── LogError                 the log refused an append or is inconsistent
-    │   └── RecordError          a record is invalid (bad kind, confidence, valid time)
+    │   ├── RecordError          a record is invalid (bad kind, confidence, valid time)
+    │   └── NotWriter            this process only reads the log: another is its elected writer
     └── SecureError              key material is missing, locked or invalid; a signature fails
         ├── Rejected             a message or agreement was refused (``reason``: a stable code)
         ├── AuthError            who is acting is not proven (no or a wrong passphrase or token)
@@ -113,6 +114,13 @@ class RecordError(LogError):
     """A record does not satisfy the record schema."""
 
     code = "record"
+
+
+class NotWriter(LogError):
+    """This process follows the log: another `sitroom serve` process is its elected writer, so
+    a write goes to that one (the server forwards it)."""
+
+    code = "not_writer"
 
 
 class SecureError(SitroomError):

@@ -485,6 +485,7 @@ def open(
 
 
 MIN_SPEED, MAX_SPEED = 0.001, 1_000_000.0
+WRITER_META = "writer"  # the log's meta row where its elected writer says where it listens
 LOCAL_USER = "local"  # who submits to the desk of a room without users
 
 
@@ -1173,6 +1174,41 @@ class Room:
         — no checkpoint record — so that even a small log, which reaches no checkpoint for a
         while, cannot be lost or swapped unseen."""
         self._keep_head(self._log.tree_head().sign(self._site_secret()))
+
+    # one of several servers on a PostgreSQL log (service/roles.py) --------------------------
+    def follow(self, why: str) -> None:
+        """Append nothing from now on (NotWriter, saying ``why``): another process is the
+        log's elected writer. A tick finds the log read-only and raises nothing."""
+        self._shared_log().follow(why)
+
+    def lead(self) -> bool:
+        """Append again, this process elected the writer, and let the clock-driven work raise
+        what fell due while no writer ran. False (and nothing changes): the log cannot be
+        written at all (a read-only standby)."""
+        log = self._shared_log()
+        log.lead()
+        if log.read_only:
+            return False
+        self.session.tick()
+        return True
+
+    def catch_up(self) -> None:
+        """Fold what other processes appended since this one last looked."""
+        self._engine.catch_up()
+
+    def writer_said(self) -> str | None:
+        """What the log's elected writer said of itself (``say_writer``)."""
+        return self._log.get_meta(WRITER_META)
+
+    def say_writer(self, said: str) -> None:
+        self._log.set_meta(WRITER_META, said)
+
+    def _shared_log(self) -> PostgresLog:
+        from sitroom.adapters.log_postgres import PostgresLog
+
+        if not isinstance(self._log, PostgresLog):
+            raise WorkspaceError("only a PostgreSQL log is served by several processes")
+        return self._log
 
     # closing ------------------------------------------------------------------------------
     @property

@@ -27,10 +27,11 @@ TRACKS = Path(__file__).resolve().parents[1] / "fixtures" / "tracks" / "geneva-s
 PASS = "correct horse battery"
 
 
-def build_team_room(w: Path) -> Path:
+def build_team_room(w: Path, *, postgres: str | None = None) -> Path:
     """Tracks us-iran, ceasefire and sanctions; a question on each of us-iran and ceasefire;
-    alice (admin, cleared for us-iran), dana (analyst, cleared for ceasefire), vic (viewer)."""
-    with sitroom.room.init(w) as r:
+    alice (admin, cleared for us-iran), dana (analyst, cleared for ceasefire), vic (viewer).
+    ``postgres``: the log in that database, not the workspace's SQLite file."""
+    with sitroom.room.init(w, postgres=postgres) as r:
         r.tracks.add([TRACKS])
         r.risk.add_question("Will the talks meet?", id="talks", until_ms=r.session.now_ms() +
                             7 * 86_400_000, track="us-iran")  # fmt: skip
@@ -126,6 +127,7 @@ def served(team_room: Path) -> Iterator[Served]:
 class Process:
     proc: subprocess.Popen[str]
     url: str
+    line: str = ""  # what it said on starting
     logged: list[str] = field(default_factory=list)
     drain: threading.Thread | None = None
 
@@ -180,7 +182,7 @@ def serve_process(room: Path, *args: str) -> Process:
         raise AssertionError(f"the server did not start: {line!r} {proc.stderr.read()!r}")  # type: ignore[union-attr]
     url = line.split()[2]
     assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
-    return Process(proc, url)
+    return Process(proc, url, line)
 
 
 def run_sitroom(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

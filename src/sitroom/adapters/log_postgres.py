@@ -10,9 +10,10 @@ Appends are serialised by a transaction-level advisory lock, taken first in each
 transaction (READ COMMITTED): the seq, the recorded time and the chain head all go on from
 the last stored segment, so two appends can never interleave, and a lock that makes the second
 writer wait is cheaper than SERIALIZABLE, which would let it encode and hash a whole batch and
-then abort it at commit. Readers never wait (MVCC): each read sees committed segments only. The
-same lock, taken at session level, is how one of several `sitroom serve` processes would be
-elected the writer (docs/scale-out.md; not built yet).
+then abort it at commit. Readers never wait (MVCC): each read sees committed segments only. Each
+append that stores records ends with ``NOTIFY sitroom_log, '<last seq>'`` in its transaction
+(delivered at commit, only if it commits): the other `sitroom serve` processes on the log wake
+on it and fold the new tail (pg_roles.py, docs/scale-out.md).
 
 The ids of a bulk append go in with one COPY; a batch holding ids the log already has makes it
 fail, and the append goes on from a savepoint the slow way (which ids are known?) — still
@@ -47,11 +48,14 @@ from sitroom.adapters.logbase import (
 from sitroom.application.ports import AppendResult, Attest, ReadFilters
 from sitroom.domain.records import RecordBatch
 from sitroom.domain.secure import audit, merkle
-from sitroom.errors import LogError, WorkspaceError
+from sitroom.errors import LogError, NotWriter, WorkspaceError
 
-# The advisory lock every append takes (and a future elected writer would hold): one database
-# holds one room's log, so one key. "sitroom" in ASCII, as a bigint.
+# The advisory lock every append takes: one database holds one room's log, so one key.
+# "sitroom" in ASCII, as a bigint.
 APPEND_LOCK = 0x736974726F6F6D
+# The channel an append notifies with its last seq: a wake-up for the processes following.
+CHANNEL = "sitroom_log"
+STANDBY = "the database is a read-only standby"
 
 MIGRATIONS: list[tuple[str, str]] = [
     (
@@ -168,6 +172,7 @@ class PostgresLog(SegmentReads):
         if durability not in ("full", "normal"):
             raise LogError(f"durability must be 'full' or 'normal', got {durability!r}")
         self.read_only: str | None = None
+        self._follows = False  # read_only because another process is the elected writer
         self.unsaved: str | None = None  # why the last snapshots were not saved (a cache)
         self._lock_timeout_ms = int(lock_timeout_ms)
         self._timeout = int(connect_timeout_s)
@@ -178,7 +183,7 @@ class PostgresLog(SegmentReads):
             if durability == "normal":
                 self._w.execute("SET synchronous_commit = off")
             if self._w.execute("SELECT pg_is_in_recovery()").fetchone() == (True,):
-                self.read_only = "the database is a read-only standby"
+                self.read_only = STANDBY
             self._migrate(create)
             self._r = self._connect()
         except psycopg.Error as e:
@@ -211,6 +216,8 @@ class PostgresLog(SegmentReads):
             if not exists:
                 raise NoLog(f"no sitroom log at {self.where}, and {self.read_only}")
             return
+        if exists and self._migrated():
+            return  # no lock to take: an elected writer's appends would make the opening wait
         with w.transaction():
             # Two processes opening a new log at once: one makes the tables, the other waits.
             w.execute("SELECT pg_advisory_xact_lock(%s)", (APPEND_LOCK,))
@@ -226,10 +233,30 @@ class PostgresLog(SegmentReads):
                     w.execute(stmt.encode())
                 w.execute("INSERT INTO migrations (name) VALUES (%s)", (name,))
 
+    def _migrated(self) -> bool:
+        done = {r[0] for r in self._w.execute("SELECT name FROM migrations")}
+        return all(name in done for name, _ in MIGRATIONS)
+
+    # the elected writer -------------------------------------------------------------------
+    def follow(self, why: str) -> None:
+        """Append nothing from now on (NotWriter, saying ``why``): another process is the
+        elected writer. Reads go on; a clock-driven tick finds the log read-only and raises
+        nothing, so no alert is raised twice."""
+        self.read_only, self._follows = why, True
+
+    def lead(self) -> None:
+        """Append again: this process was elected the writer."""
+        if self._follows:
+            self.read_only, self._follows = None, False
+
+    def _refused(self) -> LogError:
+        refused = NotWriter if self._follows else LogError
+        return refused(f"cannot write the log at {self.where}: {self.read_only}")
+
     # writing ------------------------------------------------------------------------------
     def append(self, batch: RecordBatch, attest: Attest | None = None) -> AppendResult:
         if self.read_only:
-            raise LogError(f"cannot write the log at {self.where}: {self.read_only}")
+            raise self._refused()
         try:
             return self._append(batch, attest)
         except pg_errors.LockNotAvailable:
@@ -266,6 +293,10 @@ class PostgresLog(SegmentReads):
                     rows.append((*astuple(header), data, leaves, head, digest))
                 with w.cursor() as cur:
                     cur.executemany(f"INSERT INTO segments ({_WRITTEN}) VALUES ({_PLACES})", rows)
+                # Delivered at commit, only if it commits: a follower never hears of a seq
+                # the log does not hold.
+                last = fresh.column("seq")[-1].as_py()
+                w.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(last)))
         return AppendResult(fresh, dups)
 
     def _head_in_transaction(self) -> tuple[int, int, bytes]:
@@ -389,7 +420,7 @@ class PostgresLog(SegmentReads):
 
     def set_meta(self, key: str, value: str) -> None:
         if self.read_only:
-            raise LogError(f"cannot write the log at {self.where}: {self.read_only}")
+            raise self._refused()
         try:
             self._w.execute(
                 "INSERT INTO meta VALUES (%s, %s) ON CONFLICT (key) DO UPDATE "

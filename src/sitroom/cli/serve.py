@@ -4,7 +4,6 @@ its one writer (:mod:`sitroom.service`)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -38,15 +37,21 @@ def serve(
 ) -> None:
     """Serve the room to a team over HTTP: the CLI, REST (OpenAPI at /docs), a live stream,
     metrics, and with --desk the site's desk. It is the room's one writer until stopped
-    (SIGTERM, Ctrl-C): commands on the room run through it meanwhile (`sitroom login`)."""
+    (SIGTERM, Ctrl-C): commands on the room run through it meanwhile (`sitroom login`). On a
+    PostgreSQL log, several may serve one room: one is elected the writer, the others read
+    and forward writes to it, and take over if it goes (its start line says which)."""
     from sitroom.service import serve as run
 
-    def say(what: str) -> Callable[[str], None]:
-        def ready(url: str) -> None:
-            # One line on stdout per address, flushed: scripts and tests read them.
-            sys.stdout.write(f"{what} on {url} (room {workspace.resolve()})\n")
-            sys.stdout.flush()
+    def say(what: str, url: str, role: str | None = None) -> None:
+        # One line on stdout per address, flushed: scripts and tests read them.
+        also = "" if role is None else f", {role}"
+        sys.stdout.write(f"{what} on {url} (room {workspace.resolve()}{also})\n")
+        sys.stdout.flush()
 
-        return ready
-
-    run(workspace, listen=listen, ready=say("listening"), desk=desk, desk_ready=say("desk"))
+    run(
+        workspace,
+        listen=listen,
+        ready=lambda url, role: say("listening", url, role),
+        desk=desk,
+        desk_ready=lambda url: say("desk", url),
+    )

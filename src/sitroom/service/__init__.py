@@ -13,16 +13,24 @@ acknowledges (after its append committed) is never lost, and its stream sees eve
 Stopping (SIGTERM, SIGINT, :meth:`Service.stop`): it stops accepting, ends the streams, lets the
 requests in flight finish, then closes the room (a checkpoint), withdraws ``serve.json`` and
 lets go of the lock.
+
+On a PostgreSQL log several processes may serve one room (docs/scale-out.md): one is elected
+its writer by an advisory lock and does all of the above; the others are readers, which answer
+reads, forward writes to the writer (service/forward.py), follow the log as it grows, and stand
+for election until the writer is gone (service/roles.py). The elected writer holds
+``serve.lock`` and advertises ``serve.json``, so the workspace's commands go through it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -38,7 +46,8 @@ from sitroom.domain.timeutil import iso
 from sitroom.domain.wording import said
 from sitroom.errors import UserInputError, WorkspaceError
 from sitroom.service.app import create_app
-from sitroom.service.hub import Hub
+from sitroom.service.hub import WRITER, Hub
+from sitroom.service.roles import Roles
 from sitroom.settings import Settings
 
 log = logging.getLogger("sitroom.service")
@@ -46,6 +55,7 @@ log = logging.getLogger("sitroom.service")
 __all__ = ["Service", "parse_listen", "serve"]
 
 GRACE_S = 10  # in-flight requests get this long to finish once stopping
+LOCK_WAIT_S = 5.0  # an elected writer waits this long for serve.lock from the one it replaces
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -90,9 +100,13 @@ class Service:
         settings = Settings.load(self.path)
         host, port = parse_listen(listen or settings.serve_listen)
         self.lock = ServeLock(self.path)
-        holder = self.lock.acquire()
-        if holder is not None:
-            raise WorkspaceError(f"{holder.says(self.path)}: stop it first")
+        # On PostgreSQL several servers share the room: the election says who writes, and the
+        # elected one takes serve.lock then. On SQLite the lock is the one server's, from here.
+        self.shared = bool(settings.log_url)
+        if not self.shared:
+            holder = self.lock.acquire()
+            if holder is not None:
+                raise WorkspaceError(f"{holder.says(self.path)}: stop it first")
         try:
             room = sitroom.room.open(self.path, as_site=True, served_ok=True)
         except BaseException:
@@ -101,8 +115,19 @@ class Service:
         sitroom.room.settle()
         self.settings = settings
         self.url: str | None = None
+        self.started = iso(SystemClock().now_ms()) or ""
         self.hub = Hub(room, login_attempts_per_minute=settings.login_attempts_per_minute)
-        self.app = create_app(self.hub, queue_max=settings.stream_queue_max)
+        self.roles: Roles | None = None
+        self.lost = False  # a writer that lost the election: it stops
+        if self.shared:
+            self.roles = Roles(self.hub, settings.log_url, elected=self.elected, lost=self._lost)
+        # Shared, the stream is woken by every append heard of: looking is only a fallback.
+        self.app = create_app(
+            self.hub,
+            queue_max=settings.stream_queue_max,
+            roles=self.roles,
+            poll_s=1.0 if self.shared else 0.01,
+        )
         config = uvicorn.Config(
             self.app,
             host=host,
@@ -121,6 +146,55 @@ class Service:
         self._desk: threading.Thread | None = None
         self.desk_url: str | None = None
         self.desk_ready: Callable[[str], None] | None = None
+        self._running = False
+        self._turn = threading.Lock()  # the desk starts once, from run() or an election
+        if self.roles is not None:
+            try:
+                self.roles.start()
+            except BaseException:
+                self.hub.close()
+                self.roles.resign()
+                raise
+
+    @property
+    def role(self) -> str:
+        return self.hub.role
+
+    def elected(self) -> None:
+        """This process was elected the writer (at start, or when the last one went): it
+        takes serve.lock, says where it listens, and starts the desk it was given."""
+        deadline = time.monotonic() + LOCK_WAIT_S
+        while (holder := self.lock.acquire()) is not None:
+            if time.monotonic() > deadline:  # the old writer's process, not yet stopped
+                log.warning("serve.lock is still held: %s", holder.says(self.path))
+                break
+            time.sleep(0.1)
+        if self.url is not None:
+            self._advertise(self.url)
+        self._start_desk()
+
+    def _lost(self) -> None:
+        self.lost = True
+        self.stop()
+
+    def _advertise(self, url: str) -> None:
+        self.lock.advertise(url, started=self.started, site=self.settings.site)
+        if self.roles is not None:
+            self.roles.advertise(url, pid=os.getpid(), started=self.started)
+
+    def _start_desk(self) -> None:
+        with self._turn:
+            if (
+                self._desk_listen is None
+                or self._desk is not None
+                or not self._running
+                or self.hub.role != WRITER
+            ):
+                return
+            self._desk = threading.Thread(
+                target=self._run_desk, args=(self._desk_listen,), name="sitroom-desk"
+            )
+            self._desk.start()
 
     def _run_desk(self, listen: str) -> None:
         """The site's desk, in this process (its one writer): it takes turns with the
@@ -142,8 +216,10 @@ class Service:
     def listening(self, url: str) -> None:
         self.url = url
         self._loop = asyncio.get_running_loop()
-        started = iso(SystemClock().now_ms()) or ""
-        self.lock.advertise(url, started=started, site=self.settings.site)
+        if self.roles is not None:
+            self.roles.loop = self._loop
+        if self.hub.role == WRITER:
+            self._advertise(url)
         if self._ready is not None:
             self._ready(url)
 
@@ -151,24 +227,41 @@ class Service:
         """Serve until stopped; ``ready`` is told the URL once it listens. The room is closed
         and the lock let go however it ends."""
         self._ready = ready
-        if self._desk_listen is not None:
-            self._desk = threading.Thread(
-                target=self._run_desk, args=(self._desk_listen,), name="sitroom-desk"
-            )
-            self._desk.start()
+        self._running = True
+        self._start_desk()
         try:
             self.server.run()
         finally:
             try:
+                with self._turn:
+                    self._running = False
                 self._desk_stop.set()
                 if self._desk is not None:
                     self._desk.join()
+                self._step_back()
                 self.hub.close()
             finally:
+                if self.roles is not None:
+                    self.roles.resign()  # after the room's last checkpoint: then the next
                 self.lock.release()
+        if self.lost:
+            raise WorkspaceError(
+                "lost the database connection that held the writer's election: stopped, so "
+                "that no two processes write; start it again (it serves as a reader)"
+            )
         if not self.server.started:
             raise WorkspaceError(f"cannot listen on {self.server.config.host}:"
                                  f"{self.server.config.port}")  # fmt: skip
+
+    def _step_back(self) -> None:
+        """Stop standing and following; a writer says in the log that nobody listens now."""
+        if self.roles is None:
+            return
+        self.roles.stop()
+        try:
+            self.roles.withdraw()
+        except Exception as e:  # the database gone: the readers find the writer gone anyway
+            log.warning("could not withdraw the writer's address: %s", said(e))
 
     def stop(self) -> None:
         """Stop as SIGTERM does (from any thread)."""
@@ -188,12 +281,13 @@ def serve(
     path: Path | str,
     *,
     listen: str | None = None,
-    ready: Callable[[str], None] | None = None,
+    ready: Callable[[str, str], None] | None = None,
     desk: str | None = None,
     desk_ready: Callable[[str], None] | None = None,
 ) -> None:
     """Serve the room in ``path`` until SIGTERM or SIGINT, logging JSON lines on stderr; with
-    ``desk``, its desk too, listening there."""
+    ``desk``, its desk too, listening there. ``ready`` is told the URL and the role: writer,
+    or reader (one of several processes on a PostgreSQL log)."""
     log_json()
     service = Service(path, listen=listen, desk=desk)
     service.desk_ready = desk_ready
@@ -201,7 +295,7 @@ def serve(
     # found: a handler that does nothing lets the room close and the lock go first.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: None)
-    service.run(ready)
+    service.run(None if ready is None else lambda url: ready(url, service.role))
 
 
 class JsonLines(logging.Formatter):

@@ -23,9 +23,11 @@ from sitroom.room import Room
 from sitroom.service import dashboard, errors, routes, stream
 from sitroom.service import params as p
 from sitroom.service.errors import responses
+from sitroom.service.forward import Courier, Forward
 from sitroom.service.hub import Hub
 from sitroom.service.json import JSON
 from sitroom.service.metrics import CONTENT_TYPE, Metrics, room_gauges
+from sitroom.service.roles import Roles
 from sitroom.service.routes import MADE, READ, WRITE, Who, router
 
 access_log = logging.getLogger("sitroom.service.access")
@@ -36,12 +38,17 @@ and send `Authorization: Bearer <token>`. A room without users is single-user: r
 a token act as the room. Errors: `{"error": {"type", "message", ...}}`."""
 
 
-def create_app(hub: Hub, *, queue_max: int) -> FastAPI:
-    """The application serving ``hub``'s room."""
+def create_app(
+    hub: Hub, *, queue_max: int, roles: Roles | None = None, poll_s: float = 0.01
+) -> FastAPI:
+    """The application serving ``hub``'s room; with ``roles``, one of several processes on a
+    PostgreSQL log, which forwards its writes while it is a reader. The stream looks at the
+    log every ``poll_s`` besides when woken (a write here, an append heard of)."""
     metrics = Metrics(lambda: len(broadcaster.clients))
     broadcaster = stream.Broadcaster(
-        hub, queue_max=queue_max, on_events=metrics.saw, on_drop=metrics.dropped.inc
+        hub, queue_max=queue_max, poll_s=poll_s, on_events=metrics.saw, on_drop=metrics.dropped.inc
     )
+    courier: Courier | None = None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,6 +58,8 @@ def create_app(hub: Hub, *, queue_max: int) -> FastAPI:
         finally:
             hub.stopping.set()
             await broadcaster.stop()
+            if courier is not None:
+                await courier.close()
 
     app = FastAPI(
         title="sitroom",
@@ -71,6 +80,9 @@ def create_app(hub: Hub, *, queue_max: int) -> FastAPI:
     app.include_router(stream.router)
     app.include_router(ops_router)
     dashboard.install(app)
+    if roles is not None:
+        courier = Courier()
+        app.add_middleware(Forward, roles=roles, courier=courier)
     app.add_middleware(AccessLog, metrics=metrics)
     return app
 
@@ -137,11 +149,12 @@ ops_router = APIRouter(tags=["operations"])
 
 @ops_router.get("/healthz", response_model=p.Health, responses=responses(503))
 async def healthz(request: Request) -> p.Health:
-    """Alive, serving which site, at which log position, and whether acting needs a token
-    (no token needed)."""
+    """Alive, serving which site, at which log position, whether acting needs a token, and
+    this process's role: the log's writer, or a reader that forwards writes to it (no token
+    needed)."""
     hub: Hub = request.app.state.hub
     last, users = await hub.run(lambda: (hub.room.session.last_seq(), hub.room.has_users))
-    return p.Health(status="ok", site=hub.room.site, last_seq=last, users=users)
+    return p.Health(status="ok", site=hub.room.site, last_seq=last, users=users, role=hub.role)
 
 
 @ops_router.get(

@@ -26,6 +26,7 @@ from sitroom.errors import (
     AuthError,
     LogError,
     NotFound,
+    NotWriter,
     Rejected,
     SitroomError,
     SourceError,
@@ -107,6 +108,8 @@ def answer(e: SitroomError) -> JSONResponse:
         headers["WWW-Authenticate"] = 'Bearer realm="sitroom"'
     if isinstance(e, TooMany):
         headers["Retry-After"] = str(e.retry_after_s)
+    if isinstance(e, NotWriter):  # a reader's: the request goes to the writer (forward.py)
+        headers["X-Sitroom-Not-Writer"] = "1"
     return JSONResponse({"error": e.to_json()}, status_code=status, headers=headers)
 
 

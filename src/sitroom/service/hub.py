@@ -36,6 +36,7 @@ log = logging.getLogger("sitroom.service")
 
 T = TypeVar("T")
 TOKEN_PREFIX = "sitroom_"
+WRITER, READER = "writer", "reader"  # a server's role on its log (service/roles.py)
 
 
 class TooMany(UserInputError):
@@ -118,12 +119,19 @@ class Hub:
         self.auth = room.auth  # made here, before two threads could each make one
         self.wrote = asyncio.Event()  # set after every write: the stream looks at once
         self.stopping = asyncio.Event()  # set when the server starts to stop
+        # A server on a SQLite log is its one writer; on PostgreSQL it is elected (roles.py).
+        self.role = WRITER
         self._noted = 0  # the room's notes logged so far
         self._log_notes()
 
     async def run(self, call: Callable[[], T]) -> T:
         """``call`` on the room's thread, awaited."""
         return await asyncio.get_running_loop().run_in_executor(self._thread, self._locked, call)
+
+    def call(self, call: Callable[[], T]) -> T:
+        """``call`` on the room's thread, from another thread (not the event loop's), waited
+        for."""
+        return self._thread.submit(self._locked, call).result()
 
     def _locked(self, call: Callable[[], T]) -> T:
         with self.lock:

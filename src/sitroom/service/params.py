@@ -261,3 +261,4 @@ class Health(BaseModel):
     site: str
     last_seq: int
     users: bool  # whether acting needs a token (a room without users: anyone local acts)
+    role: str  # "writer", or "reader": one of several processes on a PostgreSQL log
