@@ -82,7 +82,8 @@ class SiteCredentials:
 def new_credentials(sites: Iterable[str]) -> dict[str, SiteCredentials]:
     """A user with a fresh random password for each of ``sites``."""
     return {
-        s: SiteCredentials(s, s, secrets.token_urlsafe(24)) for s in sorted(set(map(check_site, sites)))
+        s: SiteCredentials(s, s, secrets.token_urlsafe(24))
+        for s in sorted(set(map(check_site, sites)))
     }
 
 
@@ -115,11 +116,15 @@ def load_credentials(path: Path) -> dict[str, SiteCredentials]:
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise SecureError(f"NATS credentials file {path} cannot be read ({e.strerror or e})") from None
+        raise SecureError(
+            f"NATS credentials file {path} cannot be read ({e.strerror or e})"
+        ) from None
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise bad("is not JSON (damaged or cut short)") from None
     if not isinstance(body, dict) or body.get("format") != CREDENTIALS_FORMAT:
-        raise bad(f"is not a sitroom NATS credentials file (its format is not {CREDENTIALS_FORMAT})")
+        raise bad(
+            f"is not a sitroom NATS credentials file (its format is not {CREDENTIALS_FORMAT})"
+        )
     sites = body.get("sites")
     if not isinstance(sites, dict):
         raise bad("has no sites")
@@ -250,8 +255,9 @@ async def provision(
 def _consumer(origin: str, reader: str) -> Any:
     from nats.js import api
 
-    # A name as well as a durable name: nats-py then asks CONSUMER.CREATE, which creates the
-    # consumer or updates it to this config (the legacy DURABLE.CREATE refuses any change).
+    # A name as well as a durable name: nats-py then uses the server's current request
+    # (CONSUMER.CREATE.<stream>.<name>.<filter>, create or update), not the legacy
+    # DURABLE.CREATE kept for servers before 2.9.
     return api.ConsumerConfig(
         name=reader,
         durable_name=reader,

