@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -226,7 +227,8 @@ def test_bundles_not_from_the_site_are_refused_and_counted(
         assert to is not None
         forged = d.seal(new_secret("geneva", SITE), to, 100, 101, [claim("geneva", 5)])
         geneva_key = geneva._site_secret()
-        genuine = d.seal(geneva_key, to, 200, 201, [claim("geneva", 6)])
+        sent = dataclasses.replace(claim("geneva", 6), recorded_time=1 << 40, origin="geneva")
+        genuine = d.seal(geneva_key, to, 200, 201, [sent])
         altered = genuine.replace(b'"last":201', b'"last":202')
         to_tehran = subject("geneva", "tehran")
         for data in (forged, altered):

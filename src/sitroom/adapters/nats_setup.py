@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sitroom.domain import sites
+from sitroom.domain.sites import SITE_NAME
 from sitroom.errors import SecureError, UserInputError
 
 if TYPE_CHECKING:
@@ -35,7 +37,6 @@ if TYPE_CHECKING:
 
 ACCOUNT = "SITROOM"
 OPERATOR = "operator"
-SITE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 # What a password may hold: token_urlsafe's alphabet. Nothing to quote in the configuration,
 # and never a leading "$2a$", which nats-server would take for a bcrypt hash.
 PASSWORD = re.compile(r"^[A-Za-z0-9_-]{16,256}$")
@@ -48,8 +49,7 @@ MAX_ACK_PENDING = 10_000  # a reader catching up after days apart pulls in large
 
 def check_site(site: str) -> str:
     """``site``, if it can name a site (and so a user, a stream and a consumer)."""
-    if not SITE_NAME.match(site):
-        raise UserInputError(f"site name {site!r} is not 1-32 of a-z, 0-9 and '-' from a letter")
+    sites.check_site(site)
     if site == OPERATOR:
         raise UserInputError(f"site name {OPERATOR!r} is the NATS administrator's user")
     return site

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -237,33 +237,43 @@ def sites_provision(
     is cut by the sending site, to what that peer is cleared for."""
     import asyncio
 
-    from sitroom.adapters.nats_setup import OPERATOR, provision
+    from sitroom.adapters.nats_setup import Provisioned, provision
     from sitroom.cli.shell import emit_json, read_text, say
-    from sitroom.errors import LinkDown
 
     names = _site_names(sites)
     password = read_text(password_file).strip()
 
-    async def run() -> object:
-        import nats
-
-        try:
-            nc = await nats.connect(
-                [nats_url], user=OPERATOR, password=password, connect_timeout=3,
-                max_reconnect_attempts=0,
-            )
-        except Exception as e:
-            raise LinkDown(f"cannot reach NATS at {nats_url} as its operator ({e})") from None
+    async def run() -> Provisioned:
+        nc = await _operator(nats, password)
         try:
             pairs = [(a, b) for a in names for b in names if a != b]
             return await provision(nc.jetstream(timeout=5), names, pairs, replicas)
         finally:
             await nc.close()
 
-    nats_url = nats
     done = asyncio.run(run())
     if json:
-        emit_json(vars(done))
+        emit_json({"created": done.created, "removed": done.removed})
         return
-    created, removed = getattr(done, "created"), getattr(done, "removed")
-    say(f"{len(created)} streams and consumers made, {len(removed)} removed: {', '.join(created)}")
+    made = ", ".join(done.created) or "nothing new"
+    say(f"{len(done.created)} streams and consumers made ({made}), {len(done.removed)} removed")
+
+
+async def _operator(url: str, password: str) -> Any:
+    """A connection as the NATS operator (LinkDown, in one line, when it cannot be made)."""
+    import asyncio
+
+    import nats
+
+    from sitroom.adapters.nats_setup import OPERATOR
+    from sitroom.errors import LinkDown
+
+    try:
+        # nats-py retries a refused first connection for ever: bounded here
+        return await asyncio.wait_for(
+            nats.connect([url], user=OPERATOR, password=password, connect_timeout=3), 5
+        )
+    except Exception as e:  # nats-py's errors and OSError: the server is not there for us
+        raise LinkDown(
+            f"cannot reach NATS at {url} as its operator ({e or type(e).__name__})"
+        ) from None
