@@ -74,15 +74,17 @@ class NatsLink:
         )
 
     def _run(self, coro: Coroutine[Any, Any, T], timeout: float | None = None) -> T:
-        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        # The timeout runs inside the loop, so a call given up on is cancelled there and
+        # finished, never left pending when the loop stops.
+        limit = timeout or self._timeout * 2
+        future = asyncio.run_coroutine_threadsafe(asyncio.wait_for(coro, limit), self._loop)
         try:
-            return future.result(timeout or self._timeout * 2)
-        except LinkDown:
-            raise
+            return future.result(limit + 5)
         except Exception as e:  # nats-py's errors, timeouts: the link is down for now
             future.cancel()
-            what = type(e).__name__ if not str(e) else f"{type(e).__name__}: {e}"
-            raise LinkDown(f"NATS at {self.url} did not answer {self.site} ({what})") from None
+            what = "no answer" if isinstance(e, TimeoutError) else str(e) or type(e).__name__
+            where = f"NATS at {self.url}"
+            raise LinkDown(f"{where} cannot be reached by {self.site} ({what})") from None
 
     def _up(self) -> None:
         if not self._nc.is_connected:
@@ -138,6 +140,16 @@ class NatsLink:
         self._stop()
 
     def _stop(self) -> None:
+        async def cancel_the_rest() -> None:
+            # nats-py's own tasks (reading, pinging, reconnecting), ended before the loop is
+            me = asyncio.current_task()
+            rest = [t for t in asyncio.all_tasks() if t is not me]
+            for t in rest:
+                t.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+
+        with contextlib.suppress(Exception):
+            asyncio.run_coroutine_threadsafe(cancel_the_rest(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         if not self._thread.is_alive():
