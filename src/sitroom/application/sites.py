@@ -128,7 +128,7 @@ class Digest(Result):
     site: str
     records: int
     digest: str
-    projections: dict[str, str]
+    hashes: dict[str, str]  # each shared projection: the SHA-256 of its state
 
 
 @dataclass(frozen=True)

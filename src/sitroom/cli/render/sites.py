@@ -72,5 +72,5 @@ def synced(console: Console, r: s.Synced) -> None:
 
 def digest(console: Console, dg: s.Digest) -> None:
     _say(console, f"site {dg.site}: {plural(dg.records, 'shared record')}, digest {dg.digest}")
-    for name, h in sorted(dg.projections.items()):
+    for name, h in sorted(dg.hashes.items()):
         _say(console, f"  {name:<14} {h}")
