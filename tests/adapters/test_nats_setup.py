@@ -47,6 +47,8 @@ def test_a_site_may_read_only_the_consumers_named_after_it() -> None:
         "$JS.ACK.SR_TEHRAN.geneva.>",
         "$JS.API.CONSUMER.INFO.SR_NEW_YORK.geneva",
         "$JS.API.CONSUMER.INFO.SR_TEHRAN.geneva",
+        "$JS.API.DIRECT.GET.SR_NEW_YORK.sitroom.rec.new-york.geneva",
+        "$JS.API.DIRECT.GET.SR_TEHRAN.sitroom.rec.tehran.geneva",
         "$JS.API.STREAM.INFO.SR_GENEVA",
         "$JS.API.INFO",
     ]

@@ -14,7 +14,7 @@ import pytest
 import sitroom
 from sitroom.adapters.keystore import new_secret
 from sitroom.application.keys import identity
-from sitroom.application.sites import Delivery
+from sitroom.application.sites import Delivery, Sent
 from sitroom.domain import sites as d
 from sitroom.domain.kinds import CLAIM, SITE_REFUSED, TRACK_STATUS
 from sitroom.domain.records import Record
@@ -33,6 +33,7 @@ class Bus:
     def __init__(self) -> None:
         self.sent: dict[tuple[str, str], list[bytes]] = {}
         self.read: dict[tuple[str, str], int] = {}
+        self.latest: dict[tuple[str, str], Sent] = {}
         self.down: set[str] = set()
 
     def link(self, site: str) -> BusLink:
@@ -48,9 +49,14 @@ class BusLink:
         if self.site in self.bus.down:
             raise LinkDown(f"{self.site} is cut off")
 
-    def send(self, dest: str, data: bytes, msg_id: str) -> None:
+    def send(self, dest: str, data: bytes, msg_id: str, sent: Sent) -> None:
         self._up()
         self.bus.sent.setdefault((self.site, dest), []).append(data)
+        self.bus.latest[(self.site, dest)] = sent
+
+    def latest(self, origin: str) -> Sent | None:
+        self._up()
+        return self.bus.latest.get((origin, self.site))
 
     def receive(self, origin: str, limit: int, wait_s: float) -> list[Delivery]:
         self._up()
@@ -186,12 +192,20 @@ def test_a_cut_site_keeps_working_and_catches_up(rooms: dict[str, Room]) -> None
         sync_all(rooms, bus, rounds=1)
     assert rooms["washington"].sites.digest().records == 3
     bus.down.clear()
+    # what geneva sent washington before the cut waits at the link: washington is behind
+    (geneva,) = [
+        p
+        for p in rooms["washington"].sites.status(bus.link("washington")).peers
+        if p.name == "geneva"
+    ]
+    assert (geneva.behind, geneva.received) == (3, 0) and geneva.behind_ms is not None
     sync_all(rooms, bus)
     assert {r.sites.digest().digest for r in rooms.values()} == {
         rooms["geneva"].sites.digest().digest
     }
     st = {p.name: p for p in rooms["geneva"].sites.status(bus.link("geneva")).peers}
     assert st["washington"].received == 3 and st["washington"].pending == 0
+    assert (st["washington"].behind, st["washington"].behind_ms) == (0, 0)
     assert st["washington"].to_send == 0 and st["washington"].connected is True
 
 

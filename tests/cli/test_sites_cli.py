@@ -77,6 +77,7 @@ def test_three_sites_set_up_sync_and_compare(
     peers = json.loads(sitroom(capfd, "sites", "-w", str(ws["washington"]), "--json").out)
     geneva = next(p for p in peers["peers"] if p["name"] == "geneva")
     assert geneva["connected"] is True and geneva["pending"] == 0 and geneva["received"] > 0
+    assert (geneva["behind"], geneva["behind_ms"]) == (0, 0)  # from the last bundle's headers
     assert geneva["cleared"] == ["ceasefire", "us-iran"]
 
     def digest(site: str, *extra: str) -> str:

@@ -124,6 +124,9 @@ def test_a_peer_pulls_and_acks_what_a_site_sends_it(cluster: NatsCluster) -> Non
         # What a site reads for lag: its own stream's last sequence, the account.
         assert (await geneva.js.stream_info("SR_GENEVA")).state.last_seq == 2
         assert (await tehran.js.account_info()).streams == len(SITES)
+        # ... and the last bundle on its own subject of a peer's stream (its headers: the lag)
+        last = await tehran.js.get_last_msg("SR_GENEVA", subject("geneva", "tehran"), direct=True)
+        assert last.seq == 2
         assert geneva.errors == tehran.errors == []
 
     play(cluster, run)
@@ -141,6 +144,10 @@ REFUSALS: dict[str, tuple[Callable[[JetStreamContext], Awaitable[Any]], str]] = 
     "direct get": (
         lambda js: js.get_msg("SR_GENEVA", seq=1, direct=True),
         'publish to "$js.api.direct.get.sr_geneva',
+    ),
+    "the last bundle for another site": (
+        lambda js: js.get_last_msg("SR_GENEVA", subject("geneva", "tehran"), direct=True),
+        'publish to "$js.api.direct.get.sr_geneva.sitroom.rec.geneva.tehran',
     ),
     "message get": (
         lambda js: js.get_msg("SR_GENEVA", seq=1),

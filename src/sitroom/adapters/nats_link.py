@@ -21,7 +21,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sitroom.adapters.nats_setup import SiteCredentials, inbox_prefix, stream_name, subject
-from sitroom.application.sites import Delivery
+from sitroom.application.sites import Delivery, Sent
 from sitroom.errors import LinkDown
 
 if TYPE_CHECKING:
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from nats.js.client import JetStreamContext
 
 T = TypeVar("T")
+# What a bundle's headers say of the sending it is part of (application/sites.Sent)
+_UPTO, _RECORDS, _NEWEST = "Sitroom-Upto", "Sitroom-Records", "Sitroom-Newest"
 
 
 async def _quiet(*_: Any) -> None:
@@ -91,16 +93,36 @@ class NatsLink:
             raise LinkDown(f"{self.site} is not connected to NATS at {self.url}")
 
     # the Link protocol ----------------------------------------------------------------------
-    def send(self, dest: str, data: bytes, msg_id: str) -> None:
+    def send(self, dest: str, data: bytes, msg_id: str, sent: Sent) -> None:
         self._up()
+        headers = {"Nats-Msg-Id": msg_id, _UPTO: str(sent.upto), _RECORDS: str(sent.records)}
+        if sent.newest_ms is not None:
+            headers[_NEWEST] = str(sent.newest_ms)
         self._run(
-            self._js.publish(
-                subject(self.site, dest),
-                data,
-                timeout=self._timeout,
-                headers={"Nats-Msg-Id": msg_id},
-            )
+            self._js.publish(subject(self.site, dest), data, timeout=self._timeout, headers=headers)
         )
+
+    def latest(self, origin: str) -> Sent | None:
+        """From the headers of the last message on this site's subject of ``origin``'s stream
+        (a direct get, allowed for that subject alone): informative, not trusted for data."""
+        self._up()
+        return self._run(self._latest(origin))
+
+    async def _latest(self, origin: str) -> Sent | None:
+        from nats.js.errors import NotFoundError
+
+        try:
+            msg = await self._js.get_last_msg(
+                stream_name(origin), subject(origin, self.site), direct=True
+            )
+        except NotFoundError:
+            return None
+        h = msg.headers or {}
+        try:
+            newest = h.get(_NEWEST)
+            return Sent(int(h[_UPTO]), int(h[_RECORDS]), None if newest is None else int(newest))
+        except (KeyError, ValueError):
+            return None  # not one of sitroom's: the receiver will refuse it
 
     def receive(self, origin: str, limit: int, wait_s: float) -> list[Delivery]:
         self._up()

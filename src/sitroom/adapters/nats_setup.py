@@ -145,12 +145,16 @@ def site_permissions(site: str, peers: Iterable[str]) -> dict[str, list[str]]:
     """What ``site``'s user may publish and subscribe to (everything else is denied), given the
     ``peers`` whose streams it may read through the consumers named after it."""
     own = stream_name(site)
-    others = [stream_name(p) for p in sorted(set(peers) - {site})]
+    peer_set = set(peers) - {site}
+    others = [stream_name(p) for p in sorted(peer_set)]
     publish = [
         f"sitroom.rec.{site}.*",
         *(f"$JS.API.CONSUMER.MSG.NEXT.{s}.{site}" for s in others),
         *(f"$JS.ACK.{s}.{site}.>" for s in others),
         *(f"$JS.API.CONSUMER.INFO.{s}.{site}" for s in others),
+        # the last bundle on its own subject of each peer's stream (its headers say how many
+        # records that peer has sent it in all: the lag `sitroom sites` shows); sealed to it
+        *(f"$JS.API.DIRECT.GET.{stream_name(p)}.{subject(p, site)}" for p in sorted(peer_set)),
         f"$JS.API.STREAM.INFO.{own}",  # its own stream's last sequence: how far peers lag
         "$JS.API.INFO",
     ]
@@ -233,6 +237,7 @@ async def provision(
             storage=api.StorageType.FILE,
             num_replicas=replicas,
             duplicate_window=DUPLICATE_WINDOW,
+            allow_direct=True,
         )
         try:
             await js.stream_info(stream_name(origin))

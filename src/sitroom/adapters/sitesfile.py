@@ -8,15 +8,17 @@ is rebuilt by sending everything again, which receivers take as duplicates: noth
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 
 import orjson
 
 from sitroom.adapters.outputs import write_atomic
+from sitroom.application.sites import Sent
 from sitroom.errors import UserInputError, WorkspaceError
 
-FORMAT = "sitroom-sites-sent/1"
+FORMAT = "sitroom-sites-sent/2"
 SITES_FILE = "sites.json"
 
 
@@ -24,28 +26,38 @@ class PositionsFile:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def load(self) -> dict[str, int]:
+    def load(self) -> dict[str, Sent]:
         try:
             body = orjson.loads(self.path.read_bytes())
         except FileNotFoundError:
             return {}
         except (OSError, orjson.JSONDecodeError) as e:
             raise WorkspaceError(f"{self.path} cannot be read ({e})") from None
-        sent = body.get("sent") if isinstance(body, dict) else None
-        if (
-            body.get("format") != FORMAT
-            or not isinstance(sent, dict)
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in sent.values())
-        ):
+        try:
+            if body["format"] != FORMAT:
+                raise ValueError(body["format"])
+            return {
+                str(peer): Sent(_count(s["upto"]), _count(s["records"]), s.get("newest_ms"))
+                for peer, s in body["sent"].items()
+            }
+        except (KeyError, TypeError, ValueError, AttributeError):
             raise WorkspaceError(
                 f"{self.path} is not sitroom's record of what it sent its peers: move it away "
                 "and the next sync sends everything again (peers drop what they hold)"
-            )
-        return {str(k): int(v) for k, v in sent.items()}
+            ) from None
 
-    def save(self, sent: Mapping[str, int]) -> None:
-        body = {"format": FORMAT, "sent": dict(sorted(sent.items()))}
+    def save(self, sent: Mapping[str, Sent]) -> None:
+        body = {
+            "format": FORMAT,
+            "sent": {peer: dataclasses.asdict(s) for peer, s in sorted(sent.items())},
+        }
         try:
             write_atomic(self.path, orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
         except UserInputError as e:  # not the user's path: the workspace's own file
             raise WorkspaceError(str(e)) from None
+
+
+def _count(value: object) -> int:
+    if type(value) is not int or value < 0:
+        raise ValueError(value)
+    return value

@@ -13,6 +13,7 @@ piled up, from the position kept in ``sites.json`` (written after each bundle th
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -44,11 +45,22 @@ class Delivery:
     redelivered: bool = False
 
 
+@dataclass(frozen=True)
+class Sent:
+    """How far a site's sending to one peer has gone: the last of its log positions sent, and
+    how many records it has sent that peer in all (the count a receiver's lag is taken from)."""
+
+    upto: int = 0
+    records: int = 0
+    newest_ms: int | None = None  # the wall time its newest record sent was stamped at
+
+
 class Link(Protocol):
     """What carries bundles between sites (adapters/nats_link.py: NATS JetStream)."""
 
-    def send(self, dest: str, data: bytes, msg_id: str) -> None:
-        """Publish ``data`` for ``dest``, once durably stored (LinkDown otherwise)."""
+    def send(self, dest: str, data: bytes, msg_id: str, sent: Sent) -> None:
+        """Publish ``data`` for ``dest``, once durably stored (LinkDown otherwise); ``sent``:
+        where the sending stands with it, this bundle included (in the message's headers)."""
 
     def receive(self, origin: str, limit: int, wait_s: float) -> list[Delivery]:
         """Up to ``limit`` messages ``origin`` sent this site ([] after ``wait_s``)."""
@@ -56,13 +68,16 @@ class Link(Protocol):
     def pending(self, origin: str) -> int | None:
         """Messages from ``origin`` not yet taken (None: the link cannot tell now)."""
 
+    def latest(self, origin: str) -> Sent | None:
+        """Where ``origin``'s sending to this site stood at its last message (None: none)."""
+
 
 class Positions(Protocol):
     """Where this site's sending stands with each peer: a file beside the log."""
 
-    def load(self) -> dict[str, int]: ...
+    def load(self) -> dict[str, Sent]: ...
 
-    def save(self, sent: Mapping[str, int]) -> None: ...
+    def save(self, sent: Mapping[str, Sent]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -107,10 +122,23 @@ class PeerStatus(Result):
     received_upto: int  # its log position taken from it
     received: int  # records taken from it
     pending: int | None  # bundles of its waiting at the link
-    lag_ms: int | None  # how far behind its newest record taken was, when taken
+    behind: int | None  # records it has sent this site that are not taken yet (None: unknown)
+    behind_ms: int | None  # ... how much newer its newest sent is than the newest taken
+    delay_ms: int | None  # its last bundle taken: from its newest record's stamp to the take
     last_heard_ms: int | None
     refused: int
     conflicts: int
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """What this site took from one peer, from its receipts."""
+
+    upto: int = 0
+    records: int = 0
+    newest_ms: int | None = None
+    heard_ms: int | None = None
+    delay_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -240,22 +268,26 @@ class Sites:
         if to is None:
             raise UserInputError(f"{peer.name}'s site card is no longer held here")
         positions = self._positions.load()
-        after = positions.get(peer.name, 0)
+        was = positions.get(peer.name, Sent())
         upto = self._session.last_seq()
-        if upto <= after:
+        if upto <= was.upto:
             return 0
-        mine = self._outgoing(after, upto, peer.cleared)
+        mine = self._outgoing(was.upto, upto, peer.cleared)
         secret = self._secret()
         count = 0
-        for first, last, records in d.bundles(mine, after + 1, upto):
+        for first, last, records in d.bundles(mine, was.upto + 1, upto):
             # Positions with nothing for this peer are passed over unsent: an empty bundle
             # would make the peer append a receipt, which is news for no one.
             if records:
+                newest = hlc.wall_ms(max(int(r.recorded_time or 0) for r in records))
+                was = Sent(last, was.records + len(records), newest)
                 data = d.seal(secret, to, first, last, records)
-                link.send(peer.name, data, f"{self.site}:{peer.name}:{first}-{last}")
-            positions[peer.name] = last
+                link.send(peer.name, data, f"{self.site}:{peer.name}:{first}-{last}", was)
+                count += len(records)
+            else:
+                was = dataclasses.replace(was, upto=last)
+            positions[peer.name] = was
             self._positions.save(positions)
-            count += len(records)
         return count
 
     def _outgoing(self, after: int, upto: int, cleared: Sequence[str]) -> list[Record]:
@@ -289,7 +321,7 @@ class Sites:
         bundle = d.open_bundle(
             delivery.data, self._secret(), self._pinned(origin, peer), delivery.origin
         )
-        upto = self._received().get(origin, (0, 0, None, None))[0]
+        upto = self._received().get(origin, _Taken()).upto
         if bundle.last <= upto:
             if delivery.redelivered:
                 return 0  # taken before the crash that kept it from being acknowledged
@@ -325,16 +357,21 @@ class Sites:
         return Refusal(delivery.origin, e.reason, str(e))
 
     # reading ------------------------------------------------------------------------------
-    def _received(self) -> dict[str, tuple[int, int, int | None, int | None]]:
-        """Per origin: (position taken up to, records taken, last heard, lag of the last)."""
-        out: dict[str, tuple[int, int, int | None, int | None]] = {}
+    def _received(self) -> dict[str, _Taken]:
+        """Per origin: what this site took from it."""
+        out: dict[str, _Taken] = {}
         for r in self._session.records(kinds=[SITE_RECEIPT]):
             p = r.payload
-            upto, n, _, _ = out.get(p["from"], (0, 0, None, None))
+            was = out.get(p["from"], _Taken())
             heard = hlc.wall_ms(int(r.recorded_time or 0))
-            times = p.get("times") or []
-            lag = heard - hlc.wall_ms(max(times)) if times else None
-            out[p["from"]] = (max(upto, int(p["last"])), n + len(p["ids"]), heard, lag)
+            newest = hlc.wall_ms(max(p["times"])) if p.get("times") else None
+            out[p["from"]] = _Taken(
+                max(was.upto, int(p["last"])),
+                was.records + len(p["ids"]),
+                max(filter(None, (was.newest_ms, newest)), default=None),
+                heard,
+                None if newest is None else heard - newest,
+            )
         return out
 
     def origin_times(self) -> dict[str, int]:
@@ -355,28 +392,37 @@ class Sites:
         rows = []
         for name, peer in peers.items():
             pending: int | None = None
+            latest: Sent | None = None
             connected: bool | None = None
+            taken = received.get(name, _Taken())
             if link is not None:
                 try:
                     pending = link.pending(name)
+                    latest = link.latest(name) or Sent()
                     connected = True
                 except LinkDown:
                     connected = False
-            after = positions.get(name, 0)
-            to_send = len(self._outgoing(after, self._session.last_seq(), peer.cleared))
-            upto, n, heard, lag = received.get(name, (0, 0, None, None))
+            behind = behind_ms = None
+            if latest is not None:
+                behind = max(0, latest.records - taken.records)
+                newest = latest.newest_ms or 0
+                behind_ms = max(0, newest - (taken.newest_ms or 0)) if behind else 0
+            sent = positions.get(name, Sent())
+            to_send = len(self._outgoing(sent.upto, self._session.last_seq(), peer.cleared))
             rows.append(
                 PeerStatus(
                     name,
                     peer.cleared,
                     connected,
-                    after,
+                    sent.upto,
                     to_send,
-                    upto,
-                    n,
+                    taken.upto,
+                    taken.records,
                     pending,
-                    lag,
-                    heard,
+                    behind,
+                    behind_ms,
+                    taken.delay_ms,
+                    taken.heard_ms,
                     refused.get(name, 0),
                     sum(1 for c in conflicts if name in c.sites),
                 )

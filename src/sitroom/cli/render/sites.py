@@ -27,20 +27,23 @@ def status(console: Console, st: s.SitesStatus) -> None:
         _say(console, f"site {st.site} has no peers: `sitroom sites add NAME --cleared TRACKS`")
         return
     table = Table(title=f"Peers of site {st.site}", title_justify="left")
-    for col in ("peer", "cleared", "link", "to send", "taken", "waiting", "lag", "last heard"):
+    for col in ("peer", "cleared", "link", "to send", "taken", "behind", "delay", "last heard"):
         table.add_column(col)
     table.add_column("refused", justify="right")
     table.add_column("conflicts", justify="right")
     for p in st.peers:
         link = {None: "not asked", True: "connected", False: "cut off"}[p.connected]
+        behind = "—" if p.behind is None else "in step"
+        if p.behind:
+            behind = f"{plural(p.behind, 'record')}, {_seconds(p.behind_ms)}"
         table.add_row(
             p.name,
             ", ".join(p.cleared) or "general only",
             link,
             f"{p.to_send:,}",
             f"{p.received:,} (to {p.received_upto:,})",
-            "—" if p.pending is None else plural(p.pending, "bundle"),
-            _seconds(p.lag_ms),
+            behind,
+            _seconds(p.delay_ms),
             "never" if p.last_heard_ms is None else iso(p.last_heard_ms),
             str(p.refused),
             str(p.conflicts),
