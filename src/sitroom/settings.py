@@ -47,6 +47,9 @@ class Settings:
     nats_creds: str = ""
     """The file holding this site's NATS user and password (`sitroom sites nats-config`
     writes one per site); relative to the workspace."""
+    nats_ca: str = ""
+    """The CA certificate the NATS servers' certificates are checked against (TLS); relative
+    to the workspace. Empty: connect without TLS (a loopback lab only)."""
     snapshot_every: int = 10_000
     """Projection snapshots every this many records: bounds the work of an as-of rebuild."""
     checkpoint_every: int = 10_000

@@ -28,7 +28,7 @@ def operator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, N
 
     out = tmp_path_factory.mktemp("nats") / "conf"
     assert run(["sites", "nats-config", "--sites", ",".join(SITES), "-o", str(out)]) == 0
-    cluster = NatsCluster(1)
+    cluster = NatsCluster(1, tls=True)
     cluster.creds = {s: load_credentials(out / f"{s}.nats.json")[s] for s in SITES}
     cluster.operator_password = (out / "operator.password").read_text().strip()
     with cluster:
@@ -46,7 +46,8 @@ def test_three_sites_set_up_sync_and_compare(
     made = sitroom(
         capfd,
         "sites", "provision", "--sites", ",".join(SITES), "--nats", cluster.url(1),
-        "--password-file", str(conf / "operator.password"), "--replicas", "1", "--json",
+        "--password-file", str(conf / "operator.password"), "--replicas", "1",
+        "--ca", str(cluster.ca_file), "--json",
     )  # fmt: skip
     assert made.code == 0, made.err
     assert len(json.loads(made.out)["created"]) == 3 + 6  # a stream per site, a consumer per pair
@@ -56,6 +57,7 @@ def test_three_sites_set_up_sync_and_compare(
         assert sitroom(capfd, "init", "-w", str(w), "--site", s).code == 0
         config = w / "sitroom.toml"
         text = config.read_text().replace('nats_url = ""', f'nats_url = "{cluster.url(1)}"')
+        text = text.replace('nats_ca = ""', f'nats_ca = "{cluster.ca_file}"')
         config.write_text(text.replace('nats_creds = ""', f'nats_creds = "{conf}/{s}.nats.json"'))
     for a in SITES:
         for b in SITES:
@@ -142,6 +144,20 @@ def test_mistakes_are_one_line_and_record_nothing(
             1,
             "NATS at nats://127.0.0.1:9",
         ),
+        (
+            [
+                "sites",
+                "sync",
+                "-w",
+                str(w),
+                "--nats",
+                cluster.url(1),
+                "--creds",
+                str(conf / "geneva.nats.json"),
+            ],
+            1,
+            "cannot be reached by geneva",
+        ),  # no CA given: the server's TLS certificate is not trusted, nothing is sent
         (["sites", "nats-config", "--sites", "geneva", "-o", str(tmp_path / "c")], 2, "two"),
         (["sites", "nats-config", "--sites", "a,b", "-o", str(conf)], 2, "is not empty"),
         (

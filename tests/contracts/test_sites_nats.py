@@ -18,7 +18,7 @@ import pytest
 
 import sitroom
 from sitroom.adapters.nats_link import NatsLink
-from sitroom.adapters.nats_setup import OPERATOR, inbox_prefix, provision, subject
+from sitroom.adapters.nats_setup import OPERATOR, inbox_prefix, subject
 from sitroom.domain import sites as d
 from sitroom.domain.kinds import CLAIM, TRACK_STATUS
 from sitroom.domain.records import Record
@@ -59,17 +59,6 @@ def status(site: str, n: int) -> Record:
     )
 
 
-async def _provision(cluster: NatsCluster) -> None:
-    import nats
-
-    nc = await nats.connect(cluster.urls, user=OPERATOR, password=cluster.operator_password)
-    try:
-        pairs = [(a, b) for a in SITES for b in SITES if a != b]
-        await provision(nc.jetstream(), SITES, pairs, replicas=3)
-    finally:
-        await nc.close()
-
-
 async def _publish(cluster: NatsCluster, user: str, subj: str, data: bytes) -> None:
     """Publish ``data`` on ``subj`` as NATS user ``user`` (a site, or the operator), waiting
     for JetStream to store it (a subject the user may not publish on times out)."""
@@ -87,7 +76,7 @@ async def _publish(cluster: NatsCluster, user: str, subj: str, data: bytes) -> N
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[NatsCluster]:
     with NatsCluster(3, sites=SITES) as c:
-        asyncio.run(_provision(c))
+        c.provision()
         yield c
 
 

@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import ssl
 import threading
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from sitroom.adapters.nats_setup import SiteCredentials, inbox_prefix, stream_name, subject
 from sitroom.application.sites import Delivery, Sent
-from sitroom.errors import LinkDown
+from sitroom.errors import LinkDown, UserInputError
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -34,13 +37,43 @@ T = TypeVar("T")
 _UPTO, _RECORDS, _NEWEST = "Sitroom-Upto", "Sitroom-Records", "Sitroom-Newest"
 
 
+def client_tls(ca: Path | None) -> ssl.SSLContext | None:
+    if ca is None:
+        return None
+    try:
+        return ssl.create_default_context(cafile=str(ca))
+    except (OSError, ssl.SSLError) as e:
+        raise UserInputError(f"cannot use {ca} as the NATS servers' CA: {e}") from None
+
+
+class _EofOverTls(logging.Filter):
+    """asyncio warns at every TLS connection nats-py closes (its protocol's eof_received
+    returns True, which TLS ignores): noise on a user's terminal, about nothing."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("returning true from eof_received()")
+
+
+logging.getLogger("asyncio").addFilter(_EofOverTls())
+
+
 async def _quiet(*_: Any) -> None:
     """nats-py logs every connection error with a traceback; the link reports them itself."""
 
 
 class NatsLink:
-    def __init__(self, url: str, creds: SiteCredentials, *, timeout_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        creds: SiteCredentials,
+        *,
+        ca: Path | None = None,
+        timeout_s: float = 2.0,
+    ) -> None:
         self.site = creds.site
+        # TLS with the servers' certificates checked against the operator's CA: the password
+        # and the bundles' headers never cross the network in the clear.
+        self._tls = client_tls(ca)
         self.url = url
         self._timeout = timeout_s
         self._loop = asyncio.new_event_loop()
@@ -64,6 +97,7 @@ class NatsLink:
             user=creds.user,
             password=creds.password,
             inbox_prefix=inbox_prefix(creds.site),
+            tls=self._tls,
             name=f"sitroom {creds.site}",
             connect_timeout=self._timeout,
             allow_reconnect=True,

@@ -34,6 +34,10 @@ sites_app = typer.Typer(
 NatsOpt = Annotated[
     str | None, typer.Option("--nats", help="NATS URL (default: nats_url in sitroom.toml).")
 ]
+CaOpt = Annotated[
+    Path | None,
+    typer.Option("--ca", help="The NATS servers' CA certificate, for TLS (default: nats_ca)."),
+]
 CredsOpt = Annotated[
     Path | None,
     typer.Option("--creds", help="This site's NATS credentials (default: nats_creds)."),
@@ -44,7 +48,9 @@ def register(app: typer.Typer) -> None:
     app.add_typer(sites_app, name="sites", rich_help_panel=TOPIC)
 
 
-def _link(r: Room, nats: str | None, creds: Path | None, *, required: bool) -> NatsLink | None:
+def _link(
+    r: Room, nats: str | None, creds: Path | None, ca: Path | None, *, required: bool
+) -> NatsLink | None:
     """The link to the peers, from the options or the settings (None when neither names a
     server and ``required`` is False: the status shows what the log holds)."""
     url = nats or r.settings.nats_url
@@ -63,7 +69,10 @@ def _link(r: Room, nats: str | None, creds: Path | None, *, required: bool) -> N
     held = load_credentials(path)
     if r.site not in held:
         raise UserInputError(f"{path} holds no NATS credentials of site {r.site}")
-    return NatsLink(url, held[r.site])
+    if ca is None and r.settings.nats_ca:
+        ca = Path(r.settings.nats_ca)
+        ca = ca if ca.is_absolute() else r.path / ca
+    return NatsLink(url, held[r.site], ca=ca)
 
 
 @sites_app.callback()
@@ -72,6 +81,7 @@ def sites_status(
     workspace: WorkspaceOpt = Path("."),
     nats: NatsOpt = None,
     creds: CredsOpt = None,
+    ca: CaOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Each peer: cleared for what, link, records to send, taken, waiting, lag, last heard,
@@ -83,7 +93,7 @@ def sites_status(
 
     with room(workspace, as_site=True) as r:
         try:
-            link = _link(r, nats, creds, required=False)
+            link = _link(r, nats, creds, ca, required=False)
         except LinkDown:
             link = None
             cut = True
@@ -123,6 +133,7 @@ def sites_sync(
     workspace: WorkspaceOpt = Path("."),
     nats: NatsOpt = None,
     creds: CredsOpt = None,
+    ca: CaOpt = None,
     follow: Annotated[bool, typer.Option("--follow", help="Keep syncing until stopped.")] = False,
     interval: Annotated[
         float, typer.Option(help="Seconds between syncs with --follow.", min=0.05)
@@ -134,7 +145,7 @@ def sites_sync(
     from sitroom.cli.render import sites as render
 
     with room(workspace, as_site=True) as r:
-        link = _link(r, nats, creds, required=True)
+        link = _link(r, nats, creds, ca, required=True)
         assert link is not None
         try:
             while True:
@@ -230,6 +241,7 @@ def sites_provision(
         Path, typer.Option("--password-file", help="The operator's password file.")
     ],
     replicas: Annotated[int, typer.Option(help="Copies of each stream (3 on a cluster).")] = 3,
+    ca: CaOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """For the NATS operator: a stream per site and a consumer per pair of sites (made or
@@ -244,7 +256,7 @@ def sites_provision(
     password = read_text(password_file).strip()
 
     async def run() -> Provisioned:
-        nc = await _operator(nats, password)
+        nc = await _operator(nats, password, ca)
         try:
             pairs = [(a, b) for a in names for b in names if a != b]
             return await provision(nc.jetstream(timeout=5), names, pairs, replicas)
@@ -259,19 +271,23 @@ def sites_provision(
     say(f"{len(done.created)} streams and consumers made ({made}), {len(done.removed)} removed")
 
 
-async def _operator(url: str, password: str) -> Any:
+async def _operator(url: str, password: str, ca: Path | None) -> Any:
     """A connection as the NATS operator (LinkDown, in one line, when it cannot be made)."""
     import asyncio
 
     import nats
 
+    from sitroom.adapters.nats_link import client_tls
     from sitroom.adapters.nats_setup import OPERATOR
     from sitroom.errors import LinkDown
 
     try:
         # nats-py retries a refused first connection for ever: bounded here
         return await asyncio.wait_for(
-            nats.connect([url], user=OPERATOR, password=password, connect_timeout=3), 5
+            nats.connect(
+                [url], user=OPERATOR, password=password, connect_timeout=3, tls=client_tls(ca)
+            ),
+            5,
         )
     except Exception as e:  # nats-py's errors and OSError: the server is not there for us
         raise LinkDown(

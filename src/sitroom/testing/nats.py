@@ -25,6 +25,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -33,7 +34,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from sitroom.adapters.nats_setup import OPERATOR, SiteCredentials, account_config, new_credentials
+from sitroom.adapters.nats_setup import (
+    OPERATOR,
+    Provisioned,
+    SiteCredentials,
+    account_config,
+    new_credentials,
+    provision,
+)
 
 T = TypeVar("T")
 READY_TIMEOUT = 30.0  # seconds for a node to serve JetStream (a meta leader elected)
@@ -43,15 +51,26 @@ STOP_TIMEOUT = 10.0
 class NatsCluster:
     """``n`` nodes ``n1..nN`` (indexed from 1) in one cluster; ``n=1`` runs a lone server."""
 
-    def __init__(self, n: int = 3, sites: Sequence[str] = ()) -> None:
+    def __init__(self, n: int = 3, sites: Sequence[str] = (), *, tls: bool = False) -> None:
         if n < 1:
             raise ValueError("a cluster needs at least one node")
         self.n = n
+        # Clients connect over TLS, the server's certificate issued by a CA made for the
+        # cluster (``ca_file``: what a site pins, ``nats_ca`` in its sitroom.toml).
+        self.tls = tls
         self.creds: dict[str, SiteCredentials] = new_credentials(sites)
         self.operator_password = secrets.token_urlsafe(24)
         self.ports: list[int] = []
         self._folder: Path | None = None
         self._procs: dict[int, subprocess.Popen[bytes]] = {}
+
+    @property
+    def ca_file(self) -> Path | None:
+        return self.folder / "ca.pem" if self.tls else None
+
+    def client_tls(self) -> ssl.SSLContext | None:
+        """The context a client verifies the nodes with (None: plain connections)."""
+        return None if self.ca_file is None else ssl.create_default_context(cafile=self.ca_file)
 
     @property
     def urls(self) -> list[str]:
@@ -117,6 +136,25 @@ class NatsCluster:
         self._spawn(i)
         self._wait_ready([i])
 
+    def provision(self, pairs: Sequence[tuple[str, str]] | None = None) -> Provisioned:
+        """Streams and consumers, as the operator makes them: every site's stream, and a
+        consumer for each of ``pairs`` (origin, reader; default: every ordered pair)."""
+        import nats
+
+        sites = sorted(self.creds)
+        wanted = [(a, b) for a in sites for b in sites if a != b] if pairs is None else pairs
+
+        async def run() -> Provisioned:
+            nc = await nats.connect(
+                self.urls, user=OPERATOR, password=self.operator_password, tls=self.client_tls()
+            )
+            try:
+                return await provision(nc.jetstream(timeout=5), sites, wanted, min(3, self.n))
+            finally:
+                await nc.close()
+
+        return _run(run())
+
     def close(self) -> None:
         """Every node stopped, the folder removed; safe to call twice."""
         if self._folder is None:
@@ -135,6 +173,10 @@ class NatsCluster:
         ports = _free_ports(2 * self.n)
         self.ports, routes = ports[: self.n], ports[self.n :]
         accounts = account_config(self.creds, self.operator_password)
+        tls = ""
+        if self.tls:
+            cert, key = self._issue_certificates()
+            tls = f'tls {{ cert_file: "{cert}", key_file: "{key}" }}\n'
         for i in range(1, self.n + 1):
             store = self.folder / f"n{i}"
             store.mkdir(exist_ok=True)
@@ -151,7 +193,58 @@ class NatsCluster:
                     f'cluster {{ name: "sitroom-test", listen: "127.0.0.1:{routes[i - 1]}", '
                     f"routes: [{', '.join(others)}] }}"
                 )
-            (self.folder / f"n{i}.conf").write_text("\n".join(lines) + "\n" + accounts)
+            (self.folder / f"n{i}.conf").write_text("\n".join(lines) + "\n" + tls + accounts)
+
+    def _issue_certificates(self) -> tuple[Path, Path]:
+        """A CA (its certificate in ``ca_file``) and the nodes' certificate, for 127.0.0.1."""
+        import datetime
+        import ipaddress
+
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import NameOID
+
+        now = datetime.datetime.now(datetime.UTC)
+        ca_key, key = (
+            ec.generate_private_key(ec.SECP256R1()),
+            ec.generate_private_key(ec.SECP256R1()),
+        )
+
+        def name(cn: str) -> x509.Name:
+            return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+        def made(subject: str, public: Any, ca: bool) -> x509.CertificateBuilder:
+            return (
+                x509.CertificateBuilder()
+                .subject_name(name(subject))
+                .issuer_name(name("sitroom test NATS CA"))
+                .public_key(public)
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(minutes=5))
+                .not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+            )
+
+        ca = made("sitroom test NATS CA", ca_key.public_key(), True).sign(ca_key, hashes.SHA256())
+        san = x509.SubjectAlternativeName(
+            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+        )
+        server = (
+            made("nats", key.public_key(), False)
+            .add_extension(san, critical=False)
+            .sign(ca_key, hashes.SHA256())
+        )
+        pem = serialization.Encoding.PEM
+        assert self.ca_file is not None
+        self.ca_file.write_bytes(ca.public_bytes(pem))
+        cert, key_file = self.folder / "server.pem", self.folder / "server.key"
+        cert.write_bytes(server.public_bytes(pem))
+        key_file.write_bytes(
+            key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        )
+        key_file.chmod(0o600)
+        return cert, key_file
 
     def _spawn(self, i: int) -> None:
         with self.log(i).open("ab") as log:
@@ -196,6 +289,7 @@ class NatsCluster:
                     self.url(i),
                     user=OPERATOR,
                     password=self.operator_password,
+                    tls=self.client_tls(),
                     connect_timeout=1,
                     allow_reconnect=False,
                     max_reconnect_attempts=1,
@@ -222,7 +316,9 @@ class NatsCluster:
         from nats.js import api
         from nats.js.errors import Error as JsError
 
-        nc = await nats.connect(self.urls, user=OPERATOR, password=self.operator_password)
+        nc = await nats.connect(
+            self.urls, user=OPERATOR, password=self.operator_password, tls=self.client_tls()
+        )
         js = nc.jetstream(timeout=2)
         deadline = time.monotonic() + READY_TIMEOUT
         try:
