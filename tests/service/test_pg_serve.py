@@ -190,3 +190,48 @@ def test_a_writer_that_loses_its_election_connection_stops_and_the_reader_writes
         assert alice.post("/redlines", json={"name": "after", "rule": RULE}).status_code == 201
     assert reader.stop() == 0
     assert [x["name"] for x in _stored(room, REDLINE)] == ["after"]
+
+
+def test_the_writer_raises_a_clock_driven_alert_with_no_request_reaching_it(
+    pg_room: tuple[Path, str], two: tuple[Process, Process]
+) -> None:
+    """A source that falls silent is found by the writer's own ticking: nobody asks anything
+    of either server, and the alert is raised once (the reader, which never ticks, adds none)."""
+    from sitroom.domain.kinds import SOURCE_DECLARED
+    from sitroom.domain.records import Record
+    from sitroom.domain.sources import OVERDUE
+
+    room, _ = pg_room
+    # another process beside the servers (the PostgreSQL log serialises its appends)
+    with sitroom.room.open(room, as_site=True, served_ok=True) as r:
+        r.session.append(
+            [
+                Record(
+                    id=f"{SOURCE_DECLARED}:feed",
+                    kind=SOURCE_DECLARED,
+                    kind_version=1,
+                    source="feed",
+                    payload={"source": "feed", "cadence_ms": 500},
+                ),
+                Record(  # what it sent last, before it fell silent
+                    id="feed:1",
+                    kind="news.report",
+                    kind_version=1,
+                    source="feed",
+                    payload={"title": "the last item"},
+                ),
+            ]
+        )
+
+    def overdue() -> list[str]:
+        with sitroom.room.open(room, as_site=True, served_ok=True) as r:
+            return [
+                a.id for a in r.session.records(kinds=[ALERT]) if a.payload["detector"] == OVERDUE
+            ]
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not overdue():
+        time.sleep(0.5)
+    assert len(overdue()) == 1
+    time.sleep(2)  # and not again, by either process
+    assert len(overdue()) == 1
