@@ -293,3 +293,26 @@ def test_fold_order_is_the_origins_clock_not_arrival() -> None:
     assert ordered.column("id").to_pylist() == [b.id, a.id]
     assert ordered.column("recorded_time").to_pylist() == [10, 30]
     assert ordered.column("seq").to_pylist() == [1, 2]
+
+
+def test_a_tracks_status_set_at_two_sites_during_a_cut_is_the_same_everywhere(
+    rooms: dict[str, Room],
+) -> None:
+    """The live views fold in the order each site learned things; a track's status stands by
+    its valid time, so the two sites agree on it whichever arrived first."""
+    bus = Bus()
+    bus.down.add("washington")
+    later = dataclasses.replace(
+        status("geneva", "us-iran", 9), payload={"track": "us-iran", "status": "suspended"}
+    )
+    rooms["geneva"].session.append([later])  # valid from T0 + 9
+    rooms["washington"].session.append([status("washington", "us-iran", 5)])  # T0 + 5, active
+    sync_all(rooms, bus)
+    bus.down.clear()
+    sync_all(rooms, bus)
+    seen = {
+        s: rooms[s].session.state("tracks")["status"]["us-iran"] for s in ("geneva", "washington")
+    }
+    assert (
+        seen["geneva"] == seen["washington"] == {"status": "suspended", "since": 1_700_000_000_009}
+    )

@@ -40,3 +40,17 @@ def test_a_long_chain_does_not_hit_the_recursion_limit() -> None:
     edges["n49999"] = ["n0"]
     (cycle,) = strongly_connected(nodes, edges)
     assert len(cycle) == 50_000
+
+
+def test_a_status_recorded_late_for_an_earlier_time_does_not_undo_a_newer_one() -> None:
+    from sitroom.domain.records import RecordBatch
+    from sitroom.domain.tracks import TracksProjection, status_record
+
+    p = TracksProjection()
+    newer = status_record("us-iran", "agreed", now_ms=2_000)
+    older = status_record("us-iran", "paused", now_ms=1_000)  # learned second
+    state = p.apply(p.initial(), RecordBatch.from_records([newer, older]))
+    assert state["status"]["us-iran"] == {"status": "agreed", "since": 2_000}
+    # ... and in the other order the same
+    state = p.apply(p.initial(), RecordBatch.from_records([older, newer]))
+    assert state["status"]["us-iran"] == {"status": "agreed", "since": 2_000}

@@ -78,8 +78,8 @@ class TracksProjection:
 
     name = "tracks"
     # 3: holdings by start, statuses from a file, withdrawals, files; 4: alerts; 5: raised
-    # alerts keep their compartment
-    version = 5
+    # alerts keep their compartment; 6: a status stands by its valid time, not its arrival
+    version = 6
     kinds: tuple[str, ...] | None = (
         TRACK,
         RESOURCE,
@@ -116,7 +116,7 @@ class TracksProjection:
                 # A status the file changes is the track's status now; one set since by
                 # `tracks status` stands while the file still says what it said.
                 if was is None or was.get("status") != p["status"]:
-                    state["status"][p["id"]] = {"status": p["status"], "since": r.valid_from}
+                    _set_status(state, p["id"], p["status"], r.valid_from)
             elif r.kind == RESOURCE:
                 state["resources"][p["id"]] = p
             elif r.kind == HOLDING:
@@ -126,7 +126,7 @@ class TracksProjection:
                     "until": r.valid_to,
                 }
             elif r.kind == TRACK_STATUS:
-                state["status"][p["track"]] = {"status": p["status"], "since": r.valid_from}
+                _set_status(state, p["track"], p["status"], r.valid_from)
             elif r.kind == MEETING:
                 state["meetings"][p["id"]] = p
             elif r.kind == CALENDAR:
@@ -173,6 +173,16 @@ class TracksProjection:
 
     def decode(self, data: bytes) -> Any:
         return orjson.loads(data)
+
+
+def _set_status(state: dict[str, Any], track: str, status: str, since: int | None) -> None:
+    """A track's status is the one that took effect last in the world (its valid time), not
+    the one learned last: a status recorded late for an earlier time does not undo a newer
+    one, and sites that learn two in either order (a partition) agree on which stands. Equal
+    times: the one learned last."""
+    was = state["status"].get(track)
+    if was is None or (since or 0) >= (was.get("since") or 0):
+        state["status"][track] = {"status": status, "since": since}
 
 
 def _withdraw(state: dict[str, Any], what: str, key: str) -> None:
