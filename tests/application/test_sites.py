@@ -11,17 +11,17 @@ from pathlib import Path
 
 import pytest
 
-import sitroom
 from sitroom.adapters.keystore import new_secret
 from sitroom.application.keys import identity
 from sitroom.application.sites import Delivery, Sent
 from sitroom.domain import sites as d
 from sitroom.domain.kinds import CLAIM, SITE_REFUSED, TRACK_STATUS
-from sitroom.domain.records import Record
 from sitroom.domain.secure.identity import SITE
 from sitroom.errors import LinkDown
 from sitroom.room import Room
 from sitroom.testing.history import History
+from sitroom.testing.sites import claim, track_status
+from sitroom.testing.sites import rooms as sites_in
 
 SITES = ("geneva", "tehran", "washington")
 
@@ -78,47 +78,11 @@ class BusLink:
         return len(self.bus.sent.get(key, [])) - self.bus.read.get(key, 0)
 
 
-def claim(site: str, n: int, *, subject: str = "US-Iran talks", value: object = None) -> Record:
-    return CLAIM.record(
-        {
-            "subject": subject,
-            "property": "venue" if value is not None else f"note-{site}-{n}",
-            "value": value if value is not None else n,
-            "credibility": 2,
-            "stated_at": None,
-            "links": [],
-        },
-        id=f"claim:{site}:{n}:{value}",
-        source=f"analyst:{site}",
-        confidence=70,
-    )
-
-
-def status(site: str, track: str, n: int) -> Record:
-    return TRACK_STATUS.record(
-        {"track": track, "status": "active", "note": f"{site} {n}"},
-        id=f"status:{site}:{track}:{n}",
-        source=f"analyst:{site}",
-        valid_from=1_700_000_000_000 + n,
-        compartment=track,
-    )
-
-
 @pytest.fixture
 def rooms(tmp_path: Path) -> Iterator[dict[str, Room]]:
     """Three sites, each holding the others' cards; geneva and washington cleared for us-iran
     by each other; tehran for nothing but the general compartment."""
-    made = {s: sitroom.init(tmp_path / s, site=s) for s in SITES}
-    cards = {s: r.keys.export_card() for s, r in made.items()}
-    for s, r in made.items():
-        for other, card in cards.items():
-            if other != s:
-                r.keys.import_file(card.data, fingerprint=card.fingerprint)
-    for s, r in made.items():
-        for other in SITES:
-            if other != s:
-                cleared = ["us-iran"] if {s, other} == {"geneva", "washington"} else []
-                r.sites.add(other, cleared)
+    made = sites_in(tmp_path, SITES, {("geneva", "washington"): {"us-iran"}})
     yield made
     for r in made.values():
         r.close()
@@ -147,7 +111,7 @@ def test_a_site_not_cleared_for_a_track_never_receives_its_records(
     rooms: dict[str, Room],
 ) -> None:
     bus = Bus()
-    rooms["geneva"].session.append([status("geneva", "us-iran", n) for n in range(5)])
+    rooms["geneva"].session.append([track_status("geneva", n) for n in range(5)])
     rooms["geneva"].session.append([claim("geneva", 1)])
     sync_all(rooms, bus)
     held = {
@@ -168,8 +132,8 @@ def test_a_site_not_cleared_for_a_track_never_receives_its_records(
 def test_concurrent_edits_both_stay_as_a_conflict(rooms: dict[str, Room]) -> None:
     bus = Bus()
     bus.down.add("tehran")
-    rooms["geneva"].session.append([claim("geneva", 1, value="Geneva")])
-    rooms["tehran"].session.append([claim("tehran", 1, value="Muscat")])
+    rooms["geneva"].session.append([claim("geneva", 1, prop="venue", value="Geneva")])
+    rooms["tehran"].session.append([claim("tehran", 1, prop="venue", value="Muscat")])
     sync_all(rooms, bus)
     assert rooms["geneva"].sites.status().conflicts == ()
     bus.down.clear()
@@ -264,7 +228,7 @@ def test_random_orders_of_delivery_fold_alike(tmp_path: Path, rooms: dict[str, R
             bus.down ^= {rng.choice(SITES)}
         records = [claim(s, step)]
         if s in ("geneva", "washington") and rng.random() < 0.3:
-            records.append(status(s, "us-iran", step))
+            records.append(track_status(s, step))
         rooms[s].session.append(records)
         history.appended(s, records)
         who = rng.choice(SITES)
@@ -302,11 +266,9 @@ def test_a_tracks_status_set_at_two_sites_during_a_cut_is_the_same_everywhere(
     its valid time, so the two sites agree on it whichever arrived first."""
     bus = Bus()
     bus.down.add("washington")
-    later = dataclasses.replace(
-        status("geneva", "us-iran", 9), payload={"track": "us-iran", "status": "suspended"}
-    )
+    later = track_status("geneva", 9, status="suspended")
     rooms["geneva"].session.append([later])  # valid from T0 + 9
-    rooms["washington"].session.append([status("washington", "us-iran", 5)])  # T0 + 5, active
+    rooms["washington"].session.append([track_status("washington", 5)])  # T0 + 5, active
     sync_all(rooms, bus)
     bus.down.clear()
     sync_all(rooms, bus)

@@ -16,47 +16,20 @@ from pathlib import Path
 
 import pytest
 
-import sitroom
 from sitroom.adapters.nats_link import NatsLink
 from sitroom.adapters.nats_setup import OPERATOR, inbox_prefix, subject
 from sitroom.domain import sites as d
-from sitroom.domain.kinds import CLAIM, TRACK_STATUS
-from sitroom.domain.records import Record
+from sitroom.domain.kinds import CLAIM
 from sitroom.errors import LinkDown
-from sitroom.room import Room
 from sitroom.testing.history import History
 from sitroom.testing.nats import NatsCluster
+from sitroom.testing.sites import claim, track_status
+from sitroom.testing.sites import rooms as sites_in
 
 SITES = ("geneva", "tehran", "washington")
 US_IRAN = {("geneva", "washington"): {"us-iran"}}
 
 pytestmark = pytest.mark.slow
-
-
-def claim(site: str, n: int, *, prop: str | None = None, value: object = None) -> Record:
-    return CLAIM.record(
-        {
-            "subject": "US-Iran talks",
-            "property": prop or f"note-{site}-{n}",
-            "value": n if value is None else value,
-            "credibility": 2,
-            "stated_at": None,
-            "links": [],
-        },
-        id=f"claim:{site}:{n}:{prop}",
-        source=f"analyst:{site}",
-        confidence=70,
-    )
-
-
-def status(site: str, n: int) -> Record:
-    return TRACK_STATUS.record(
-        {"track": "us-iran", "status": "active", "note": f"{site} {n}"},
-        id=f"status:{site}:{n}",
-        source=f"analyst:{site}",
-        valid_from=1_700_000_000_000 + n,
-        compartment="us-iran",
-    )
 
 
 async def _publish(cluster: NatsCluster, user: str, subj: str, data: bytes) -> None:
@@ -80,24 +53,13 @@ def cluster() -> Iterator[NatsCluster]:
         yield c
 
 
-def _rooms(tmp: Path) -> dict[str, Room]:
-    made = {s: sitroom.init(tmp / s, site=s) for s in SITES}
-    cards = {s: r.keys.export_card() for s, r in made.items()}
-    for s, r in made.items():
-        for other, card in cards.items():
-            if other != s:
-                r.keys.import_file(card.data, fingerprint=card.fingerprint)
-                r.sites.add(other, US_IRAN.get((s, other), US_IRAN.get((other, s), set())))
-    return made
-
-
 class Sites:
     """Three rooms, each with its link to its own node (a site cut off is one whose node is
     down: it reaches no other)."""
 
     def __init__(self, tmp: Path, cluster: NatsCluster) -> None:
         self.cluster = cluster
-        self.rooms = _rooms(tmp)
+        self.rooms = sites_in(tmp, SITES, US_IRAN)
         self.links: dict[str, NatsLink | None] = {s: None for s in SITES}
 
     def link(self, i: int, site: str) -> NatsLink | None:
@@ -158,7 +120,7 @@ def test_sites_converge_after_random_cuts_and_heals(
             for s in SITES:
                 records = [claim(s, step * 10 + i) for i in range(rng.randint(1, 30))]
                 if s != "tehran" and rng.random() < 0.5:
-                    records.append(status(s, step))
+                    records.append(track_status(s, step))
                 sites.rooms[s].session.append(records)  # a cut site keeps working
                 history.appended(s, records)
             for s in rng.sample(SITES, 3):
