@@ -33,3 +33,11 @@ def _own_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         mp.delenv("SITROOM_TOKEN", raising=False)
         mp.delenv("SITROOM_SERVER", raising=False)
         yield
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with a slow test first, each file's tests kept together and in order: the workers
+    (pytest-xdist, --no-loadscope-reorder) take whole files in this order, so the last file each
+    takes is a quick one and both end at about the same time, not one waiting on the README's."""
+    slow = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -48,6 +49,20 @@ def geneva_and_bern(tmp: Path) -> tuple[Path, Path]:
     agent.write_text(f"resources: [{{id: agent, name: {NAME.decode()}, type: person}}]\n")
     assert run("tracks", "add", "-w", str(geneva), str(TRACKS), str(agent)).code == 0
     exchange_cards(tmp, geneva, bern)
+    return geneva, bern
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """geneva and bern, made once for the file (seconds of CLI runs) and never changed."""
+    return geneva_and_bern(tmp_path_factory.mktemp("pair"))
+
+
+@pytest.fixture
+def sites(pair: tuple[Path, Path], tmp_path: Path) -> tuple[Path, Path]:
+    """Fresh copies of geneva and bern, under the same names. A copy opens its site's key with
+    the key file made for the original (the workspace keeps its path), which no test writes."""
+    geneva, bern = (Path(shutil.copytree(ws, tmp_path / ws.name)) for ws in pair)
     return geneva, bern
 
 
@@ -130,8 +145,10 @@ def reasons(report: dict[str, Any]) -> set[str]:
 
 
 # ------------------------------------------------------------------------------------------
-def test_an_intact_log_extends_its_witnessed_heads(tmp_path: Path) -> None:
-    geneva, bern = geneva_and_bern(tmp_path)
+def test_an_intact_log_extends_its_witnessed_heads(
+    tmp_path: Path, sites: tuple[Path, Path]
+) -> None:
+    geneva, bern = sites
     first = witness(tmp_path, geneva, bern, "first")
     assert run("redlines", "add", "beirut", REDLINE, "-w", str(geneva)).code == 0
     second = witness(tmp_path, geneva, bern, "second")  # with a consistency proof from first
@@ -161,10 +178,12 @@ def test_an_intact_log_extends_its_witnessed_heads(tmp_path: Path) -> None:
     ]
 
 
-def test_the_insider_rewrite_is_caught_by_a_witnessed_head(tmp_path: Path) -> None:
+def test_the_insider_rewrite_is_caught_by_a_witnessed_head(
+    tmp_path: Path, sites: tuple[Path, Path]
+) -> None:
     """Change a record, recompute the chain, re-sign the checkpoints and head.json with the
     site's key: verify --deep says OK; with the head bern co-signed before, exit 7."""
-    geneva, bern = geneva_and_bern(tmp_path)
+    geneva, bern = sites
     assert run("verify", "-w", str(geneva)).code == 0  # a checkpoint, to re-sign later
     signed = witness(tmp_path, geneva, bern, "before")
     secret = site_secret(geneva)
@@ -184,8 +203,10 @@ def test_the_insider_rewrite_is_caught_by_a_witnessed_head(tmp_path: Path) -> No
     assert len(refused.err.strip().splitlines()) == 1 and not (tmp_path / "x.json").exists()
 
 
-def test_a_truncated_tail_is_caught_by_a_witnessed_head(tmp_path: Path) -> None:
-    geneva, bern = geneva_and_bern(tmp_path)
+def test_a_truncated_tail_is_caught_by_a_witnessed_head(
+    tmp_path: Path, sites: tuple[Path, Path]
+) -> None:
+    geneva, bern = sites
     signed = witness(tmp_path, geneva, bern, "before")
     seq = json.loads(signed.read_text())["head"]["seq"]
     secret = site_secret(geneva)
@@ -203,10 +224,10 @@ def test_a_truncated_tail_is_caught_by_a_witnessed_head(tmp_path: Path) -> None:
     assert "co-signed a head of" in report["first_bad"]["message"]
 
 
-def test_a_fork_shown_to_two_witnesses_is_caught(tmp_path: Path) -> None:
+def test_a_fork_shown_to_two_witnesses_is_caught(tmp_path: Path, sites: tuple[Path, Path]) -> None:
     """Geneva shows bern one log and zurich, which has seen nothing yet, another: zurich
     co-signs; verify with both heads fails on the one the log does not extend."""
-    geneva, bern = geneva_and_bern(tmp_path)
+    geneva, bern = sites
     zurich = site(tmp_path, "zurich")
     exchange_cards(tmp_path, geneva, zurich)
     to_bern = witness(tmp_path, geneva, bern, "bern")
@@ -222,11 +243,13 @@ def test_a_fork_shown_to_two_witnesses_is_caught(tmp_path: Path) -> None:
     assert by == {"bern": False, "zurich": True}
 
 
-def test_witnessed_heads_need_cards_from_outside_the_workspace(tmp_path: Path) -> None:
+def test_witnessed_heads_need_cards_from_outside_the_workspace(
+    tmp_path: Path, sites: tuple[Path, Path]
+) -> None:
     """A co-signed head is checked against the witness's card given on the command line, not
     one the workspace holds: without it, one line and exit 2; with another site's key as
     'bern', the head is forged."""
-    geneva, bern = geneva_and_bern(tmp_path)
+    geneva, bern = sites
     signed = witness(tmp_path, geneva, bern, "before")
     done = run("verify", "-w", str(geneva), "--witnessed", str(signed))
     assert done.code == 2 and "give its public card (--card)" in done.err
@@ -243,8 +266,10 @@ def test_witnessed_heads_need_cards_from_outside_the_workspace(tmp_path: Path) -
 
 
 @pytest.mark.parametrize("tamper", ["signature", "root", "site"])
-def test_the_witness_refuses_what_it_cannot_check(tmp_path: Path, tamper: str) -> None:
-    geneva, bern = geneva_and_bern(tmp_path)
+def test_the_witness_refuses_what_it_cannot_check(
+    tmp_path: Path, sites: tuple[Path, Path], tamper: str
+) -> None:
+    geneva, bern = sites
     req = tmp_path / "request.json"
     assert run("witness", "request", "-w", str(geneva), "--for", "bern", "-o", str(req)).code == 0
     body = json.loads(req.read_text())
@@ -263,11 +288,13 @@ def test_the_witness_refuses_what_it_cannot_check(tmp_path: Path, tamper: str) -
 
 
 @pytest.mark.slow
-def test_a_witness_co_signs_over_the_site_link_and_refuses_a_rewrite(tmp_path: Path) -> None:
+def test_a_witness_co_signs_over_the_site_link_and_refuses_a_rewrite(
+    tmp_path: Path, sites: tuple[Path, Path]
+) -> None:
     """Bern's desk (HTTPS, its certificate from its site key) co-signs geneva's head when
     geneva asks over the link, signed as geneva; after the insider's rewrite it refuses
     (exit 7)."""
-    geneva, bern = geneva_and_bern(tmp_path)
+    geneva, bern = sites
     desk = subprocess.Popen(
         [
             sys.executable,
@@ -305,14 +332,16 @@ def test_a_witness_co_signs_over_the_site_link_and_refuses_a_rewrite(tmp_path: P
         desk.communicate(timeout=20)
 
 
-def test_a_replaced_site_key_is_named_against_a_witnessed_head(tmp_path: Path) -> None:
+def test_a_replaced_site_key_is_named_against_a_witnessed_head(
+    tmp_path: Path, sites: tuple[Path, Path]
+) -> None:
     """The insider makes the site a new key, puts its card in the workspace's keystore and
     re-signs everything with it: verify alone checks the checkpoints against the new card and
     says OK; bern co-signed heads of the old key, so verify --witnessed names the swap."""
     from sitroom.adapters.keystore import KEYS_DIR, KeyStore, new_secret
     from sitroom.application.ports import Unlock
 
-    geneva, bern = geneva_and_bern(tmp_path)
+    geneva, bern = sites
     signed = witness(tmp_path, geneva, bern, "before")
     assert run("verify", "-w", str(geneva)).code == 0  # a checkpoint signed by the real key
     impostor = new_secret("geneva", "site")

@@ -181,7 +181,12 @@ def _ensure_user(name: str) -> None:
     try:
         pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "-s", "/bin/bash", name], check=True, capture_output=True)
+        made = subprocess.run(["useradd", "-s", "/bin/bash", name], capture_output=True)
+        # 9: another process (a second test worker) made it between the look-up and here.
+        if made.returncode not in (0, 9):
+            raise subprocess.CalledProcessError(
+                made.returncode, made.args, made.stdout, made.stderr
+            ) from None
 
 
 def _free_port() -> int:
