@@ -155,6 +155,11 @@ class Sites:
         self._positions = positions
         self._projections = d.shared_projections(projections)
         self._observe = observe
+        # What the receipts say, folded up to log position ``_receipts_read``: each bundle
+        # taken asks how far its origin was taken, and re-reading every receipt for that made
+        # taking a bundle cost as much as all taken before it.
+        self._heard: dict[str, tuple[int, int, int | None, int | None]] = {}
+        self._receipts_read = 0
 
     @property
     def site(self) -> str:
@@ -327,15 +332,21 @@ class Sites:
     # reading ------------------------------------------------------------------------------
     def _received(self) -> dict[str, tuple[int, int, int | None, int | None]]:
         """Per origin: (position taken up to, records taken, last heard, lag of the last)."""
-        out: dict[str, tuple[int, int, int | None, int | None]] = {}
-        for r in self._session.records(kinds=[SITE_RECEIPT]):
-            p = r.payload
-            upto, n, _, _ = out.get(p["from"], (0, 0, None, None))
-            heard = hlc.wall_ms(int(r.recorded_time or 0))
-            times = p.get("times") or []
-            lag = heard - hlc.wall_ms(max(times)) if times else None
-            out[p["from"]] = (max(upto, int(p["last"])), n + len(p["ids"]), heard, lag)
-        return out
+        last = self._session.last_seq()
+        if last > self._receipts_read:
+            out = self._heard
+            read = self._session.records(
+                kinds=[SITE_RECEIPT], after_seq=self._receipts_read, upto_seq=last
+            )
+            for r in read:
+                p = r.payload
+                upto, n, _, _ = out.get(p["from"], (0, 0, None, None))
+                heard = hlc.wall_ms(int(r.recorded_time or 0))
+                times = p.get("times") or []
+                lag = heard - hlc.wall_ms(max(times)) if times else None
+                out[p["from"]] = (max(upto, int(p["last"])), n + len(p["ids"]), heard, lag)
+            self._receipts_read = last
+        return dict(self._heard)
 
     def origin_times(self) -> dict[str, int]:
         """The time each received record's origin stamped it."""
