@@ -139,16 +139,19 @@ def _sender(
     records = [claim("alpha", i) for i in range(n)]
     out.put(("ready", 0))
     start = time.perf_counter()
-    i = 0
+    i = down = 0
     while i < n:
         due = min(n, int((time.perf_counter() - start) * rate) + 1)
         if due > i:
             room.session.append(records[i:due])
-            room.sites.sync(link)
+            down += len(room.sites.sync(link).down)
             i = due
-        lag = TICK_S - (time.perf_counter() - start) % TICK_S
-        time.sleep(lag)
-    out.put(("sent", (n, time.perf_counter() - start)))
+        time.sleep(TICK_S - (time.perf_counter() - start) % TICK_S)
+    elapsed = time.perf_counter() - start
+    # a send the link did not confirm in time (LinkDown) is sent again by the next sync
+    while room.sites.sync(link).down:
+        down += 1
+    out.put(("sent", (n, elapsed, down)))
     room.close()
 
 
@@ -196,7 +199,8 @@ async def _raw_publish(url: str, password: str, rate: int, seconds: float) -> fl
 
 def _raw_sender(url: str, password: str, rate: int, seconds: float, out: Any) -> None:
     out.put(("ready", 0))
-    out.put(("sent", (int(rate * seconds), asyncio.run(_raw_publish(url, password, rate, seconds)))))
+    elapsed = asyncio.run(_raw_publish(url, password, rate, seconds))
+    out.put(("sent", (int(rate * seconds), elapsed, 0)))
 
 
 async def _raw_fetch(
@@ -228,9 +232,12 @@ def _raw_receiver(url: str, password: str, n: int, done: Any, out: Any) -> None:
     out.put(("lags", asyncio.run(_raw_fetch(url, password, n, done, out))))
 
 
-def _pair(sender: tuple[Any, ...], receiver: tuple[Any, ...]) -> tuple[int, float, list[Any]]:
+def _pair(
+    sender: tuple[Any, ...], receiver: tuple[Any, ...]
+) -> tuple[int, float, int, list[Any]]:
     """Runs the receiver and the sender in processes of their own, both set up before the
-    sender starts its clock: (records sent, seconds it took, the receiver's lags)."""
+    sender starts its clock: (records sent, seconds it took, sends that found the link down,
+    the receiver's lags)."""
     ctx = mp.get_context("spawn")
     out: Any = ctx.Queue()
     into: Any = ctx.Queue()
@@ -241,12 +248,12 @@ def _pair(sender: tuple[Any, ...], receiver: tuple[Any, ...]) -> tuple[int, floa
     tx = ctx.Process(target=sender[0], args=(*sender[1:], out))
     tx.start()
     _expect(out, "ready", tx)
-    n, elapsed = _expect(out, "sent", tx)
+    n, elapsed, down = _expect(out, "sent", tx)
     done.set()
     lags = _expect(into, "lags", rx)
     tx.join()
     rx.join()
-    return n, elapsed, lags
+    return n, elapsed, down, lags
 
 
 def _expect(q: Any, what: str, proc: Any) -> Any:
@@ -291,15 +298,17 @@ def lag_part(rates: list[int], seconds: float) -> None:
         for rate in rates:
             paths = make_rooms(Path(tmp) / f"rate-{rate}")
             n = int(rate * seconds)
-            sent, elapsed, lags = _pair(
+            sent, elapsed, down, lags = _pair(
                 (_sender, paths["alpha"], home, url, cluster.creds["alpha"], rate, seconds),
                 (_receiver, paths["beta"], home, url, cluster.creds["beta"], n),
             )
-            raw_n, raw_elapsed, raw_lags = _pair(
+            raw_n, raw_elapsed, _, raw_lags = _pair(
                 (_raw_sender, url, password, rate, seconds), (_raw_receiver, url, password, n)
             )
             print(f" at {rate:,} records/s")
             print(_lag_line("sitroom", sent, elapsed, lags) + f"; {_trend(lags)}")
+            if down:
+                print(f"  {down} of alpha's syncs found the link down (a send not confirmed in time)")
             print(_lag_line("raw NATS", raw_n, raw_elapsed, raw_lags))
             p99 = pct([float(v) for _, v in lags], 99)
             raw99 = max(pct([float(v) for _, v in raw_lags], 99), 1.0)

@@ -406,8 +406,17 @@ class Sites:
         now = self._session.now_ms()
         out = []
         for props in state.values():
+            # Only a property claimed from two sites can be a conflict between sites: viewing
+            # every property of every subject made each status() cost a fold of all claims.
+            contested = [
+                prop
+                for prop, entries in props.items()
+                if len({site_of.get(e["id"], "") for e in entries} - {""}) > 1
+            ]
+            if not contested:
+                continue
             subject = next(iter(props.values()))[0]["subject"]
-            for pv in view(state, subject, now):
+            for pv in view(state, subject, now, properties=contested):
                 if not pv.conflict:
                     continue
                 sites = sorted({site_of.get(c.id, "") for v in pv.values for c in v.claims} - {""})
