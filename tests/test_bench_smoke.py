@@ -60,6 +60,11 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
         ),
         ("secure_envelope.py", ["--messages", "500"], "envelope overhead (raw / sitroom)"),
         ("records_at_rest.py", ["--records", "500", "--runs", "1"], "ratio sealed / clear"),
+        (
+            "sites_replication.py",
+            ["--rates", "200", "--seconds", "2", "--partition-records", "2000"],
+            "ratio converge / local append",
+        ),
         ("startup.py", ["--runs", "1"], "ratio sitroom --help / python -c pass"),
         ("dashboard_paint.py", ["--events", "5000", "--runs", "1"], "ratio TTI dashboard / bare"),
         ("stix_import.py", ["--objects", "500", "--runs", "1"], "ratio baseline / sitroom"),

@@ -17,7 +17,7 @@ from sitroom.application.sites import Delivery, Sent
 from sitroom.domain import sites as d
 from sitroom.domain.kinds import CLAIM, SITE_REFUSED, TRACK_STATUS
 from sitroom.domain.secure.identity import SITE
-from sitroom.errors import LinkDown
+from sitroom.errors import LinkDown, Rejected
 from sitroom.room import Room
 from sitroom.testing.history import History
 from sitroom.testing.sites import claim, track_status
@@ -278,3 +278,25 @@ def test_a_tracks_status_set_at_two_sites_during_a_cut_is_the_same_everywhere(
     assert (
         seen["geneva"] == seen["washington"] == {"status": "suspended", "since": 1_700_000_000_009}
     )
+
+
+def test_a_bundle_delivered_again_after_newer_ones_is_still_taken(rooms: dict[str, Room]) -> None:
+    """A take that was not acknowledged (a fetch given up on, an ack lost) is delivered again
+    by the link after the bundles behind it: it is taken then, not mistaken for a replay."""
+    bus = Bus()
+    geneva, tehran = rooms["geneva"], rooms["tehran"]
+    geneva.session.append([claim("geneva", 1)])
+    geneva.sites.sync(bus.link("geneva"))
+    geneva.session.append([claim("geneva", 2)])
+    geneva.sites.sync(bus.link("geneva"))
+    first, second = bus.sent[("geneva", "tehran")]
+    peer = tehran.sites._peers()["geneva"]
+    assert tehran.sites._accept(Delivery(second, "geneva", lambda: None), peer) == 1
+    again = Delivery(first, "geneva", lambda: None, redelivered=True)
+    assert tehran.sites._accept(again, peer) == 1
+    held = {r.id for b in tehran.session.read(kinds=["claim"]) for r in b.rows()}
+    assert held == {claim("geneva", 1).id, claim("geneva", 2).id}
+    # ... and once taken, the same bundle again is a no-op, or a replay if not redelivered
+    assert tehran.sites._accept(again, peer) == 0
+    with pytest.raises(Rejected, match="taken already"):
+        tehran.sites._accept(Delivery(first, "geneva", lambda: None), peer)

@@ -175,8 +175,8 @@ class NatsLink:
             self._subs[origin] = sub
         try:
             return await sub.fetch(limit, timeout=max(wait_s, 0.01))
-        except nats.errors.TimeoutError:
-            return []  # nothing waiting
+        except (TimeoutError, nats.errors.TimeoutError):
+            return []  # nothing waiting (nats-py 2.16 raises either)
 
     def _acker(self, msg: Msg) -> Any:
         def ack() -> None:

@@ -183,6 +183,12 @@ class Sites:
         self._positions = positions
         self._projections = d.shared_projections(projections)
         self._observe = observe
+        # What the receipts say, folded up to log position ``_receipts_read``: each bundle
+        # taken asks whether it was taken before, and re-reading every receipt for that made
+        # taking a bundle cost as much as all taken before it.
+        self._taken: dict[str, _Taken] = {}
+        self._bundles: set[tuple[str, int, int]] = set()  # (origin, first, last) taken
+        self._receipts_read = 0
 
     @property
     def site(self) -> str:
@@ -321,14 +327,16 @@ class Sites:
         bundle = d.open_bundle(
             delivery.data, self._secret(), self._pinned(origin, peer), delivery.origin
         )
-        upto = self._received().get(origin, _Taken()).upto
-        if bundle.last <= upto:
+        # A bundle taken already is known by its receipt, not by its place: after a take that
+        # was not acknowledged, the link delivers again what it had delivered, after newer
+        # bundles may have been taken; each must still be taken once.
+        self._received()
+        if (origin, bundle.first, bundle.last) in self._bundles:
             if delivery.redelivered:
                 return 0  # taken before the crash that kept it from being acknowledged
             raise Rejected(
                 "replayed",
-                f"a bundle from {origin} of positions {bundle.first}-{bundle.last}, "
-                f"taken up to {upto} already",
+                f"a bundle from {origin} of positions {bundle.first}-{bundle.last}, taken already",
             )
         if bundle.records:
             self._observe(max(bundle.times))
@@ -358,21 +366,27 @@ class Sites:
 
     # reading ------------------------------------------------------------------------------
     def _received(self) -> dict[str, _Taken]:
-        """Per origin: what this site took from it."""
-        out: dict[str, _Taken] = {}
-        for r in self._session.records(kinds=[SITE_RECEIPT]):
-            p = r.payload
-            was = out.get(p["from"], _Taken())
-            heard = hlc.wall_ms(int(r.recorded_time or 0))
-            newest = hlc.wall_ms(max(p["times"])) if p.get("times") else None
-            out[p["from"]] = _Taken(
-                max(was.upto, int(p["last"])),
-                was.records + len(p["ids"]),
-                max(filter(None, (was.newest_ms, newest)), default=None),
-                heard,
-                None if newest is None else heard - newest,
-            )
-        return out
+        """Per origin: what this site took from it, from the receipts (read once each: this
+        is asked for every bundle taken)."""
+        last = self._session.last_seq()
+        if last > self._receipts_read:
+            for r in self._session.records(
+                kinds=[SITE_RECEIPT], after_seq=self._receipts_read, upto_seq=last
+            ):
+                p = r.payload
+                was = self._taken.get(p["from"], _Taken())
+                heard = hlc.wall_ms(int(r.recorded_time or 0))
+                newest = hlc.wall_ms(max(p["times"])) if p.get("times") else None
+                self._taken[p["from"]] = _Taken(
+                    max(was.upto, int(p["last"])),
+                    was.records + len(p["ids"]),
+                    max(filter(None, (was.newest_ms, newest)), default=None),
+                    heard,
+                    None if newest is None else heard - newest,
+                )
+                self._bundles.add((p["from"], int(p["first"]), int(p["last"])))
+            self._receipts_read = last
+        return dict(self._taken)
 
     def origin_times(self) -> dict[str, int]:
         """The time each received record's origin stamped it."""
@@ -441,8 +455,17 @@ class Sites:
         now = self._session.now_ms()
         out = []
         for props in state.values():
+            # Only a property claimed from two sites can be a conflict between sites: viewing
+            # every property of every subject made each status() cost a fold of all claims.
+            contested = [
+                prop
+                for prop, entries in props.items()
+                if len({site_of.get(e["id"], "") for e in entries} - {""}) > 1
+            ]
+            if not contested:
+                continue
             subject = next(iter(props.values()))[0]["subject"]
-            for pv in view(state, subject, now):
+            for pv in view(state, subject, now, properties=contested):
                 if not pv.conflict:
                     continue
                 sites = sorted({site_of.get(c.id, "") for v in pv.values for c in v.claims} - {""})
