@@ -161,8 +161,13 @@ def _receiver(path: Path, home: str, url: str, creds: SiteCredentials, done: Any
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         took = room.sites.sync(link, wait_s=0.05).received.get("alpha", 0)
-        if not took and done.is_set() and link.pending("alpha") == 0:
-            break  # the sender has finished and nothing waits: what did not come never will
+        if not took and done.is_set():
+            # The sender has finished: stop once beta has taken as many records as alpha's
+            # last bundle says it sent (what `sitroom sites` shows as behind), not when the
+            # link says nothing waits, which it may say just before the last bundle counts.
+            (alpha,) = room.sites.status(link).peers
+            if alpha.behind == 0:
+                break
     lags: list[tuple[int, int]] = []  # (origin wall ms, lag ms)
     for r in room.session.records(kinds=[SITE_RECEIPT]):
         heard = hlc.wall_ms(int(r.recorded_time or 0))

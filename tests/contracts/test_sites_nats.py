@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import random
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -218,3 +219,29 @@ def test_bundles_not_from_the_site_are_refused_and_counted(
         }
     finally:
         sites.close()
+
+
+def test_a_site_made_again_under_its_name_is_not_taken_for_the_old_one(tmp_path: Path) -> None:
+    """A site rebuilt under the same name starts its log positions over: its first bundles
+    cover the positions the old one's did, within the link's de-duplication window. Each must
+    reach the peer all the same (the benchmark lost its first record so, until bundles were
+    told apart by what they hold, not only by where it sits)."""
+    with NatsCluster(1, sites=["geneva", "tehran"]) as single:
+        single.provision()
+        for n, attempt in enumerate(("first", "again")):
+            made = sites_in(tmp_path / attempt, ["geneva", "tehran"], {})
+            geneva, tehran = made["geneva"], made["tehran"]
+            geneva.session.append([claim("geneva", n, value=attempt)])  # at the same position
+            links = {s: NatsLink(single.url(1), single.creds[s]) for s in made}
+            try:
+                geneva.sites.sync(links["geneva"])
+                deadline = time.monotonic() + 10
+                while not tehran.sites.sync(links["tehran"], wait_s=0.2).received.get("geneva"):
+                    assert time.monotonic() < deadline, f"tehran never took geneva's {attempt}"
+                held = [r.payload["value"] for r in tehran.session.records(kinds=[CLAIM])]
+                assert held == [attempt]
+            finally:
+                for link in links.values():
+                    link.close()
+                for r in made.values():
+                    r.close()

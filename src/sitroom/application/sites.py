@@ -288,7 +288,8 @@ class Sites:
                 newest = hlc.wall_ms(max(int(r.recorded_time or 0) for r in records))
                 was = Sent(last, was.records + len(records), newest)
                 data = d.seal(secret, to, first, last, records)
-                link.send(peer.name, data, f"{self.site}:{peer.name}:{first}-{last}", was)
+                msg_id = d.message_id(self.site, peer.name, first, last, records)
+                link.send(peer.name, data, msg_id, was)
                 count += len(records)
             else:
                 was = dataclasses.replace(was, upto=last)

@@ -152,6 +152,15 @@ def bundles(records: Sequence[Record], first: int, last: int) -> list[Run]:
     return out
 
 
+def message_id(origin: str, dest: str, first: int, last: int, records: Sequence[Record]) -> str:
+    """The id the link de-duplicates a bundle by: the same records at the same positions sent
+    again (after a crash) are stored once; a site made again under the same name, whose
+    positions start over, is never taken for the old one (its positions alone would be: the
+    link would drop its first bundles as repeats, and their records would be lost)."""
+    ids = hashlib.sha256("\n".join(r.id for r in records).encode()).hexdigest()[:24]
+    return f"{origin}:{dest}:{first}-{last}:{ids}"
+
+
 def seal(me: Secret, to: Identity, first: int, last: int, records: Sequence[Record]) -> bytes:
     """The message carrying ``records`` from site ``me`` to site ``to``: sealed to ``to``'s
     key, signed by ``me``."""
