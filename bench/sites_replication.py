@@ -36,13 +36,15 @@ import orjson
 
 import sitroom
 from sitroom.adapters.nats_link import NatsLink
-from sitroom.adapters.nats_setup import OPERATOR, SiteCredentials, provision
+from sitroom.adapters.nats_setup import OPERATOR, SiteCredentials
 from sitroom.application.sites import Delivery, Link, Sent
 from sitroom.domain import hlc
-from sitroom.domain.kinds import CLAIM, SITE_RECEIPT
+from sitroom.domain.kinds import SITE_RECEIPT
 from sitroom.domain.records import Record
 from sitroom.room import Room
 from sitroom.testing.nats import NatsCluster
+from sitroom.testing.sites import claim as shared_claim
+from sitroom.testing.sites import rooms as sites_in
 
 import _home  # noqa: F401  (a scratch $SITROOM_HOME: key files go with the run)
 from _data import pct
@@ -55,45 +57,33 @@ RAW_STREAM, RAW_SUBJECT = "BENCH_RAW", "bench.raw"
 
 
 def claim(site: str, i: int) -> Record:
-    return CLAIM.record(
-        {
-            "subject": f"subject-{i % 2000}",
-            "property": f"note-{site}-{i // 2000}",
-            "value": f"{i}: {NOTE}{NOTE}",
-            "credibility": 2,
-            "stated_at": None,
-            "links": [],
-        },
-        id=f"claim:{site}:{i}",
-        source=f"analyst:{site}",
-        confidence=70,
+    """A claim of ~350 bytes, spread over 2,000 subjects."""
+    return shared_claim(
+        site,
+        i,
+        subject=f"subject-{i % 2000}",
+        prop=f"note-{site}-{i // 2000}",
+        value=f"{i}: {NOTE}{NOTE}",
     )
 
 
 # setting up -------------------------------------------------------------------------------
 def make_rooms(folder: Path) -> dict[str, Path]:
     """Two rooms that know each other's site cards and are each other's peer."""
-    paths = {s: folder / s for s in SITES}
-    rooms = {s: sitroom.init(p, site=s) for s, p in paths.items()}
-    cards = {s: r.keys.export_card() for s, r in rooms.items()}
-    for s, r in rooms.items():
-        for other, card in cards.items():
-            if other != s:
-                r.keys.import_file(card.data, fingerprint=card.fingerprint)
-                r.sites.add(other, [])
-        r.close()
-    return paths
+    for room in sites_in(folder, SITES, {}).values():
+        room.close()
+    return {s: folder / s for s in SITES}
 
 
 async def _provision(cluster: NatsCluster) -> None:
+    """The sites' streams and consumers, and the raw baseline's."""
     import nats
     from nats.js import api
 
+    cluster.provision()
     nc = await nats.connect(cluster.urls, user=OPERATOR, password=cluster.operator_password)
     try:
         js = nc.jetstream()
-        pairs = [(a, b) for a in SITES for b in SITES if a != b]
-        await provision(js, SITES, pairs, replicas=1)
         await js.add_stream(name=RAW_STREAM, subjects=[RAW_SUBJECT], storage=api.StorageType.FILE)
         await js.add_consumer(
             RAW_STREAM,
