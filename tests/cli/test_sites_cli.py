@@ -93,6 +93,14 @@ def test_three_sites_set_up_sync_and_compare(
     assert digest("washington") == digest("geneva", "--for", "washington") != whole
     assert digest("tehran") == digest("geneva", "--for", "tehran") != whole
     assert digest("washington") != digest("tehran")
+    # the server out of reach: what the log holds is shown all the same, each peer cut off
+    cut = sitroom(
+        capfd, "sites", "-w", str(ws["washington"]), "--nats", "nats://127.0.0.1:9", "--json"
+    )
+    assert cut.code == 0, cut.err
+    far = {p["name"]: p for p in json.loads(cut.out)["peers"]}
+    assert {p["connected"] for p in far.values()} == {False}
+    assert far["geneva"]["received"] == geneva["received"] and far["geneva"]["behind"] is None
     shown = sitroom(capfd, "sites", "-w", str(ws["tehran"]))
     assert "geneva" in shown.out and "general only" in shown.out
 

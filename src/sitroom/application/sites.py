@@ -72,6 +72,26 @@ class Link(Protocol):
         """Where ``origin``'s sending to this site stood at its last message (None: none)."""
 
 
+@dataclass(frozen=True)
+class CutLink:
+    """The link when it cannot even be made (its server unreachable): every use of it is
+    the same :class:`LinkDown`, so a status still shows what the log holds, each peer cut off."""
+
+    why: LinkDown
+
+    def send(self, dest: str, data: bytes, msg_id: str, sent: Sent) -> None:
+        raise self.why
+
+    def receive(self, origin: str, limit: int, wait_s: float) -> list[Delivery]:
+        raise self.why
+
+    def pending(self, origin: str) -> int | None:
+        raise self.why
+
+    def latest(self, origin: str) -> Sent | None:
+        raise self.why
+
+
 class Positions(Protocol):
     """Where this site's sending stands with each peer: a file beside the log."""
 
@@ -244,13 +264,11 @@ class Sites:
             raise NotFound("peer site", name, known=sorted(self._peers()))
         return PeerAdded(p.name, p.fingerprint, p.cleared)
 
-    def _pinned(self, name: str, peer: _Peer | None) -> Identity | None:
-        """``name``'s identity as pinned when it was made a peer (a key replaced since is
-        taken through `keys import TRANSITION`, which updates it)."""
+    def _pinned(self, name: str) -> Identity | None:
+        """The site card held for ``name``: the one its fingerprint was checked for, or the
+        one a key transition it signed replaced it with (`keys import TRANSITION`)."""
         ident = self._identity_of(name)
-        if ident is None or peer is None or ident.role != SITE:
-            return None
-        return ident
+        return ident if ident is not None and ident.role == SITE else None
 
     # syncing ------------------------------------------------------------------------------
     def sync(self, link: Link, *, limit: int = 64, wait_s: float = 0.05) -> Synced:
@@ -264,13 +282,13 @@ class Sites:
         for name, peer in peers.items():
             try:
                 sent[name] = self._send(link, peer)
-                received[name] = self._take(link, name, peer, limit, wait_s, refused)
+                received[name] = self._take(link, name, limit, wait_s, refused)
             except LinkDown:
                 down.append(name)
         return Synced(sent, received, tuple(refused), tuple(down))
 
     def _send(self, link: Link, peer: _Peer) -> int:
-        to = self._pinned(peer.name, peer)
+        to = self._pinned(peer.name)
         if to is None:
             raise UserInputError(f"{peer.name}'s site card is no longer held here")
         positions = self._positions.load()
@@ -309,7 +327,6 @@ class Sites:
         self,
         link: Link,
         origin: str,
-        peer: _Peer,
         limit: int,
         wait_s: float,
         refused: list[Refusal],
@@ -317,17 +334,15 @@ class Sites:
         taken = 0
         for delivery in link.receive(origin, limit, wait_s):
             try:
-                taken += self._accept(delivery, peer)
+                taken += self._accept(delivery)
             except Rejected as e:
                 refused.append(self._refuse(delivery, e))
             delivery.ack()
         return taken
 
-    def _accept(self, delivery: Delivery, peer: _Peer) -> int:
+    def _accept(self, delivery: Delivery) -> int:
         origin = delivery.origin
-        bundle = d.open_bundle(
-            delivery.data, self._secret(), self._pinned(origin, peer), delivery.origin
-        )
+        bundle = d.open_bundle(delivery.data, self._secret(), self._pinned(origin), delivery.origin)
         # A bundle taken already is known by its receipt, not by its place: after a take that
         # was not acknowledged, the link delivers again what it had delivered, after newer
         # bundles may have been taken; each must still be taken once.

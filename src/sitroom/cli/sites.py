@@ -88,27 +88,21 @@ def sites_status(
     refused bundles and open conflicts."""
     if ctx.invoked_subcommand is not None:
         return
+    from sitroom.adapters.nats_link import NatsLink
+    from sitroom.application.sites import CutLink, Link
     from sitroom.cli.render import sites as render
     from sitroom.errors import LinkDown
 
     with room(workspace, as_site=True) as r:
         try:
-            link = _link(r, nats, creds, ca, required=False)
-        except LinkDown:
-            link = None
-            cut = True
-        else:
-            cut = False
+            link: Link | None = _link(r, nats, creds, ca, required=False)
+        except LinkDown as e:
+            link = CutLink(e)  # what the log holds is still shown, each peer cut off
         try:
-            st = r.sites.status(link)
+            emit(r.sites.status(link), json, render.status)
         finally:
-            if link is not None:
+            if isinstance(link, NatsLink):
                 link.close()
-        if cut:
-            from dataclasses import replace
-
-            st = replace(st, peers=tuple(replace(p, connected=False) for p in st.peers))
-        emit(st, json, render.status)
 
 
 @sites_app.command("add")
